@@ -1,0 +1,20 @@
+"""The `crmsync` command line. Each area registers its commands from its own module so the
+commands stay small and separately owned: admin (db, loja, integration), serve, sandbox,
+sync (push, pull, sync, conflicts, duplicates, log), runtime (worker, demo, retry, ignore)."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="crmsync",
+    help="Sincronização bidirecional entre o ERP local e CRMs externos (GestãoClick).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+for _module in ("admin", "serve", "sandbox", "sync", "runtime"):
+    importlib.import_module(f"crmsync.cli.{_module}").register(app)

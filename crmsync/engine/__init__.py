@@ -1,0 +1,1 @@
+"""Sync engine: push, pull, sync, deletes and conflicts over the pure cores."""

@@ -1,0 +1,1 @@
+"""Normalisers and the mapping between local rows and canonical records."""

@@ -1,0 +1,1 @@
+"""Provider adapters (one per external CRM/ERP) and their shared protocol."""
