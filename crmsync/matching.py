@@ -1,0 +1,276 @@
+"""Duplicate matching between an incoming canonical record and the local records (pure).
+
+Two kinds of answer, never mixed:
+
+* :meth:`MatchIndex.exact` finds the record sharing a unique key (cliente: e-mail, CPF,
+  CNPJ, in the spec's order; produto: code, then barcode; venda: code). The engine links on
+  it without asking anyone (spec 4.3 and case 7.4).
+* :meth:`MatchIndex.fuzzy` suggests records whose *name* is similar. It never links: its
+  candidates go to the duplicate review queue, so it favours telling a human over guessing.
+
+Fuzzy matching uses *blocking* so its cost grows with the data, not with its square: each
+name is indexed under a few keys (its rare tokens; each pair "token + first letter of
+another token"), and an incoming name is scored only against the records sharing one of
+its keys. Keys held by too many records carry no information ("silva") and are skipped, so
+every block is bounded. A near-duplicate with one typo still shares a pair key as long as
+one token is spelled the same and the other keeps its first letter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rapidfuzz import fuzz, process
+from unidecode import unidecode
+
+__all__ = ["EXACT_KEYS", "NAME_FIELDS", "Candidate", "MatchIndex", "name_similarity", "normalize_name"]
+
+EXACT_KEYS: dict[str, tuple[str, ...]] = {
+    "cliente": ("email", "cpf", "cnpj"),
+    "produto": ("codigo", "codigo_barra"),
+    "venda": ("codigo",),
+}
+# Names compared by fuzzy matching; a PJ's trade name and legal name both identify it.
+NAME_FIELDS: dict[str, tuple[str, ...]] = {
+    "cliente": ("nome", "razao_social"),
+    "produto": ("nome",),
+    "venda": (),
+}
+# Keys that tell two records apart for sure: two clientes with different CPFs are two
+# people however alike their names are, so they are never suggested as duplicates.
+_DISTINCT_KEYS: dict[str, tuple[str, ...]] = {
+    "cliente": ("cpf", "cnpj"),
+    "produto": ("codigo_barra",),
+    "venda": (),
+}
+
+_COMPANY_SUFFIXES = frozenset({"ltda", "me", "epp", "eireli", "mei", "sa", "cia"})
+_HONORIFICS = frozenset({"sr", "sra", "srta", "dr", "dra", "prof", "profa"})
+# Words too common to say anything about identity; never used as a blocking key.
+_BLOCK_STOPWORDS = frozenset({"da", "de", "do", "das", "dos", "e", "di", "du", "del"})
+
+_SA = re.compile(r"\bs\s*[/.]\s*a\b\.?")
+_WORD = re.compile(r"[^\W_]+")
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
+
+MAX_BLOCK = 256  # a blocking key held by more records than this is not informative
+MAX_CANDIDATES = 2048  # hard bound on the records scored for one query
+_MAX_KEY_TOKENS = 4  # longest tokens used to build pair keys (at most 4*3 pairs)
+
+
+def normalize_name(name: str | None) -> str:
+    """Comparable form of a person's or company's name.
+
+    Lower case, accents stripped, punctuation removed, trailing company suffixes (LTDA,
+    ME, EPP, EIRELI, MEI, S/A, S.A., SA, CIA, & CIA, E CIA) and leading honorifics (Sr.,
+    Sra., Dr., ...) removed, spaces collapsed: "JOÃO DA SILVA LTDA" -> "joao da silva".
+
+    Suffixes are recognised before accents are stripped, so the surname "Sá" is kept while
+    the suffix "SA" is not; a name made only of such words is kept as it is rather than
+    reduced to nothing.
+    """
+    if not name:
+        return ""
+    text = _SA.sub(" sa ", name.lower()).replace("&", " e ")
+    tokens = _WORD.findall(text)
+    while len(tokens) > 1 and tokens[-1] in _COMPANY_SUFFIXES:
+        removed = tokens.pop()
+        if removed == "cia" and len(tokens) > 1 and tokens[-1] == "e":
+            tokens.pop()
+    while len(tokens) > 1 and tokens[0] in _HONORIFICS:
+        tokens.pop(0)
+    return " ".join(_ASCII_WORD.findall(unidecode(" ".join(tokens)).lower()))
+
+
+def _score(a: str, b: str) -> float:
+    """Token-order-insensitive similarity of two already normalised names, 0..100."""
+    return float(fuzz.token_sort_ratio(a, b, processor=None))
+
+
+def name_similarity(a: str | None, b: str | None) -> float:
+    """Similarity in [0, 1] of two names after :func:`normalize_name`; word order does not
+    matter ("Silva, João" equals "João Silva"). An empty name is similar to nothing."""
+    na, nb = normalize_name(a), normalize_name(b)
+    if not na or not nb:
+        return 0.0
+    return _score(na, nb) / 100.0
+
+
+def _block_keys(normalised: str) -> set[str]:
+    tokens = sorted(
+        {t for t in normalised.split() if len(t) > 1 and t not in _BLOCK_STOPWORDS},
+        key=lambda t: (-len(t), t),
+    )[:_MAX_KEY_TOKENS]
+    if not tokens:
+        return {"=" + normalised} if normalised else set()
+    keys = {"t:" + t for t in tokens}
+    keys.update(f"p:{a}|{b[0]}" for a in tokens for b in tokens if a != b)
+    if len(tokens) == 1:
+        keys.add("x:" + tokens[0][:4])  # a one-word name: tolerate a typo after its 4th letter
+    return keys
+
+
+def _exact_value(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    if key == "email":
+        text = text.lower()
+    elif key in ("cpf", "cnpj"):
+        text = "".join(ch for ch in text if ch.isdigit())
+    return text or None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A local record whose name resembles the incoming one (a suggestion, not a link)."""
+
+    local_id: int
+    score: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Entry:
+    exact: tuple[tuple[str, str], ...]
+    names: tuple[str, ...]
+    blocks: frozenset[str]
+    distinct: tuple[tuple[str, str], ...]
+
+
+class MatchIndex:
+    """In-memory index of one store's local records of one entity type.
+
+    Built once per pull run (or kept warm and updated with :meth:`add`/:meth:`remove`), then
+    asked for each incoming record. Answers do not depend on the order records were added:
+    among several records holding the same key, the lowest id wins.
+    """
+
+    def __init__(self, entity_type: str) -> None:
+        if entity_type not in EXACT_KEYS:
+            raise ValueError(f"unknown entity type {entity_type!r}; expected one of {tuple(EXACT_KEYS)}")
+        self.entity_type = entity_type
+        self._exact_keys = EXACT_KEYS[entity_type]
+        self._name_fields = NAME_FIELDS[entity_type]
+        self._distinct_keys = _DISTINCT_KEYS[entity_type]
+        self._entries: dict[int, _Entry] = {}
+        self._by_key: dict[str, dict[str, set[int]]] = {k: {} for k in self._exact_keys}
+        self._blocks: dict[str, set[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _names(self, canon: Mapping[str, Any]) -> tuple[str, ...]:
+        found = (normalize_name(canon.get(f)) for f in self._name_fields)
+        return tuple(dict.fromkeys(n for n in found if n))
+
+    def _values(self, canon: Mapping[str, Any], keys: Iterable[str]) -> tuple[tuple[str, str], ...]:
+        pairs = ((k, _exact_value(k, canon.get(k))) for k in keys)
+        return tuple((k, v) for k, v in pairs if v is not None)
+
+    def add(self, local_id: int, canon: Mapping[str, Any]) -> None:
+        """Index a local record; adding an id again replaces its previous entry."""
+        if local_id in self._entries:
+            self.remove(local_id)
+        names = self._names(canon)
+        blocks = frozenset(k for n in names for k in _block_keys(n))
+        entry = _Entry(
+            exact=self._values(canon, self._exact_keys),
+            names=names,
+            blocks=blocks,
+            distinct=self._values(canon, self._distinct_keys),
+        )
+        self._entries[local_id] = entry
+        for key, value in entry.exact:
+            self._by_key[key].setdefault(value, set()).add(local_id)
+        for block in blocks:
+            self._blocks.setdefault(block, set()).add(local_id)
+
+    def remove(self, local_id: int) -> None:
+        """Forget a local record (deleted, or about to be re-added); unknown ids are ignored."""
+        entry = self._entries.pop(local_id, None)
+        if entry is None:
+            return
+        for key, value in entry.exact:
+            _discard(self._by_key[key], value, local_id)
+        for block in entry.blocks:
+            _discard(self._blocks, block, local_id)
+
+    def exact(self, canon: Mapping[str, Any]) -> tuple[int, str] | None:
+        """The local record sharing a unique key, as (local_id, key name), trying keys in
+        the spec's order; None when no key matches or the record has none."""
+        for key, value in self._values(canon, self._exact_keys):
+            ids = self._by_key[key].get(value)
+            if ids:
+                return min(ids), key
+        return None
+
+    def fuzzy(self, canon: Mapping[str, Any], threshold: float = 0.85, limit: int = 5) -> list[Candidate]:
+        """Local records whose name scores at least ``threshold`` (0..1) against the
+        incoming record's, best first (ties by lowest id), at most ``limit``.
+
+        Records whose CPF/CNPJ (produto: barcode) differs from the incoming one are left
+        out: a differing document proves they are different. Callers try :meth:`exact`
+        first; fuzzy answers are suggestions for review only.
+        """
+        if limit <= 0:
+            return []
+        names = self._names(canon)
+        if not names:
+            return []
+        candidate_ids = self._candidates(names)
+        if not candidate_ids:
+            return []
+        distinct = dict(self._values(canon, self._distinct_keys))
+        ids: list[int] = []
+        choices: list[str] = []
+        for local_id in sorted(candidate_ids):
+            entry = self._entries[local_id]
+            if distinct and any(distinct.get(k, v) != v for k, v in entry.distinct):
+                continue
+            for stored in entry.names:
+                ids.append(local_id)
+                choices.append(stored)
+        cutoff = threshold * 100.0
+        best: dict[int, tuple[float, str, str]] = {}
+        for query in names:
+            for _choice, score, index in process.extract(
+                query, choices, scorer=fuzz.token_sort_ratio, processor=None,
+                score_cutoff=max(cutoff - 1e-9, 0.0), limit=None,
+            ):
+                local_id = ids[index]
+                similarity = float(score) / 100.0
+                if similarity < threshold:
+                    continue  # guard against rounding at the cutoff
+                if local_id not in best or similarity > best[local_id][0]:
+                    best[local_id] = (similarity, query, choices[index])
+        ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))[:limit]
+        return [
+            Candidate(local_id, similarity, f"similar name ({similarity:.2f}): {query!r} ~ {stored!r}")
+            for local_id, (similarity, query, stored) in ranked
+        ]
+
+    def _candidates(self, names: Iterable[str]) -> set[int]:
+        """Records sharing an informative blocking key, smallest blocks first, bounded."""
+        postings = sorted(
+            (len(ids), key, ids)
+            for key in {k for n in names for k in _block_keys(n)}
+            if (ids := self._blocks.get(key)) and len(ids) <= MAX_BLOCK
+        )
+        found: set[int] = set()
+        for _size, _key, ids in postings:
+            if len(found) + len(ids) > MAX_CANDIDATES:
+                break
+            found |= ids
+        return found
+
+
+def _discard(mapping: dict[str, set[int]], key: str, local_id: int) -> None:
+    ids = mapping.get(key)
+    if ids is not None:
+        ids.discard(local_id)
+        if not ids:
+            del mapping[key]
