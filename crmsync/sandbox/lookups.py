@@ -24,10 +24,22 @@ FORMAS_PAGAMENTOS: list[dict[str, Any]] = [
 ]
 
 LOJAS: list[dict[str, Any]] = [
-    {"id": "1", "nome": "Matriz", "matriz": "1", "cnpj": "36.058.120/0001-97", "cidade": "Belo Horizonte",
-     "estado": "MG"},
-    {"id": "2", "nome": "Savassi", "matriz": "0", "cnpj": "36.058.120/0002-78", "cidade": "Belo Horizonte",
-     "estado": "MG"},
+    {
+        "id": "1",
+        "nome": "Matriz",
+        "matriz": "1",
+        "cnpj": "36.058.120/0001-97",
+        "cidade": "Belo Horizonte",
+        "estado": "MG",
+    },
+    {
+        "id": "2",
+        "nome": "Savassi",
+        "matriz": "0",
+        "cnpj": "36.058.120/0002-78",
+        "cidade": "Belo Horizonte",
+        "estado": "MG",
+    },
 ]
 
 DEFAULT_LOJA_ID = "1"

@@ -80,9 +80,25 @@ def _date_field(src: dict[str, Any], name: str, errors: dict[str, str]) -> str |
 # --------------------------------------------------------------------------- clientes
 
 CLIENTE_FIELDS = (
-    "id", "tipo_pessoa", "nome", "razao_social", "cnpj", "inscricao_estadual", "inscricao_municipal",
-    "cpf", "rg", "data_nascimento", "telefone", "celular", "fax", "email", "ativo", "contatos",
-    "enderecos", "cadastrado_em", "modificado_em",
+    "id",
+    "tipo_pessoa",
+    "nome",
+    "razao_social",
+    "cnpj",
+    "inscricao_estadual",
+    "inscricao_municipal",
+    "cpf",
+    "rg",
+    "data_nascimento",
+    "telefone",
+    "celular",
+    "fax",
+    "email",
+    "ativo",
+    "contatos",
+    "enderecos",
+    "cadastrado_em",
+    "modificado_em",
 )
 
 
@@ -104,14 +120,18 @@ def build_cliente(src: dict[str, Any]) -> dict[str, Any]:
     contatos = []
     for c in _unwrap(src.get("contatos"), "contato"):
         tipo_id = as_str(c.get("tipo_id"))
-        contatos.append({"contato": {
-            "tipo_id": tipo_id,
-            "nome_tipo": as_str(c.get("nome_tipo")) or lookups.TIPOS_CONTATOS.get(tipo_id or ""),
-            "nome": as_str(c.get("nome")),
-            "contato": as_str(c.get("contato")),
-            "cargo": as_str(c.get("cargo")),
-            "observacao": as_str(c.get("observacao")),
-        }})
+        contatos.append(
+            {
+                "contato": {
+                    "tipo_id": tipo_id,
+                    "nome_tipo": as_str(c.get("nome_tipo")) or lookups.TIPOS_CONTATOS.get(tipo_id or ""),
+                    "nome": as_str(c.get("nome")),
+                    "contato": as_str(c.get("contato")),
+                    "cargo": as_str(c.get("cargo")),
+                    "observacao": as_str(c.get("observacao")),
+                }
+            }
+        )
     enderecos = []
     for e in _unwrap(src.get("enderecos"), "endereco"):
         endereco: dict[str, Any] = {
@@ -155,8 +175,15 @@ def build_cliente(src: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- produtos
 
 FISCAL_FIELDS = (
-    "ncm", "cest", "peso_liquido", "peso_bruto", "valor_aproximado_tributos", "valor_fixo_pis",
-    "valor_fixo_pis_st", "valor_fixo_confins", "valor_fixo_confins_st",
+    "ncm",
+    "cest",
+    "peso_liquido",
+    "peso_bruto",
+    "valor_aproximado_tributos",
+    "valor_fixo_pis",
+    "valor_fixo_pis_st",
+    "valor_fixo_confins",
+    "valor_fixo_confins_st",
 )
 
 
@@ -169,16 +196,28 @@ def produto_input_from_record(record: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def _fiscal_value(name: str, value: Any) -> str | None:
+    """Fiscal numbers arrive as ``"1,550"`` (docs example) and are answered with a dot."""
+    if name in ("ncm", "cest") or parse_decimal(value) is None:
+        return as_str(value)
+    places = 3 if name.startswith("peso") else 2 if name == "valor_aproximado_tributos" else 4
+    return fmt_decimal(value, places)
+
+
 def _valores(items: Any, custo: Decimal | None, venda_default: Any) -> list[dict[str, Any]]:
-    given = {}
+    given: dict[str, dict[str, Any]] = {}
     for v in items if isinstance(items, list) else []:
-        if isinstance(v, dict):
-            inner = v.get("valor") if isinstance(v.get("valor"), dict) else v
-            if blank_to_none(inner.get("tipo_id")) is not None:
-                given[str(inner["tipo_id"])] = inner
+        if not isinstance(v, dict):
+            continue
+        inner = v["valor"] if isinstance(v.get("valor"), dict) else v
+        if blank_to_none(inner.get("tipo_id")) is not None:
+            given[str(inner["tipo_id"])] = inner
     out = []
     known = {t["tipo_id"] for t in lookups.TIPOS_VALORES}
-    tipos = [*lookups.TIPOS_VALORES, *({"tipo_id": k, "nome_tipo": None} for k in given if k not in known)]
+    tipos: list[dict[str, Any]] = [
+        *lookups.TIPOS_VALORES,
+        *({"tipo_id": k, "nome_tipo": None} for k in given if k not in known),
+    ]
     for tipo in tipos:
         entry = given.get(tipo["tipo_id"], {})
         venda = parse_decimal(entry.get("valor_venda"))
@@ -190,13 +229,15 @@ def _valores(items: Any, custo: Decimal | None, venda_default: Any) -> list[dict
         if custo_v is None:
             custo_v = custo if custo is not None else Decimal(0)
         lucro = ((venda / custo_v - 1) * 100) if custo_v else Decimal(0)
-        out.append({
-            "tipo_id": tipo["tipo_id"],
-            "nome_tipo": as_str(entry.get("nome_tipo")) or tipo["nome_tipo"],
-            "lucro_utilizado": fmt_decimal(lucro, 2),
-            "valor_custo": fmt_decimal(custo_v, 4),
-            "valor_venda": fmt_decimal(venda, 4),
-        })
+        out.append(
+            {
+                "tipo_id": tipo["tipo_id"],
+                "nome_tipo": as_str(entry.get("nome_tipo")) or tipo["nome_tipo"],
+                "lucro_utilizado": fmt_decimal(lucro, 2),
+                "valor_custo": fmt_decimal(custo_v, 4),
+                "valor_venda": fmt_decimal(venda, 4),
+            }
+        )
     return out
 
 
@@ -222,8 +263,12 @@ def build_produto(
     estoque_dec = parse_decimal(src.get("estoque"))
     estoque = int(estoque_dec) if estoque_dec is not None else 0
 
-    if previous is not None and "valores" not in body and "valor_venda" not in body \
-            and "valor_custo" not in body:
+    if (
+        previous is not None
+        and "valores" not in body
+        and "valor_venda" not in body
+        and "valor_custo" not in body
+    ):
         valores = previous.get("valores") or _valores(None, custo, venda)
     else:
         valores = _valores(src.get("valores"), custo, venda)
@@ -238,20 +283,32 @@ def build_produto(
         for v in _unwrap(src.get("variacoes"), "variacao"):
             vid = parse_int(v.get("id")) or next_variation_id()
             v_est = parse_decimal(v.get("estoque")) or Decimal(0)
-            variacoes.append({"variacao": {
-                "id": str(vid),
-                "nome": as_str(v.get("nome")) or "",
-                "codigo": as_str(v.get("codigo")),
-                "estoque": fmt_decimal(v_est, 2),
-                "valores": _valores(v.get("valores"), custo, venda) if v.get("valores") else valores,
-            }})
+            variacoes.append(
+                {
+                    "variacao": {
+                        "id": str(vid),
+                        "nome": as_str(v.get("nome")) or "",
+                        "codigo": as_str(v.get("codigo")),
+                        "estoque": fmt_decimal(v_est, 2),
+                        "valores": _valores(v.get("valores"), custo, venda) if v.get("valores") else valores,
+                    }
+                }
+            )
             if v.get("codigo") is None:
                 del variacoes[-1]["variacao"]["codigo"]
         if variacoes and "estoque" not in body:
             estoque = int(sum(parse_decimal(v["variacao"]["estoque"]) or 0 for v in variacoes))
     if not variacoes:  # a product always has one (unnamed) variation
-        variacoes = [{"variacao": {"id": str(next_variation_id()), "nome": "",
-                                   "estoque": fmt_decimal(estoque, 2), "valores": valores}}]
+        variacoes = [
+            {
+                "variacao": {
+                    "id": str(next_variation_id()),
+                    "nome": "",
+                    "estoque": fmt_decimal(estoque, 2),
+                    "valores": valores,
+                }
+            }
+        ]
     named = [v for v in variacoes if v["variacao"].get("nome")]
     grupo_id = as_str(src.get("grupo_id"))
     return {
@@ -275,14 +332,14 @@ def build_produto(
         "valor_venda": fmt_decimal(venda if venda is not None else custo, 4),
         "valores": valores,
         "variacoes": variacoes,
-        "fiscal": {name: as_str(src.get(name)) if name in ("ncm", "cest") and src.get(name) is not None
-                   else as_str(src.get(name)) for name in FISCAL_FIELDS},
+        "fiscal": {name: _fiscal_value(name, src.get(name)) for name in FISCAL_FIELDS},
         "cadastrado_em": src.get("cadastrado_em"),
         "modificado_em": src.get("modificado_em"),
     }
 
 
 # --------------------------------------------------------------------------- vendas
+
 
 def new_hash(rng: random.Random) -> str:
     return "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(7))
@@ -328,7 +385,9 @@ def build_venda(
         errors["loja_id"] = "Loja não encontrada."
     condicao = as_str(src.get("condicao_pagamento"))
     if condicao is not None and condicao not in ("a_vista", "parcelado"):
-        errors["condicao_pagamento"] = "Condição de pagamento inválida. Valores aceitos: a_vista ou parcelado."
+        errors["condicao_pagamento"] = (
+            "Condição de pagamento inválida. Valores aceitos: a_vista ou parcelado."
+        )
 
     itens: list[dict[str, Any]] = []
     total = Decimal(0)
@@ -355,52 +414,66 @@ def build_venda(
             desconto = _money(p.get("desconto_valor"))
         item_total = bruto - desconto
         total += item_total
-        custo_unit = _money(p.get("valor_custo")) if blank_to_none(p.get("valor_custo")) is not None \
+        custo_unit = (
+            _money(p.get("valor_custo"))
+            if blank_to_none(p.get("valor_custo")) is not None
             else _money(produto.get("valor_custo"))
+        )
         custo_total += custo_unit * qtd
-        itens.append({"produto": {
-            "produto_id": pid,
-            "variacao_id": vid,
-            "nome_produto": as_str(p.get("nome_produto")) or produto.get("nome"),
-            "detalhes": as_str(p.get("detalhes")),
-            "movimenta_estoque": produto.get("movimenta_estoque", "1"),
-            "possui_variacao": produto.get("possui_variacao", "0"),
-            "sigla_unidade": as_str(p.get("sigla_unidade")),
-            "quantidade": fmt_decimal(qtd, 2),
-            "tipo_valor_id": as_str(p.get("tipo_valor_id")),
-            "nome_tipo_valor": as_str(p.get("nome_tipo_valor")),
-            "valor_custo": fmt_decimal(custo_unit, 2),
-            "valor_venda": fmt_decimal(unit, 2),
-            "tipo_desconto": tipo_desc,
-            "desconto_valor": fmt_decimal(p.get("desconto_valor"), 2),
-            "desconto_porcentagem": fmt_decimal(p.get("desconto_porcentagem"), 2),
-            "valor_total": fmt_decimal(item_total, 2),
-        }})
+        itens.append(
+            {
+                "produto": {
+                    "produto_id": pid,
+                    "variacao_id": vid,
+                    "nome_produto": as_str(p.get("nome_produto")) or produto.get("nome"),
+                    "detalhes": as_str(p.get("detalhes")),
+                    "movimenta_estoque": produto.get("movimenta_estoque", "1"),
+                    "possui_variacao": produto.get("possui_variacao", "0"),
+                    "sigla_unidade": as_str(p.get("sigla_unidade")),
+                    "quantidade": fmt_decimal(qtd, 2),
+                    "tipo_valor_id": as_str(p.get("tipo_valor_id")),
+                    "nome_tipo_valor": as_str(p.get("nome_tipo_valor")),
+                    "valor_custo": fmt_decimal(custo_unit, 2),
+                    "valor_venda": fmt_decimal(unit, 2),
+                    "tipo_desconto": tipo_desc,
+                    "desconto_valor": fmt_decimal(p.get("desconto_valor"), 2),
+                    "desconto_porcentagem": fmt_decimal(p.get("desconto_porcentagem"), 2),
+                    "valor_total": fmt_decimal(item_total, 2),
+                }
+            }
+        )
     servicos: list[dict[str, Any]] = []
     for s in _unwrap(src.get("servicos"), "servico"):
         qtd = _money(s.get("quantidade") if blank_to_none(s.get("quantidade")) is not None else 1)
         unit = _money(s.get("valor_venda"))
         tipo_desc = as_str(s.get("tipo_desconto")) or "R$"
         bruto = qtd * unit
-        desconto = bruto * _money(s.get("desconto_porcentagem")) / 100 if tipo_desc == "%" \
+        desconto = (
+            bruto * _money(s.get("desconto_porcentagem")) / 100
+            if tipo_desc == "%"
             else _money(s.get("desconto_valor"))
+        )
         total += bruto - desconto
-        servicos.append({"servico": {
-            "id": as_str(s.get("id")),
-            "servico_id": as_str(s.get("servico_id")),
-            "nome_servico": as_str(s.get("nome_servico")),
-            "detalhes": as_str(s.get("detalhes")),
-            "sigla_unidade": as_str(s.get("sigla_unidade")),
-            "quantidade": fmt_decimal(qtd, 2),
-            "tipo_valor_id": as_str(s.get("tipo_valor_id")),
-            "nome_tipo_valor": as_str(s.get("nome_tipo_valor")),
-            "valor_custo": fmt_decimal(s.get("valor_custo") or 0, 4),
-            "valor_venda": fmt_decimal(unit, 4),
-            "tipo_desconto": tipo_desc,
-            "desconto_valor": fmt_decimal(s.get("desconto_valor"), 4),
-            "desconto_porcentagem": fmt_decimal(s.get("desconto_porcentagem"), 4),
-            "valor_total": fmt_decimal(bruto - desconto, 2),
-        }})
+        servicos.append(
+            {
+                "servico": {
+                    "id": as_str(s.get("id")),
+                    "servico_id": as_str(s.get("servico_id")),
+                    "nome_servico": as_str(s.get("nome_servico")),
+                    "detalhes": as_str(s.get("detalhes")),
+                    "sigla_unidade": as_str(s.get("sigla_unidade")),
+                    "quantidade": fmt_decimal(qtd, 2),
+                    "tipo_valor_id": as_str(s.get("tipo_valor_id")),
+                    "nome_tipo_valor": as_str(s.get("nome_tipo_valor")),
+                    "valor_custo": fmt_decimal(s.get("valor_custo") or 0, 4),
+                    "valor_venda": fmt_decimal(unit, 4),
+                    "tipo_desconto": tipo_desc,
+                    "desconto_valor": fmt_decimal(s.get("desconto_valor"), 4),
+                    "desconto_porcentagem": fmt_decimal(s.get("desconto_porcentagem"), 4),
+                    "valor_total": fmt_decimal(bruto - desconto, 2),
+                }
+            }
+        )
     pagamentos: list[dict[str, Any]] = []
     for n, pg in enumerate(_unwrap(src.get("pagamentos"), "pagamento")):
         forma = None
@@ -409,15 +482,20 @@ def build_venda(
             if forma is None:
                 errors[f"pagamentos.{n}.forma_pagamento_id"] = "Forma de pagamento não encontrada."
         vencimento = _date_field(pg, "data_vencimento", errors)
-        pagamentos.append({"pagamento": {
-            "data_vencimento": vencimento,
-            "valor": fmt_decimal(pg.get("valor") or 0, 2),
-            "forma_pagamento_id": as_str(pg.get("forma_pagamento_id")),
-            "nome_forma_pagamento": as_str(pg.get("nome_forma_pagamento")) or (forma or {}).get("nome"),
-            "plano_contas_id": as_str(pg.get("plano_contas_id")),
-            "nome_plano_conta": as_str(pg.get("nome_plano_conta")),
-            "observacao": as_str(pg.get("observacao")),
-        }})
+        pagamentos.append(
+            {
+                "pagamento": {
+                    "data_vencimento": vencimento,
+                    "valor": fmt_decimal(pg.get("valor") or 0, 2),
+                    "forma_pagamento_id": as_str(pg.get("forma_pagamento_id")),
+                    "nome_forma_pagamento": as_str(pg.get("nome_forma_pagamento"))
+                    or (forma or {}).get("nome"),
+                    "plano_contas_id": as_str(pg.get("plano_contas_id")),
+                    "nome_plano_conta": as_str(pg.get("nome_plano_conta")),
+                    "observacao": as_str(pg.get("observacao")),
+                }
+            }
+        )
     if errors:
         raise ValidationFailed(errors)
     frete = _money(src.get("valor_frete"))

@@ -1,0 +1,453 @@
+"""FastAPI application of the GestãoClick sandbox.
+
+Routes mirror the real API (``/<recurso>`` and ``/api/<recurso>``, the ``code/status/data``
+envelope, both ``meta`` variants). Everything that is about *traffic* rather than data (auth,
+rate limit, quota, fault injection, stats) lives in :class:`SandboxMiddleware`, a pure ASGI
+middleware, because faults such as a dropped connection need control below FastAPI's response
+objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import random
+import threading
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from crmsync.sandbox import lookups
+from crmsync.sandbox.config import CompanyCredentials, SandboxConfig
+from crmsync.sandbox.formats import SandboxClock
+from crmsync.sandbox.records import NotFound, ValidationFailed
+from crmsync.sandbox.store import RESOURCES, SandboxStore
+from crmsync.sandbox.traffic import Traffic
+from crmsync.sandbox.webhooks import WebhookEmitter
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+RATE_LIMIT_MESSAGE = "O limite de requisicoes foi atingido"
+NOT_FOUND_MESSAGE = "Registro não encontrado"
+META_VARIANT_B = {"produtos"}
+HTML_500 = b"<html><body>Internal Server Error</body></html>"
+
+
+@dataclass
+class SandboxState:
+    """Everything one sandbox instance owns; reachable as ``app.state.sandbox``."""
+
+    config: SandboxConfig
+    clock: SandboxClock
+    store: SandboxStore
+    traffic: Traffic
+    fault_rng: random.Random
+    emitter: WebhookEmitter | None = None
+    fault_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def set_clock_offset(self, seconds: float) -> None:
+        self.clock.offset_seconds = float(seconds)
+        self.config.clock_offset_seconds = float(seconds)
+
+    def close(self) -> None:
+        if self.emitter is not None:
+            self.emitter.close()
+        self.store.close()
+
+
+# ---------------------------------------------------------------------------- envelopes
+
+
+def envelope(data: Any, meta: dict[str, Any] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"code": 200, "status": "success"}
+    if meta is not None:
+        body["meta"] = meta
+    body["data"] = data
+    return JSONResponse(body)
+
+
+def error(code: int, data: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"code": code, "status": "error", "data": data}, status_code=code, headers=headers)
+
+
+def _error_bytes(code: int, data: Any) -> bytes:
+    return json.dumps({"code": code, "status": "error", "data": data}, ensure_ascii=False).encode()
+
+
+def build_meta(
+    recurso: str, request: Request, pagina: int, limite: int, total: int, on_page: int
+) -> dict[str, Any]:
+    """Both documented meta variants; URLs are ``/api/<recurso>?...`` keeping the other params."""
+    others = [(k, v) for k, v in request.query_params.multi_items() if k != "pagina"]
+
+    def url(page: int) -> str:
+        return f"/api/{recurso}?" + urlencode([*others, ("pagina", str(page))])
+
+    anterior = pagina - 1 if pagina > 1 else None
+    proxima = pagina + 1 if pagina * limite < total else None
+    meta: dict[str, Any] = {"total_registros": total}
+    if recurso in META_VARIANT_B:
+        meta["total_paginas"] = (total + limite - 1) // limite
+        meta["total_registros_pagina"] = on_page
+    else:
+        meta["total_da_pagina"] = on_page
+    meta.update(
+        {
+            "pagina_atual": pagina,
+            "limite_por_pagina": limite,
+            "pagina_anterior": anterior,
+            "url_anterior": url(anterior) if anterior else None,
+            "proxima_pagina": proxima,
+            "proxima_url": url(proxima) if proxima else None,
+        }
+    )
+    return meta
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    try:
+        return int(request.query_params.get(name, default))
+    except (TypeError, ValueError):
+        return default
+
+
+def paging(request: Request) -> tuple[int, int, str, str, dict[str, str]]:
+    pagina = max(1, _int_param(request, "pagina", 1))
+    limite = min(100, max(1, _int_param(request, "limite", 20)))
+    ordenacao = request.query_params.get("ordenacao", "id")
+    direcao = request.query_params.get("direcao", "asc")
+    reserved = {"pagina", "limite", "ordenacao", "direcao"}
+    filters = {k: v for k, v in request.query_params.items() if k not in reserved}
+    return pagina, limite, ordenacao, direcao, filters
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed("JSON inválido no corpo da requisição.") from exc
+    if not isinstance(body, dict):
+        raise ValidationFailed("O corpo da requisição deve ser um objeto JSON.")
+    return body
+
+
+# ---------------------------------------------------------------------------- middleware
+
+
+class SandboxMiddleware:
+    """Auth -> per-company rate limit and quota -> fault injection -> app, with stats."""
+
+    def __init__(self, app: ASGIApp, state: SandboxState) -> None:
+        self.app = app
+        self.state = state
+        self._by_token: list[CompanyCredentials] = state.config.company_list()
+
+    def _company(self, scope: Scope) -> str | None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        token = headers.get("access-token", "")
+        secret = headers.get("secret-access-token", "")
+        for c in self._by_token:
+            if hmac.compare_digest(token, c.access_token) and hmac.compare_digest(
+                secret, c.secret_access_token
+            ):
+                return c.name
+        return None
+
+    def _pick_fault(self, is_create: bool) -> str | None:
+        rate = self.state.config.fault_rate
+        if rate <= 0:
+            return None
+        with self.state.fault_lock:
+            rng = self.state.fault_rng
+            if rng.random() >= rate:
+                return None
+            kinds = ["http_500", "slow", "drop", *(["lost_answer"] if is_create else [])]
+            return rng.choice(kinds)
+
+    def _coin(self) -> bool:
+        with self.state.fault_lock:
+            return self.state.fault_rng.random() < 0.5
+
+    @staticmethod
+    async def _send_simple(
+        send: Send,
+        status: int,
+        body: bytes,
+        content_type: str,
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        headers = [
+            (b"content-type", content_type.encode()),
+            (b"content-length", str(len(body)).encode()),
+            *(extra or []),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    async def _drop(send: Send) -> None:
+        """Promise a long body, send a fragment and return: uvicorn closes the connection."""
+        partial = b'{"code":200,"status":"success","data":{'
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
+            }
+        )
+        await send({"type": "http.response.body", "body": partial, "more_body": True})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
+            await self.app(scope, receive, send)
+            return
+        traffic = self.state.traffic
+        method, path = scope["method"], scope["path"]
+        company = self._company(scope)
+        if company is None:
+            await self._send_simple(
+                send, 401, _error_bytes(401, "Token de acesso inválido ou não informado."), "application/json"
+            )
+            traffic.record(method, path, 401, None, "401")
+            return
+        decision = traffic.admit(company)
+        if not decision.allowed:
+            extra = []
+            if self.state.config.retry_after_header:
+                extra.append((b"retry-after", str(decision.retry_after).encode()))
+            await self._send_simple(
+                send, 429, _error_bytes(429, RATE_LIMIT_MESSAGE), "application/json", extra
+            )
+            traffic.record(method, path, 429, company, "429")
+            return
+
+        segments = [s for s in path.split("/") if s]
+        if segments and segments[0] == "api":
+            segments = segments[1:]
+        is_create = method == "POST" and len(segments) == 1 and segments[0] in RESOURCES
+        fault = self._pick_fault(is_create)
+        status_box = {"status": 0}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_box["status"] = int(message["status"])
+            await send(message)
+
+        if fault == "http_500":
+            await self._send_simple(send, 500, HTML_500, "text/html; charset=utf-8")
+            traffic.record(method, path, 500, company, "faulted", fault)
+            return
+        if fault == "drop":
+            await self._drop(send)
+            traffic.record(method, path, 0, company, "faulted", fault)
+            return
+        if fault == "lost_answer":
+
+            async def swallow(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    status_box["status"] = int(message["status"])
+
+            await self.app(scope, receive, swallow)  # the record IS created...
+            if self._coin():  # ...and the client never learns it
+                await self._send_simple(send, 500, HTML_500, "text/html; charset=utf-8")
+                traffic.record(method, path, 500, company, "faulted", fault)
+            else:
+                await self._drop(send)
+                traffic.record(method, path, 0, company, "faulted", fault)
+            return
+        if fault == "slow":
+            await asyncio.sleep(self.state.config.slow_seconds)
+        await self.app(scope, receive, capture)
+        traffic.record(method, path, status_box["status"], company, "served", fault)
+
+
+# ---------------------------------------------------------------------------- app factory
+
+
+def build_state(config: SandboxConfig) -> SandboxState:
+    config.validate()
+    clock = SandboxClock(config.clock_offset_seconds)
+    store = SandboxStore(config.db_path, clock, config.seed)
+    traffic = Traffic(config, clock)
+    state = SandboxState(config, clock, store, traffic, random.Random(config.seed))
+    if config.seed_records:
+        from crmsync.sandbox.seed import seed_store
+
+        seed_store(store, config.seed_records, config.seed)
+    if config.webhook_url:
+        state.emitter = WebhookEmitter(
+            config.webhook_url,
+            config.webhook_secret,
+            clock,
+            max_attempts=config.webhook_max_attempts,
+            backoff_seconds=config.webhook_backoff_seconds,
+            on_result=traffic.record_webhook,
+        )
+        store.add_listener(state.emitter)
+    return state
+
+
+def create_app(config: SandboxConfig | None = None, *, state: SandboxState | None = None) -> FastAPI:
+    """Build the sandbox app; ``state`` lets the harness share an already-built store."""
+    state = state or build_state(config or SandboxConfig())
+    app = FastAPI(
+        title="GestãoClick sandbox (crmsync)",
+        docs_url="/_sandbox/docs",
+        openapi_url="/_sandbox/openapi.json",
+        redoc_url=None,
+    )
+    app.state.sandbox = state
+    store = state.store
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        messages = {404: "Recurso não encontrado", 405: "Método não permitido"}
+        return error(exc.status_code, messages.get(exc.status_code, str(exc.detail)))
+
+    @app.exception_handler(ValidationFailed)
+    async def validation_error(request: Request, exc: ValidationFailed) -> Response:
+        return error(400, exc.errors)
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        return error(404, NOT_FOUND_MESSAGE)
+
+    def add_resource(prefix: str, recurso: str) -> None:
+        base = f"{prefix}/{recurso}"
+
+        async def list_records(request: Request) -> Response:
+            pagina, limite, ordenacao, direcao, filters = paging(request)
+            page = await run_in_threadpool(
+                store.list_page,
+                recurso,
+                filters,
+                pagina=pagina,
+                limite=limite,
+                ordenacao=ordenacao,
+                direcao=direcao,
+            )
+            return envelope(
+                page.rows, build_meta(recurso, request, pagina, limite, page.total, len(page.rows))
+            )
+
+        async def get_record(request: Request, id: str) -> Response:
+            return envelope(await run_in_threadpool(store.get, recurso, id))
+
+        async def create_record(request: Request) -> Response:
+            body = await read_json(request)
+            loja_id = request.query_params.get("loja_id")
+            return envelope(await run_in_threadpool(lambda: store.create(recurso, body, loja_id=loja_id)))
+
+        async def update_record(request: Request, id: str) -> Response:
+            body = await read_json(request)
+            return envelope(await run_in_threadpool(store.update, recurso, id, body))
+
+        async def delete_record(request: Request, id: str) -> Response:
+            return envelope(await run_in_threadpool(store.delete, recurso, id))
+
+        name = f"{prefix.strip('/') or 'root'}_{recurso}"
+        app.add_api_route(base, list_records, methods=["GET"], name=f"{name}_list", include_in_schema=False)
+        app.add_api_route(
+            base, create_record, methods=["POST"], name=f"{name}_create", include_in_schema=False
+        )
+        app.add_api_route(
+            base + "/{id}", get_record, methods=["GET"], name=f"{name}_get", include_in_schema=False
+        )
+        app.add_api_route(
+            base + "/{id}", update_record, methods=["PUT"], name=f"{name}_put", include_in_schema=False
+        )
+        app.add_api_route(
+            base + "/{id}", delete_record, methods=["DELETE"], name=f"{name}_del", include_in_schema=False
+        )
+
+    def add_lookup(prefix: str, recurso: str) -> None:
+        table = lookups.LOOKUPS[recurso]
+        base = f"{prefix}/{recurso}"
+
+        async def list_lookup(request: Request) -> Response:
+            pagina, limite, _, _, filters = paging(request)
+            rows = [r for r in table if "id" not in filters or r["id"] == filters["id"]]
+            window = rows[(pagina - 1) * limite : pagina * limite]
+            return envelope(window, build_meta(recurso, request, pagina, limite, len(rows), len(window)))
+
+        async def get_lookup(request: Request, id: str) -> Response:
+            row = lookups.find(table, id)
+            if row is None:
+                raise NotFound(id)
+            return envelope(row)
+
+        name = f"{prefix.strip('/') or 'root'}_{recurso}"
+        app.add_api_route(base, list_lookup, methods=["GET"], name=f"{name}_list", include_in_schema=False)
+        app.add_api_route(
+            base + "/{id}", get_lookup, methods=["GET"], name=f"{name}_get", include_in_schema=False
+        )
+
+    # ------------------------------------------------------------------ sandbox control routes
+    @app.get("/_sandbox/stats")
+    async def stats() -> dict[str, Any]:
+        return state.traffic.snapshot()
+
+    @app.get("/_sandbox/requests")
+    async def requests_log() -> list[dict[str, Any]]:
+        return state.traffic.requests()
+
+    @app.post("/_sandbox/reset-stats")
+    async def reset_stats(request: Request) -> dict[str, Any]:
+        body = await read_json(request)
+        state.traffic.reset(quota=bool(body.get("quota")))
+        return {"ok": True}
+
+    @app.post("/_sandbox/clock")
+    async def set_clock(request: Request) -> dict[str, Any]:
+        body = await read_json(request)
+        try:
+            offset = float(body.get("offset_seconds", 0))
+        except (TypeError, ValueError) as exc:
+            raise ValidationFailed({"offset_seconds": "Valor numérico obrigatório."}) from exc
+        state.set_clock_offset(offset)
+        return {"offset_seconds": offset, "sandbox_time": state.clock.stamp()}
+
+    @app.get("/_sandbox/panel/{recurso}")
+    async def panel_list(recurso: str) -> Response:
+        return envelope(await run_in_threadpool(store.list_all, recurso))
+
+    @app.get("/_sandbox/panel/{recurso}/{id}")
+    async def panel_get(recurso: str, id: str) -> Response:
+        return envelope(await run_in_threadpool(store.get, recurso, id))
+
+    @app.post("/_sandbox/panel/{recurso}")
+    async def panel_create(request: Request, recurso: str) -> Response:
+        body = await read_json(request)
+        return envelope(await run_in_threadpool(lambda: store.create(recurso, body, origem="painel")))
+
+    @app.put("/_sandbox/panel/{recurso}/{id}")
+    async def panel_update(request: Request, recurso: str, id: str) -> Response:
+        body = await read_json(request)
+        return envelope(await run_in_threadpool(lambda: store.update(recurso, id, body, origem="painel")))
+
+    @app.delete("/_sandbox/panel/{recurso}/{id}")
+    async def panel_delete(recurso: str, id: str) -> Response:
+        return envelope(await run_in_threadpool(lambda: store.delete(recurso, id, origem="painel")))
+
+    for prefix in ("/api", ""):
+        for recurso in RESOURCES:
+            add_resource(prefix, recurso)
+        for recurso in lookups.LOOKUPS:
+            add_lookup(prefix, recurso)
+
+    app.add_middleware(SandboxMiddleware, state=state)
+    return app

@@ -1,0 +1,182 @@
+"""``SandboxServer``: run the sandbox on a free loopback port inside the current process.
+
+Tests of other components use it as a context manager and keep ``.store`` to inspect or edit
+data "from the panel" without going through the rate-limited API.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import socket
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+from crmsync.sandbox.app import SandboxState, build_state, create_app
+from crmsync.sandbox.config import SandboxConfig
+from crmsync.sandbox.store import SandboxStore
+
+
+class _DropNoise(logging.Filter):
+    """The dropped-connection fault makes uvicorn log an error on purpose; hide that line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without completing response" not in record.getMessage()
+
+
+def quiet_uvicorn_fault_logs() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _DropNoise) for f in logger.filters):
+        logger.addFilter(_DropNoise())
+
+
+class SandboxServer:
+    """A running sandbox: ``with SandboxServer(rate_limit=0) as sb: httpx.get(sb.base_url + "/clientes")``."""
+
+    def __init__(
+        self,
+        config: SandboxConfig | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "warning",
+        **overrides: Any,
+    ) -> None:
+        base = config if config is not None else SandboxConfig()
+        self.config: SandboxConfig = dataclasses.replace(base, **overrides) if overrides else base
+        self.host = host
+        self._requested_port = port
+        self._log_level = log_level
+        self.port = 0
+        self._state: SandboxState | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self, timeout: float = 15.0) -> SandboxServer:
+        if self._thread is not None:
+            return self
+        quiet_uvicorn_fault_logs()
+        self._state = build_state(self.config)
+        app = create_app(state=self._state)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self._requested_port))
+        self.port = sock.getsockname()[1]
+        self._socket = sock
+        uconfig = uvicorn.Config(
+            app,
+            log_level=self._log_level,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+            timeout_keep_alive=5,
+        )
+        self._server = uvicorn.Server(uconfig)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name=f"sandbox-{self.port}", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("sandbox server failed to start")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("sandbox server did not start in time")
+            time.sleep(0.01)
+        # Belt and braces: it must accept a TCP connection before tests talk to it.
+        with socket.create_connection((self.host, self.port), timeout=timeout):
+            pass
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._socket is not None:
+            self._socket.close()
+        if self._state is not None:
+            self._state.close()
+        self._server = None
+        self._thread = None
+        self._socket = None
+
+    def serve_forever(self) -> None:
+        """Blocking run (separate-process use); Ctrl-C stops it."""
+        self.start()
+        try:
+            while self._thread is not None and self._thread.is_alive():
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ accessors
+    @property
+    def state(self) -> SandboxState:
+        if self._state is None:
+            raise RuntimeError("sandbox server not started")
+        return self._state
+
+    @property
+    def store(self) -> SandboxStore:
+        return self.state.store
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Auth headers of the first company, for convenience in tests."""
+        company = self.config.company_list()[0]
+        return {"access-token": company.access_token, "secret-access-token": company.secret_access_token}
+
+    def stats(self) -> dict[str, Any]:
+        return self.state.traffic.snapshot()
+
+    def requests(self) -> list[dict[str, Any]]:
+        return self.state.traffic.requests()
+
+    def reset_stats(self, quota: bool = False) -> None:
+        self.state.traffic.reset(quota=quota)
+
+    def set_clock_offset(self, seconds: float) -> None:
+        self.state.set_clock_offset(seconds)
+
+    # ------------------------------------------------------------------ panel (no limits, no faults)
+    def panel_create(self, recurso: str, data: dict[str, Any]) -> dict[str, Any]:
+        return self.store.create(recurso, data, origem="painel")
+
+    def panel_update(self, recurso: str, id: Any, data: dict[str, Any]) -> dict[str, Any]:
+        return self.store.update(recurso, id, data, origem="painel")
+
+    def panel_delete(self, recurso: str, id: Any) -> None:
+        self.store.delete(recurso, id, origem="painel")
+
+    def panel_get(self, recurso: str, id: Any) -> dict[str, Any]:
+        return self.store.get(recurso, id)
+
+    def panel_list(self, recurso: str) -> list[dict[str, Any]]:
+        return self.store.list_all(recurso)
+
+    def flush_webhooks(self, timeout: float = 10.0) -> bool:
+        """Wait for queued webhook deliveries (True when none are left)."""
+        emitter = self.state.emitter
+        return True if emitter is None else emitter.flush(timeout)
