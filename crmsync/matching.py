@@ -13,7 +13,8 @@ name is indexed under a few keys (its rare tokens; each pair "token + first lett
 another token"), and an incoming name is scored only against the records sharing one of
 its keys. Keys held by too many records carry no information ("silva") and are skipped, so
 every block is bounded. A near-duplicate with one typo still shares a pair key as long as
-one token is spelled the same and the other keeps its first letter.
+one token is spelled the same and the other keeps its first letter; a one-word name is
+also indexed under its one-deletion variants, which catch a single typo anywhere.
 """
 
 from __future__ import annotations
@@ -109,7 +110,11 @@ def _block_keys(normalised: str) -> set[str]:
     keys = {"t:" + t for t in tokens}
     keys.update(f"p:{a}|{b[0]}" for a in tokens for b in tokens if a != b)
     if len(tokens) == 1:
-        keys.add("x:" + tokens[0][:4])  # a one-word name: tolerate a typo after its 4th letter
+        # A one-word name has no pairs; its one-deletion variants ("brito" -> "brto", ...)
+        # meet those of a copy with one letter dropped, added, changed or swapped.
+        word = tokens[0]
+        keys.add("d:" + word)
+        keys.update("d:" + word[:i] + word[i + 1 :] for i in range(len(word)))
     return keys
 
 
@@ -137,8 +142,14 @@ class Candidate:
 class _Entry:
     exact: tuple[tuple[str, str], ...]
     names: tuple[str, ...]
-    blocks: frozenset[str]
+    blocks: frozenset[tuple[str, int]]  # (blocking key, index of the name it came from)
     distinct: tuple[tuple[str, str], ...]
+
+
+def _sorted_tokens(normalised: str) -> str:
+    # token_sort_ratio(a, b) is ratio() of the token-sorted strings; sorting once when a
+    # record is indexed keeps that work out of the per-candidate loop.
+    return " ".join(sorted(normalised.split()))
 
 
 class MatchIndex:
@@ -158,7 +169,9 @@ class MatchIndex:
         self._distinct_keys = _DISTINCT_KEYS[entity_type]
         self._entries: dict[int, _Entry] = {}
         self._by_key: dict[str, dict[str, set[int]]] = {k: {} for k in self._exact_keys}
-        self._blocks: dict[str, set[int]] = {}
+        # blocking key -> {(local_id, name index): token-sorted name}; a dict so that
+        # rapidfuzz scores a whole block in one call, in C.
+        self._blocks: dict[str, dict[tuple[int, int], str]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -176,18 +189,17 @@ class MatchIndex:
         if local_id in self._entries:
             self.remove(local_id)
         names = self._names(canon)
-        blocks = frozenset(k for n in names for k in _block_keys(n))
         entry = _Entry(
             exact=self._values(canon, self._exact_keys),
             names=names,
-            blocks=blocks,
+            blocks=frozenset((k, slot) for slot, n in enumerate(names) for k in _block_keys(n)),
             distinct=self._values(canon, self._distinct_keys),
         )
         self._entries[local_id] = entry
         for key, value in entry.exact:
             self._by_key[key].setdefault(value, set()).add(local_id)
-        for block in blocks:
-            self._blocks.setdefault(block, set()).add(local_id)
+        for block, slot in entry.blocks:
+            self._blocks.setdefault(block, {})[(local_id, slot)] = _sorted_tokens(names[slot])
 
     def remove(self, local_id: int) -> None:
         """Forget a local record (deleted, or about to be re-added); unknown ids are ignored."""
@@ -195,9 +207,15 @@ class MatchIndex:
         if entry is None:
             return
         for key, value in entry.exact:
-            _discard(self._by_key[key], value, local_id)
-        for block in entry.blocks:
-            _discard(self._blocks, block, local_id)
+            ids = self._by_key[key][value]
+            ids.discard(local_id)
+            if not ids:
+                del self._by_key[key][value]
+        for block, slot in entry.blocks:
+            members = self._blocks[block]
+            del members[(local_id, slot)]
+            if not members:
+                del self._blocks[block]
 
     def exact(self, canon: Mapping[str, Any]) -> tuple[int, str] | None:
         """The local record sharing a unique key, as (local_id, key name), trying keys in
@@ -216,61 +234,52 @@ class MatchIndex:
         out: a differing document proves they are different. Callers try :meth:`exact`
         first; fuzzy answers are suggestions for review only.
         """
-        if limit <= 0:
-            return []
         names = self._names(canon)
-        if not names:
+        if limit <= 0 or not names:
             return []
-        candidate_ids = self._candidates(names)
-        if not candidate_ids:
-            return []
+        blocks = self._candidate_blocks(names)
         distinct = dict(self._values(canon, self._distinct_keys))
-        ids: list[int] = []
-        choices: list[str] = []
-        for local_id in sorted(candidate_ids):
-            entry = self._entries[local_id]
-            if distinct and any(distinct.get(k, v) != v for k, v in entry.distinct):
-                continue
-            for stored in entry.names:
-                ids.append(local_id)
-                choices.append(stored)
-        cutoff = threshold * 100.0
-        best: dict[int, tuple[float, str, str]] = {}
-        for query in names:
-            for _choice, score, index in process.extract(
-                query, choices, scorer=fuzz.token_sort_ratio, processor=None,
-                score_cutoff=max(cutoff - 1e-9, 0.0), limit=None,
-            ):
-                local_id = ids[index]
-                similarity = float(score) / 100.0
-                if similarity < threshold:
-                    continue  # guard against rounding at the cutoff
-                if local_id not in best or similarity > best[local_id][0]:
-                    best[local_id] = (similarity, query, choices[index])
+        cutoff = max(threshold * 100.0 - 1e-9, 0.0)
+        best: dict[int, tuple[float, int, int]] = {}  # local_id -> (similarity, query idx, name idx)
+        for qi, query in enumerate(names):
+            sorted_query = _sorted_tokens(query)
+            for block in blocks:
+                for _choice, score, (local_id, slot) in process.extract(
+                    sorted_query, block, scorer=fuzz.ratio, processor=None, score_cutoff=cutoff, limit=None
+                ):
+                    similarity = float(score) / 100.0
+                    if similarity < threshold:
+                        continue  # guard against rounding at the cutoff
+                    if local_id in best and best[local_id][0] >= similarity:
+                        continue
+                    if distinct and any(distinct.get(k, v) != v for k, v in self._entries[local_id].distinct):
+                        continue
+                    best[local_id] = (similarity, qi, slot)
         ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))[:limit]
         return [
-            Candidate(local_id, similarity, f"similar name ({similarity:.2f}): {query!r} ~ {stored!r}")
-            for local_id, (similarity, query, stored) in ranked
+            Candidate(
+                local_id,
+                similarity,
+                f"similar name ({similarity:.2f}): {names[qi]!r} ~ {self._entries[local_id].names[slot]!r}",
+            )
+            for local_id, (similarity, qi, slot) in ranked
         ]
 
-    def _candidates(self, names: Iterable[str]) -> set[int]:
-        """Records sharing an informative blocking key, smallest blocks first, bounded."""
+    def _candidate_blocks(self, names: Iterable[str]) -> list[dict[tuple[int, int], str]]:
+        """Blocks sharing an informative key with the query, smallest first, so that at
+        most MAX_CANDIDATES names are scored."""
         postings = sorted(
-            (len(ids), key, ids)
+            (len(members), key)
             for key in {k for n in names for k in _block_keys(n)}
-            if (ids := self._blocks.get(key)) and len(ids) <= MAX_BLOCK
+            if (members := self._blocks.get(key)) and len(members) <= MAX_BLOCK
         )
-        found: set[int] = set()
-        for _size, _key, ids in postings:
-            if len(found) + len(ids) > MAX_CANDIDATES:
+        chosen: list[dict[tuple[int, int], str]] = []
+        total = 0
+        for size, key in postings:
+            if total + size > MAX_CANDIDATES:
                 break
-            found |= ids
-        return found
+            total += size
+            chosen.append(self._blocks[key])
+        return chosen
 
 
-def _discard(mapping: dict[str, set[int]], key: str, local_id: int) -> None:
-    ids = mapping.get(key)
-    if ids is not None:
-        ids.discard(local_id)
-        if not ids:
-            del mapping[key]
