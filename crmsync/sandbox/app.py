@@ -354,7 +354,9 @@ def create_app(config: SandboxConfig | None = None, *, state: SandboxState | Non
 
         async def update_record(request: Request, id: str) -> Response:
             body = await read_json(request)
-            return envelope(await run_in_threadpool(store.update, recurso, id, body))
+            return envelope(
+                await run_in_threadpool(lambda: store.update(recurso, id, body, require_full=True))
+            )
 
         async def delete_record(request: Request, id: str) -> Response:
             return envelope(await run_in_threadpool(store.delete, recurso, id))

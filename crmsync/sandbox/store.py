@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from crmsync.sandbox import lookups
-from crmsync.sandbox.formats import SandboxClock, digits, parse_date, parse_int
+from crmsync.sandbox.formats import SandboxClock, blank_to_none, digits, parse_date, parse_int
 from crmsync.sandbox.records import (
+    REQUIRED,
     NotFound,
     ValidationFailed,
     build_cliente,
@@ -35,6 +36,11 @@ DELETE_MESSAGES = {
     "clientes": "Cliente excluido com sucesso",
     "produtos": "Produto excluido com sucesso",
     "vendas": "Venda excluida com sucesso",
+}
+REQUIRED_FIELDS = {
+    "clientes": ("tipo_pessoa", "nome"),
+    "produtos": ("nome", "codigo_interno", "valor_custo"),
+    "vendas": ("cliente_id", "situacao_id", "data"),
 }
 ORDER_COLUMNS = {
     "id": "id",
@@ -263,9 +269,20 @@ class SandboxStore:
         return public
 
     def update(
-        self, recurso: str, id_: Any, body: dict[str, Any], *, origem: str = "api", emit: bool = True
+        self,
+        recurso: str,
+        id_: Any,
+        body: dict[str, Any],
+        *,
+        origem: str = "api",
+        emit: bool = True,
+        require_full: bool = False,
     ) -> dict[str, Any]:
-        """PUT semantics: absent fields stay, given nested lists replace the stored ones."""
+        """PUT semantics: absent fields stay, given nested lists replace the stored ones.
+
+        ``require_full`` (the API's PUT) also demands the documented required fields in the
+        body, as the real API does; panel edits may change a single field.
+        """
         self._check(recurso)
         key = parse_int(id_)
         if not isinstance(body, dict):
@@ -276,6 +293,14 @@ class SandboxStore:
                 previous = self._row(recurso, key) if key is not None else None
                 if previous is None or key is None:
                     raise NotFound(f"{recurso}/{id_}")
+                if require_full:
+                    missing = {
+                        name: REQUIRED.format(campo=name)
+                        for name in REQUIRED_FIELDS[recurso]
+                        if blank_to_none(body.get(name)) is None
+                    }
+                    if missing:
+                        raise ValidationFailed(missing)
                 base = produto_input_from_record(previous) if recurso == "produtos" else dict(previous)
                 if recurso == "produtos" and isinstance(body.get("fiscal"), dict):
                     base.update(body["fiscal"])
