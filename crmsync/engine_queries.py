@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypedDict
+from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict  # pydantic (FastAPI responses) needs this one on 3.11
 
 from crmsync.db.sync import CrmConflito, CrmDuplicata, CrmSyncLog
 
