@@ -156,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         growth = f"  growth x{r['growth_ratio']} per record vs N={prev['n']}" if "growth_ratio" in r else ""
         print(
             f"N={n:>7}: build {r['build_s']:.2f}s  match {r['match_s']:.2f}s  total {r['total_s']:.2f}s  "
-            f"exact {r['exact_matches']}  "
-            f"fuzzy {r['fuzzy_matched_records']}  near-dups found {r['planted_near_found']}/{r['planted_near']}"
+            f"exact {r['exact_matches']}  fuzzy {r['fuzzy_matched_records']}  "
+            f"near-dups found {r['planted_near_found']}/{r['planted_near']}"
             f"{growth}",
             flush=True,
         )

@@ -62,7 +62,7 @@ policies = st.one_of(
 policy_maps = st.fixed_dictionaries({f: policies for f in FIELDS})
 
 T0 = datetime(2025, 1, 14, 10, 30, tzinfo=UTC)
-times = st.one_of(st.none(), st.integers(min_value=-900, max_value=900).map(lambda s: T0 + timedelta(seconds=s)))
+times = st.one_of(st.none(), st.integers(-900, 900).map(lambda s: T0 + timedelta(seconds=s)))
 
 
 def contexts(directions: tuple[str, ...] = ("both", "push", "pull")) -> st.SearchStrategy[MergeContext]:
