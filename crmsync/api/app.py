@@ -3,13 +3,30 @@
 Routers are listed here and owned by their modules: local data (local), administration
 (admin), sync triggers (sync), review of conflicts/duplicates/log (review), webhooks,
 status/metrics (status) and the web console (crmsync.web.console).
+
+Every error answers JSON `{"detail": ...}`: validation errors as a list naming each field
+(`loc`, `campo`, `msg`; the rejected input is never echoed, it may hold a secret), others as
+a message. An unexpected error is logged and answered 500 without a stack trace. Bodies over
+1 MiB are refused with 413 before any route reads them.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from crmsync.config import ConfigError
+from crmsync.services.errors import ServiceError, validation_detail
+
+log = logging.getLogger(__name__)
 
 ROUTER_MODULES = (
     "crmsync.api.local",
@@ -21,9 +38,128 @@ ROUTER_MODULES = (
     "crmsync.web.console",
 )
 
+MAX_BODY_BYTES = 1024 * 1024
+
+_GENERIC = {
+    404: "não encontrado",
+    405: "método não permitido",
+}
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class BodySizeLimit:
+    """ASGI middleware: read the request body (at most `max_bytes`) before the app does, and
+    answer 413 if it is larger. Reading it first also covers chunked bodies without a
+    Content-Length, and means no route ever sees a half-read body."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(scope, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # client went away
+                await self.app(scope, _replay([], message, receive), send)
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                await self._too_large(scope, send)
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay(chunks, None, receive), send)
+
+    async def _too_large(self, scope: Scope, send: Send) -> None:
+        response = JSONResponse({"detail": f"corpo da requisição maior que {self.max_bytes // 1024} KiB"},
+                                status_code=413)
+        await response(scope, _never_receive, send)
+
+
+async def _never_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _replay(chunks: list[bytes], pending: Message | None, receive: Receive) -> Receive:
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            if pending is not None:
+                return pending
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail
+        if exc.status_code in _GENERIC and detail in ("Not Found", "Method Not Allowed"):
+            detail = _GENERIC[exc.status_code]
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
+
+    @app.exception_handler(ServiceError)
+    async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail()}, status_code=exc.status_code)
+
+    @app.exception_handler(ConfigError)
+    async def config_error(_request: Request, exc: ConfigError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error on %s %s: %s", request.method, request.url.path, type(exc).__name__,
+                  exc_info=exc)
+        return JSONResponse({"detail": "erro interno; veja o log do servidor"}, status_code=500)
+
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="crmsync", version="0.1.0")
+    app = FastAPI(
+        title="crmsync",
+        version="0.1.0",
+        description="Sincronização bidirecional entre o ERP local e CRMs externos (GestãoClick).",
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+
+    @app.get("/health", tags=["status"])
+    def health() -> JSONResponse:
+        """Liveness: the process answers and the database is reachable (503 if not)."""
+        from crmsync.db.session import get_engine
+
+        try:
+            with get_engine().connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            log.warning("health: database unreachable: %s", type(exc).__name__)
+            return JSONResponse({"status": "erro", "database": "indisponível"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)
     return app

@@ -1,0 +1,79 @@
+"""Dependencies shared by every router: a database session, the calling store, the admin.
+
+`Authorization: Bearer <store API key>` resolves to that store (`LojaDep`); every local-data
+and sync route is scoped by it. Admin routes take `Authorization: Bearer <CRMSYNC_ADMIN_TOKEN>`
+(`AdminDep`). A missing or wrong credential is a 401 that says nothing about what exists.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from crmsync.db.local import Loja
+from crmsync.db.session import get_sessionmaker
+from crmsync.services.lojas import loja_by_api_key
+from crmsync.settings import get_settings
+
+_store_bearer = HTTPBearer(auto_error=False, scheme_name="LojaApiKey",
+                           description="Chave de API da loja (`crmsync loja add`).")
+_admin_bearer = HTTPBearer(auto_error=False, scheme_name="AdminToken",
+                           description="CRMSYNC_ADMIN_TOKEN.")
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def get_session() -> Iterator[Session]:
+    """One session per request, on the configured database; rolled back if the request
+    fails, closed always. Services commit their own units of work."""
+    session = get_sessionmaker()()
+    try:
+        yield session
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def current_loja(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_store_bearer)],
+) -> Loja:
+    """The store whose API key is in the `Authorization: Bearer` header (401 otherwise)."""
+    if credentials is None or not credentials.credentials:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            "chave de API ausente (Authorization: Bearer <chave>)", headers=_CHALLENGE)
+    loja = loja_by_api_key(session, credentials.credentials)
+    if loja is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "chave de API inválida", headers=_CHALLENGE)
+    return loja
+
+
+LojaDep = Annotated[Loja, Depends(current_loja)]
+
+
+def require_admin(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_admin_bearer)],
+) -> str:
+    """Check the admin token; answer 403 when no CRMSYNC_ADMIN_TOKEN is configured at all
+    (administration over HTTP is then switched off; the CLI still works)."""
+    expected = get_settings().admin_token
+    if not expected:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            "administração via API desativada: defina CRMSYNC_ADMIN_TOKEN")
+    given = credentials.credentials if credentials is not None else ""
+    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "token de administração ausente ou inválido",
+                            headers=_CHALLENGE)
+    return "admin"
+
+
+AdminDep = Annotated[str, Depends(require_admin)]

@@ -1,0 +1,165 @@
+"""Integrations (crm_integracoes): connect a store to a provider, change its config,
+switch it on and off.
+
+Credentials are encrypted at rest (Fernet, `CRMSYNC_SECRET_KEY`) and only ever shown
+masked. `credenciais_hash` identifies the provider account, so every integration of one
+company shares one rate limit and quota. A config is validated in full before it is
+stored; an invalid one is refused with the key named and the old config stays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping
+from importlib.metadata import entry_points
+from typing import Any
+from urllib.parse import urlparse
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crmsync.config import IntegrationConfig, load_config_file, parse_config
+from crmsync.crypto import decrypt_json, encrypt_json, mask_secret
+from crmsync.db.sync import CrmIntegracao
+from crmsync.services.errors import DuplicateError, InvalidInputError, NotFoundError
+from crmsync.services.lojas import get_loja
+
+BUILTIN_PROVIDERS = ("gestao_click",)
+
+
+def known_providers() -> tuple[str, ...]:
+    """Provider keys: the built-in ones plus any registered under the `crmsync.providers`
+    entry-point group."""
+    names = set(BUILTIN_PROVIDERS) | {ep.name for ep in entry_points(group="crmsync.providers")}
+    return tuple(sorted(names))
+
+
+def credentials_hash(access_token: str, secret_access_token: str) -> str:
+    return hashlib.sha256(f"{access_token}\x00{secret_access_token}".encode()).hexdigest()
+
+
+def config_to_column(config: IntegrationConfig | Mapping[str, Any] | None) -> dict[str, Any]:
+    """Validate (raising `ConfigError` naming the key) and dump in the stored form."""
+    model = config if isinstance(config, IntegrationConfig) else parse_config(config)
+    return model.model_dump(by_alias=False)
+
+
+def _check_base_url(base_url: str) -> str:
+    url = (base_url or "").strip().rstrip("/")
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise InvalidInputError("URL inválida (use http:// ou https://)", ("base_url",))
+    if len(url) > 300:
+        raise InvalidInputError("no máximo 300 caracteres", ("base_url",))
+    return url
+
+
+def create_integracao(
+    session: Session,
+    *,
+    loja_id: int,
+    provider: str,
+    base_url: str,
+    access_token: str,
+    secret_access_token: str,
+    config: IntegrationConfig | Mapping[str, Any] | None = None,
+) -> CrmIntegracao:
+    """Connect a store to a provider and commit. One integration per (store, provider)."""
+    get_loja(session, loja_id)
+    if provider not in known_providers():
+        choices = ", ".join(known_providers())
+        raise InvalidInputError(f"provider desconhecido '{provider}' (use um de: {choices})", ("provider",))
+    url = _check_base_url(base_url)
+    if not access_token or not access_token.strip():
+        raise InvalidInputError("access_token é obrigatório", ("access_token",))
+    if not secret_access_token or not secret_access_token.strip():
+        raise InvalidInputError("secret_access_token é obrigatório", ("secret_access_token",))
+    stored_config = config_to_column(config)
+    existing = session.scalar(
+        select(CrmIntegracao).where(CrmIntegracao.id_loja == loja_id, CrmIntegracao.provider == provider)
+    )
+    if existing is not None:
+        raise DuplicateError(f"a loja {loja_id} já tem uma integração {provider} (id {existing.id})")
+    integ = CrmIntegracao(
+        id_loja=loja_id,
+        provider=provider,
+        ativo=True,
+        base_url=url,
+        credenciais=encrypt_json({"access_token": access_token.strip(),
+                                  "secret_access_token": secret_access_token.strip()}),
+        credenciais_hash=credentials_hash(access_token.strip(), secret_access_token.strip()),
+        config=stored_config,
+        webhook_token=secrets.token_urlsafe(24),
+        webhook_secret=secrets.token_urlsafe(32),
+    )
+    session.add(integ)
+    session.commit()
+    return integ
+
+
+def list_integracoes(session: Session, loja_id: int | None = None) -> list[CrmIntegracao]:
+    query = select(CrmIntegracao).order_by(CrmIntegracao.id)
+    if loja_id is not None:
+        query = query.where(CrmIntegracao.id_loja == loja_id)
+    return list(session.scalars(query))
+
+
+def get_integracao(session: Session, integracao_id: int) -> CrmIntegracao:
+    integ = session.get(CrmIntegracao, integracao_id)
+    if integ is None:
+        raise NotFoundError(f"integração {integracao_id} não encontrada")
+    return integ
+
+
+def set_config(session: Session, integracao_id: int,
+               config: IntegrationConfig | Mapping[str, Any] | None) -> CrmIntegracao:
+    """Replace the config. Validation happens before anything is written, so an invalid
+    config (`ConfigError` naming the key) leaves the stored one untouched."""
+    integ = get_integracao(session, integracao_id)
+    integ.config = config_to_column(config)
+    session.commit()
+    return integ
+
+
+def set_config_file(session: Session, integracao_id: int, path: str) -> CrmIntegracao:
+    return set_config(session, integracao_id, load_config_file(path))
+
+
+def set_active(session: Session, integracao_id: int, ativo: bool) -> CrmIntegracao:
+    integ = get_integracao(session, integracao_id)
+    integ.ativo = ativo
+    session.commit()
+    return integ
+
+
+def get_credentials(integ: CrmIntegracao) -> dict[str, str]:
+    """Decrypted credentials, for the provider client only; never log or return them."""
+    return {str(k): str(v) for k, v in decrypt_json(integ.credenciais).items()}
+
+
+def integracao_config(integ: CrmIntegracao) -> IntegrationConfig:
+    return parse_config(integ.config or {})
+
+
+def integracao_to_dict(integ: CrmIntegracao, *, include_config: bool = True) -> dict[str, Any]:
+    """Public view: credentials masked, the webhook secret never shown."""
+    try:
+        creds = get_credentials(integ)
+        masked = {k: mask_secret(v) for k, v in creds.items()}
+    except ValueError:
+        masked = {"erro": "credenciais ilegíveis com a CRMSYNC_SECRET_KEY atual"}
+    data: dict[str, Any] = {
+        "id": integ.id,
+        "id_loja": integ.id_loja,
+        "provider": integ.provider,
+        "ativo": integ.ativo,
+        "base_url": integ.base_url,
+        "credenciais": masked,
+        "webhook_path": f"/api/crm/webhook/{integ.provider}/{integ.webhook_token}",
+        "cadastrado_em": integ.cadastrado_em.isoformat(),
+        "modificado_em": integ.modificado_em.isoformat(),
+    }
+    if include_config:
+        data["config"] = integ.config
+    return data

@@ -1,0 +1,83 @@
+"""Stores (lojas): creation with a one-time API key, look-up by key, listing.
+
+Only the SHA-256 of a store's API key is kept; the key itself is shown once, at creation.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from crmsync.crypto import hash_api_key
+from crmsync.db.local import Loja
+from crmsync.services.errors import DuplicateError, InvalidInputError, NotFoundError
+from crmsync.settings import new_api_key
+
+API_KEY_PREFIX_LEN = 12
+
+
+def create_loja(session: Session, nome: str, loja_id: int | None = None) -> tuple[Loja, str]:
+    """Create a store and commit; return it with its API key (the only time the key exists
+    in clear). `loja_id` lets an existing ERP keep its own store ids."""
+    nome = " ".join((nome or "").split())
+    if not nome:
+        raise InvalidInputError("nome é obrigatório", ("nome",))
+    if len(nome) > 200:
+        raise InvalidInputError("no máximo 200 caracteres", ("nome",))
+    if loja_id is not None:
+        if loja_id < 1:
+            raise InvalidInputError("id deve ser positivo", ("id",))
+        if session.get(Loja, loja_id) is not None:
+            raise DuplicateError(f"já existe uma loja com id {loja_id}")
+    key = new_api_key()
+    loja = Loja(nome=nome, api_key_hash=hash_api_key(key), api_key_prefix=key[:API_KEY_PREFIX_LEN])
+    if loja_id is not None:
+        loja.id = loja_id
+    session.add(loja)
+    session.flush()
+    if loja_id is not None:
+        _advance_sequence(session)
+    session.commit()
+    return loja, key
+
+
+def _advance_sequence(session: Session) -> None:
+    """PostgreSQL's serial sequence ignores explicit ids; move it past them so the next
+    automatic id does not collide. (SQLite and MariaDB do this by themselves.)"""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(
+            "SELECT setval(pg_get_serial_sequence('lojas', 'id'), (SELECT MAX(id) FROM lojas))"
+        ))
+
+
+def list_lojas(session: Session) -> list[Loja]:
+    return list(session.scalars(select(Loja).order_by(Loja.id)))
+
+
+def get_loja(session: Session, loja_id: int) -> Loja:
+    loja = session.get(Loja, loja_id)
+    if loja is None:
+        raise NotFoundError(f"loja {loja_id} não encontrada")
+    return loja
+
+
+def loja_by_api_key(session: Session, key: str) -> Loja | None:
+    """The active store owning `key`, or None. Looked up by the key's hash, so the clear key
+    is never compared or stored."""
+    if not key:
+        return None
+    return session.scalar(select(Loja).where(Loja.api_key_hash == hash_api_key(key), Loja.ativo.is_(True)))
+
+
+def loja_to_dict(loja: Loja) -> dict[str, Any]:
+    cadastrado: datetime = loja.cadastrado_em
+    return {
+        "id": loja.id,
+        "nome": loja.nome,
+        "ativo": loja.ativo,
+        "api_key_prefix": loja.api_key_prefix,
+        "cadastrado_em": cadastrado.isoformat(),
+    }
