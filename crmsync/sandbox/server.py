@@ -64,7 +64,9 @@ class SandboxServer:
         quiet_uvicorn_fault_logs()
         self._state = build_state(self.config)
         app = create_app(state=self._state)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto must be IPPROTO_TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto
+        # says TCP, and without it every response pays a 40 ms Nagle/delayed-ACK stall.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._requested_port))
         self.port = sock.getsockname()[1]
