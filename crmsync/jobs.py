@@ -1,0 +1,707 @@
+"""Task-queue jobs: push one record, pull an entity, pull one record (webhooks), reconcile an
+integration, retry failed items.
+
+Every job is safe to run twice and to be killed half way (the engine's writes are
+idempotent and level-triggered; see ARCHITECTURE.md), so the queue only needs
+at-least-once delivery. What the jobs add on top of the engine:
+
+- **Locks.** Jobs for one record (store, provider, entity, local id / external id) never run
+  at the same time, nor two pulls of one (integration, entity). Work that may *create* a
+  record (an unlinked push, an unlinked webhook pull) also takes the entity's pull lock, so a
+  running page scan cannot import the same record while it is being created on the other
+  side (the classic duplicate of connector-magento #165). Locks expire, so a worker killed
+  with SIGKILL frees them after `lock_ttl_seconds`.
+- **Coalescing.** A "queued" marker per record/entity: ten saves of one row before its job
+  starts queue one job (the job clears the marker only once it holds the lock, so a save
+  made while it runs queues a new one). The marker expires, so a job lost in a crash is
+  queued again by the next sweep.
+- **Failed items** (`crm_itens_falhos`): an item that fails is retried with exponential
+  backoff, then parked as `falhou` with its last error until `crmsync retry`/`ignore`.
+- **Counters** for `/metrics` in the shared runtime state (jobs by status, provider HTTP
+  requests by status, 429s), so every worker process contributes.
+
+Task bodies take only ids (never ORM objects or secrets): the queue stores arguments in
+clear text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from huey import Huey
+from huey.exceptions import RetryTask
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from crmsync.db.sync import CrmEntityLink, CrmIntegracao, CrmItemFalho, CrmWebhookInbox
+from crmsync.db.types import utcnow
+from crmsync.runtime.locks import LockBusy, hold, pull_key, record_key
+from crmsync.runtime.options import RuntimeOptions
+from crmsync.runtime.state import RuntimeState
+
+log = logging.getLogger("crmsync.jobs")
+
+ENTITY_ORDER = ("cliente", "produto", "venda")
+RECURSO_TO_ENTITY = {"clientes": "cliente", "produtos": "produto", "vendas": "venda",
+                     "cliente": "cliente", "produto": "produto", "venda": "venda"}
+
+# Queue priorities: what a person is waiting for first, bulk scans last.
+PRIORITY_PUSH = 20
+PRIORITY_WEBHOOK = 15
+PRIORITY_RETRY = 10
+PRIORITY_RECONCILE = 5
+PRIORITY_PULL = 0
+
+BUSY_RETRY_SECONDS = 1.0
+
+
+# ----------------------------------------------------------------------------- context
+
+
+def _settings_objs() -> tuple[sessionmaker[Session], RuntimeState, RuntimeOptions]:
+    from crmsync.db.session import get_sessionmaker
+    from crmsync.runtime.options import runtime_options
+    from crmsync.runtime.queue import get_state
+
+    return get_sessionmaker(), get_state(), runtime_options()
+
+
+def _count(state: RuntimeState, job: str, status: str) -> None:
+    try:
+        state.incr(f"jobs:{job}:{status}")
+    except Exception:  # metrics must never fail a job
+        log.debug("contador indisponível", exc_info=True)
+
+
+def _record_transport(state: RuntimeState, engine: Any) -> None:
+    """Add the engine's HTTP statistics (per job, fresh transport) to the shared counters."""
+    try:
+        provider = getattr(engine, "provider", None) or getattr(engine, "_provider", None)
+        transport = getattr(provider, "transport", None) or getattr(provider, "_transport", None)
+        stats = transport.stats() if transport is not None and hasattr(transport, "stats") else None
+        if not stats:
+            return
+        key = getattr(provider, "key", "provider")
+        for status, n in (stats.get("by_status") or {}).items():
+            if n:
+                state.incr(f"http:{key}:{status}", int(n))
+        if stats.get("rate_limited"):
+            state.incr(f"http429:{key}", int(stats["rate_limited"]))
+        if stats.get("quota_refused"):
+            state.incr(f"quota_refused:{key}", int(stats["quota_refused"]))
+    except Exception:
+        log.debug("estatísticas HTTP indisponíveis", exc_info=True)
+
+
+def _integration(session: Session, integracao_id: int) -> CrmIntegracao | None:
+    integ = session.get(CrmIntegracao, integracao_id)
+    if integ is None or not integ.ativo:
+        return None
+    return integ
+
+
+def _config(integ: CrmIntegracao) -> Any:
+    from crmsync.config import parse_config
+
+    return parse_config(integ.config or {})
+
+
+def entities_of(integ: CrmIntegracao) -> list[str]:
+    """Entities the integration syncs, in dependency order (customers and products first)."""
+    cfg = _config(integ)
+    if cfg.entidades:
+        return [e for e in ENTITY_ORDER if e in cfg.entidades]
+    return list(ENTITY_ORDER)
+
+
+def _can(integ: CrmIntegracao, entity_type: str, direction: str) -> bool:
+    if entity_type not in entities_of(integ):
+        return False
+    return str(_config(integ).direction(entity_type)) in ("both", direction)
+
+
+def _open_engine(session_factory: sessionmaker[Session], integracao_id: int, trigger: str) -> Any:
+    from crmsync.engine import RunOptions, SyncEngine
+
+    return SyncEngine(session_factory, integracao_id, options=RunOptions(trigger=trigger))
+
+
+def _link_for_local(session: Session, integ: CrmIntegracao, entity_type: str, entity_id: int) -> CrmEntityLink | None:
+    return session.scalar(select(CrmEntityLink).where(
+        CrmEntityLink.id_loja == integ.id_loja, CrmEntityLink.provider == integ.provider,
+        CrmEntityLink.entity_type == entity_type, CrmEntityLink.entity_id == entity_id))
+
+
+def _link_for_external(session: Session, integ: CrmIntegracao, entity_type: str,
+                       external_id: str) -> CrmEntityLink | None:
+    return session.scalar(select(CrmEntityLink).where(
+        CrmEntityLink.id_loja == integ.id_loja, CrmEntityLink.provider == integ.provider,
+        CrmEntityLink.entity_type == entity_type, CrmEntityLink.external_id == str(external_id)))
+
+
+def _pending_key(kind: str, *parts: object) -> str:
+    return "pending:" + kind + ":" + ":".join(str(p) for p in parts)
+
+
+# ----------------------------------------------------------------------------- failed items
+
+
+def _backoff(opts: RuntimeOptions, attempts: int) -> float:
+    return min(opts.retry_max_seconds, opts.retry_base_seconds * (2 ** max(0, attempts - 1)))
+
+
+def note_failure(session: Session, integ: CrmIntegracao, entity_type: str, direcao: str, *,
+                 entity_id: int | None, external_id: str | None, error: str,
+                 opts: RuntimeOptions, retry_after: float | None = None, count_attempt: bool = True) -> CrmItemFalho:
+    """Record one more failed attempt; park the item as `falhou` after the last attempt."""
+    chave = f"local:{entity_id}" if direcao == "push" else f"externo:{external_id}"
+    for _ in range(2):
+        item = session.scalar(select(CrmItemFalho).where(
+            CrmItemFalho.id_integracao == integ.id, CrmItemFalho.entity_type == entity_type,
+            CrmItemFalho.direcao == direcao, CrmItemFalho.chave == chave))
+        if item is None:
+            item = CrmItemFalho(id_loja=integ.id_loja, id_integracao=integ.id, entity_type=entity_type,
+                                direcao=direcao, chave=chave, entity_id=entity_id, external_id=external_id,
+                                tentativas=0, status="pendente")
+            session.add(item)
+        if item.status in ("ignorado",):
+            # A person said to leave it alone; keep the newest error for the record.
+            item.ultimo_erro = error[:4000]
+            session.commit()
+            return item
+        if item.status in ("resolvido", "falhou") and count_attempt:
+            if item.status == "resolvido":
+                item.tentativas = 0
+            item.status = "pendente"
+        if count_attempt:
+            item.tentativas = (item.tentativas or 0) + 1
+        item.ultimo_erro = error[:4000]
+        if entity_id is not None:
+            item.entity_id = entity_id
+        if external_id is not None:
+            item.external_id = str(external_id)
+        if count_attempt and item.tentativas >= opts.retry_max_attempts:
+            item.status = "falhou"
+            item.proxima_tentativa = None
+        else:
+            wait = retry_after if retry_after is not None else _backoff(opts, item.tentativas or 1)
+            item.proxima_tentativa = utcnow() + timedelta(seconds=wait)
+        try:
+            session.commit()
+            return item
+        except IntegrityError:  # another job inserted the same item a moment ago
+            session.rollback()
+    return item
+
+
+def note_success(session: Session, integ: CrmIntegracao, entity_type: str, direcao: str, *,
+                 entity_id: int | None = None, external_id: str | None = None) -> None:
+    keys = []
+    if direcao == "push" and entity_id is not None:
+        keys.append(f"local:{entity_id}")
+    if external_id is not None:
+        keys.append(f"externo:{external_id}")
+    if not keys:
+        return
+    items = session.scalars(select(CrmItemFalho).where(
+        CrmItemFalho.id_integracao == integ.id, CrmItemFalho.entity_type == entity_type,
+        CrmItemFalho.direcao == direcao, CrmItemFalho.chave.in_(keys),
+        CrmItemFalho.status.in_(("pendente", "falhou")))).all()
+    for item in items:
+        item.status = "resolvido"
+        item.proxima_tentativa = None
+    if items:
+        session.commit()
+
+
+def _provider_error(exc: BaseException) -> tuple[bool, float | None, bool]:
+    """(retriable, retry_after, quota_exhausted) of an exception the engine let through."""
+    from crmsync.providers.base import ProviderError, RateLimitedError
+
+    if isinstance(exc, RateLimitedError):
+        return True, exc.retry_after, bool(exc.quota_exhausted)
+    if isinstance(exc, ProviderError):
+        return exc.retriable, None, False
+    return True, None, False
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:2000]
+
+
+# ----------------------------------------------------------------------------- push
+
+
+def push_record(integracao_id: int, entity_type: str, entity_id: int, trigger: str = "automatico") -> str:
+    """Push one local row (create, update, link or nothing), under the record's lock."""
+    sf, state, opts = _settings_objs()
+    job = "push_record"
+    with sf() as session:
+        integ = _integration(session, integracao_id)
+        if integ is None or not _can(integ, entity_type, "push"):
+            state.delete(_pending_key("push", integracao_id, entity_type, entity_id))
+            _count(state, job, "ignorado")
+            return "ignorado"
+        link = _link_for_local(session, integ, entity_type, entity_id)
+        keys = [record_key(integ.id_loja, integ.provider, entity_type, f"local:{entity_id}")]
+        if link is not None:
+            keys.append(record_key(integ.id_loja, integ.provider, entity_type, f"ext:{link.external_id}"))
+        else:
+            keys.append(pull_key(integracao_id, entity_type))  # a create must not race a page scan
+        try:
+            with hold(state, keys, opts.lock_ttl_seconds):
+                state.delete(_pending_key("push", integracao_id, entity_type, entity_id))
+                return _run_push(session, sf, state, opts, integ, entity_type, entity_id, trigger)
+        except LockBusy:
+            _count(state, job, "ocupado")
+            raise RetryTask(delay=BUSY_RETRY_SECONDS) from None
+
+
+def _run_push(session: Session, sf: sessionmaker[Session], state: RuntimeState, opts: RuntimeOptions,
+              integ: CrmIntegracao, entity_type: str, entity_id: int, trigger: str) -> str:
+    job = "push_record"
+    engine = None
+    try:
+        engine = _open_engine(sf, integ.id, trigger)
+        result = engine.push_one(entity_type, entity_id)
+    except LookupError as exc:  # the row is gone: nothing to push
+        log.info("push %s %s ignorado: %s", entity_type, entity_id, exc)
+        _count(state, job, "ignorado")
+        return "ignorado"
+    except Exception as exc:
+        _retriable, retry_after, quota = _provider_error(exc)
+        log.warning("push %s %s falhou: %s", entity_type, entity_id, _describe(exc))
+        session.rollback()
+        note_failure(session, integ, entity_type, "push", entity_id=entity_id, external_id=None,
+                     error=_describe(exc), opts=opts, retry_after=retry_after, count_attempt=not quota)
+        _count(state, job, "erro")
+        return "erro"
+    finally:
+        if engine is not None:
+            _record_transport(state, engine)
+            engine.close()
+    if result.success:
+        note_success(session, integ, entity_type, "push", entity_id=entity_id, external_id=result.external_id)
+        _count(state, job, "sucesso")
+        return str(result.operacao)
+    note_failure(session, integ, entity_type, "push", entity_id=entity_id, external_id=result.external_id,
+                 error=result.message or f"operação {result.operacao} falhou", opts=opts)
+    _count(state, job, "erro")
+    return "erro"
+
+
+# ----------------------------------------------------------------------------- pull
+
+
+def pull_entity(integracao_id: int, entity_type: str, full: bool = False, trigger: str = "cron") -> str:
+    """Page through the provider's records of one entity (the engine checkpoints each page)."""
+    sf, state, opts = _settings_objs()
+    job = "pull_entity"
+    with sf() as session:
+        integ = _integration(session, integracao_id)
+        if integ is None or not _can(integ, entity_type, "pull"):
+            state.delete(_pending_key("pull", integracao_id, entity_type))
+            _count(state, job, "ignorado")
+            return "ignorado"
+        try:
+            with hold(state, [pull_key(integracao_id, entity_type)], opts.lock_ttl_seconds):
+                state.delete(_pending_key("pull", integracao_id, entity_type))
+                return _run_pull(session, sf, state, opts, integ, entity_type, full, trigger)
+        except LockBusy:
+            # Another pull or a create of this entity is running; try again shortly (the
+            # queued marker is still set, so this stays the one queued pull).
+            _count(state, job, "ocupado")
+            raise RetryTask(delay=5.0) from None
+
+
+def _run_pull(session: Session, sf: sessionmaker[Session], state: RuntimeState, opts: RuntimeOptions,
+              integ: CrmIntegracao, entity_type: str, full: bool, trigger: str) -> str:
+    job = "pull_entity"
+    engine = None
+    started = time.time()
+    try:
+        engine = _open_engine(sf, integ.id, trigger)
+        result = engine.pull(entity_type, full=full)
+    except Exception as exc:
+        _retriable, _retry_after, _quota = _provider_error(exc)
+        log.warning("pull %s da integração %s falhou: %s", entity_type, integ.id, _describe(exc))
+        _save_pull_stats(state, integ.id, entity_type, started, None, _describe(exc))
+        _count(state, job, "erro")
+        return "erro"
+    finally:
+        if engine is not None:
+            _record_transport(state, engine)
+            engine.close()
+    _save_pull_stats(state, integ.id, entity_type, started, result, None)
+    for err in result.erros or []:
+        ext = str(err.get("external_id") or "?")
+        if ext == "?":
+            continue
+        note_failure(session, integ, entity_type, "pull", entity_id=None, external_id=ext,
+                     error=str(err.get("erro") or err), opts=opts)
+    _count(state, job, "sucesso" if result.success else "erro")
+    return "sucesso" if result.success else "erro"
+
+
+def _save_pull_stats(state: RuntimeState, integracao_id: int, entity_type: str, started: float,
+                     result: Any, error: str | None) -> None:
+    """Remember what a scan cost, for the scheduler's quota estimate and for the status page."""
+    key = f"pullstats:{integracao_id}:{entity_type}"
+    try:
+        previous = state.get_json(key) or {}
+        data = dict(previous)
+        data["ultima_tentativa"] = started
+        if result is not None:
+            data.update({
+                "ultima_execucao": time.time(),
+                "sucesso": bool(result.success),
+                "paginas": int(getattr(result, "paginas", 0) or 0),
+                "total_processados": int(getattr(result, "total_processados", 0) or 0),
+                "erros": len(result.erros or []),
+                "erro": None,
+            })
+            if result.success:
+                data["ultimo_sucesso"] = time.time()
+        else:
+            data["erro"] = error
+        state.set_json(key, data)
+    except Exception:
+        log.debug("estatística de pull não salva", exc_info=True)
+
+
+def pull_record(integracao_id: int, entity_type: str, external_id: str, trigger: str = "webhook",
+                inbox_id: int | None = None) -> str:
+    """Fetch one external record and apply it (the webhook path; also retries of pull items)."""
+    sf, state, opts = _settings_objs()
+    job = "pull_record"
+    with sf() as session:
+        integ = _integration(session, integracao_id)
+        if integ is None or not _can(integ, entity_type, "pull"):
+            state.delete(_pending_key("pullone", integracao_id, entity_type, external_id))
+            _mark_inbox(session, inbox_id, "ignorado")
+            _count(state, job, "ignorado")
+            return "ignorado"
+        link = _link_for_external(session, integ, entity_type, external_id)
+        keys = [record_key(integ.id_loja, integ.provider, entity_type, f"ext:{external_id}")]
+        if link is not None:
+            keys.append(record_key(integ.id_loja, integ.provider, entity_type, f"local:{link.entity_id}"))
+        else:
+            keys.append(pull_key(integracao_id, entity_type))
+        try:
+            with hold(state, keys, opts.lock_ttl_seconds):
+                state.delete(_pending_key("pullone", integracao_id, entity_type, external_id))
+                return _run_pull_one(session, sf, state, opts, integ, entity_type, external_id, trigger,
+                                     inbox_id)
+        except LockBusy:
+            _count(state, job, "ocupado")
+            raise RetryTask(delay=BUSY_RETRY_SECONDS) from None
+
+
+def _run_pull_one(session: Session, sf: sessionmaker[Session], state: RuntimeState, opts: RuntimeOptions,
+                  integ: CrmIntegracao, entity_type: str, external_id: str, trigger: str,
+                  inbox_id: int | None) -> str:
+    job = "pull_record"
+    engine = None
+    try:
+        engine = _open_engine(sf, integ.id, trigger)
+        result = engine.pull_one(entity_type, str(external_id))
+    except Exception as exc:
+        _retriable, retry_after, quota = _provider_error(exc)
+        session.rollback()
+        note_failure(session, integ, entity_type, "pull", entity_id=None, external_id=str(external_id),
+                     error=_describe(exc), opts=opts, retry_after=retry_after, count_attempt=not quota)
+        _mark_inbox(session, inbox_id, "erro")
+        _count(state, job, "erro")
+        return "erro"
+    finally:
+        if engine is not None:
+            _record_transport(state, engine)
+            engine.close()
+    if result.success:
+        note_success(session, integ, entity_type, "pull", external_id=str(external_id))
+        _mark_inbox(session, inbox_id, "processado")
+        _count(state, job, "sucesso")
+        return "sucesso"
+    message = "; ".join(str(e.get("erro") or e) for e in (result.erros or [])) or "falha ao importar"
+    note_failure(session, integ, entity_type, "pull", entity_id=None, external_id=str(external_id),
+                 error=message, opts=opts)
+    _mark_inbox(session, inbox_id, "erro")
+    _count(state, job, "erro")
+    return "erro"
+
+
+def _mark_inbox(session: Session, inbox_id: int | None, status: str) -> None:
+    if inbox_id is None:
+        return
+    row = session.get(CrmWebhookInbox, inbox_id)
+    if row is None:
+        return
+    row.status = status
+    row.processado_em = utcnow()
+    session.commit()
+
+
+def webhook_target(payload: dict[str, Any]) -> tuple[str, str] | None:
+    """(entity, external id) a delivery is about, or None when it names nothing we sync."""
+    recurso = str(payload.get("recurso") or "").strip().lower()
+    entity = RECURSO_TO_ENTITY.get(recurso)
+    if entity is None:
+        evento = str(payload.get("evento") or "")
+        entity = RECURSO_TO_ENTITY.get(evento.split(".", 1)[0].strip().lower())
+    ext = payload.get("id")
+    if ext is None and isinstance(payload.get("data"), dict):
+        ext = payload["data"].get("id")
+    if entity is None or ext is None or str(ext).strip() == "":
+        return None
+    return entity, str(ext)
+
+
+def process_webhook(inbox_id: int) -> str:
+    """Apply one stored delivery through the polling pipeline (pull that one record now).
+
+    The delivery's own data is not trusted as the record's state: deliveries may arrive
+    repeated or out of order, so the current record is fetched; a repeated delivery of an
+    already processed row does nothing.
+    """
+    sf, state, _opts = _settings_objs()
+    job = "process_webhook"
+    with sf() as session:
+        row = session.get(CrmWebhookInbox, inbox_id)
+        if row is None or row.status in ("processado", "ignorado"):
+            _count(state, job, "ignorado")
+            return "ignorado"
+        target = webhook_target(row.payload or {})
+        if target is None:
+            _mark_inbox(session, inbox_id, "ignorado")
+            _count(state, job, "ignorado")
+            return "ignorado"
+        integracao_id = row.id_integracao
+    entity_type, external_id = target
+    _count(state, job, "sucesso")
+    return pull_record(integracao_id, entity_type, external_id, trigger="webhook", inbox_id=inbox_id)
+
+
+# ----------------------------------------------------------------------------- reconcile
+
+
+def dirty_local_ids(session: Session, integ: CrmIntegracao, entity_type: str, *, full_scan: bool) -> list[int]:
+    """Local rows whose content differs from what was last synced (or that were never synced).
+
+    Level-triggered: the content hash of the row is compared with the link's `local_hash`, so
+    a row changed by the PHP ERP straight in the database is found without any event. The
+    quick pass (`full_scan=False`) only hashes rows whose `modificado_em` is after the link's
+    `sincronizado_em`; the full pass (at the pull interval) hashes every row, catching
+    writers that do not touch `modificado_em`.
+    Rows whose failed item is parked (`falhou`/`ignorado`) and unchanged since are skipped.
+    """
+    from crmsync.db.local import LOCAL_MODELS
+    from crmsync.mapping.local import row_to_canon
+    from crmsync.model.canonical import canonical_hash
+
+    model: Any = LOCAL_MODELS[entity_type]
+    link_join = and_(CrmEntityLink.id_loja == model.id_loja, CrmEntityLink.provider == integ.provider,
+                     CrmEntityLink.entity_type == entity_type, CrmEntityLink.entity_id == model.id)
+    query = (select(model, CrmEntityLink).outerjoin(CrmEntityLink, link_join)
+             .where(model.id_loja == integ.id_loja)
+             .where(or_(CrmEntityLink.id.is_not(None), model.deletado_em.is_(None))))
+    if not full_scan:
+        query = query.where(or_(CrmEntityLink.id.is_(None), model.modificado_em > CrmEntityLink.sincronizado_em))
+    parked = {
+        (item.entity_id): item.atualizado_em
+        for item in session.scalars(select(CrmItemFalho).where(
+            CrmItemFalho.id_integracao == integ.id, CrmItemFalho.entity_type == entity_type,
+            CrmItemFalho.direcao == "push",
+            CrmItemFalho.status.in_(("falhou", "ignorado", "pendente"))))
+        if item.entity_id is not None
+    }
+    out: list[int] = []
+    for row, link in session.execute(query.order_by(model.id).execution_options(yield_per=500)):
+        if row.id in parked and (row.modificado_em is None or row.modificado_em <= parked[row.id]):
+            continue
+        if link is None:
+            out.append(row.id)
+            continue
+        if row.deletado_em is not None and link.status in ("excluido", "desativado", "deletado"):
+            continue
+        try:
+            current = canonical_hash(row_to_canon(entity_type, row))
+        except Exception:  # an invalid row: let the push report it as a failed item
+            out.append(row.id)
+            continue
+        if current != link.local_hash:
+            out.append(row.id)
+    return out
+
+
+def reconcile(integracao_id: int, remote: bool = True, trigger: str = "cron", full_scan: bool | None = None) -> str:
+    """Find what needs syncing and queue it: dirty local rows (push per record, under each
+    record's lock) and, with `remote`, a pull of every entity. Also re-queues webhook
+    deliveries and failed items that are due."""
+    sf, state, opts = _settings_objs()
+    job = "reconcile"
+    queued = 0
+    with sf() as session:
+        integ = _integration(session, integracao_id)
+        if integ is None:
+            _count(state, job, "ignorado")
+            return "ignorado"
+        state.delete(_pending_key("reconcile", integracao_id, bool(remote)))
+        for entity_type in entities_of(integ):
+            if _can(integ, entity_type, "push"):
+                ids = dirty_local_ids(session, integ, entity_type,
+                                      full_scan=remote if full_scan is None else full_scan)
+                for entity_id in ids:
+                    queued += int(enqueue_push(integracao_id, entity_type, entity_id, trigger=trigger))
+            if remote and _can(integ, entity_type, "pull"):
+                queued += int(enqueue_pull(integracao_id, entity_type, trigger=trigger))
+        queued += requeue_stale_inbox(session, integracao_id, opts)
+    queued += retry_failed(integracao_id)
+    _count(state, job, "sucesso")
+    log.info("reconcile integração %s: %s jobs na fila", integracao_id, queued)
+    return f"{queued} jobs"
+
+
+def requeue_stale_inbox(session: Session, integracao_id: int, opts: RuntimeOptions) -> int:
+    cutoff = utcnow() - timedelta(seconds=opts.inbox_retry_seconds)
+    rows = session.scalars(select(CrmWebhookInbox.id).where(
+        CrmWebhookInbox.id_integracao == integracao_id, CrmWebhookInbox.status == "recebido",
+        CrmWebhookInbox.recebido_em < cutoff).limit(1000)).all()
+    return sum(int(enqueue_webhook(i)) for i in rows)
+
+
+def retry_failed(integracao_id: int | None = None, item_ids: Sequence[int] | None = None,
+                 force: bool = False) -> int:
+    """Queue failed items whose next attempt is due (or the named ones, now, with `force`)."""
+    sf, state, _opts = _settings_objs()
+    queued = 0
+    with sf() as session:
+        query = select(CrmItemFalho)
+        if integracao_id is not None:
+            query = query.where(CrmItemFalho.id_integracao == integracao_id)
+        if item_ids is not None:
+            query = query.where(CrmItemFalho.id.in_(list(item_ids)))
+        if force:
+            query = query.where(CrmItemFalho.status.in_(("pendente", "falhou")))
+        else:
+            query = query.where(CrmItemFalho.status == "pendente",
+                                or_(CrmItemFalho.proxima_tentativa.is_(None),
+                                    CrmItemFalho.proxima_tentativa <= utcnow()))
+        items = session.scalars(query.limit(5000)).all()
+        for item in items:
+            if force and item.status == "falhou":
+                item.status = "pendente"
+                item.tentativas = 0
+            item.proxima_tentativa = utcnow() + timedelta(seconds=_opts.pending_ttl_seconds)
+            session.commit()
+            if item.direcao == "push" and item.entity_id is not None:
+                queued += int(enqueue_push(item.id_integracao, item.entity_type, item.entity_id,
+                                           trigger="manual" if force else "cron", priority=PRIORITY_RETRY))
+            elif item.external_id:
+                queued += int(enqueue_pull_record(item.id_integracao, item.entity_type, item.external_id,
+                                                  trigger="manual" if force else "cron"))
+    if queued:
+        _count(state, "retry_failed", "sucesso")
+    return queued
+
+
+# ----------------------------------------------------------------------------- enqueueing
+
+_TASKS: dict[int, dict[str, Any]] = {}
+
+
+def _task(name: str) -> Any:
+    from crmsync.runtime.queue import get_huey
+
+    huey = get_huey()
+    return _TASKS[id(huey)][name]
+
+
+def _enqueue(marker: str | None, name: str, args: tuple[Any, ...], priority: int,
+             delay: float | None = None) -> bool:
+    """Queue a task unless the same one is already waiting; never raises."""
+    from crmsync.runtime.options import runtime_options
+    from crmsync.runtime.queue import get_state
+
+    state: RuntimeState | None = None
+    try:
+        state = get_state()
+        if marker is not None and not state.set_if_absent(marker, "1", runtime_options().pending_ttl_seconds):
+            return False
+        wrapper = _task(name)
+        wrapper.huey.enqueue(wrapper.s(*args, priority=priority, delay=delay))
+        return True
+    except Exception:
+        log.warning("fila indisponível: %s%r não enfileirado (a reconciliação periódica retoma)", name, args,
+                    exc_info=True)
+        if state is not None and marker is not None:
+            with contextlib.suppress(Exception):
+                state.delete(marker)
+        return False
+
+
+def enqueue_push(integracao_id: int, entity_type: str, entity_id: int, trigger: str = "automatico",
+                 priority: int = PRIORITY_PUSH) -> bool:
+    return _enqueue(_pending_key("push", integracao_id, entity_type, entity_id), "push_record",
+                    (integracao_id, entity_type, int(entity_id), trigger), priority)
+
+
+def enqueue_pull(integracao_id: int, entity_type: str, full: bool = False, trigger: str = "cron") -> bool:
+    return _enqueue(_pending_key("pull", integracao_id, entity_type), "pull_entity",
+                    (integracao_id, entity_type, full, trigger), PRIORITY_PULL)
+
+
+def enqueue_pull_record(integracao_id: int, entity_type: str, external_id: str, trigger: str = "webhook") -> bool:
+    return _enqueue(_pending_key("pullone", integracao_id, entity_type, external_id), "pull_record",
+                    (integracao_id, entity_type, str(external_id), trigger), PRIORITY_WEBHOOK)
+
+
+def enqueue_webhook(inbox_id: int) -> bool:
+    return _enqueue(_pending_key("webhook", inbox_id), "process_webhook", (int(inbox_id),), PRIORITY_WEBHOOK)
+
+
+def enqueue_reconcile(integracao_id: int, remote: bool = True, trigger: str = "cron") -> bool:
+    return _enqueue(_pending_key("reconcile", integracao_id, bool(remote)), "reconcile",
+                    (integracao_id, bool(remote), trigger), PRIORITY_RECONCILE)
+
+
+def enqueue_retry(integracao_id: int | None = None) -> bool:
+    return _enqueue(None, "retry_failed_task", (integracao_id,), PRIORITY_RETRY)
+
+
+def retry_failed_task(integracao_id: int | None = None) -> str:
+    return f"{retry_failed(integracao_id)} itens"
+
+
+TASK_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "push_record": push_record,
+    "pull_entity": pull_entity,
+    "pull_record": pull_record,
+    "process_webhook": process_webhook,
+    "reconcile": reconcile,
+    "retry_failed_task": retry_failed_task,
+}
+
+
+def register_tasks(huey: Huey) -> dict[str, Any]:
+    """Register every job on `huey` (idempotent per instance)."""
+    if id(huey) in _TASKS:
+        return _TASKS[id(huey)]
+    tasks = {name: huey.task(name=name)(fn) for name, fn in TASK_FUNCTIONS.items()}
+    _TASKS[id(huey)] = tasks
+    return tasks
+
+
+def active_integrations(session: Session) -> Iterable[CrmIntegracao]:
+    return session.scalars(select(CrmIntegracao).where(CrmIntegracao.ativo.is_(True)).order_by(CrmIntegracao.id))
+
+
+def loja_integrations(session: Session, loja_id: int) -> list[CrmIntegracao]:
+    return list(session.scalars(select(CrmIntegracao).where(
+        CrmIntegracao.id_loja == loja_id, CrmIntegracao.ativo.is_(True)).order_by(CrmIntegracao.id)))

@@ -1,0 +1,41 @@
+"""Tunables of the runtime (worker, scheduler, retries), read from `CRMSYNC_*` variables.
+
+Kept apart from `crmsync.settings` because only the runtime reads them; every default is
+what production wants, and tests shorten the periods to see a whole cycle in seconds.
+"""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RuntimeOptions(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CRMSYNC_", env_file=".env", extra="ignore")
+
+    # How often the scheduler looks at every integration (seconds).
+    scheduler_tick_seconds: float = 5.0
+    # Cheap local pass for rows changed directly in the database (no provider request
+    # unless a row really changed).
+    local_sweep_seconds: float = 60.0
+    # Failed items: first retry after this many seconds, doubling, at most `retry_max_attempts`
+    # attempts before the item is parked as `falhou`.
+    retry_base_seconds: float = 30.0
+    retry_max_seconds: float = 3600.0
+    retry_max_attempts: int = 5
+    # Locks are renewed every ttl/3 by their holder; a crashed holder's lock frees after ttl.
+    lock_ttl_seconds: float = 30.0
+    # A "job already queued" marker expires after this, so a job lost in a crash is re-queued
+    # by the next sweep.
+    pending_ttl_seconds: float = 120.0
+    # Webhook deliveries older (or newer) than this are refused as stale.
+    webhook_tolerance_seconds: int = 300
+    # Webhook inbox rows not processed after this many seconds are queued again.
+    inbox_retry_seconds: float = 60.0
+    # Worker threads of the embedded runtime (`crmsync serve`).
+    embedded_workers: int = 2
+    # Seconds a graceful stop waits for running jobs before giving up on them.
+    shutdown_timeout_seconds: float = 30.0
+
+
+def runtime_options() -> RuntimeOptions:
+    return RuntimeOptions()
