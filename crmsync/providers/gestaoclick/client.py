@@ -1,0 +1,191 @@
+"""Low-level GestãoClick client: URLs, auth headers, the `{code, status, data, meta}` envelope.
+
+Everything that can be wrong with an answer is turned into the provider error taxonomy
+here, so the provider above only deals with well-formed data:
+
+- 400/422 -> ValidationError with the per-field messages when `data` is an object;
+- 401/403 -> AuthError; 404 -> NotFoundError; other 4xx -> FatalError;
+- 429 / 5xx / timeouts / dropped connections -> raised by the transport (retriable);
+- an HTML page, truncated or non-JSON body, an envelope of the wrong shape, or
+  `code` != 200 inside an HTTP 200 -> ProtocolError.
+
+The error body's `data` may be a string ("Token inválido") or an object
+(`{"nome": "O campo nome é obrigatório."}`); both are read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from crmsync.providers.base import (
+    AuthError,
+    FatalError,
+    NotFoundError,
+    ProtocolError,
+    ValidationError,
+)
+from crmsync.transport import Transport, describe_request
+
+DEFAULT_BASE_URL = "https://api.gestaoclick.com"
+
+
+def normalise_base_url(base_url: str) -> tuple[str, str]:
+    """Return (base for resources, origin for relative links).
+
+    "https://api.gestaoclick.com/" and "https://api.gestaoclick.com/api" both work: the
+    API answers on both, so whatever the user typed is kept, minus trailing slashes.
+    """
+    url = (base_url or DEFAULT_BASE_URL).strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"URL base inválida: {base_url!r} (use http(s)://host[/api])")
+    return url, f"{parts.scheme}://{parts.netloc}"
+
+
+class RemoteNotFoundError(NotFoundError):
+    """404; `attempts` > 1 means an earlier try of the same request may have done the work."""
+
+    def __init__(self, message: str, *, request: str | None = None, attempts: int = 1) -> None:
+        super().__init__(message, request=request)
+        self.attempts = attempts
+
+
+@dataclass
+class Envelope:
+    data: Any
+    meta: Any
+    request: str
+    attempts: int = 1
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _error_message(data: Any, fallback: str) -> tuple[str, dict[str, str]]:
+    """(message, fields) from an error envelope's `data`, string or object."""
+    if isinstance(data, str) and data.strip():
+        return data.strip(), {}
+    if isinstance(data, Mapping):
+        fields: dict[str, str] = {}
+        for key, value in data.items():
+            if isinstance(value, list):
+                fields[str(key)] = "; ".join(str(v) for v in value)
+            elif isinstance(value, Mapping):
+                fields[str(key)] = "; ".join(f"{k}: {v}" for k, v in value.items())
+            else:
+                fields[str(key)] = str(value)
+        message = fields.pop("mensagem", None) or fields.pop("message", None) or fallback
+        if fields and message == fallback:
+            message = fallback + ": " + "; ".join(f"{k}: {v}" for k, v in fields.items())
+        return message, fields
+    if isinstance(data, list) and data:
+        return "; ".join(str(v) for v in data), {}
+    return fallback, {}
+
+
+def parse_response(response: httpx.Response, request: str, *, allow_empty: bool = False) -> Envelope:
+    """Turn one HTTP answer into an `Envelope` or a provider error (never a secret in it)."""
+    status = response.status_code
+    content_type = response.headers.get("content-type", "")
+    text = response.text
+    body: Any = None
+    parse_error: str | None = None
+    if "html" in content_type.lower() or text.lstrip().startswith("<"):
+        parse_error = "a API respondeu uma página HTML em vez de JSON"
+    elif not text.strip():
+        parse_error = "a API respondeu um corpo vazio"
+    else:
+        try:
+            body = json.loads(text)
+        except ValueError:
+            parse_error = f"JSON inválido ou truncado ({len(text)} bytes)"
+    attempts = int(response.extensions.get("crmsync_attempts", 1) or 1)
+    if allow_empty and status < 400 and not text.strip():
+        return Envelope(data=None, meta=None, request=request, attempts=attempts)
+
+    if status >= 400:
+        data = body.get("data") if isinstance(body, Mapping) else None
+        fallback = f"a API recusou a requisição (HTTP {status})"
+        message, fields = _error_message(data, fallback)
+        if isinstance(body, Mapping) and isinstance(body.get("message"), str) and message == fallback:
+            message = body["message"]
+        if status in (400, 422):
+            raise ValidationError(message, fields=fields, request=request)
+        if status in (401, 403):
+            raise AuthError(
+                f"credenciais recusadas pelo GestãoClick (HTTP {status}): {message}", request=request
+            )
+        if status == 404:
+            raise RemoteNotFoundError(
+                f"registro não encontrado: {message}", request=request, attempts=attempts
+            )
+        raise FatalError(f"{message} (HTTP {status})", request=request)
+
+    if parse_error is not None:
+        raise ProtocolError(
+            f"{parse_error}: {_short(text, 80)!r}" if text.strip() else parse_error, request=request
+        )
+    if not isinstance(body, Mapping):
+        raise ProtocolError(f"o envelope deveria ser um objeto, veio {type(body).__name__}", request=request)
+    code = body.get("code", 200)
+    try:
+        code_int = int(code)
+    except (TypeError, ValueError):
+        raise ProtocolError(f"campo code com tipo inesperado: {code!r}", request=request) from None
+    if code_int != 200:
+        message, _fields = _error_message(body.get("data"), "sem mensagem")
+        raise ProtocolError(
+            f"HTTP {status} com code {code_int} no envelope: {_short(message)}", request=request
+        )
+    if "data" not in body:
+        raise ProtocolError("envelope sem o campo data", request=request)
+    return Envelope(data=body["data"], meta=body.get("meta"), request=request, attempts=attempts)
+
+
+class GestaoClickClient:
+    """HTTP verbs over resources ("clientes", "produtos/12") through the shared transport."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        idempotent: bool | None = None,
+        allow_empty: bool = False,
+    ) -> Envelope:
+        path = "/" + path.lstrip("/")
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        request = describe_request(method, path, clean)
+        response = self.transport.request(method, path, params=clean, json=body, idempotent=idempotent)
+        return parse_response(response, request, allow_empty=allow_empty)
+
+    def get_object(
+        self, path: str, params: Mapping[str, Any] | None = None
+    ) -> tuple[dict[str, Any], Envelope]:
+        env = self.call("GET", path, params=params)
+        if not isinstance(env.data, dict):
+            raise ProtocolError(
+                f"data deveria ser um objeto, veio {type(env.data).__name__}", request=env.request
+            )
+        return env.data, env
+
+    def get_list(self, path: str, params: Mapping[str, Any] | None = None) -> Envelope:
+        env = self.call("GET", path, params=params)
+        if not isinstance(env.data, list):
+            raise ProtocolError(
+                f"data deveria ser uma lista, veio {type(env.data).__name__}", request=env.request
+            )
+        return env

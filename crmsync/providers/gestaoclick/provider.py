@@ -1,0 +1,448 @@
+"""GestãoClick adapter: the Provider protocol over the client, the mapping and the paginator.
+
+What the real service gives us, and what this class does about it (see
+docs in /work/shared/reference/gestaoclick-api.md):
+
+- 3 requests/s and 30,000/day per company, shared with the company's other apps: every
+  call goes through one `Transport` whose pacing and daily counter live in a store all our
+  processes share (key = hash of the company's token pair).
+- No changed-since filter and no webhooks: the engine scans pages of 100. Ordering by
+  `modificado_em` is only asked for when the integration enables `ordenar_por_modificacao`
+  (it is not documented to work).
+- Full-object PUT: an update is laid over the record as last read, fetched first when the
+  caller does not pass it, so nothing GestãoClick holds is dropped.
+- A create whose answer is lost (timeout, 5xx, dropped connection) may still have happened.
+  Before sending it again we look the record up by its unique keys (CPF/CNPJ, e-mail,
+  product code, sale code); after a timeout we first wait `create_settle_seconds`, because
+  a slow server may still be writing it. A record without any unique key is sent once:
+  on an unknown outcome `CreateOutcomeUnknownError` is raised instead of risking a
+  duplicate, and the engine must look before it retries.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import structlog
+from unidecode import unidecode
+
+from crmsync.config import IntegrationConfig
+from crmsync.mapping import normalize as n
+from crmsync.model.canonical import canonical_hash
+from crmsync.providers.base import (
+    AuthError,
+    Capabilities,
+    FatalError,
+    Page,
+    ProtocolError,
+    RateLimitedError,
+    RemoteRecord,
+    RetriableError,
+    ValidationError,
+)
+from crmsync.providers.gestaoclick import mapping as m
+from crmsync.providers.gestaoclick.client import (
+    DEFAULT_BASE_URL,
+    Envelope,
+    GestaoClickClient,
+    RemoteNotFoundError,
+    normalise_base_url,
+)
+from crmsync.providers.gestaoclick.pagination import PageMeta, PageNumberPaginator, check_page
+from crmsync.settings import Settings, get_settings
+from crmsync.transport import Transport, TransportError, company_key, jitter
+
+log = structlog.get_logger("crmsync.providers.gestaoclick")
+
+PAGE_SIZE = 100
+RATE_LIMIT_PER_SECOND = 3.0
+DAILY_QUOTA = 30_000
+DEFAULT_TIMEZONE = "America/Sao_Paulo"
+
+
+class CreateOutcomeUnknownError(RetriableError):
+    """A create may or may not have happened and the record could not be looked up.
+
+    Retriable, but only after the caller has looked the record up (find_by_keys) or asked
+    a person: sending the same create again blindly could make a duplicate.
+    """
+
+    may_have_created = True
+
+
+def _credential(credentials: Mapping[str, str], *names: str) -> str:
+    for name in names:
+        value = credentials.get(name)
+        if value:
+            return str(value)
+    raise AuthError(f"credencial ausente: informe '{names[0]}'")
+
+
+def _fold(text: str | None) -> str:
+    return unidecode(text or "").strip().casefold()
+
+
+class GestaoClickProvider:
+    """Provider for GestãoClick (key "gestao_click").
+
+    `credentials` holds `access_token` and `secret_access_token` (the hyphenated header
+    names are accepted too). `rate_limit_per_second`/`daily_quota` default to the documented
+    limits; pass other values for a sandbox (0/None turns pacing or the quota guard off).
+    """
+
+    key = "gestao_click"
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        credentials: Mapping[str, str],
+        config: IntegrationConfig | None = None,
+        settings: Settings | None = None,
+        run_id: str | None = None,
+        rate_limit_per_second: float | None = RATE_LIMIT_PER_SECOND,
+        daily_quota: int | None = DAILY_QUOTA,
+        timeout: float | None = None,
+        max_attempts: int = 5,
+        create_attempts: int = 3,
+        create_settle_seconds: float | None = None,
+        ratelimit_url: str | None = None,
+        http_transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.config = config or IntegrationConfig()
+        self.settings = settings or get_settings()
+        self.base_url, self._origin = normalise_base_url(base_url)
+        access = _credential(credentials, "access_token", "access-token")
+        secret = _credential(credentials, "secret_access_token", "secret-access-token", "secret")
+        timezone = self.config.timezone or DEFAULT_TIMEZONE
+        self.zone = ZoneInfo(timezone)
+        self.capabilities = Capabilities(
+            page_size=PAGE_SIZE,
+            sort_by_modification=self.config.ordenar_por_modificacao,
+            changed_since_filter=False,
+            webhooks=False,
+            rate_limit_per_second=rate_limit_per_second or 0.0,
+            daily_quota=daily_quota,
+            timezone=timezone,
+        )
+        self.transport = Transport(
+            self.base_url,
+            headers={
+                "access-token": access,
+                "secret-access-token": secret,
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
+            budget_key=company_key(access, secret),
+            rate_limit_per_second=rate_limit_per_second,
+            daily_quota=daily_quota,
+            timezone=timezone,
+            settings=self.settings,
+            timeout=timeout,
+            max_attempts=max_attempts,
+            ratelimit_url=ratelimit_url,
+            http_transport=http_transport,
+            run_id=run_id,
+        )
+        self.client = GestaoClickClient(self.transport)
+        self.create_attempts = max(1, create_attempts)
+        timeout_s = self.transport.timeout.read or self.settings.http_timeout_seconds
+        self.create_settle_seconds = timeout_s if create_settle_seconds is None else create_settle_seconds
+        self._log = log.bind(run_id=run_id) if run_id else log
+        self._situacoes: list[dict[str, Any]] | None = None
+        self._uncertain: set[tuple[str, str]] = set()
+
+    # -- helpers -----------------------------------------------------------------------
+
+    @staticmethod
+    def _resource(entity_type: str) -> str:
+        try:
+            return m.RESOURCES[entity_type]
+        except KeyError:
+            raise ValueError(
+                f"entidade desconhecida '{entity_type}' (use cliente, produto ou venda)"
+            ) from None
+
+    def _object(self, env: Envelope) -> dict[str, Any]:
+        if not isinstance(env.data, dict):
+            raise ProtocolError(
+                f"data deveria ser um objeto, veio {type(env.data).__name__}", request=env.request
+            )
+        return env.data
+
+    def _to_canonical(self, entity_type: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        if entity_type == "cliente":
+            return m.cliente_from_remote(raw)
+        if entity_type == "produto":
+            return m.produto_from_remote(raw)
+        return m.venda_from_remote(raw, self._situacao_name)
+
+    def _record(self, entity_type: str, raw: Mapping[str, Any]) -> RemoteRecord:
+        """Raises MappingError when the record cannot be read."""
+        ext = raw.get("id")
+        if ext in (None, "") or isinstance(ext, (dict, list, bool)):
+            raise m.MappingError("registro sem id", {"id": "ausente"})
+        data = self._to_canonical(entity_type, raw)
+        return RemoteRecord(
+            external_id=str(ext),
+            data=data,
+            modified_at=m.parse_local_timestamp(raw.get("modificado_em"), self.zone),
+            version=canonical_hash(data),
+            raw=dict(raw),
+        )
+
+    def _record_or_fail(self, entity_type: str, raw: Mapping[str, Any], request: str) -> RemoteRecord:
+        try:
+            return self._record(entity_type, raw)
+        except m.MappingError as exc:
+            raise FatalError(f"registro do GestãoClick não pôde ser lido: {exc}", request=request) from None
+
+    def _to_remote(
+        self, entity_type: str, data: Mapping[str, Any], current: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        try:
+            if entity_type == "cliente":
+                return m.cliente_to_remote(data, current)
+            if entity_type == "produto":
+                return m.produto_to_remote(data, current)
+            return m.venda_to_remote(data, current, self._situacao_id)
+        except m.MappingError as exc:
+            raise ValidationError(str(exc), fields=exc.fields) from None
+
+    # -- situações de venda (lookup list, read once per provider) ----------------------
+
+    def _load_situacoes(self) -> list[dict[str, Any]]:
+        if self._situacoes is None:
+            env = self.client.get_list("situacoes_vendas", {"limite": PAGE_SIZE})
+            self._situacoes = [s for s in env.data if isinstance(s, dict)]
+        return self._situacoes
+
+    def _situacao_name(self, situacao_id: str) -> str | None:
+        for s in self._load_situacoes():
+            if str(s.get("id")) == situacao_id:
+                return str(s.get("nome")) if s.get("nome") else None
+        return None
+
+    def _situacao_id(self, name: str | None) -> str:
+        situacoes = self._load_situacoes()
+        if not situacoes:
+            raise m.MappingError("o GestãoClick não tem situações de venda", {"situacao": "sem situações"})
+        if not name:
+            default = next((s for s in situacoes if str(s.get("padrao")) == "1"), situacoes[0])
+            return str(default["id"])
+        for s in situacoes:
+            if _fold(str(s.get("nome"))) == _fold(name):
+                return str(s["id"])
+        known = ", ".join(str(s.get("nome")) for s in situacoes)
+        raise m.MappingError(
+            f"situação de venda desconhecida no GestãoClick: '{name}' (existem: {known})",
+            {"situacao": "desconhecida"},
+        )
+
+    # -- reading -----------------------------------------------------------------------
+
+    def list_page(self, entity_type: str, page: int = 1, *, newest_first: bool = False) -> Page:
+        params: dict[str, Any] = {"pagina": page, "limite": PAGE_SIZE}
+        if self.capabilities.sort_by_modification:
+            params["ordenacao"] = "modificado_em"
+            params["direcao"] = "desc" if newest_first else "asc"
+        env = self.client.get_list(self._resource(entity_type), params)
+        meta = PageMeta.parse(env.meta, request=env.request, base_url=self._origin)
+        nxt = check_page(
+            meta, requested=page, item_count=len(env.data), page_size=PAGE_SIZE, request=env.request
+        )
+        if env.meta is None and len(env.data) >= PAGE_SIZE:
+            nxt = page + 1  # no meta at all: keep going until a short or empty page
+        records: list[RemoteRecord] = []
+        errors: list[tuple[str, str]] = []
+        for item in env.data:
+            if not isinstance(item, dict):
+                errors.append(("?", f"item com tipo inesperado ({type(item).__name__}) [{env.request}]"))
+                continue
+            ext = item.get("id")
+            try:
+                records.append(self._record(entity_type, item))
+            except m.MappingError as exc:
+                errors.append((str(ext) if ext not in (None, "") else "?", f"{exc} [{env.request}]"))
+        return Page(records=records, page=page, next_page=nxt, total=meta.total_records, errors=errors)
+
+    def iter_pages(
+        self, entity_type: str, start_page: int = 1, *, newest_first: bool = False
+    ) -> Iterator[Page]:
+        paginator = PageNumberPaginator(start_page=start_page, page_size=PAGE_SIZE)
+        while paginator.next_page is not None:
+            number = paginator.next_page
+            page = self.list_page(entity_type, number, newest_first=newest_first)
+            paginator.update(
+                number, page.next_page, request=f"GET /{self._resource(entity_type)}?pagina={number}"
+            )
+            yield page
+
+    def get(self, entity_type: str, external_id: str) -> RemoteRecord:
+        raw, env = self.client.get_object(f"{self._resource(entity_type)}/{external_id}")
+        return self._record_or_fail(entity_type, raw, env.request)
+
+    def find_by_keys(self, entity_type: str, data: Mapping[str, Any]) -> RemoteRecord | None:
+        """Look a record up by its unique keys, in the spec's order; exact matches only."""
+        for params, matches in self._key_queries(entity_type, data):
+            env = self.client.get_list(self._resource(entity_type), {**params, "limite": PAGE_SIZE})
+            found = [item for item in env.data if isinstance(item, dict) and matches(item)]
+            if found:
+                found.sort(key=lambda item: int(str(item.get("id"))) if str(item.get("id")).isdigit() else 0)
+                return self._record_or_fail(entity_type, found[0], env.request)
+        return None
+
+    def _key_queries(self, entity_type: str, data: Mapping[str, Any]) -> list[tuple[dict[str, str], Any]]:
+        queries: list[tuple[dict[str, str], Any]] = []
+        if entity_type == "cliente":
+            for field in ("cpf", "cnpj"):
+                doc = n.digits(data.get(field))
+                if doc:
+                    shown = (
+                        n.format_cpf(doc) if len(doc) == 11 else n.format_cnpj(doc) if len(doc) == 14 else doc
+                    )
+                    queries.append(
+                        (
+                            {"cpf_cnpj": shown or doc},
+                            lambda item, d=doc: d in (n.digits(item.get("cpf")), n.digits(item.get("cnpj"))),
+                        )
+                    )
+            email = str(data.get("email") or "").strip().lower()
+            if email:
+                queries.append(
+                    (
+                        {"email": email},
+                        lambda item, e=email: str(item.get("email") or "").strip().lower() == e,
+                    )
+                )
+        elif entity_type == "produto":
+            codigo = str(data.get("codigo") or "").strip()
+            if codigo:
+                queries.append(
+                    (
+                        {"codigo": codigo},
+                        lambda item, c=codigo: str(item.get("codigo_interno") or "").strip() == c,
+                    )
+                )
+        elif entity_type == "venda":
+            codigo = str(data.get("codigo") or "").strip()
+            if codigo:
+                queries.append(
+                    ({"codigo": codigo}, lambda item, c=codigo: str(item.get("codigo") or "").strip() == c)
+                )
+        else:
+            self._resource(entity_type)
+        return queries
+
+    # -- writing -----------------------------------------------------------------------
+
+    def create(self, entity_type: str, data: Mapping[str, Any]) -> RemoteRecord:
+        resource = self._resource(entity_type)
+        payload = self._to_remote(entity_type, data, None)
+        has_keys = bool(self._key_queries(entity_type, data))
+        identity = (entity_type, canonical_hash({k: data.get(k) for k in ("cpf", "cnpj", "email", "codigo")}))
+        if has_keys and identity in self._uncertain:
+            # An earlier call could not tell whether this create happened: look first.
+            found = self.find_by_keys(entity_type, data)
+            if found is not None:
+                self._uncertain.discard(identity)
+                return found
+        last: RetriableError | None = None
+        for attempt in range(1, self.create_attempts + 1):
+            try:
+                env = self.client.call("POST", resource, body=payload, idempotent=False)
+            except RateLimitedError:
+                raise  # refused before any work (the transport already retried): nothing to check
+            except RetriableError as exc:
+                if isinstance(exc, TransportError) and not exc.request_sent:
+                    raise
+                last = exc
+                if not has_keys:
+                    raise CreateOutcomeUnknownError(
+                        "a criação pode ter acontecido e o registro não tem chave única "
+                        f"para conferir: {exc}",
+                        request=exc.request,
+                    ) from exc
+                self._uncertain.add(identity)
+                self._log.warning(
+                    "create_outcome_unknown",
+                    entity=entity_type,
+                    attempt=attempt,
+                    request=exc.request,
+                    error=type(exc).__name__,
+                )
+                if isinstance(exc, TransportError) and exc.timed_out and self.create_settle_seconds > 0:
+                    time.sleep(self.create_settle_seconds)  # a slow server may still be writing it
+                try:
+                    found = self.find_by_keys(entity_type, data)
+                except RetriableError as lookup_exc:
+                    raise CreateOutcomeUnknownError(
+                        f"a criação pode ter acontecido e a conferência falhou: {lookup_exc}",
+                        request=exc.request,
+                    ) from lookup_exc
+                if found is not None:
+                    self._uncertain.discard(identity)
+                    self._log.info(
+                        "create_found_after_lost_answer",
+                        entity=entity_type,
+                        external_id=found.external_id,
+                        attempt=attempt,
+                    )
+                    return found
+                self._uncertain.discard(identity)
+                if attempt < self.create_attempts:
+                    time.sleep(jitter(0.5 * attempt))
+                continue
+            raw = self._object(env)
+            return self._record_or_fail(entity_type, raw, env.request)
+        assert last is not None
+        raise last
+
+    def update(
+        self, entity_type: str, external_id: str, data: Mapping[str, Any], current: RemoteRecord | None = None
+    ) -> RemoteRecord:
+        resource = self._resource(entity_type)
+        if current is None or not current.raw:
+            # Full-object PUT: without what GestãoClick holds now we would erase it.
+            raw_now, _env = self.client.get_object(f"{resource}/{external_id}")
+        else:
+            raw_now = current.raw
+        payload = self._to_remote(entity_type, data, raw_now)
+        env = self.client.call("PUT", f"{resource}/{external_id}", body=payload)
+        return self._record_or_fail(entity_type, self._object(env), env.request)
+
+    def delete(self, entity_type: str, external_id: str) -> None:
+        try:
+            self.client.call("DELETE", f"{self._resource(entity_type)}/{external_id}", allow_empty=True)
+        except RemoteNotFoundError as exc:
+            if exc.attempts > 1:
+                return  # an earlier try whose answer was lost already deleted it
+            raise
+
+    def deactivate(self, entity_type: str, external_id: str) -> RemoteRecord:
+        if entity_type == "venda":
+            raise ValidationError(
+                "vendas não têm o campo ativo no GestãoClick", fields={"ativo": "não suportado"}
+            )
+        return self.update(entity_type, external_id, {"ativo": False})
+
+    # -- budget and lifecycle ----------------------------------------------------------
+
+    def requests_used_today(self) -> int | None:
+        return self.transport.requests_used_today()
+
+    def stats(self) -> dict[str, Any]:
+        return self.transport.stats()
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> GestaoClickProvider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,641 @@
+"""HTTP transport shared by the provider adapters: pacing, daily quota, retries, timeouts.
+
+Why it exists: a CRM such as GestãoClick allows N requests per second and M per day *per
+company*, and that budget is shared by every process of ours (workers, the API, the CLI)
+and by the company's other apps. Going over it costs a 429 and, at worst, a blocked day.
+So every request goes through:
+
+1. a shared pause (a `Retry-After` one process received holds all of them back);
+2. the daily quota counter, which refuses to *send* once our share of the day is spent;
+3. a token bucket (pyrate-limiter's GCRA with burst 1, i.e. perfectly even spacing) kept in
+   a store every process sees: SQLite by default, Redis when the URL is `redis://`;
+4. the request itself, with a timeout, over one keep-alive `httpx.Client`;
+5. retries with exponential backoff and jitter (tenacity) on retriable failures only.
+   `Retry-After` wins over the backoff. A request that may have reached the server
+   (timeout, dropped answer, 5xx) is retried only when it is idempotent; a POST is handed
+   back to the provider, which knows how to look the record up before creating again.
+
+Requests are described as "GET /clientes?pagina=3" in logs and errors; headers (where the
+tokens live) never are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import httpx
+import structlog
+from pyrate_limiter import Rate, RateItem, StateBucket, StateStore, TokenBucket, WallClock
+from pyrate_limiter.abstracts.algorithm import Decision, State, StateAlgorithm
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from crmsync.providers.base import RateLimitedError, RetriableError
+from crmsync.settings import Settings, get_settings
+
+log = structlog.get_logger("crmsync.transport")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+DEFAULT_PACE_FACTOR = 0.97
+
+
+def company_key(*secrets: str) -> str:
+    """Key of a company's shared budget: a hash, so the store never holds a token."""
+    return hashlib.sha256("\x00".join(secrets).encode()).hexdigest()
+
+
+def describe_request(method: str, path: str, params: Mapping[str, Any] | None = None) -> str:
+    """ "GET /clientes?pagina=3": what logs and error messages may show of a request."""
+    query = urlencode({k: v for k, v in (params or {}).items() if v is not None})
+    return f"{method.upper()} {path}" + (f"?{query}" if query else "")
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+# ----------------------------------------------------------------------------- shared store
+
+
+class SharedLimits(Protocol):
+    """What every process of one deployment shares about a company's budget."""
+
+    def bucket(self, key: str, rate: Rate) -> StateBucket: ...
+
+    def reserve_quota(self, key: str, day: str, budget: int, expires_at: float) -> int | None:
+        """Count one request against `day`; None (and nothing counted) when over budget."""
+        ...
+
+    def quota_used(self, key: str, day: str) -> int: ...
+
+    def pause(self, key: str, until: float) -> None: ...
+
+    def paused_until(self, key: str) -> float: ...
+
+    def close(self) -> None: ...
+
+
+class SQLiteStateStore(StateStore):
+    """pyrate-limiter state store in a SQLite table, for GCRA/TokenBucket.
+
+    pyrate-limiter ships constant-state stores for memory, multiprocessing managers and
+    Redis only; its SQLite bucket is a log bucket whose cross-process safety needs the
+    optional `filelock`. SQLite's own `BEGIN IMMEDIATE` gives the atomic
+    read-modify-write the `StateStore` contract asks for, across processes, with no extra
+    dependency.
+    """
+
+    is_async = False
+    default_clock = WallClock()  # epoch ms: comparable between processes on one host
+
+    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock, key: str) -> None:
+        self._conn = conn
+        self._lock = lock
+        self.key = key
+
+    def _load(self, algorithm: StateAlgorithm, rates: list[Rate]) -> State:
+        row = self._conn.execute("SELECT state FROM crmsync_rate_state WHERE key = ?", (self.key,)).fetchone()
+        if row is None or not row[0]:
+            return algorithm.initial(rates)
+        state = algorithm.decode(str(row[0]).split(","))
+        return state if len(state) == len(rates) else algorithm.initial(rates)
+
+    def check(self, algorithm: StateAlgorithm, rates: list[Rate], now: int, weight: int) -> Decision:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                new_state, decision = algorithm.step(rates, self._load(algorithm, rates), now, weight)
+                if decision.allowed:
+                    self._conn.execute(
+                        "INSERT INTO crmsync_rate_state (key, state) VALUES (?, ?) "
+                        "ON CONFLICT(key) DO UPDATE SET state = excluded.state",
+                        (self.key, ",".join(str(int(v)) for v in new_state)),
+                    )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            return decision
+
+    def read(self, algorithm: StateAlgorithm, rates: list[Rate]) -> State:
+        with self._lock:
+            return self._load(algorithm, rates)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._conn.execute("DELETE FROM crmsync_rate_state WHERE key = ?", (self.key,))
+
+
+class SQLiteLimits:
+    """Token-bucket state, daily counters and pauses in one SQLite file (WAL mode)."""
+
+    def __init__(self, path: str) -> None:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: every read-modify-write opens its own BEGIN IMMEDIATE.
+        self._conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        self._lock = threading.RLock()
+        with self._lock:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS crmsync_rate_state (key TEXT PRIMARY KEY, state TEXT NOT NULL)"
+            )
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS crmsync_quota (key TEXT NOT NULL, day TEXT NOT NULL, "
+                "used INTEGER NOT NULL, PRIMARY KEY (key, day))"
+            )
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS crmsync_pause (key TEXT PRIMARY KEY, until REAL NOT NULL)"
+            )
+
+    def bucket(self, key: str, rate: Rate) -> StateBucket:
+        store = SQLiteStateStore(self._conn, self._lock, key)
+        return StateBucket([rate], algorithm=TokenBucket(), store=store, clock=WallClock())
+
+    def reserve_quota(self, key: str, day: str, budget: int, expires_at: float) -> int | None:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._conn.execute(
+                    "SELECT used FROM crmsync_quota WHERE key = ? AND day = ?", (key, day)
+                ).fetchone()
+                used = int(row[0]) if row else 0
+                if used + 1 > budget:
+                    self._conn.execute("ROLLBACK")
+                    return None
+                if row is None:
+                    # A new day: forget the old ones of this company.
+                    self._conn.execute("DELETE FROM crmsync_quota WHERE key = ? AND day < ?", (key, day))
+                self._conn.execute(
+                    "INSERT INTO crmsync_quota (key, day, used) VALUES (?, ?, 1) "
+                    "ON CONFLICT(key, day) DO UPDATE SET used = used + 1",
+                    (key, day),
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            return used + 1
+
+    def quota_used(self, key: str, day: str) -> int:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT used FROM crmsync_quota WHERE key = ? AND day = ?", (key, day)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def pause(self, key: str, until: float) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO crmsync_pause (key, until) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET until = max(until, excluded.until)",
+                (key, until),
+            )
+
+    def paused_until(self, key: str) -> float:
+        with self._lock:
+            row = self._conn.execute("SELECT until FROM crmsync_pause WHERE key = ?", (key,)).fetchone()
+        return float(row[0]) if row else 0.0
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+_RESERVE_LUA = """
+local used = redis.call('INCR', KEYS[1])
+if used > tonumber(ARGV[1]) then
+    redis.call('DECR', KEYS[1])
+    return -1
+end
+redis.call('EXPIREAT', KEYS[1], ARGV[2])
+return used
+"""
+
+
+class RedisLimits:
+    """Same as `SQLiteLimits` in Redis, for workers on several machines.
+
+    The token bucket is pyrate-limiter's own `RedisStateStore` (atomic Lua); the daily
+    counter expires at the provider's local midnight.
+    """
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url)
+        self._reserve = self._redis.register_script(_RESERVE_LUA)
+
+    def bucket(self, key: str, rate: Rate) -> StateBucket:
+        from pyrate_limiter import RedisStateStore
+
+        store = RedisStateStore(self._redis, f"crmsync:rate:{key}")
+        return StateBucket([rate], algorithm=TokenBucket(), store=store, clock=WallClock())
+
+    def reserve_quota(self, key: str, day: str, budget: int, expires_at: float) -> int | None:
+        used = int(self._reserve(keys=[f"crmsync:quota:{key}:{day}"], args=[budget, int(expires_at) + 3600]))
+        return None if used < 0 else used
+
+    def quota_used(self, key: str, day: str) -> int:
+        value = self._redis.get(f"crmsync:quota:{key}:{day}")
+        return int(value) if value else 0
+
+    def pause(self, key: str, until: float) -> None:
+        ms = int(max(0.0, until - time.time()) * 1000) + 1
+        current = self.paused_until(key)
+        if until > current:
+            self._redis.set(f"crmsync:pause:{key}", repr(until), px=ms)
+
+    def paused_until(self, key: str) -> float:
+        value = self._redis.get(f"crmsync:pause:{key}")
+        return float(value) if value else 0.0
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+def open_shared_limits(url: str) -> SharedLimits:
+    """SQLite file for `sqlite:///path` (the default), Redis for `redis://`/`rediss://`."""
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisLimits(url)
+    if url.startswith("sqlite:///"):
+        return SQLiteLimits(url[len("sqlite:///") :] or ":memory:")
+    if url.startswith("sqlite://"):
+        return SQLiteLimits(":memory:")
+    raise ValueError(f"URL do limitador de requisições não suportada: {url.split(':', 1)[0]}://...")
+
+
+# ----------------------------------------------------------------------------- transport
+
+
+@dataclass
+class TransportStats:
+    """Counters the engine and `/metrics` read; updated under a lock (threads share a client)."""
+
+    requests_sent: int = 0
+    retries: int = 0
+    rate_limited: int = 0  # 429s received
+    quota_refused: int = 0  # requests the daily-quota guard kept from being sent
+    timeouts: int = 0
+    connection_errors: int = 0
+    by_status: Counter[str] = field(default_factory=Counter)
+    waited_for_rate_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests_sent": self.requests_sent,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "quota_refused": self.quota_refused,
+            "timeouts": self.timeouts,
+            "connection_errors": self.connection_errors,
+            "by_status": dict(self.by_status),
+            "waited_for_rate_seconds": round(self.waited_for_rate_seconds, 3),
+        }
+
+
+class TransportError(RetriableError):
+    """A request that failed below HTTP (timeout, refused or dropped connection).
+
+    `request_sent` is False when the server cannot have seen the request (connection
+    refused, connect timeout): then even a POST may be sent again. `timed_out` says the
+    server may still be working on it.
+    """
+
+    def __init__(
+        self, message: str, *, request: str | None = None, request_sent: bool = True, timed_out: bool = False
+    ) -> None:
+        super().__init__(message, request=request)
+        self.request_sent = request_sent
+        self.timed_out = timed_out
+
+
+class ServerError(RetriableError):
+    """HTTP 5xx: the server failed; for a POST we cannot know whether it did the work."""
+
+    def __init__(self, message: str, *, status: int, request: str | None = None) -> None:
+        super().__init__(message, request=request)
+        self.status = status
+
+
+class Transport:
+    """One keep-alive HTTP client per integration, paced to the company's shared budget.
+
+    `rate_limit_per_second` is the provider's documented limit; requests are spaced
+    evenly at `rate_limit_per_second * pace_factor` so timing jitter never puts one more
+    than the limit into any one-second window. 0/None disables pacing (tests, sandboxes).
+    `daily_quota` is the provider's per-company daily limit, of which
+    `quota_reserve_share` is left for the company's other apps.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        budget_key: str,
+        rate_limit_per_second: float | None = 3.0,
+        daily_quota: int | None = None,
+        timezone: str = "UTC",
+        settings: Settings | None = None,
+        pace_factor: float = DEFAULT_PACE_FACTOR,
+        timeout: float | None = None,
+        max_attempts: int = 5,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        max_retry_after: float = 120.0,
+        quota_reserve_share: float | None = None,
+        ratelimit_url: str | None = None,
+        http_transport: httpx.BaseTransport | None = None,
+        run_id: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings or get_settings()
+        self.base_url = base_url.rstrip("/")
+        self.budget_key = budget_key
+        self.rate_limit_per_second = rate_limit_per_second or 0.0
+        self.pace_per_second = self.rate_limit_per_second * pace_factor if self.rate_limit_per_second else 0.0
+        self.daily_quota = daily_quota
+        share = self.settings.quota_reserve_share if quota_reserve_share is None else quota_reserve_share
+        if not 0.0 <= share < 1.0:
+            raise ValueError("quota_reserve_share deve estar entre 0 e 1")
+        self.quota_budget = math.floor(daily_quota * (1.0 - share)) if daily_quota else None
+        self.zone = ZoneInfo(timezone)
+        self.max_attempts = max(1, max_attempts)
+        self.max_retry_after = max_retry_after
+        self.timeout = httpx.Timeout(timeout if timeout is not None else self.settings.http_timeout_seconds)
+        self._backoff = wait_exponential_jitter(
+            initial=backoff_initial, max=backoff_max, jitter=backoff_initial
+        )
+        self._sleep = sleep
+        self._log = log.bind(run_id=run_id) if run_id else log
+        self._stats = TransportStats()
+        self._stats_lock = threading.Lock()
+        self._client = httpx.Client(
+            headers=dict(headers or {}),
+            timeout=self.timeout,
+            transport=http_transport,
+            limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=30.0),
+            follow_redirects=False,
+        )
+        needs_store = bool(self.pace_per_second) or bool(self.quota_budget)
+        store_url = ratelimit_url or self.settings.resolved_ratelimit_url()
+        self._limits: SharedLimits | None = open_shared_limits(store_url) if needs_store else None
+        self._bucket: StateBucket | None = None
+        if self._limits is not None and self.pace_per_second:
+            # Rate needs integers: express "2.91/s" as 2910 per 1000 s, burst 1 (even spacing).
+            per_kilosecond = max(1, round(self.pace_per_second * 1000))
+            self._bucket = self._limits.bucket(budget_key, Rate(per_kilosecond, 1_000_000, burst=1))
+        self._closed = False
+
+    # -- public ------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        with self._stats_lock:
+            return self._stats.as_dict()
+
+    def requests_used_today(self) -> int | None:
+        """Requests our processes sent today (provider's local day) for this company."""
+        if self._limits is None or not self.quota_budget:
+            return None
+        return self._limits.quota_used(self.budget_key, self._today())
+
+    def url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+    ) -> httpx.Response:
+        """Send one request (with retries); return any answer that is not 429/5xx.
+
+        4xx answers come back as responses (the provider turns them into its errors);
+        429, 5xx and transport failures raise `RateLimitedError`, `ServerError`,
+        `TransportError` once retries are spent, or at once when retrying would not be
+        safe. The response's `extensions["crmsync_attempts"]` tells how many tries it took.
+        """
+        method = method.upper()
+        safe_to_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        clean_params = {k: v for k, v in (params or {}).items() if v is not None}
+        desc = describe_request(method, path, clean_params)
+        attempts = 0
+
+        def attempt() -> httpx.Response:
+            nonlocal attempts
+            attempts += 1
+            response = self._send_once(method, path, clean_params, json, desc, attempts)
+            response.extensions["crmsync_attempts"] = attempts
+            return response
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(lambda exc: self._should_retry(exc, safe_to_repeat)),
+            before_sleep=lambda state: self._before_sleep(state, desc),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        return retrying(attempt)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._client.close()
+        if self._limits is not None:
+            self._limits.close()
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- retry policy ------------------------------------------------------------------
+
+    def _should_retry(self, exc: BaseException, safe_to_repeat: bool) -> bool:
+        if isinstance(exc, RateLimitedError):
+            if exc.quota_exhausted:
+                return False
+            # A 429 was refused before any work: safe for every method, unless the wait
+            # is so long the engine had better reschedule the job.
+            return exc.retry_after is None or exc.retry_after <= self.max_retry_after
+        if isinstance(exc, TransportError) and not exc.request_sent:
+            return True
+        if isinstance(exc, RetriableError):
+            return safe_to_repeat
+        return False
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+            return float(exc.retry_after)  # the server knows best: no backoff on top
+        return float(self._backoff(state))
+
+    def _before_sleep(self, state: RetryCallState, desc: str) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        with self._stats_lock:
+            self._stats.retries += 1
+        wait = state.next_action.sleep if state.next_action else 0.0
+        self._log.warning(
+            "http_retry",
+            request=desc,
+            attempt=state.attempt_number,
+            wait_seconds=round(wait, 3),
+            error=type(exc).__name__,
+            reason=str(exc),
+        )
+
+    # -- one attempt -------------------------------------------------------------------
+
+    def _today(self) -> str:
+        return datetime.now(self.zone).date().isoformat()
+
+    def _next_local_midnight(self) -> float:
+        now = datetime.now(self.zone)
+        tomorrow = (now + timedelta(days=1)).date()
+        return datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=self.zone).timestamp()
+
+    def _wait_for_turn(self, desc: str) -> None:
+        """Honour a shared Retry-After pause, spend quota, then wait for a token."""
+        assert self._limits is not None
+        while True:
+            until = self._limits.paused_until(self.budget_key)
+            delay = until - time.time()
+            if delay <= 0:
+                break
+            self._sleep(min(delay, self.max_retry_after))
+        if self.quota_budget:
+            midnight = self._next_local_midnight()
+            used = self._limits.reserve_quota(self.budget_key, self._today(), self.quota_budget, midnight)
+            if used is None:
+                with self._stats_lock:
+                    self._stats.quota_refused += 1
+                self._log.warning("quota_exhausted", request=desc, budget=self.quota_budget)
+                raise RateLimitedError(
+                    "cota diária de requisições esgotada (a reserva para outros aplicativos foi mantida)",
+                    retry_after=max(1.0, midnight - time.time()),
+                    request=desc,
+                    quota_exhausted=True,
+                )
+        if self._bucket is not None:
+            started = time.monotonic()
+            while True:
+                item = RateItem(self.budget_key, int(time.time() * 1000), 1)
+                if self._bucket.put(item):
+                    break
+                wait_ms = self._bucket.waiting(item)
+                self._sleep(max(1, int(wait_ms)) / 1000.0)  # type: ignore[arg-type]
+            with self._stats_lock:
+                self._stats.waited_for_rate_seconds += time.monotonic() - started
+
+    def _send_once(
+        self, method: str, path: str, params: Mapping[str, Any], body: Any, desc: str, attempt: int
+    ) -> httpx.Response:
+        if self._limits is not None:
+            self._wait_for_turn(desc)
+        with self._stats_lock:
+            self._stats.requests_sent += 1
+        started = time.monotonic()
+        try:
+            response = self._client.request(method, self.url(path), params=params or None, json=body)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            self._count_failure(timeout=isinstance(exc, httpx.TimeoutException))
+            raise TransportError(
+                f"não foi possível conectar ao provedor ({type(exc).__name__})",
+                request=desc,
+                request_sent=False,
+            ) from exc
+        except httpx.TimeoutException as exc:
+            self._count_failure(timeout=True)
+            raise TransportError(
+                f"tempo de resposta esgotado ({type(exc).__name__})", request=desc, timed_out=True
+            ) from exc
+        except httpx.TransportError as exc:
+            self._count_failure(timeout=False)
+            raise TransportError(
+                f"conexão interrompida pelo provedor ({type(exc).__name__})", request=desc
+            ) from exc
+        elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+        status = response.status_code
+        with self._stats_lock:
+            self._stats.by_status[str(status)] += 1
+            if status == 429:
+                self._stats.rate_limited += 1
+        self._log.debug("http_request", request=desc, status=status, elapsed_ms=elapsed_ms, attempt=attempt)
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if retry_after is not None and self._limits is not None:
+                self._limits.pause(self.budget_key, time.time() + min(retry_after, self.max_retry_after))
+            self._log.warning("http_429", request=desc, retry_after=retry_after)
+            raise RateLimitedError(
+                "o provedor recusou por limite de requisições (HTTP 429)",
+                retry_after=retry_after,
+                request=desc,
+            )
+        if status >= 500:
+            raise ServerError(f"erro do provedor (HTTP {status})", status=status, request=desc)
+        return response
+
+    def _count_failure(self, *, timeout: bool) -> None:
+        with self._stats_lock:
+            if timeout:
+                self._stats.timeouts += 1
+            else:
+                self._stats.connection_errors += 1
+
+
+def jitter(seconds: float, share: float = 0.1) -> float:
+    """`seconds` plus up to `share` of it at random, so processes do not retry in step."""
+    return seconds + random.uniform(0.0, seconds * share)
+
+
+__all__ = [
+    "RedisLimits",
+    "SQLiteLimits",
+    "ServerError",
+    "SharedLimits",
+    "Transport",
+    "TransportError",
+    "TransportStats",
+    "company_key",
+    "describe_request",
+    "jitter",
+    "open_shared_limits",
+    "parse_retry_after",
+]
