@@ -37,8 +37,13 @@ VendaOut = svc.OUTPUT_MODELS["venda"]
 
 
 def _page_model(name: str, item: type[BaseModel]) -> type[BaseModel]:
-    return create_model(name, registros=(list[item], ...), total=(int, ...), limit=(int, ...),  # type: ignore[valid-type]
-                        offset=(int, ...))
+    return create_model(
+        name,
+        registros=(list[item], ...),  # type: ignore[valid-type]
+        total=(int, ...),
+        limit=(int, ...),
+        offset=(int, ...),
+    )
 
 
 ClientePage = _page_model("ClientePage", ClienteOut)
@@ -53,12 +58,24 @@ Since = Annotated[datetime | None, Query(description="Modificadas desde (ISO 860
 WithDeleted = Annotated[bool, Query(description="Incluir linhas excluídas (soft delete).")]
 
 
-def _page(session: SessionDep, loja_id: int, entity: str, filters: ListFilters, limit: int | None,
-          offset: int | None, pagina: int | None, limite: int | None) -> dict[str, Any]:
+def _page(
+    session: SessionDep,
+    loja_id: int,
+    entity: str,
+    filters: ListFilters,
+    limit: int | None,
+    offset: int | None,
+    pagina: int | None,
+    limite: int | None,
+) -> dict[str, Any]:
     size, start = svc.page_bounds(limit, offset, pagina, limite)
     rows, total = svc.list_records(session, loja_id, entity, filters, limit=size, offset=start)
-    return {"registros": [svc.row_to_dict(entity, r) for r in rows], "total": total, "limit": size,
-            "offset": start}
+    return {
+        "registros": [svc.row_to_dict(entity, r) for r in rows],
+        "total": total,
+        "limit": size,
+        "offset": start,
+    }
 
 
 # --- clientes ------------------------------------------------------------------------------
@@ -66,14 +83,27 @@ def _page(session: SessionDep, loja_id: int, entity: str, filters: ListFilters, 
 
 @router.get("/clientes", response_model=ClientePage)
 def list_clientes(
-    loja: LojaDep, session: SessionDep, email: str | None = None, cpf: str | None = None,
-    cnpj: str | None = None, modificado_desde: Since = None, incluir_deletados: WithDeleted = False,
-    limit: Limit = None, offset: Offset = None, pagina: Pagina = None, limite: Limite = None,
+    loja: LojaDep,
+    session: SessionDep,
+    email: str | None = None,
+    cpf: str | None = None,
+    cnpj: str | None = None,
+    modificado_desde: Since = None,
+    incluir_deletados: WithDeleted = False,
+    limit: Limit = None,
+    offset: Offset = None,
+    pagina: Pagina = None,
+    limite: Limite = None,
 ) -> dict[str, Any]:
     """Customers of the store. Filters: `email`, `cpf`, `cnpj` (punctuation ignored),
     `modificado_desde`, `incluir_deletados`. Pagination: `limit`/`offset` or `pagina`/`limite`."""
-    filters = ListFilters(email=email, cpf=cpf, cnpj=cnpj, modificado_desde=modificado_desde,
-                          incluir_deletados=incluir_deletados)
+    filters = ListFilters(
+        email=email,
+        cpf=cpf,
+        cnpj=cnpj,
+        modificado_desde=modificado_desde,
+        incluir_deletados=incluir_deletados,
+    )
     return _page(session, loja.id, "cliente", filters, limit, offset, pagina, limite)
 
 
@@ -91,10 +121,14 @@ def get_cliente(cliente_id: int, loja: LojaDep, session: SessionDep) -> dict[str
 
 
 @router.put("/clientes/{cliente_id}", response_model=ClienteOut)
-def update_cliente(cliente_id: int, body: ClienteUpdate, loja: LojaDep,  # type: ignore[valid-type]
-                   session: SessionDep) -> dict[str, Any]:
+def update_cliente(
+    cliente_id: int,
+    body: ClienteUpdate,
+    loja: LojaDep,
+    session: SessionDep,
+) -> dict[str, Any]:
     """Change the fields sent; the others keep their values."""
-    data = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+    data = body.model_dump(exclude_unset=True)
     return svc.row_to_dict("cliente", svc.update_record(session, loja.id, "cliente", cliente_id, data))
 
 
@@ -109,14 +143,25 @@ def delete_cliente(cliente_id: int, loja: LojaDep, session: SessionDep) -> dict[
 
 @router.get("/produtos", response_model=ProdutoPage)
 def list_produtos(
-    loja: LojaDep, session: SessionDep, codigo: str | None = None, codigo_barra: str | None = None,
-    modificado_desde: Since = None, incluir_deletados: WithDeleted = False,
-    limit: Limit = None, offset: Offset = None, pagina: Pagina = None, limite: Limite = None,
+    loja: LojaDep,
+    session: SessionDep,
+    codigo: str | None = None,
+    codigo_barra: str | None = None,
+    modificado_desde: Since = None,
+    incluir_deletados: WithDeleted = False,
+    limit: Limit = None,
+    offset: Offset = None,
+    pagina: Pagina = None,
+    limite: Limite = None,
 ) -> dict[str, Any]:
     """Products of the store. Filters: `codigo`, `codigo_barra`, `modificado_desde`,
     `incluir_deletados`. Pagination: `limit`/`offset` or `pagina`/`limite`."""
-    filters = ListFilters(codigo=codigo, codigo_barra=codigo_barra, modificado_desde=modificado_desde,
-                          incluir_deletados=incluir_deletados)
+    filters = ListFilters(
+        codigo=codigo,
+        codigo_barra=codigo_barra,
+        modificado_desde=modificado_desde,
+        incluir_deletados=incluir_deletados,
+    )
     return _page(session, loja.id, "produto", filters, limit, offset, pagina, limite)
 
 
@@ -134,10 +179,14 @@ def get_produto(produto_id: int, loja: LojaDep, session: SessionDep) -> dict[str
 
 
 @router.put("/produtos/{produto_id}", response_model=ProdutoOut)
-def update_produto(produto_id: int, body: ProdutoUpdate, loja: LojaDep,  # type: ignore[valid-type]
-                   session: SessionDep) -> dict[str, Any]:
+def update_produto(
+    produto_id: int,
+    body: ProdutoUpdate,
+    loja: LojaDep,
+    session: SessionDep,
+) -> dict[str, Any]:
     """Change the fields sent; the others keep their values."""
-    data = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+    data = body.model_dump(exclude_unset=True)
     return svc.row_to_dict("produto", svc.update_record(session, loja.id, "produto", produto_id, data))
 
 
@@ -152,14 +201,25 @@ def delete_produto(produto_id: int, loja: LojaDep, session: SessionDep) -> dict[
 
 @router.get("/vendas", response_model=VendaPage)
 def list_vendas(
-    loja: LojaDep, session: SessionDep, codigo: str | None = None, id_cliente: int | None = None,
-    modificado_desde: Since = None, incluir_deletados: WithDeleted = False,
-    limit: Limit = None, offset: Offset = None, pagina: Pagina = None, limite: Limite = None,
+    loja: LojaDep,
+    session: SessionDep,
+    codigo: str | None = None,
+    id_cliente: int | None = None,
+    modificado_desde: Since = None,
+    incluir_deletados: WithDeleted = False,
+    limit: Limit = None,
+    offset: Offset = None,
+    pagina: Pagina = None,
+    limite: Limite = None,
 ) -> dict[str, Any]:
     """Sales of the store, with their items. Filters: `codigo`, `id_cliente`,
     `modificado_desde`, `incluir_deletados`. Pagination: `limit`/`offset` or `pagina`/`limite`."""
-    filters = ListFilters(codigo=codigo, id_cliente=id_cliente, modificado_desde=modificado_desde,
-                          incluir_deletados=incluir_deletados)
+    filters = ListFilters(
+        codigo=codigo,
+        id_cliente=id_cliente,
+        modificado_desde=modificado_desde,
+        incluir_deletados=incluir_deletados,
+    )
     return _page(session, loja.id, "venda", filters, limit, offset, pagina, limite)
 
 
@@ -178,10 +238,14 @@ def get_venda(venda_id: int, loja: LojaDep, session: SessionDep) -> dict[str, An
 
 
 @router.put("/vendas/{venda_id}", response_model=VendaOut)
-def update_venda(venda_id: int, body: VendaUpdate, loja: LojaDep,  # type: ignore[valid-type]
-                 session: SessionDep) -> dict[str, Any]:
+def update_venda(
+    venda_id: int,
+    body: VendaUpdate,
+    loja: LojaDep,
+    session: SessionDep,
+) -> dict[str, Any]:
     """Change the fields sent; `itens`, when sent, replaces all items."""
-    data = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+    data = body.model_dump(exclude_unset=True)
     return svc.row_to_dict("venda", svc.update_record(session, loja.id, "venda", venda_id, data))
 
 

@@ -1,9 +1,241 @@
-"""Placeholder registration: commands are added by the module's owner."""
+"""Administration commands: `db upgrade`, `loja add|list`, `integration add|list|show|
+set-config|enable|disable`.
+
+They run the same service functions as the admin API (`crmsync.services`), so both paths
+validate identically. Each command brings the database to the current schema first (a
+no-op when it already is), so `crmsync loja add` works on a fresh machine before the first
+`crmsync serve`. A store's API key is printed once, at creation; credentials are only ever
+shown masked. Errors are one Portuguese line on stderr with exit code 2, nothing changed.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from crmsync.cli.common import JsonOption, console, emit_json, user_errors
+from crmsync.config import load_config_file
+from crmsync.db import schema
+from crmsync.db.session import session_scope
+from crmsync.services import integracoes as integ_svc
+from crmsync.services import lojas as lojas_svc
+from crmsync.settings import get_settings
+
+db_app = typer.Typer(help="Banco de dados.", no_args_is_help=True)
+loja_app = typer.Typer(help="Lojas (cada uma com sua chave de API).", no_args_is_help=True)
+integration_app = typer.Typer(help="Integrações de uma loja com um CRM/ERP externo.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.add_typer(db_app, name="db")
+    app.add_typer(loja_app, name="loja")
+    app.add_typer(integration_app, name="integration")
+
+
+def migrate() -> str:
+    """Apply pending migrations to the configured database; return its URL without password."""
+    from sqlalchemy.engine import make_url
+
+    url = get_settings().resolved_database_url()
+    schema.upgrade(url)
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    """Migrated database, one unit of work, expected errors turned into exit 2."""
+    with user_errors():
+        migrate()
+        with session_scope() as session:
+            yield session
+
+
+def _print_fields(data: dict[str, Any]) -> None:
+    for key, value in data.items():
+        console.print(f"[bold]{key}[/bold]: {value}", highlight=False)
+
+
+# --- db ------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(as_json: bool = JsonOption) -> None:
+    """Aplica as migrações pendentes ao banco configurado (CRMSYNC_DATABASE_URL)."""
+    with user_errors():
+        url = migrate()
+    if as_json:
+        emit_json({"ok": True, "database": url})
+    else:
+        console.print(f"banco atualizado: {url}", highlight=False, markup=False)
+
+
+# --- loja ----------------------------------------------------------------------------------
+
+
+@loja_app.command("add")
+def loja_add(
+    nome: str = typer.Option(..., "--nome", help="Nome da loja."),
+    loja_id: int | None = typer.Option(None, "--id", help="Id a usar (o da loja no ERP existente)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Cria uma loja e mostra sua chave de API (só desta vez: guarde-a)."""
+    with _session() as session:
+        loja, key = lojas_svc.create_loja(session, nome, loja_id)
+        data = {**lojas_svc.loja_to_dict(loja), "api_key": key}
+    if as_json:
+        emit_json(data)
+        return
+    console.print(f"loja criada: id {data['id']} ({data['nome']})", highlight=False, markup=False)
+    console.print(f"chave de API: {key}", highlight=False, markup=False, soft_wrap=True)
+    console.print("guarde a chave agora: ela não será mostrada de novo.", highlight=False, markup=False)
+
+
+@loja_app.command("list")
+def loja_list(as_json: bool = JsonOption) -> None:
+    """Lista as lojas (sem as chaves)."""
+    with _session() as session:
+        rows = [lojas_svc.loja_to_dict(loja) for loja in lojas_svc.list_lojas(session)]
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("id", "nome", "ativo", "chave (início)", "cadastrada em")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            row["nome"],
+            "sim" if row["ativo"] else "não",
+            row["api_key_prefix"] + "…",
+            row["cadastrado_em"],
+        )
+    console.print(table)
+
+
+# --- integration ---------------------------------------------------------------------------
+
+
+@integration_app.command("add")
+def integration_add(
+    loja_id: int = typer.Option(..., "--loja", help="Id da loja."),
+    provider: str = typer.Option("gestao_click", "--provider", help="Provedor (hoje: gestao_click)."),
+    base_url: str = typer.Option(..., "--base-url", help="URL base da API do provedor."),
+    access_token: str = typer.Option(..., "--access-token", help="access-token do provedor."),
+    secret_access_token: str = typer.Option(
+        ..., "--secret-access-token", help="secret-access-token do provedor."
+    ),
+    config_file: Path | None = typer.Option(None, "--config", help="Arquivo de configuração YAML ou JSON."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Conecta uma loja a um provedor. As credenciais ficam cifradas e nunca são mostradas inteiras."""
+    with _session() as session:
+        config = load_config_file(config_file) if config_file is not None else None
+        integ = integ_svc.create_integracao(
+            session,
+            loja_id=loja_id,
+            provider=provider,
+            base_url=base_url,
+            access_token=access_token,
+            secret_access_token=secret_access_token,
+            config=config,
+        )
+        data = integ_svc.integracao_to_dict(integ, include_config=False)
+    if as_json:
+        emit_json(data)
+        return
+    console.print(
+        f"integração criada: id {data['id']} (loja {loja_id}, {provider})", highlight=False, markup=False
+    )
+    console.print(f"webhook: POST {data['webhook_path']}", highlight=False, markup=False, soft_wrap=True)
+
+
+@integration_app.command("list")
+def integration_list(
+    loja_id: int | None = typer.Option(None, "--loja", help="Só as desta loja."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Lista as integrações."""
+    with _session() as session:
+        rows = [
+            integ_svc.integracao_to_dict(i, include_config=False)
+            for i in integ_svc.list_integracoes(session, loja_id)
+        ]
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("id", "loja", "provider", "ativo", "base_url", "access_token")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            str(row["id_loja"]),
+            row["provider"],
+            "sim" if row["ativo"] else "não",
+            row["base_url"],
+            str(row["credenciais"].get("access_token", "")),
+        )
+    console.print(table)
+
+
+@integration_app.command("show")
+def integration_show(
+    integracao_id: int = typer.Argument(..., help="Id da integração."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Mostra uma integração com sua configuração (credenciais mascaradas)."""
+    with _session() as session:
+        data = integ_svc.integracao_to_dict(integ_svc.get_integracao(session, integracao_id))
+    if as_json:
+        emit_json(data)
+        return
+    config = data.pop("config")
+    _print_fields(data)
+    console.print("[bold]config[/bold]:")
+    console.print_json(data=config)
+
+
+@integration_app.command("set-config")
+def integration_set_config(
+    integracao_id: int = typer.Argument(..., help="Id da integração."),
+    config_file: Path = typer.Argument(..., help="Arquivo de configuração YAML ou JSON."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Troca a configuração. Inválida: erro nomeando a chave, e a configuração antiga fica."""
+    with _session() as session:
+        integ = integ_svc.set_config_file(session, integracao_id, str(config_file))
+        config = dict(integ.config or {})
+    if as_json:
+        emit_json({"id": integracao_id, "config": config})
+    else:
+        console.print(f"configuração da integração {integracao_id} atualizada", highlight=False, markup=False)
+
+
+def _set_active(integracao_id: int, ativo: bool, as_json: bool) -> None:
+    with _session() as session:
+        data = integ_svc.integracao_to_dict(
+            integ_svc.set_active(session, integracao_id, ativo), include_config=False
+        )
+    if as_json:
+        emit_json(data)
+    else:
+        state = "ativada" if ativo else "desativada"
+        console.print(f"integração {integracao_id} {state}", highlight=False, markup=False)
+
+
+@integration_app.command("enable")
+def integration_enable(
+    integracao_id: int = typer.Argument(..., help="Id da integração."), as_json: bool = JsonOption
+) -> None:
+    """Reativa a sincronização desta integração."""
+    _set_active(integracao_id, True, as_json)
+
+
+@integration_app.command("disable")
+def integration_disable(
+    integracao_id: int = typer.Argument(..., help="Id da integração."), as_json: bool = JsonOption
+) -> None:
+    """Para a sincronização desta integração (nada é apagado)."""
+    _set_active(integracao_id, False, as_json)

@@ -1,9 +1,31 @@
-"""Placeholder registration: commands are added by the module's owner."""
+"""`crmsync serve`: migrate the database, then run the REST API (and, later, the embedded
+worker and scheduler) in one process, so the default install needs nothing else running."""
 
 from __future__ import annotations
 
 import typer
 
+from crmsync.cli.common import user_errors
+
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("serve")(serve)
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Endereço de escuta."),
+    port: int = typer.Option(8000, "--port", help="Porta de escuta."),
+    no_worker: bool = typer.Option(False, "--no-worker", help="Só a API, sem o worker embutido."),
+) -> None:
+    """API REST (docs em /docs) sobre o banco configurado; migra o banco antes de começar."""
+    import uvicorn
+
+    from crmsync.api.app import create_app
+    from crmsync.cli.admin import migrate
+
+    with user_errors():
+        url = migrate()
+    typer.echo(f"crmsync: banco {url}; API em http://{host}:{port} (documentação em /docs)", err=True)
+    # The embedded worker and scheduler start here unless --no-worker (runtime area).
+    _ = no_worker
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")

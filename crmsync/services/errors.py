@@ -58,18 +58,25 @@ def _message(err: Mapping[str, Any]) -> str:
         return template.format(ctx[key])
     msg = str(err.get("msg", "")).removeprefix("Value error, ")
     field = str(err["loc"][-1]) if err.get("loc") else ""
-    return msg[len(field) + 2:] if field and msg.startswith(field + ": ") else msg
+    return msg[len(field) + 2 :] if field and msg.startswith(field + ": ") else msg
 
 
-def validation_detail(errors: Iterable[Mapping[str, Any]],
-                      prefix: tuple[str | int, ...] = ()) -> list[dict[str, Any]]:
+def validation_detail(
+    errors: Iterable[Mapping[str, Any]], prefix: tuple[str | int, ...] = ()
+) -> list[dict[str, Any]]:
     """Pydantic/FastAPI errors in our shape; `campo` is the field path without the location."""
     detail = []
     for err in errors:
         loc = [*prefix, *err.get("loc", ())]
         path = [p for p in loc if p not in _LOCATIONS] if err.get("type") != "json_invalid" else []
-        detail.append({"loc": loc, "campo": ".".join(str(p) for p in path), "msg": _message(err),
-                       "type": str(err.get("type", "value_error"))})
+        detail.append(
+            {
+                "loc": loc,
+                "campo": ".".join(str(p) for p in path),
+                "msg": _message(err),
+                "type": str(err.get("type", "value_error")),
+            }
+        )
     return detail
 
 
@@ -101,10 +108,12 @@ class InvalidInputError(ServiceError, ValueError):
 
     status_code = 422
 
-    def __init__(self, message: str, loc: tuple[str | int, ...] = (), *,
-                 errors: list[dict[str, Any]] | None = None) -> None:
-        self.errors = errors or validation_detail([{"loc": loc, "msg": message, "type": "value_error"}],
-                                                  prefix=("body",))
+    def __init__(
+        self, message: str, loc: tuple[str | int, ...] = (), *, errors: list[dict[str, Any]] | None = None
+    ) -> None:
+        self.errors = errors or validation_detail(
+            [{"loc": loc, "msg": message, "type": "value_error"}], prefix=("body",)
+        )
         first = self.errors[0]
         super().__init__(f"{first['campo']}: {first['msg']}" if first["campo"] else first["msg"])
 

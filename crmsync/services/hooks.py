@@ -40,5 +40,10 @@ def after_local_write(loja_id: int, entity_type: str, entity_id: int) -> None:
         try:
             fn(loja_id, entity_type, entity_id)
         except Exception:
-            log.exception("after_local_write listener %r failed for %s %s (loja %s)",
-                          getattr(fn, "__name__", fn), entity_type, entity_id, loja_id)
+            log.exception(
+                "after_local_write listener %r failed for %s %s (loja %s)",
+                getattr(fn, "__name__", fn),
+                entity_type,
+                entity_id,
+                loja_id,
+            )

@@ -86,8 +86,9 @@ def create_integracao(
         provider=provider,
         ativo=True,
         base_url=url,
-        credenciais=encrypt_json({"access_token": access_token.strip(),
-                                  "secret_access_token": secret_access_token.strip()}),
+        credenciais=encrypt_json(
+            {"access_token": access_token.strip(), "secret_access_token": secret_access_token.strip()}
+        ),
         credenciais_hash=credentials_hash(access_token.strip(), secret_access_token.strip()),
         config=stored_config,
         webhook_token=secrets.token_urlsafe(24),
@@ -112,8 +113,9 @@ def get_integracao(session: Session, integracao_id: int) -> CrmIntegracao:
     return integ
 
 
-def set_config(session: Session, integracao_id: int,
-               config: IntegrationConfig | Mapping[str, Any] | None) -> CrmIntegracao:
+def set_config(
+    session: Session, integracao_id: int, config: IntegrationConfig | Mapping[str, Any] | None
+) -> CrmIntegracao:
     """Replace the config. Validation happens before anything is written, so an invalid
     config (`ConfigError` naming the key) leaves the stored one untouched."""
     integ = get_integracao(session, integracao_id)

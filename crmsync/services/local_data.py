@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from sqlalchemy import Date, Integer, String, Text, func, select
@@ -102,17 +102,26 @@ def _optional(field: Any) -> Any:
 def _partial(model: type[BaseModel], name: str) -> type[BaseModel]:
     """The same fields, all optional: a PUT changes only the fields it sends."""
     fields: dict[str, Any] = {k: (_optional(f), None) for k, f in model.model_fields.items()}
-    return create_model(name, __config__=ConfigDict(extra="forbid"), __doc__=f"Partial {model.__name__}.",
-                        **fields)
+    return create_model(
+        name, __config__=ConfigDict(extra="forbid"), __doc__=f"Partial {model.__name__}.", **fields
+    )
 
 
-ClienteUpdate = _partial(ClienteIn, "ClienteUpdate")
-ProdutoUpdate = _partial(ProdutoIn, "ProdutoUpdate")
-VendaUpdate = _partial(VendaIn, "VendaUpdate")
+if TYPE_CHECKING:  # the partial models are built at run time; type-check them as the full ones
+    ClienteUpdate = ClienteIn
+    ProdutoUpdate = ProdutoIn
+    VendaUpdate = VendaIn
+else:
+    ClienteUpdate = _partial(ClienteIn, "ClienteUpdate")
+    ProdutoUpdate = _partial(ProdutoIn, "ProdutoUpdate")
+    VendaUpdate = _partial(VendaIn, "VendaUpdate")
 
 INPUT_MODELS: dict[str, type[BaseModel]] = {"cliente": ClienteIn, "produto": ProdutoIn, "venda": VendaIn}
-UPDATE_MODELS: dict[str, type[BaseModel]] = {"cliente": ClienteUpdate, "produto": ProdutoUpdate,
-                                             "venda": VendaUpdate}
+UPDATE_MODELS: dict[str, type[BaseModel]] = {
+    "cliente": ClienteUpdate,
+    "produto": ProdutoUpdate,
+    "venda": VendaUpdate,
+}
 
 # ---------------------------------------------------------------------------------------
 # Output: local column names, money as strings, datetimes ISO UTC.
@@ -190,8 +199,9 @@ def _check_lengths(model: type[Any], values: Mapping[str, Any]) -> None:
                 raise InvalidInputError(f"no máximo {length} caracteres", (key,))
 
 
-def _check_unique(session: Session, entity_type: str, loja_id: int, values: Mapping[str, Any],
-                  exclude_id: int | None = None) -> None:
+def _check_unique(
+    session: Session, entity_type: str, loja_id: int, values: Mapping[str, Any], exclude_id: int | None = None
+) -> None:
     model = MODELS[entity_type]
     for key in UNIQUE_KEYS[entity_type]:
         value = values.get(key)
@@ -227,8 +237,9 @@ def _raw_fields(entity_type: str, row: Cliente | Produto) -> dict[str, Any]:
     return {f: getattr(row, f) for f in fields}
 
 
-def _get_live(session: Session, loja_id: int, entity_type: str, entity_id: int,
-              *, include_deleted: bool = False) -> Any:
+def _get_live(
+    session: Session, loja_id: int, entity_type: str, entity_id: int, *, include_deleted: bool = False
+) -> Any:
     model = _check_entity(entity_type)
     query = select(model).where(model.id == entity_id, model.id_loja == loja_id)
     if not include_deleted:
@@ -240,13 +251,17 @@ def _get_live(session: Session, loja_id: int, entity_type: str, entity_id: int,
 
 
 def _own_row(session: Session, model: type[Cliente] | type[Produto], loja_id: int, row_id: int) -> bool:
-    return session.scalar(
-        select(model.id).where(model.id == row_id, model.id_loja == loja_id, model.deletado_em.is_(None))
-    ) is not None
+    return (
+        session.scalar(
+            select(model.id).where(model.id == row_id, model.id_loja == loja_id, model.deletado_em.is_(None))
+        )
+        is not None
+    )
 
 
-def _validate_venda(session: Session, loja_id: int, data: Mapping[str, Any], *,
-                    partial: bool) -> dict[str, Any]:
+def _validate_venda(
+    session: Session, loja_id: int, data: Mapping[str, Any], *, partial: bool
+) -> dict[str, Any]:
     """Validate a sale (or the fields of one) and its references to the store's own rows."""
     model = VendaUpdate if partial else VendaIn
     try:
@@ -266,8 +281,9 @@ def _validate_venda(session: Session, loja_id: int, data: Mapping[str, Any], *,
         raise InvalidInputError(f"cliente {values['id_cliente']} não encontrado nesta loja", ("id_cliente",))
     for i, item in enumerate(values.get("itens") or []):
         if not _own_row(session, Produto, loja_id, item["id_produto"]):
-            raise InvalidInputError(f"produto {item['id_produto']} não encontrado nesta loja",
-                                    ("itens", i, "id_produto"))
+            raise InvalidInputError(
+                f"produto {item['id_produto']} não encontrado nesta loja", ("itens", i, "id_produto")
+            )
         item["valor_total"] = item["quantidade"] * item["valor_unitario"] - item["desconto"]
         if item["valor_total"] < 0:
             raise InvalidInputError("desconto maior que o valor do item", ("itens", i, "desconto"))
@@ -313,8 +329,9 @@ def create_record(session: Session, loja_id: int, entity_type: str, data: Mappin
     return row
 
 
-def update_record(session: Session, loja_id: int, entity_type: str, entity_id: int,
-                  data: Mapping[str, Any]) -> LocalRow:
+def update_record(
+    session: Session, loja_id: int, entity_type: str, entity_id: int, data: Mapping[str, Any]
+) -> LocalRow:
     """Change the fields given (the others keep their values); the whole record is validated
     again, so a partial update cannot leave an invalid row behind."""
     row = _get_live(session, loja_id, entity_type, entity_id)
@@ -388,8 +405,9 @@ class ListFilters:
         return conds
 
 
-def page_bounds(limit: int | None, offset: int | None, pagina: int | None,
-                limite: int | None) -> tuple[int, int]:
+def page_bounds(
+    limit: int | None, offset: int | None, pagina: int | None, limite: int | None
+) -> tuple[int, int]:
     """`limit`/`offset`, or the spec's `pagina` (from 1) and `limite`; limit capped at 500."""
     size = limit if limit is not None else limite if limite is not None else DEFAULT_LIMIT
     size = max(1, min(size, MAX_LIMIT))
@@ -398,8 +416,15 @@ def page_bounds(limit: int | None, offset: int | None, pagina: int | None,
     return size, max(offset or 0, 0)
 
 
-def list_records(session: Session, loja_id: int, entity_type: str, filters: ListFilters | None = None,
-                 *, limit: int = DEFAULT_LIMIT, offset: int = 0) -> tuple[Sequence[LocalRow], int]:
+def list_records(
+    session: Session,
+    loja_id: int,
+    entity_type: str,
+    filters: ListFilters | None = None,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    offset: int = 0,
+) -> tuple[Sequence[LocalRow], int]:
     """A page of the store's rows (ordered by id) and the total matching the filters."""
     model = _check_entity(entity_type)
     conds = [model.id_loja == loja_id, *(filters or ListFilters()).conditions(model)]
