@@ -138,8 +138,6 @@ def open_engine(
     refused connection, bad credentials) become ProviderUnavailableError with a clear
     message; per-item errors stay inside the engine's results.
     """
-    from crmsync.engine import SyncEngine
-
     factory = _factory(session_factory)
     with factory() as session:
         integ = find_integration(session, loja_id, integracao_id)
@@ -147,6 +145,8 @@ def open_engine(
             check(session, integ)
         integ_id = integ.id
         provider = integ.provider
+    from crmsync.engine import SyncEngine
+
     try:
         engine = SyncEngine(factory, integ_id, options=_options(trigger, dry_run, actor, run_id),
                             progress=progress)

@@ -66,7 +66,11 @@ class _ProgressReporter:
         self._task: Any = None
 
     def __enter__(self) -> _ProgressReporter:
-        if not self.as_json:
+        return self
+
+    def _start(self) -> None:
+        """Started on the first event, so a run refused before any work prints no bar."""
+        if self._progress is None:
             self._progress = Progress(
                 SpinnerColumn(),
                 TextColumn("[bold]{task.description}"),
@@ -79,7 +83,6 @@ class _ProgressReporter:
             )
             self._progress.start()
             self._task = self._progress.add_task(self.label, total=None, records=0, pages=0, quota="-")
-        return self
 
     def __call__(self, event: dict[str, Any]) -> None:
         self.last = dict(event)
@@ -88,6 +91,7 @@ class _ProgressReporter:
             sys.stderr.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
             sys.stderr.flush()
             return
+        self._start()
         if self._progress is not None:
             quota = event.get("quota_left")
             desc = f"{self.label} {event['entity']}" if event.get("entity") else self.label
