@@ -13,19 +13,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session, sessionmaker
 
+from crmsync.api.deps import LojaDep, SessionDep
 from crmsync.api.sync import (
     IntegrationUnavailableError,
     as_http,
-    current_loja,
     open_engine,
     resolve_entity,
 )
 from crmsync.db.local import Loja
-from crmsync.db.session import get_sessionmaker, session_scope
+from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmConflito, CrmDuplicata
 from crmsync.engine_queries import (
     PageDict,
@@ -151,21 +151,22 @@ def _actor(loja: Loja, named: str | None) -> str:
 
 @router.get("/conflitos")
 def get_conflitos(
+    loja: LojaDep,
+    session: SessionDep,
     status: str | None = Query(None, description="pendente (padrão), resolvido ou todos"),
     entidade: str | None = None,
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0),
-    loja: Loja = Depends(current_loja),
 ) -> PageDict:
-    with as_http(), session_scope() as session:
+    with as_http():
         ent = resolve_entity(entidade) if entidade else None
         return list_conflicts(session, loja_id=loja.id, status=_status_filter(status, "pendente"),
                               entity_type=ent, limit=limit, offset=offset)
 
 
 @router.get("/conflitos/{conflito_id}")
-def get_conflito(conflito_id: int, loja: Loja = Depends(current_loja)) -> dict[str, Any]:
-    with as_http(), session_scope() as session:
+def get_conflito(conflito_id: int, loja: LojaDep, session: SessionDep) -> dict[str, Any]:
+    with as_http():
         found = get_conflict(session, conflito_id, loja_id=loja.id)
         if found is None:
             raise NotFoundError(f"conflito {conflito_id} não encontrado")
@@ -173,8 +174,7 @@ def get_conflito(conflito_id: int, loja: Loja = Depends(current_loja)) -> dict[s
 
 
 @router.post("/conflitos/{conflito_id}/resolver")
-def post_resolver_conflito(conflito_id: int, body: ResolverConflito,
-                           loja: Loja = Depends(current_loja)) -> dict[str, Any]:
+def post_resolver_conflito(conflito_id: int, body: ResolverConflito, loja: LojaDep) -> dict[str, Any]:
     with as_http():
         return resolve_conflict_now(conflito_id, body.usar, dict(body.campos) or None,
                                     actor=_actor(loja, body.resolvido_por), loja_id=loja.id)
@@ -182,21 +182,22 @@ def post_resolver_conflito(conflito_id: int, body: ResolverConflito,
 
 @router.get("/duplicatas")
 def get_duplicatas(
+    loja: LojaDep,
+    session: SessionDep,
     status: str | None = Query(None, description="pendente (padrão), vinculado, descartado ou todos"),
     entidade: str | None = None,
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0),
-    loja: Loja = Depends(current_loja),
 ) -> PageDict:
-    with as_http(), session_scope() as session:
+    with as_http():
         ent = resolve_entity(entidade) if entidade else None
         return list_duplicates(session, loja_id=loja.id, status=_status_filter(status, "pendente"),
                                entity_type=ent, limit=limit, offset=offset)
 
 
 @router.get("/duplicatas/{duplicata_id}")
-def get_duplicata(duplicata_id: int, loja: Loja = Depends(current_loja)) -> dict[str, Any]:
-    with as_http(), session_scope() as session:
+def get_duplicata(duplicata_id: int, loja: LojaDep, session: SessionDep) -> dict[str, Any]:
+    with as_http():
         found = get_duplicate(session, duplicata_id, loja_id=loja.id)
         if found is None:
             raise NotFoundError(f"duplicata {duplicata_id} não encontrada")
@@ -204,8 +205,7 @@ def get_duplicata(duplicata_id: int, loja: Loja = Depends(current_loja)) -> dict
 
 
 @router.post("/duplicatas/{duplicata_id}/resolver")
-def post_resolver_duplicata(duplicata_id: int, body: ResolverDuplicata,
-                            loja: Loja = Depends(current_loja)) -> dict[str, Any]:
+def post_resolver_duplicata(duplicata_id: int, body: ResolverDuplicata, loja: LojaDep) -> dict[str, Any]:
     with as_http():
         return resolve_duplicate_now(duplicata_id, body.acao, actor=_actor(loja, body.resolvido_por),
                                      loja_id=loja.id)
@@ -213,6 +213,8 @@ def post_resolver_duplicata(duplicata_id: int, body: ResolverDuplicata,
 
 @router.get("/logs")
 def get_logs(
+    loja: LojaDep,
+    session: SessionDep,
     status: str | None = Query(None, description="sucesso, erro, ignorado, conflito, simulado"),
     entidade: str | None = None,
     direcao: str | None = Query(None, description="push, pull ou conflito"),
@@ -224,9 +226,8 @@ def get_logs(
     external_id: str | None = None,
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0),
-    loja: Loja = Depends(current_loja),
 ) -> PageDict:
-    with as_http(), session_scope() as session:
+    with as_http():
         ent = resolve_entity(entidade) if entidade else None
         since: Any = None
         if desde:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -281,23 +281,7 @@ def as_http() -> Iterator[None]:
         raise http_error(exc) from None
 
 
-def current_loja(authorization: str | None = Header(default=None)) -> Loja:
-    """Store of the bearer key. TEMPORARY stand-in until crmsync.api.deps lands."""
-    from crmsync.services.lojas import loja_by_api_key
-
-    scheme, _, key = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise HTTPException(status_code=401,
-                            detail="informe a chave da loja em Authorization: Bearer <chave>",
-                            headers={"WWW-Authenticate": "Bearer"})
-    with get_sessionmaker()() as session:
-        loja = loja_by_api_key(session, key.strip())
-        if loja is None:
-            raise HTTPException(status_code=401, detail="chave de API inválida",
-                                headers={"WWW-Authenticate": "Bearer"})
-        session.expunge(loja)
-        return loja
-
+from crmsync.api.deps import LojaDep  # noqa: E402  (the operations above need no FastAPI)
 
 router = APIRouter(prefix="/api/crm", tags=["sync"])
 
@@ -315,8 +299,7 @@ def _actor(loja: Loja) -> str:
 
 
 @router.post("/sync/import/{entity}")
-def post_import(entity: str, full: bool = False, dry_run: bool = False,
-                loja: Loja = Depends(current_loja)) -> dict[str, Any]:
+def post_import(loja: LojaDep, entity: str, full: bool = False, dry_run: bool = False) -> dict[str, Any]:
     """Pull now: `{success, total_processados, total_criados, total_atualizados,
     total_vinculados, total_ignorados, erros}` (plus conflicts, deletes, pages)."""
     with as_http():
@@ -324,15 +307,14 @@ def post_import(entity: str, full: bool = False, dry_run: bool = False,
 
 
 @router.post("/sync/{entity}/{entity_id}")
-def post_push_one(entity: str, entity_id: int, dry_run: bool = False,
-                  loja: Loja = Depends(current_loja)) -> dict[str, Any]:
+def post_push_one(loja: LojaDep, entity: str, entity_id: int, dry_run: bool = False) -> dict[str, Any]:
     """Push one record now: `{success, operacao, external_id}`."""
     with as_http():
         return push_record(loja.id, entity, entity_id, dry_run=dry_run, actor=_actor(loja)).as_dict()
 
 
 @router.post("/sync")
-def post_sync(body: SyncBody | None = None, loja: Loja = Depends(current_loja)) -> dict[str, Any]:
+def post_sync(loja: LojaDep, body: SyncBody | None = None) -> dict[str, Any]:
     """Both directions, then settled conflicts: `{para_crm, do_crm, conflitos}`."""
     body = body or SyncBody()
     with as_http():
