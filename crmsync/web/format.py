@@ -1,0 +1,208 @@
+"""Portuguese labels and value formatting for the console templates.
+
+Why here and not in templates: the same label (a field name, a log status, a direction) shows
+in several pages, and store staff must see "E-mail" or "GestãoClick → Ecletech", never
+``email`` or ``pull``. Times are stored in UTC and shown in the store's time zone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+DEFAULT_TZ = "America/Sao_Paulo"
+
+LOCAL_NAME = "Ecletech"
+PROVIDER_LABELS = {"gestao_click": "GestãoClick"}
+
+ENTITY_LABELS = {"cliente": "Cliente", "produto": "Produto", "venda": "Venda"}
+ENTITY_PLURALS = {"cliente": "Clientes", "produto": "Produtos", "venda": "Vendas"}
+
+FIELD_LABELS = {
+    "tipo_pessoa": "Tipo de pessoa",
+    "nome": "Nome",
+    "razao_social": "Razão social",
+    "cpf": "CPF",
+    "cnpj": "CNPJ",
+    "rg": "RG",
+    "inscricao_estadual": "Inscrição estadual",
+    "data_nascimento": "Data de nascimento",
+    "email": "E-mail",
+    "telefone": "Telefone",
+    "celular": "Celular",
+    "cep": "CEP",
+    "logradouro": "Logradouro",
+    "numero": "Número",
+    "complemento": "Complemento",
+    "bairro": "Bairro",
+    "cidade": "Cidade",
+    "estado": "Estado",
+    "ativo": "Ativo",
+    "observacoes": "Observações",
+    "codigo": "Código",
+    "codigo_barra": "Código de barras",
+    "descricao": "Descrição",
+    "valor_custo": "Valor de custo",
+    "valor_venda": "Valor de venda",
+    "estoque": "Estoque",
+    "unidade": "Unidade",
+    "cliente_id": "Cliente",
+    "data": "Data",
+    "situacao": "Situação",
+    "valor_total": "Valor total",
+    "itens": "Itens",
+}
+
+LOG_STATUS_LABELS = {
+    "sucesso": "Sucesso",
+    "erro": "Erro",
+    "ignorado": "Ignorado",
+    "conflito": "Conflito",
+    "simulado": "Simulado",
+}
+DIRECTION_LABELS = {
+    "push": "Ecletech → GestãoClick",
+    "pull": "GestãoClick → Ecletech",
+    "conflito": "Resolução de conflito",
+}
+TRIGGER_LABELS = {
+    "automatico": "Automático",
+    "manual": "Manual",
+    "cron": "Agendado",
+    "webhook": "Webhook",
+    "bulk": "Em massa",
+}
+OPERATION_LABELS = {
+    "create": "Criação",
+    "update": "Atualização",
+    "link": "Vínculo",
+    "skip": "Sem mudança",
+    "conflict": "Conflito",
+    "delete": "Exclusão",
+    "deactivate": "Desativação",
+    "erro": "Erro",
+    "resolve": "Resolução",
+}
+FAILED_STATUS_LABELS = {
+    "pendente": "Aguardando nova tentativa",
+    "falhou": "Falhou",
+    "ignorado": "Ignorado",
+    "resolvido": "Resolvido",
+}
+MOTIVO_LABELS = {
+    "manual": "Campo configurado para decisão manual",
+    "manual_if_different": "Valores muito diferentes",
+    "manual_se_diferente": "Valores muito diferentes",
+}
+
+
+def provider_label(key: str | None) -> str:
+    return PROVIDER_LABELS.get(key or "", key or "—")
+
+
+def field_label(name: str) -> str:
+    return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+def entity_label(name: str | None) -> str:
+    return ENTITY_LABELS.get(name or "", (name or "—").capitalize())
+
+
+def motivo_label(value: Any) -> str:
+    if not value:
+        return ""
+    return MOTIVO_LABELS.get(str(value), str(value))
+
+
+def parse_time(value: Any) -> datetime | None:
+    """ISO string or datetime -> aware UTC datetime (naive values are UTC, as stored)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        try:
+            dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
+
+
+def format_time(value: Any, tz: str = DEFAULT_TZ, with_year: bool = True) -> str:
+    dt = parse_time(value)
+    if dt is None:
+        return "—"
+    local = dt.astimezone(ZoneInfo(tz))
+    return local.strftime("%d/%m/%Y %H:%M" if with_year else "%d/%m %H:%M")
+
+
+def format_age(value: Any, now: datetime | None = None) -> str:
+    """"há 5 min", "há 2 h", "há 3 dias": staff care about how long a conflict has waited."""
+    dt = parse_time(value)
+    if dt is None:
+        return "—"
+    seconds = max(0, int(((now or datetime.now(UTC)) - dt).total_seconds()))
+    return "há " + format_duration(seconds)
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    s = max(0, int(seconds))
+    if s < 60:
+        return "menos de 1 min"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    days = s // 86400
+    return f"{days} dia" if days == 1 else f"{days} dias"
+
+
+def format_value(value: Any) -> str:
+    """A field value as staff read it: empty shown as such, booleans as Sim/Não."""
+    if value is None or value == "":
+        return "(vazio)"
+    if isinstance(value, bool):
+        return "Sim" if value else "Não"
+    if isinstance(value, list):
+        return f"{len(value)} item(ns)"
+    if isinstance(value, dict):
+        return ", ".join(f"{field_label(str(k))}: {format_value(v)}" for k, v in value.items())
+    return str(value)
+
+
+def record_title(dados: dict[str, Any] | None) -> str:
+    """A human name for a record: its name, company name or code."""
+    dados = dados or {}
+    for key in ("nome", "razao_social", "codigo", "descricao"):
+        if dados.get(key):
+            return str(dados[key])
+    return "(sem nome)"
+
+
+def diff_rows(diff: Any) -> list[dict[str, str]]:
+    """Normalise the log's ``diff`` into rows of (campo, antes, depois).
+
+    Accepts the shapes an engine may write: ``{field: {"antes"/"de"/"old"/"base": a,
+    "depois"/"para"/"new": b}}``, ``{field: [a, b]}``, or ``{field: value}``.
+    """
+    rows: list[dict[str, str]] = []
+    if not isinstance(diff, dict):
+        return rows
+    for name, change in diff.items():
+        before: Any = None
+        after: Any = None
+        if isinstance(change, dict):
+            before = next((change[k] for k in ("antes", "de", "old", "from", "base") if k in change), None)
+            after = next((change[k] for k in ("depois", "para", "new", "to", "valor") if k in change), None)
+            if before is None and after is None and change:
+                after = change
+        elif isinstance(change, list | tuple) and len(change) == 2:
+            before, after = change
+        else:
+            after = change
+        rows.append({"campo": field_label(str(name)), "antes": format_value(before),
+                     "depois": format_value(after)})
+    return rows

@@ -1,0 +1,1 @@
+"""Web console tests (HTTP and real-browser)."""

@@ -1,0 +1,236 @@
+"""Fixtures of the console tests: the real app served by uvicorn on a free port, stores and
+integrations created through the real services, review rows seeded in the crm_* tables, and
+Debian's Chromium driven by Playwright (never a downloaded browser).
+
+Without /usr/bin/chromium the browser tests skip with the reason on a developer's machine and
+fail under CI (CI=true), like the database server tests of the shared conftest.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from crmsync.api.app import create_app
+from crmsync.db.session import get_sessionmaker
+from crmsync.db.sync import CrmConflito, CrmDuplicata, CrmItemFalho, CrmSyncLog
+from crmsync.services.integracoes import create_integracao
+from crmsync.services.lojas import create_loja
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+# ------------------------------------------------------------------------------ server
+
+
+class AppServer:
+    """The whole FastAPI app (API + console) in a uvicorn thread on a free loopback port."""
+
+    def __init__(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.sock = sock
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(create_app(), log_level="warning", access_log=False, lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> AppServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("console app server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+@pytest.fixture
+def app_server(app_env: dict[str, str]) -> Iterator[AppServer]:
+    server = AppServer().start()
+    yield server
+    server.stop()
+
+
+# ------------------------------------------------------------------------------ data
+
+
+@dataclass
+class StoreData:
+    id: int
+    nome: str
+    api_key: str
+    integracao_id: int
+
+
+@pytest.fixture
+def make_store(app_env: dict[str, str]) -> Callable[..., StoreData]:
+    """Create a store and its GestãoClick integration through the real services."""
+
+    def make(nome: str, base_url: str = "http://127.0.0.1:9/", config: dict[str, Any] | None = None,
+             access_token: str = "tok-a", secret: str = "sec-a") -> StoreData:
+        with get_sessionmaker()() as db:
+            loja, key = create_loja(db, nome)
+            integ = create_integracao(db, loja_id=loja.id, provider="gestao_click", base_url=base_url,
+                                      access_token=access_token, secret_access_token=secret, config=config)
+            return StoreData(id=loja.id, nome=loja.nome, api_key=key, integracao_id=integ.id)
+
+    return make
+
+
+def add_rows(*rows: Any) -> list[int]:
+    with get_sessionmaker()() as db:
+        db.add_all(rows)
+        db.commit()
+        return [r.id for r in rows]
+
+
+def seed_conflict(store: StoreData, *, entity_id: int = 450, external_id: str = "99999",
+                  campos: dict[str, Any] | None = None, nome: str = "João Silva Santos",
+                  age: timedelta = timedelta(minutes=10)) -> int:
+    now = datetime.now(UTC)
+    campos = campos or {
+        "nome": {"base": "João Silva", "local": nome, "externo": "J. Silva",
+                 "local_em": (now - timedelta(minutes=15)).isoformat(),
+                 "externo_em": (now - timedelta(minutes=12)).isoformat(), "motivo": "manual"},
+    }
+    local = {"nome": nome, "email": "joao@example.com", "telefone": "11987654321"}
+    externo = {"nome": "J. Silva", "email": "joao@example.com", "telefone": "11987654321"}
+    for field, info in campos.items():
+        local[field] = info["local"]
+        externo[field] = info["externo"]
+    return add_rows(CrmConflito(
+        id_loja=store.id, id_integracao=store.integracao_id, entity_type="cliente", entity_id=entity_id,
+        external_id=external_id, campos=campos, dados_local=local, dados_externo=externo,
+        status="pendente", criado_em=now - age,
+    ))[0]
+
+
+def seed_duplicate(store: StoreData, *, entity_id: int = 12, external_id: str = "345", score: float = 0.92,
+                   nome: str = "Maria Aparecida Souza") -> int:
+    return add_rows(CrmDuplicata(
+        id_loja=store.id, id_integracao=store.integracao_id, entity_type="cliente", entity_id=entity_id,
+        external_id=external_id, score=score, motivo="nome parecido",
+        dados_local={"nome": nome, "email": "maria@example.com", "cidade": "Campinas"},
+        dados_externo={"nome": nome.replace("Souza", "Sousa"), "email": None, "cidade": "Campinas"},
+        status="pendente",
+    ))[0]
+
+
+def seed_log(store: StoreData, n: int = 3, **kw: Any) -> list[int]:
+    now = datetime.now(UTC)
+    rows = []
+    for i in range(n):
+        values: dict[str, Any] = {
+            "id_loja": store.id, "id_integracao": store.integracao_id, "run_id": f"run{i:04d}",
+            "tipo": "cron", "direcao": "pull", "operacao": "update", "entity_type": "cliente",
+            "entity_id": 100 + i, "external_id": str(900 + i), "status": "sucesso",
+            "mensagem": None, "duracao_ms": 12,
+            "diff": {"telefone": {"antes": "1133334444", "depois": "11999990000"}},
+            "criado_em": now - timedelta(minutes=i),
+        }
+        values.update(kw)
+        rows.append(CrmSyncLog(**values))
+    return add_rows(*rows)
+
+
+def seed_failed(store: StoreData, *, entity_id: int = 77, status: str = "falhou") -> int:
+    return add_rows(CrmItemFalho(
+        id_loja=store.id, id_integracao=store.integracao_id, entity_type="cliente", direcao="push",
+        chave=f"local:{entity_id}", entity_id=entity_id, status=status, tentativas=5,
+        ultimo_erro="GestãoClick respondeu 422: CPF inválido",
+    ))[0]
+
+
+# ------------------------------------------------------------------------------ HTTP helpers
+
+
+def csrf_from(html: str) -> str:
+    marker = 'name="csrf_token" value="'
+    start = html.index(marker) + len(marker)
+    return html[start:html.index('"', start)]
+
+
+def http_login(server: AppServer, api_key: str) -> httpx.Client:
+    """A plain HTTP client signed in through the real form (for non-browser checks)."""
+    client = httpx.Client(base_url=server.url, follow_redirects=False, timeout=30)
+    page = client.get("/console/entrar")
+    resp = client.post("/console/entrar", data={"api_key": api_key, "csrf_token": csrf_from(page.text),
+                                                "next": "/console/conflitos"})
+    assert resp.status_code == 303, resp.text
+    return client
+
+
+# ------------------------------------------------------------------------------ browser
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        reason = f"{CHROMIUM} not installed (apt-get install chromium)"
+        if IN_CI:
+            pytest.fail(reason + " — CI must run the browser tests")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
+    contexts: list[Any] = []
+
+    def make(viewport: dict[str, int] | None = None) -> Any:
+        ctx = browser.new_context(viewport=viewport or DESKTOP, locale="pt-BR", timezone_id="America/Sao_Paulo")
+        ctx.set_default_timeout(15000)
+        contexts.append(ctx)
+        return ctx.new_page()
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+
+
+def browser_login(page: Any, server: AppServer, api_key: str) -> None:
+    page.goto(server.url + "/console/entrar")
+    page.get_by_label("Chave de API da loja").fill(api_key)
+    page.get_by_role("button", name="Entrar").click()
+    page.wait_for_url("**/console/conflitos")
+
+
+def shoot(page: Any, name: str) -> None:
+    """Save a full-page screenshot under docs/screenshots/ (desktop and phone names)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

@@ -1,0 +1,137 @@
+"""Console over plain HTTP (no browser): sign-in, cookie flags, CSRF, store isolation, friendly
+errors, and the failed-item buttons. Fast checks that do not need Chromium."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+from crmsync.db.session import get_sessionmaker
+from crmsync.db.sync import CrmItemFalho
+
+from .conftest import (
+    AppServer,
+    StoreData,
+    csrf_from,
+    http_login,
+    seed_conflict,
+    seed_duplicate,
+    seed_failed,
+    seed_log,
+)
+
+
+def test_pages_need_sign_in_and_redirect_back(app_server: AppServer) -> None:
+    with httpx.Client(base_url=app_server.url) as client:
+        resp = client.get("/console/registro?status=erro")
+        assert resp.status_code == 303
+        assert resp.headers["location"] == "/console/entrar?next=%2Fconsole%2Fregistro%3Fstatus%3Derro"
+        page = client.get(resp.headers["location"])
+        assert page.status_code == 200
+        assert "Chave de API da loja" in page.text
+        assert '<html lang="pt-BR">' in page.text
+
+
+def test_sign_in_sets_a_hardened_cookie_and_sign_out_ends_it(
+        app_server: AppServer, make_store: Callable[..., StoreData]) -> None:
+    store = make_store("Loja Centro")
+    with httpx.Client(base_url=app_server.url) as client:
+        form = client.get("/console/entrar")
+        bad = client.post("/console/entrar", data={"api_key": "crm_wrong", "csrf_token": csrf_from(form.text)})
+        assert bad.status_code == 401
+        assert "Chave de API inválida" in bad.text
+        ok = client.post("/console/entrar", data={"api_key": store.api_key, "csrf_token": csrf_from(bad.text),
+                                                  "next": "https://evil.example/"})
+        assert ok.status_code == 303
+        assert ok.headers["location"] == "/console/conflitos"  # no open redirect
+        cookie = ok.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=lax" in cookie and "path=/console" in cookie
+        assert store.api_key not in ok.headers["set-cookie"]
+        home = client.get("/console/conflitos")
+        assert home.status_code == 200 and "Loja Centro" in home.text
+        assert "script-src 'self'" in home.headers["content-security-policy"]
+        assert home.headers["cache-control"] == "no-store"
+        out = client.post("/console/sair", data={"csrf_token": csrf_from(home.text)})
+        assert out.status_code == 303
+        assert client.get("/console/conflitos").status_code == 303
+
+
+def test_post_without_or_with_wrong_csrf_is_refused(
+        app_server: AppServer, make_store: Callable[..., StoreData]) -> None:
+    store = make_store("Loja CSRF")
+    conflito = seed_conflict(store)
+    client = http_login(app_server, store.api_key)
+    for data in ({"usar": "local"}, {"usar": "local", "csrf_token": "forged"}):
+        resp = client.post(f"/console/conflitos/{conflito}/resolver", data=data)
+        assert resp.status_code == 403
+        assert "Ação não permitida" in resp.text and "Traceback" not in resp.text
+    # The sign-in form is protected too (no login CSRF).
+    fresh = httpx.Client(base_url=app_server.url)
+    assert fresh.post("/console/entrar", data={"api_key": store.api_key}).status_code == 403
+    page = client.get(f"/console/conflitos/{conflito}")
+    assert "Conflito detectado" in page.text  # nothing was applied
+
+
+def test_a_store_never_sees_another_stores_rows(
+        app_server: AppServer, make_store: Callable[..., StoreData]) -> None:
+    a = make_store("Loja A")
+    b = make_store("Loja B", access_token="tok-b", secret="sec-b")
+    conflito = seed_conflict(a, nome="Cliente Secreto da Loja A")
+    dup = seed_duplicate(a, nome="Duplicata Secreta Da Loja A")
+    seed_log(a, 2, mensagem="mensagem-secreta-da-loja-a")
+    falha = seed_failed(a)
+    client = http_login(app_server, b.api_key)
+    for url in ("/console/conflitos", "/console/duplicatas", "/console/registro", "/console/integracoes"):
+        text = client.get(url).text
+        assert "Secret" not in text and "secreta" not in text, url
+    assert client.get(f"/console/conflitos/{conflito}").status_code == 404
+    csrf = csrf_from(client.get("/console/conflitos").text)
+    assert client.post(f"/console/conflitos/{conflito}/resolver",
+                       data={"usar": "local", "csrf_token": csrf}).status_code == 404
+    assert client.post(f"/console/duplicatas/{dup}/resolver",
+                       data={"acao": "descartar", "csrf_token": csrf}).status_code == 404
+    assert client.post(f"/console/falhas/{falha}/ignorar", data={"csrf_token": csrf}).status_code == 404
+    assert client.post(f"/console/integracoes/{a.integracao_id}/sincronizar",
+                       data={"csrf_token": csrf}).status_code == 404
+    with get_sessionmaker()() as db:
+        row = db.get(CrmItemFalho, falha)
+        assert row is not None and row.status == "falhou"
+
+
+def test_errors_are_friendly_pages(app_server: AppServer, make_store: Callable[..., StoreData]) -> None:
+    store = make_store("Loja Erros")
+    client = http_login(app_server, store.api_key)
+    for url in ("/console/conflitos/999999", "/console/conflitos/abc", "/console/nada-aqui"):
+        resp = client.get(url)
+        assert resp.status_code == 404, url
+        assert "Página não encontrada" in resp.text and "Traceback" not in resp.text
+    resp = client.get("/console/registro?status=qualquer&de=ontem&pagina=-3")
+    assert resp.status_code == 200  # unknown filter values are ignored, not a crash
+
+
+def test_failed_items_retry_and_ignore(app_server: AppServer, make_store: Callable[..., StoreData]) -> None:
+    store = make_store("Loja Falhas")
+    retry_id = seed_failed(store, entity_id=71)
+    ignore_id = seed_failed(store, entity_id=72)
+    client = http_login(app_server, store.api_key)
+    page = client.get("/console/registro")
+    assert "CPF inválido" in page.text
+    csrf = csrf_from(page.text)
+    assert client.post(f"/console/falhas/{retry_id}/tentar", data={"csrf_token": csrf}).status_code == 303
+    assert client.post(f"/console/falhas/{ignore_id}/ignorar", data={"csrf_token": csrf}).status_code == 303
+    with get_sessionmaker()() as db:
+        retried = db.get(CrmItemFalho, retry_id)
+        ignored = db.get(CrmItemFalho, ignore_id)
+        assert retried is not None and retried.status == "pendente" and retried.proxima_tentativa is not None
+        assert ignored is not None and ignored.status == "ignorado"
+    after = client.get("/console/registro")
+    assert "item ignorado" in after.text
+
+
+def test_static_files_are_our_own(app_server: AppServer) -> None:
+    with httpx.Client(base_url=app_server.url) as client:
+        js = client.get("/console/static/htmx.min.js")
+        assert js.status_code == 200 and "htmx" in js.text[:200]
+        assert client.get("/console/static/console.css").status_code == 200
+        assert client.get("/console/static/../console.py").status_code == 404
