@@ -212,6 +212,8 @@ class SandboxMiddleware:
         await send({"type": "http.response.body", "body": partial, "more_body": True})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Stats are recorded *before* the last byte goes out, so a client that reads
+        # /_sandbox/stats right after its answer always sees its own request counted.
         if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
             await self.app(scope, receive, send)
             return
@@ -219,20 +221,20 @@ class SandboxMiddleware:
         method, path = scope["method"], scope["path"]
         company = self._company(scope)
         if company is None:
+            traffic.record(method, path, 401, None, "401")
             await self._send_simple(
                 send, 401, _error_bytes(401, "Token de acesso inválido ou não informado."), "application/json"
             )
-            traffic.record(method, path, 401, None, "401")
             return
         decision = traffic.admit(company)
         if not decision.allowed:
             extra = []
             if self.state.config.retry_after_header:
                 extra.append((b"retry-after", str(decision.retry_after).encode()))
+            traffic.record(method, path, 429, company, "429")
             await self._send_simple(
                 send, 429, _error_bytes(429, RATE_LIMIT_MESSAGE), "application/json", extra
             )
-            traffic.record(method, path, 429, company, "429")
             return
 
         segments = [s for s in path.split("/") if s]
@@ -245,34 +247,29 @@ class SandboxMiddleware:
         async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_box["status"] = int(message["status"])
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                traffic.record(method, path, status_box["status"], company, "served", fault)
             await send(message)
 
-        if fault == "http_500":
-            await self._send_simple(send, 500, HTML_500, "text/html; charset=utf-8")
-            traffic.record(method, path, 500, company, "faulted", fault)
-            return
-        if fault == "drop":
-            await self._drop(send)
-            traffic.record(method, path, 0, company, "faulted", fault)
-            return
         if fault == "lost_answer":
 
             async def swallow(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    status_box["status"] = int(message["status"])
+                return None
 
             await self.app(scope, receive, swallow)  # the record IS created...
-            if self._coin():  # ...and the client never learns it
-                await self._send_simple(send, 500, HTML_500, "text/html; charset=utf-8")
-                traffic.record(method, path, 500, company, "faulted", fault)
-            else:
-                await self._drop(send)
-                traffic.record(method, path, 0, company, "faulted", fault)
+            fault_status = 500 if self._coin() else 0  # ...and the client never learns it
+        elif fault in ("http_500", "drop"):
+            fault_status = 500 if fault == "http_500" else 0
+        else:
+            if fault == "slow":
+                await asyncio.sleep(self.state.config.slow_seconds)
+            await self.app(scope, receive, capture)
             return
-        if fault == "slow":
-            await asyncio.sleep(self.state.config.slow_seconds)
-        await self.app(scope, receive, capture)
-        traffic.record(method, path, status_box["status"], company, "served", fault)
+        traffic.record(method, path, fault_status, company, "faulted", fault)
+        if fault_status == 500:
+            await self._send_simple(send, 500, HTML_500, "text/html; charset=utf-8")
+        else:
+            await self._drop(send)
 
 
 # ---------------------------------------------------------------------------- app factory
