@@ -1,0 +1,391 @@
+"""State and building blocks shared by push, pull, conflicts, deletes and sales.
+
+The one operation everything funnels into is :meth:`EngineBase._reconcile`: given a link,
+the local row and the current remote record, three-way merge them against the link's base,
+write only the side(s) that need it, record or close the conflict, and store the new base,
+the local hash *after* our own write (so our write never looks like a user's edit: no echo)
+and the remote version returned by the provider (so our update is recognised when the pull
+sees it again).
+
+Units of work are short transactions (one record on push, one page on pull). On SQLite a
+no-op UPDATE opens the transaction for real first: the pysqlite driver otherwise lets a
+SAVEPOINT start (and its RELEASE commit) a transaction, which would break both per-item
+savepoints and the dry-run rollback.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from crmsync.config import IntegrationConfig, parse_config
+from crmsync.db.sync import CrmConflito, CrmDuplicata, CrmEntityLink, CrmIntegracao
+from crmsync.engine.links import ACTIVE_STATUSES, Binder
+from crmsync.engine.local_repo import LocalRepo
+from crmsync.engine.log import FailedItems, RunLog, decisions_diff
+from crmsync.engine.results import RunOptions
+from crmsync.mapping.local import apply_canon_to_row
+from crmsync.merge import MergeContext, MergeResult, three_way_merge
+from crmsync.model.canonical import canonical_hash
+from crmsync.providers.base import Provider, ProviderError, RemoteRecord
+
+__all__ = ["EngineBase", "Outcome"]
+
+DELETE_FIELD = "_excluido"  # pseudo-field of a delete conflict in crm_conflitos.campos
+
+
+@dataclass
+class Outcome:
+    """What one reconcile did, for counters, results and the log."""
+
+    operacao: str  # update | skip | conflict | link | create | delete | deactivate
+    wrote_local: bool = False
+    wrote_remote: bool = False
+    conflicts: int = 0
+    diff: dict[str, Any] | None = None
+    remote: RemoteRecord | None = None
+    message: str | None = None
+    planned: list[dict[str, Any]] = field(default_factory=list)
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+def error_message(exc: BaseException) -> str:
+    text_ = str(exc) or type(exc).__name__
+    if isinstance(exc, ProviderError):
+        return text_
+    return f"{type(exc).__name__}: {text_}"
+
+
+class EngineBase:
+    """Holds the integration, its config, the provider and the run's log."""
+
+    def __init__(self, session_factory: sessionmaker[Session], integracao_id: int,
+                 provider: Provider | None = None, options: RunOptions | None = None,
+                 progress: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.session_factory = session_factory
+        self.options = options or RunOptions()
+        self.run_id: str = self.options.run_id or ""
+        self.progress = progress
+        self.planned: list[dict[str, Any]] = []
+        with session_factory() as s:
+            integ = s.get(CrmIntegracao, integracao_id)
+            if integ is None:
+                raise LookupError(f"Integração {integracao_id} não encontrada")
+            self.integracao_id: int = integ.id
+            self.id_loja: int = integ.id_loja
+            self.provider_name: str = integ.provider
+            self.ativo: bool = bool(integ.ativo)
+            self.config: IntegrationConfig = parse_config(integ.config)
+            self._sqlite = s.get_bind().dialect.name == "sqlite"
+            self._owns_provider = provider is None
+            if provider is None:
+                provider = self._open_provider(integ)
+        self.provider: Provider = provider
+        self.binder = Binder(id_loja=self.id_loja, id_integracao=self.integracao_id, provider=self.provider_name)
+        self.repo = LocalRepo(id_loja=self.id_loja, binder=self.binder)
+        self.log = RunLog(id_integracao=self.integracao_id, id_loja=self.id_loja, run_id=self.run_id,
+                          trigger=self.options.trigger, dry_run=self.options.dry_run)
+        self.failed = FailedItems(id_integracao=self.integracao_id, id_loja=self.id_loja)
+
+    def _open_provider(self, integ: CrmIntegracao) -> Provider:
+        from crmsync.crypto import decrypt_json
+        from crmsync.providers.registry import open_provider
+        from crmsync.settings import get_settings
+
+        provider: Provider = open_provider(
+            integ.provider,
+            base_url=integ.base_url,
+            credentials=decrypt_json(integ.credenciais),
+            config=self.config,
+            settings=get_settings(),
+            run_id=self.run_id,
+        )
+        return provider
+
+    def close(self) -> None:
+        if self._owns_provider:
+            self.provider.close()
+
+    # ------------------------------------------------------------------ transactions
+
+    @property
+    def dry_run(self) -> bool:
+        return self.options.dry_run
+
+    @contextmanager
+    def _uow(self) -> Iterator[Session]:
+        """A short transaction; rolled back in a dry run (the log is then written apart)."""
+        s = self.session_factory()
+        try:
+            s.begin()
+            if self._sqlite:
+                s.execute(text("UPDATE crm_cursores SET id = id WHERE 1 = 0"))
+            yield s
+            if self.dry_run:
+                s.rollback()
+                if self.log._rows:
+                    with self.session_factory() as ls, ls.begin():
+                        self.log.flush(ls)
+            else:
+                self.log.flush(s)
+                s.commit()
+        except BaseException:
+            s.rollback()
+            self.log.discard()
+            raise
+        finally:
+            s.close()
+
+    def _plan(self, lado: str, operacao: str, entity_type: str, *, entity_id: int | None = None,
+              external_id: str | None = None, campos: dict[str, Any] | None = None,
+              motivo: str | None = None) -> dict[str, Any]:
+        entry = {
+            "lado": lado,
+            "operacao": operacao,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "external_id": external_id,
+            "campos": campos or {},
+        }
+        if motivo:
+            entry["motivo"] = motivo
+        self.planned.append(entry)
+        return entry
+
+    def _ctx(self, entity_type: str, local_at: datetime | None, remote_at: datetime | None) -> MergeContext:
+        return MergeContext(
+            local_modified_at=local_at,
+            external_modified_at=remote_at,
+            skew_tolerance=timedelta(seconds=self.config.tolerancia_relogio_segundos),
+            direction=self.config.direction(entity_type),
+        )
+
+    def _policy(self, entity_type: str) -> Callable[[str], Any]:
+        return lambda name: self.config.policy_for(entity_type, name)
+
+    # ------------------------------------------------------------------ reconcile
+
+    def _local_ext(self, s: Session, entity_type: str, row: Any) -> dict[str, Any]:
+        """The row's canonical record with references in the external namespace."""
+        return self.repo.to_external_refs(s, entity_type, self.repo.canon(entity_type, row))
+
+    def _reconcile(self, s: Session, entity_type: str, link: CrmEntityLink, row: Any, remote: RemoteRecord,
+                   *, direcao: str) -> Outcome:
+        started = time.perf_counter()
+        local_ext = self._local_ext(s, entity_type, row)
+        ctx = self._ctx(entity_type, row.modificado_em, remote.modified_at)
+        result = three_way_merge(link.base_snapshot, local_ext, remote.data, self._policy(entity_type), ctx)
+        out = Outcome(operacao="skip")
+        new_remote = remote
+        if result.to_external:
+            if self.dry_run:
+                out.planned.append(self._plan("externo", "update", entity_type, entity_id=row.id,
+                                              external_id=link.external_id, campos=result.to_external))
+            else:
+                new_remote = self.provider.update(entity_type, link.external_id, result.to_external, current=remote)
+            out.wrote_remote = True
+        if result.to_local:
+            values = self.repo.to_local_refs(s, entity_type, result.to_local)
+            if self.dry_run:
+                out.planned.append(self._plan("local", "update", entity_type, entity_id=row.id,
+                                              external_id=link.external_id, campos=result.to_local))
+            apply_canon_to_row(entity_type, row, values)
+            s.flush()
+            out.wrote_local = True
+        out.conflicts = self._record_conflicts(s, entity_type, link, row, remote, result, local_ext)
+        link.base_snapshot = result.new_base
+        link.base_hash = canonical_hash(result.new_base)
+        link.local_hash = self.repo.row_hash(entity_type, row)
+        link.remote_version = new_remote.version or link.remote_version
+        link.remote_modificado_em = new_remote.modified_at or link.remote_modificado_em
+        link.sincronizado_em = datetime.now(UTC)
+        out.remote = new_remote
+        out.diff = decisions_diff(result.decisions, result.to_local, result.to_external)
+        if out.conflicts:
+            out.operacao = "conflict"
+        elif out.wrote_local or out.wrote_remote:
+            out.operacao = "update"
+        status = "conflito" if out.conflicts else "sucesso"
+        if out.operacao == "skip":
+            status = "ignorado"
+        self.log.add(direcao=direcao, operacao=out.operacao, entity_type=entity_type, status=status,
+                     entity_id=row.id, external_id=link.external_id, diff=out.diff,
+                     mensagem=self._describe(result),
+                     duracao_ms=int((time.perf_counter() - started) * 1000))
+        return out
+
+    @staticmethod
+    def _describe(result: MergeResult) -> str | None:
+        parts = []
+        if result.to_external:
+            parts.append("para o CRM: " + ", ".join(sorted(result.to_external)))
+        if result.to_local:
+            parts.append("para o local: " + ", ".join(sorted(result.to_local)))
+        if result.conflicts:
+            parts.append("conflito em: " + ", ".join(sorted(result.conflicts)))
+        return "; ".join(parts) or None
+
+    # ------------------------------------------------------------------ conflicts
+
+    def _pending_conflict(self, s: Session, entity_type: str, entity_id: int) -> CrmConflito | None:
+        return s.scalars(
+            select(CrmConflito).where(
+                CrmConflito.id_loja == self.id_loja,
+                CrmConflito.id_integracao == self.integracao_id,
+                CrmConflito.entity_type == entity_type,
+                CrmConflito.entity_id == entity_id,
+                CrmConflito.status == "pendente",
+            )
+        ).first()
+
+    def _record_conflicts(self, s: Session, entity_type: str, link: CrmEntityLink, row: Any,
+                          remote: RemoteRecord, result: MergeResult, local_ext: dict[str, Any]) -> int:
+        """Upsert the pending conflict of this link, or close it when the sides converged."""
+        if not result.conflicts:
+            if link.status == "conflito":
+                pending = self._pending_conflict(s, entity_type, link.entity_id)
+                if pending is not None and DELETE_FIELD not in pending.campos:
+                    self._close_conflict(pending, "sistema", {"motivo": "os dois lados convergiram"})
+                link.status = "sincronizado"
+            return 0
+        campos = {
+            name: {
+                "base": c.base,
+                "local": c.local,
+                "externo": c.external,
+                "local_em": iso(row.modificado_em),
+                "externo_em": iso(remote.modified_at),
+                "motivo": c.reason,
+            }
+            for name, c in result.conflicts.items()
+        }
+        pending = self._pending_conflict(s, entity_type, link.entity_id)
+        if pending is None:
+            pending = CrmConflito(
+                id_loja=self.id_loja, id_integracao=self.integracao_id, entity_type=entity_type,
+                entity_id=link.entity_id, external_id=link.external_id, status="pendente",
+            )
+            s.add(pending)
+        pending.campos = campos
+        pending.external_id = link.external_id
+        pending.dados_local = local_ext
+        pending.dados_externo = dict(remote.data)
+        link.status = "conflito"
+        s.flush()
+        return len(campos)
+
+    @staticmethod
+    def _close_conflict(conflict: CrmConflito, actor: str, resolucao: dict[str, Any]) -> None:
+        conflict.status = "resolvido"
+        conflict.resolucao = resolucao
+        conflict.resolvido_por = actor
+        conflict.resolvido_em = datetime.now(UTC)
+
+    def _delete_conflict(self, s: Session, entity_type: str, link: CrmEntityLink, row: Any, *, lado: str,
+                         when: datetime) -> None:
+        """A delete on one side that the policy says a human must confirm."""
+        local_data = self.repo.canon(entity_type, row) if row is not None else {}
+        campos = {
+            DELETE_FIELD: {
+                "base": False,
+                "local": lado == "local",
+                "externo": lado == "externo",
+                "local_em": iso(when) if lado == "local" else None,
+                "externo_em": iso(when) if lado == "externo" else None,
+                "motivo": "excluído localmente" if lado == "local" else "excluído no CRM",
+            }
+        }
+        pending = self._pending_conflict(s, entity_type, link.entity_id)
+        if pending is None:
+            pending = CrmConflito(
+                id_loja=self.id_loja, id_integracao=self.integracao_id, entity_type=entity_type,
+                entity_id=link.entity_id, external_id=link.external_id, status="pendente",
+                dados_local=local_data, dados_externo={},
+            )
+            s.add(pending)
+        pending.campos = campos
+        pending.dados_local = local_data
+        pending.dados_externo = {} if lado == "externo" else dict(link.base_snapshot or {})
+        link.status = "conflito_exclusao"
+        s.flush()
+
+    # ------------------------------------------------------------------ duplicates
+
+    def _suggest_duplicate(self, s: Session, entity_type: str, local_id: int, remote: RemoteRecord, score: float,
+                           motivo: str) -> bool:
+        """Record a possible duplicate for review (once per pair); True when newly recorded."""
+        existing = s.scalars(
+            select(CrmDuplicata).where(
+                CrmDuplicata.id_integracao == self.integracao_id,
+                CrmDuplicata.entity_type == entity_type,
+                CrmDuplicata.entity_id == local_id,
+                CrmDuplicata.external_id == remote.external_id,
+            )
+        ).first()
+        if existing is not None:
+            if existing.status == "pendente":
+                existing.dados_externo = dict(remote.data)
+            return False
+        row = self.repo.get(s, entity_type, local_id)
+        s.add(CrmDuplicata(
+            id_loja=self.id_loja, id_integracao=self.integracao_id, entity_type=entity_type,
+            entity_id=local_id, external_id=remote.external_id, score=float(score), motivo=motivo[:200],
+            dados_local=self.repo.canon(entity_type, row) if row is not None else {},
+            dados_externo=dict(remote.data), status="pendente",
+        ))
+        s.flush()
+        return True
+
+    # ------------------------------------------------------------------ remote deletes
+
+    def _apply_remote_delete(self, s: Session, entity_type: str, link: CrmEntityLink, row: Any,
+                             *, direcao: str) -> str:
+        """The external record is gone: follow the entity's `delete_local` policy.
+        Returns the operation done (delete | skip | conflict)."""
+        policy = self.config.entity(entity_type).delete_local
+        now = datetime.now(UTC)
+        link.remoto_deletado_em = now
+        if policy == "ignore":
+            link.status = "excluido_remoto"
+            self.log.add(direcao=direcao, operacao="skip", entity_type=entity_type, status="ignorado",
+                         entity_id=link.entity_id, external_id=link.external_id,
+                         mensagem="excluído no CRM; política: ignorar")
+            return "skip"
+        if policy == "conflict":
+            self._delete_conflict(s, entity_type, link, row, lado="externo", when=now)
+            self.log.add(direcao="conflito", operacao="conflict", entity_type=entity_type, status="conflito",
+                         entity_id=link.entity_id, external_id=link.external_id,
+                         mensagem="excluído no CRM; aguardando decisão")
+            return "conflict"
+        if row is not None and row.deletado_em is None:
+            if self.dry_run:
+                self._plan("local", "delete", entity_type, entity_id=row.id, external_id=link.external_id,
+                           motivo="excluído no CRM")
+            row.deletado_em = now
+        link.status = "excluido_remoto"
+        self.log.add(direcao=direcao, operacao="delete", entity_type=entity_type, status="sucesso",
+                     entity_id=link.entity_id, external_id=link.external_id, mensagem="excluído no CRM")
+        return "delete"
+
+    def _mass_delete_blocked(self, count: int, total: int) -> str | None:
+        """Circuit breaker: refuse to delete more than the configured share of an entity's
+        linked records in one run (an incomplete listing must never wipe a store)."""
+        limit = self.config.limite_exclusao_em_massa
+        if count > 1 and count > limit * total:
+            return (f"exclusão em massa bloqueada: {count} de {total} registros vinculados seriam excluídos "
+                    f"(limite {limit:.0%}); nada foi excluído")
+        return None
+
+    @staticmethod
+    def _is_active(link: CrmEntityLink) -> bool:
+        return link.status in ACTIVE_STATUSES

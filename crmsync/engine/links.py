@@ -1,0 +1,110 @@
+"""The binder: links between local rows and external records (`crm_entity_links`).
+
+A link is unique on both sides, so creating one is the guard against duplicates: when two
+runs race to link the same record, the second insert fails on the unique constraint and the
+binder answers with the link that won (OCA connector's `_retry_unique_violation`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from crmsync.db.sync import CrmEntityLink
+from crmsync.model.canonical import canonical_hash
+
+__all__ = ["Binder", "LinkTaken"]
+
+# Link states: the record is in sync (or awaiting a conflict decision), or one side deleted it.
+ACTIVE_STATUSES = ("sincronizado", "conflito")
+
+
+class LinkTaken(Exception):
+    """The local row or the external record is already linked to something else."""
+
+    def __init__(self, existing: CrmEntityLink) -> None:
+        super().__init__(f"vínculo já existe: local #{existing.entity_id} <-> externo {existing.external_id}")
+        self.existing = existing
+
+
+class Binder:
+    def __init__(self, *, id_loja: int, id_integracao: int, provider: str) -> None:
+        self.id_loja = id_loja
+        self.id_integracao = id_integracao
+        self.provider = provider
+
+    def _base(self, entity_type: str) -> Any:
+        return select(CrmEntityLink).where(
+            CrmEntityLink.id_loja == self.id_loja,
+            CrmEntityLink.provider == self.provider,
+            CrmEntityLink.entity_type == entity_type,
+        )
+
+    def by_local(self, s: Session, entity_type: str, entity_id: int) -> CrmEntityLink | None:
+        return s.scalars(self._base(entity_type).where(CrmEntityLink.entity_id == entity_id)).first()
+
+    def by_external(self, s: Session, entity_type: str, external_id: str) -> CrmEntityLink | None:
+        return s.scalars(self._base(entity_type).where(CrmEntityLink.external_id == str(external_id))).first()
+
+    def many_by_external(self, s: Session, entity_type: str, external_ids: Iterable[str]) -> dict[str, CrmEntityLink]:
+        ids = list(dict.fromkeys(str(e) for e in external_ids))
+        out: dict[str, CrmEntityLink] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for link in s.scalars(self._base(entity_type).where(CrmEntityLink.external_id.in_(chunk))):
+                out[link.external_id] = link
+        return out
+
+    def many_by_local(self, s: Session, entity_type: str, entity_ids: Iterable[int]) -> dict[int, CrmEntityLink]:
+        ids = list(dict.fromkeys(entity_ids))
+        out: dict[int, CrmEntityLink] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for link in s.scalars(self._base(entity_type).where(CrmEntityLink.entity_id.in_(chunk))):
+                out[link.entity_id] = link
+        return out
+
+    def all_links(self, s: Session, entity_type: str) -> list[CrmEntityLink]:
+        return list(s.scalars(self._base(entity_type)))
+
+    def new_link(self, entity_type: str, entity_id: int, external_id: str, *, base: dict[str, Any] | None,
+                 local_hash: str | None, remote_version: str | None,
+                 remote_modified_at: datetime | None) -> CrmEntityLink:
+        return CrmEntityLink(
+            id_loja=self.id_loja,
+            id_integracao=self.id_integracao,
+            provider=self.provider,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            external_id=str(external_id),
+            base_snapshot=base,
+            base_hash=canonical_hash(base) if base is not None else None,
+            local_hash=local_hash,
+            remote_version=remote_version,
+            remote_modificado_em=remote_modified_at,
+            status="sincronizado",
+            sincronizado_em=datetime.now(UTC),
+        )
+
+    def create(self, s: Session, link: CrmEntityLink) -> CrmEntityLink:
+        """Insert the link inside a savepoint; on a unique violation answer with the link
+        that exists (raising :class:`LinkTaken` when it pairs different records)."""
+        try:
+            with s.begin_nested():
+                s.add(link)
+                s.flush()
+            return link
+        except IntegrityError:
+            existing = self.by_local(s, link.entity_type, link.entity_id) or self.by_external(
+                s, link.entity_type, link.external_id
+            )
+            if existing is None:
+                raise
+            if existing.entity_id == link.entity_id and existing.external_id == link.external_id:
+                return existing
+            raise LinkTaken(existing) from None

@@ -1,0 +1,144 @@
+"""Audit log and failed-items bookkeeping.
+
+Why buffered: a pull applies a page of 100 records in one transaction; writing the log rows
+with one multi-row INSERT in that same transaction keeps the log consistent with the data
+(a rolled back page leaves no log claiming it was applied) and costs one statement per page.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from crmsync.db.sync import CrmItemFalho, CrmSyncLog
+
+__all__ = ["RunLog", "decisions_diff"]
+
+
+def decisions_diff(decisions: list[tuple[str, str, str]], to_local: dict[str, Any],
+                   to_external: dict[str, Any]) -> dict[str, Any] | None:
+    """Field diff for the log: per field, where it went and why (values included)."""
+    if not decisions:
+        return None
+    diff: dict[str, Any] = {}
+    for name, action, reason in decisions:
+        entry: dict[str, Any] = {"acao": action, "motivo": reason}
+        if action == "to_local":
+            entry["valor"] = to_local.get(name)
+        elif action == "to_external":
+            entry["valor"] = to_external.get(name)
+        diff[name] = entry
+    return diff
+
+
+class RunLog:
+    """Collects `crm_sync_log` rows of one run and writes them in the caller's transaction."""
+
+    def __init__(self, *, id_integracao: int, id_loja: int, run_id: str, trigger: str, dry_run: bool) -> None:
+        self.id_integracao = id_integracao
+        self.id_loja = id_loja
+        self.run_id = run_id
+        self.trigger = trigger
+        self.dry_run = dry_run
+        self._rows: list[dict[str, Any]] = []
+
+    def add(self, *, direcao: str, operacao: str, entity_type: str, status: str,
+            entity_id: int | None = None, external_id: str | None = None, mensagem: str | None = None,
+            duracao_ms: int = 0, diff: dict[str, Any] | None = None) -> None:
+        if self.dry_run and status in ("sucesso", "conflito"):
+            status = "simulado"
+        self._rows.append({
+            "id_integracao": self.id_integracao,
+            "id_loja": self.id_loja,
+            "run_id": self.run_id,
+            "tipo": self.trigger,
+            "direcao": direcao,
+            "operacao": operacao,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "external_id": external_id,
+            "status": status,
+            "mensagem": mensagem[:2000] if mensagem else mensagem,
+            "duracao_ms": max(0, int(duracao_ms)),
+            "diff": diff,
+            "criado_em": datetime.now(UTC),
+        })
+
+    def discard(self) -> None:
+        self._rows.clear()
+
+    def flush(self, session: Session) -> None:
+        if self._rows:
+            session.execute(insert(CrmSyncLog), self._rows)
+            self._rows = []
+
+
+class FailedItems:
+    """`crm_itens_falhos`: one row per (integration, entity, direction, item); a failure
+    counts an attempt and keeps the last error; a later success marks it resolved."""
+
+    def __init__(self, *, id_integracao: int, id_loja: int) -> None:
+        self.id_integracao = id_integracao
+        self.id_loja = id_loja
+        self._pending: dict[tuple[str, str], set[str]] = {}
+
+    def pending_keys(self, session: Session, entity_type: str, direcao: str) -> set[str]:
+        key = (entity_type, direcao)
+        if key not in self._pending:
+            rows = session.scalars(
+                select(CrmItemFalho.chave).where(
+                    CrmItemFalho.id_integracao == self.id_integracao,
+                    CrmItemFalho.entity_type == entity_type,
+                    CrmItemFalho.direcao == direcao,
+                    CrmItemFalho.status.in_(("pendente", "falhou")),
+                )
+            )
+            self._pending[key] = set(rows)
+        return self._pending[key]
+
+    def failed(self, session: Session, *, entity_type: str, direcao: str, entity_id: int | None,
+               external_id: str | None, error: str) -> None:
+        chave = f"local:{entity_id}" if direcao == "push" else f"externo:{external_id}"
+        row = session.scalars(
+            select(CrmItemFalho).where(
+                CrmItemFalho.id_integracao == self.id_integracao,
+                CrmItemFalho.entity_type == entity_type,
+                CrmItemFalho.direcao == direcao,
+                CrmItemFalho.chave == chave,
+            )
+        ).first()
+        if row is None:
+            row = CrmItemFalho(
+                id_loja=self.id_loja, id_integracao=self.id_integracao, entity_type=entity_type,
+                direcao=direcao, chave=chave, tentativas=0,
+            )
+            session.add(row)
+        row.entity_id = entity_id if entity_id is not None else row.entity_id
+        row.external_id = external_id if external_id is not None else row.external_id
+        row.status = "pendente"
+        row.tentativas = (row.tentativas or 0) + 1
+        row.ultimo_erro = error[:2000]
+        session.flush()
+        self.pending_keys(session, entity_type, direcao).add(chave)
+
+    def succeeded(self, session: Session, *, entity_type: str, direcao: str, entity_id: int | None,
+                  external_id: str | None) -> None:
+        chave = f"local:{entity_id}" if direcao == "push" else f"externo:{external_id}"
+        pending = self.pending_keys(session, entity_type, direcao)
+        if chave not in pending:
+            return
+        row = session.scalars(
+            select(CrmItemFalho).where(
+                CrmItemFalho.id_integracao == self.id_integracao,
+                CrmItemFalho.entity_type == entity_type,
+                CrmItemFalho.direcao == direcao,
+                CrmItemFalho.chave == chave,
+            )
+        ).first()
+        if row is not None:
+            row.status = "resolvido"
+            row.ultimo_erro = None
+        pending.discard(chave)

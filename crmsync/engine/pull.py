@@ -1,0 +1,594 @@
+"""Pull: external -> local (spec section 3, hardened).
+
+* Pages are streamed from the provider; each page is applied in one transaction together
+  with its log rows and a checkpoint ``{run_id, page, ...}`` in ``crm_cursores``, so a crash
+  or a failed page leaves a resumable state and never a half-applied page.
+* The cursor (watermark and ``ultima_execucao_completa``) moves only when a run completes;
+  with failed items the watermark stops just before the oldest failed one, so a failed
+  record is read again by the next poll instead of being skipped forever.
+* Per item: link -> skip quickly when the remote version is the one we stored and the local
+  row is clean, else three-way merge; no link -> exact key match (e-mail, CPF, CNPJ;
+  produto code or barcode) and retro-link (spec 7.4); else a fuzzy name match only records a
+  suggestion in ``crm_duplicatas`` and creates nothing while a human reviews; else create.
+* New records of a page are created in bulk (one multi-row INSERT for the rows, one for the
+  links); if that batch hits a unique constraint (someone else linked concurrently) the page
+  falls back to one savepoint per record.
+* Deletions are inferred only from a complete listing (a full scan read from its first page
+  to its last in this run), confirmed one by one with ``get``, behind the mass-delete
+  circuit breaker.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from crmsync.db.sync import CrmCursor, CrmDuplicata, CrmEntityLink
+from crmsync.engine.base import EngineBase, error_message, iso
+from crmsync.engine.local_repo import UnresolvedReference
+from crmsync.engine.results import PullResult
+from crmsync.matching import EXACT_KEYS, MatchIndex
+from crmsync.model.canonical import canonical_hash, canonicalize
+from crmsync.providers.base import NotFoundError, Page, ProviderError, RemoteRecord
+
+__all__ = ["PullMixin"]
+
+
+def _exact_value(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    if key == "email":
+        text = text.lower()
+    elif key in ("cpf", "cnpj"):
+        text = "".join(ch for ch in text if ch.isdigit())
+    return text or None
+
+
+class ExactIndex:
+    """Unique keys -> local id, for every live local row (linked or not) and for records
+    created earlier in the same run (negative ids while their page is not yet flushed)."""
+
+    def __init__(self, entity_type: str) -> None:
+        self.keys = EXACT_KEYS[entity_type]
+        self._map: dict[tuple[str, str], int] = {}
+
+    def _pairs(self, canon: dict[str, Any]) -> list[tuple[str, str]]:
+        out = []
+        for key in self.keys:
+            value = _exact_value(key, canon.get(key))
+            if value is not None:
+                out.append((key, value))
+        return out
+
+    def add(self, local_id: int, canon: dict[str, Any]) -> None:
+        for pair in self._pairs(canon):
+            current = self._map.get(pair)
+            if current is None or current < 0 or (local_id >= 0 and local_id < current):
+                self._map[pair] = local_id
+
+    def find(self, canon: dict[str, Any]) -> tuple[int, str] | None:
+        for key, value in self._pairs(canon):
+            hit = self._map.get((key, value))
+            if hit is not None:
+                return hit, key
+        return None
+
+
+@dataclass
+class _PullRun:
+    entity_type: str
+    result: PullResult
+    exact: ExactIndex | None = None
+    fuzzy: MatchIndex | None = None
+    dismissed: set[str] = field(default_factory=set)
+    creates: list[RemoteRecord] = field(default_factory=list)
+    temp_ids: int = 0
+    max_seen: datetime | None = None
+    oldest_failed: datetime | None = None
+    failed_without_time: bool = False
+
+
+class PullMixin(EngineBase):
+    def pull(self, entity_type: str, *, full: bool = False) -> PullResult:
+        result = PullResult()
+        first_plan = len(self.planned)
+        if self.config.direction(entity_type) == "push":
+            result.message = "entidade somente envio (direção push): nada a importar"
+            return result
+        self._dep_runs: dict[str, _PullRun] = {}
+        run = _PullRun(entity_type, result)
+        run_started = datetime.now(UTC)
+        caps = self.provider.capabilities
+        with self._uow() as s:
+            cursor = self._cursor(s, entity_type)
+            watermark = _parse_dt(cursor.cursor)
+            checkpoint = dict(cursor.checkpoint or {})
+        newest_first = bool(caps.sort_by_modification and not full and watermark is not None)
+        mode = "newest_first" if newest_first else "full_scan"
+        start_page = 1
+        if checkpoint.get("mode") == mode == "full_scan" and checkpoint.get("page"):
+            start_page = int(checkpoint["page"]) + 1
+            run.max_seen = _parse_dt(checkpoint.get("max_seen"))
+            run.oldest_failed = _parse_dt(checkpoint.get("oldest_failed"))
+        seen: set[str] | None = set() if mode == "full_scan" and start_page == 1 else None
+        overlap = timedelta(seconds=self.config.tolerancia_relogio_segundos)
+        cutoff = watermark - overlap if watermark is not None else None
+        page_no = start_page - 1
+        try:
+            for page in self.provider.iter_pages(entity_type, start_page, newest_first=newest_first):
+                page_no = page.page
+                self._apply_page(run, page, seen=seen, checkpoint={"mode": mode, "page": page.page})
+                result.paginas += 1
+                self._report_progress(entity_type, result)
+                if newest_first and cutoff is not None and page.records:
+                    oldest = page.records[-1].modified_at
+                    if oldest is not None and oldest < cutoff:
+                        break
+        except Exception as exc:  # noqa: BLE001 - a failed listing fails the run, not the process
+            message = f"falha ao ler a página {page_no + 1} do CRM: {error_message(exc)}"
+            result.error(None, message)
+            result.message = message
+            with self._uow() as s:
+                self.log.add(direcao="pull", operacao="list", entity_type=entity_type, status="erro",
+                             mensagem=message + " (cursor não avançou; a próxima execução retoma do checkpoint)")
+            result.planned = self.planned[first_plan:]
+            return result
+        if seen is not None:
+            self._infer_remote_deletes(run, seen, run_started)
+        self._complete_run(run, watermark)
+        result.planned = self.planned[first_plan:]
+        return result
+
+    def pull_one(self, entity_type: str, external_id: str) -> PullResult:
+        """One external record (the webhook path): same pipeline as a page of one."""
+        result = PullResult()
+        first_plan = len(self.planned)
+        self._dep_runs = {}
+        run = _PullRun(entity_type, result)
+        try:
+            record = self.provider.get(entity_type, str(external_id))
+        except NotFoundError:
+            with self._uow() as s:
+                link = self.binder.by_external(s, entity_type, str(external_id))
+                if link is not None and self._is_active(link):
+                    row = self.repo.get(s, entity_type, link.entity_id)
+                    op = self._apply_remote_delete(s, entity_type, link, row, direcao="pull")
+                    result.total_processados = 1
+                    if op == "delete":
+                        result.total_excluidos += 1
+                    elif op == "conflict":
+                        result.total_conflitos += 1
+                    else:
+                        result.total_ignorados += 1
+            result.planned = self.planned[first_plan:]
+            return result
+        except ProviderError as exc:
+            message = error_message(exc)
+            result.error(str(external_id), message)
+            with self._uow() as s:
+                self.log.add(direcao="pull", operacao="erro", entity_type=entity_type, status="erro",
+                             external_id=str(external_id), mensagem=message)
+                if not self.dry_run:
+                    self.failed.failed(s, entity_type=entity_type, direcao="pull", entity_id=None,
+                                       external_id=str(external_id), error=message)
+            return result
+        self._apply_page(run, Page(records=[record], page=1, next_page=None), seen=None, checkpoint=None)
+        result.paginas = 0
+        result.planned = self.planned[first_plan:]
+        return result
+
+    # ------------------------------------------------------------------ cursor
+
+    def _cursor(self, s: Session, entity_type: str) -> CrmCursor:
+        cursor = s.scalars(
+            select(CrmCursor).where(
+                CrmCursor.id_integracao == self.integracao_id,
+                CrmCursor.entity_type == entity_type,
+                CrmCursor.direcao == "pull",
+            )
+        ).first()
+        if cursor is None:
+            cursor = CrmCursor(id_integracao=self.integracao_id, entity_type=entity_type, direcao="pull")
+            try:
+                with s.begin_nested():
+                    s.add(cursor)
+                    s.flush()
+            except IntegrityError:
+                cursor = s.scalars(
+                    select(CrmCursor).where(
+                        CrmCursor.id_integracao == self.integracao_id,
+                        CrmCursor.entity_type == entity_type,
+                        CrmCursor.direcao == "pull",
+                    )
+                ).one()
+        return cursor
+
+    def _complete_run(self, run: _PullRun, previous: datetime | None) -> None:
+        """The listing was read to its end: advance the watermark (never past a failed
+        item) and, when nothing failed, the completion time; drop the checkpoint."""
+        result = run.result
+        with self._uow() as s:
+            cursor = self._cursor(s, run.entity_type)
+            watermark = run.max_seen
+            if run.failed_without_time:
+                watermark = previous
+            elif run.oldest_failed is not None and watermark is not None:
+                watermark = min(watermark, run.oldest_failed - timedelta(microseconds=1))
+            if watermark is not None and (previous is None or watermark > previous):
+                cursor.cursor = iso(watermark)
+            if result.success:
+                cursor.ultima_execucao_completa = datetime.now(UTC)
+            cursor.checkpoint = None
+            self.log.add(direcao="pull", operacao="pull", entity_type=run.entity_type,
+                         status="sucesso" if result.success else "erro",
+                         mensagem=(f"{result.total_processados} processados, {result.total_criados} criados, "
+                                   f"{result.total_atualizados} atualizados, {result.total_vinculados} vinculados, "
+                                   f"{result.total_conflitos} conflitos, {result.total_excluidos} excluídos, "
+                                   f"{len(result.erros)} erros"))
+
+    def _report_progress(self, entity_type: str, result: PullResult) -> None:
+        if self.progress is None:
+            return
+        quota_left = None
+        quota = self.provider.capabilities.daily_quota
+        used = self.provider.requests_used_today()
+        if quota is not None and used is not None:
+            quota_left = max(0, quota - used)
+        self.progress({"records": result.total_processados, "pages": result.paginas, "quota_left": quota_left,
+                       "entity": entity_type})
+
+    # ------------------------------------------------------------------ pages
+
+    def _apply_page(self, run: _PullRun, page: Page, *, seen: set[str] | None,
+                    checkpoint: dict[str, Any] | None) -> None:
+        entity_type = run.entity_type
+        result = run.result
+        with self._uow() as s:
+            for ext_id, message in page.errors:
+                result.total_processados += 1
+                if seen is not None:
+                    seen.add(str(ext_id))
+                self._item_failed(s, run, str(ext_id), None, message)
+            records = page.records
+            links = self.binder.many_by_external(s, entity_type, [r.external_id for r in records])
+            rows = self.repo.many(s, entity_type, [link.entity_id for link in links.values()])
+            for record in records:
+                if seen is not None:
+                    seen.add(record.external_id)
+                result.total_processados += 1
+                if record.modified_at is not None and (run.max_seen is None or record.modified_at > run.max_seen):
+                    run.max_seen = record.modified_at
+                link = links.get(record.external_id)
+                try:
+                    if link is not None:
+                        self._pull_linked(s, run, record, link, rows.get(link.entity_id))
+                    else:
+                        self._pull_unlinked(s, run, record, batch=True)
+                except Exception as exc:  # noqa: BLE001 - errors are per item
+                    self._item_failed(s, run, record.external_id, record.modified_at, error_message(exc))
+            self._flush_creates(s, run)
+            if checkpoint is not None:
+                cursor = self._cursor(s, entity_type)
+                cursor.checkpoint = {
+                    **checkpoint,
+                    "run_id": self.run_id,
+                    "max_seen": iso(run.max_seen),
+                    "oldest_failed": iso(run.oldest_failed),
+                }
+
+    def _item_failed(self, s: Session, run: _PullRun, external_id: str, modified_at: datetime | None,
+                     message: str) -> None:
+        run.result.error(external_id, message)
+        if modified_at is None:
+            run.failed_without_time = True
+        elif run.oldest_failed is None or modified_at < run.oldest_failed:
+            run.oldest_failed = modified_at
+        self.log.add(direcao="pull", operacao="erro", entity_type=run.entity_type, status="erro",
+                     external_id=external_id, mensagem=message)
+        if not self.dry_run:
+            self.failed.failed(s, entity_type=run.entity_type, direcao="pull", entity_id=None,
+                               external_id=external_id, error=message)
+
+    def _item_ok(self, s: Session, run: _PullRun, external_id: str) -> None:
+        if not self.dry_run:
+            self.failed.succeeded(s, entity_type=run.entity_type, direcao="pull", entity_id=None,
+                                  external_id=external_id)
+
+    # ------------------------------------------------------------------ linked
+
+    def _pull_linked(self, s: Session, run: _PullRun, record: RemoteRecord, link: CrmEntityLink,
+                     row: Any) -> None:
+        result = run.result
+        entity_type = run.entity_type
+        if not self._is_active(link) or row is None or row.deletado_em is not None:
+            result.total_ignorados += 1  # deleted on one side: the delete policy owns it
+            return
+        if record.version and record.version == link.remote_version:
+            try:
+                clean = self.repo.row_hash(entity_type, row) == link.local_hash
+            except ValueError:
+                clean = False
+            if clean:
+                result.total_ignorados += 1
+                self._item_ok(s, run, record.external_id)
+                return
+        with s.begin_nested():
+            if entity_type == "venda":
+                self._import_references(s, record)
+            out = self._reconcile(s, entity_type, link, row, record, direcao="pull")
+        if out.conflicts:
+            result.total_conflitos += 1
+        elif out.operacao == "update":
+            result.total_atualizados += 1
+        else:
+            result.total_ignorados += 1
+        self._item_ok(s, run, record.external_id)
+
+    # ------------------------------------------------------------------ not linked
+
+    def _ensure_indexes(self, s: Session, run: _PullRun) -> None:
+        if run.exact is not None:
+            return
+        entity_type = run.entity_type
+        run.exact = ExactIndex(entity_type)
+        run.fuzzy = MatchIndex(entity_type)
+        linked = {link.entity_id for link in self.binder.all_links(s, entity_type)}
+        model = self.repo.model(entity_type)
+        if entity_type == "cliente":
+            cols = (model.id, model.email, model.cpf, model.cnpj, model.nome, model.razao_social)
+            names: tuple[str, ...] = ("email", "cpf", "cnpj", "nome", "razao_social")
+        elif entity_type == "produto":
+            cols = (model.id, model.codigo, model.codigo_barra, model.nome)
+            names = ("codigo", "codigo_barra", "nome")
+        else:
+            cols = (model.id, model.codigo)
+            names = ("codigo",)
+        for row in s.execute(select(*cols).where(model.id_loja == self.id_loja, model.deletado_em.is_(None))):
+            canon = dict(zip(names, row[1:], strict=True))
+            run.exact.add(row[0], canon)
+            if row[0] not in linked:
+                run.fuzzy.add(row[0], canon)
+        run.dismissed = set(s.scalars(
+            select(CrmDuplicata.external_id).where(
+                CrmDuplicata.id_integracao == self.integracao_id,
+                CrmDuplicata.entity_type == entity_type,
+                CrmDuplicata.status == "descartado",
+            )
+        ))
+
+    def _pull_unlinked(self, s: Session, run: _PullRun, record: RemoteRecord, *, batch: bool) -> int | None:
+        """Link to an existing local row, suggest a duplicate, or create. Returns the local
+        id now linked to the record (None when it awaits review or is batched)."""
+        entity_type = run.entity_type
+        result = run.result
+        self._ensure_indexes(s, run)
+        assert run.exact is not None and run.fuzzy is not None
+        data = record.data
+        hit = run.exact.find(data)
+        if hit is not None and hit[0] < 0:
+            self._flush_creates(s, run)  # the twin is in this page's pending batch
+            hit = run.exact.find(data)
+        if hit is not None:
+            local_id, key = hit
+            with s.begin_nested():
+                other = self.binder.by_local(s, entity_type, local_id)
+                if other is not None:
+                    self._suggest_duplicate(
+                        s, entity_type, local_id, record, 1.0,
+                        f"mesmo {key} do registro local #{local_id}, já vinculado a {other.external_id}")
+                    self.log.add(direcao="pull", operacao="skip", entity_type=entity_type, status="ignorado",
+                                 external_id=record.external_id, entity_id=local_id,
+                                 mensagem=f"possível duplicata (mesmo {key}): aguardando revisão")
+                    result.total_ignorados += 1
+                    return None
+                linked_id = self._retro_link(s, run, record, local_id, key)
+            self._item_ok(s, run, record.external_id)
+            return linked_id
+        if record.external_id not in run.dismissed and entity_type != "venda":
+            candidates = run.fuzzy.fuzzy(data, self.config.similaridade_duplicata, limit=1)
+            if candidates:
+                best = candidates[0]
+                with s.begin_nested():
+                    self._suggest_duplicate(s, entity_type, best.local_id, record, best.score, best.reason)
+                    self.log.add(direcao="pull", operacao="skip", entity_type=entity_type, status="ignorado",
+                                 external_id=record.external_id, entity_id=best.local_id,
+                                 mensagem=f"possível duplicata ({best.score:.0%}): aguardando revisão")
+                result.total_ignorados += 1
+                return None
+        if batch and entity_type != "venda":
+            run.temp_ids += 1
+            run.exact.add(-run.temp_ids, data)
+            run.creates.append(record)
+            return None
+        with s.begin_nested():
+            local_id = self._create_local(s, run, record)
+        self._item_ok(s, run, record.external_id)
+        return local_id
+
+    def _retro_link(self, s: Session, run: _PullRun, record: RemoteRecord, local_id: int, key: str) -> int:
+        """Spec 7.4: the same record exists on both sides without a link: link, then merge
+        with no base (a filled value never gets erased; real differences follow the policy)."""
+        entity_type = run.entity_type
+        row = self.repo.get(s, entity_type, local_id)
+        if entity_type == "venda":
+            self._import_references(s, record)
+        link = self.binder.create(s, self.binder.new_link(
+            entity_type, local_id, record.external_id, base=None, local_hash=None, remote_version=None,
+            remote_modified_at=None))
+        self.log.add(direcao="pull", operacao="link", entity_type=entity_type, status="sucesso",
+                     entity_id=local_id, external_id=record.external_id,
+                     mensagem=f"vínculo retroativo pelo campo {key}")
+        out = self._reconcile(s, entity_type, link, row, record, direcao="pull")
+        run.result.total_vinculados += 1
+        if out.conflicts:
+            run.result.total_conflitos += 1
+        if run.fuzzy is not None:
+            run.fuzzy.remove(local_id)
+        return local_id
+
+    def _local_values(self, s: Session, entity_type: str, record: RemoteRecord) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(full canonical record in the external namespace, same in the local namespace)."""
+        if entity_type == "venda":
+            self._import_references(s, record)
+        full_ext = canonicalize(entity_type, record.data)
+        return full_ext, self.repo.to_local_refs(s, entity_type, full_ext)
+
+    def _create_local(self, s: Session, run: _PullRun, record: RemoteRecord) -> int:
+        entity_type = run.entity_type
+        full_ext, values = self._local_values(s, entity_type, record)
+        row = self.repo.new_row(entity_type, values)
+        s.add(row)
+        s.flush()
+        self.binder.create(s, self.binder.new_link(
+            entity_type, row.id, record.external_id, base=full_ext,
+            local_hash=self.repo.row_hash(entity_type, row), remote_version=record.version,
+            remote_modified_at=record.modified_at))
+        self._after_create(run, record, row.id, full_ext)
+        return int(row.id)
+
+    def _after_create(self, run: _PullRun, record: RemoteRecord, local_id: int, full_ext: dict[str, Any]) -> None:
+        if self.dry_run:
+            self._plan("local", "create", run.entity_type, external_id=record.external_id, campos=full_ext)
+        if run.exact is not None:
+            run.exact.add(local_id, full_ext)
+        run.result.total_criados += 1
+        self.log.add(direcao="pull", operacao="create", entity_type=run.entity_type, status="sucesso",
+                     entity_id=local_id, external_id=record.external_id)
+
+    def _flush_creates(self, s: Session, run: _PullRun) -> None:
+        """Create the batched new records of a page: one INSERT for the rows, one for links."""
+        pending, run.creates = run.creates, []
+        if not pending:
+            return
+        entity_type = run.entity_type
+        prepared: list[tuple[RemoteRecord, dict[str, Any]]] = []
+        for record in pending:
+            try:
+                prepared.append((record, canonicalize(entity_type, record.data)))
+            except ValueError as exc:
+                self._item_failed(s, run, record.external_id, record.modified_at, error_message(exc))
+        if not prepared:
+            return
+        try:
+            with s.begin_nested():
+                rows = [self.repo.new_row(entity_type, full) for _, full in prepared]
+                s.add_all(rows)
+                s.flush()
+                now = datetime.now(UTC)
+                s.execute(insert(CrmEntityLink), [
+                    {
+                        "id_loja": self.id_loja,
+                        "id_integracao": self.integracao_id,
+                        "provider": self.provider_name,
+                        "entity_type": entity_type,
+                        "entity_id": row.id,
+                        "external_id": record.external_id,
+                        "base_snapshot": full,
+                        "base_hash": canonical_hash(full),
+                        # Lossless round trip for cliente/produto: the row's canonical record
+                        # is the one it was built from, so its hash needs no re-validation.
+                        "local_hash": canonical_hash(full),
+                        "remote_version": record.version,
+                        "remote_modificado_em": record.modified_at,
+                        "status": "sincronizado",
+                        "sincronizado_em": now,
+                        "cadastrado_em": now,
+                    }
+                    for (record, full), row in zip(prepared, rows, strict=True)
+                ])
+        except IntegrityError:
+            for record, _full in prepared:  # slow path: find which one collides
+                try:
+                    with s.begin_nested():
+                        self._create_local(s, run, record)
+                    self._item_ok(s, run, record.external_id)
+                except Exception as exc:  # noqa: BLE001
+                    self._item_failed(s, run, record.external_id, record.modified_at, error_message(exc))
+            return
+        for (record, full), row in zip(prepared, rows, strict=True):
+            self._after_create(run, record, int(row.id), full)
+            self._item_ok(s, run, record.external_id)
+
+    # ------------------------------------------------------------------ sales references
+
+    def _import_references(self, s: Session, record: RemoteRecord) -> None:
+        """A pulled venda's cliente and produtos must be linked locally: import the missing
+        ones (fetched with ``get``) through the same unlinked-record pipeline."""
+        refs: list[tuple[str, str]] = []
+        if record.data.get("cliente_id") is not None:
+            refs.append(("cliente", str(record.data["cliente_id"])))
+        for item in record.data.get("itens") or []:
+            refs.append(("produto", str(item["produto_id"])))
+        for ref_type, ext_id in dict.fromkeys(refs):
+            link = self.binder.by_external(s, ref_type, ext_id)
+            if link is not None:
+                continue
+            try:
+                ref = self.provider.get(ref_type, ext_id)
+            except NotFoundError:
+                raise UnresolvedReference(ref_type, ext_id, "externo") from None
+            dep_run = self._dep_runs.get(ref_type)
+            if dep_run is None:
+                dep_run = self._dep_runs[ref_type] = _PullRun(ref_type, PullResult())
+            local_id = self._pull_unlinked(s, dep_run, ref, batch=False)
+            if local_id is None:
+                raise ValueError(
+                    f"{ref_type} externo {ext_id} referenciado pela venda {record.external_id} é uma possível "
+                    "duplicata aguardando revisão; a venda será importada depois da decisão"
+                )
+
+    # ------------------------------------------------------------------ deletes
+
+    def _infer_remote_deletes(self, run: _PullRun, seen: set[str], run_started: datetime) -> None:
+        entity_type = run.entity_type
+        result = run.result
+        with self._uow() as s:
+            links = [link for link in self.binder.all_links(s, entity_type) if self._is_active(link)]
+            missing = [link for link in links if link.external_id not in seen and link.cadastrado_em < run_started]
+            if not missing:
+                return
+            blocked = self._mass_delete_blocked(len(missing), len(links))
+            if blocked:
+                result.success = False
+                result.message = blocked
+                result.erros.append({"external_id": None, "erro": blocked})
+                self.log.add(direcao="pull", operacao="delete", entity_type=entity_type, status="erro",
+                             mensagem=blocked)
+                return
+            missing_ids = [(link.id, link.external_id) for link in missing]
+        for link_id, ext_id in missing_ids:
+            try:
+                self.provider.get(entity_type, ext_id)
+                continue  # still there (the listing moved under us): not a delete
+            except NotFoundError:
+                pass
+            except ProviderError as exc:
+                result.error(ext_id, f"não foi possível confirmar a exclusão: {error_message(exc)}")
+                continue
+            with self._uow() as s:
+                link = s.get(CrmEntityLink, link_id)
+                if link is None or not self._is_active(link):
+                    continue
+                row = self.repo.get(s, entity_type, link.entity_id)
+                op = self._apply_remote_delete(s, entity_type, link, row, direcao="pull")
+                if op == "delete":
+                    result.total_excluidos += 1
+                elif op == "conflict":
+                    result.total_conflitos += 1
+
+
+def _parse_dt(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,276 @@
+"""Push: local -> external (spec section 2, hardened).
+
+Which rows: one named row, the rows modified since a time (`--since 24h`), or every *dirty*
+row: no link yet, a canonical hash different from the one stored on the link (so a row
+changed directly in the database by another program is found too), or a soft delete not
+yet propagated. Per row, a short transaction:
+
+* linked -> fetch the current remote record, three-way merge against the base, write only
+  the side(s) that need it (``EngineBase._reconcile``);
+* not linked -> look the record up on the provider by unique keys first (a retry after a
+  create whose answer was lost finds it instead of creating a duplicate), else create; the
+  link's unique constraints guard against a concurrent duplicate.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crmsync.engine.base import EngineBase, error_message
+from crmsync.engine.links import LinkTaken
+from crmsync.engine.local_repo import UnresolvedReference
+from crmsync.engine.results import PushResult, PushSummary
+from crmsync.providers.base import NotFoundError, ProviderError
+
+__all__ = ["DependencyError", "PushMixin"]
+
+
+class DependencyError(Exception):
+    """A venda's cliente or produto could not be synced first."""
+
+
+class PushMixin(EngineBase):
+    def push_one(self, entity_type: str, entity_id: int) -> PushResult:
+        started = time.perf_counter()
+        first_plan = len(self.planned)
+        try:
+            with self._uow() as s:
+                result = self._push_row(s, entity_type, entity_id)
+                if not self.dry_run and result.success:
+                    self.failed.succeeded(s, entity_type=entity_type, direcao="push", entity_id=entity_id,
+                                          external_id=result.external_id)
+        except Exception as exc:  # noqa: BLE001 - every failure is one failed item, never a crash
+            message = error_message(exc)
+            result = PushResult(False, "erro", None, entity_id, message=message)
+            with self._uow() as s:
+                link = self.binder.by_local(s, entity_type, entity_id)
+                result.external_id = link.external_id if link else None
+                self.log.add(direcao="push", operacao="erro", entity_type=entity_type, status="erro",
+                             entity_id=entity_id, external_id=result.external_id, mensagem=message,
+                             duracao_ms=int((time.perf_counter() - started) * 1000))
+                if not self.dry_run:
+                    self.failed.failed(s, entity_type=entity_type, direcao="push", entity_id=entity_id,
+                                       external_id=result.external_id, error=message)
+        result.planned = self.planned[first_plan:]
+        return result
+
+    def push(self, entity_type: str, *, since: timedelta | None = None, ids: list[int] | None = None,
+             all_rows: bool = False) -> PushSummary:
+        summary = PushSummary()
+        if self.config.direction(entity_type) == "pull":
+            return summary
+        explicit = ids is not None
+        candidates, deletes = self._push_candidates(entity_type, since=since, ids=ids, all_rows=all_rows)
+        if deletes and not explicit:
+            with self._uow() as s:
+                total = sum(1 for link in self.binder.all_links(s, entity_type) if self._is_active(link))
+            blocked = self._mass_delete_blocked(len(deletes), total)
+            if blocked:
+                with self._uow() as s:
+                    self.log.add(direcao="push", operacao="delete", entity_type=entity_type, status="erro",
+                                 mensagem=blocked)
+                summary.add(PushResult(False, "erro", None, None, message=blocked))
+                deletes = []
+        for entity_id in [*candidates, *deletes]:
+            summary.add(self.push_one(entity_type, entity_id))
+        return summary
+
+    def _push_candidates(self, entity_type: str, *, since: timedelta | None, ids: list[int] | None,
+                         all_rows: bool) -> tuple[list[int], list[int]]:
+        """(rows to merge or create, soft-deleted rows whose delete must propagate)."""
+        model = self.repo.model(entity_type)
+        with self.session_factory() as s:
+            stmt = select(model).where(model.id_loja == self.id_loja).order_by(model.id)
+            if ids is not None:
+                stmt = stmt.where(model.id.in_(ids))
+            elif since is not None:
+                stmt = stmt.where(model.modificado_em >= datetime.now(UTC) - since)
+            rows = list(s.scalars(stmt))
+            links = self.binder.many_by_local(s, entity_type, [r.id for r in rows])
+            candidates: list[int] = []
+            deletes: list[int] = []
+            for row in rows:
+                link = links.get(row.id)
+                if row.deletado_em is not None:
+                    if link is not None and self._is_active(link):
+                        deletes.append(row.id)
+                    continue
+                if link is not None and not self._is_active(link):
+                    continue
+                if ids is not None or since is not None or all_rows or link is None:
+                    candidates.append(row.id)
+                    continue
+                try:
+                    dirty = self.repo.row_hash(entity_type, row) != link.local_hash
+                except ValueError:
+                    dirty = True  # an invalid local row: let push_one report why
+                if dirty:
+                    candidates.append(row.id)
+            return candidates, deletes
+
+    # ------------------------------------------------------------------ one row
+
+    def _push_row(self, s: Session, entity_type: str, entity_id: int) -> PushResult:
+        started = time.perf_counter()
+        row = self.repo.get(s, entity_type, entity_id)
+        if row is None:
+            raise LookupError(f"{entity_type} #{entity_id} não encontrado nesta loja")
+        if self.config.direction(entity_type) == "pull":
+            return self._push_skip(entity_type, entity_id, None, "entidade somente leitura (direção pull)")
+        link = self.binder.by_local(s, entity_type, entity_id)
+        if row.deletado_em is not None:
+            return self._push_local_delete(s, entity_type, row, link)
+        if link is not None and not self._is_active(link):
+            return self._push_skip(entity_type, entity_id, link.external_id,
+                                   "registro excluído ou com exclusão pendente de decisão")
+        if entity_type == "venda":
+            self._push_dependencies(s, row)
+        if link is not None:
+            try:
+                remote = self.provider.get(entity_type, link.external_id)
+            except NotFoundError:
+                op = self._apply_remote_delete(s, entity_type, link, row, direcao="push")
+                return PushResult(True, op, link.external_id, entity_id, message="registro excluído no CRM")
+            out = self._reconcile(s, entity_type, link, row, remote, direcao="push")
+            return PushResult(True, out.operacao, link.external_id, entity_id, conflitos=out.conflicts,
+                              message=self._conflict_message(out.conflicts))
+        return self._push_unlinked(s, entity_type, row, started)
+
+    def _push_skip(self, entity_type: str, entity_id: int, external_id: str | None, message: str) -> PushResult:
+        self.log.add(direcao="push", operacao="skip", entity_type=entity_type, status="ignorado",
+                     entity_id=entity_id, external_id=external_id, mensagem=message)
+        return PushResult(True, "skip", external_id, entity_id, message=message)
+
+    @staticmethod
+    def _conflict_message(count: int) -> str | None:
+        return f"{count} campo(s) em conflito aguardando decisão" if count else None
+
+    def _push_unlinked(self, s: Session, entity_type: str, row: Any, started: float) -> PushResult:
+        try:
+            local_ext = self._local_ext(s, entity_type, row)
+        except UnresolvedReference:
+            if self.dry_run:  # dependencies were only planned, so they have no link yet
+                self._plan("externo", "create", entity_type, entity_id=row.id,
+                           motivo="após criar as dependências da venda")
+                self.log.add(direcao="push", operacao="create", entity_type=entity_type, status="simulado",
+                             entity_id=row.id)
+                return PushResult(True, "create", None, row.id)
+            raise
+        found = self.provider.find_by_keys(entity_type, local_ext)
+        if found is not None:
+            other = self.binder.by_external(s, entity_type, found.external_id)
+            if other is not None:
+                raise ValueError(
+                    f"o registro {found.external_id} do CRM tem a mesma chave única e já está vinculado ao "
+                    f"registro local #{other.entity_id}: possível duplicata, revise os dados"
+                )
+            link = self.binder.create(s, self.binder.new_link(
+                entity_type, row.id, found.external_id, base=None, local_hash=None,
+                remote_version=None, remote_modified_at=None))
+            self.log.add(direcao="push", operacao="link", entity_type=entity_type, status="sucesso",
+                         entity_id=row.id, external_id=found.external_id,
+                         mensagem="já existia no CRM (mesma chave única): vínculo criado")
+            out = self._reconcile(s, entity_type, link, row, found, direcao="push")
+            return PushResult(True, "link", found.external_id, row.id, conflitos=out.conflicts,
+                              message=self._conflict_message(out.conflicts))
+        if self.dry_run:
+            self._plan("externo", "create", entity_type, entity_id=row.id, campos=local_ext)
+            self.log.add(direcao="push", operacao="create", entity_type=entity_type, status="simulado",
+                         entity_id=row.id)
+            return PushResult(True, "create", None, row.id)
+        remote = self.provider.create(entity_type, local_ext)
+        base = {**remote.data, **local_ext}
+        link = self.binder.new_link(entity_type, row.id, remote.external_id, base=base,
+                                    local_hash=self.repo.row_hash(entity_type, row),
+                                    remote_version=remote.version, remote_modified_at=remote.modified_at)
+        try:
+            self.binder.create(s, link)
+        except LinkTaken as taken:
+            # Another run linked this row meanwhile: ours is a duplicate on the provider.
+            try:
+                self.provider.delete(entity_type, remote.external_id)
+            except ProviderError:
+                pass
+            return self._push_skip(entity_type, row.id, taken.existing.external_id, "já vinculado por outra execução")
+        self.log.add(direcao="push", operacao="create", entity_type=entity_type, status="sucesso",
+                     entity_id=row.id, external_id=remote.external_id,
+                     duracao_ms=int((time.perf_counter() - started) * 1000))
+        return PushResult(True, "create", remote.external_id, row.id)
+
+    # ------------------------------------------------------------------ local deletes
+
+    def _push_local_delete(self, s: Session, entity_type: str, row: Any, link: Any) -> PushResult:
+        if link is None or not self._is_active(link):
+            return self._push_skip(entity_type, row.id, link.external_id if link else None,
+                                   "excluído localmente; nada a propagar")
+        policy = self.config.entity(entity_type).delete_remoto
+        ext = link.external_id
+        if policy == "ignore":
+            link.status = "excluido_local"
+            return self._push_skip(entity_type, row.id, ext, "excluído localmente; política: ignorar")
+        if policy == "conflict":
+            self._delete_conflict(s, entity_type, link, row, lado="local", when=row.deletado_em)
+            self.log.add(direcao="conflito", operacao="conflict", entity_type=entity_type, status="conflito",
+                         entity_id=row.id, external_id=ext, mensagem="excluído localmente; aguardando decisão")
+            return PushResult(True, "conflict", ext, row.id, conflitos=1, message="exclusão aguardando decisão")
+        operacao = "delete" if policy == "delete" else "deactivate"
+        if self.dry_run:
+            self._plan("externo", operacao, entity_type, entity_id=row.id, external_id=ext)
+        elif policy == "delete":
+            try:
+                self.provider.delete(entity_type, ext)
+            except NotFoundError:
+                pass  # already gone: the goal is reached
+        else:
+            try:
+                remote = self.provider.deactivate(entity_type, ext)
+                link.remote_version = remote.version
+                link.remote_modificado_em = remote.modified_at
+            except NotFoundError:
+                operacao = "delete"
+        link.status = "excluido_local" if operacao == "delete" else "desativado"
+        link.sincronizado_em = datetime.now(UTC)
+        self.log.add(direcao="push", operacao=operacao, entity_type=entity_type, status="sucesso",
+                     entity_id=row.id, external_id=ext, mensagem="excluído localmente")
+        return PushResult(True, operacao, ext, row.id)
+
+    # ------------------------------------------------------------------ sales
+
+    def _push_dependencies(self, s: Session, venda: Any) -> None:
+        """Push the venda's cliente and every produto first (parents before children)."""
+        needed = [("cliente", int(venda.id_cliente))] + [("produto", int(i.id_produto)) for i in venda.itens]
+        for dep_type, dep_id in dict.fromkeys(needed):
+            dep = self.repo.get(s, dep_type, dep_id)
+            if dep is None:
+                raise DependencyError(f"{dep_type} #{dep_id} da venda #{venda.id} não existe nesta loja")
+            link = self.binder.by_local(s, dep_type, dep_id)
+            if link is not None and link.status in ("sincronizado", "conflito"):
+                try:
+                    if self.repo.row_hash(dep_type, dep) == link.local_hash:
+                        continue
+                except ValueError:
+                    pass
+            if self.config.direction(dep_type) == "pull":
+                if link is not None:
+                    continue
+                raise DependencyError(f"{dep_type} #{dep_id} da venda #{venda.id} não tem vínculo com o CRM "
+                                      f"e {dep_type}s são somente leitura (direção pull)")
+            if link is not None and not self._is_active(link):
+                raise DependencyError(f"{dep_type} #{dep_id} da venda #{venda.id} foi excluído no CRM")
+            try:
+                with s.begin_nested():
+                    result = self._push_row(s, dep_type, dep_id)
+            except Exception as exc:  # noqa: BLE001
+                raise DependencyError(
+                    f"{dep_type} #{dep_id} da venda #{venda.id} não pôde ser sincronizado: {error_message(exc)}"
+                ) from exc
+            if not result.success:
+                raise DependencyError(
+                    f"{dep_type} #{dep_id} da venda #{venda.id} não pôde ser sincronizado: {result.message}"
+                )
+
