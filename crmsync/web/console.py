@@ -78,6 +78,7 @@ templates.env.filters.update(
     entidade=fmt.entity_label,
     provedor=fmt.provider_label,
     motivo=fmt.motivo_label,
+    ator=fmt.actor_label,
 )
 templates.env.globals.update(
     LOCAL_NAME=fmt.LOCAL_NAME,

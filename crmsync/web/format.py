@@ -7,6 +7,7 @@ in several pages, and store staff must see "E-mail" or "GestãoClick → Ecletec
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -52,6 +53,7 @@ FIELD_LABELS = {
     "situacao": "Situação",
     "valor_total": "Valor total",
     "itens": "Itens",
+    "_excluido": "Registro excluído",
 }
 
 LOG_STATUS_LABELS = {
@@ -97,6 +99,22 @@ MOTIVO_LABELS = {
 }
 
 
+REASON_LABELS = {
+    "manual strategy": "Campo configurado para decisão manual",
+    "close call: modification time unknown": "Sem horário de alteração para decidir sozinho",
+    "close call: edits within skew tolerance": "Alterados quase ao mesmo tempo nos dois sistemas",
+    "merge union needs lists": "Não foi possível juntar os valores automaticamente",
+}
+DIFF_ACTIONS = {
+    "to_local": "GestãoClick → Ecletech",
+    "to_external": "Ecletech → GestãoClick",
+    "conflict": "Conflito (aguarda decisão)",
+    "kept": "Mantido",
+    "local": "Valor do Ecletech",
+    "externo": "Valor do GestãoClick",
+}
+
+
 def provider_label(key: str | None) -> str:
     return PROVIDER_LABELS.get(key or "", key or "—")
 
@@ -110,9 +128,33 @@ def entity_label(name: str | None) -> str:
 
 
 def motivo_label(value: Any) -> str:
+    """The engine's reason for sending a field to review, in words staff understand."""
     if not value:
         return ""
-    return MOTIVO_LABELS.get(str(value), str(value))
+    text = str(value)
+    if text in MOTIVO_LABELS:
+        return MOTIVO_LABELS[text]
+    if text.startswith("both changed; "):
+        text = text[len("both changed; "):]
+    match = re.match(r"values too different \(similarity ([0-9.]+)\)", text)
+    if match:
+        return f"Valores muito diferentes (semelhança de {float(match.group(1)) * 100:.0f}%)"
+    for prefix, label in REASON_LABELS.items():
+        if text.startswith(prefix):
+            return label
+    return text
+
+
+def actor_label(value: Any) -> str:
+    """Who decided: "console:loja3" -> "console da loja 3"; "cli:..." / "api:..." likewise."""
+    text = str(value or "")
+    match = re.fullmatch(r"(console|cli|api):loja(\d+)", text)
+    if match:
+        where = {"console": "console", "cli": "linha de comando", "api": "API"}[match.group(1)]
+        return f"{where} da loja {match.group(2)}"
+    if text == "sistema":
+        return "sistema (os dois lados chegaram ao mesmo valor)"
+    return text or "—"
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -183,26 +225,26 @@ def record_title(dados: dict[str, Any] | None) -> str:
 
 
 def diff_rows(diff: Any) -> list[dict[str, str]]:
-    """Normalise the log's ``diff`` into rows of (campo, antes, depois).
+    """Normalise the log's ``diff`` into rows of (campo, acao, valor).
 
-    Accepts the shapes an engine may write: ``{field: {"antes"/"de"/"old"/"base": a,
-    "depois"/"para"/"new": b}}``, ``{field: [a, b]}``, or ``{field: value}``.
+    The engine writes ``{field: {"acao": to_local|to_external|conflict|kept, "motivo": ...,
+    "valor": v}}``; older or other shapes (``{"antes": a, "depois": b}``, ``[a, b]``, a plain
+    value) are shown as "a → b" so a row is never lost from the page.
     """
     rows: list[dict[str, str]] = []
     if not isinstance(diff, dict):
         return rows
     for name, change in diff.items():
-        before: Any = None
-        after: Any = None
-        if isinstance(change, dict):
-            before = next((change[k] for k in ("antes", "de", "old", "from", "base") if k in change), None)
-            after = next((change[k] for k in ("depois", "para", "new", "to", "valor") if k in change), None)
-            if before is None and after is None and change:
-                after = change
+        acao = ""
+        valor: str
+        if isinstance(change, dict) and ("acao" in change or "valor" in change):
+            acao = DIFF_ACTIONS.get(str(change.get("acao")), str(change.get("acao") or ""))
+            valor = format_value(change.get("valor")) if "valor" in change else "—"
+        elif isinstance(change, dict) and any(k in change for k in ("antes", "depois")):
+            valor = f"{format_value(change.get('antes'))} → {format_value(change.get('depois'))}"
         elif isinstance(change, list | tuple) and len(change) == 2:
-            before, after = change
+            valor = f"{format_value(change[0])} → {format_value(change[1])}"
         else:
-            after = change
-        rows.append({"campo": field_label(str(name)), "antes": format_value(before),
-                     "depois": format_value(after)})
+            valor = format_value(change)
+        rows.append({"campo": field_label(str(name)), "acao": acao, "valor": valor})
     return rows

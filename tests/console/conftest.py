@@ -155,7 +155,7 @@ def seed_log(store: StoreData, n: int = 3, **kw: Any) -> list[int]:
             "tipo": "cron", "direcao": "pull", "operacao": "update", "entity_type": "cliente",
             "entity_id": 100 + i, "external_id": str(900 + i), "status": "sucesso",
             "mensagem": None, "duracao_ms": 12,
-            "diff": {"telefone": {"antes": "1133334444", "depois": "11999990000"}},
+            "diff": {"telefone": {"acao": "to_local", "motivo": "external wins", "valor": "11999990000"}},
             "criado_em": now - timedelta(minutes=i),
         }
         values.update(kw)
