@@ -57,8 +57,22 @@ class SandboxState:
     fault_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def set_clock_offset(self, seconds: float) -> None:
-        self.clock.offset_seconds = float(seconds)
+        self.store.set_clock_offset(seconds)
         self.config.clock_offset_seconds = float(seconds)
+
+    def restart_emitter(self) -> None:
+        if self.emitter is None:
+            return
+        old = self.emitter
+        self.emitter = WebhookEmitter(
+            old.url,
+            old.secret,
+            self.clock,
+            max_attempts=old.max_attempts,
+            backoff_seconds=old.backoff_seconds,
+            on_result=old.on_result,
+        )
+        self.store.replace_listener(old, self.emitter)
 
     def close(self) -> None:
         if self.emitter is not None:

@@ -62,13 +62,18 @@ class SandboxServer:
         if self._thread is not None:
             return self
         quiet_uvicorn_fault_logs()
-        self._state = build_state(self.config)
+        if self._state is None:
+            self._state = build_state(self.config)
+        else:
+            # A restart (stop() then start()) keeps data, stats and the port: an outage, not a new
+            # company. Only the webhook thread, closed by stop(), is recreated.
+            self._state.restart_emitter()
         app = create_app(state=self._state)
         # proto must be IPPROTO_TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto
         # says TCP, and without it every response pays a 40 ms Nagle/delayed-ACK stall.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self._requested_port))
+        sock.bind((self.host, self.port or self._requested_port))
         self.port = sock.getsockname()[1]
         self._socket = sock
         uconfig = uvicorn.Config(
@@ -104,11 +109,18 @@ class SandboxServer:
             self._thread.join(timeout=10)
         if self._socket is not None:
             self._socket.close()
-        if self._state is not None:
-            self._state.close()
+        if self._state is not None and self._state.emitter is not None:
+            # The store stays open so tests can still inspect it after the ``with`` block.
+            self._state.emitter.close()
         self._server = None
         self._thread = None
         self._socket = None
+
+    def close(self) -> None:
+        """Stop and also release the store (the CLI does this on Ctrl-C)."""
+        self.stop()
+        if self._state is not None:
+            self._state.store.close()
 
     def serve_forever(self) -> None:
         """Blocking run (separate-process use); Ctrl-C stops it."""
@@ -119,7 +131,7 @@ class SandboxServer:
         except KeyboardInterrupt:
             pass
         finally:
-            self.stop()
+            self.close()
 
     def __enter__(self) -> SandboxServer:
         return self.start()

@@ -13,6 +13,7 @@ import json
 import random
 import sqlite3
 import threading
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -51,7 +52,7 @@ ORDER_COLUMNS = {
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS clientes (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, nome TEXT, tipo_pessoa TEXT, doc TEXT, phones TEXT,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, nome TEXT, busca TEXT, tipo_pessoa TEXT, doc TEXT, phones TEXT,
     email TEXT, ativo TEXT, cidades TEXT, estados TEXT, cadastrado_em TEXT, modificado_em TEXT,
     body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS ix_clientes_nome ON clientes (nome, id);
@@ -60,14 +61,16 @@ CREATE INDEX IF NOT EXISTS ix_clientes_mod ON clientes (modificado_em, id);
 CREATE INDEX IF NOT EXISTS ix_clientes_doc ON clientes (doc);
 CREATE INDEX IF NOT EXISTS ix_clientes_email ON clientes (email);
 CREATE TABLE IF NOT EXISTS produtos (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, nome TEXT, codigo_interno TEXT, grupo_id TEXT, ativo TEXT,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, nome TEXT, busca TEXT, codigo_interno TEXT, grupo_id TEXT,
+    ativo TEXT,
     loja_id TEXT, cadastrado_em TEXT, modificado_em TEXT, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS ix_produtos_nome ON produtos (nome, id);
 CREATE INDEX IF NOT EXISTS ix_produtos_cad ON produtos (cadastrado_em, id);
 CREATE INDEX IF NOT EXISTS ix_produtos_mod ON produtos (modificado_em, id);
 CREATE INDEX IF NOT EXISTS ix_produtos_codigo ON produtos (codigo_interno);
 CREATE TABLE IF NOT EXISTS vendas (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, nome TEXT, codigo INTEGER, tipo TEXT, cliente_id INTEGER,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, nome TEXT, busca TEXT, codigo INTEGER, tipo TEXT,
+    cliente_id INTEGER,
     situacao_id TEXT, data_venda TEXT, loja_id TEXT, cadastrado_em TEXT, modificado_em TEXT,
     body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS ix_vendas_nome ON vendas (nome, id);
@@ -94,14 +97,24 @@ def _like(value: str) -> str:
     return f"%{escaped}%"
 
 
+def fold(text: Any) -> str:
+    """Case- and accent-insensitive search key (the real API's MySQL collation behaves so)."""
+    if not text:
+        return ""
+    decomposed = unicodedata.normalize("NFKD", str(text))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
 def _decode(row: sqlite3.Row) -> dict[str, Any]:
     return {"id": str(row["id"]), **json.loads(row["body"])}
 
 
 def _columns(recurso: str, rec: dict[str, Any]) -> dict[str, Any]:
     """Indexed/filterable columns derived from a canonical record."""
+    nome = rec.get("nome_cliente") if recurso == "vendas" else rec.get("nome")
     base = {
-        "nome": rec.get("nome"),
+        "nome": nome,
+        "busca": fold(nome),
         "cadastrado_em": rec["cadastrado_em"],
         "modificado_em": rec["modificado_em"],
     }
@@ -128,7 +141,6 @@ def _columns(recurso: str, rec: dict[str, Any]) -> dict[str, Any]:
         }
     return {
         **base,
-        "nome": rec.get("nome_cliente"),
         "codigo": parse_int(rec.get("codigo")),
         "tipo": rec["tipo"],
         "cliente_id": parse_int(rec["cliente_id"]),
@@ -163,6 +175,9 @@ class SandboxStore:
 
     def add_listener(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
+
+    def replace_listener(self, old: ChangeListener, new: ChangeListener) -> None:
+        self._listeners = [new if listener is old else listener for listener in self._listeners]
 
     def _emit(self, evento: str, recurso: str, id_: str, record: dict[str, Any] | None, origem: str) -> None:
         for listener in list(self._listeners):
@@ -207,7 +222,12 @@ class SandboxStore:
             return self._row("clientes", cid)
 
         def get_produto(pid: int) -> dict[str, Any] | None:
-            return self._row("produtos", pid)
+            found = self._row("produtos", pid)
+            if found is None and previous is not None and "produtos" not in body:
+                # Items kept from the stored sale carry their own values; a product deleted
+                # since then must not make an unrelated edit of the sale fail.
+                return {"id": str(pid), "nome": None, "variacoes": [], "valor_venda": "0", "valor_custo": "0"}
+            return found
 
         return build_venda(merged, get_cliente=get_cliente, get_produto=get_produto)
 
@@ -369,6 +389,24 @@ class SandboxStore:
             rows = self._conn.execute(f"SELECT id, body FROM {recurso} ORDER BY id").fetchall()
         return [self._public(_decode(r)) for r in rows]
 
+    # ------------------------------------------------------------------ panel (a user in the web panel)
+    def panel_create(self, recurso: str, data: dict[str, Any]) -> dict[str, Any]:
+        return self.create(recurso, data, origem="painel")
+
+    def panel_update(self, recurso: str, id_: Any, data: dict[str, Any]) -> dict[str, Any]:
+        """A partial edit is fine here (the web panel form keeps the other fields)."""
+        return self.update(recurso, id_, data, origem="painel")
+
+    def panel_delete(self, recurso: str, id_: Any) -> None:
+        self.delete(recurso, id_, origem="painel")
+
+    def panel_list(self, recurso: str) -> list[dict[str, Any]]:
+        return self.list_all(recurso)
+
+    def set_clock_offset(self, seconds: float) -> None:
+        """Shift the sandbox clock (shared with the rate limiter/quota of the same app)."""
+        self.clock.offset_seconds = float(seconds)
+
     # ------------------------------------------------------------------ listing
     def _where(self, recurso: str, filters: dict[str, str]) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -382,7 +420,7 @@ class SandboxStore:
         if "id" in f:
             add("id = ?", parse_int(f["id"]))
         if "nome" in f:
-            add("nome LIKE ? ESCAPE '\\'", _like(f["nome"]))
+            add("busca LIKE ? ESCAPE '\\'", _like(fold(f["nome"])))
         if recurso == "clientes":
             if "tipo_pessoa" in f:
                 add("tipo_pessoa = ?", f["tipo_pessoa"].upper())

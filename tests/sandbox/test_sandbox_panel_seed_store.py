@@ -92,3 +92,19 @@ def test_deep_pages_use_an_index_and_stay_correct_at_volume() -> None:
     last = store.list_page("clientes", pagina=200, limite=100)
     assert [r["id"] for r in last.rows] == [str(i) for i in range(19901, 20001)]
     store.close()
+
+
+def test_restart_keeps_data_and_port_and_search_ignores_accents() -> None:
+    with SandboxServer(rate_limit=0) as sb:
+        sb.panel_create("clientes", {"tipo_pessoa": "PF", "nome": "JOÃO Conceição"})
+        base = sb.base_url
+        sb.stop()  # an outage: the port refuses connections
+        try:
+            httpx.get(base + "/clientes", headers=sb.headers, timeout=2)
+            raise AssertionError("the server should be down")
+        except httpx.ConnectError:
+            pass
+        sb.start()
+        assert sb.base_url == base
+        found = httpx.get(base + "/clientes", params={"nome": "joao conceicao"}, headers=sb.headers).json()
+        assert [c["nome"] for c in found["data"]] == ["JOÃO Conceição"]
