@@ -48,8 +48,14 @@ from crmsync.runtime.state import RuntimeState
 log = logging.getLogger("crmsync.jobs")
 
 ENTITY_ORDER = ("cliente", "produto", "venda")
-RECURSO_TO_ENTITY = {"clientes": "cliente", "produtos": "produto", "vendas": "venda",
-                     "cliente": "cliente", "produto": "produto", "venda": "venda"}
+RECURSO_TO_ENTITY = {
+    "clientes": "cliente",
+    "produtos": "produto",
+    "vendas": "venda",
+    "cliente": "cliente",
+    "produto": "produto",
+    "venda": "venda",
+}
 
 # Queue priorities: what a person is waiting for first, bulk scans last.
 PRIORITY_PUSH = 20
@@ -132,17 +138,30 @@ def _open_engine(session_factory: sessionmaker[Session], integracao_id: int, tri
     return SyncEngine(session_factory, integracao_id, options=RunOptions(trigger=trigger))
 
 
-def _link_for_local(session: Session, integ: CrmIntegracao, entity_type: str, entity_id: int) -> CrmEntityLink | None:
-    return session.scalar(select(CrmEntityLink).where(
-        CrmEntityLink.id_loja == integ.id_loja, CrmEntityLink.provider == integ.provider,
-        CrmEntityLink.entity_type == entity_type, CrmEntityLink.entity_id == entity_id))
+def _link_for_local(
+    session: Session, integ: CrmIntegracao, entity_type: str, entity_id: int
+) -> CrmEntityLink | None:
+    return session.scalar(
+        select(CrmEntityLink).where(
+            CrmEntityLink.id_loja == integ.id_loja,
+            CrmEntityLink.provider == integ.provider,
+            CrmEntityLink.entity_type == entity_type,
+            CrmEntityLink.entity_id == entity_id,
+        )
+    )
 
 
-def _link_for_external(session: Session, integ: CrmIntegracao, entity_type: str,
-                       external_id: str) -> CrmEntityLink | None:
-    return session.scalar(select(CrmEntityLink).where(
-        CrmEntityLink.id_loja == integ.id_loja, CrmEntityLink.provider == integ.provider,
-        CrmEntityLink.entity_type == entity_type, CrmEntityLink.external_id == str(external_id)))
+def _link_for_external(
+    session: Session, integ: CrmIntegracao, entity_type: str, external_id: str
+) -> CrmEntityLink | None:
+    return session.scalar(
+        select(CrmEntityLink).where(
+            CrmEntityLink.id_loja == integ.id_loja,
+            CrmEntityLink.provider == integ.provider,
+            CrmEntityLink.entity_type == entity_type,
+            CrmEntityLink.external_id == str(external_id),
+        )
+    )
 
 
 def _pending_key(kind: str, *parts: object) -> str:
@@ -156,52 +175,94 @@ def _backoff(opts: RuntimeOptions, attempts: int) -> float:
     return min(opts.retry_max_seconds, opts.retry_base_seconds * (2 ** max(0, attempts - 1)))
 
 
-def note_failure(session: Session, integ: CrmIntegracao, entity_type: str, direcao: str, *,
-                 entity_id: int | None, external_id: str | None, error: str,
-                 opts: RuntimeOptions, retry_after: float | None = None, count_attempt: bool = True) -> CrmItemFalho:
-    """Record one more failed attempt; park the item as `falhou` after the last attempt."""
+def note_failure(
+    session: Session,
+    integ: CrmIntegracao,
+    entity_type: str,
+    direcao: str,
+    *,
+    entity_id: int | None,
+    external_id: str | None,
+    error: str,
+    opts: RuntimeOptions,
+    retry_after: float | None = None,
+    engine_counted: bool = False,
+    quota: bool = False,
+) -> CrmItemFalho:
+    """Schedule the next attempt of a failed item, or park it as `falhou` after the last one.
+
+    The engine itself records item failures it catches (it counts the attempt and keeps the
+    error: `engine_counted`); failures that escaped it are counted here. A refusal by the
+    daily-quota guard is not the item's fault: it is not counted, and the item waits for the
+    provider's next day.
+    """
     chave = f"local:{entity_id}" if direcao == "push" else f"externo:{external_id}"
+    item: CrmItemFalho | None = None
     for _ in range(2):
-        item = session.scalar(select(CrmItemFalho).where(
-            CrmItemFalho.id_integracao == integ.id, CrmItemFalho.entity_type == entity_type,
-            CrmItemFalho.direcao == direcao, CrmItemFalho.chave == chave))
+        item = session.scalar(
+            select(CrmItemFalho).where(
+                CrmItemFalho.id_integracao == integ.id,
+                CrmItemFalho.entity_type == entity_type,
+                CrmItemFalho.direcao == direcao,
+                CrmItemFalho.chave == chave,
+            )
+        )
         if item is None:
-            item = CrmItemFalho(id_loja=integ.id_loja, id_integracao=integ.id, entity_type=entity_type,
-                                direcao=direcao, chave=chave, entity_id=entity_id, external_id=external_id,
-                                tentativas=0, status="pendente")
+            item = CrmItemFalho(
+                id_loja=integ.id_loja,
+                id_integracao=integ.id,
+                entity_type=entity_type,
+                direcao=direcao,
+                chave=chave,
+                entity_id=entity_id,
+                external_id=external_id,
+                tentativas=0,
+                status="pendente",
+            )
             session.add(item)
-        if item.status in ("ignorado",):
-            # A person said to leave it alone; keep the newest error for the record.
-            item.ultimo_erro = error[:4000]
-            session.commit()
-            return item
-        if item.status in ("resolvido", "falhou") and count_attempt:
-            if item.status == "resolvido":
-                item.tentativas = 0
-            item.status = "pendente"
-        if count_attempt:
-            item.tentativas = (item.tentativas or 0) + 1
         item.ultimo_erro = error[:4000]
         if entity_id is not None:
             item.entity_id = entity_id
         if external_id is not None:
             item.external_id = str(external_id)
-        if count_attempt and item.tentativas >= opts.retry_max_attempts:
-            item.status = "falhou"
-            item.proxima_tentativa = None
+        if item.status == "ignorado":
+            pass  # a person said to leave it alone; only the newest error is kept
+        elif quota:
+            if engine_counted and (item.tentativas or 0) > 0:
+                item.tentativas -= 1
+            item.status = "pendente"
+            item.proxima_tentativa = utcnow() + timedelta(seconds=retry_after or 3600.0)
         else:
-            wait = retry_after if retry_after is not None else _backoff(opts, item.tentativas or 1)
-            item.proxima_tentativa = utcnow() + timedelta(seconds=wait)
+            if not engine_counted:
+                item.tentativas = (item.tentativas or 0) + 1
+            if item.tentativas >= opts.retry_max_attempts:
+                item.status = "falhou"
+                item.proxima_tentativa = None
+            else:
+                item.status = "pendente"
+                wait = retry_after if retry_after is not None else _backoff(opts, item.tentativas or 1)
+                item.proxima_tentativa = utcnow() + timedelta(seconds=wait)
         try:
             session.commit()
             return item
         except IntegrityError:  # another job inserted the same item a moment ago
             session.rollback()
-    return item
+    raise RuntimeError(f"item falho {chave} não gravado")
 
 
-def note_success(session: Session, integ: CrmIntegracao, entity_type: str, direcao: str, *,
-                 entity_id: int | None = None, external_id: str | None = None) -> None:
+def _is_quota_message(message: str | None) -> bool:
+    return bool(message) and "cota diária" in str(message).lower()
+
+
+def note_success(
+    session: Session,
+    integ: CrmIntegracao,
+    entity_type: str,
+    direcao: str,
+    *,
+    entity_id: int | None = None,
+    external_id: str | None = None,
+) -> None:
     keys = []
     if direcao == "push" and entity_id is not None:
         keys.append(f"local:{entity_id}")
@@ -209,10 +270,15 @@ def note_success(session: Session, integ: CrmIntegracao, entity_type: str, direc
         keys.append(f"externo:{external_id}")
     if not keys:
         return
-    items = session.scalars(select(CrmItemFalho).where(
-        CrmItemFalho.id_integracao == integ.id, CrmItemFalho.entity_type == entity_type,
-        CrmItemFalho.direcao == direcao, CrmItemFalho.chave.in_(keys),
-        CrmItemFalho.status.in_(("pendente", "falhou")))).all()
+    items = session.scalars(
+        select(CrmItemFalho).where(
+            CrmItemFalho.id_integracao == integ.id,
+            CrmItemFalho.entity_type == entity_type,
+            CrmItemFalho.direcao == direcao,
+            CrmItemFalho.chave.in_(keys),
+            CrmItemFalho.status.in_(("pendente", "falhou")),
+        )
+    ).all()
     for item in items:
         item.status = "resolvido"
         item.proxima_tentativa = None
@@ -264,8 +330,16 @@ def push_record(integracao_id: int, entity_type: str, entity_id: int, trigger: s
             raise RetryTask(delay=BUSY_RETRY_SECONDS) from None
 
 
-def _run_push(session: Session, sf: sessionmaker[Session], state: RuntimeState, opts: RuntimeOptions,
-              integ: CrmIntegracao, entity_type: str, entity_id: int, trigger: str) -> str:
+def _run_push(
+    session: Session,
+    sf: sessionmaker[Session],
+    state: RuntimeState,
+    opts: RuntimeOptions,
+    integ: CrmIntegracao,
+    entity_type: str,
+    entity_id: int,
+    trigger: str,
+) -> str:
     job = "push_record"
     engine = None
     try:
@@ -279,8 +353,18 @@ def _run_push(session: Session, sf: sessionmaker[Session], state: RuntimeState, 
         _retriable, retry_after, quota = _provider_error(exc)
         log.warning("push %s %s falhou: %s", entity_type, entity_id, _describe(exc))
         session.rollback()
-        note_failure(session, integ, entity_type, "push", entity_id=entity_id, external_id=None,
-                     error=_describe(exc), opts=opts, retry_after=retry_after, count_attempt=not quota)
+        note_failure(
+            session,
+            integ,
+            entity_type,
+            "push",
+            entity_id=entity_id,
+            external_id=None,
+            error=_describe(exc),
+            opts=opts,
+            retry_after=retry_after,
+            quota=quota,
+        )
         _count(state, job, "erro")
         return "erro"
     finally:
@@ -291,8 +375,18 @@ def _run_push(session: Session, sf: sessionmaker[Session], state: RuntimeState, 
         note_success(session, integ, entity_type, "push", entity_id=entity_id, external_id=result.external_id)
         _count(state, job, "sucesso")
         return str(result.operacao)
-    note_failure(session, integ, entity_type, "push", entity_id=entity_id, external_id=result.external_id,
-                 error=result.message or f"operação {result.operacao} falhou", opts=opts)
+    note_failure(
+        session,
+        integ,
+        entity_type,
+        "push",
+        entity_id=entity_id,
+        external_id=result.external_id,
+        error=result.message or f"operação {result.operacao} falhou",
+        opts=opts,
+        engine_counted=True,
+        quota=_is_quota_message(result.message),
+    )
     _count(state, job, "erro")
     return "erro"
 
@@ -321,8 +415,16 @@ def pull_entity(integracao_id: int, entity_type: str, full: bool = False, trigge
             raise RetryTask(delay=5.0) from None
 
 
-def _run_pull(session: Session, sf: sessionmaker[Session], state: RuntimeState, opts: RuntimeOptions,
-              integ: CrmIntegracao, entity_type: str, full: bool, trigger: str) -> str:
+def _run_pull(
+    session: Session,
+    sf: sessionmaker[Session],
+    state: RuntimeState,
+    opts: RuntimeOptions,
+    integ: CrmIntegracao,
+    entity_type: str,
+    full: bool,
+    trigger: str,
+) -> str:
     job = "pull_entity"
     engine = None
     started = time.time()
@@ -344,14 +446,25 @@ def _run_pull(session: Session, sf: sessionmaker[Session], state: RuntimeState, 
         ext = str(err.get("external_id") or "?")
         if ext == "?":
             continue
-        note_failure(session, integ, entity_type, "pull", entity_id=None, external_id=ext,
-                     error=str(err.get("erro") or err), opts=opts)
+        note_failure(
+            session,
+            integ,
+            entity_type,
+            "pull",
+            entity_id=None,
+            external_id=ext,
+            error=str(err.get("erro") or err),
+            opts=opts,
+            engine_counted=True,
+            quota=_is_quota_message(str(err.get("erro") or "")),
+        )
     _count(state, job, "sucesso" if result.success else "erro")
     return "sucesso" if result.success else "erro"
 
 
-def _save_pull_stats(state: RuntimeState, integracao_id: int, entity_type: str, started: float,
-                     result: Any, error: str | None) -> None:
+def _save_pull_stats(
+    state: RuntimeState, integracao_id: int, entity_type: str, started: float, result: Any, error: str | None
+) -> None:
     """Remember what a scan cost, for the scheduler's quota estimate and for the status page."""
     key = f"pullstats:{integracao_id}:{entity_type}"
     try:
@@ -359,14 +472,16 @@ def _save_pull_stats(state: RuntimeState, integracao_id: int, entity_type: str, 
         data = dict(previous)
         data["ultima_tentativa"] = started
         if result is not None:
-            data.update({
-                "ultima_execucao": time.time(),
-                "sucesso": bool(result.success),
-                "paginas": int(getattr(result, "paginas", 0) or 0),
-                "total_processados": int(getattr(result, "total_processados", 0) or 0),
-                "erros": len(result.erros or []),
-                "erro": None,
-            })
+            data.update(
+                {
+                    "ultima_execucao": time.time(),
+                    "sucesso": bool(result.success),
+                    "paginas": int(getattr(result, "paginas", 0) or 0),
+                    "total_processados": int(getattr(result, "total_processados", 0) or 0),
+                    "erros": len(result.erros or []),
+                    "erro": None,
+                }
+            )
             if result.success:
                 data["ultimo_sucesso"] = time.time()
         else:
@@ -376,8 +491,13 @@ def _save_pull_stats(state: RuntimeState, integracao_id: int, entity_type: str, 
         log.debug("estatística de pull não salva", exc_info=True)
 
 
-def pull_record(integracao_id: int, entity_type: str, external_id: str, trigger: str = "webhook",
-                inbox_id: int | None = None) -> str:
+def pull_record(
+    integracao_id: int,
+    entity_type: str,
+    external_id: str,
+    trigger: str = "webhook",
+    inbox_id: int | None = None,
+) -> str:
     """Fetch one external record and apply it (the webhook path; also retries of pull items)."""
     sf, state, opts = _settings_objs()
     job = "pull_record"
@@ -397,16 +517,25 @@ def pull_record(integracao_id: int, entity_type: str, external_id: str, trigger:
         try:
             with hold(state, keys, opts.lock_ttl_seconds):
                 state.delete(_pending_key("pullone", integracao_id, entity_type, external_id))
-                return _run_pull_one(session, sf, state, opts, integ, entity_type, external_id, trigger,
-                                     inbox_id)
+                return _run_pull_one(
+                    session, sf, state, opts, integ, entity_type, external_id, trigger, inbox_id
+                )
         except LockBusy:
             _count(state, job, "ocupado")
             raise RetryTask(delay=BUSY_RETRY_SECONDS) from None
 
 
-def _run_pull_one(session: Session, sf: sessionmaker[Session], state: RuntimeState, opts: RuntimeOptions,
-                  integ: CrmIntegracao, entity_type: str, external_id: str, trigger: str,
-                  inbox_id: int | None) -> str:
+def _run_pull_one(
+    session: Session,
+    sf: sessionmaker[Session],
+    state: RuntimeState,
+    opts: RuntimeOptions,
+    integ: CrmIntegracao,
+    entity_type: str,
+    external_id: str,
+    trigger: str,
+    inbox_id: int | None,
+) -> str:
     job = "pull_record"
     engine = None
     try:
@@ -415,8 +544,18 @@ def _run_pull_one(session: Session, sf: sessionmaker[Session], state: RuntimeSta
     except Exception as exc:
         _retriable, retry_after, quota = _provider_error(exc)
         session.rollback()
-        note_failure(session, integ, entity_type, "pull", entity_id=None, external_id=str(external_id),
-                     error=_describe(exc), opts=opts, retry_after=retry_after, count_attempt=not quota)
+        note_failure(
+            session,
+            integ,
+            entity_type,
+            "pull",
+            entity_id=None,
+            external_id=str(external_id),
+            error=_describe(exc),
+            opts=opts,
+            retry_after=retry_after,
+            quota=quota,
+        )
         _mark_inbox(session, inbox_id, "erro")
         _count(state, job, "erro")
         return "erro"
@@ -430,8 +569,18 @@ def _run_pull_one(session: Session, sf: sessionmaker[Session], state: RuntimeSta
         _count(state, job, "sucesso")
         return "sucesso"
     message = "; ".join(str(e.get("erro") or e) for e in (result.erros or [])) or "falha ao importar"
-    note_failure(session, integ, entity_type, "pull", entity_id=None, external_id=str(external_id),
-                 error=message, opts=opts)
+    note_failure(
+        session,
+        integ,
+        entity_type,
+        "pull",
+        entity_id=None,
+        external_id=str(external_id),
+        error=message,
+        opts=opts,
+        engine_counted=True,
+        quota=_is_quota_message(message),
+    )
     _mark_inbox(session, inbox_id, "erro")
     _count(state, job, "erro")
     return "erro"
@@ -491,7 +640,9 @@ def process_webhook(inbox_id: int) -> str:
 # ----------------------------------------------------------------------------- reconcile
 
 
-def dirty_local_ids(session: Session, integ: CrmIntegracao, entity_type: str, *, full_scan: bool) -> list[int]:
+def dirty_local_ids(
+    session: Session, integ: CrmIntegracao, entity_type: str, *, full_scan: bool
+) -> list[int]:
     """Local rows whose content differs from what was last synced (or that were never synced).
 
     Level-triggered: the content hash of the row is compared with the link's `local_hash`, so
@@ -506,23 +657,38 @@ def dirty_local_ids(session: Session, integ: CrmIntegracao, entity_type: str, *,
     from crmsync.model.canonical import canonical_hash
 
     model: Any = LOCAL_MODELS[entity_type]
-    link_join = and_(CrmEntityLink.id_loja == model.id_loja, CrmEntityLink.provider == integ.provider,
-                     CrmEntityLink.entity_type == entity_type, CrmEntityLink.entity_id == model.id)
-    query = (select(model, CrmEntityLink).outerjoin(CrmEntityLink, link_join)
-             .where(model.id_loja == integ.id_loja)
-             .where(or_(CrmEntityLink.id.is_not(None), model.deletado_em.is_(None))))
+    link_join = and_(
+        CrmEntityLink.id_loja == model.id_loja,
+        CrmEntityLink.provider == integ.provider,
+        CrmEntityLink.entity_type == entity_type,
+        CrmEntityLink.entity_id == model.id,
+    )
+    query = (
+        select(model, CrmEntityLink)
+        .outerjoin(CrmEntityLink, link_join)
+        .where(model.id_loja == integ.id_loja)
+        .where(or_(CrmEntityLink.id.is_not(None), model.deletado_em.is_(None)))
+    )
     if not full_scan:
-        query = query.where(or_(CrmEntityLink.id.is_(None), model.modificado_em > CrmEntityLink.sincronizado_em))
+        query = query.where(
+            or_(CrmEntityLink.id.is_(None), model.modificado_em > CrmEntityLink.sincronizado_em)
+        )
     parked = {
         (item.entity_id): item.atualizado_em
-        for item in session.scalars(select(CrmItemFalho).where(
-            CrmItemFalho.id_integracao == integ.id, CrmItemFalho.entity_type == entity_type,
-            CrmItemFalho.direcao == "push",
-            CrmItemFalho.status.in_(("falhou", "ignorado", "pendente"))))
+        for item in session.scalars(
+            select(CrmItemFalho).where(
+                CrmItemFalho.id_integracao == integ.id,
+                CrmItemFalho.entity_type == entity_type,
+                CrmItemFalho.direcao == "push",
+                CrmItemFalho.status.in_(("falhou", "ignorado", "pendente")),
+            )
+        )
         if item.entity_id is not None
     }
     out: list[int] = []
-    for row, link in session.execute(query.order_by(model.id).execution_options(yield_per=500)):
+    row: Any
+    link: Any
+    for row, link in session.execute(query.order_by(model.id)).all():
         if row.id in parked and (row.modificado_em is None or row.modificado_em <= parked[row.id]):
             continue
         if link is None:
@@ -540,7 +706,9 @@ def dirty_local_ids(session: Session, integ: CrmIntegracao, entity_type: str, *,
     return out
 
 
-def reconcile(integracao_id: int, remote: bool = True, trigger: str = "cron", full_scan: bool | None = None) -> str:
+def reconcile(
+    integracao_id: int, remote: bool = True, trigger: str = "cron", full_scan: bool | None = None
+) -> str:
     """Find what needs syncing and queue it: dirty local rows (push per record, under each
     record's lock) and, with `remote`, a pull of every entity. Also re-queues webhook
     deliveries and failed items that are due."""
@@ -555,8 +723,9 @@ def reconcile(integracao_id: int, remote: bool = True, trigger: str = "cron", fu
         state.delete(_pending_key("reconcile", integracao_id, bool(remote)))
         for entity_type in entities_of(integ):
             if _can(integ, entity_type, "push"):
-                ids = dirty_local_ids(session, integ, entity_type,
-                                      full_scan=remote if full_scan is None else full_scan)
+                ids = dirty_local_ids(
+                    session, integ, entity_type, full_scan=remote if full_scan is None else full_scan
+                )
                 for entity_id in ids:
                     queued += int(enqueue_push(integracao_id, entity_type, entity_id, trigger=trigger))
             if remote and _can(integ, entity_type, "pull"):
@@ -570,14 +739,21 @@ def reconcile(integracao_id: int, remote: bool = True, trigger: str = "cron", fu
 
 def requeue_stale_inbox(session: Session, integracao_id: int, opts: RuntimeOptions) -> int:
     cutoff = utcnow() - timedelta(seconds=opts.inbox_retry_seconds)
-    rows = session.scalars(select(CrmWebhookInbox.id).where(
-        CrmWebhookInbox.id_integracao == integracao_id, CrmWebhookInbox.status == "recebido",
-        CrmWebhookInbox.recebido_em < cutoff).limit(1000)).all()
+    rows = session.scalars(
+        select(CrmWebhookInbox.id)
+        .where(
+            CrmWebhookInbox.id_integracao == integracao_id,
+            CrmWebhookInbox.status == "recebido",
+            CrmWebhookInbox.recebido_em < cutoff,
+        )
+        .limit(1000)
+    ).all()
     return sum(int(enqueue_webhook(i)) for i in rows)
 
 
-def retry_failed(integracao_id: int | None = None, item_ids: Sequence[int] | None = None,
-                 force: bool = False) -> int:
+def retry_failed(
+    integracao_id: int | None = None, item_ids: Sequence[int] | None = None, force: bool = False
+) -> int:
     """Queue failed items whose next attempt is due (or the named ones, now, with `force`)."""
     sf, state, _opts = _settings_objs()
     queued = 0
@@ -590,9 +766,10 @@ def retry_failed(integracao_id: int | None = None, item_ids: Sequence[int] | Non
         if force:
             query = query.where(CrmItemFalho.status.in_(("pendente", "falhou")))
         else:
-            query = query.where(CrmItemFalho.status == "pendente",
-                                or_(CrmItemFalho.proxima_tentativa.is_(None),
-                                    CrmItemFalho.proxima_tentativa <= utcnow()))
+            query = query.where(
+                CrmItemFalho.status == "pendente",
+                or_(CrmItemFalho.proxima_tentativa.is_(None), CrmItemFalho.proxima_tentativa <= utcnow()),
+            )
         items = session.scalars(query.limit(5000)).all()
         for item in items:
             if force and item.status == "falhou":
@@ -601,11 +778,24 @@ def retry_failed(integracao_id: int | None = None, item_ids: Sequence[int] | Non
             item.proxima_tentativa = utcnow() + timedelta(seconds=_opts.pending_ttl_seconds)
             session.commit()
             if item.direcao == "push" and item.entity_id is not None:
-                queued += int(enqueue_push(item.id_integracao, item.entity_type, item.entity_id,
-                                           trigger="manual" if force else "cron", priority=PRIORITY_RETRY))
+                queued += int(
+                    enqueue_push(
+                        item.id_integracao,
+                        item.entity_type,
+                        item.entity_id,
+                        trigger="manual" if force else "cron",
+                        priority=PRIORITY_RETRY,
+                    )
+                )
             elif item.external_id:
-                queued += int(enqueue_pull_record(item.id_integracao, item.entity_type, item.external_id,
-                                                  trigger="manual" if force else "cron"))
+                queued += int(
+                    enqueue_pull_record(
+                        item.id_integracao,
+                        item.entity_type,
+                        item.external_id,
+                        trigger="manual" if force else "cron",
+                    )
+                )
     if queued:
         _count(state, "retry_failed", "sucesso")
     return queued
@@ -623,8 +813,9 @@ def _task(name: str) -> Any:
     return _TASKS[id(huey)][name]
 
 
-def _enqueue(marker: str | None, name: str, args: tuple[Any, ...], priority: int,
-             delay: float | None = None) -> bool:
+def _enqueue(
+    marker: str | None, name: str, args: tuple[Any, ...], priority: int, delay: float | None = None
+) -> bool:
     """Queue a task unless the same one is already waiting; never raises."""
     from crmsync.runtime.options import runtime_options
     from crmsync.runtime.queue import get_state
@@ -638,28 +829,51 @@ def _enqueue(marker: str | None, name: str, args: tuple[Any, ...], priority: int
         wrapper.huey.enqueue(wrapper.s(*args, priority=priority, delay=delay))
         return True
     except Exception:
-        log.warning("fila indisponível: %s%r não enfileirado (a reconciliação periódica retoma)", name, args,
-                    exc_info=True)
+        log.warning(
+            "fila indisponível: %s%r não enfileirado (a reconciliação periódica retoma)",
+            name,
+            args,
+            exc_info=True,
+        )
         if state is not None and marker is not None:
             with contextlib.suppress(Exception):
                 state.delete(marker)
         return False
 
 
-def enqueue_push(integracao_id: int, entity_type: str, entity_id: int, trigger: str = "automatico",
-                 priority: int = PRIORITY_PUSH) -> bool:
-    return _enqueue(_pending_key("push", integracao_id, entity_type, entity_id), "push_record",
-                    (integracao_id, entity_type, int(entity_id), trigger), priority)
+def enqueue_push(
+    integracao_id: int,
+    entity_type: str,
+    entity_id: int,
+    trigger: str = "automatico",
+    priority: int = PRIORITY_PUSH,
+) -> bool:
+    return _enqueue(
+        _pending_key("push", integracao_id, entity_type, entity_id),
+        "push_record",
+        (integracao_id, entity_type, int(entity_id), trigger),
+        priority,
+    )
 
 
 def enqueue_pull(integracao_id: int, entity_type: str, full: bool = False, trigger: str = "cron") -> bool:
-    return _enqueue(_pending_key("pull", integracao_id, entity_type), "pull_entity",
-                    (integracao_id, entity_type, full, trigger), PRIORITY_PULL)
+    return _enqueue(
+        _pending_key("pull", integracao_id, entity_type),
+        "pull_entity",
+        (integracao_id, entity_type, full, trigger),
+        PRIORITY_PULL,
+    )
 
 
-def enqueue_pull_record(integracao_id: int, entity_type: str, external_id: str, trigger: str = "webhook") -> bool:
-    return _enqueue(_pending_key("pullone", integracao_id, entity_type, external_id), "pull_record",
-                    (integracao_id, entity_type, str(external_id), trigger), PRIORITY_WEBHOOK)
+def enqueue_pull_record(
+    integracao_id: int, entity_type: str, external_id: str, trigger: str = "webhook"
+) -> bool:
+    return _enqueue(
+        _pending_key("pullone", integracao_id, entity_type, external_id),
+        "pull_record",
+        (integracao_id, entity_type, str(external_id), trigger),
+        PRIORITY_WEBHOOK,
+    )
 
 
 def enqueue_webhook(inbox_id: int) -> bool:
@@ -667,8 +881,12 @@ def enqueue_webhook(inbox_id: int) -> bool:
 
 
 def enqueue_reconcile(integracao_id: int, remote: bool = True, trigger: str = "cron") -> bool:
-    return _enqueue(_pending_key("reconcile", integracao_id, bool(remote)), "reconcile",
-                    (integracao_id, bool(remote), trigger), PRIORITY_RECONCILE)
+    return _enqueue(
+        _pending_key("reconcile", integracao_id, bool(remote)),
+        "reconcile",
+        (integracao_id, bool(remote), trigger),
+        PRIORITY_RECONCILE,
+    )
 
 
 def enqueue_retry(integracao_id: int | None = None) -> bool:
@@ -699,9 +917,16 @@ def register_tasks(huey: Huey) -> dict[str, Any]:
 
 
 def active_integrations(session: Session) -> Iterable[CrmIntegracao]:
-    return session.scalars(select(CrmIntegracao).where(CrmIntegracao.ativo.is_(True)).order_by(CrmIntegracao.id))
+    return session.scalars(
+        select(CrmIntegracao).where(CrmIntegracao.ativo.is_(True)).order_by(CrmIntegracao.id)
+    )
 
 
 def loja_integrations(session: Session, loja_id: int) -> list[CrmIntegracao]:
-    return list(session.scalars(select(CrmIntegracao).where(
-        CrmIntegracao.id_loja == loja_id, CrmIntegracao.ativo.is_(True)).order_by(CrmIntegracao.id)))
+    return list(
+        session.scalars(
+            select(CrmIntegracao)
+            .where(CrmIntegracao.id_loja == loja_id, CrmIntegracao.ativo.is_(True))
+            .order_by(CrmIntegracao.id)
+        )
+    )

@@ -19,9 +19,9 @@ class RuntimeOptions(BaseSettings):
     local_sweep_seconds: float = 60.0
     # Failed items: first retry after this many seconds, doubling, at most `retry_max_attempts`
     # attempts before the item is parked as `falhou`.
-    retry_base_seconds: float = 30.0
+    retry_base_seconds: float = 60.0
     retry_max_seconds: float = 3600.0
-    retry_max_attempts: int = 5
+    retry_max_attempts: int = 8
     # Locks are renewed every ttl/3 by their holder; a crashed holder's lock frees after ttl.
     lock_ttl_seconds: float = 30.0
     # A "job already queued" marker expires after this, so a job lost in a crash is re-queued

@@ -99,12 +99,16 @@ class SqliteState:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            row = conn.execute("SELECT token, expires FROM crmsync_locks WHERE key = ?", (self._k(key),)).fetchone()
+            row = conn.execute(
+                "SELECT token, expires FROM crmsync_locks WHERE key = ?", (self._k(key),)
+            ).fetchone()
             if row is not None and row[1] > now and row[0] != token:
                 conn.execute("COMMIT")
                 return False
-            conn.execute("INSERT OR REPLACE INTO crmsync_locks (key, token, expires) VALUES (?, ?, ?)",
-                         (self._k(key), token, now + ttl))
+            conn.execute(
+                "INSERT OR REPLACE INTO crmsync_locks (key, token, expires) VALUES (?, ?, ?)",
+                (self._k(key), token, now + ttl),
+            )
             conn.execute("COMMIT")
             return True
         except BaseException:
@@ -112,15 +116,21 @@ class SqliteState:
             raise
 
     def renew(self, key: str, token: str, ttl: float) -> bool:
-        cur = self._conn().execute("UPDATE crmsync_locks SET expires = ? WHERE key = ? AND token = ?",
-                                   (time.time() + ttl, self._k(key), token))
+        cur = self._conn().execute(
+            "UPDATE crmsync_locks SET expires = ? WHERE key = ? AND token = ?",
+            (time.time() + ttl, self._k(key), token),
+        )
         return cur.rowcount == 1
 
     def release(self, key: str, token: str) -> None:
         self._conn().execute("DELETE FROM crmsync_locks WHERE key = ? AND token = ?", (self._k(key), token))
 
     def is_locked(self, key: str) -> bool:
-        row = self._conn().execute("SELECT expires FROM crmsync_locks WHERE key = ?", (self._k(key),)).fetchone()
+        row = (
+            self._conn()
+            .execute("SELECT expires FROM crmsync_locks WHERE key = ?", (self._k(key),))
+            .fetchone()
+        )
         return row is not None and row[0] > time.time()
 
     def set_if_absent(self, key: str, value: str, ttl: float) -> bool:
@@ -134,18 +144,27 @@ class SqliteState:
         return None if row is None else json.loads(row[0])
 
     def set_json(self, key: str, value: Any) -> None:
-        self._conn().execute("INSERT OR REPLACE INTO crmsync_kv (key, value) VALUES (?, ?)",
-                             (self._k(key), json.dumps(value, default=str)))
+        self._conn().execute(
+            "INSERT OR REPLACE INTO crmsync_kv (key, value) VALUES (?, ?)",
+            (self._k(key), json.dumps(value, default=str)),
+        )
 
     def incr(self, key: str, amount: int = 1) -> None:
         self._conn().execute(
             "INSERT INTO crmsync_counters (key, value) VALUES (?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value", (self._k(key), amount))
+            "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
+            (self._k(key), amount),
+        )
 
     def counters(self, prefix: str) -> dict[str, int]:
         full = self._k(prefix)
-        rows = self._conn().execute("SELECT key, value FROM crmsync_counters WHERE key >= ? AND key < ?",
-                                    (full, full + "\uffff")).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT key, value FROM crmsync_counters WHERE key >= ? AND key < ?", (full, full + "\uffff")
+            )
+            .fetchall()
+        )
         cut = len(self.namespace) + 1
         return {str(k)[cut:]: int(v) for k, v in rows}
 
@@ -156,9 +175,13 @@ class SqliteState:
             self._local.conn = None
 
 
-_RELEASE_LUA = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
-_RENEW_LUA = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
-              "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end")
+_RELEASE_LUA = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+)
+_RENEW_LUA = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+)
 
 
 class RedisState:
@@ -168,8 +191,9 @@ class RedisState:
         import redis
 
         self.namespace = namespace
-        self._redis = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5,
-                                           decode_responses=True)
+        self._redis = redis.Redis.from_url(
+            url, socket_connect_timeout=2, socket_timeout=5, decode_responses=True
+        )
         self._release = self._redis.register_script(_RELEASE_LUA)
         self._renew = self._redis.register_script(_RENEW_LUA)
 
@@ -208,7 +232,7 @@ class RedisState:
         self._redis.hincrby(self._k("counters"), key, amount)
 
     def counters(self, prefix: str) -> dict[str, int]:
-        raw: dict[str, str] = self._redis.hgetall(self._k("counters"))  # type: ignore[assignment]
+        raw: dict[str, str] = self._redis.hgetall(self._k("counters"))
         return {k: int(v) for k, v in raw.items() if k.startswith(prefix)}
 
     def close(self) -> None:
@@ -221,5 +245,7 @@ def open_state(queue_url: str) -> RuntimeState:
         clean, name = split_queue_url(queue_url)
         return RedisState(clean, namespace=name)
     if queue_url.startswith("sqlite:///"):
-        return SqliteState(queue_url[len("sqlite:///"):])
-    raise ValueError(f"CRMSYNC_QUEUE_URL não suportada: {queue_url.split(':', 1)[0]}:// (use sqlite:/// ou redis://)")
+        return SqliteState(queue_url[len("sqlite:///") :])
+    raise ValueError(
+        f"CRMSYNC_QUEUE_URL não suportada: {queue_url.split(':', 1)[0]}:// (use sqlite:/// ou redis://)"
+    )

@@ -1,0 +1,311 @@
+"""The scheduler: each integration's periodic pull and reconcile, inside its quota share.
+
+Every `scheduler_tick_seconds` one scheduler (across all processes: it takes a shared lock
+for the tick, and due times live in the shared state, so two schedulers never queue the same
+run twice) looks at every active integration and
+
+- queues a *local sweep* (`reconcile(remote=False)`: rows changed straight in the database,
+  stuck webhook deliveries, due failed items) every `local_sweep_seconds`;
+- queues a *full reconcile* (push of dirty rows + pull of every entity) every
+  `intervalo_pull_minutos` (default 10), **unless the company's daily quota cannot pay for
+  it**: a full scan costs about one request per 100 records per entity, the company's
+  budget (the provider's daily quota minus the share kept for its other apps) is split
+  between the integrations that use the same credentials, and 20% of each share is kept
+  for pushes and webhooks. When the scans at the configured interval would not fit, the
+  interval is stretched until they do ("espaçado"); when even the next scan would not fit
+  in what is left today, it waits for the provider's next day ("adiado"). The decision and
+  its reason are stored for `/api/crm/status`. The transport's quota guard remains the
+  last line: it never sends the request that would exceed the budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from crmsync.db.sync import CrmEntityLink, CrmIntegracao
+from crmsync.runtime.options import RuntimeOptions, runtime_options
+from crmsync.runtime.state import RuntimeState
+from crmsync.settings import Settings, get_settings
+
+log = logging.getLogger("crmsync.scheduler")
+
+PAGE_SIZE = 100
+PUSH_RESERVE = 0.2  # share of an integration's budget kept for pushes and webhooks
+_CAPS_TTL = 600.0
+
+
+@dataclass
+class ScheduleDecision:
+    """What the scheduler decided for one integration, as `/api/crm/status` shows it."""
+
+    integracao_id: int
+    intervalo_configurado_min: int
+    intervalo_efetivo_min: int
+    custo_varredura: int  # requests a full scan of every pulled entity costs (estimate)
+    varreduras_por_dia: float
+    cota_diaria: int | None  # provider's daily quota per company
+    orcamento_empresa: int | None  # what crmsync may use of it (the rest is reserved)
+    parcela_integracao: int | None  # this integration's share of that budget
+    integracoes_na_empresa: int
+    usado_hoje: int | None  # company-wide, all our processes
+    restante_hoje: int | None
+    situacao: str  # normal | espacado | adiado | sem_cota
+    motivo: str
+    proxima_varredura: float | None = None  # epoch seconds
+    ultima_varredura_enfileirada: float | None = None
+    decidido_em: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def plan_interval(configured_min: int, scan_cost: int, share: int | None) -> tuple[int, str, str]:
+    """(effective interval in minutes, situation, reason) for a scan cost and a daily share.
+
+    Pure, so the arithmetic is tested on its own.
+    """
+    if not share:
+        return configured_min, "normal", "sem cota diária conhecida: intervalo configurado"
+    pull_budget = share * (1.0 - PUSH_RESERVE)
+    wanted = scan_cost * (24 * 60 / configured_min)
+    if wanted <= pull_budget:
+        return (
+            configured_min,
+            "normal",
+            (
+                f"varredura completa custa ~{scan_cost} requisições; {math.floor(24 * 60 / configured_min)} "
+                f"varreduras por dia cabem na parcela diária de {share}"
+            ),
+        )
+    if pull_budget < 1:
+        return 24 * 60, "sem_cota", "a parcela diária desta integração não permite varreduras"
+    effective = max(configured_min, math.ceil(24 * 60 * scan_cost / pull_budget))
+    situation = "espacado" if effective <= 24 * 60 else "sem_cota"
+    return (
+        effective,
+        situation,
+        (
+            f"varredura completa custa ~{scan_cost} requisições e a parcela diária é {share} "
+            f"(80% para varreduras): intervalo aumentado de {configured_min} para {effective} minutos"
+        ),
+    )
+
+
+class Scheduler:
+    """Runs `tick()` on a daemon thread; `tick()` can also be called directly (tests)."""
+
+    def __init__(self, settings: Settings | None = None, options: RuntimeOptions | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.options = options or runtime_options()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._caps: dict[int, tuple[float, int | None, str]] = {}
+        self._limits: Any = None
+
+    # ------------------------------------------------------------------ thread
+    def start(self) -> Scheduler:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="crmsync-scheduler", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._thread = None
+        if self._limits is not None:
+            try:
+                self._limits.close()
+            except Exception:
+                log.debug("falha ao fechar o limitador", exc_info=True)
+            self._limits = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("falha no agendador (tenta de novo no próximo ciclo)")
+            self._stop.wait(self.options.scheduler_tick_seconds)
+
+    # ------------------------------------------------------------------ tick
+    def tick(self, now: float | None = None) -> list[ScheduleDecision]:
+        from crmsync.db.session import get_sessionmaker
+        from crmsync.jobs import enqueue_reconcile
+        from crmsync.runtime.queue import get_state
+
+        state = get_state(self.settings)
+        now = time.time() if now is None else now
+        token = uuid.uuid4().hex
+        ttl = max(30.0, self.options.scheduler_tick_seconds * 3)
+        if not state.acquire("lock:scheduler", token, ttl):
+            return []  # another process is scheduling this tick
+        decisions: list[ScheduleDecision] = []
+        try:
+            with get_sessionmaker(self.settings.resolved_database_url())() as session:
+                integs = list(
+                    session.scalars(
+                        select(CrmIntegracao).where(CrmIntegracao.ativo.is_(True)).order_by(CrmIntegracao.id)
+                    )
+                )
+                per_company: dict[str, int] = {}
+                for integ in integs:
+                    per_company[integ.credenciais_hash] = per_company.get(integ.credenciais_hash, 0) + 1
+                for integ in integs:
+                    try:
+                        decision = self.decide(
+                            session, state, integ, per_company[integ.credenciais_hash], now
+                        )
+                    except Exception:
+                        log.exception("agendamento da integração %s falhou", integ.id)
+                        continue
+                    decisions.append(decision)
+                    due_local = state.get_json(f"due:{integ.id}:local") or 0
+                    if now >= float(due_local):
+                        enqueue_reconcile(integ.id, remote=False, trigger="cron")
+                        state.set_json(f"due:{integ.id}:local", now + self.options.local_sweep_seconds)
+                    due_pull = decision.proxima_varredura
+                    due = due_pull is not None and now >= due_pull and decision.situacao != "adiado"
+                    if due and enqueue_reconcile(integ.id, remote=True, trigger="cron"):
+                        state.set_json(f"last:{integ.id}:pull", now)
+                        decision.ultima_varredura_enfileirada = now
+                        decision.proxima_varredura = now + decision.intervalo_efetivo_min * 60
+                    state.set_json(f"sched:{integ.id}", decision.as_dict())
+        finally:
+            state.release("lock:scheduler", token)
+        return decisions
+
+    # ------------------------------------------------------------------ decision
+    def decide(
+        self, session: Any, state: RuntimeState, integ: CrmIntegracao, sharing: int, now: float
+    ) -> ScheduleDecision:
+        from crmsync.jobs import _can, entities_of
+
+        cfg = _config_of(integ)
+        configured = int(cfg.intervalo_pull_minutos)
+        quota, tz = self._capabilities(integ)
+        cost = 0
+        for entity_type in entities_of(integ):
+            if not _can(integ, entity_type, "pull"):
+                continue
+            stats = state.get_json(f"pullstats:{integ.id}:{entity_type}") or {}
+            links = (
+                session.scalar(
+                    select(func.count(CrmEntityLink.id)).where(
+                        CrmEntityLink.id_integracao == integ.id, CrmEntityLink.entity_type == entity_type
+                    )
+                )
+                or 0
+            )
+            pages = max(int(stats.get("paginas") or 0), math.ceil(int(links) / PAGE_SIZE), 1)
+            cost += pages
+        budget = math.floor(quota * (1.0 - self.settings.quota_reserve_share)) if quota else None
+        share = budget // max(1, sharing) if budget is not None else None
+        effective, situation, reason = plan_interval(configured, max(1, cost), share)
+        used = self._used_today(integ, tz) if budget is not None else None
+        remaining = None if budget is None or used is None else max(0, budget - used)
+        last = state.get_json(f"last:{integ.id}:pull")
+        next_run = now if last is None else float(last) + effective * 60
+        if remaining is not None and cost > remaining // max(1, sharing):
+            situation = "adiado"
+            next_run = _next_midnight(tz)
+            reason = (
+                f"restam {remaining} requisições da cota de hoje (usadas {used} de {budget}); "
+                f"a varredura custa ~{cost}: fica para depois da meia-noite ({tz})"
+            )
+        return ScheduleDecision(
+            integracao_id=integ.id,
+            intervalo_configurado_min=configured,
+            intervalo_efetivo_min=effective,
+            custo_varredura=cost,
+            varreduras_por_dia=round(24 * 60 / effective, 2),
+            cota_diaria=quota,
+            orcamento_empresa=budget,
+            parcela_integracao=share,
+            integracoes_na_empresa=sharing,
+            usado_hoje=used,
+            restante_hoje=remaining,
+            situacao=situation,
+            motivo=reason,
+            proxima_varredura=next_run,
+            ultima_varredura_enfileirada=None if last is None else float(last),
+            decidido_em=now,
+        )
+
+    def _capabilities(self, integ: CrmIntegracao) -> tuple[int | None, str]:
+        """(daily quota, time zone) of the integration's provider; cached for ten minutes."""
+        cached = self._caps.get(integ.id)
+        if cached and time.monotonic() - cached[0] < _CAPS_TTL:
+            return cached[1], cached[2]
+        quota, tz = capabilities_of(integ, self.settings)
+        self._caps[integ.id] = (time.monotonic(), quota, tz)
+        return quota, tz
+
+    def _used_today(self, integ: CrmIntegracao, tz: str) -> int | None:
+        try:
+            if self._limits is None:
+                from crmsync.transport import open_shared_limits
+
+                self._limits = open_shared_limits(self.settings.resolved_ratelimit_url())
+            day = datetime.now(ZoneInfo(tz)).date().isoformat()
+            return int(self._limits.quota_used(integ.credenciais_hash, day))
+        except Exception:
+            log.debug("uso da cota indisponível", exc_info=True)
+            return None
+
+
+def _config_of(integ: CrmIntegracao) -> Any:
+    from crmsync.config import parse_config
+
+    return parse_config(integ.config or {})
+
+
+def capabilities_of(integ: CrmIntegracao, settings: Settings | None = None) -> tuple[int | None, str]:
+    """Open the provider once to read its declared daily quota and time zone."""
+    cfg = _config_of(integ)
+    try:
+        from crmsync.providers.registry import open_provider
+        from crmsync.services.integracoes import get_credentials
+
+        provider = open_provider(
+            integ.provider,
+            base_url=integ.base_url,
+            credentials=get_credentials(integ),
+            config=cfg,
+            settings=settings,
+        )
+        try:
+            caps = provider.capabilities
+            return caps.daily_quota, caps.timezone or cfg.timezone
+        finally:
+            provider.close()
+    except Exception:
+        log.debug("capacidades do provedor indisponíveis", exc_info=True)
+        return None, cfg.timezone
+
+
+def _next_midnight(tz: str) -> float:
+    zone = ZoneInfo(tz)
+    now = datetime.now(zone)
+    tomorrow = (now + timedelta(days=1)).date()
+    return datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=zone).timestamp()
+
+
+def quota_status(
+    integ: CrmIntegracao, state: RuntimeState, settings: Settings | None = None
+) -> dict[str, Any]:
+    """The stored decision for `/api/crm/status` (empty until the scheduler has run once)."""
+    data = state.get_json(f"sched:{integ.id}")
+    return dict(data) if isinstance(data, dict) else {}

@@ -1,0 +1,139 @@
+"""Automatic push: a save through the API reaches the CRM by itself, without the API waiting
+for (or failing because of) the CRM; a row written straight into the database is found by
+the reconcile pass; a job run twice has the effect of one."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from crmsync.db.local import Cliente
+from crmsync.db.session import session_scope
+from crmsync.db.sync import CrmEntityLink, CrmItemFalho
+from crmsync.db.types import utcnow
+from crmsync.runtime import install_listeners, uninstall_listeners, wait_dispatched
+from crmsync.runtime.embedded import EmbeddedRuntime
+from crmsync.sandbox.server import SandboxServer
+from runtime.conftest import Env, make_tenant, wait_for
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _remote_by_email(sb: SandboxServer, email: str) -> dict[str, Any] | None:
+    for row in sb.panel_list("clientes"):
+        if (row.get("email") or "").lower() == email:
+            return row
+    return None
+
+
+def test_api_create_is_pushed_automatically(rt_env: Env, api_server: Any) -> None:
+    with SandboxServer(access_token="a1", secret_access_token="s1") as sb:
+        tenant = make_tenant(sb.base_url, access_token="a1", secret_access_token="s1")
+        install_listeners()
+        api = api_server()
+        try:
+            with EmbeddedRuntime(scheduler=False):
+                r = httpx.post(f"http://127.0.0.1:{api.port}/api/clientes",
+                               headers={"Authorization": f"Bearer {tenant.api_key}"},
+                               json={"nome": "Joana Automática", "email": "joana.auto@example.com"})
+                assert r.status_code == 201, r.text
+                remote = wait_for(lambda: _remote_by_email(sb, "joana.auto@example.com"), what="push")
+                assert remote["nome"] == "Joana Automática"
+                local_id = r.json()["id"]
+                with session_scope() as s:
+                    link = s.scalar(select(CrmEntityLink).where(CrmEntityLink.entity_id == local_id))
+                    assert link is not None and link.external_id == str(remote["id"])
+                # An update through the API flows the same way.
+                r = httpx.put(f"http://127.0.0.1:{api.port}/api/clientes/{local_id}",
+                              headers={"Authorization": f"Bearer {tenant.api_key}"},
+                              json={"nome": "Joana Atualizada"})
+                assert r.status_code == 200, r.text
+                wait_for(lambda: sb.panel_get("clientes", remote["id"])["nome"] == "Joana Atualizada",
+                         what="update pushed")
+        finally:
+            uninstall_listeners()
+
+
+def test_api_answers_while_crm_is_down_and_push_arrives_later(rt_env: Env, api_server: Any) -> None:
+    port = _free_port()  # nothing listens here yet: the CRM is down
+    tenant = make_tenant(f"http://127.0.0.1:{port}", access_token="a2", secret_access_token="s2")
+    install_listeners()
+    api = api_server()
+    try:
+        with EmbeddedRuntime(scheduler=True):
+            r = httpx.post(f"http://127.0.0.1:{api.port}/api/clientes",
+                           headers={"Authorization": f"Bearer {tenant.api_key}"},
+                           json={"nome": "Carlos Offline", "email": "carlos.offline@example.com"})
+            assert r.status_code == 201, r.text
+            local_id = r.json()["id"]
+            wait_dispatched()
+
+            def failed_item() -> CrmItemFalho | None:
+                with session_scope() as s:
+                    return s.scalar(select(CrmItemFalho).where(CrmItemFalho.entity_id == local_id,
+                                                               CrmItemFalho.direcao == "push"))
+
+            item = wait_for(failed_item, what="failed item recorded while the CRM is down")
+            assert item.status == "pendente" and item.ultimo_erro
+            # The CRM comes back: the retry (backoff) pushes the record.
+            with SandboxServer(port=port, access_token="a2", secret_access_token="s2") as sb:
+                wait_for(lambda: _remote_by_email(sb, "carlos.offline@example.com"), timeout=60,
+                         what="push after the CRM came back")
+                wait_for(lambda: failed_item().status == "resolvido", what="failed item resolved")
+    finally:
+        uninstall_listeners()
+
+
+def test_row_written_directly_in_the_database_is_found_and_pushed(rt_env: Env) -> None:
+    with SandboxServer(access_token="a3", secret_access_token="s3") as sb:
+        tenant = make_tenant(sb.base_url, access_token="a3", secret_access_token="s3")
+        with session_scope() as s:  # like the PHP ERP: no API call, no event
+            now = utcnow()
+            s.add(Cliente(id_loja=tenant.loja_id, nome="Direto No Banco", email="direto@example.com",
+                          tipo_pessoa="PF", cadastrado_em=now, modificado_em=now))
+        with EmbeddedRuntime(scheduler=True):
+            remote = wait_for(lambda: _remote_by_email(sb, "direto@example.com"), what="reconcile push")
+            # ... and so is a later direct UPDATE of the same row.
+            with session_scope() as s:
+                row = s.scalar(select(Cliente).where(Cliente.email == "direto@example.com"))
+                assert row is not None
+                row.nome = "Direto Alterado"
+                row.modificado_em = utcnow()
+            wait_for(lambda: sb.panel_get("clientes", remote["id"])["nome"] == "Direto Alterado",
+                     what="direct update pushed")
+
+
+def test_job_run_twice_has_the_effect_of_one(rt_env: Env) -> None:
+    from crmsync.jobs import pull_entity, push_record
+
+    with SandboxServer(access_token="a4", secret_access_token="s4", seed=3,
+                       seed_records={"clientes": 15}) as sb:
+        tenant = make_tenant(sb.base_url, access_token="a4", secret_access_token="s4")
+        with session_scope() as s:
+            now = utcnow()
+            row = Cliente(id_loja=tenant.loja_id, nome="Duas Vezes", email="duas@example.com",
+                          tipo_pessoa="PF", cadastrado_em=now, modificado_em=now)
+            s.add(row)
+            s.flush()
+            local_id = row.id
+        first = push_record(tenant.integracao_id, "cliente", local_id)
+        second = push_record(tenant.integracao_id, "cliente", local_id)
+        assert first == "create"
+        assert second != "create"
+        assert sum(1 for r in sb.panel_list("clientes") if r.get("email") == "duas@example.com") == 1
+        assert sb.stats()["routes"]["POST /clientes"]["requests"] == 1
+
+        assert pull_entity(tenant.integracao_id, "cliente") == "sucesso"
+        assert pull_entity(tenant.integracao_id, "cliente") == "sucesso"
+        with session_scope() as s:
+            locals_ = s.scalar(select(func.count(Cliente.id)).where(Cliente.id_loja == tenant.loja_id))
+            links = s.scalar(select(func.count(CrmEntityLink.id)).where(
+                CrmEntityLink.id_integracao == tenant.integracao_id))
+        assert locals_ == 16 and links == 16
