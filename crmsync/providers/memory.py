@@ -59,6 +59,7 @@ class _Fault:
     error: Callable[[str], ProviderError]
     methods: frozenset[str] | None
     after: bool
+    skip: int = 0
 
 
 @dataclass
@@ -98,14 +99,19 @@ class MemoryProvider:
     # ------------------------------------------------------------------ fault injection
 
     def fail_next(self, n: int = 1, error: type[ProviderError] | Callable[[str], ProviderError] = RetriableError,
-                  *, methods: set[str] | None = None, after: bool = False) -> None:
+                  *, methods: set[str] | None = None, after: bool = False, skip: int = 0) -> None:
         """The next ``n`` calls (of ``methods``, default any) raise ``error``; with
-        ``after=True`` the call takes effect first and then raises (a lost answer)."""
-        self._faults.append(_Fault(n, error, frozenset(methods) if methods else None, after))
+        ``after=True`` the call takes effect first and then raises (a lost answer); ``skip``
+        lets that many matching calls succeed first."""
+        self._faults.append(_Fault(n, error, frozenset(methods) if methods else None, after, skip))
 
     def _fault_for(self, method: str, after: bool) -> ProviderError | None:
         for fault in self._faults:
-            if fault.remaining > 0 and fault.after == after and (fault.methods is None or method in fault.methods):
+            matches = fault.methods is None or method in fault.methods
+            if fault.remaining > 0 and fault.after == after and matches:
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    continue
                 fault.remaining -= 1
                 if fault.remaining == 0:
                     self._faults.remove(fault)
