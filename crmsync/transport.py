@@ -41,7 +41,7 @@ import httpx
 import structlog
 from pyrate_limiter import Rate, RateItem, StateBucket, StateStore, TokenBucket, WallClock
 from pyrate_limiter.abstracts.algorithm import Decision, State, StateAlgorithm
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from crmsync.providers.base import RateLimitedError, RetriableError
 from crmsync.settings import Settings, get_settings
@@ -392,9 +392,10 @@ class Transport:
         self.max_attempts = max(1, max_attempts)
         self.max_retry_after = max_retry_after
         self.timeout = httpx.Timeout(timeout if timeout is not None else self.settings.http_timeout_seconds)
-        self._backoff = wait_exponential_jitter(
-            initial=backoff_initial, max=backoff_max, jitter=backoff_initial
-        )
+        # Exponential backoff with full jitter on top; spelled out rather than with
+        # tenacity's wait_exponential_jitter, whose arguments changed between 8.x and 9.x.
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
         self._sleep = sleep
         self._log = log.bind(run_id=run_id) if run_id else log
         self._stats = TransportStats()
@@ -505,7 +506,8 @@ class Transport:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
             return float(exc.retry_after)  # the server knows best: no backoff on top
-        return float(self._backoff(state))
+        exp = self._backoff_initial * (2 ** max(0, state.attempt_number - 1))
+        return min(self._backoff_max, exp + random.uniform(0.0, self._backoff_initial))
 
     def _before_sleep(self, state: RetryCallState, desc: str) -> None:
         exc = state.outcome.exception() if state.outcome else None

@@ -325,7 +325,6 @@ def produto_to_remote(data: Mapping[str, Any], current: Mapping[str, Any] | None
     if isinstance(fiscal, dict):  # read nests the fiscal block; write takes it flat
         for name in _FISCAL:
             body.setdefault(name, fiscal.get(name))
-    price_changed = False
     try:
         for canon, key in _PRODUTO.items():
             if canon not in data:
@@ -335,9 +334,6 @@ def produto_to_remote(data: Mapping[str, Any], current: Mapping[str, Any] | None
                 formatted = format_decimal(value, canon)
                 if formatted is None:
                     formatted = "0" if canon == "estoque" else "0.00"
-                if canon != "estoque" and current is not None:
-                    old = n.normalize_decimal(current.get(key), key)
-                    price_changed |= old != n.normalize_decimal(formatted, key)
                 body[key] = formatted
             else:
                 body[key] = _blank(n.normalize_text(value))
@@ -345,8 +341,9 @@ def produto_to_remote(data: Mapping[str, Any], current: Mapping[str, Any] | None
         raise _field_error(exc) from None
     if "ativo" in data:
         body["ativo"] = to_flag(data["ativo"])
-    if price_changed:
-        body.pop("valores", None)  # per-price-type values would keep the old prices
+    # Per-price-type values (`valores`, Varejo/Atacado...) are GestãoClick's own business:
+    # the canonical record has one sale price, the top-level `valor_venda`; sending the
+    # list back unchanged keeps them (the API documents that omitted `valores` stay too).
     if "estoque" in data and current is not None:
         variacoes = _unwrap(body.get("variacoes"), "variacao", "variacoes")
         if not any(v.get("nome") for v in variacoes):

@@ -1,0 +1,39 @@
+"""Helpers for provider tests: credentials of the sandbox and valid Brazilian documents built
+from a counter (deterministic, check digits right)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ACCESS = "sandbox-access-token"
+SECRET = "sandbox-secret-token"
+CREDENTIALS = {"access_token": ACCESS, "secret_access_token": SECRET}
+
+
+def make_cpf(n: int) -> str:
+    """The n-th valid CPF (digits only)."""
+    base = [int(d) for d in f"{(n * 7919 + 100000003) % 10**9:09d}"]
+    for length in (9, 10):
+        total = sum(d * w for d, w in zip(base, range(length + 1, 1, -1), strict=True))
+        digit = (total * 10) % 11
+        base.append(0 if digit == 10 else digit)
+    return "".join(map(str, base))
+
+
+def cliente(n: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "tipo_pessoa": "PF",
+        "nome": f"Cliente Teste {n}",
+        "cpf": make_cpf(n),
+        "email": f"cliente{n}@example.com",
+        "telefone": "+551135228899",
+        "celular": "+5596991949455",
+        "cep": "31260210",
+        "logradouro": "Rua Cassiano Campolina",
+        "numero": str(n),
+        "bairro": "Dona Clara",
+        "cidade": "Belo Horizonte",
+        "estado": "MG",
+        "ativo": True,
+        **extra,
+    }
