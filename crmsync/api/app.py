@@ -87,8 +87,9 @@ class BodySizeLimit:
         await self.app(scope, _replay(chunks, None, receive), send)
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
-        response = JSONResponse({"detail": f"corpo da requisição maior que {self.max_bytes // 1024} KiB"},
-                                status_code=413)
+        response = JSONResponse(
+            {"detail": f"corpo da requisição maior que {self.max_bytes // 1024} KiB"}, status_code=413
+        )
         await response(scope, _never_receive, send)
 
 
@@ -133,8 +134,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unexpected error on %s %s: %s", request.method, request.url.path, type(exc).__name__,
-                  exc_info=exc)
+        log.error(
+            "unexpected error on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+            exc_info=exc,
+        )
         return JSONResponse({"detail": "erro interno; veja o log do servidor"}, status_code=500)
 
 

@@ -20,10 +20,10 @@ from crmsync.db.session import get_sessionmaker
 from crmsync.services.lojas import loja_by_api_key
 from crmsync.settings import get_settings
 
-_store_bearer = HTTPBearer(auto_error=False, scheme_name="LojaApiKey",
-                           description="Chave de API da loja (`crmsync loja add`).")
-_admin_bearer = HTTPBearer(auto_error=False, scheme_name="AdminToken",
-                           description="CRMSYNC_ADMIN_TOKEN.")
+_store_bearer = HTTPBearer(
+    auto_error=False, scheme_name="LojaApiKey", description="Chave de API da loja (`crmsync loja add`)."
+)
+_admin_bearer = HTTPBearer(auto_error=False, scheme_name="AdminToken", description="CRMSYNC_ADMIN_TOKEN.")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
@@ -49,8 +49,11 @@ def current_loja(
 ) -> Loja:
     """The store whose API key is in the `Authorization: Bearer` header (401 otherwise)."""
     if credentials is None or not credentials.credentials:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                            "chave de API ausente (Authorization: Bearer <chave>)", headers=_CHALLENGE)
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "chave de API ausente (Authorization: Bearer <chave>)",
+            headers=_CHALLENGE,
+        )
     loja = loja_by_api_key(session, credentials.credentials)
     if loja is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "chave de API inválida", headers=_CHALLENGE)
@@ -67,12 +70,14 @@ def require_admin(
     (administration over HTTP is then switched off; the CLI still works)."""
     expected = get_settings().admin_token
     if not expected:
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            "administração via API desativada: defina CRMSYNC_ADMIN_TOKEN")
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "administração via API desativada: defina CRMSYNC_ADMIN_TOKEN"
+        )
     given = credentials.credentials if credentials is not None else ""
     if not given or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "token de administração ausente ou inválido",
-                            headers=_CHALLENGE)
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "token de administração ausente ou inválido", headers=_CHALLENGE
+        )
     return "admin"
 
 
