@@ -52,7 +52,8 @@ Direction = Literal["both", "push", "pull"]
 def _strategy(value: str) -> str:
     key = str(value).strip().lower()
     if key not in STRATEGY_ALIASES:
-        raise ValueError(f"estratégia desconhecida '{value}' (use uma de: {', '.join(sorted(STRATEGY_ALIASES))})")
+        choices = ", ".join(sorted(STRATEGY_ALIASES))
+        raise ValueError(f"estratégia desconhecida '{value}' (use uma de: {choices})")
     return STRATEGY_ALIASES[key]
 
 

@@ -42,7 +42,9 @@ class CrmEntityLink(Base):
     __tablename__ = "crm_entity_links"
     __table_args__ = (
         UniqueConstraint("id_loja", "provider", "entity_type", "entity_id", name="uq_crm_entity_links_local"),
-        UniqueConstraint("id_loja", "provider", "entity_type", "external_id", name="uq_crm_entity_links_external"),
+        UniqueConstraint(
+            "id_loja", "provider", "entity_type", "external_id", name="uq_crm_entity_links_external"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -176,7 +178,8 @@ class CrmItemFalho(Base):
     chave: Mapped[str] = mapped_column(String(80))
     entity_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     external_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    status: Mapped[str] = mapped_column(String(20), default="pendente")  # pendente, falhou, ignorado, resolvido
+    # pendente, falhou, ignorado, resolvido
+    status: Mapped[str] = mapped_column(String(20), default="pendente")
     tentativas: Mapped[int] = mapped_column(Integer, default=0)
     ultimo_erro: Mapped[str | None] = mapped_column(Text, nullable=True)
     proxima_tentativa: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

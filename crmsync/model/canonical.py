@@ -57,8 +57,10 @@ class ClienteCanon(_Canon):
     ativo: bool = True
     observacoes: str | None = None
 
-    @field_validator("nome", "razao_social", "logradouro", "complemento", "bairro", "cidade", "observacoes", "rg",
-                     "inscricao_estadual", "numero")
+    @field_validator(
+        "nome", "razao_social", "logradouro", "complemento", "bairro", "cidade", "observacoes", "rg",
+        "inscricao_estadual", "numero",
+    )
     @classmethod
     def _text(cls, v: str | None) -> str | None:
         return n.normalize_text(v)
