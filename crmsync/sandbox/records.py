@@ -225,9 +225,9 @@ def _valores(items: Any, custo: Decimal | None, venda_default: Any) -> list[dict
             venda = parse_decimal(venda_default)
         if venda is None:
             venda = custo if custo is not None else Decimal(0)
-        custo_v = parse_decimal(entry.get("valor_custo"))
-        if custo_v is None:
-            custo_v = custo if custo is not None else Decimal(0)
+        # The cost of every price type is the product's cost (a stale one from a previous
+        # version of the record must not survive a cost change).
+        custo_v = custo if custo is not None else Decimal(0)
         lucro = ((venda / custo_v - 1) * 100) if custo_v else Decimal(0)
         out.append(
             {
