@@ -91,7 +91,8 @@ class EngineBase:
             if provider is None:
                 provider = self._open_provider(integ)
         self.provider: Provider = provider
-        self.binder = Binder(id_loja=self.id_loja, id_integracao=self.integracao_id, provider=self.provider_name)
+        self.binder = Binder(id_loja=self.id_loja, id_integracao=self.integracao_id,
+                             provider=self.provider_name)
         self.repo = LocalRepo(id_loja=self.id_loja, binder=self.binder)
         self.log = RunLog(id_integracao=self.integracao_id, id_loja=self.id_loja, run_id=self.run_id,
                           trigger=self.options.trigger, dry_run=self.options.dry_run)
@@ -192,7 +193,8 @@ class EngineBase:
                 out.planned.append(self._plan("externo", "update", entity_type, entity_id=row.id,
                                               external_id=link.external_id, campos=result.to_external))
             else:
-                new_remote = self.provider.update(entity_type, link.external_id, result.to_external, current=remote)
+                new_remote = self.provider.update(entity_type, link.external_id, result.to_external,
+                                                  current=remote)
             out.wrote_remote = True
         if result.to_local:
             values = self.repo.to_local_refs(s, entity_type, result.to_local)
@@ -321,7 +323,8 @@ class EngineBase:
 
     # ------------------------------------------------------------------ duplicates
 
-    def _suggest_duplicate(self, s: Session, entity_type: str, local_id: int, remote: RemoteRecord, score: float,
+    def _suggest_duplicate(self, s: Session, entity_type: str, local_id: int, remote: RemoteRecord,
+                           score: float,
                            motivo: str) -> bool:
         """Record a possible duplicate for review (once per pair); True when newly recorded."""
         existing = s.scalars(

@@ -11,6 +11,7 @@ strategy), the record is reconciled again and the conflict closes by itself.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -38,7 +39,8 @@ class ConflictsMixin(EngineBase):
             raise ValueError("usar deve ser 'local', 'externo' ou 'merge'")
         with self._uow() as s:
             conflict = s.get(CrmConflito, conflito_id)
-            if conflict is None or conflict.id_loja != self.id_loja or conflict.id_integracao != self.integracao_id:
+            mine = (self.id_loja, self.integracao_id)
+            if conflict is None or (conflict.id_loja, conflict.id_integracao) != mine:
                 raise LookupError(f"Conflito {conflito_id} não encontrado")
             if conflict.status != "pendente":
                 raise ValueError(f"Conflito {conflito_id} já foi resolvido")
@@ -59,7 +61,8 @@ class ConflictsMixin(EngineBase):
             link = self.binder.by_local(s, entity_type, conflict.entity_id)
             row = self.repo.get(s, entity_type, conflict.entity_id)
             if link is None or row is None:
-                self._close_conflict(conflict, who, {"usar": usar, "campos": choices, "motivo": "registro não existe mais"})
+                self._close_conflict(conflict, who, {"usar": usar, "campos": choices,
+                                                     "motivo": "registro não existe mais"})
                 return {"success": True, "conflito_id": conflito_id, "status": "resolvido", "campos": choices}
             if DELETE_FIELD in conflict.campos:
                 values = self._resolve_delete(s, entity_type, link, row, choices[DELETE_FIELD])
@@ -133,12 +136,11 @@ class ConflictsMixin(EngineBase):
         if deleted_locally:
             if choice == "local":  # confirm the delete on the provider
                 if self.dry_run:
-                    self._plan("externo", "delete", entity_type, entity_id=row.id, external_id=link.external_id)
+                    self._plan("externo", "delete", entity_type, entity_id=row.id,
+                               external_id=link.external_id)
                 else:
-                    try:
+                    with contextlib.suppress(NotFoundError):
                         self.provider.delete(entity_type, link.external_id)
-                    except NotFoundError:
-                        pass
                 link.status = "excluido_local"
                 return {DELETE_FIELD: "excluído nos dois lados"}
             if self.dry_run:
@@ -188,7 +190,7 @@ class ConflictsMixin(EngineBase):
             try:
                 if self._settle_one(conflito_id):
                     resolved += 1
-            except Exception as exc:  # noqa: BLE001 - one bad record never stops the pass
+            except Exception as exc:
                 with self._uow():
                     self.log.add(direcao="conflito", operacao="settle", entity_type="?", status="erro",
                                  mensagem=f"conflito #{conflito_id}: {error_message(exc)}")
@@ -213,7 +215,8 @@ class ConflictsMixin(EngineBase):
             local = {f: local_ext.get(f) for f in fields}
             ext_at = _parse(conflict.campos[fields[0]].get("externo_em")) if fields else None
             ctx = self._ctx(entity_type, row.modificado_em, ext_at)
-            check = three_way_merge(link.base_snapshot, local, external, self._policy(entity_type), ctx, fields=fields)
+            check = three_way_merge(link.base_snapshot, local, external, self._policy(entity_type), ctx,
+                                    fields=fields)
             if check.conflicts:
                 return False
             try:

@@ -51,7 +51,8 @@ class Binder:
     def by_external(self, s: Session, entity_type: str, external_id: str) -> CrmEntityLink | None:
         return s.scalars(self._base(entity_type).where(CrmEntityLink.external_id == str(external_id))).first()
 
-    def many_by_external(self, s: Session, entity_type: str, external_ids: Iterable[str]) -> dict[str, CrmEntityLink]:
+    def many_by_external(self, s: Session, entity_type: str, external_ids: Iterable[str]) -> dict[str,
+                                                                                                  CrmEntityLink]:
         ids = list(dict.fromkeys(str(e) for e in external_ids))
         out: dict[str, CrmEntityLink] = {}
         for start in range(0, len(ids), 500):
@@ -60,7 +61,8 @@ class Binder:
                 out[link.external_id] = link
         return out
 
-    def many_by_local(self, s: Session, entity_type: str, entity_ids: Iterable[int]) -> dict[int, CrmEntityLink]:
+    def many_by_local(self, s: Session, entity_type: str, entity_ids: Iterable[int]) -> dict[int,
+                                                                                             CrmEntityLink]:
         ids = list(dict.fromkeys(entity_ids))
         out: dict[int, CrmEntityLink] = {}
         for start in range(0, len(ids), 500):

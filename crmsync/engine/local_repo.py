@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session, selectinload
 from crmsync.db.local import LOCAL_MODELS, Cliente, Produto, Venda
 from crmsync.engine.links import Binder
 from crmsync.mapping.local import apply_canon_to_row, row_to_canon
-from crmsync.matching import MatchIndex
 from crmsync.model.canonical import canonical_hash
 
 __all__ = ["LocalRepo", "UnresolvedReference"]
@@ -92,7 +91,7 @@ class LocalRepo:
             if link is None:
                 raise UnresolvedReference("cliente", str(out["cliente_id"]), "local")
             out["cliente_id"] = link.external_id
-        if "itens" in out and out["itens"]:
+        if out.get("itens"):
             items = []
             ids = {int(i["produto_id"]) for i in out["itens"]}
             links = self.binder.many_by_local(s, "produto", ids)
@@ -114,7 +113,7 @@ class LocalRepo:
             if link is None:
                 raise UnresolvedReference("cliente", str(out["cliente_id"]), "externo")
             out["cliente_id"] = str(link.entity_id)
-        if "itens" in out and out["itens"]:
+        if out.get("itens"):
             links = self.binder.many_by_external(s, "produto", [str(i["produto_id"]) for i in out["itens"]])
             items = []
             for item in out["itens"]:
@@ -124,24 +123,3 @@ class LocalRepo:
                 items.append({**item, "produto_id": str(link.entity_id)})
             out["itens"] = items
         return out
-
-    # ------------------------------------------------------------ matching
-
-    def build_index(self, s: Session, entity_type: str) -> MatchIndex:
-        """Index the store's live rows once per run, from the key and name columns only
-        (no canonicalisation of whole rows: building stays cheap on large stores)."""
-        index = MatchIndex(entity_type)
-        model = self.model(entity_type)
-        if entity_type == "cliente":
-            cols = (model.id, model.email, model.cpf, model.cnpj, model.nome, model.razao_social)
-            names = ("email", "cpf", "cnpj", "nome", "razao_social")
-        elif entity_type == "produto":
-            cols = (model.id, model.codigo, model.codigo_barra, model.nome)
-            names = ("codigo", "codigo_barra", "nome")
-        else:
-            cols = (model.id, model.codigo)
-            names = ("codigo",)
-        stmt = select(*cols).where(model.id_loja == self.id_loja, model.deletado_em.is_(None))
-        for row in s.execute(stmt):
-            index.add(row[0], dict(zip(names, row[1:], strict=True)))
-        return index

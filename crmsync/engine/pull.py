@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -131,13 +130,13 @@ class PullMixin(EngineBase):
                     oldest = page.records[-1].modified_at
                     if oldest is not None and oldest < cutoff:
                         break
-        except Exception as exc:  # noqa: BLE001 - a failed listing fails the run, not the process
+        except Exception as exc:
             message = f"falha ao ler a página {page_no + 1} do CRM: {error_message(exc)}"
             result.error(None, message)
             result.message = message
             with self._uow() as s:
                 self.log.add(direcao="pull", operacao="list", entity_type=entity_type, status="erro",
-                             mensagem=message + " (cursor não avançou; a próxima execução retoma do checkpoint)")
+                             mensagem=f"{message} (cursor mantido; a próxima execução retoma do checkpoint)")
             result.planned = self.planned[first_plan:]
             return result
         if seen is not None:
@@ -229,7 +228,8 @@ class PullMixin(EngineBase):
             self.log.add(direcao="pull", operacao="pull", entity_type=run.entity_type,
                          status="sucesso" if result.success else "erro",
                          mensagem=(f"{result.total_processados} processados, {result.total_criados} criados, "
-                                   f"{result.total_atualizados} atualizados, {result.total_vinculados} vinculados, "
+                                   f"{result.total_atualizados} atualizados, "
+                                   f"{result.total_vinculados} vinculados, "
                                    f"{result.total_conflitos} conflitos, {result.total_excluidos} excluídos, "
                                    f"{len(result.erros)} erros"))
 
@@ -263,15 +263,16 @@ class PullMixin(EngineBase):
                 if seen is not None:
                     seen.add(record.external_id)
                 result.total_processados += 1
-                if record.modified_at is not None and (run.max_seen is None or record.modified_at > run.max_seen):
-                    run.max_seen = record.modified_at
+                stamp = record.modified_at
+                if stamp is not None and (run.max_seen is None or stamp > run.max_seen):
+                    run.max_seen = stamp
                 link = links.get(record.external_id)
                 try:
                     if link is not None:
                         self._pull_linked(s, run, record, link, rows.get(link.entity_id))
                     else:
                         self._pull_unlinked(s, run, record, batch=True)
-                except Exception as exc:  # noqa: BLE001 - errors are per item
+                except Exception as exc:
                     self._item_failed(s, run, record.external_id, record.modified_at, error_message(exc))
             self._flush_creates(s, run)
             if checkpoint is not None:
@@ -341,6 +342,7 @@ class PullMixin(EngineBase):
         run.fuzzy = MatchIndex(entity_type)
         linked = {link.entity_id for link in self.binder.all_links(s, entity_type)}
         model = self.repo.model(entity_type)
+        cols: tuple[Any, ...]
         if entity_type == "cliente":
             cols = (model.id, model.email, model.cpf, model.cnpj, model.nome, model.razao_social)
             names: tuple[str, ...] = ("email", "cpf", "cnpj", "nome", "razao_social")
@@ -433,7 +435,8 @@ class PullMixin(EngineBase):
             run.fuzzy.remove(local_id)
         return local_id
 
-    def _local_values(self, s: Session, entity_type: str, record: RemoteRecord) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _local_values(self, s: Session, entity_type: str, record: RemoteRecord) -> tuple[dict[str, Any],
+                                                                                         dict[str, Any]]:
         """(full canonical record in the external namespace, same in the local namespace)."""
         if entity_type == "venda":
             self._import_references(s, record)
@@ -453,7 +456,8 @@ class PullMixin(EngineBase):
         self._after_create(run, record, row.id, full_ext)
         return int(row.id)
 
-    def _after_create(self, run: _PullRun, record: RemoteRecord, local_id: int, full_ext: dict[str, Any]) -> None:
+    def _after_create(self, run: _PullRun, record: RemoteRecord, local_id: int, full_ext: dict[str,
+                                                                                               Any]) -> None:
         if self.dry_run:
             self._plan("local", "create", run.entity_type, external_id=record.external_id, campos=full_ext)
         if run.exact is not None:
@@ -509,7 +513,7 @@ class PullMixin(EngineBase):
                     with s.begin_nested():
                         self._create_local(s, run, record)
                     self._item_ok(s, run, record.external_id)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     self._item_failed(s, run, record.external_id, record.modified_at, error_message(exc))
             return
         for (record, full), row in zip(prepared, rows, strict=True):
@@ -540,8 +544,8 @@ class PullMixin(EngineBase):
             local_id = self._pull_unlinked(s, dep_run, ref, batch=False)
             if local_id is None:
                 raise ValueError(
-                    f"{ref_type} externo {ext_id} referenciado pela venda {record.external_id} é uma possível "
-                    "duplicata aguardando revisão; a venda será importada depois da decisão"
+                    f"{ref_type} externo {ext_id} referenciado pela venda {record.external_id} é uma "
+                    "possível duplicata aguardando revisão; a venda será importada depois da decisão"
                 )
 
     # ------------------------------------------------------------------ deletes
@@ -551,7 +555,8 @@ class PullMixin(EngineBase):
         result = run.result
         with self._uow() as s:
             links = [link for link in self.binder.all_links(s, entity_type) if self._is_active(link)]
-            missing = [link for link in links if link.external_id not in seen and link.cadastrado_em < run_started]
+            missing = [link for link in links
+                       if link.external_id not in seen and link.cadastrado_em < run_started]
             if not missing:
                 return
             blocked = self._mass_delete_blocked(len(missing), len(links))

@@ -14,6 +14,7 @@ yet propagated. Per row, a short transaction:
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,7 +45,7 @@ class PushMixin(EngineBase):
                 if not self.dry_run and result.success:
                     self.failed.succeeded(s, entity_type=entity_type, direcao="push", entity_id=entity_id,
                                           external_id=result.external_id)
-        except Exception as exc:  # noqa: BLE001 - every failure is one failed item, never a crash
+        except Exception as exc:
             message = error_message(exc)
             result = PushResult(False, "erro", None, entity_id, message=message)
             with self._uow() as s:
@@ -90,7 +91,7 @@ class PushMixin(EngineBase):
                 stmt = stmt.where(model.id.in_(ids))
             elif since is not None:
                 stmt = stmt.where(model.modificado_em >= datetime.now(UTC) - since)
-            rows = list(s.scalars(stmt))
+            rows: list[Any] = list(s.scalars(stmt))
             links = self.binder.many_by_local(s, entity_type, [r.id for r in rows])
             candidates: list[int] = []
             deletes: list[int] = []
@@ -141,7 +142,8 @@ class PushMixin(EngineBase):
                               message=self._conflict_message(out.conflicts))
         return self._push_unlinked(s, entity_type, row, started)
 
-    def _push_skip(self, entity_type: str, entity_id: int, external_id: str | None, message: str) -> PushResult:
+    def _push_skip(self, entity_type: str, entity_id: int, external_id: str | None,
+                   message: str) -> PushResult:
         self.log.add(direcao="push", operacao="skip", entity_type=entity_type, status="ignorado",
                      entity_id=entity_id, external_id=external_id, mensagem=message)
         return PushResult(True, "skip", external_id, entity_id, message=message)
@@ -192,11 +194,10 @@ class PushMixin(EngineBase):
             self.binder.create(s, link)
         except LinkTaken as taken:
             # Another run linked this row meanwhile: ours is a duplicate on the provider.
-            try:
+            with contextlib.suppress(ProviderError):
                 self.provider.delete(entity_type, remote.external_id)
-            except ProviderError:
-                pass
-            return self._push_skip(entity_type, row.id, taken.existing.external_id, "já vinculado por outra execução")
+            return self._push_skip(entity_type, row.id, taken.existing.external_id,
+                                   "já vinculado por outra execução")
         self.log.add(direcao="push", operacao="create", entity_type=entity_type, status="sucesso",
                      entity_id=row.id, external_id=remote.external_id,
                      duracao_ms=int((time.perf_counter() - started) * 1000))
@@ -216,16 +217,16 @@ class PushMixin(EngineBase):
         if policy == "conflict":
             self._delete_conflict(s, entity_type, link, row, lado="local", when=row.deletado_em)
             self.log.add(direcao="conflito", operacao="conflict", entity_type=entity_type, status="conflito",
-                         entity_id=row.id, external_id=ext, mensagem="excluído localmente; aguardando decisão")
-            return PushResult(True, "conflict", ext, row.id, conflitos=1, message="exclusão aguardando decisão")
+                         entity_id=row.id, external_id=ext,
+                         mensagem="excluído localmente; aguardando decisão")
+            return PushResult(True, "conflict", ext, row.id, conflitos=1,
+                              message="exclusão aguardando decisão")
         operacao = "delete" if policy == "delete" else "deactivate"
         if self.dry_run:
             self._plan("externo", operacao, entity_type, entity_id=row.id, external_id=ext)
         elif policy == "delete":
-            try:
+            with contextlib.suppress(NotFoundError):  # already gone: the goal is reached
                 self.provider.delete(entity_type, ext)
-            except NotFoundError:
-                pass  # already gone: the goal is reached
         else:
             try:
                 remote = self.provider.deactivate(entity_type, ext)
@@ -265,9 +266,10 @@ class PushMixin(EngineBase):
             try:
                 with s.begin_nested():
                     result = self._push_row(s, dep_type, dep_id)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise DependencyError(
-                    f"{dep_type} #{dep_id} da venda #{venda.id} não pôde ser sincronizado: {error_message(exc)}"
+                    f"{dep_type} #{dep_id} da venda #{venda.id} não pôde ser sincronizado: "
+                    f"{error_message(exc)}"
                 ) from exc
             if not result.success:
                 raise DependencyError(

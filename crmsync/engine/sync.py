@@ -32,15 +32,18 @@ class SyncEngine(PushMixin, PullMixin, ConflictsMixin):
     def __init__(self, session_factory: sessionmaker[Session], integracao_id: int,
                  provider: Provider | None = None, options: RunOptions | None = None,
                  progress: Callable[[dict[str, Any]], None] | None = None) -> None:
-        super().__init__(session_factory, integracao_id, provider=provider, options=options, progress=progress)
+        super().__init__(session_factory, integracao_id, provider=provider, options=options,
+                         progress=progress)
         self._dep_runs = {}
 
     @classmethod
-    def for_store(cls, session_factory: sessionmaker[Session], loja_id: int, provider_key: str = "gestao_click",
+    def for_store(cls, session_factory: sessionmaker[Session], loja_id: int,
+                  provider_key: str = "gestao_click",
                   **kw: Any) -> SyncEngine:
         with session_factory() as s:
             integ = s.scalars(
-                select(CrmIntegracao).where(CrmIntegracao.id_loja == loja_id, CrmIntegracao.provider == provider_key)
+                select(CrmIntegracao).where(CrmIntegracao.id_loja == loja_id,
+                                            CrmIntegracao.provider == provider_key)
             ).first()
             if integ is None:
                 raise LookupError(f"Integração não encontrada para a loja {loja_id} ({provider_key})")
@@ -100,7 +103,8 @@ class SyncEngine(PushMixin, PullMixin, ConflictsMixin):
                          status="sucesso" if result.success else "erro",
                          mensagem=(f"para o CRM: {push_total.sucessos} ok, {push_total.erros} erros; "
                                    f"do CRM: {pull_total.total_processados} processados, "
-                                   f"{len(pull_total.erros)} erros; conflitos pendentes: {conflitos['pendentes']}"),
+                                   f"{len(pull_total.erros)} erros; "
+                                   f"conflitos pendentes: {conflitos['pendentes']}"),
                          duracao_ms=int((time.perf_counter() - started) * 1000))
         return result
 
@@ -133,7 +137,8 @@ class SyncEngine(PushMixin, PullMixin, ConflictsMixin):
                     raise ValueError(f"o registro externo {external_id} já está vinculado ao local "
                                      f"#{existing.entity_id}")
                 if self.binder.by_local(s, entity_type, entity_id) is not None:
-                    raise ValueError(f"o registro local #{entity_id} já está vinculado a outro registro externo")
+                    raise ValueError(
+                        f"o registro local #{entity_id} já está vinculado a outro registro externo")
                 row = self.repo.get(s, entity_type, entity_id)
                 if row is None:
                     raise LookupError(f"{entity_type} #{entity_id} não encontrado")

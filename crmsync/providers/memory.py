@@ -98,7 +98,8 @@ class MemoryProvider:
 
     # ------------------------------------------------------------------ fault injection
 
-    def fail_next(self, n: int = 1, error: type[ProviderError] | Callable[[str], ProviderError] = RetriableError,
+    def fail_next(self, n: int = 1, error: type[ProviderError] | Callable[[str],
+                                                                          ProviderError] = RetriableError,
                   *, methods: set[str] | None = None, after: bool = False, skip: int = 0) -> None:
         """The next ``n`` calls (of ``methods``, default any) raise ``error``; with
         ``after=True`` the call takes effect first and then raises (a lost answer); ``skip``
@@ -188,7 +189,8 @@ class MemoryProvider:
             self._call("list_page")
             table = self._table(entity_type)
             if newest_first:
-                items = sorted(table.items(), key=lambda kv: (kv[1].modified_at, kv[1].created_seq), reverse=True)
+                items = sorted(table.items(), key=lambda kv: (kv[1].modified_at, kv[1].created_seq),
+                               reverse=True)
             else:
                 items = sorted(table.items(), key=lambda kv: kv[1].created_seq)
             start = (page - 1) * self.page_size
@@ -199,7 +201,8 @@ class MemoryProvider:
             self._after("list_page")
             return result
 
-    def iter_pages(self, entity_type: str, start_page: int = 1, *, newest_first: bool = False) -> Iterator[Page]:
+    def iter_pages(self, entity_type: str, start_page: int = 1, *,
+                   newest_first: bool = False) -> Iterator[Page]:
         page: int | None = start_page
         while page is not None:
             result = self.list_page(entity_type, page, newest_first=newest_first)
@@ -254,7 +257,8 @@ class MemoryProvider:
                 if value in (None, "") or key in lacking:
                     continue
                 matches = sorted(
-                    (s.created_seq, ext_id) for ext_id, s in self._table(entity_type).items() if s.data.get(key) == value
+                    (s.created_seq,
+                     ext_id) for ext_id, s in self._table(entity_type).items() if s.data.get(key) == value
                 )
                 if matches:
                     ext_id = matches[0][1]

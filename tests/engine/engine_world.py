@@ -20,7 +20,8 @@ from crmsync.providers.memory import MemoryProvider
 class World:
     """One store, one integration, the provider, and helpers to act as a user on each side."""
 
-    def __init__(self, sf: sessionmaker[Session], provider: MemoryProvider, integracao_id: int, loja_id: int) -> None:
+    def __init__(self, sf: sessionmaker[Session], provider: MemoryProvider, integracao_id: int,
+                 loja_id: int) -> None:
         self.sf = sf
         self.provider = provider
         self.integracao_id = integracao_id
@@ -55,11 +56,13 @@ class World:
 
     def add_venda(self, cliente_id: int, itens: list[tuple[int, str, str]], **fields: Any) -> int:
         with self.sf() as s, s.begin():
-            venda = Venda(id_loja=self.loja_id, id_cliente=cliente_id, data=fields.pop("data", date(2025, 1, 14)),
+            venda = Venda(id_loja=self.loja_id, id_cliente=cliente_id, data=fields.pop("data", date(2025, 1,
+                                                                                                    14)),
                           **fields)
             for produto_id, qty, unit in itens:
+                total = Decimal(qty) * Decimal(unit)
                 venda.itens.append(VendaItem(id_produto=produto_id, quantidade=Decimal(qty),
-                                             valor_unitario=Decimal(unit), valor_total=Decimal(qty) * Decimal(unit)))
+                                             valor_unitario=Decimal(unit), valor_total=total))
             s.add(venda)
             s.flush()
             return int(venda.id)

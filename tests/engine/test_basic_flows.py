@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from engine_world import World
 from sqlalchemy import select
 
 from crmsync.db.local import Cliente
 from crmsync.db.sync import CrmEntityLink, CrmSyncLog
-from engine_world import World
 
 
 def test_case_7_1_created_locally_is_pushed_and_linked(world: World) -> None:
@@ -53,14 +53,16 @@ def test_second_sync_makes_zero_writes(world: World) -> None:
     assert first.success
     writes = world.provider.write_calls
     with world.sf() as s:
-        versions = {link.id: (link.remote_version, link.local_hash) for link in s.scalars(select(CrmEntityLink))}
+        versions = {link.id: (link.remote_version,
+                              link.local_hash) for link in s.scalars(select(CrmEntityLink))}
     local_before = {r.id: r.modificado_em for r in world.rows(Cliente)}
     second = world.engine().sync()
     assert second.success
     assert world.provider.write_calls == writes
     assert {r.id: r.modificado_em for r in world.rows(Cliente)} == local_before
     with world.sf() as s:
-        assert {link.id: (link.remote_version, link.local_hash) for link in s.scalars(select(CrmEntityLink))} == versions
+        assert {link.id: (link.remote_version,
+                          link.local_hash) for link in s.scalars(select(CrmEntityLink))} == versions
     assert second.para_crm["total"] == 0
     assert second.do_crm["total_criados"] == 0 and second.do_crm["total_atualizados"] == 0
 

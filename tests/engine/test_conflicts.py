@@ -42,7 +42,8 @@ def test_case_7_3_manual_if_different_keeps_both_values_for_review(world: World)
     assert world.provider.panel_get("cliente", ext)["nome"] == "J. Silva"  # type: ignore[index]
     [conflict] = _pending(world)
     nome = conflict.campos["nome"]
-    assert nome["base"] == "João Silva" and nome["local"] == "João Silva Santos" and nome["externo"] == "J. Silva"
+    assert nome["base"] == "João Silva" and nome["local"] == "João Silva Santos"
+    assert nome["externo"] == "J. Silva"
     assert nome["local_em"] and nome["externo_em"] and "similarity" in nome["motivo"]
     assert result.conflitos == {"total_conflitos": 1, "resolvidos": 0, "pendentes": 1}
     # Syncing again neither duplicates the conflict nor writes anything.
@@ -55,7 +56,8 @@ def test_lww_with_spec_timestamps_is_the_users_choice(world: World) -> None:
     """With plain last_write_wins (the spec's default), the newer CRM edit wins: the spec's
     documented loss happens only when the user picked that strategy."""
     cid, ext = _synced_joao(world)
-    world.edit(Cliente, cid, nome="João Silva Santos", modificado_em=datetime.now(UTC) - timedelta(minutes=10))
+    world.edit(Cliente, cid, nome="João Silva Santos",
+               modificado_em=datetime.now(UTC) - timedelta(minutes=10))
     world.provider.panel_update("cliente", ext, {"nome": "J. Silva"})
     world.engine().sync()
     assert world.get(Cliente, cid).nome == "J. Silva"

@@ -18,7 +18,8 @@ def _cursor(world: World) -> CrmCursor | None:
         return s.scalars(select(CrmCursor).where(CrmCursor.entity_type == "cliente")).first()
 
 
-def test_failed_run_keeps_cursor_and_resume_rereads_from_checkpoint(world_factory: Callable[..., World]) -> None:
+def test_failed_run_keeps_cursor_and_resume_rereads_from_checkpoint(world_factory: Callable[...,
+                                                                                            World]) -> None:
     world = world_factory(page_size=2)
     for i in range(6):
         world.provider.panel_create("cliente", {"nome": f"Pessoa {i}", "email": f"p{i}@x.com"})

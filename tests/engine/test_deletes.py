@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from crmsync.db.local import Cliente
 from crmsync.db.sync import CrmConflito
+from crmsync.db.types import utcnow
 from crmsync.engine.results import PullResult
 from crmsync.providers.base import RetriableError
-from crmsync.db.types import utcnow
 
 
 def _linked(world: World, n: int) -> list[tuple[int, str]]:

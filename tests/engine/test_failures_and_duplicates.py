@@ -128,7 +128,8 @@ def test_dry_run_plans_every_write_and_writes_nothing(world: World) -> None:
     assert [r.nome for r in world.rows(Cliente)] == ["Novo Local"]
     with world.sf() as s:
         assert not list(s.scalars(select(CrmEntityLink)))
-        statuses = {log.status for log in s.scalars(select(CrmSyncLog).where(CrmSyncLog.operacao == "create"))}
+        logs = s.scalars(select(CrmSyncLog).where(CrmSyncLog.operacao == "create"))
+        statuses = {log.status for log in logs}
     assert statuses == {"simulado"}
 
 
