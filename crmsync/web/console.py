@@ -48,7 +48,7 @@ from crmsync.web.auth import (
     start_store_session,
     write_cookie,
 )
-from crmsync.web.queries import get_failed_item, integration_health, list_failed_items, nav_counts
+from crmsync.web.queries import get_failed_item, list_failed_items, nav_counts, pending_duplicates
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ templates.env.filters.update(
 templates.env.globals.update(
     LOCAL_NAME=fmt.LOCAL_NAME,
     LOG_STATUS_LABELS=fmt.LOG_STATUS_LABELS,
+    LOG_DIRECTIONS=eq.LOG_DIRECTIONS,
     DIRECTION_LABELS=fmt.DIRECTION_LABELS,
     TRIGGER_LABELS=fmt.TRIGGER_LABELS,
     OPERATION_LABELS=fmt.OPERATION_LABELS,
@@ -613,8 +614,9 @@ def _do_failed_item(request: Request, store: Store, item_id: int, acao: str) -> 
     session = load_session(request)
     try:
         if acao == "tentar":
-            actions.retry_failed_item(sf, store.id, item_id)
-            session.set_flash(f"{label}: nova tentativa agendada para agora.")
+            queued = actions.retry_failed_item(sf, store.id, item_id)
+            session.set_flash(f"{label}: nova tentativa agendada para agora." if queued else
+                              f"{label}: marcado para nova tentativa na próxima rodada.")
         else:
             actions.ignore_failed_item(sf, store.id, item_id)
             session.set_flash(f"{label}: item ignorado; ele não será mais tentado.")
@@ -628,39 +630,29 @@ def _do_failed_item(request: Request, store: Store, item_id: int, acao: str) -> 
 # ---------------------------------------------------------------------------- integrations
 
 
-def _runtime_health(loja_id: int) -> dict[int, dict[str, Any]]:
-    """Quota and queue figures from the runtime's status module, when it offers them."""
-    try:
-        from crmsync.api import status as status_module
-    except Exception:
-        return {}
-    fn = getattr(status_module, "integration_status", None) or getattr(status_module, "store_status", None)
-    if not callable(fn):
-        return {}
-    try:
-        data = fn(_sessions(), loja_id)
-    except Exception:
-        log.exception("runtime status failed for loja %s", loja_id)
-        return {}
-    items = data.get("integracoes", []) if isinstance(data, dict) else data
-    out: dict[int, dict[str, Any]] = {}
-    for item in items or []:
-        if isinstance(item, dict) and isinstance(item.get("id"), int):
-            out[item["id"]] = item
-    return out
+def _integration_rows(db: Session, loja_id: int) -> list[dict[str, Any]]:
+    """Per integration, the runtime's health summary (the same as ``GET /api/crm/status``)
+    plus the duplicates waiting for review."""
+    from crmsync.api.status import integration_status
+
+    integs = db.scalars(
+        select(CrmIntegracao).where(CrmIntegracao.id_loja == loja_id).order_by(CrmIntegracao.id)
+    ).all()
+    rows = []
+    for integ in integs:
+        row = integration_status(db, integ)
+        row["duplicatas_pendentes"] = pending_duplicates(db, integ.id)
+        row["requisicoes"] = row.get("requisicoes") or {}
+        row["itens_falhos"] = row.get("itens_falhos") or {}
+        rows.append(row)
+    return rows
 
 
 @router.get("/integracoes")
 def integrations(request: Request) -> Response:
     store = require_store(request)
     with _sessions()() as db:
-        rows = integration_health(db, store.id)
-    runtime = _runtime_health(store.id)
-    for row in rows:
-        extra = runtime.get(row["id"], {})
-        for key in ("requisicoes_hoje", "cota_diaria", "itens_pendentes", "itens_falhos", "lag_segundos"):
-            if extra.get(key) is not None:
-                row[key] = extra[key]
+        rows = _integration_rows(db, store.id)
     return page(request, store, "integracoes.html", {"integracoes": rows}, nav="integracoes")
 
 

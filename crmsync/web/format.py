@@ -66,7 +66,8 @@ LOG_STATUS_LABELS = {
 DIRECTION_LABELS = {
     "push": "Ecletech → GestãoClick",
     "pull": "GestãoClick → Ecletech",
-    "conflito": "Resolução de conflito",
+    "conflito": "Conflito",
+    "sync": "Sincronização completa",
 }
 TRIGGER_LABELS = {
     "automatico": "Automático",
@@ -85,6 +86,10 @@ OPERATION_LABELS = {
     "deactivate": "Desativação",
     "erro": "Erro",
     "resolve": "Resolução",
+    "settle": "Verificação de conflito",
+    "duplicata": "Revisão de duplicata",
+    "sync": "Resumo da rodada",
+    "restore": "Restauração",
 }
 FAILED_STATUS_LABELS = {
     "pendente": "Aguardando nova tentativa",
@@ -237,8 +242,9 @@ def diff_rows(diff: Any) -> list[dict[str, str]]:
     for name, change in diff.items():
         acao = ""
         valor: str
-        if isinstance(change, dict) and ("acao" in change or "valor" in change):
-            acao = DIFF_ACTIONS.get(str(change.get("acao")), str(change.get("acao") or ""))
+        if isinstance(change, dict) and any(k in change for k in ("acao", "escolha", "valor")):
+            key = str(change.get("acao") or change.get("escolha") or "")
+            acao = DIFF_ACTIONS.get(key, key)
             valor = format_value(change.get("valor")) if "valor" in change else "—"
         elif isinstance(change, dict) and any(k in change for k in ("antes", "depois")):
             valor = f"{format_value(change.get('antes'))} → {format_value(change.get('depois'))}"

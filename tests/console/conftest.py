@@ -213,7 +213,8 @@ def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
     contexts: list[Any] = []
 
     def make(viewport: dict[str, int] | None = None) -> Any:
-        ctx = browser.new_context(viewport=viewport or DESKTOP, locale="pt-BR", timezone_id="America/Sao_Paulo")
+        ctx = browser.new_context(viewport=viewport or DESKTOP, locale="pt-BR",
+                                  timezone_id="America/Sao_Paulo")
         ctx.set_default_timeout(15000)
         contexts.append(ctx)
         return ctx.new_page()

@@ -38,7 +38,8 @@ def _two_field_conflict(store: StoreData) -> int:
                  "local_em": (now - timedelta(minutes=40)).isoformat(),
                  "externo_em": (now - timedelta(minutes=35)).isoformat(),
                  "motivo": "both changed; values too different (similarity 0.42)"},
-        "email": {"base": "joao@example.com", "local": "joao.santos@example.com", "externo": "jsilva@example.com",
+        "email": {"base": "joao@example.com", "local": "joao.santos@example.com",
+                  "externo": "jsilva@example.com",
                   "local_em": (now - timedelta(minutes=40)).isoformat(),
                   "externo_em": (now - timedelta(minutes=35)).isoformat(), "motivo": "manual strategy"},
     })
@@ -52,7 +53,8 @@ def _seed_everything(store: StoreData) -> dict[str, Any]:
         id_loja=store.id, id_integracao=store.integracao_id, entity_type="cliente", entity_id=452,
         external_id="99997",
         campos={"nome": {"base": "Carlos Souza", "local": "Carlos A. Souza", "externo": "Carlos Souza ME",
-                         "local_em": now.isoformat(), "externo_em": now.isoformat(), "motivo": "manual strategy"},
+                         "local_em": now.isoformat(), "externo_em": now.isoformat(),
+                         "motivo": "manual strategy"},
                 "telefone": {"base": None, "local": "1133334444", "externo": "11999990000",
                              "local_em": now.isoformat(), "externo_em": now.isoformat(),
                              "motivo": "manual strategy"}},
@@ -67,7 +69,8 @@ def _seed_everything(store: StoreData) -> dict[str, Any]:
     seed_log(store, 2, direcao="push", tipo="manual", operacao="create", status="erro",
              mensagem="GestãoClick respondeu 422: CPF inválido", diff=None)
     seed_log(store, 1, direcao="conflito", tipo="manual", operacao="resolve", status="sucesso",
-             mensagem="Resolvido por console", diff={"nome": {"acao": "to_external", "valor": "João Silva Santos"}})
+             mensagem="Resolvido por console",
+             diff={"nome": {"acao": "to_external", "valor": "João Silva Santos"}})
     seed_failed(store, entity_id=77)
     seed_failed(store, entity_id=78, status="pendente")
     return {"conflito": conflito, "resolvido": resolvido}

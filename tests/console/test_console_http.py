@@ -38,7 +38,8 @@ def test_sign_in_sets_a_hardened_cookie_and_sign_out_ends_it(
     store = make_store("Loja Centro")
     with httpx.Client(base_url=app_server.url) as client:
         form = client.get("/console/entrar")
-        bad = client.post("/console/entrar", data={"api_key": "crm_wrong", "csrf_token": csrf_from(form.text)})
+        bad = client.post("/console/entrar",
+                          data={"api_key": "crm_wrong", "csrf_token": csrf_from(form.text)})
         assert bad.status_code == 401
         assert "Chave de API inválida" in bad.text
         ok = client.post("/console/entrar", data={"api_key": store.api_key, "csrf_token": csrf_from(bad.text),
