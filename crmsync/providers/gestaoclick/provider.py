@@ -54,7 +54,7 @@ from crmsync.providers.gestaoclick.client import (
 )
 from crmsync.providers.gestaoclick.pagination import PageMeta, PageNumberPaginator, check_page
 from crmsync.settings import Settings, get_settings
-from crmsync.transport import Transport, TransportError, company_key, jitter
+from crmsync.transport import Transport, TransportError, company_key, describe_request, jitter
 
 log = structlog.get_logger("crmsync.providers.gestaoclick")
 
@@ -245,12 +245,15 @@ class GestaoClickProvider:
 
     # -- reading -----------------------------------------------------------------------
 
-    def list_page(self, entity_type: str, page: int = 1, *, newest_first: bool = False) -> Page:
+    def _list_params(self, page: int, newest_first: bool) -> dict[str, Any]:
         params: dict[str, Any] = {"pagina": page, "limite": PAGE_SIZE}
         if self.capabilities.sort_by_modification:
             params["ordenacao"] = "modificado_em"
             params["direcao"] = "desc" if newest_first else "asc"
-        env = self.client.get_list(self._resource(entity_type), params)
+        return params
+
+    def list_page(self, entity_type: str, page: int = 1, *, newest_first: bool = False) -> Page:
+        env = self.client.get_list(self._resource(entity_type), self._list_params(page, newest_first))
         meta = PageMeta.parse(env.meta, request=env.request, base_url=self._origin)
         nxt = check_page(
             meta, requested=page, item_count=len(env.data), page_size=PAGE_SIZE, request=env.request
@@ -277,9 +280,10 @@ class GestaoClickProvider:
         while paginator.next_page is not None:
             number = paginator.next_page
             page = self.list_page(entity_type, number, newest_first=newest_first)
-            paginator.update(
-                number, page.next_page, request=f"GET /{self._resource(entity_type)}?pagina={number}"
+            request = describe_request(
+                "GET", f"/{self._resource(entity_type)}", self._list_params(number, newest_first)
             )
+            paginator.update(number, page.next_page, request=request)
             yield page
 
     def get(self, entity_type: str, external_id: str) -> RemoteRecord:
