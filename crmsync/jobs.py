@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
@@ -65,6 +67,7 @@ PRIORITY_RECONCILE = 5
 PRIORITY_PULL = 0
 
 BUSY_RETRY_SECONDS = 1.0
+_WORKER_ID = f"{socket.gethostname()}-{os.getpid()}"
 
 
 # ----------------------------------------------------------------------------- context
@@ -81,6 +84,7 @@ def _settings_objs() -> tuple[sessionmaker[Session], RuntimeState, RuntimeOption
 def _count(state: RuntimeState, job: str, status: str) -> None:
     try:
         state.incr(f"jobs:{job}:{status}")
+        state.incr(f"worker:{_WORKER_ID}:{job}")
     except Exception:  # metrics must never fail a job
         log.debug("contador indisponível", exc_info=True)
 

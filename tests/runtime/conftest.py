@@ -124,8 +124,14 @@ class Tenant:
     webhook_secret: str
 
 
-def make_tenant(base_url: str, *, config: dict[str, Any] | None = None, nome: str = "Loja Teste",
-                access_token: str | None = None, secret_access_token: str | None = None) -> Tenant:
+def make_tenant(
+    base_url: str,
+    *,
+    config: dict[str, Any] | None = None,
+    nome: str = "Loja Teste",
+    access_token: str | None = None,
+    secret_access_token: str | None = None,
+) -> Tenant:
     """A store and its GestãoClick integration pointing at `base_url`, with fresh credentials
     (a fresh company: its own rate limit and quota in the shared stores)."""
     from crmsync.services.integracoes import create_integracao
@@ -135,8 +141,15 @@ def make_tenant(base_url: str, *, config: dict[str, Any] | None = None, nome: st
     secret = secret_access_token or "s-" + secrets.token_hex(12)
     with session_scope() as session:
         loja, key = create_loja(session, nome)
-        integ = create_integracao(session, loja_id=loja.id, provider="gestao_click", base_url=base_url,
-                                  access_token=access, secret_access_token=secret, config=config or {})
+        integ = create_integracao(
+            session,
+            loja_id=loja.id,
+            provider="gestao_click",
+            base_url=base_url,
+            access_token=access,
+            secret_access_token=secret,
+            config=config or {},
+        )
         return Tenant(loja.id, key, integ.id, access, secret, integ.webhook_token, integ.webhook_secret or "")
 
 

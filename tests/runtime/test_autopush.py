@@ -40,23 +40,36 @@ def test_api_create_is_pushed_automatically(rt_env: Env, api_server: Any) -> Non
         api = api_server()
         try:
             with EmbeddedRuntime(scheduler=False):
-                r = httpx.post(f"http://127.0.0.1:{api.port}/api/clientes",
-                               headers={"Authorization": f"Bearer {tenant.api_key}"},
-                               json={"nome": "Joana Automática", "email": "joana.auto@example.com"})
+                r = httpx.post(
+                    f"http://127.0.0.1:{api.port}/api/clientes",
+                    headers={"Authorization": f"Bearer {tenant.api_key}"},
+                    json={"nome": "Joana Automática", "email": "joana.auto@example.com"},
+                )
                 assert r.status_code == 201, r.text
                 remote = wait_for(lambda: _remote_by_email(sb, "joana.auto@example.com"), what="push")
                 assert remote["nome"] == "Joana Automática"
                 local_id = r.json()["id"]
-                with session_scope() as s:
-                    link = s.scalar(select(CrmEntityLink).where(CrmEntityLink.entity_id == local_id))
-                    assert link is not None and link.external_id == str(remote["id"])
+
+                def link() -> CrmEntityLink | None:
+                    with session_scope() as s:
+                        return s.scalar(
+                            select(CrmEntityLink).where(
+                                CrmEntityLink.entity_type == "cliente", CrmEntityLink.entity_id == local_id
+                            )
+                        )
+
+                assert wait_for(link, what="link committed").external_id == str(remote["id"])
                 # An update through the API flows the same way.
-                r = httpx.put(f"http://127.0.0.1:{api.port}/api/clientes/{local_id}",
-                              headers={"Authorization": f"Bearer {tenant.api_key}"},
-                              json={"nome": "Joana Atualizada"})
+                r = httpx.put(
+                    f"http://127.0.0.1:{api.port}/api/clientes/{local_id}",
+                    headers={"Authorization": f"Bearer {tenant.api_key}"},
+                    json={"nome": "Joana Atualizada"},
+                )
                 assert r.status_code == 200, r.text
-                wait_for(lambda: sb.panel_get("clientes", remote["id"])["nome"] == "Joana Atualizada",
-                         what="update pushed")
+                wait_for(
+                    lambda: sb.panel_get("clientes", remote["id"])["nome"] == "Joana Atualizada",
+                    what="update pushed",
+                )
         finally:
             uninstall_listeners()
 
@@ -68,24 +81,32 @@ def test_api_answers_while_crm_is_down_and_push_arrives_later(rt_env: Env, api_s
     api = api_server()
     try:
         with EmbeddedRuntime(scheduler=True):
-            r = httpx.post(f"http://127.0.0.1:{api.port}/api/clientes",
-                           headers={"Authorization": f"Bearer {tenant.api_key}"},
-                           json={"nome": "Carlos Offline", "email": "carlos.offline@example.com"})
+            r = httpx.post(
+                f"http://127.0.0.1:{api.port}/api/clientes",
+                headers={"Authorization": f"Bearer {tenant.api_key}"},
+                json={"nome": "Carlos Offline", "email": "carlos.offline@example.com"},
+            )
             assert r.status_code == 201, r.text
             local_id = r.json()["id"]
             wait_dispatched()
 
             def failed_item() -> CrmItemFalho | None:
                 with session_scope() as s:
-                    return s.scalar(select(CrmItemFalho).where(CrmItemFalho.entity_id == local_id,
-                                                               CrmItemFalho.direcao == "push"))
+                    return s.scalar(
+                        select(CrmItemFalho).where(
+                            CrmItemFalho.entity_id == local_id, CrmItemFalho.direcao == "push"
+                        )
+                    )
 
             item = wait_for(failed_item, what="failed item recorded while the CRM is down")
             assert item.status == "pendente" and item.ultimo_erro
             # The CRM comes back: the retry (backoff) pushes the record.
             with SandboxServer(port=port, access_token="a2", secret_access_token="s2") as sb:
-                wait_for(lambda: _remote_by_email(sb, "carlos.offline@example.com"), timeout=60,
-                         what="push after the CRM came back")
+                wait_for(
+                    lambda: _remote_by_email(sb, "carlos.offline@example.com"),
+                    timeout=60,
+                    what="push after the CRM came back",
+                )
                 wait_for(lambda: failed_item().status == "resolvido", what="failed item resolved")
     finally:
         uninstall_listeners()
@@ -96,8 +117,16 @@ def test_row_written_directly_in_the_database_is_found_and_pushed(rt_env: Env) -
         tenant = make_tenant(sb.base_url, access_token="a3", secret_access_token="s3")
         with session_scope() as s:  # like the PHP ERP: no API call, no event
             now = utcnow()
-            s.add(Cliente(id_loja=tenant.loja_id, nome="Direto No Banco", email="direto@example.com",
-                          tipo_pessoa="PF", cadastrado_em=now, modificado_em=now))
+            s.add(
+                Cliente(
+                    id_loja=tenant.loja_id,
+                    nome="Direto No Banco",
+                    email="direto@example.com",
+                    tipo_pessoa="PF",
+                    cadastrado_em=now,
+                    modificado_em=now,
+                )
+            )
         with EmbeddedRuntime(scheduler=True):
             remote = wait_for(lambda: _remote_by_email(sb, "direto@example.com"), what="reconcile push")
             # ... and so is a later direct UPDATE of the same row.
@@ -106,20 +135,29 @@ def test_row_written_directly_in_the_database_is_found_and_pushed(rt_env: Env) -
                 assert row is not None
                 row.nome = "Direto Alterado"
                 row.modificado_em = utcnow()
-            wait_for(lambda: sb.panel_get("clientes", remote["id"])["nome"] == "Direto Alterado",
-                     what="direct update pushed")
+            wait_for(
+                lambda: sb.panel_get("clientes", remote["id"])["nome"] == "Direto Alterado",
+                what="direct update pushed",
+            )
 
 
 def test_job_run_twice_has_the_effect_of_one(rt_env: Env) -> None:
     from crmsync.jobs import pull_entity, push_record
 
-    with SandboxServer(access_token="a4", secret_access_token="s4", seed=3,
-                       seed_records={"clientes": 15}) as sb:
+    with SandboxServer(
+        access_token="a4", secret_access_token="s4", seed=3, seed_records={"clientes": 15}
+    ) as sb:
         tenant = make_tenant(sb.base_url, access_token="a4", secret_access_token="s4")
         with session_scope() as s:
             now = utcnow()
-            row = Cliente(id_loja=tenant.loja_id, nome="Duas Vezes", email="duas@example.com",
-                          tipo_pessoa="PF", cadastrado_em=now, modificado_em=now)
+            row = Cliente(
+                id_loja=tenant.loja_id,
+                nome="Duas Vezes",
+                email="duas@example.com",
+                tipo_pessoa="PF",
+                cadastrado_em=now,
+                modificado_em=now,
+            )
             s.add(row)
             s.flush()
             local_id = row.id
@@ -134,6 +172,9 @@ def test_job_run_twice_has_the_effect_of_one(rt_env: Env) -> None:
         assert pull_entity(tenant.integracao_id, "cliente") == "sucesso"
         with session_scope() as s:
             locals_ = s.scalar(select(func.count(Cliente.id)).where(Cliente.id_loja == tenant.loja_id))
-            links = s.scalar(select(func.count(CrmEntityLink.id)).where(
-                CrmEntityLink.id_integracao == tenant.integracao_id))
+            links = s.scalar(
+                select(func.count(CrmEntityLink.id)).where(
+                    CrmEntityLink.id_integracao == tenant.integracao_id
+                )
+            )
         assert locals_ == 16 and links == 16
