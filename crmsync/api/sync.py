@@ -15,6 +15,7 @@ and never a credential.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,7 @@ from crmsync.config import ENTITY_ALIASES, ConfigError, parse_config
 from crmsync.db.local import LOCAL_MODELS, Loja
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmIntegracao
-from crmsync.providers.base import ProviderError
+from crmsync.providers.base import AuthError, ProtocolError, ProviderError
 from crmsync.services.errors import InvalidInputError, NotFoundError, ServiceError
 
 if TYPE_CHECKING:
@@ -152,12 +153,63 @@ def open_engine(
                             progress=progress)
     except ProviderError as exc:
         raise provider_problem(provider, exc) from None
+    engine.provider = ProviderWatch(engine.provider)
     try:
         yield engine
     except ProviderError as exc:
         raise provider_problem(provider, exc) from None
     finally:
         engine.close()
+
+
+class ProviderWatch:
+    """Transparent wrapper of the engine's provider that remembers the last provider-level
+    failure (unreachable, 5xx, rate limit, refused credentials, nonsense answers).
+
+    Why: the engine rightly turns every error into a per-item failure and keeps going, so
+    a run against a dead provider ends as "all items failed". The caller still needs to say
+    *why* (HTTP 503 / 502 with the provider's own message) without parsing messages; this
+    records the error's type on the way through and changes nothing else.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.last_error: ProviderError | None = None
+
+    def _note(self, exc: ProviderError) -> None:
+        if exc.retriable or isinstance(exc, AuthError | ProtocolError):
+            self.last_error = exc
+
+    def _watch_iter(self, it: Iterator[Any]) -> Iterator[Any]:
+        try:
+            yield from it
+        except ProviderError as exc:
+            self._note(exc)
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                out = attr(*args, **kwargs)
+            except ProviderError as exc:
+                self._note(exc)
+                raise
+            return self._watch_iter(out) if inspect.isgenerator(out) else out
+
+        return call
+
+
+def raise_if_provider_down(engine: Any, provider: str, failed: bool, progressed: bool) -> None:
+    """A failed run that got nothing done because the provider could not be used is not an
+    "item error" but an outage: say so (503 retriable / 502 otherwise)."""
+    watch = getattr(engine, "provider", None)
+    exc = getattr(watch, "last_error", None)
+    if failed and not progressed and exc is not None:
+        raise provider_problem(provider, exc)
 
 
 def provider_problem(provider: str, exc: ProviderError) -> ProviderUnavailableError:
@@ -188,7 +240,9 @@ def push_record(
 
     with open_engine(loja_id, trigger=trigger, dry_run=dry_run, actor=actor, run_id=run_id,
                      session_factory=session_factory, check=check) as engine:
-        return engine.push_one(entity_type, entity_id)
+        result = engine.push_one(entity_type, entity_id)
+        raise_if_provider_down(engine, engine.provider_name, not result.success, False)
+        return result
 
 
 def push_changed(
@@ -213,7 +267,9 @@ def push_changed(
 
     with open_engine(loja_id, trigger=trigger, dry_run=dry_run, actor=actor, run_id=run_id,
                      progress=progress, session_factory=session_factory, check=check) as engine:
-        return engine.push(entity_type, since=since, all_rows=all_rows)
+        summary = engine.push(entity_type, since=since, all_rows=all_rows)
+        raise_if_provider_down(engine, engine.provider_name, not summary.success, summary.sucessos > 0)
+        return summary
 
 
 def import_entity(
@@ -236,7 +292,9 @@ def import_entity(
 
     with open_engine(loja_id, trigger=trigger, dry_run=dry_run, actor=actor, run_id=run_id,
                      progress=progress, session_factory=session_factory, check=check) as engine:
-        return engine.pull(entity_type, full=full)
+        result = engine.pull(entity_type, full=full)
+        raise_if_provider_down(engine, engine.provider_name, not result.success, result.total_processados > 0)
+        return result
 
 
 def sync_store(
@@ -254,7 +312,10 @@ def sync_store(
     entity_types = None if not entities else [resolve_entity(e) for e in entities]
     with open_engine(loja_id, trigger=trigger, dry_run=dry_run, actor=actor, run_id=run_id,
                      progress=progress, session_factory=session_factory) as engine:
-        return engine.sync(entity_types)
+        result = engine.sync(entity_types)
+        progressed = bool(result.para_crm.get("sucessos")) or bool(result.do_crm.get("total_processados"))
+        raise_if_provider_down(engine, engine.provider_name, not result.success, progressed)
+        return result
 
 
 # ------------------------------------------------------------------------------ REST

@@ -43,6 +43,32 @@ DryRunOpt = typer.Option(False, "--dry-run", help="Mostra cada escrita planejada
 JsonOpt = typer.Option(False, "--json", help="Saída em JSON para máquinas.")
 
 
+def _logs_to_stderr() -> None:
+    """Keep stdout for results: `--json` output must parse, and `crmsync pull > file` must
+    hold only the summary. Unless someone configured structlog already, route it through
+    stdlib logging, whose last-resort handler writes to stderr (looked up at write time)."""
+    import logging
+
+    import structlog
+
+    if structlog.is_configured():
+        return
+    from crmsync.settings import get_settings
+
+    level = logging.getLevelName(get_settings().log_level.upper())
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S"),
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            level if isinstance(level, int) else logging.INFO),
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=False,
+    )
+
+
 def _actor(by: str | None = None) -> str:
     if by:
         return by
@@ -111,6 +137,9 @@ class _ProgressReporter:
 def _collect_planned(data: Any) -> list[dict[str, Any]]:
     """Every `planned` entry anywhere in a result (push summaries nest them per item)."""
     found: list[dict[str, Any]] = []
+    if isinstance(data, dict) and isinstance(data.get("planned"), list):
+        # A run's own list already holds every plan of its parts: do not count them twice.
+        return [v if isinstance(v, dict) else {"acao": str(v)} for v in data["planned"]]
     if isinstance(data, dict):
         for key, value in data.items():
             if key == "planned" and isinstance(value, list):
@@ -232,6 +261,7 @@ def push(
 ) -> None:
     """Local -> CRM: um registro (--id), os alterados (--since), todos (--all) ou, sem opção,
     todos os que mudaram desde a última sincronização."""
+    _logs_to_stderr()
     from crmsync.api.sync import push_changed, push_record
     from crmsync.engine_queries import parse_duration
 
@@ -264,6 +294,7 @@ def pull(
     as_json: bool = JsonOpt,
 ) -> None:
     """CRM -> local: as mudanças desde o último cursor (ou tudo, com --full)."""
+    _logs_to_stderr()
     from crmsync.api.sync import import_entity
 
     with _run_errors(), _ProgressReporter(as_json, "recebendo") as reporter:
@@ -280,6 +311,7 @@ def sync(
     as_json: bool = JsonOpt,
 ) -> None:
     """Os dois sentidos: envia, recebe e aplica conflitos já decididos."""
+    _logs_to_stderr()
     from crmsync.api.sync import sync_store
 
     with _run_errors(), _ProgressReporter(as_json, "sincronizando") as reporter:
@@ -296,10 +328,11 @@ def sync(
 
 
 def _per_entity(block: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """`para_crm`/`do_crm` are either one summary or {entity: summary}; normalise."""
-    entities = {"cliente", "produto", "venda"}
-    if block and all(isinstance(v, dict) for v in block.values()) and set(block) <= entities:
-        return block
+    """`para_crm`/`do_crm` hold a total plus `por_entidade` {entity: summary}; one line and
+    the failures per entity read better than the total alone."""
+    per = block.get("por_entidade") if isinstance(block, dict) else None
+    if isinstance(per, dict) and per:
+        return {str(k): v for k, v in per.items() if isinstance(v, dict)}
     return {"": block}
 
 
@@ -357,18 +390,25 @@ def conflicts_list(
     if not page["items"]:
         console.print("nenhum conflito" + (" pendente" if status == "pendente" else ""), markup=False)
         return
-    table = Table(title=f"Conflitos ({page['total']})")
-    for col in ("id", "loja", "entidade", "local", "externo", "campo", "Ecletech", "CRM", "status"):
-        table.add_column(col)
+    console.print(f"Conflitos: {page['total']}", markup=False, highlight=False)
     for c in page["items"]:
-        campos = c["campos"] or {"": {}}
-        for i, (name, vals) in enumerate(campos.items()):
+        # One block per conflict, like the spec's review screen: a header line, then one row
+        # per field with both sides and the value both had before (fits an 80-column terminal).
+        console.print(
+            f"\n#{c['id']} {c['entity_type']} local {c['entity_id']} <-> externo {c['external_id']} "
+            f"(loja {c['id_loja']}, {c['status']}, {str(c['criado_em'])[:19]})",
+            markup=False, highlight=False, soft_wrap=True,
+        )
+        table = Table(show_header=True, box=None, pad_edge=False)
+        for col in ("campo", "Ecletech", "GestãoClick", "antes"):
+            table.add_column(col, overflow="fold")
+        for name, vals in (c["campos"] or {}).items():
             vals = vals if isinstance(vals, dict) else {}
-            head = [str(c["id"]), str(c["id_loja"]), c["entity_type"], str(c["entity_id"]),
-                    str(c["external_id"])]
-            table.add_row(*(head if i == 0 else [""] * 5), name, _short(vals.get("local")),
-                          _short(vals.get("externo")), c["status"] if i == 0 else "")
-    console.print(table)
+            table.add_row(name, _short(vals.get("local")), _short(vals.get("externo")),
+                          _short(vals.get("base")))
+        console.print(table)
+    console.print("\nresolva com: crmsync conflicts resolve ID --use local|external|merge "
+                  "[--field NOME=local]", markup=False, highlight=False)
 
 
 @conflicts_app.command("resolve")
@@ -380,6 +420,7 @@ def conflicts_resolve(
     as_json: bool = JsonOpt,
 ) -> None:
     """Decide um conflito: grava a escolha nos dois lados, atualiza a base e registra quem decidiu."""
+    _logs_to_stderr()
     from crmsync.api.review import resolve_conflict_now
 
     choices = {"local": "local", "external": "externo", "externo": "externo", "merge": "merge"}
@@ -426,14 +467,17 @@ def duplicates_list(
     if not page["items"]:
         console.print("nenhuma duplicata" + (" pendente" if status == "pendente" else ""), markup=False)
         return
-    table = Table(title=f"Possíveis duplicatas ({page['total']})")
-    for col in ("id", "loja", "entidade", "local", "externo", "semelhança", "Ecletech", "CRM", "status"):
-        table.add_column(col)
+    console.print(f"Possíveis duplicatas: {page['total']}", markup=False, highlight=False)
     for d in page["items"]:
-        table.add_row(str(d["id"]), str(d["id_loja"]), d["entity_type"], str(d["entity_id"]),
-                      d["external_id"], f"{d['score']:.2f}", _short(d["dados_local"].get("nome")),
-                      _short(d["dados_externo"].get("nome")), d["status"])
-    console.print(table)
+        console.print(
+            f"\n#{d['id']} {d['entity_type']} semelhança {d['score']:.2f} "
+            f"(loja {d['id_loja']}, {d['status']})\n"
+            f"  Ecletech    local {d['entity_id']}: {_short(d['dados_local'].get('nome'), 60)}\n"
+            f"  GestãoClick externo {d['external_id']}: {_short(d['dados_externo'].get('nome'), 60)}",
+            markup=False, highlight=False, soft_wrap=True,
+        )
+    console.print("\nresolva com: crmsync duplicates resolve ID --link|--dismiss",
+                  markup=False, highlight=False)
 
 
 @duplicates_app.command("resolve")
@@ -445,6 +489,7 @@ def duplicates_resolve(
     as_json: bool = JsonOpt,
 ) -> None:
     """Vincula (--link) ou descarta (--dismiss) uma sugestão de duplicata."""
+    _logs_to_stderr()
     from crmsync.api.review import resolve_duplicate_now
 
     if link == dismiss:

@@ -86,41 +86,34 @@ class World:
 
     # ----------------------------------------------------------------- local side (the ERP)
     def local_create(self, **values: Any) -> int:
-        """Insert a cliente as the ERP does (a plain INSERT; crmsync finds it as dirty)."""
+        """Create a cliente through our REST API, as the spec's 7.1 does (`POST /api/clientes`).
+        No runtime listener is registered here, so nothing is pushed until we ask."""
         values.setdefault("tipo_pessoa", "PF")
-        with session_scope() as s:
-            row = Cliente(id_loja=self.loja_id, **values)
-            s.add(row)
-            s.flush()
-            return int(row.id)
+        resp = self.api("POST", "/api/clientes", json=values)
+        assert resp.status_code == 201, resp.text
+        return int(resp.json()["id"])
 
     def local_update(self, cliente_id: int, *, at: datetime | None = None, **values: Any) -> None:
-        """UPDATE as the ERP does; `at` sets modificado_em (how a 5-minute gap is made
-        without sleeping)."""
-        with session_scope() as s:
-            row = s.get(Cliente, cliente_id)
-            assert row is not None
-            for k, v in values.items():
-                setattr(row, k, v)
-            row.modificado_em = at or datetime.now(UTC)
+        """`PUT /api/clientes/{id}`; `at` then back-dates modificado_em to when the edit
+        happened (how a 5-minute gap is made without sleeping)."""
+        resp = self.api("PUT", f"/api/clientes/{cliente_id}", json=values)
+        assert resp.status_code == 200, resp.text
+        if at is not None:
+            with session_scope() as s:
+                row = s.get(Cliente, cliente_id)
+                assert row is not None
+                row.modificado_em = at
 
     def local_delete(self, cliente_id: int) -> None:
-        with session_scope() as s:
-            row = s.get(Cliente, cliente_id)
-            assert row is not None
-            row.deletado_em = datetime.now(UTC)
-            row.modificado_em = datetime.now(UTC)
+        """Soft delete through our REST API (`DELETE /api/clientes/{id}`)."""
+        resp = self.api("DELETE", f"/api/clientes/{cliente_id}")
+        assert resp.status_code == 200, resp.text
 
     def local(self, cliente_id: int) -> dict[str, Any]:
-        """The local cliente as our REST API shows it (database view when that route is
-        not there)."""
+        """The local cliente as our REST API answers it (soft-deleted ones too)."""
         resp = self.api("GET", f"/api/clientes/{cliente_id}")
-        if resp.status_code == 200:
-            return dict(resp.json())
-        with session_scope() as s:
-            row = s.get(Cliente, cliente_id)
-            assert row is not None, f"cliente {cliente_id} não existe localmente"
-            return {c.name: getattr(row, c.name) for c in Cliente.__table__.columns}
+        assert resp.status_code == 200, resp.text
+        return dict(resp.json())
 
     def local_clientes(self, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         with session_scope() as s:
