@@ -361,10 +361,16 @@ def conflicts(request: Request, pagina: str | None = None) -> Response:
                  "filtros": {}}, nav="conflitos")
 
 
+def _field_order(names: Any) -> list[str]:
+    """Fields in the record's own order (nome before e-mail), unknown ones after, by name."""
+    known = list(fmt.FIELD_LABELS)
+    return sorted(names, key=lambda n: (known.index(n) if n in known else len(known), n))
+
+
 def _conflict_fields(conflict: dict[str, Any]) -> list[dict[str, Any]]:
     """Per field: the three values, their times, and which sides changed it since the base."""
     rows = []
-    for name in sorted(conflict["campos"]):
+    for name in _field_order(conflict["campos"]):
         info = conflict["campos"][name] or {}
         base, local, externo = info.get("base"), info.get("local"), info.get("externo")
         rows.append({
@@ -401,7 +407,9 @@ def _resolution_rows(conflict: dict[str, Any]) -> list[dict[str, Any]]:
     escolhas: dict[str, Any] = resolucao["campos"] if isinstance(resolucao.get("campos"), dict) else {}
     valores: dict[str, Any] = resolucao["valores"] if isinstance(resolucao.get("valores"), dict) else {}
     rows = []
-    for name, info in sorted((conflict.get("campos") or {}).items()):
+    campos = conflict.get("campos") or {}
+    for name in _field_order(campos):
+        info = campos[name]
         side = escolhas.get(name) if usar == "merge" else usar
         if isinstance(side, dict):
             side = side.get("usar") or side.get("lado")

@@ -25,6 +25,7 @@ import uvicorn
 from crmsync.api.app import create_app
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmConflito, CrmDuplicata, CrmItemFalho, CrmSyncLog
+from crmsync.runtime.queue import reset_queue
 from crmsync.services.integracoes import create_integracao
 from crmsync.services.lojas import create_loja
 
@@ -76,9 +77,11 @@ class AppServer:
 
 @pytest.fixture
 def app_server(app_env: dict[str, str]) -> Iterator[AppServer]:
+    reset_queue()  # the runtime state (quota, queue) must be this test's, not a previous one's
     server = AppServer().start()
     yield server
     server.stop()
+    reset_queue()
 
 
 # ------------------------------------------------------------------------------ data

@@ -8,11 +8,12 @@ from collections.abc import Callable
 import httpx
 
 from crmsync.db.session import get_sessionmaker
-from crmsync.db.sync import CrmItemFalho
+from crmsync.db.sync import CrmConflito, CrmItemFalho
 
 from .conftest import (
     AppServer,
     StoreData,
+    add_rows,
     csrf_from,
     http_login,
     seed_conflict,
@@ -136,3 +137,17 @@ def test_static_files_are_our_own(app_server: AppServer) -> None:
         assert js.status_code == 200 and "htmx" in js.text[:200]
         assert client.get("/console/static/console.css").status_code == 200
         assert client.get("/console/static/../console.py").status_code == 404
+
+
+def test_an_unexpected_failure_is_a_friendly_page_not_a_trace(
+        app_server: AppServer, make_store: Callable[..., StoreData]) -> None:
+    store = make_store("Loja Quebrada")
+    # A row no engine would write (campos must be an object): the page fails while rendering.
+    broken = add_rows(CrmConflito(
+        id_loja=store.id, id_integracao=store.integracao_id, entity_type="cliente", entity_id=1,
+        external_id="1", campos=["nome"], dados_local={}, dados_externo={}, status="pendente"))[0]
+    client = http_login(app_server, store.api_key)
+    resp = client.get(f"/console/conflitos/{broken}")
+    assert resp.status_code == 500
+    assert "Algo deu errado" in resp.text
+    assert "Traceback" not in resp.text and "Error" not in resp.text
