@@ -67,6 +67,7 @@ PRIORITY_RECONCILE = 5
 PRIORITY_PULL = 0
 
 BUSY_RETRY_SECONDS = 1.0
+LOCK_WAIT_SECONDS = 3.0  # record locks: wait this long before going back through the queue
 _WORKER_ID = f"{socket.gethostname()}-{os.getpid()}"
 
 
@@ -326,7 +327,7 @@ def push_record(integracao_id: int, entity_type: str, entity_id: int, trigger: s
         else:
             keys.append(pull_key(integracao_id, entity_type))  # a create must not race a page scan
         try:
-            with hold(state, keys, opts.lock_ttl_seconds):
+            with hold(state, keys, opts.lock_ttl_seconds, wait=LOCK_WAIT_SECONDS):
                 state.delete(_pending_key("push", integracao_id, entity_type, entity_id))
                 return _run_push(session, sf, state, opts, integ, entity_type, entity_id, trigger)
         except LockBusy:
@@ -519,7 +520,7 @@ def pull_record(
         else:
             keys.append(pull_key(integracao_id, entity_type))
         try:
-            with hold(state, keys, opts.lock_ttl_seconds):
+            with hold(state, keys, opts.lock_ttl_seconds, wait=LOCK_WAIT_SECONDS):
                 state.delete(_pending_key("pullone", integracao_id, entity_type, external_id))
                 return _run_pull_one(
                     session, sf, state, opts, integ, entity_type, external_id, trigger, inbox_id

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -47,15 +48,23 @@ class _Heartbeat(threading.Thread):
 
 
 @contextmanager
-def hold(state: RuntimeState, keys: Sequence[str], ttl: float = DEFAULT_TTL) -> Iterator[str]:
-    """Take every key (in sorted order, so two jobs never deadlock) or raise `LockBusy`."""
+def hold(
+    state: RuntimeState, keys: Sequence[str], ttl: float = DEFAULT_TTL, wait: float = 0.0
+) -> Iterator[str]:
+    """Take every key (in sorted order, so two jobs never deadlock) or raise `LockBusy`.
+
+    `wait`: keep trying for that many seconds first (a short job ahead of us usually ends
+    sooner than a trip back through the queue)."""
     token = uuid.uuid4().hex
     ordered = sorted(set(keys))
     taken: list[str] = []
+    deadline = time.monotonic() + wait
     try:
         for key in ordered:
-            if not state.acquire(key, token, ttl):
-                raise LockBusy(key)
+            while not state.acquire(key, token, ttl):
+                if time.monotonic() >= deadline:
+                    raise LockBusy(key)
+                time.sleep(0.05)
             taken.append(key)
         beat = _Heartbeat(state, ordered, token, ttl)
         beat.start()

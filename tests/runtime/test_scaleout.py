@@ -1,0 +1,98 @@
+"""Two `crmsync worker` processes on Redis and PostgreSQL share the work: every job is done
+once, both take part, the company's rate limit holds across both, and SIGTERM stops each
+gracefully (exit code 0)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from crmsync.db.local import Cliente
+from crmsync.db.schema import upgrade
+from crmsync.db.session import session_scope
+from crmsync.db.sync import CrmEntityLink
+from crmsync.db.types import utcnow
+from crmsync.sandbox.server import SandboxServer
+from runtime.conftest import (
+    flush_redis_queue,
+    make_env,
+    make_tenant,
+    redis_available,
+    redis_queue_url,
+    wait_for,
+)
+from runtime.workers import WorkerProcess
+
+N = 16
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_two_workers_on_redis_and_postgres_share_the_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_database: Any
+) -> None:
+    from crmsync.jobs import enqueue_push
+    from crmsync.runtime.queue import get_state
+
+    redis_available()
+    db_url = fresh_database("postgresql")
+    queue = redis_queue_url()
+    env = make_env(tmp_path, db_url, queue)
+    env.apply(monkeypatch)
+    upgrade(db_url)
+    workers: list[WorkerProcess] = []
+    try:
+        with SandboxServer(access_token="so1", secret_access_token="sso1", rate_limit=3) as sb:
+            tenant = make_tenant(sb.base_url, access_token="so1", secret_access_token="sso1")
+            with session_scope() as s:
+                now = utcnow()
+                rows = [
+                    Cliente(
+                        id_loja=tenant.loja_id,
+                        nome=f"Escala {i}",
+                        email=f"escala{i}@example.com",
+                        tipo_pessoa="PF",
+                        cadastrado_em=now,
+                        modificado_em=now,
+                    )
+                    for i in range(N)
+                ]
+                s.add_all(rows)
+                s.flush()
+                ids = [r.id for r in rows]
+            queued = [enqueue_push(tenant.integracao_id, "cliente", i) for i in ids]
+            again = [enqueue_push(tenant.integracao_id, "cliente", i) for i in ids]  # coalesced
+            assert all(queued) and not any(again)
+
+            workers = [
+                WorkerProcess(env.vars, tmp_path, f"w{n}", concurrency=2, scheduler=False).start()
+                for n in range(2)
+            ]
+
+            def linked() -> bool:
+                with session_scope() as s:
+                    return s.scalar(select(func.count(CrmEntityLink.id))) == N
+
+            wait_for(linked, timeout=120, what="every record pushed")
+            codes = [w.terminate() for w in workers]
+            assert codes == [0, 0], [w.output()[-2000:] for w in workers]
+
+            stats = sb.stats()
+            company = next(iter(stats["companies"].values()))
+            assert stats["routes"]["POST /clientes"]["requests"] == N  # each create sent exactly once
+            emails = [r.get("email") for r in sb.panel_list("clientes")]
+            assert len(emails) == len(set(emails)) == N
+            assert company["max_requests_in_any_1s_window"] <= 3, company
+            assert company["rate_limited"] == 0, company
+
+            counters = get_state().counters("")
+            assert counters.get("jobs:push_record:sucesso") == N
+            per_worker = {k.split(":")[1] for k, v in counters.items() if k.startswith("worker:") and v > 0}
+            assert len(per_worker) == 2, counters  # both processes took jobs
+    finally:
+        for w in workers:
+            w.kill()
+        flush_redis_queue(queue)
