@@ -9,12 +9,14 @@ Two kinds of answer, never mixed:
   candidates go to the duplicate review queue, so it favours telling a human over guessing.
 
 Fuzzy matching uses *blocking* so its cost grows with the data, not with its square: each
-name is indexed under a few keys (its rare tokens; each pair "token + first letter of
-another token"), and an incoming name is scored only against the records sharing one of
-its keys. Keys held by too many records carry no information ("silva") and are skipped, so
-every block is bounded. A near-duplicate with one typo still shares a pair key as long as
-one token is spelled the same and the other keeps its first letter; a one-word name is
-also indexed under its one-deletion variants, which catch a single typo anywhere.
+name is indexed under a few short keys, and an incoming name is scored only against the
+records sharing one of its keys. A key pairs the first three letters of one word with a
+typo-tolerant form of another word's start (its first three letters, or its first four
+with one letter dropped), for every ordered pair of the name's main words. Two names share
+a key when they have two words in common, in any order, with a typo in one of them, a typo
+past the third letter in both, or a word more or less. A one-word name is indexed under its
+one-deletion variants instead. Keys held by too many records say nothing ("silva"), so
+they are skipped and every block stays bounded.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from rapidfuzz import fuzz, process
 from unidecode import unidecode
@@ -58,8 +60,8 @@ _WORD = re.compile(r"[^\W_]+")
 _ASCII_WORD = re.compile(r"[a-z0-9]+")
 
 MAX_BLOCK = 256  # a blocking key held by more records than this is not informative
-MAX_CANDIDATES = 2048  # hard bound on the records scored for one query
-_MAX_KEY_TOKENS = 4  # longest tokens used to build pair keys (at most 4*3 pairs)
+MAX_CANDIDATES = 1024  # hard bound on the names scored for one query
+_MAX_KEY_TOKENS = 3  # longest words used to build pair keys (at most 3*2 ordered pairs)
 
 
 def normalize_name(name: str | None) -> str:
@@ -100,22 +102,31 @@ def name_similarity(a: str | None, b: str | None) -> float:
     return _score(na, nb) / 100.0
 
 
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def _start_forms(word: str) -> set[str]:
+    """Forms of a word's start that survive one typo in it: its first three letters, and
+    its first four with any one dropped ("gomes" -> gom, ome, gme, goe; "gmoes" shares gme)."""
+    return {word[:3], *_deletions(word[:4])}
+
+
 def _block_keys(normalised: str) -> set[str]:
-    tokens = sorted(
+    """Blocking keys of a normalised name: for each ordered pair of its main words, the
+    first word whole with each typo-tolerant start of the second ("marques|jul")."""
+    words = sorted(
         {t for t in normalised.split() if len(t) > 1 and t not in _BLOCK_STOPWORDS},
         key=lambda t: (-len(t), t),
     )[:_MAX_KEY_TOKENS]
-    if not tokens:
+    if not words:
         return {"=" + normalised} if normalised else set()
-    keys = {"t:" + t for t in tokens}
-    keys.update(f"p:{a}|{b[0]}" for a in tokens for b in tokens if a != b)
-    if len(tokens) == 1:
+    if len(words) == 1:
         # A one-word name has no pairs; its one-deletion variants ("brito" -> "brto", ...)
         # meet those of a copy with one letter dropped, added, changed or swapped.
-        word = tokens[0]
-        keys.add("d:" + word)
-        keys.update("d:" + word[:i] + word[i + 1 :] for i in range(len(word)))
-    return keys
+        return {"d:" + v for v in {words[0], *_deletions(words[0])}}
+    forms = {b: _start_forms(b) for b in words}
+    return {f"p:{a}|{form}" for a in words for b in words if a != b for form in forms[b]}
 
 
 def _exact_value(key: str, value: Any) -> str | None:
@@ -138,17 +149,26 @@ class Candidate:
     reason: str
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(NamedTuple):
+    # A tuple of tuples of strings: the garbage collector stops tracking it, which keeps
+    # full collections cheap on an index of 100,000+ records.
     exact: tuple[tuple[str, str], ...]
     names: tuple[str, ...]
-    blocks: frozenset[tuple[str, int]]  # (blocking key, index of the name it came from)
+    blocks: tuple[tuple[str, ...], ...]  # blocking keys of each name
     distinct: tuple[tuple[str, str], ...]
 
 
+_SLOT_BITS = 2  # room for up to four name fields per record
+_SLOT_MASK = (1 << _SLOT_BITS) - 1
+assert all(len(fields) <= _SLOT_MASK + 1 for fields in NAME_FIELDS.values())
+
+
+def _choice_id(local_id: int, slot: int) -> int:
+    """One int for (record, which of its names); exact for any int id, negative included."""
+    return (local_id << _SLOT_BITS) | slot
+
+
 def _sorted_tokens(normalised: str) -> str:
-    # token_sort_ratio(a, b) is ratio() of the token-sorted strings; sorting once when a
-    # record is indexed keeps that work out of the per-candidate loop.
     return " ".join(sorted(normalised.split()))
 
 
@@ -168,10 +188,15 @@ class MatchIndex:
         self._name_fields = NAME_FIELDS[entity_type]
         self._distinct_keys = _DISTINCT_KEYS[entity_type]
         self._entries: dict[int, _Entry] = {}
-        self._by_key: dict[str, dict[str, set[int]]] = {k: {} for k in self._exact_keys}
-        # blocking key -> {(local_id, name index): token-sorted name}; a dict so that
-        # rapidfuzz scores a whole block in one call, in C.
-        self._blocks: dict[str, dict[tuple[int, int], str]] = {}
+        # key name -> value -> holder ids, ascending; a tuple (not a set) because the garbage
+        # collector stops tracking tuples of ints, and one holder is the usual case.
+        self._by_key: dict[str, dict[str, tuple[int, ...]]] = {k: {} for k in self._exact_keys}
+        # blocking key -> {choice id: token-sorted name}. Dicts, so that the blocks of a
+        # query are merged (deduplicated) and scored by rapidfuzz in C, with no Python work
+        # per candidate; token_sort_ratio is ratio() of token-sorted strings. Choice ids
+        # are plain ints (see _choice_id): dicts of ints and strings are left alone by the
+        # garbage collector, which otherwise rescans a million tuples at every full pass.
+        self._blocks: dict[str, dict[int, str]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -192,14 +217,17 @@ class MatchIndex:
         entry = _Entry(
             exact=self._values(canon, self._exact_keys),
             names=names,
-            blocks=frozenset((k, slot) for slot, n in enumerate(names) for k in _block_keys(n)),
+            blocks=tuple(tuple(_block_keys(n)) for n in names),
             distinct=self._values(canon, self._distinct_keys),
         )
         self._entries[local_id] = entry
         for key, value in entry.exact:
-            self._by_key[key].setdefault(value, set()).add(local_id)
-        for block, slot in entry.blocks:
-            self._blocks.setdefault(block, {})[(local_id, slot)] = _sorted_tokens(names[slot])
+            holders = self._by_key[key]
+            holders[value] = tuple(sorted((*holders.get(value, ()), local_id)))
+        for slot, (name, keys) in enumerate(zip(names, entry.blocks, strict=True)):
+            choice_id, choice = _choice_id(local_id, slot), _sorted_tokens(name)
+            for block in keys:
+                self._blocks.setdefault(block, {})[choice_id] = choice
 
     def remove(self, local_id: int) -> None:
         """Forget a local record (deleted, or about to be re-added); unknown ids are ignored."""
@@ -207,23 +235,26 @@ class MatchIndex:
         if entry is None:
             return
         for key, value in entry.exact:
-            ids = self._by_key[key][value]
-            ids.discard(local_id)
-            if not ids:
-                del self._by_key[key][value]
-        for block, slot in entry.blocks:
-            members = self._blocks[block]
-            del members[(local_id, slot)]
-            if not members:
-                del self._blocks[block]
+            holders = self._by_key[key]
+            rest = tuple(i for i in holders[value] if i != local_id)
+            if rest:
+                holders[value] = rest
+            else:
+                del holders[value]
+        for slot, keys in enumerate(entry.blocks):
+            for block in keys:
+                members = self._blocks[block]
+                del members[_choice_id(local_id, slot)]
+                if not members:
+                    del self._blocks[block]
 
     def exact(self, canon: Mapping[str, Any]) -> tuple[int, str] | None:
         """The local record sharing a unique key, as (local_id, key name), trying keys in
         the spec's order; None when no key matches or the record has none."""
         for key, value in self._values(canon, self._exact_keys):
-            ids = self._by_key[key].get(value)
-            if ids:
-                return min(ids), key
+            holders = self._by_key[key].get(value)
+            if holders:
+                return holders[0], key
         return None
 
     def fuzzy(self, canon: Mapping[str, Any], threshold: float = 0.85, limit: int = 5) -> list[Candidate]:
@@ -237,24 +268,34 @@ class MatchIndex:
         names = self._names(canon)
         if limit <= 0 or not names:
             return []
-        blocks = self._candidate_blocks(names)
+        choices = self._candidates(names)
+        if not choices:
+            return []
         distinct = dict(self._values(canon, self._distinct_keys))
         cutoff = max(threshold * 100.0 - 1e-9, 0.0)
         best: dict[int, tuple[float, int, int]] = {}  # local_id -> (similarity, query idx, name idx)
         for qi, query in enumerate(names):
             sorted_query = _sorted_tokens(query)
-            for block in blocks:
-                for _choice, score, (local_id, slot) in process.extract(
-                    sorted_query, block, scorer=fuzz.ratio, processor=None, score_cutoff=cutoff, limit=None
-                ):
-                    similarity = float(score) / 100.0
-                    if similarity < threshold:
-                        continue  # guard against rounding at the cutoff
-                    if local_id in best and best[local_id][0] >= similarity:
-                        continue
-                    if distinct and any(distinct.get(k, v) != v for k, v in self._entries[local_id].distinct):
-                        continue
+            hits = process.extract(sorted_query, choices, scorer=fuzz.ratio, processor=None,
+                                   score_cutoff=cutoff, limit=None)
+            # Hits come best first. Once `limit` records of this list are kept, a lower
+            # score can no longer enter the answer, so the rest (on Faker-like data, dozens
+            # of same-name people per query) is skipped; equal scores are still read, since
+            # ties go to the lowest id and the order of equal hits is the index's.
+            kept: set[int] = set()
+            floor = threshold
+            for _choice, score, choice_id in hits:
+                similarity = float(score) / 100.0
+                if similarity < floor:
+                    break  # below the threshold (rounding at the cutoff) or the top `limit`
+                local_id, slot = choice_id >> _SLOT_BITS, choice_id & _SLOT_MASK
+                if distinct and any(distinct.get(k, v) != v for k, v in self._entries[local_id].distinct):
+                    continue
+                kept.add(local_id)
+                if local_id not in best or similarity > best[local_id][0]:
                     best[local_id] = (similarity, qi, slot)
+                if len(kept) == limit:
+                    floor = similarity
         ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))[:limit]
         return [
             Candidate(
@@ -265,21 +306,17 @@ class MatchIndex:
             for local_id, (similarity, qi, slot) in ranked
         ]
 
-    def _candidate_blocks(self, names: Iterable[str]) -> list[dict[tuple[int, int], str]]:
-        """Blocks sharing an informative key with the query, smallest first, so that at
-        most MAX_CANDIDATES names are scored."""
+    def _candidates(self, names: Iterable[str]) -> dict[int, str]:
+        """Names sharing an informative blocking key with the query, smallest blocks
+        first, at most about MAX_CANDIDATES of them."""
         postings = sorted(
             (len(members), key)
             for key in {k for n in names for k in _block_keys(n)}
             if (members := self._blocks.get(key)) and len(members) <= MAX_BLOCK
         )
-        chosen: list[dict[tuple[int, int], str]] = []
-        total = 0
+        found: dict[int, str] = {}
         for size, key in postings:
-            if total + size > MAX_CANDIDATES:
+            if len(found) + size > MAX_CANDIDATES:
                 break
-            total += size
-            chosen.append(self._blocks[key])
-        return chosen
-
-
+            found.update(self._blocks[key])
+        return found
