@@ -593,7 +593,7 @@ def sync_log(request: Request, status: str | None = None, entidade: str | None =
         )
         falhas = list_failed_items(db, store.id)
     query = {k: v for k, v in filtros.items() if v}
-    return page(request, store, "registro.html", {
+    response = page(request, store, "registro.html", {
         "registros": result["items"],
         "paginas": _pages(result["total"], LOG_PAGE_SIZE, current),
         "filtros": query,
@@ -601,6 +601,11 @@ def sync_log(request: Request, status: str | None = None, entidade: str | None =
         "falhas": falhas,
         "tz": tz,
     }, nav="registro")
+    if request.headers.get("hx-request"):
+        # htmx would push the raw form (empty filters included); push the clean address instead.
+        clean = dict(query, pagina=str(current)) if current > 1 else query
+        response.headers["HX-Push-Url"] = "/console/registro" + ("?" + urlencode(clean) if clean else "")
+    return response
 
 
 @router.post("/falhas/{item_id}/{acao}")

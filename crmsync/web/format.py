@@ -129,6 +129,8 @@ def field_label(name: str) -> str:
 
 
 def entity_label(name: str | None) -> str:
+    if name and "," in name:  # a whole-run summary row names every entity it covered
+        return ", ".join(entity_label(part) for part in name.split(",") if part)
     return ENTITY_LABELS.get(name or "", (name or "—").capitalize())
 
 

@@ -159,7 +159,7 @@ def test_log_filters_and_pagination(app_server: AppServer, make_store: Callable[
     page.get_by_text("Página 2 de 2").wait_for()
     # Filtering with htmx: choosing a status updates the list in place and the address.
     page.get_by_label("Situação").select_option("erro")
-    page.wait_for_url(re.compile(r"status=erro"))
+    page.wait_for_url(re.compile(r"/console/registro\?status=erro$"))  # a clean, shareable address
     results = page.locator("#resultados")
     results.get_by_text("código duplicado").first.wait_for()
     assert "(2)" in page.get_by_role("heading", name=re.compile("Operações")).inner_text()

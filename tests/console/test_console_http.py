@@ -9,6 +9,8 @@ import httpx
 
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmConflito, CrmItemFalho
+from crmsync.sandbox.server import SandboxServer
+from crmsync.services.integracoes import set_active
 
 from .conftest import (
     AppServer,
@@ -151,3 +153,33 @@ def test_an_unexpected_failure_is_a_friendly_page_not_a_trace(
     assert resp.status_code == 500
     assert "Algo deu errado" in resp.text
     assert "Traceback" not in resp.text and "Error" not in resp.text
+
+
+def test_sync_now_refused_by_the_provider_says_so_in_portuguese(
+        app_server: AppServer, make_store: Callable[..., StoreData]) -> None:
+    with SandboxServer(rate_limit=0, daily_quota=0, access_token="other", secret_access_token="other") as sb:
+        store = make_store("Loja Sem Acesso", base_url=sb.base_url)  # its tokens are not the sandbox's
+        client = http_login(app_server, store.api_key)
+        page = client.get("/console/integracoes")
+        assert "Sincronizar agora" in page.text
+        resp = client.post(f"/console/integracoes/{store.integracao_id}/sincronizar",
+                           data={"csrf_token": csrf_from(page.text)})
+        assert resp.status_code == 303 and resp.headers["location"] == "/console/integracoes"
+        after = client.get("/console/integracoes")
+    notice = after.text.split('class="aviso aviso-', 1)[1].split("</div>", 1)[0]
+    assert "erro(s) (veja o registro)" in notice  # the run finished; the failures are in the log
+    assert "Traceback" not in notice and "Error" not in notice
+
+
+def test_sync_now_on_a_disabled_integration_is_refused_politely(
+        app_server: AppServer, make_store: Callable[..., StoreData]) -> None:
+    store = make_store("Loja Desativada")
+    with get_sessionmaker()() as db:
+        set_active(db, store.integracao_id, False)
+    client = http_login(app_server, store.api_key)
+    page = client.get("/console/integracoes")
+    assert "Desativada" in page.text and "disabled" in page.text
+    resp = client.post(f"/console/integracoes/{store.integracao_id}/sincronizar",
+                       data={"csrf_token": csrf_from(page.text)})
+    assert resp.status_code == 303
+    assert "A integração está desativada" in client.get("/console/integracoes").text
