@@ -452,8 +452,8 @@ def conflict_detail(request: Request, conflito_id: str) -> Response:
 
 @router.post("/conflitos/{conflito_id}/resolver")
 async def conflict_resolve(request: Request, conflito_id: str) -> Response:
+    store = await run_in_threadpool(require_store, request)  # signed out: to the sign-in page
     data = await _form(request)
-    store = await run_in_threadpool(require_store, request)
     if not conflito_id.isdigit():
         raise StarletteHTTPException(404)
     cid = int(conflito_id)
@@ -521,8 +521,8 @@ def duplicates(request: Request, pagina: str | None = None) -> Response:
 
 @router.post("/duplicatas/{duplicata_id}/resolver")
 async def duplicate_resolve(request: Request, duplicata_id: str) -> Response:
+    store = await run_in_threadpool(require_store, request)  # signed out: to the sign-in page
     data = await _form(request)
-    store = await run_in_threadpool(require_store, request)
     if not duplicata_id.isdigit():
         raise StarletteHTTPException(404)
     return await run_in_threadpool(_do_resolve_duplicate, request, store, int(duplicata_id),
@@ -610,8 +610,8 @@ def sync_log(request: Request, status: str | None = None, entidade: str | None =
 
 @router.post("/falhas/{item_id}/{acao}")
 async def failed_item_action(request: Request, item_id: str, acao: str) -> Response:
+    store = await run_in_threadpool(require_store, request)  # signed out: to the sign-in page
     await _form(request)
-    store = await run_in_threadpool(require_store, request)
     if not item_id.isdigit() or acao not in ("tentar", "ignorar"):
         raise StarletteHTTPException(404)
     return await run_in_threadpool(_do_failed_item, request, store, int(item_id), acao)
@@ -671,8 +671,8 @@ def integrations(request: Request) -> Response:
 
 @router.post("/integracoes/{integracao_id}/sincronizar")
 async def integration_sync(request: Request, integracao_id: str) -> Response:
+    store = await run_in_threadpool(require_store, request)  # signed out: to the sign-in page
     await _form(request)
-    store = await run_in_threadpool(require_store, request)
     if not integracao_id.isdigit():
         raise StarletteHTTPException(404)
     return await run_in_threadpool(_do_sync, request, store, int(integracao_id))

@@ -73,6 +73,9 @@ def test_post_without_or_with_wrong_csrf_is_refused(
     # The sign-in form is protected too (no login CSRF).
     fresh = httpx.Client(base_url=app_server.url)
     assert fresh.post("/console/entrar", data={"api_key": store.api_key}).status_code == 403
+    # A signed-out visitor posting a decision is sent to sign in; nothing is applied.
+    signed_out = fresh.post(f"/console/conflitos/{conflito}/resolver", data={"usar": "local"})
+    assert signed_out.status_code == 303 and signed_out.headers["location"] == "/console/entrar"
     page = client.get(f"/console/conflitos/{conflito}")
     assert "Conflito detectado" in page.text  # nothing was applied
 
