@@ -531,15 +531,30 @@ def log(
     if not page["items"]:
         console.print("nenhum registro no log", markup=False)
         return
-    table = Table(title=f"Log de sincronização ({len(page['items'])} de {page['total']})")
-    for col in ("quando", "loja", "tipo", "direção", "operação", "entidade", "local", "externo", "status",
-                "ms", "mensagem"):
-        table.add_column(col)
+    console.print(f"Log de sincronização: {len(page['items'])} de {page['total']} (mais recente primeiro)",
+                  markup=False, highlight=False)
+    rows = []
     for r in page["items"]:
-        table.add_row(str(r["criado_em"])[:19], str(r["id_loja"]), r["tipo"], r["direcao"], r["operacao"],
-                      r["entity_type"], str(r["entity_id"] or ""), str(r["external_id"] or ""), r["status"],
-                      str(r["duracao_ms"]), _short(r["mensagem"], 60))
-    console.print(table)
+        if r["entity_id"] is None and r["external_id"] is None:
+            registro = r["entity_type"]  # a run's summary row
+        else:
+            registro = f"{r['entity_type']} {r['entity_id'] or '-'}<->{r['external_id'] or '-'}"
+        rows.append((str(r["criado_em"])[:19].replace("T", " "), f"{r['direcao']} {r['operacao']}",
+                     registro, r["status"], r["mensagem"] or ""))
+    # Plain aligned lines: the fixed columns never shrink, only the message is cut to the
+    # terminal's width (the full text: --json).
+    titles = ("quando (UTC)", "operação", "registro", "status")
+    widths = [max([len(t), *(len(row[i]) for row in rows)]) for i, t in enumerate(titles)]
+    room = max(20, console.width - sum(widths) - 2 * len(widths))
+
+    def line(cells: tuple[str, ...]) -> str:
+        fixed = "  ".join(c.ljust(w) for c, w in zip(cells[:4], widths, strict=True))
+        msg = cells[4] if len(cells[4]) <= room else cells[4][: room - 1] + "…"
+        return f"{fixed}  {msg}".rstrip()
+
+    console.print(line((*titles, "mensagem")), markup=False, highlight=False, soft_wrap=True)
+    for row in rows:
+        console.print(line(row), markup=False, highlight=False, soft_wrap=True)
 
 
 def _check_loja(session: Any, loja: int | None) -> None:
