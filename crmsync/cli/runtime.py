@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import typer
 
 from crmsync.cli.common import EXIT_ITEM_ERRORS, JsonOption, console, emit_json, fail, user_errors
@@ -27,11 +25,10 @@ def worker(
     SIGTERM termina com elegância: os jobs em andamento terminam, os demais ficam na fila."""
     from crmsync.cli.admin import migrate
     from crmsync.runtime.embedded import run_worker
+    from crmsync.runtime.logs import configure
     from crmsync.settings import get_settings
 
-    logging.basicConfig(
-        level=get_settings().log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure(get_settings().log_level)
     with user_errors():
         migrate()
     settings = get_settings()
@@ -101,6 +98,9 @@ def demo(
 ) -> None:
     """Sandbox do GestãoClick + crmsync serve + dados de exemplo + uma sincronização; mostra onde olhar."""
     from crmsync.runtime.demo import DemoError, run_demo
+    from crmsync.runtime.logs import configure
+
+    configure("WARNING")
 
     try:
         code = run_demo(once=once, port=port, sandbox_port=sandbox_port, clientes=clientes, as_json=as_json)

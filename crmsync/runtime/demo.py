@@ -330,7 +330,7 @@ def _make_changes(sandbox: Any, loja_id: int, integ_id: int, local_ids: list[int
         "segundos": round(took, 2),
     }
     lines.append(
-        f"alteração no CRM: cliente {ext_id} renomeado -> "
+        f"alteração no CRM: cliente {ext_id} do CRM (cliente {local_id} da loja) renomeado -> "
         + (f"chegou à loja em {took:.1f} s (webhook)" if ok else "ainda não chegou à loja")
     )
 
