@@ -101,3 +101,50 @@ def test_log_filters_and_pagination(world: World) -> None:
     assert bulk["total"] == 4
     limited = world.cli("log", "--loja", world.loja_id, "--limit", "1", "--json").json()
     assert len(limited["items"]) == 1
+
+
+def test_push_since_takes_only_recently_changed_rows(world: World) -> None:
+    """`--since 24h` is the spec's `sincronizarTodosParaCrm` window; `--all` takes every row."""
+    from datetime import UTC, datetime, timedelta
+
+    from crmsync.db.local import Cliente
+    from crmsync.db.session import session_scope
+
+    old = world.local_create(nome="Cliente Antigo", email="antigo@email.com")
+    new = world.local_create(nome="Cliente Novo", email="novo@email.com")
+    with session_scope() as s:
+        row = s.get(Cliente, old)
+        assert row is not None
+        row.modificado_em = datetime.now(UTC) - timedelta(days=2)
+
+    out = world.cli("push", "--loja", world.loja_id, "--entity", "cliente", "--since", "24h", "--json")
+
+    assert out.exit_code == 0, out.stdout + out.stderr
+    assert [i["entity_id"] for i in out.json()["itens"]] == [new]
+    assert world.link_for_local(old) is None and world.link_for_local(new) is not None
+
+    everything = world.cli("push", "--loja", world.loja_id, "--entity", "cliente", "--all", "--json")
+    assert everything.exit_code == 0
+    assert {i["entity_id"] for i in everything.json()["itens"]} == {old, new}
+    assert world.link_for_local(old) is not None
+    assert len(world.remote_all("clientes")) == 2
+
+
+def test_api_sync_dry_run_answers_the_spec_shape_and_writes_nothing(world: World) -> None:
+    cid = world.local_create(nome="Maria Santos", email="maria@email.com")
+    world.sandbox.panel_create("clientes", {"tipo_pessoa": "PF", "nome": "Pedro Oliveira"})
+
+    resp = world.api("POST", "/api/crm/sync", json={"entidades": ["cliente"], "dry_run": True})
+
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert {"para_crm", "do_crm", "conflitos"} <= set(body)
+    assert {"total_conflitos", "resolvidos", "pendentes"} <= set(body["conflitos"])
+    assert body["planned"], "a dry run lists what it would write"
+    assert world.link_for_local(cid) is None
+    assert len(world.remote_all("clientes")) == 1 and len(world.local_clientes()) == 1
+
+    real = world.api("POST", "/api/crm/sync")  # no body: every entity, for real
+    assert real.status_code == 200 and real.json()["success"] is True
+    assert world.link_for_local(cid) is not None
+    assert len(world.remote_all("clientes")) == 2 and len(world.local_clientes()) == 2

@@ -166,6 +166,11 @@ def test_7_3_manual_if_different_raises_a_conflict_then_api_and_cli_resolve_it(w
     assert world.pending_conflicts() == []
     detail = world.api("GET", f"/api/crm/conflitos/{conflict['id']}").json()
     assert detail["status"] == "resolvido" and detail["resolvido_por"] == "gerente"
+    resolved = world.api("GET", "/api/crm/conflitos", params={"status": "resolvido"}).json()
+    assert [c["id"] for c in resolved["items"]] == [conflict["id"]]
+    assert world.api("GET", "/api/crm/conflitos").json()["total"] == 0
+    everything = world.cli("conflicts", "list", "--loja", world.loja_id, "--status", "todos", "--json").json()
+    assert everything["total"] == 1
     # A decided conflict is not raised again by the next sync, nor decided twice.
     assert world.cli("sync", "--loja", world.loja_id, "--json").exit_code == 0
     assert world.pending_conflicts() == []
