@@ -32,6 +32,7 @@ from crmsync.providers.base import ProviderError
 from crmsync.providers.gestaoclick import GestaoClickProvider
 from crmsync.sandbox.server import SandboxServer
 from crmsync.settings import Settings
+from crmsync.transport import DEFAULT_PACE_FACTOR
 
 CREDENTIALS = {"access_token": "sandbox-access-token", "secret_access_token": "sandbox-secret-token"}
 
@@ -98,6 +99,7 @@ def run_phase(
                 failures[f"read:{type(exc).__name__}"] += 1
         finished = time.monotonic()
         stats = sb.stats()
+        log = sb.requests()
         per_cpf = Counter(digits(r.get("cpf")) for r in sb.panel_list("clientes"))
         client = provider.stats()
         provider.close()
@@ -107,6 +109,8 @@ def run_phase(
     duplicates = sum(c - 1 for cpf, c in per_cpf.items() if c > 1)
     missing = len(expected - set(per_cpf))
     served_rate = company["requests_total"] / elapsed if elapsed else 0.0
+    t0 = log[0]["t"] if log else 0.0
+    at_429 = [round(e["t"] - t0, 1) for e in log if e["status"] == 429]
     return {
         "records": records,
         "fault_rate": fault_rate,
@@ -122,6 +126,8 @@ def run_phase(
         "fraction_of_limit": round(served_rate / rate_limit, 4) if rate_limit else None,
         "max_requests_in_any_1s_window": company["max_requests_in_any_1s_window"],
         "http_429_received": company["rate_limited"],
+        "seconds_into_run_of_429s": at_429[:20],
+        "pace_factor": DEFAULT_PACE_FACTOR,
         "retries": client["retries"],
         "timeouts": client["timeouts"],
         "faults_injected": stats["faults"],
@@ -140,7 +146,8 @@ def summary(label: str, r: dict[str, Any]) -> str:
         f"rate {r['achieved_rps']}/s = {100 * (r['fraction_of_limit'] or 0):.1f}% of {r['rate_limit']}/s",
         f"   densest 1 s window {r['max_requests_in_any_1s_window']}, "
         f"429s received {r['http_429_received']}, "
-        f"retries {r['retries']}, timeouts {r['timeouts']}",
+        f"retries {r['retries']}, timeouts {r['timeouts']}"
+        + (f" (429s at {r['seconds_into_run_of_429s']} s)" if r["seconds_into_run_of_429s"] else ""),
         f"   faults injected {r['faults_injected']}",
         f"   duplicates {r['duplicates']}, missing {r['missing']}, exactly once: {r['exactly_once']}, "
         f"failed items {r['failures'] or 0}",

@@ -49,7 +49,10 @@ from crmsync.settings import Settings, get_settings
 log = structlog.get_logger("crmsync.transport")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-DEFAULT_PACE_FACTOR = 0.97
+# Spacing at 96.5% of the limit: four requests then need 3 x 345.4 ms = 1036 ms, so up to
+# ~36 ms of delay between our send and the server's clock (scheduling, GC) never puts four
+# into one second of a sliding window, while the rate stays above 95% of the limit.
+DEFAULT_PACE_FACTOR = 0.965
 
 
 def company_key(*secrets: str) -> str:
