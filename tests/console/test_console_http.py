@@ -186,3 +186,29 @@ def test_sync_now_on_a_disabled_integration_is_refused_politely(
                        data={"csrf_token": csrf_from(page.text)})
     assert resp.status_code == 303
     assert "A integração está desativada" in client.get("/console/integracoes").text
+
+
+def test_deciding_twice_only_says_it_is_already_resolved(
+        app_server: AppServer, make_store: Callable[..., StoreData]) -> None:
+    store = make_store("Loja Duas Abas")
+    conflito = seed_conflict(store)
+    client = http_login(app_server, store.api_key)
+    page = client.get(f"/console/conflitos/{conflito}")
+    csrf = csrf_from(page.text)
+    # Bad choices are refused with the reason, nothing applied.
+    bad = client.post(f"/console/conflitos/{conflito}/resolver", data={"usar": "tudo", "csrf_token": csrf})
+    assert bad.status_code == 422 and "Escolha uma das opções" in bad.text
+    merge = client.post(f"/console/conflitos/{conflito}/resolver", data={"usar": "merge", "csrf_token": csrf})
+    assert merge.status_code == 422 and "escolha o valor de cada campo: Nome" in merge.text
+    with get_sessionmaker()() as db:
+        row = db.get(CrmConflito, conflito)
+        assert row is not None and row.status == "pendente"
+        # Meanwhile another tab (or the CLI) settles it.
+        row.status, row.resolvido_por = "resolvido", "cli:loja1"
+        row.resolucao = {"usar": "externo", "campos": {"nome": "externo"}}
+        db.commit()
+    again = client.post(f"/console/conflitos/{conflito}/resolver", data={"usar": "local", "csrf_token": csrf},
+                        follow_redirects=True)
+    assert again.status_code == 200
+    assert "Este conflito já foi resolvido" in again.text
+    assert "linha de comando da loja 1" in again.text and "J. Silva" in again.text
