@@ -30,11 +30,6 @@ def downgrade(url: str, revision: str = "base") -> None:
 
 
 def create_schema(url: str) -> None:
-    """Migrate to head; before the first migration exists, create the tables directly."""
-    if (MIGRATIONS_DIR / "env.py").exists():
-        upgrade(url)
-        return
-    from crmsync.db import Base
-    from crmsync.db.session import get_engine
-
-    Base.metadata.create_all(get_engine(url))
+    """Bring `url` to the current schema through the migrations (never `create_all`), so
+    tests and fresh installs run exactly the DDL users get."""
+    upgrade(url)

@@ -140,10 +140,6 @@ def get_credentials(integ: CrmIntegracao) -> dict[str, str]:
     return {str(k): str(v) for k, v in decrypt_json(integ.credenciais).items()}
 
 
-def integracao_config(integ: CrmIntegracao) -> IntegrationConfig:
-    return parse_config(integ.config or {})
-
-
 def integracao_to_dict(integ: CrmIntegracao, *, include_config: bool = True) -> dict[str, Any]:
     """Public view: credentials masked, the webhook secret never shown."""
     try:

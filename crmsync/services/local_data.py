@@ -22,7 +22,7 @@ from sqlalchemy import Date, Integer, String, Text, func, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
-from crmsync.db.local import Cliente, Produto, Venda, VendaItem
+from crmsync.db.local import LOCAL_MODELS, Cliente, Produto, Venda, VendaItem
 from crmsync.db.types import Money, UTCDateTime, utcnow
 from crmsync.mapping.local import CLIENTE_FIELDS, PRODUTO_FIELDS, apply_canon_to_row
 from crmsync.mapping.normalize import FOUR_PLACES, digits
@@ -31,12 +31,8 @@ from crmsync.services.errors import DuplicateError, InvalidInputError, NotFoundE
 from crmsync.services.hooks import after_local_write
 
 LocalRow = Cliente | Produto | Venda
-MODELS: dict[str, type[Cliente] | type[Produto] | type[Venda]] = {
-    "cliente": Cliente,
-    "produto": Produto,
-    "venda": Venda,
-}
-LABELS = {"cliente": "cliente", "produto": "produto", "venda": "venda"}
+MODELS = LOCAL_MODELS
+_ARTICLE = {"cliente": "um cliente", "produto": "um produto", "venda": "uma venda"}
 # Keys the matcher links on (crmsync.matching.EXACT_KEYS): two live rows of one store
 # holding the same value would make a link ambiguous, so a second one is a 409.
 UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
@@ -117,11 +113,6 @@ else:
     VendaUpdate = _partial(VendaIn, "VendaUpdate")
 
 INPUT_MODELS: dict[str, type[BaseModel]] = {"cliente": ClienteIn, "produto": ProdutoIn, "venda": VendaIn}
-UPDATE_MODELS: dict[str, type[BaseModel]] = {
-    "cliente": ClienteUpdate,
-    "produto": ProdutoUpdate,
-    "venda": VendaUpdate,
-}
 
 # ---------------------------------------------------------------------------------------
 # Output: local column names, money as strings, datetimes ISO UTC.
@@ -213,7 +204,7 @@ def _check_unique(
             query = query.where(model.id != exclude_id)
         other = session.scalar(query.limit(1))
         if other is not None:
-            raise DuplicateError(f"já existe um {LABELS[entity_type]} com este {key} nesta loja (id {other})")
+            raise DuplicateError(f"já existe {_ARTICLE[entity_type]} com este {key} nesta loja (id {other})")
 
 
 def _validate_canon(entity_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -246,7 +237,8 @@ def _get_live(
         query = query.where(model.deletado_em.is_(None))
     row = session.scalar(query)
     if row is None:
-        raise NotFoundError(f"{LABELS[entity_type]} {entity_id} não encontrado")
+        gone = "não encontrada" if entity_type == "venda" else "não encontrado"
+        raise NotFoundError(f"{entity_type} {entity_id} {gone}")
     return row
 
 
