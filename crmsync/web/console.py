@@ -152,9 +152,8 @@ class ConsoleRoute(APIRoute):
             except CsrfFailed:
                 response = render_error(request, 403)
             except StarletteHTTPException as exc:
-                # Only messages we wrote ourselves (Portuguese, for the user) are shown.
-                detail = exc.detail if isinstance(exc.detail, str) and exc.detail.startswith("!") else None
-                response = render_error(request, exc.status_code, detail[1:] if detail else None)
+                # The page's own Portuguese text, never the exception's detail.
+                response = render_error(request, exc.status_code)
             except RequestValidationError:
                 # Ids and filters are read as text and checked by the pages; this is a malformed request.
                 response = render_error(request, 400)
