@@ -279,6 +279,11 @@ def _validate_venda(
         item["valor_total"] = item["quantidade"] * item["valor_unitario"] - item["desconto"]
         if item["valor_total"] < 0:
             raise InvalidInputError("desconto maior que o valor do item", ("itens", i, "desconto"))
+        if item["valor_total"] >= _MAX_AMOUNT:
+            raise InvalidInputError("valor do item grande demais", ("itens", i, "quantidade"))
+    items_sum = sum((item["valor_total"] for item in values.get("itens") or []), Decimal("0"))
+    if values.get("valor_total") is None and items_sum >= _MAX_AMOUNT:
+        raise InvalidInputError("soma dos itens grande demais", ("itens",))
     return values
 
 

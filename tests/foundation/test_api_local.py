@@ -308,3 +308,16 @@ def test_after_write_hook_fires_and_listener_errors_never_fail_a_save(
         (store.id, "venda", v["id"]),
         (store.id, "venda", v["id"]),
     ]
+
+
+def test_amounts_beyond_the_column_are_422_not_500(client: TestClient, store: Store) -> None:
+    cli = new_cliente(client, store)
+    prod = new_produto(client, store)
+    big = {"id_produto": prod["id"], "quantidade": "99999", "valor_unitario": "999999"}
+    body = {"id_cliente": cli["id"], "data": "2026-01-01", "itens": [big]}
+    r = client.post("/api/vendas", json=body, headers=store.headers)
+    assert r.status_code == 422 and r.json()["detail"][0]["campo"] == "itens.0.quantidade"
+    half = {**big, "quantidade": "6000", "valor_unitario": "1000000"}
+    r = client.post("/api/vendas", json={**body, "itens": [half, half]}, headers=store.headers)
+    assert r.status_code == 422 and r.json()["detail"][0]["campo"] == "itens"
+    assert _count(Venda) == 0
