@@ -52,9 +52,10 @@ class ProviderUnavailableError(ServiceError):
 
     status_code = 503
 
-    def __init__(self, message: str, status_code: int = 503) -> None:
+    def __init__(self, message: str, status_code: int = 503, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.retry_after = retry_after
 
 
 # ------------------------------------------------------------------------------ operations
@@ -217,7 +218,8 @@ def provider_problem(provider: str, exc: ProviderError) -> ProviderUnavailableEr
     message is the provider error's own text, which names the request, never a header."""
     name = "GestãoClick" if provider == "gestao_click" else provider
     status = 503 if exc.retriable else 502
-    return ProviderUnavailableError(f"{name} indisponível ou com erro: {exc}", status)
+    retry_after = getattr(exc, "retry_after", None)
+    return ProviderUnavailableError(f"{name} indisponível ou com erro: {exc}", status, retry_after)
 
 
 def push_record(
@@ -323,6 +325,9 @@ def sync_store(
 
 def http_error(exc: Exception) -> HTTPException:
     """Our errors -> `{"detail": ...}` with the status they mean (never a stack trace)."""
+    if isinstance(exc, ProviderUnavailableError) and exc.retry_after:
+        return HTTPException(status_code=exc.status_code, detail=exc.detail(),
+                             headers={"Retry-After": str(max(1, round(exc.retry_after)))})
     if isinstance(exc, ServiceError):
         return HTTPException(status_code=exc.status_code, detail=exc.detail())
     if isinstance(exc, ConfigError):

@@ -259,8 +259,12 @@ def push(
     dry_run: bool = DryRunOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Local -> CRM: um registro (--id), os alterados (--since), todos (--all) ou, sem opção,
-    todos os que mudaram desde a última sincronização."""
+    """Local -> CRM: um registro (--id), os alterados num período (--since), todos (--all) ou,
+    sem opção, os que mudaram desde a última sincronização.
+
+    Código de saída: 0 feito; 1 terminou com falhas em itens; 2 uso ou configuração inválidos
+    (nada foi alterado).
+    """
     _logs_to_stderr()
     from crmsync.api.sync import push_changed, push_record
     from crmsync.engine_queries import parse_duration
