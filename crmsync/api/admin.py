@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from crmsync.api.deps import AdminDep, SessionDep
 from crmsync.services import integracoes as integ_svc
 from crmsync.services import lojas as lojas_svc
+from crmsync.services.ids import MAX_ID
 
 router = APIRouter(prefix="/api/admin", tags=["administração"])
 
@@ -24,7 +25,10 @@ class LojaCreate(BaseModel):
 
     nome: str = Field(min_length=1, max_length=200)
     id: int | None = Field(
-        default=None, ge=1, description="Id a usar (o do ERP existente); omitido = automático."
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="Id a usar (o do ERP existente); omitido = automático.",
     )
 
 

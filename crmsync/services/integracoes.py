@@ -23,6 +23,7 @@ from crmsync.config import IntegrationConfig, load_config_file, parse_config
 from crmsync.crypto import decrypt_json, encrypt_json, mask_secret
 from crmsync.db.sync import CrmIntegracao
 from crmsync.services.errors import DuplicateError, InvalidInputError, NotFoundError
+from crmsync.services.ids import valid_id
 from crmsync.services.lojas import get_loja
 
 BUILTIN_PROVIDERS = ("gestao_click",)
@@ -102,12 +103,14 @@ def create_integracao(
 def list_integracoes(session: Session, loja_id: int | None = None) -> list[CrmIntegracao]:
     query = select(CrmIntegracao).order_by(CrmIntegracao.id)
     if loja_id is not None:
+        if not valid_id(loja_id):
+            return []
         query = query.where(CrmIntegracao.id_loja == loja_id)
     return list(session.scalars(query))
 
 
 def get_integracao(session: Session, integracao_id: int) -> CrmIntegracao:
-    integ = session.get(CrmIntegracao, integracao_id)
+    integ = session.get(CrmIntegracao, integracao_id) if valid_id(integracao_id) else None
     if integ is None:
         raise NotFoundError(f"integração {integracao_id} não encontrada")
     return integ

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
-from sqlalchemy import Date, Integer, String, Text, func, select
+from sqlalchemy import Date, Integer, String, Text, false, func, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -29,6 +29,7 @@ from crmsync.mapping.normalize import FOUR_PLACES, digits
 from crmsync.model.canonical import ClienteCanon, ProdutoCanon, canonicalize
 from crmsync.services.errors import DuplicateError, InvalidInputError, NotFoundError
 from crmsync.services.hooks import after_local_write
+from crmsync.services.ids import valid_id
 
 LocalRow = Cliente | Produto | Venda
 MODELS = LOCAL_MODELS
@@ -235,7 +236,7 @@ def _get_live(
     query = select(model).where(model.id == entity_id, model.id_loja == loja_id)
     if not include_deleted:
         query = query.where(model.deletado_em.is_(None))
-    row = session.scalar(query)
+    row = session.scalar(query) if valid_id(entity_id) else None
     if row is None:
         gone = "não encontrada" if entity_type == "venda" else "não encontrado"
         raise NotFoundError(f"{entity_type} {entity_id} {gone}")
@@ -243,7 +244,7 @@ def _get_live(
 
 
 def _own_row(session: Session, model: type[Cliente] | type[Produto], loja_id: int, row_id: int) -> bool:
-    return (
+    return valid_id(row_id) and (
         session.scalar(
             select(model.id).where(model.id == row_id, model.id_loja == loja_id, model.deletado_em.is_(None))
         )
@@ -392,7 +393,7 @@ class ListFilters:
         if self.codigo_barra:
             conds.append(model.codigo_barra == self.codigo_barra.strip())
         if self.id_cliente is not None:
-            conds.append(model.id_cliente == self.id_cliente)
+            conds.append(model.id_cliente == self.id_cliente if valid_id(self.id_cliente) else false())
         if self.modificado_desde is not None:
             since = self.modificado_desde
             since = since.replace(tzinfo=UTC) if since.tzinfo is None else since

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from crmsync.crypto import hash_api_key
 from crmsync.db.local import Loja
 from crmsync.services.errors import DuplicateError, InvalidInputError, NotFoundError
+from crmsync.services.ids import MAX_ID, valid_id
 from crmsync.settings import new_api_key
 
 API_KEY_PREFIX_LEN = 12
@@ -28,8 +29,8 @@ def create_loja(session: Session, nome: str, loja_id: int | None = None) -> tupl
     if len(nome) > 200:
         raise InvalidInputError("no máximo 200 caracteres", ("nome",))
     if loja_id is not None:
-        if loja_id < 1:
-            raise InvalidInputError("id deve ser positivo", ("id",))
+        if not valid_id(loja_id):
+            raise InvalidInputError(f"id deve estar entre 1 e {MAX_ID}", ("id",))
         if session.get(Loja, loja_id) is not None:
             raise DuplicateError(f"já existe uma loja com id {loja_id}")
     key = new_api_key()
@@ -58,7 +59,7 @@ def list_lojas(session: Session) -> list[Loja]:
 
 
 def get_loja(session: Session, loja_id: int) -> Loja:
-    loja = session.get(Loja, loja_id)
+    loja = session.get(Loja, loja_id) if valid_id(loja_id) else None
     if loja is None:
         raise NotFoundError(f"loja {loja_id} não encontrada")
     return loja

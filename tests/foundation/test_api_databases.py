@@ -14,7 +14,7 @@ from crmsync.db.schema import upgrade
 from crmsync.db.session import dispose_engines
 from crmsync.settings import reset_settings_cache
 
-from .helpers import CPF_OK, make_store, new_cliente, new_produto, new_venda
+from .helpers import ADMIN, CPF_OK, make_store, new_cliente, new_produto, new_venda
 
 
 @pytest.fixture
@@ -22,6 +22,7 @@ def db_client(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     monkeypatch.setenv("CRMSYNC_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("CRMSYNC_DATABASE_URL", db_url)
     monkeypatch.setenv("CRMSYNC_SECRET_KEY", "xJ7Ob0rNwrZ0Vq3r9mOe2jvV6lE4hN8XcZ1pQ5sT7uY=")
+    monkeypatch.setenv("CRMSYNC_ADMIN_TOKEN", "admin-token-for-tests")
     reset_settings_cache()
     dispose_engines()
     upgrade(db_url)
@@ -44,6 +45,14 @@ def test_local_api_on_every_database(db_client: TestClient) -> None:
 
     assert db_client.post("/api/clientes", json={"nome": "X", "cpf": CPF_OK}, headers=h).status_code == 409
     assert db_client.get(f"/api/clientes/{cli['id']}", headers=other.headers).status_code == 404
+    huge = 2**40  # beyond a 32-bit id column: still a plain 404/422, never a database error
+    assert db_client.get(f"/api/clientes/{huge}", headers=h).status_code == 404
+    r = db_client.post("/api/vendas", json={"id_cliente": huge, "data": "2026-01-01"}, headers=h)
+    assert r.status_code == 422 and r.json()["detail"][0]["campo"] == "id_cliente"
+    assert db_client.get(f"/api/vendas?id_cliente={huge}", headers=h).json()["total"] == 0
+    assert db_client.get(f"/api/admin/integracoes/{huge}", headers=ADMIN).status_code == 404
+    assert db_client.get(f"/api/admin/integracoes?id_loja={huge}", headers=ADMIN).json() == []
+    assert db_client.get(f"/api/admin/lojas/{huge}", headers=ADMIN).status_code == 404
 
     upd = db_client.put(f"/api/clientes/{cli['id']}", json={"observacoes": "atualizado"}, headers=h).json()
     since = upd["modificado_em"]
