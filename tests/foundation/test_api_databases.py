@@ -50,6 +50,8 @@ def test_local_api_on_every_database(db_client: TestClient) -> None:
     r = db_client.post("/api/vendas", json={"id_cliente": huge, "data": "2026-01-01"}, headers=h)
     assert r.status_code == 422 and r.json()["detail"][0]["campo"] == "id_cliente"
     assert db_client.get(f"/api/vendas?id_cliente={huge}", headers=h).json()["total"] == 0
+    assert db_client.get(f"/api/clientes?offset={huge}", headers=h).json()["registros"] == []
+    assert db_client.get(f"/api/clientes?pagina={huge}&limite=500", headers=h).json()["registros"] == []
     assert db_client.get(f"/api/admin/integracoes/{huge}", headers=ADMIN).status_code == 404
     assert db_client.get(f"/api/admin/integracoes?id_loja={huge}", headers=ADMIN).json() == []
     assert db_client.get(f"/api/admin/lojas/{huge}", headers=ADMIN).status_code == 404
