@@ -45,28 +45,12 @@ JsonOpt = typer.Option(False, "--json", help="Saída em JSON para máquinas.")
 
 def _logs_to_stderr() -> None:
     """Keep stdout for results: `--json` output must parse, and `crmsync pull > file` must
-    hold only the summary. Unless someone configured structlog already, route it through
-    stdlib logging, whose last-resort handler writes to stderr (looked up at write time)."""
-    import logging
-
-    import structlog
-
-    if structlog.is_configured():
-        return
+    hold only the summary. The runtime's one logging setup sends structlog through stdlib
+    logging to stderr (and leaves an existing configuration alone)."""
+    from crmsync.runtime.logs import configure
     from crmsync.settings import get_settings
 
-    level = logging.getLevelName(get_settings().log_level.upper())
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S"),
-            structlog.dev.ConsoleRenderer(colors=False),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            level if isinstance(level, int) else logging.INFO),
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        cache_logger_on_first_use=False,
-    )
+    configure(get_settings().log_level)
 
 
 def _actor(by: str | None = None) -> str:
