@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from spec_harness import World, make_store
 
 from crmsync.sandbox.server import SandboxServer
+
+from .spec_harness import World, make_store
 
 
 @pytest.fixture

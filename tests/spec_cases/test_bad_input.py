@@ -10,11 +10,12 @@ from __future__ import annotations
 import socket
 
 import pytest
-from spec_harness import World, make_store
 from sqlalchemy import func, select
 
 from crmsync.db.session import session_scope
 from crmsync.db.sync import CrmSyncLog
+
+from .spec_harness import World, make_store
 
 
 def _log_count() -> int:

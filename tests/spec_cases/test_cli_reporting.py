@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from spec_harness import World
+from .spec_harness import World
 
 
 def test_dry_run_prints_every_planned_write_and_writes_nothing(world: World) -> None:

@@ -5,7 +5,8 @@ test_spec_section7.py.)"""
 from __future__ import annotations
 
 import pytest
-from spec_harness import World
+
+from .spec_harness import World
 
 # ----------------------------------------------------------------------------- duplicate creation
 

@@ -8,7 +8,8 @@ import re
 from decimal import Decimal
 
 import pytest
-from spec_harness import SPEC_CONFIG, World, minutes_ago
+
+from .spec_harness import SPEC_CONFIG, World, minutes_ago
 
 
 def _digits(value: object) -> str:

@@ -7,7 +7,7 @@ the other), the link between them, and the log.
 
 from __future__ import annotations
 
-from spec_harness import World, minutes_ago
+from .spec_harness import World, minutes_ago
 
 # ----------------------------------------------------------------------------- 7.1
 
