@@ -79,6 +79,7 @@ templates.env.filters.update(
     provedor=fmt.provider_label,
     motivo=fmt.motivo_label,
     ator=fmt.actor_label,
+    motivo_duplicata=fmt.duplicate_reason,
 )
 templates.env.globals.update(
     LOCAL_NAME=fmt.LOCAL_NAME,
@@ -392,11 +393,16 @@ def _record_rows(local: dict[str, Any], externo: dict[str, Any],
     """Both records field by field (for the "dados completos" and duplicate comparisons)."""
     names = [k for k in fmt.FIELD_LABELS if k in local or k in externo]
     names += sorted(k for k in set(local) | set(externo) if k not in fmt.FIELD_LABELS)
-    return [
-        {"nome": n, "local": local.get(n), "externo": externo.get(n),
-         "diferentes": fmt.format_value(local.get(n)) != fmt.format_value(externo.get(n))}
-        for n in names if n not in (skip or set()) and not isinstance(local.get(n, externo.get(n)), list)
-    ]
+    rows = []
+    for n in names:
+        lv, ev = local.get(n), externo.get(n)
+        if n in (skip or set()) or isinstance(lv if n in local else ev, list):
+            continue
+        if lv in (None, "") and ev in (None, ""):
+            continue  # empty on both sides: nothing to compare
+        rows.append({"nome": n, "local": lv, "externo": ev,
+                     "diferentes": fmt.format_value(lv) != fmt.format_value(ev)})
+    return rows
 
 
 def _resolution_rows(conflict: dict[str, Any]) -> list[dict[str, Any]]:

@@ -164,6 +164,14 @@ def actor_label(value: Any) -> str:
     return text or "—"
 
 
+def duplicate_reason(value: Any) -> str:
+    """Why two records look alike, in Portuguese ("similar name (0.93): ..." from matching)."""
+    text = str(value or "")
+    if text.startswith("similar name"):
+        return "nomes parecidos"
+    return text
+
+
 def parse_time(value: Any) -> datetime | None:
     """ISO string or datetime -> aware UTC datetime (naive values are UTC, as stored)."""
     if value is None or value == "":

@@ -147,6 +147,7 @@ def test_conflicts_resolved_in_the_console_reach_both_sides(
     result = phone.locator(".resultado").inner_text()
     assert "Mariazinha" in result and "maria.costa@example.com" in result
     shoot(phone, "e2e-resultado-celular")
+    assert phone.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1  # no sideways scroll
     local = api.get(maria["id"])
     remote = sandbox.panel_get("clientes", maria_ext)
     assert (local["nome"], local["email"]) == ("Mariazinha", "maria.costa@example.com")
@@ -202,6 +203,7 @@ def test_duplicates_from_a_real_pull_are_linked_and_dismissed(
     assert cards.count() == 2
     maria_card = cards.filter(has_text="Maria Aparecida Souza")
     assert re.search(r"Semelhança:\s*\d+%", maria_card.inner_text())
+    assert "nomes parecidos" in maria_card.inner_text()
     assert "Recife" in maria_card.inner_text() and "mas@example.com" in maria_card.inner_text()
     shoot(page, "e2e-duplicatas-desktop")
 
