@@ -197,14 +197,17 @@ def _finish(data: dict[str, Any], success: bool, as_json: bool, dry_run: bool, s
 
 
 @contextmanager
-def _run_errors() -> Iterator[None]:
-    """user_errors() plus: provider unreachable -> exit 1 with one clear line."""
+def _run_errors(as_json: bool = False) -> Iterator[None]:
+    """user_errors() plus: provider unreachable -> exit 1 with one clear line (and, with
+    --json, the same fact as a JSON document on stdout)."""
     from crmsync.api.sync import ProviderUnavailableError
 
     with user_errors():
         try:
             yield
         except ProviderUnavailableError as exc:
+            if as_json:
+                emit_json({"success": False, "message": exc.message, "http_status": exc.status_code})
             fail(exc.message, EXIT_ITEM_ERRORS)
 
 
@@ -257,7 +260,7 @@ def push(
                                     ("--all", all_rows)) if on]
     if len(chosen) > 1:
         fail(f"use só uma de {', '.join(chosen)}")
-    with _run_errors():
+    with _run_errors(as_json):
         delta = parse_duration(since) if since is not None else None
         if id_ is not None:
             result = push_record(loja, entity, id_, dry_run=dry_run, actor=_actor()).as_dict()
@@ -285,7 +288,7 @@ def pull(
     _logs_to_stderr()
     from crmsync.api.sync import import_entity
 
-    with _run_errors(), _ProgressReporter(as_json, "recebendo") as reporter:
+    with _run_errors(as_json), _ProgressReporter(as_json, "recebendo") as reporter:
         result = import_entity(loja, entity, full=full, dry_run=dry_run, actor=_actor(),
                                progress=reporter).as_dict()
     _finish(result, bool(result.get("success")), as_json, dry_run, _pull_line(result),
@@ -302,7 +305,7 @@ def sync(
     _logs_to_stderr()
     from crmsync.api.sync import sync_store
 
-    with _run_errors(), _ProgressReporter(as_json, "sincronizando") as reporter:
+    with _run_errors(as_json), _ProgressReporter(as_json, "sincronizando") as reporter:
         result = sync_store(loja, list(entity or []) or None, dry_run=dry_run, actor=_actor(),
                             progress=reporter).as_dict()
     para = result.get("para_crm") or {}
@@ -424,7 +427,7 @@ def conflicts_resolve(
         campos[name.strip()] = side_norm
     if campos and choice != "merge":
         fail("--field só vale com --use merge")
-    with _run_errors():
+    with _run_errors(as_json):
         result = resolve_conflict_now(conflito_id, choice, campos or None, actor=_actor(by))
     if as_json:
         emit_json(result)
@@ -483,7 +486,7 @@ def duplicates_resolve(
     if link == dismiss:
         fail("use exatamente uma de --link ou --dismiss")
     action = "vincular" if link else "descartar"
-    with _run_errors():
+    with _run_errors(as_json):
         result = resolve_duplicate_now(duplicata_id, action, actor=_actor(by))
     if as_json:
         emit_json(result)

@@ -165,7 +165,7 @@ def _closed_port() -> int:
 
 def test_api_unreachable_provider_is_5xx_without_secrets(world: World) -> None:
     """An integration pointing at a dead address: a clear 502/503, never a token."""
-    _, key, _integ_id = make_store(world.sandbox, "Loja offline", base_url=f"http://127.0.0.1:{_closed_port()}")
+    offline, key, _integ_id = make_store(world.sandbox, "Loja offline", base_url=f"http://127.0.0.1:{_closed_port()}")
     headers = {"Authorization": f"Bearer {key}"}
     resp = world.client.post("/api/crm/sync/import/cliente", headers=headers)
     assert resp.status_code in (502, 503), resp.text
@@ -173,3 +173,10 @@ def test_api_unreachable_provider_is_5xx_without_secrets(world: World) -> None:
     assert "GestãoClick" in detail
     for secret in (world.sandbox.config.access_token, world.sandbox.config.secret_access_token):
         assert secret not in resp.text
+
+    # The CLI says the same in one line and exits 1 (the run failed; the configuration is valid).
+    out = world.cli("pull", "--loja", offline, "--entity", "cliente", "--json")
+    assert out.exit_code == 1
+    assert out.json()["success"] is False and out.json()["http_status"] in (502, 503)
+    assert "erro: GestãoClick indisponível" in out.stderr
+    assert world.sandbox.config.secret_access_token not in out.stdout + out.stderr
