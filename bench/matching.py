@@ -56,11 +56,9 @@ def _typo(name: str, rng: random.Random) -> str:
     if len(word) < 4:
         return name.lower()
     pos = rng.randrange(1, len(word) - 1)
-    if kind == 2:
-        word = word[:pos] + word[pos + 1 :]  # drop a letter
-    else:
-        word = word[:pos] + word[pos + 1] + word[pos] + word[pos + 2 :]  # swap two letters
-    words[i] = word
+    dropped = word[:pos] + word[pos + 1 :]
+    swapped = word[:pos] + word[pos + 1] + word[pos] + word[pos + 2 :]
+    words[i] = dropped if kind == 2 else swapped
     return " ".join(words)
 
 

@@ -21,6 +21,7 @@ they are skipped and every block stays bounded.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ _DISTINCT_KEYS: dict[str, tuple[str, ...]] = {
     "produto": ("codigo_barra",),
     "venda": (),
 }
+# fuzzy() finds records holding the same document through the exact-key index
+assert all(set(_DISTINCT_KEYS[e]) <= set(EXACT_KEYS[e]) for e in EXACT_KEYS)
 
 _COMPANY_SUFFIXES = frozenset({"ltda", "me", "epp", "eireli", "mei", "sa", "cia"})
 _HONORIFICS = frozenset({"sr", "sra", "srta", "dr", "dra", "prof", "profa"})
@@ -59,8 +62,8 @@ _SA = re.compile(r"\bs\s*[/.]\s*a\b\.?")
 _WORD = re.compile(r"[^\W_]+")
 _ASCII_WORD = re.compile(r"[a-z0-9]+")
 
-MAX_BLOCK = 256  # a blocking key held by more records than this is not informative
-MAX_CANDIDATES = 1024  # hard bound on the names scored for one query
+MAX_BLOCK = 256  # a blocking key shared by more distinct names than this is not informative
+MAX_CANDIDATES = 1024  # hard bound on the distinct names scored for one query
 _MAX_KEY_TOKENS = 3  # longest words used to build pair keys (at most 3*2 ordered pairs)
 
 
@@ -153,8 +156,8 @@ class _Entry(NamedTuple):
     # A tuple of tuples of strings: the garbage collector stops tracking it, which keeps
     # full collections cheap on an index of 100,000+ records.
     exact: tuple[tuple[str, str], ...]
-    names: tuple[str, ...]
-    blocks: tuple[tuple[str, ...], ...]  # blocking keys of each name
+    names: tuple[str, ...]  # normalised, one per name field present
+    choices: tuple[str, ...]  # the same, token-sorted: what is scored and blocked
     distinct: tuple[tuple[str, str], ...]
 
 
@@ -164,11 +167,14 @@ assert all(len(fields) <= _SLOT_MASK + 1 for fields in NAME_FIELDS.values())
 
 
 def _choice_id(local_id: int, slot: int) -> int:
-    """One int for (record, which of its names); exact for any int id, negative included."""
+    """One int for (record, which of its names), ordered like the ids; exact for any int
+    id, negative included."""
     return (local_id << _SLOT_BITS) | slot
 
 
 def _sorted_tokens(normalised: str) -> str:
+    # token_sort_ratio(a, b) is ratio() of the token-sorted strings; sorting once when a
+    # record is indexed keeps that work out of every comparison.
     return " ".join(sorted(normalised.split()))
 
 
@@ -178,6 +184,10 @@ class MatchIndex:
     Built once per pull run (or kept warm and updated with :meth:`add`/:meth:`remove`), then
     asked for each incoming record. Answers do not depend on the order records were added:
     among several records holding the same key, the lowest id wins.
+
+    Blocks hold distinct *names*, not records: homonyms ("Maria Silva" held by 40 people)
+    are scored once, so the work per query follows the number of different names that
+    look alike, which levels off as a store grows, rather than the number of records.
     """
 
     def __init__(self, entity_type: str) -> None:
@@ -191,12 +201,13 @@ class MatchIndex:
         # key name -> value -> holder ids, ascending; a tuple (not a set) because the garbage
         # collector stops tracking tuples of ints, and one holder is the usual case.
         self._by_key: dict[str, dict[str, tuple[int, ...]]] = {k: {} for k in self._exact_keys}
-        # blocking key -> {choice id: token-sorted name}. Dicts, so that the blocks of a
-        # query are merged (deduplicated) and scored by rapidfuzz in C, with no Python work
-        # per candidate; token_sort_ratio is ratio() of token-sorted strings. Choice ids
-        # are plain ints (see _choice_id): dicts of ints and strings are left alone by the
-        # garbage collector, which otherwise rescans a million tuples at every full pass.
-        self._blocks: dict[str, dict[int, str]] = {}
+        # token-sorted name -> documents held (e.g. ("cpf",)) -> choice ids, ascending.
+        # Grouping by which documents records hold lets fuzzy() skip, in one step, every
+        # homonym whose CPF proves it is someone else, however many there are.
+        self._holders: dict[str, dict[tuple[str, ...], list[int]]] = {}
+        # blocking key -> {name: name}: dicts of strings (the garbage collector ignores
+        # them), merged without duplicates and scored by rapidfuzz in C in one call.
+        self._blocks: dict[str, dict[str, str]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -217,17 +228,21 @@ class MatchIndex:
         entry = _Entry(
             exact=self._values(canon, self._exact_keys),
             names=names,
-            blocks=tuple(tuple(_block_keys(n)) for n in names),
+            choices=tuple(_sorted_tokens(n) for n in names),
             distinct=self._values(canon, self._distinct_keys),
         )
         self._entries[local_id] = entry
         for key, value in entry.exact:
             holders = self._by_key[key]
             holders[value] = tuple(sorted((*holders.get(value, ()), local_id)))
-        for slot, (name, keys) in enumerate(zip(names, entry.blocks, strict=True)):
-            choice_id, choice = _choice_id(local_id, slot), _sorted_tokens(name)
-            for block in keys:
-                self._blocks.setdefault(block, {})[choice_id] = choice
+        documents = tuple(k for k, _ in entry.distinct)
+        for slot, choice in enumerate(entry.choices):
+            groups = self._holders.get(choice)
+            if groups is None:
+                groups = self._holders[choice] = {}
+                for block in _block_keys(choice):
+                    self._blocks.setdefault(block, {})[choice] = choice
+            bisect.insort(groups.setdefault(documents, []), _choice_id(local_id, slot))
 
     def remove(self, local_id: int) -> None:
         """Forget a local record (deleted, or about to be re-added); unknown ids are ignored."""
@@ -241,10 +256,19 @@ class MatchIndex:
                 holders[value] = rest
             else:
                 del holders[value]
-        for slot, keys in enumerate(entry.blocks):
-            for block in keys:
+        documents = tuple(k for k, _ in entry.distinct)
+        for slot, choice in enumerate(entry.choices):
+            groups = self._holders[choice]
+            ids = groups[documents]
+            ids.remove(_choice_id(local_id, slot))
+            if not ids:
+                del groups[documents]
+            if groups:
+                continue
+            del self._holders[choice]
+            for block in _block_keys(choice):
                 members = self._blocks[block]
-                del members[_choice_id(local_id, slot)]
+                del members[choice]
                 if not members:
                     del self._blocks[block]
 
@@ -268,33 +292,32 @@ class MatchIndex:
         names = self._names(canon)
         if limit <= 0 or not names:
             return []
-        choices = self._candidates(names)
+        queries = [_sorted_tokens(n) for n in names]
+        choices = self._candidates(queries)
         if not choices:
             return []
         distinct = dict(self._values(canon, self._distinct_keys))
         cutoff = max(threshold * 100.0 - 1e-9, 0.0)
         best: dict[int, tuple[float, int, int]] = {}  # local_id -> (similarity, query idx, name idx)
-        for qi, query in enumerate(names):
-            sorted_query = _sorted_tokens(query)
-            hits = process.extract(sorted_query, choices, scorer=fuzz.ratio, processor=None,
+        for qi, query in enumerate(queries):
+            hits = process.extract(query, choices, scorer=fuzz.ratio, processor=None,
                                    score_cutoff=cutoff, limit=None)
-            # Hits come best first. Once `limit` records of this list are kept, a lower
-            # score can no longer enter the answer, so the rest (on Faker-like data, dozens
-            # of same-name people per query) is skipped; equal scores are still read, since
-            # ties go to the lowest id and the order of equal hits is the index's.
+            # Hits come best first and holders in ascending id order. Once `limit` records
+            # are kept, a lower score cannot enter the answer and a higher id of the same
+            # name cannot outrank the ones kept, so the rest is skipped; other names with
+            # an equal score are still read, as they may hold lower ids.
             kept: set[int] = set()
             floor = threshold
-            for _choice, score, choice_id in hits:
+            for choice, score, _key in hits:
                 similarity = float(score) / 100.0
                 if similarity < floor:
                     break  # below the threshold (rounding at the cutoff) or the top `limit`
-                local_id, slot = choice_id >> _SLOT_BITS, choice_id & _SLOT_MASK
-                if distinct and any(distinct.get(k, v) != v for k, v in self._entries[local_id].distinct):
-                    continue
-                kept.add(local_id)
-                if local_id not in best or similarity > best[local_id][0]:
-                    best[local_id] = (similarity, qi, slot)
-                if len(kept) == limit:
+                for choice_id in self._compatible_holders(choice, distinct, limit):
+                    local_id, slot = choice_id >> _SLOT_BITS, choice_id & _SLOT_MASK
+                    kept.add(local_id)
+                    if local_id not in best or similarity > best[local_id][0]:
+                        best[local_id] = (similarity, qi, slot)
+                if len(kept) >= limit:
                     floor = similarity
         ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))[:limit]
         return [
@@ -306,15 +329,33 @@ class MatchIndex:
             for local_id, (similarity, qi, slot) in ranked
         ]
 
-    def _candidates(self, names: Iterable[str]) -> dict[int, str]:
-        """Names sharing an informative blocking key with the query, smallest blocks
-        first, at most about MAX_CANDIDATES of them."""
+    def _compatible_holders(self, choice: str, distinct: Mapping[str, str], limit: int) -> list[int]:
+        """The lowest `limit` choice ids holding this name whose documents do not prove them
+        different from the query: records holding none of the query's document types, and
+        records holding the very same documents (found through the exact-key index)."""
+        picked: list[int] = []
+        for documents, ids in self._holders[choice].items():
+            shared = [k for k in documents if k in distinct]
+            if not shared:
+                picked.extend(ids[:limit])
+                continue
+            for local_id in self._by_key[shared[0]].get(distinct[shared[0]], ()):
+                entry = self._entries[local_id]
+                held = dict(entry.distinct)
+                if tuple(held) == documents and all(held[k] == distinct[k] for k in shared):
+                    picked.extend(_choice_id(local_id, slot) for slot, c in enumerate(entry.choices) if c == choice)
+        picked.sort()
+        return picked[:limit]
+
+    def _candidates(self, queries: Iterable[str]) -> dict[str, str]:
+        """Distinct names sharing an informative blocking key with the query, smallest
+        blocks first, at most about MAX_CANDIDATES of them."""
         postings = sorted(
             (len(members), key)
-            for key in {k for n in names for k in _block_keys(n)}
+            for key in {k for q in queries for k in _block_keys(q)}
             if (members := self._blocks.get(key)) and len(members) <= MAX_BLOCK
         )
-        found: dict[int, str] = {}
+        found: dict[str, str] = {}
         for size, key in postings:
             if len(found) + size > MAX_CANDIDATES:
                 break

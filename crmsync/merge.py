@@ -354,11 +354,14 @@ def _merge_field(
         local_changed = not values_equal(lv, bv)
         external_changed = not values_equal(ev, bv)
 
+    linking = bv is _MISSING
     if local_changed and not external_changed:
-        _flow(result, name, bv, lv, "to_external", "changed on local only", ctx)
+        reason = "empty on external, filled from local" if linking else "changed on local only"
+        _flow(result, name, bv, lv, "to_external", reason, ctx)
         return
     if external_changed and not local_changed:
-        _flow(result, name, bv, ev, "to_local", "changed on external only", ctx)
+        reason = "empty on local, filled from external" if linking else "changed on external only"
+        _flow(result, name, bv, ev, "to_local", reason, ctx)
         return
 
     settled = _settle(policy, lv, ev, ctx)
