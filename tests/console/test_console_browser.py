@@ -150,6 +150,9 @@ def test_log_filters_and_pagination(app_server: AppServer, make_store: Callable[
     old = datetime.now(UTC) - timedelta(days=10)
     seed_log(store, 1, status="ignorado", operacao="skip", criado_em=old, mensagem="registro antigo")
     page = new_page()
+    errors: list[str] = []  # CSP violations, failed loads and script errors all land here
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
     browser_login(page, app_server, store.api_key)
     page.get_by_role("navigation", name="Principal").get_by_role("link", name="Registro").click()
     page.get_by_role("heading", name=re.compile("Operações")).wait_for()
@@ -184,6 +187,9 @@ def test_log_filters_and_pagination(app_server: AppServer, make_store: Callable[
     details = page.locator("details.diff").first
     details.locator("summary").click()
     assert "GestãoClick → Ecletech" in details.inner_text() and "11999990000" in details.inner_text()
+    page.go_back()  # htmx history restore
+    page.wait_for_url(re.compile(r"/console/registro$"))
+    assert errors == []
 
 
 def test_failed_items_buttons(app_server: AppServer, make_store: Callable[..., StoreData],
