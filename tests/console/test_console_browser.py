@@ -139,6 +139,14 @@ def test_conflict_screen_shows_the_three_values_and_what_changed(
     assert "E-mail" in page.get_by_role("alert").inner_text()
     # The choice already made is kept on the re-rendered form.
     assert page.get_by_role("radio", name=re.compile("Ecletech.*João Silva Santos")).is_checked()
+    # A form without its CSRF token (a forged post) is refused with the friendly 403 page.
+    page.evaluate("document.querySelector('form.form-conflito input[name=csrf_token]').remove()")
+    with page.expect_response(re.compile(r"/resolver$")) as answer:
+        page.get_by_role("button", name="Usar Ecletech").click()
+    assert answer.value.status == 403
+    page.get_by_role("heading", name="Ação não permitida").wait_for()
+    page.goto(f"{app_server.url}/console/conflitos/{conflito}")
+    assert page.get_by_role("heading", name="Conflito detectado").is_visible()  # nothing applied
 
 
 def test_log_filters_and_pagination(app_server: AppServer, make_store: Callable[..., StoreData],
