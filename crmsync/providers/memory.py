@@ -106,6 +106,10 @@ class MemoryProvider:
         lets that many matching calls succeed first."""
         self._faults.append(_Fault(n, error, frozenset(methods) if methods else None, after, skip))
 
+    def clear_faults(self) -> None:
+        """Forget every fault still waiting to fire."""
+        self._faults.clear()
+
     def _fault_for(self, method: str, after: bool) -> ProviderError | None:
         for fault in self._faults:
             matches = fault.methods is None or method in fault.methods
