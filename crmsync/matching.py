@@ -9,14 +9,15 @@ Two kinds of answer, never mixed:
   candidates go to the duplicate review queue, so it favours telling a human over guessing.
 
 Fuzzy matching uses *blocking* so its cost grows with the data, not with its square: each
-name is indexed under a few short keys, and an incoming name is scored only against the
-records sharing one of its keys. A key pairs the first three letters of one word with a
-typo-tolerant form of another word's start (its first three letters, or its first four
-with one letter dropped), for every ordered pair of the name's main words. Two names share
-a key when they have two words in common, in any order, with a typo in one of them, a typo
-past the third letter in both, or a word more or less. A one-word name is indexed under its
-one-deletion variants instead. Keys held by too many records say nothing ("silva"), so
-they are skipped and every block stays bounded.
+distinct name is indexed under a few short keys, and an incoming name is scored only against
+the names sharing one of its keys. A key pairs one of the name's main words, whole, with a
+typo-tolerant form of another's start (its first three letters, or its first four with one
+letter dropped). Two names therefore share a key when they have one word in common and
+another equal up to one typo, in any order, with or without an extra word; a one-word name
+is indexed under its one-deletion variants instead. Keys shared by too many names say
+nothing, so they are skipped and every block stays bounded. Homonyms are scored once per
+name, and grouped by the documents they hold so that those a CPF proves different are
+skipped together.
 """
 
 from __future__ import annotations
@@ -91,18 +92,13 @@ def normalize_name(name: str | None) -> str:
     return " ".join(_ASCII_WORD.findall(unidecode(" ".join(tokens)).lower()))
 
 
-def _score(a: str, b: str) -> float:
-    """Token-order-insensitive similarity of two already normalised names, 0..100."""
-    return float(fuzz.token_sort_ratio(a, b, processor=None))
-
-
 def name_similarity(a: str | None, b: str | None) -> float:
     """Similarity in [0, 1] of two names after :func:`normalize_name`; word order does not
     matter ("Silva, João" equals "João Silva"). An empty name is similar to nothing."""
     na, nb = normalize_name(a), normalize_name(b)
     if not na or not nb:
         return 0.0
-    return _score(na, nb) / 100.0
+    return float(fuzz.token_sort_ratio(na, nb, processor=None)) / 100.0
 
 
 def _deletions(word: str) -> set[str]:
@@ -198,9 +194,10 @@ class MatchIndex:
         self._name_fields = NAME_FIELDS[entity_type]
         self._distinct_keys = _DISTINCT_KEYS[entity_type]
         self._entries: dict[int, _Entry] = {}
-        # key name -> value -> holder ids, ascending; a tuple (not a set) because the garbage
-        # collector stops tracking tuples of ints, and one holder is the usual case.
-        self._by_key: dict[str, dict[str, tuple[int, ...]]] = {k: {} for k in self._exact_keys}
+        # key name -> value -> holder id, or ids ascending when several share it (a
+        # placeholder e-mail can be shared by thousands). A bare int in the usual case keeps
+        # 100,000s of containers away from the garbage collector.
+        self._by_key: dict[str, dict[str, int | list[int]]] = {k: {} for k in self._exact_keys}
         # token-sorted name -> documents held (e.g. ("cpf",)) -> choice ids, ascending.
         # Grouping by which documents records hold lets fuzzy() skip, in one step, every
         # homonym whose CPF proves it is someone else, however many there are.
@@ -234,7 +231,13 @@ class MatchIndex:
         self._entries[local_id] = entry
         for key, value in entry.exact:
             holders = self._by_key[key]
-            holders[value] = tuple(sorted((*holders.get(value, ()), local_id)))
+            held = holders.get(value)
+            if held is None:
+                holders[value] = local_id
+            elif isinstance(held, int):
+                holders[value] = sorted((held, local_id))
+            else:
+                bisect.insort(held, local_id)
         documents = tuple(k for k, _ in entry.distinct)
         for slot, choice in enumerate(entry.choices):
             groups = self._holders.get(choice)
@@ -251,16 +254,18 @@ class MatchIndex:
             return
         for key, value in entry.exact:
             holders = self._by_key[key]
-            rest = tuple(i for i in holders[value] if i != local_id)
-            if rest:
-                holders[value] = rest
-            else:
+            held = holders[value]
+            if isinstance(held, int):
                 del holders[value]
+            else:
+                del held[bisect.bisect_left(held, local_id)]
+                if len(held) == 1:
+                    holders[value] = held[0]
         documents = tuple(k for k, _ in entry.distinct)
         for slot, choice in enumerate(entry.choices):
             groups = self._holders[choice]
             ids = groups[documents]
-            ids.remove(_choice_id(local_id, slot))
+            del ids[bisect.bisect_left(ids, _choice_id(local_id, slot))]
             if not ids:
                 del groups[documents]
             if groups:
@@ -276,9 +281,9 @@ class MatchIndex:
         """The local record sharing a unique key, as (local_id, key name), trying keys in
         the spec's order; None when no key matches or the record has none."""
         for key, value in self._values(canon, self._exact_keys):
-            holders = self._by_key[key].get(value)
-            if holders:
-                return holders[0], key
+            held = self._by_key[key].get(value)
+            if held is not None:
+                return (held if isinstance(held, int) else held[0]), key
         return None
 
     def fuzzy(self, canon: Mapping[str, Any], threshold: float = 0.85, limit: int = 5) -> list[Candidate]:
@@ -339,10 +344,11 @@ class MatchIndex:
             if not shared:
                 picked.extend(ids[:limit])
                 continue
-            for local_id in self._by_key[shared[0]].get(distinct[shared[0]], ()):
+            same = self._by_key[shared[0]].get(distinct[shared[0]], [])
+            for local_id in [same] if isinstance(same, int) else same:
                 entry = self._entries[local_id]
-                held = dict(entry.distinct)
-                if tuple(held) == documents and all(held[k] == distinct[k] for k in shared):
+                values = dict(entry.distinct)
+                if tuple(values) == documents and all(values[k] == distinct[k] for k in shared):
                     picked.extend(_choice_id(local_id, slot) for slot, c in enumerate(entry.choices) if c == choice)
         picked.sort()
         return picked[:limit]
