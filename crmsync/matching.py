@@ -54,7 +54,8 @@ _DISTINCT_KEYS: dict[str, tuple[str, ...]] = {
 # fuzzy() finds records holding the same document through the exact-key index
 assert all(set(_DISTINCT_KEYS[e]) <= set(EXACT_KEYS[e]) for e in EXACT_KEYS)
 
-_COMPANY_SUFFIXES = frozenset({"ltda", "me", "epp", "eireli", "mei", "sa", "cia"})
+# The spec's list, plus EI (empresário individual), as common on invoices as EIRELI.
+_COMPANY_SUFFIXES = frozenset({"ltda", "me", "epp", "eireli", "ei", "mei", "sa", "cia"})
 _HONORIFICS = frozenset({"sr", "sra", "srta", "dr", "dra", "prof", "profa"})
 # Words too common to say anything about identity; never used as a blocking key.
 _BLOCK_STOPWORDS = frozenset({"da", "de", "do", "das", "dos", "e", "di", "du", "del"})
@@ -72,7 +73,7 @@ def normalize_name(name: str | None) -> str:
     """Comparable form of a person's or company's name.
 
     Lower case, accents stripped, punctuation removed, trailing company suffixes (LTDA,
-    ME, EPP, EIRELI, MEI, S/A, S.A., SA, CIA, & CIA, E CIA) and leading honorifics (Sr.,
+    ME, EPP, EIRELI, EI, MEI, S/A, S.A., SA, CIA, & CIA, E CIA) and leading honorifics (Sr.,
     Sra., Dr., ...) removed, spaces collapsed: "JOÃO DA SILVA LTDA" -> "joao da silva".
 
     Suffixes are recognised before accents are stripped, so the surname "Sá" is kept while
