@@ -90,14 +90,14 @@ def _count(state: RuntimeState, job: str, status: str) -> None:
         log.debug("contador indisponível", exc_info=True)
 
 
-def _record_transport(state: RuntimeState, engine: Any) -> None:
+def _record_transport(state: RuntimeState, engine: Any) -> dict[str, Any]:
     """Add the engine's HTTP statistics (per job, fresh transport) to the shared counters."""
     try:
         provider = getattr(engine, "provider", None) or getattr(engine, "_provider", None)
         transport = getattr(provider, "transport", None) or getattr(provider, "_transport", None)
         stats = transport.stats() if transport is not None and hasattr(transport, "stats") else None
         if not stats:
-            return
+            return {}
         key = getattr(provider, "key", "provider")
         for status, n in (stats.get("by_status") or {}).items():
             if n:
@@ -106,8 +106,56 @@ def _record_transport(state: RuntimeState, engine: Any) -> None:
             state.incr(f"http429:{key}", int(stats["rate_limited"]))
         if stats.get("quota_refused"):
             state.incr(f"quota_refused:{key}", int(stats["quota_refused"]))
+        return dict(stats)
     except Exception:
         log.debug("estatísticas HTTP indisponíveis", exc_info=True)
+        return {}
+
+
+# ----------------------------------------------------------------------------- circuit breaker
+#
+# When the CRM is unreachable (connection refused, timeouts, 5xx), sending every queued job
+# to it only piles up retries (and, on SQLite, keeps the engine's write transaction open
+# while the transport backs off). After a job fails that way the integration's breaker
+# opens: jobs wait (as failed items due when it closes) without calling the CRM, then one
+# job probes; each failed probe doubles the wait, up to five minutes. Polling is skipped
+# while it is open. A success closes it.
+
+BREAKER_FIRST_SECONDS = 15.0
+BREAKER_MAX_SECONDS = 300.0
+
+
+def _crm_unreachable(stats: dict[str, Any]) -> bool:
+    if stats.get("connection_errors") or stats.get("timeouts"):
+        return True
+    return any(str(code).startswith("5") and n for code, n in (stats.get("by_status") or {}).items())
+
+
+def breaker_open_until(state: RuntimeState, integracao_id: int) -> float | None:
+    try:
+        data = state.get_json(f"breaker:{integracao_id}")
+    except Exception:
+        return None
+    if isinstance(data, dict) and float(data.get("until", 0)) > time.time():
+        return float(data["until"])
+    return None
+
+
+def _breaker_after(state: RuntimeState, integracao_id: int, ok: bool, stats: dict[str, Any]) -> None:
+    try:
+        key = f"breaker:{integracao_id}"
+        if ok:
+            if state.get_json(key):
+                state.set_json(key, None)
+            return
+        if not _crm_unreachable(stats):
+            return
+        previous = state.get_json(key) or {}
+        window = min(BREAKER_MAX_SECONDS, max(BREAKER_FIRST_SECONDS, float(previous.get("window", 0)) * 2))
+        state.set_json(key, {"until": time.time() + window, "window": window})
+        log.warning("CRM da integração %s inacessível: novas tentativas em %.0f s", integracao_id, window)
+    except Exception:
+        log.debug("disjuntor indisponível", exc_info=True)
 
 
 def _integration(session: Session, integracao_id: int) -> CrmIntegracao | None:
@@ -143,9 +191,7 @@ def _open_engine(session_factory: sessionmaker[Session], integracao_id: int, tri
     return SyncEngine(session_factory, integracao_id, options=RunOptions(trigger=trigger))
 
 
-def _link_for_local(
-    session: Session, integ: CrmIntegracao, entity_type: str, entity_id: int
-) -> CrmEntityLink | None:
+def _link_for_local(session: Session, integ: CrmIntegracao, entity_type: str, entity_id: int) -> CrmEntityLink | None:
     return session.scalar(
         select(CrmEntityLink).where(
             CrmEntityLink.id_loja == integ.id_loja,
@@ -320,6 +366,23 @@ def push_record(integracao_id: int, entity_type: str, entity_id: int, trigger: s
             state.delete(_pending_key("push", integracao_id, entity_type, entity_id))
             _count(state, job, "ignorado")
             return "ignorado"
+        until = breaker_open_until(state, integracao_id)
+        if until is not None:
+            state.delete(_pending_key("push", integracao_id, entity_type, entity_id))
+            note_failure(
+                session,
+                integ,
+                entity_type,
+                "push",
+                entity_id=entity_id,
+                external_id=None,
+                error="CRM inacessível: aguardando para tentar de novo",
+                opts=opts,
+                retry_after=until - time.time(),
+                quota=True,
+            )
+            _count(state, job, "adiado")
+            return "adiado"
         link = _link_for_local(session, integ, entity_type, entity_id)
         keys = [record_key(integ.id_loja, integ.provider, entity_type, f"local:{entity_id}")]
         if link is not None:
@@ -347,9 +410,11 @@ def _run_push(
 ) -> str:
     job = "push_record"
     engine = None
+    ok = False
     try:
         engine = _open_engine(sf, integ.id, trigger)
         result = engine.push_one(entity_type, entity_id)
+        ok = bool(result.success)
     except LookupError as exc:  # the row is gone: nothing to push
         log.info("push %s %s ignorado: %s", entity_type, entity_id, exc)
         _count(state, job, "ignorado")
@@ -374,7 +439,7 @@ def _run_push(
         return "erro"
     finally:
         if engine is not None:
-            _record_transport(state, engine)
+            _breaker_after(state, integ.id, ok, _record_transport(state, engine))
             engine.close()
     if result.success:
         note_success(session, integ, entity_type, "push", entity_id=entity_id, external_id=result.external_id)
@@ -409,6 +474,10 @@ def pull_entity(integracao_id: int, entity_type: str, full: bool = False, trigge
             state.delete(_pending_key("pull", integracao_id, entity_type))
             _count(state, job, "ignorado")
             return "ignorado"
+        if breaker_open_until(state, integracao_id) is not None:
+            state.delete(_pending_key("pull", integracao_id, entity_type))
+            _count(state, job, "adiado")
+            return "adiado"  # the next scheduled scan runs once the CRM answers again
         try:
             with hold(state, [pull_key(integracao_id, entity_type)], opts.lock_ttl_seconds):
                 state.delete(_pending_key("pull", integracao_id, entity_type))
@@ -432,10 +501,12 @@ def _run_pull(
 ) -> str:
     job = "pull_entity"
     engine = None
+    ok = False
     started = time.time()
     try:
         engine = _open_engine(sf, integ.id, trigger)
         result = engine.pull(entity_type, full=full)
+        ok = bool(result.success)
     except Exception as exc:
         _retriable, _retry_after, _quota = _provider_error(exc)
         log.warning("pull %s da integração %s falhou: %s", entity_type, integ.id, _describe(exc))
@@ -444,7 +515,7 @@ def _run_pull(
         return "erro"
     finally:
         if engine is not None:
-            _record_transport(state, engine)
+            _breaker_after(state, integ.id, ok, _record_transport(state, engine))
             engine.close()
     _save_pull_stats(state, integ.id, entity_type, started, result, None)
     for err in result.erros or []:
@@ -513,6 +584,23 @@ def pull_record(
             _mark_inbox(session, inbox_id, "ignorado")
             _count(state, job, "ignorado")
             return "ignorado"
+        until = breaker_open_until(state, integracao_id)
+        if until is not None:
+            state.delete(_pending_key("pullone", integracao_id, entity_type, external_id))
+            note_failure(
+                session,
+                integ,
+                entity_type,
+                "pull",
+                entity_id=None,
+                external_id=str(external_id),
+                error="CRM inacessível: aguardando para tentar de novo",
+                opts=opts,
+                retry_after=until - time.time(),
+                quota=True,
+            )
+            _count(state, job, "adiado")
+            return "adiado"
         link = _link_for_external(session, integ, entity_type, external_id)
         keys = [record_key(integ.id_loja, integ.provider, entity_type, f"ext:{external_id}")]
         if link is not None:
@@ -522,9 +610,7 @@ def pull_record(
         try:
             with hold(state, keys, opts.lock_ttl_seconds, wait=LOCK_WAIT_SECONDS):
                 state.delete(_pending_key("pullone", integracao_id, entity_type, external_id))
-                return _run_pull_one(
-                    session, sf, state, opts, integ, entity_type, external_id, trigger, inbox_id
-                )
+                return _run_pull_one(session, sf, state, opts, integ, entity_type, external_id, trigger, inbox_id)
         except LockBusy:
             _count(state, job, "ocupado")
             raise RetryTask(delay=BUSY_RETRY_SECONDS) from None
@@ -543,9 +629,11 @@ def _run_pull_one(
 ) -> str:
     job = "pull_record"
     engine = None
+    ok = False
     try:
         engine = _open_engine(sf, integ.id, trigger)
         result = engine.pull_one(entity_type, str(external_id))
+        ok = bool(result.success)
     except Exception as exc:
         _retriable, retry_after, quota = _provider_error(exc)
         session.rollback()
@@ -566,7 +654,7 @@ def _run_pull_one(
         return "erro"
     finally:
         if engine is not None:
-            _record_transport(state, engine)
+            _breaker_after(state, integ.id, ok, _record_transport(state, engine))
             engine.close()
     if result.success:
         note_success(session, integ, entity_type, "pull", external_id=str(external_id))
@@ -645,9 +733,7 @@ def process_webhook(inbox_id: int) -> str:
 # ----------------------------------------------------------------------------- reconcile
 
 
-def dirty_local_ids(
-    session: Session, integ: CrmIntegracao, entity_type: str, *, full_scan: bool
-) -> list[int]:
+def dirty_local_ids(session: Session, integ: CrmIntegracao, entity_type: str, *, full_scan: bool) -> list[int]:
     """Local rows whose content differs from what was last synced (or that were never synced).
 
     Level-triggered: the content hash of the row is compared with the link's `local_hash`, so
@@ -675,9 +761,7 @@ def dirty_local_ids(
         .where(or_(CrmEntityLink.id.is_not(None), model.deletado_em.is_(None)))
     )
     if not full_scan:
-        query = query.where(
-            or_(CrmEntityLink.id.is_(None), model.modificado_em > CrmEntityLink.sincronizado_em)
-        )
+        query = query.where(or_(CrmEntityLink.id.is_(None), model.modificado_em > CrmEntityLink.sincronizado_em))
     parked = {
         (item.entity_id): item.atualizado_em
         for item in session.scalars(
@@ -711,9 +795,7 @@ def dirty_local_ids(
     return out
 
 
-def reconcile(
-    integracao_id: int, remote: bool = True, trigger: str = "cron", full_scan: bool | None = None
-) -> str:
+def reconcile(integracao_id: int, remote: bool = True, trigger: str = "cron", full_scan: bool | None = None) -> str:
     """Find what needs syncing and queue it: dirty local rows (push per record, under each
     record's lock) and, with `remote`, a pull of every entity. Also re-queues webhook
     deliveries and failed items that are due."""
@@ -728,9 +810,7 @@ def reconcile(
         state.delete(_pending_key("reconcile", integracao_id, bool(remote)))
         for entity_type in entities_of(integ):
             if _can(integ, entity_type, "push"):
-                ids = dirty_local_ids(
-                    session, integ, entity_type, full_scan=remote if full_scan is None else full_scan
-                )
+                ids = dirty_local_ids(session, integ, entity_type, full_scan=remote if full_scan is None else full_scan)
                 for entity_id in ids:
                     queued += int(enqueue_push(integracao_id, entity_type, entity_id, trigger=trigger))
             if remote and _can(integ, entity_type, "pull"):
@@ -756,9 +836,7 @@ def requeue_stale_inbox(session: Session, integracao_id: int, opts: RuntimeOptio
     return sum(int(enqueue_webhook(i)) for i in rows)
 
 
-def retry_failed(
-    integracao_id: int | None = None, item_ids: Sequence[int] | None = None, force: bool = False
-) -> int:
+def retry_failed(integracao_id: int | None = None, item_ids: Sequence[int] | None = None, force: bool = False) -> int:
     """Queue failed items whose next attempt is due (or the named ones, now, with `force`)."""
     sf, state, _opts = _settings_objs()
     queued = 0
@@ -818,9 +896,7 @@ def _task(name: str) -> Any:
     return _TASKS[id(huey)][name]
 
 
-def _enqueue(
-    marker: str | None, name: str, args: tuple[Any, ...], priority: int, delay: float | None = None
-) -> bool:
+def _enqueue(marker: str | None, name: str, args: tuple[Any, ...], priority: int, delay: float | None = None) -> bool:
     """Queue a task unless the same one is already waiting; never raises."""
     from crmsync.runtime.options import runtime_options
     from crmsync.runtime.queue import get_state
@@ -870,9 +946,7 @@ def enqueue_pull(integracao_id: int, entity_type: str, full: bool = False, trigg
     )
 
 
-def enqueue_pull_record(
-    integracao_id: int, entity_type: str, external_id: str, trigger: str = "webhook"
-) -> bool:
+def enqueue_pull_record(integracao_id: int, entity_type: str, external_id: str, trigger: str = "webhook") -> bool:
     return _enqueue(
         _pending_key("pullone", integracao_id, entity_type, external_id),
         "pull_record",
@@ -922,9 +996,7 @@ def register_tasks(huey: Huey) -> dict[str, Any]:
 
 
 def active_integrations(session: Session) -> Iterable[CrmIntegracao]:
-    return session.scalars(
-        select(CrmIntegracao).where(CrmIntegracao.ativo.is_(True)).order_by(CrmIntegracao.id)
-    )
+    return session.scalars(select(CrmIntegracao).where(CrmIntegracao.ativo.is_(True)).order_by(CrmIntegracao.id))
 
 
 def loja_integrations(session: Session, loja_id: int) -> list[CrmIntegracao]:
