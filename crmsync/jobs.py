@@ -384,6 +384,12 @@ def push_record(integracao_id: int, entity_type: str, entity_id: int, trigger: s
             _count(state, job, "adiado")
             return "adiado"
         link = _link_for_local(session, integ, entity_type, entity_id)
+        if link is not None and trigger != "manual" and _unchanged_since_sync(session, entity_type, entity_id, link):
+            # Nothing local to send (a repeated job, a save that changed nothing): skip without
+            # spending a request; remote changes come in through pulls and webhooks.
+            state.delete(_pending_key("push", integracao_id, entity_type, entity_id))
+            _count(state, job, "sem_mudanca")
+            return "sem_mudanca"
         keys = [record_key(integ.id_loja, integ.provider, entity_type, f"local:{entity_id}")]
         if link is not None:
             keys.append(record_key(integ.id_loja, integ.provider, entity_type, f"ext:{link.external_id}"))
@@ -396,6 +402,22 @@ def push_record(integracao_id: int, entity_type: str, entity_id: int, trigger: s
         except LockBusy:
             _count(state, job, "ocupado")
             raise RetryTask(delay=BUSY_RETRY_SECONDS) from None
+
+
+def _unchanged_since_sync(session: Session, entity_type: str, entity_id: int, link: CrmEntityLink) -> bool:
+    from crmsync.db.local import LOCAL_MODELS
+    from crmsync.mapping.local import row_to_canon
+    from crmsync.model.canonical import canonical_hash
+
+    if link.status != "sincronizado" or not link.local_hash:
+        return False
+    row: Any = session.get(LOCAL_MODELS[entity_type], entity_id)
+    if row is None or row.deletado_em is not None:
+        return False
+    try:
+        return bool(canonical_hash(row_to_canon(entity_type, row)) == link.local_hash)
+    except Exception:
+        return False
 
 
 def _run_push(
