@@ -74,6 +74,25 @@ class Binder:
     def all_links(self, s: Session, entity_type: str) -> list[CrmEntityLink]:
         return list(s.scalars(self._base(entity_type)))
 
+    def _columns(self, entity_type: str, *cols: Any) -> Any:
+        return select(*cols).where(
+            CrmEntityLink.id_loja == self.id_loja,
+            CrmEntityLink.provider == self.provider,
+            CrmEntityLink.entity_type == entity_type,
+        )
+
+    def active_keys(self, s: Session, entity_type: str) -> list[tuple[int, str, datetime]]:
+        """(link id, external id, created at) of every active link, without loading the
+        links themselves (their base snapshots would cost ~5 KB each on a 100k store)."""
+        stmt = self._columns(entity_type, CrmEntityLink.id, CrmEntityLink.external_id,
+                             CrmEntityLink.cadastrado_em).where(CrmEntityLink.status.in_(ACTIVE_STATUSES))
+        rows: list[Any] = list(s.execute(stmt))
+        return [(int(r[0]), str(r[1]), r[2]) for r in rows]
+
+    def linked_local_ids(self, s: Session, entity_type: str) -> set[int]:
+        rows: list[Any] = list(s.execute(self._columns(entity_type, CrmEntityLink.entity_id)))
+        return {int(r[0]) for r in rows}
+
     def new_link(self, entity_type: str, entity_id: int, external_id: str, *, base: dict[str, Any] | None,
                  local_hash: str | None, remote_version: str | None,
                  remote_modified_at: datetime | None) -> CrmEntityLink:

@@ -10,6 +10,8 @@ what the provider returns) and translates through the links on the way in and ou
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -17,10 +19,46 @@ from sqlalchemy.orm import Session, selectinload
 
 from crmsync.db.local import LOCAL_MODELS, Cliente, Produto, Venda
 from crmsync.engine.links import Binder
-from crmsync.mapping.local import apply_canon_to_row, row_to_canon
-from crmsync.model.canonical import canonical_hash
+from crmsync.mapping.local import CLIENTE_FIELDS, PRODUTO_FIELDS, apply_canon_to_row, row_to_canon
+from crmsync.model.canonical import CANONICAL_MODELS, canonical_hash, canonicalize
 
-__all__ = ["LocalRepo", "UnresolvedReference"]
+__all__ = ["LocalRepo", "UnresolvedReference", "complete_canonical"]
+
+_FOUR = Decimal("0.0001")
+_FINGERPRINT_FIELDS: dict[str, tuple[str, ...]] = {
+    "cliente": CLIENTE_FIELDS,
+    "produto": PRODUTO_FIELDS,
+    "venda": ("codigo", "id_cliente", "data", "situacao", "valor_total", "observacoes"),
+}
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    entity: {name: f.default for name, f in model.model_fields.items() if not f.is_required()}
+    for entity, model in CANONICAL_MODELS.items()
+}
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    entity: tuple(name for name, f in model.model_fields.items() if f.is_required())
+    for entity, model in CANONICAL_MODELS.items()
+}
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Decimal):
+        return str(value.quantize(_FOUR))
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def complete_canonical(entity_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A full canonical record from a provider's canonical-partial one: the defaults of
+    the fields it lacks are filled in without validating again what the provider already
+    normalised (a full validation costs ~1 ms a record, the bulk of a large pull).
+    Records missing a required field go through full validation, for its error message."""
+    if entity_type == "venda" or any(data.get(name) in (None, "") for name in _REQUIRED[entity_type]):
+        return canonicalize(entity_type, data)
+    return {**_DEFAULTS[entity_type], **{k: v for k, v in data.items() if k in _DEFAULTS[entity_type]
+                                         or k in _REQUIRED[entity_type]}}
 
 Row = Cliente | Produto | Venda
 
@@ -77,7 +115,20 @@ class LocalRepo:
 
     @staticmethod
     def row_hash(entity_type: str, row: Any) -> str:
-        return canonical_hash(row_to_canon(entity_type, row))
+        """Fingerprint of the row's stored values, the dirty check's half: the link keeps
+        the fingerprint taken right after the last sync, so any change to the row since
+        (by a user, or by another program writing the table directly) shows as a different
+        fingerprint. Taken from the raw columns, not the canonical record, because it runs
+        for every linked row on every scan and canonicalising (document, e-mail and phone
+        validation) costs about a millisecond a row; a change that is only cosmetic is
+        found dirty, merged, found equal, and the fingerprint is refreshed."""
+        values: list[Any] = [_plain(getattr(row, name)) for name in _FINGERPRINT_FIELDS[entity_type]]
+        if entity_type == "venda":
+            values.append([
+                [item.id_produto, _plain(item.quantidade), _plain(item.valor_unitario), _plain(item.desconto)]
+                for item in row.itens
+            ])
+        return canonical_hash({"v": values})
 
     # ------------------------------------------------------------ reference translation (vendas)
 

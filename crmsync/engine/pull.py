@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from crmsync.db.sync import CrmCursor, CrmDuplicata, CrmEntityLink
 from crmsync.engine.base import EngineBase, error_message, iso
-from crmsync.engine.local_repo import UnresolvedReference
+from crmsync.engine.local_repo import UnresolvedReference, complete_canonical
 from crmsync.engine.results import PullResult
 from crmsync.matching import EXACT_KEYS, MatchIndex
 from crmsync.model.canonical import canonical_hash, canonicalize
@@ -340,7 +340,7 @@ class PullMixin(EngineBase):
         entity_type = run.entity_type
         run.exact = ExactIndex(entity_type)
         run.fuzzy = MatchIndex(entity_type)
-        linked = {link.entity_id for link in self.binder.all_links(s, entity_type)}
+        linked = self.binder.linked_local_ids(s, entity_type)
         model = self.repo.model(entity_type)
         cols: tuple[Any, ...]
         if entity_type == "cliente":
@@ -475,7 +475,7 @@ class PullMixin(EngineBase):
         prepared: list[tuple[RemoteRecord, dict[str, Any]]] = []
         for record in pending:
             try:
-                prepared.append((record, canonicalize(entity_type, record.data)))
+                prepared.append((record, complete_canonical(entity_type, record.data)))
             except ValueError as exc:
                 self._item_failed(s, run, record.external_id, record.modified_at, error_message(exc))
         if not prepared:
@@ -496,9 +496,7 @@ class PullMixin(EngineBase):
                         "external_id": record.external_id,
                         "base_snapshot": full,
                         "base_hash": canonical_hash(full),
-                        # Lossless round trip for cliente/produto: the row's canonical record
-                        # is the one it was built from, so its hash needs no re-validation.
-                        "local_hash": canonical_hash(full),
+                        "local_hash": self.repo.row_hash(entity_type, row),
                         "remote_version": record.version,
                         "remote_modificado_em": record.modified_at,
                         "status": "sincronizado",
@@ -554,12 +552,12 @@ class PullMixin(EngineBase):
         entity_type = run.entity_type
         result = run.result
         with self._uow() as s:
-            links = [link for link in self.binder.all_links(s, entity_type) if self._is_active(link)]
-            missing = [link for link in links
-                       if link.external_id not in seen and link.cadastrado_em < run_started]
-            if not missing:
+            keys = self.binder.active_keys(s, entity_type)
+            missing_ids = [(link_id, ext_id) for link_id, ext_id, created in keys
+                           if ext_id not in seen and created < run_started]
+            if not missing_ids:
                 return
-            blocked = self._mass_delete_blocked(len(missing), len(links))
+            blocked = self._mass_delete_blocked(len(missing_ids), len(keys))
             if blocked:
                 result.success = False
                 result.message = blocked
@@ -567,7 +565,6 @@ class PullMixin(EngineBase):
                 self.log.add(direcao="pull", operacao="delete", entity_type=entity_type, status="erro",
                              mensagem=blocked)
                 return
-            missing_ids = [(link.id, link.external_id) for link in missing]
         for link_id, ext_id in missing_ids:
             try:
                 self.provider.get(entity_type, ext_id)

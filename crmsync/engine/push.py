@@ -69,7 +69,7 @@ class PushMixin(EngineBase):
         candidates, deletes = self._push_candidates(entity_type, since=since, ids=ids, all_rows=all_rows)
         if deletes and not explicit:
             with self._uow() as s:
-                total = sum(1 for link in self.binder.all_links(s, entity_type) if self._is_active(link))
+                total = len(self.binder.active_keys(s, entity_type))
             blocked = self._mass_delete_blocked(len(deletes), total)
             if blocked:
                 with self._uow() as s:

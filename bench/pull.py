@@ -1,0 +1,208 @@
+"""Benchmark: first full pull of N clientes from the GestãoClick sandbox into SQLite.
+
+    .venv/bin/python bench/pull.py [--records 100000] [--seed 1] [--keep DIR]
+
+The sandbox runs in its own process (seeded through its store, not over HTTP; no rate limit,
+no quota) so the memory figure is the engine's alone. Measured:
+
+* records/s applied by the first full pull (target >= 5,000/s on the 2-core machine);
+* peak resident memory of this process (`ru_maxrss`; target < 300 MB: pages are streamed);
+* the request cost of a steady-state incremental poll with nothing changed, with the
+  provider's default listing (full scan + version compare) and with newest-first ordering
+  (`ordenar_por_modificacao`), which stops at the stored watermark.
+
+The last line of output is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+CREDS = {"access_token": "sandbox-access-token", "secret_access_token": "sandbox-secret-token"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_sandbox(records: int, seed: int) -> tuple[subprocess.Popen[str], str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crmsync.sandbox", "--port", str(port), "--rate-limit", "0", "--daily-quota", "0",
+         "--records", str(records), "--seed", str(seed)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"sandbox exited early (code {proc.poll()})")
+        match = re.search(r"(http://127\.0\.0\.1:\d+)", line)
+        if match and "Simulador" in line:
+            return proc, match.group(1)
+    raise RuntimeError("sandbox did not start in time")
+
+
+def _requests(base_url: str) -> int:
+    return int(httpx.get(f"{base_url}/_sandbox/stats", timeout=30).json()["total_requests"])
+
+
+def _timed(provider: Any) -> list[float]:
+    """Accumulate the time spent inside the provider's page listing (HTTP, JSON, mapping),
+    so the figure can be split between the provider and the engine."""
+    spent = [0.0]
+    original = provider.list_page
+
+    def list_page(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter() - t0
+
+    provider.list_page = list_page
+    return spent
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", type=Path, default=None, help="directory for the database (kept)")
+    args = parser.parse_args()
+
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="crmsync-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    db_path = workdir / "bench.db"
+    if db_path.exists():
+        db_path.unlink()
+    os.environ["CRMSYNC_DATA_DIR"] = str(workdir)
+    os.environ["CRMSYNC_DATABASE_URL"] = f"sqlite:///{db_path}"
+    os.environ.setdefault("CRMSYNC_SECRET_KEY", "xJ7Ob0rNwrZ0Vq3r9mOe2jvV6lE4hN8XcZ1pQ5sT7uY=")
+    os.environ.setdefault("CRMSYNC_LOG_LEVEL", "WARNING")
+
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+    from sqlalchemy import func, select
+
+    from crmsync.config import parse_config
+    from crmsync.crypto import encrypt_json
+    from crmsync.db.local import Cliente, Loja
+    from crmsync.db.schema import create_schema
+    from crmsync.db.session import get_sessionmaker
+    from crmsync.db.sync import CrmEntityLink, CrmIntegracao
+    from crmsync.engine import RunOptions, SyncEngine
+    from crmsync.providers.gestaoclick import GestaoClickProvider
+
+    url = os.environ["CRMSYNC_DATABASE_URL"]
+    create_schema(url)
+    sf = get_sessionmaker(url)
+    with sf() as s, s.begin():
+        loja = Loja(nome="Bench", api_key_hash="b" * 64, api_key_prefix="crm_")
+        s.add(loja)
+        s.flush()
+        integ = CrmIntegracao(id_loja=loja.id, provider="gestao_click", base_url="http://sandbox",
+                              credenciais=encrypt_json(CREDS), credenciais_hash="bench", config={},
+                              webhook_token="bench")
+        s.add(integ)
+        s.flush()
+        integ_id = integ.id
+
+    seed_started = time.perf_counter()
+    proc, base_url = _start_sandbox(args.records, args.seed)
+    seed_seconds = time.perf_counter() - seed_started
+    figures: dict[str, Any] = {"bench": "pull", "records": args.records, "seed_seconds": round(seed_seconds, 1)}
+    try:
+        def engine(config: dict[str, Any]) -> SyncEngine:
+            provider = GestaoClickProvider(base_url, credentials=CREDS, config=parse_config(config),
+                                           rate_limit_per_second=None, daily_quota=None)
+            return SyncEngine(sf, integ_id, provider=provider, options=RunOptions(trigger="bulk"))
+
+        rss_before = _rss_mb()
+        requests_before = _requests(base_url)
+        started = time.perf_counter()
+        with engine({}) as eng:
+            listing = _timed(eng.provider)
+            result = eng.pull("cliente", full=True)
+        elapsed = time.perf_counter() - started
+        first_requests = _requests(base_url) - requests_before
+        with sf() as s:
+            rows = s.scalar(select(func.count()).select_from(Cliente)) or 0
+            links = s.scalar(select(func.count()).select_from(CrmEntityLink)) or 0
+        figures.update({
+            "first_pull_seconds": round(elapsed, 2),
+            "records_per_second": round(result.total_criados / elapsed, 1) if elapsed else None,
+            "created": result.total_criados,
+            "errors": len(result.erros),
+            "pages": result.paginas,
+            "first_pull_requests": first_requests,
+            "provider_listing_seconds": round(listing[0], 2),
+            "engine_apply_seconds": round(elapsed - listing[0], 2),
+            "engine_only_records_per_second": round(result.total_criados / (elapsed - listing[0]), 1),
+            "local_rows": rows,
+            "links": links,
+            "rss_before_mb": round(rss_before, 1),
+            "peak_rss_mb": round(_rss_mb(), 1),
+            "success": result.success,
+        })
+        print(f"first full pull: {result.total_criados} created in {elapsed:.1f}s "
+              f"({figures['records_per_second']}/s), {result.paginas} pages, peak RSS {figures['peak_rss_mb']} MB",
+              file=sys.stderr)
+
+        # Steady state, nothing changed: default listing (full scan, versions compared).
+        before = _requests(base_url)
+        started = time.perf_counter()
+        with engine({}) as eng:
+            poll = eng.pull("cliente")
+        figures["poll_full_scan_requests"] = _requests(base_url) - before
+        figures["poll_full_scan_seconds"] = round(time.perf_counter() - started, 2)
+        figures["poll_full_scan_writes"] = poll.total_criados + poll.total_atualizados
+
+        # Steady state with newest-first ordering: the first run sets the watermark, the
+        # second is the steady-state poll.
+        with engine({"ordenar_por_modificacao": True}) as eng:
+            eng.pull("cliente", full=True)
+        before = _requests(base_url)
+        started = time.perf_counter()
+        with engine({"ordenar_por_modificacao": True}) as eng:
+            poll = eng.pull("cliente")
+        figures["poll_newest_first_requests"] = _requests(base_url) - before
+        figures["poll_newest_first_seconds"] = round(time.perf_counter() - started, 2)
+        figures["poll_newest_first_writes"] = poll.total_criados + poll.total_atualizados
+        figures["peak_rss_mb"] = round(_rss_mb(), 1)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
