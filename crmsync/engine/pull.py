@@ -20,6 +20,9 @@
 
 from __future__ import annotations
 
+import queue
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,6 +40,61 @@ from crmsync.model.canonical import canonical_hash, canonicalize
 from crmsync.providers.base import NotFoundError, Page, ProviderError, RemoteRecord
 
 __all__ = ["PullMixin"]
+
+
+PREFETCH_PAGES = 2
+_DONE = object()
+
+
+def prefetched(pages: Iterator[Page], depth: int = PREFETCH_PAGES) -> Iterator[Page]:
+    """Read the next pages in a background thread while the current one is applied.
+
+    Why: a page costs the provider an HTTP round trip and its mapping, and the engine a
+    database transaction; doing both at once (the HTTP wait and SQLite release the GIL)
+    shortens a large pull. Pages still come out in order, at most ``depth`` ahead, and a
+    listing error is raised here at the point the failed page would have been applied, so
+    checkpoints mean exactly what they meant without prefetching.
+    """
+    if depth <= 0:
+        yield from pages
+        return
+    buffer: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        buffer.put(page, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            item: Any = _DONE
+        except BaseException as exc:  # handed to the consumer, raised there
+            item = exc
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    worker = threading.Thread(target=produce, name="crmsync-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=30)
 
 
 def _exact_value(key: str, value: Any) -> str | None:
@@ -121,7 +179,10 @@ class PullMixin(EngineBase):
         cutoff = watermark - overlap if watermark is not None else None
         page_no = start_page - 1
         try:
-            for page in self.provider.iter_pages(entity_type, start_page, newest_first=newest_first):
+            pages = self.provider.iter_pages(entity_type, start_page, newest_first=newest_first)
+            # An incremental poll usually stops after its first page: reading ahead would
+            # spend the provider's request quota on pages never used.
+            for page in prefetched(pages, depth=0 if newest_first else PREFETCH_PAGES):
                 page_no = page.page
                 self._apply_page(run, page, seen=seen, checkpoint={"mode": mode, "page": page.page})
                 result.paginas += 1
@@ -393,7 +454,7 @@ class PullMixin(EngineBase):
                 linked_id = self._retro_link(s, run, record, local_id, key)
             self._item_ok(s, run, record.external_id)
             return linked_id
-        if record.external_id not in run.dismissed and entity_type != "venda":
+        if len(run.fuzzy) and record.external_id not in run.dismissed and entity_type != "venda":
             candidates = run.fuzzy.fuzzy(data, self.config.similaridade_duplicata, limit=1)
             if candidates:
                 best = candidates[0]
@@ -467,7 +528,10 @@ class PullMixin(EngineBase):
                      entity_id=local_id, external_id=record.external_id)
 
     def _flush_creates(self, s: Session, run: _PullRun) -> None:
-        """Create the batched new records of a page: one INSERT for the rows, one for links."""
+        """Create the batched new records of a page with Core inserts (the ORM's per-object
+        bookkeeping was most of the cost of a large first pull), then their links in one
+        multi-row INSERT. A unique violation (someone linked concurrently) sends the page's
+        new records through the one-savepoint-per-record path instead."""
         pending, run.creates = run.creates, []
         if not pending:
             return
@@ -480,30 +544,29 @@ class PullMixin(EngineBase):
                 self._item_failed(s, run, record.external_id, record.modified_at, error_message(exc))
         if not prepared:
             return
+        now = datetime.now(UTC)
+        params = [self.repo.insert_params(entity_type, full, now) for _, full in prepared]
         try:
             with s.begin_nested():
-                rows = [self.repo.new_row(entity_type, full) for _, full in prepared]
-                s.add_all(rows)
-                s.flush()
-                now = datetime.now(UTC)
+                ids = self.repo.insert_rows(s, entity_type, params)
                 s.execute(insert(CrmEntityLink), [
                     {
                         "id_loja": self.id_loja,
                         "id_integracao": self.integracao_id,
                         "provider": self.provider_name,
                         "entity_type": entity_type,
-                        "entity_id": row.id,
+                        "entity_id": row_id,
                         "external_id": record.external_id,
                         "base_snapshot": full,
                         "base_hash": canonical_hash(full),
-                        "local_hash": self.repo.row_hash(entity_type, row),
+                        "local_hash": self.repo.params_hash(entity_type, row),
                         "remote_version": record.version,
                         "remote_modificado_em": record.modified_at,
                         "status": "sincronizado",
                         "sincronizado_em": now,
                         "cadastrado_em": now,
                     }
-                    for (record, full), row in zip(prepared, rows, strict=True)
+                    for (record, full), row, row_id in zip(prepared, params, ids, strict=True)
                 ])
         except IntegrityError:
             for record, _full in prepared:  # slow path: find which one collides
@@ -514,8 +577,8 @@ class PullMixin(EngineBase):
                 except Exception as exc:
                     self._item_failed(s, run, record.external_id, record.modified_at, error_message(exc))
             return
-        for (record, full), row in zip(prepared, rows, strict=True):
-            self._after_create(run, record, int(row.id), full)
+        for (record, full), row_id in zip(prepared, ids, strict=True):
+            self._after_create(run, record, row_id, full)
             self._item_ok(s, run, record.external_id)
 
     # ------------------------------------------------------------------ sales references
