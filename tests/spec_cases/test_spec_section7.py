@@ -157,6 +157,14 @@ def test_7_3_manual_if_different_raises_a_conflict_then_api_and_cli_resolve_it(w
     api_view = world.api("GET", "/api/crm/conflitos").json()
     assert [c["id"] for c in api_view["items"]] == [conflict["id"]]
 
+    # A field that is not in conflict, or a choice outside local|externo, is refused as is.
+    bad = world.api("POST", f"/api/crm/conflitos/{conflict['id']}/resolver",
+                    json={"usar": "merge", "campos": {"email": "local"}})
+    assert bad.status_code == 422, bad.text
+    assert world.api("POST", f"/api/crm/conflitos/{conflict['id']}/resolver",
+                     json={"usar": "merge", "campos": {"nome": "ambos"}}).status_code == 422
+    assert world.pending_conflicts() != []
+
     # 1) The API decides: keep the ERP's value on both sides.
     resp = world.api("POST", f"/api/crm/conflitos/{conflict['id']}/resolver",
                      json={"usar": "local", "resolvido_por": "gerente"})
