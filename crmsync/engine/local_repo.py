@@ -134,7 +134,7 @@ class LocalRepo:
         """Insert rows, answering their ids in order. SQLite: one executemany, then the ids
         are the last ones of the table (SQLite has a single writer, and this transaction
         already holds the write lock after its first insert). Other databases: one INSERT
-        ... RETURNING per row (still without the ORM's per-object overhead)."""
+        per row, its key read back by the driver (still without the ORM's per-object work)."""
         table = self.model(entity_type).__table__
         conn = s.connection()
         if conn.dialect.name == "sqlite":
@@ -148,8 +148,13 @@ class LocalRepo:
             if len(check) != len(params):  # never expected; refuse rather than mislink
                 raise RuntimeError("ids das linhas inseridas não são contíguos")
             return ids
-        stmt = insert(table).returning(table.c.id)
-        return [int(conn.execute(stmt, p).scalar_one()) for p in params]
+        stmt = insert(table)
+        keys: list[int] = []
+        for p in params:
+            key = conn.execute(stmt, p).inserted_primary_key
+            assert key is not None
+            keys.append(int(key[0]))
+        return keys
 
     @staticmethod
     def params_hash(entity_type: str, params: dict[str, Any]) -> str:

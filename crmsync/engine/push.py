@@ -79,6 +79,8 @@ class PushMixin(EngineBase):
                 deletes = []
         for entity_id in [*candidates, *deletes]:
             summary.add(self.push_one(entity_type, entity_id))
+            if self.progress is not None:
+                self.progress({"records": summary.total, "pages": 0, "quota_left": None, "entity": entity_type})
         return summary
 
     def _push_candidates(self, entity_type: str, *, since: timedelta | None, ids: list[int] | None,

@@ -99,9 +99,11 @@ class SyncEngine(PushMixin, PullMixin, ConflictsMixin):
         result.success = push_total.success and pull_total.success
         result.planned = self.planned[first_plan:]
         with self._uow():
-            self.log.add(direcao="sync", operacao="sync", entity_type=",".join(types) or "-",
+            scope = types[0] if len(types) == 1 else "todas"
+            self.log.add(direcao="sync", operacao="sync", entity_type=scope,
                          status="sucesso" if result.success else "erro",
-                         mensagem=(f"para o CRM: {push_total.sucessos} ok, {push_total.erros} erros; "
+                         mensagem=(f"{', '.join(types)}: para o CRM: {push_total.sucessos} ok, "
+                                   f"{push_total.erros} erros; "
                                    f"do CRM: {pull_total.total_processados} processados, "
                                    f"{len(pull_total.erros)} erros; "
                                    f"conflitos pendentes: {conflitos['pendentes']}"),

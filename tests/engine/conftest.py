@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 # pytest runs in importlib mode (same-named test files in different areas): make the shared
 # helper module of this directory importable by the test modules beside it.
 sys.path.insert(0, str(Path(__file__).parent))
-from engine_world import World, make_world  # noqa: E402
+from engine_world import World, make_world
 
 from crmsync.db.session import get_sessionmaker
 from crmsync.providers.memory import MemoryProvider
