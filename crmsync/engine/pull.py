@@ -488,6 +488,9 @@ class PullMixin(EngineBase):
         self.log.add(direcao="pull", operacao="link", entity_type=entity_type, status="sucesso",
                      entity_id=local_id, external_id=record.external_id,
                      mensagem=f"vínculo retroativo pelo campo {key}")
+        if self.dry_run:
+            self._plan("vinculo", "link", entity_type, entity_id=local_id, external_id=record.external_id,
+                       motivo=f"mesmo {key}")
         out = self._reconcile(s, entity_type, link, row, record, direcao="pull")
         run.result.total_vinculados += 1
         if out.conflicts:

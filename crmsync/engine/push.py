@@ -179,6 +179,9 @@ class PushMixin(EngineBase):
             self.log.add(direcao="push", operacao="link", entity_type=entity_type, status="sucesso",
                          entity_id=row.id, external_id=found.external_id,
                          mensagem="já existia no CRM (mesma chave única): vínculo criado")
+            if self.dry_run:
+                self._plan("vinculo", "link", entity_type, entity_id=row.id, external_id=found.external_id,
+                           motivo="já existia no CRM (mesma chave única)")
             out = self._reconcile(s, entity_type, link, row, found, direcao="push")
             return PushResult(True, "link", found.external_id, row.id, conflitos=out.conflicts,
                               message=self._conflict_message(out.conflicts))

@@ -155,3 +155,22 @@ def test_pull_one_webhook_path(world: World) -> None:
     result = world.engine(trigger="webhook").pull_one("cliente", ext)
     assert result.total_excluidos == 1
     assert world.rows(Cliente)[0].deletado_em is not None
+
+
+def test_dry_run_plans_updates_links_and_deletes(world: World) -> None:
+    kept = world.add_cliente(nome="Editado", email="ed@x.com")
+    gone = world.add_cliente(nome="Removido", email="rm@x.com")
+    world.engine().sync()
+    ext_gone = world.link_of("cliente", gone).external_id  # type: ignore[union-attr]
+    world.edit(Cliente, kept, cidade="Olinda")
+    world.provider.panel_delete("cliente", ext_gone)
+    twin = world.add_cliente(nome="Gêmeo", email="twin@x.com")
+    world.provider.panel_create("cliente", {"nome": "Gêmeo", "email": "twin@x.com"})
+    writes = world.provider.write_calls
+    result = world.engine(dry_run=True).sync()
+    kinds = {(p["lado"], p["operacao"]) for p in result.planned}
+    assert {("externo", "update"), ("vinculo", "link"), ("local", "delete")} <= kinds, kinds
+    assert world.provider.write_calls == writes
+    assert world.get(Cliente, gone).deletado_em is None and world.link_of("cliente", twin) is None
+    remote = world.provider.panel_get("cliente", world.link_of("cliente", kept).external_id)  # type: ignore[union-attr]
+    assert remote is not None and remote.get("cidade") is None
