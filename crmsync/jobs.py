@@ -126,9 +126,15 @@ BREAKER_MAX_SECONDS = 300.0
 
 
 def _crm_unreachable(stats: dict[str, Any]) -> bool:
-    if stats.get("connection_errors") or stats.get("timeouts"):
-        return True
-    return any(str(code).startswith("5") and n for code, n in (stats.get("by_status") or {}).items())
+    """The CRM did not answer at all: connection failures, timeouts or 5xx, and no other answer.
+
+    A flaky CRM (some 5xx among successes) is left to the transport's retries; only one that
+    answered nothing useful opens the breaker."""
+    by_status = {str(k): int(v or 0) for k, v in (stats.get("by_status") or {}).items()}
+    answered = sum(n for code, n in by_status.items() if not code.startswith("5"))
+    failures = int(stats.get("connection_errors") or 0) + int(stats.get("timeouts") or 0)
+    failures += sum(n for code, n in by_status.items() if code.startswith("5"))
+    return failures > 0 and answered == 0
 
 
 def breaker_open_until(state: RuntimeState, integracao_id: int) -> float | None:
@@ -404,10 +410,15 @@ def push_record(integracao_id: int, entity_type: str, entity_id: int, trigger: s
             raise RetryTask(delay=BUSY_RETRY_SECONDS) from None
 
 
+def _row_fingerprint(entity_type: str, row: Any) -> str:
+    """The engine's own dirty fingerprint of a local row (compared with `link.local_hash`)."""
+    from crmsync.engine.local_repo import LocalRepo
+
+    return str(LocalRepo.row_hash(entity_type, row))
+
+
 def _unchanged_since_sync(session: Session, entity_type: str, entity_id: int, link: CrmEntityLink) -> bool:
     from crmsync.db.local import LOCAL_MODELS
-    from crmsync.mapping.local import row_to_canon
-    from crmsync.model.canonical import canonical_hash
 
     if link.status != "sincronizado" or not link.local_hash:
         return False
@@ -415,7 +426,7 @@ def _unchanged_since_sync(session: Session, entity_type: str, entity_id: int, li
     if row is None or row.deletado_em is not None:
         return False
     try:
-        return bool(canonical_hash(row_to_canon(entity_type, row)) == link.local_hash)
+        return bool(_row_fingerprint(entity_type, row) == link.local_hash)
     except Exception:
         return False
 
@@ -766,8 +777,6 @@ def dirty_local_ids(session: Session, integ: CrmIntegracao, entity_type: str, *,
     Rows whose failed item is parked (`falhou`/`ignorado`) and unchanged since are skipped.
     """
     from crmsync.db.local import LOCAL_MODELS
-    from crmsync.mapping.local import row_to_canon
-    from crmsync.model.canonical import canonical_hash
 
     model: Any = LOCAL_MODELS[entity_type]
     link_join = and_(
@@ -808,7 +817,7 @@ def dirty_local_ids(session: Session, integ: CrmIntegracao, entity_type: str, *,
         if row.deletado_em is not None and link.status in ("excluido", "desativado", "deletado"):
             continue
         try:
-            current = canonical_hash(row_to_canon(entity_type, row))
+            current = _row_fingerprint(entity_type, row)
         except Exception:  # an invalid row: let the push report it as a failed item
             out.append(row.id)
             continue
