@@ -89,8 +89,9 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", type=Path, default=None, help="directory for the database (kept)")
-    parser.add_argument("--no-prefetch", action="store_true",
-                        help="read pages one at a time (splits the time cleanly between provider and engine)")
+    parser.add_argument("--prefetch", type=int, default=0,
+                        help="pages read ahead in a background thread (0: one at a time, which also splits the "
+                             "time cleanly between provider and engine)")
     args = parser.parse_args()
 
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="crmsync-bench-"))
@@ -111,6 +112,7 @@ def main() -> int:
 
     from sqlalchemy import func, select
 
+    import crmsync.engine.pull as engine_pull
     from crmsync.config import parse_config
     from crmsync.crypto import encrypt_json
     from crmsync.db.local import Cliente, Loja
@@ -120,10 +122,7 @@ def main() -> int:
     from crmsync.engine import RunOptions, SyncEngine
     from crmsync.providers.gestaoclick import GestaoClickProvider
 
-    if args.no_prefetch:
-        import crmsync.engine.pull as engine_pull
-
-        engine_pull.PREFETCH_PAGES = 0
+    engine_pull.PREFETCH_PAGES = args.prefetch
     url = os.environ["CRMSYNC_DATABASE_URL"]
     create_schema(url)
     sf = get_sessionmaker(url)
@@ -142,7 +141,7 @@ def main() -> int:
     proc, base_url = _start_sandbox(args.records, args.seed)
     seed_seconds = time.perf_counter() - seed_started
     figures: dict[str, Any] = {"bench": "pull", "records": args.records, "seed_seconds": round(seed_seconds, 1),
-                               "prefetch": not args.no_prefetch}
+                               "prefetch_pages": args.prefetch}
     try:
         def engine(config: dict[str, Any]) -> SyncEngine:
             provider = GestaoClickProvider(base_url, credentials=CREDS, config=parse_config(config),
