@@ -118,11 +118,8 @@ def _record_transport(state: RuntimeState, engine: Any) -> dict[str, Any]:
 # to it only piles up retries (and, on SQLite, keeps the engine's write transaction open
 # while the transport backs off). After a job fails that way the integration's breaker
 # opens: jobs wait (as failed items due when it closes) without calling the CRM, then one
-# job probes; each failed probe doubles the wait, up to five minutes. Polling is skipped
+# job probes; each failed probe doubles the wait (15 s, then up to five minutes by default). Polling is skipped
 # while it is open. A success closes it.
-
-BREAKER_FIRST_SECONDS = 15.0
-BREAKER_MAX_SECONDS = 300.0
 
 
 def _crm_unreachable(stats: dict[str, Any]) -> bool:
@@ -157,7 +154,10 @@ def _breaker_after(state: RuntimeState, integracao_id: int, ok: bool, stats: dic
         if not _crm_unreachable(stats):
             return
         previous = state.get_json(key) or {}
-        window = min(BREAKER_MAX_SECONDS, max(BREAKER_FIRST_SECONDS, float(previous.get("window", 0)) * 2))
+        from crmsync.runtime.options import runtime_options
+
+        opts = runtime_options()
+        window = min(opts.breaker_max_seconds, max(opts.breaker_first_seconds, float(previous.get("window", 0)) * 2))
         state.set_json(key, {"until": time.time() + window, "window": window})
         log.warning("CRM da integração %s inacessível: novas tentativas em %.0f s", integracao_id, window)
     except Exception:

@@ -31,6 +31,10 @@ class RuntimeOptions(BaseSettings):
     webhook_tolerance_seconds: int = 300
     # Webhook inbox rows not processed after this many seconds are queued again.
     inbox_retry_seconds: float = 60.0
+    # Circuit breaker: after a job finds the CRM unreachable, wait this long before the next
+    # attempt (doubling per failed probe, up to `breaker_max_seconds`).
+    breaker_first_seconds: float = 15.0
+    breaker_max_seconds: float = 300.0
     # Worker threads of the embedded runtime (`crmsync serve`).
     embedded_workers: int = 2
     # Seconds a graceful stop waits for running jobs before giving up on them.
