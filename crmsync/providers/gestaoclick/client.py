@@ -120,19 +120,13 @@ def parse_response(response: httpx.Response, request: str, *, allow_empty: bool 
         if status in (400, 422):
             raise ValidationError(message, fields=fields, request=request)
         if status in (401, 403):
-            raise AuthError(
-                f"credenciais recusadas pelo GestãoClick (HTTP {status}): {message}", request=request
-            )
+            raise AuthError(f"credenciais recusadas pelo GestãoClick (HTTP {status}): {message}", request=request)
         if status == 404:
-            raise RemoteNotFoundError(
-                f"registro não encontrado: {message}", request=request, attempts=attempts
-            )
+            raise RemoteNotFoundError(f"registro não encontrado: {message}", request=request, attempts=attempts)
         raise FatalError(f"{message} (HTTP {status})", request=request)
 
     if parse_error is not None:
-        raise ProtocolError(
-            f"{parse_error}: {_short(text, 80)!r}" if text.strip() else parse_error, request=request
-        )
+        raise ProtocolError(f"{parse_error}: {_short(text, 80)!r}" if text.strip() else parse_error, request=request)
     if not isinstance(body, Mapping):
         raise ProtocolError(f"o envelope deveria ser um objeto, veio {type(body).__name__}", request=request)
     code = body.get("code", 200)
@@ -142,9 +136,7 @@ def parse_response(response: httpx.Response, request: str, *, allow_empty: bool 
         raise ProtocolError(f"campo code com tipo inesperado: {code!r}", request=request) from None
     if code_int != 200:
         message, _fields = _error_message(body.get("data"), "sem mensagem")
-        raise ProtocolError(
-            f"HTTP {status} com code {code_int} no envelope: {_short(message)}", request=request
-        )
+        raise ProtocolError(f"HTTP {status} com code {code_int} no envelope: {_short(message)}", request=request)
     if "data" not in body:
         raise ProtocolError("envelope sem o campo data", request=request)
     return Envelope(data=body["data"], meta=body.get("meta"), request=request, attempts=attempts)
@@ -172,20 +164,14 @@ class GestaoClickClient:
         response = self.transport.request(method, path, params=clean, json=body, idempotent=idempotent)
         return parse_response(response, request, allow_empty=allow_empty)
 
-    def get_object(
-        self, path: str, params: Mapping[str, Any] | None = None
-    ) -> tuple[dict[str, Any], Envelope]:
+    def get_object(self, path: str, params: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], Envelope]:
         env = self.call("GET", path, params=params)
         if not isinstance(env.data, dict):
-            raise ProtocolError(
-                f"data deveria ser um objeto, veio {type(env.data).__name__}", request=env.request
-            )
+            raise ProtocolError(f"data deveria ser um objeto, veio {type(env.data).__name__}", request=env.request)
         return env.data, env
 
     def get_list(self, path: str, params: Mapping[str, Any] | None = None) -> Envelope:
         env = self.call("GET", path, params=params)
         if not isinstance(env.data, list):
-            raise ProtocolError(
-                f"data deveria ser uma lista, veio {type(env.data).__name__}", request=env.request
-            )
+            raise ProtocolError(f"data deveria ser uma lista, veio {type(env.data).__name__}", request=env.request)
         return env

@@ -97,9 +97,7 @@ def parse_flag(value: Any, field: str) -> bool:
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in ("1", "0", "true", "false"):
         return value.strip().lower() in ("1", "true")
-    raise MappingError(
-        f'{field}: valor inesperado {value!r} (esperado "0" ou "1")', {field: "tipo inesperado"}
-    )
+    raise MappingError(f'{field}: valor inesperado {value!r} (esperado "0" ou "1")', {field: "tipo inesperado"})
 
 
 def to_flag(value: Any) -> str:
@@ -138,15 +136,11 @@ def parse_local_timestamp(value: Any, zone: ZoneInfo) -> datetime | None:
     if value in (None, ""):
         return None
     if not isinstance(value, str):
-        raise MappingError(
-            f"modificado_em: tipo inesperado {type(value).__name__}", {"modificado_em": "tipo"}
-        )
+        raise MappingError(f"modificado_em: tipo inesperado {type(value).__name__}", {"modificado_em": "tipo"})
     try:
         local = datetime.fromisoformat(value.strip().replace("T", " "))
     except ValueError as exc:
-        raise MappingError(
-            f"modificado_em: data/hora inválida {value!r}", {"modificado_em": "formato"}
-        ) from exc
+        raise MappingError(f"modificado_em: data/hora inválida {value!r}", {"modificado_em": "formato"}) from exc
     if local.tzinfo is None:
         local = local.replace(tzinfo=zone)
     return local.astimezone(UTC)

@@ -71,13 +71,7 @@ class PageMeta:
                     next_page = int(values[0])
             elif url not in (None, ""):
                 raise ProtocolError("meta.proxima_url tem tipo inesperado", request=request)
-        if (
-            next_page is None
-            and "proxima_pagina" not in meta
-            and current
-            and total_pages
-            and current < total_pages
-        ):
+        if next_page is None and "proxima_pagina" not in meta and current and total_pages and current < total_pages:
             next_page = current + 1
         on_page = _int_or_none(meta, "total_da_pagina", request)
         if on_page is None:
@@ -92,19 +86,13 @@ class PageMeta:
         )
 
 
-def check_page(
-    meta: PageMeta, *, requested: int, item_count: int, page_size: int, request: str
-) -> int | None:
+def check_page(meta: PageMeta, *, requested: int, item_count: int, page_size: int, request: str) -> int | None:
     """Validate one answer on its own; return the next page number (None at the end)."""
     if meta.current is not None and meta.current != requested:
-        raise ProtocolError(
-            f"a API respondeu a página {meta.current} quando pedimos a {requested}", request=request
-        )
+        raise ProtocolError(f"a API respondeu a página {meta.current} quando pedimos a {requested}", request=request)
     nxt = meta.next_page
     if nxt is not None and nxt <= requested:
-        raise ProtocolError(
-            f"paginação em laço: a página {requested} aponta para a página {nxt}", request=request
-        )
+        raise ProtocolError(f"paginação em laço: a página {requested} aponta para a página {nxt}", request=request)
     if item_count == 0:
         per_page = meta.per_page or page_size
         before = (requested - 1) * per_page

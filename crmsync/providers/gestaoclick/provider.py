@@ -54,7 +54,7 @@ from crmsync.providers.gestaoclick.client import (
 )
 from crmsync.providers.gestaoclick.pagination import PageMeta, PageNumberPaginator, check_page
 from crmsync.settings import Settings, get_settings
-from crmsync.transport import Transport, TransportError, company_key, describe_request, jitter
+from crmsync.transport import DEFAULT_PACE_FACTOR, Transport, TransportError, company_key, describe_request, jitter
 
 log = structlog.get_logger("crmsync.providers.gestaoclick")
 
@@ -92,6 +92,8 @@ class GestaoClickProvider:
     `credentials` holds `access_token` and `secret_access_token` (the hyphenated header
     names are accepted too). `rate_limit_per_second`/`daily_quota` default to the documented
     limits; pass other values for a sandbox (0/None turns pacing or the quota guard off).
+    `pace_factor` spaces requests at that share of the limit (lower it when the network
+    between us and the API is jittery enough to draw 429s).
     """
 
     key = "gestao_click"
@@ -106,6 +108,7 @@ class GestaoClickProvider:
         run_id: str | None = None,
         rate_limit_per_second: float | None = RATE_LIMIT_PER_SECOND,
         daily_quota: int | None = DAILY_QUOTA,
+        pace_factor: float = DEFAULT_PACE_FACTOR,
         timeout: float | None = None,
         max_attempts: int = 5,
         create_attempts: int = 3,
@@ -142,6 +145,7 @@ class GestaoClickProvider:
             daily_quota=daily_quota,
             timezone=timezone,
             settings=self.settings,
+            pace_factor=pace_factor,
             timeout=timeout,
             max_attempts=max_attempts,
             ratelimit_url=ratelimit_url,
@@ -163,15 +167,11 @@ class GestaoClickProvider:
         try:
             return m.RESOURCES[entity_type]
         except KeyError:
-            raise ValueError(
-                f"entidade desconhecida '{entity_type}' (use cliente, produto ou venda)"
-            ) from None
+            raise ValueError(f"entidade desconhecida '{entity_type}' (use cliente, produto ou venda)") from None
 
     def _object(self, env: Envelope) -> dict[str, Any]:
         if not isinstance(env.data, dict):
-            raise ProtocolError(
-                f"data deveria ser um objeto, veio {type(env.data).__name__}", request=env.request
-            )
+            raise ProtocolError(f"data deveria ser um objeto, veio {type(env.data).__name__}", request=env.request)
         return env.data
 
     def _to_canonical(self, entity_type: str, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -255,9 +255,7 @@ class GestaoClickProvider:
     def list_page(self, entity_type: str, page: int = 1, *, newest_first: bool = False) -> Page:
         env = self.client.get_list(self._resource(entity_type), self._list_params(page, newest_first))
         meta = PageMeta.parse(env.meta, request=env.request, base_url=self._origin)
-        nxt = check_page(
-            meta, requested=page, item_count=len(env.data), page_size=PAGE_SIZE, request=env.request
-        )
+        nxt = check_page(meta, requested=page, item_count=len(env.data), page_size=PAGE_SIZE, request=env.request)
         if env.meta is None and len(env.data) >= PAGE_SIZE:
             nxt = page + 1  # no meta at all: keep going until a short or empty page
         records: list[RemoteRecord] = []
@@ -273,9 +271,7 @@ class GestaoClickProvider:
                 errors.append((str(ext) if ext not in (None, "") else "?", f"{exc} [{env.request}]"))
         return Page(records=records, page=page, next_page=nxt, total=meta.total_records, errors=errors)
 
-    def iter_pages(
-        self, entity_type: str, start_page: int = 1, *, newest_first: bool = False
-    ) -> Iterator[Page]:
+    def iter_pages(self, entity_type: str, start_page: int = 1, *, newest_first: bool = False) -> Iterator[Page]:
         paginator = PageNumberPaginator(start_page=start_page, page_size=PAGE_SIZE)
         while paginator.next_page is not None:
             number = paginator.next_page
@@ -306,9 +302,7 @@ class GestaoClickProvider:
             for field in ("cpf", "cnpj"):
                 doc = n.digits(data.get(field))
                 if doc:
-                    shown = (
-                        n.format_cpf(doc) if len(doc) == 11 else n.format_cnpj(doc) if len(doc) == 14 else doc
-                    )
+                    shown = n.format_cpf(doc) if len(doc) == 11 else n.format_cnpj(doc) if len(doc) == 14 else doc
                     queries.append(
                         (
                             {"cpf_cnpj": shown or doc},
@@ -335,9 +329,7 @@ class GestaoClickProvider:
         elif entity_type == "venda":
             codigo = str(data.get("codigo") or "").strip()
             if codigo:
-                queries.append(
-                    ({"codigo": codigo}, lambda item, c=codigo: str(item.get("codigo") or "").strip() == c)
-                )
+                queries.append(({"codigo": codigo}, lambda item, c=codigo: str(item.get("codigo") or "").strip() == c))
         else:
             self._resource(entity_type)
         return queries
@@ -367,8 +359,7 @@ class GestaoClickProvider:
                 last = exc
                 if not has_keys:
                     raise CreateOutcomeUnknownError(
-                        "a criação pode ter acontecido e o registro não tem chave única "
-                        f"para conferir: {exc}",
+                        f"a criação pode ter acontecido e o registro não tem chave única para conferir: {exc}",
                         request=exc.request,
                     ) from exc
                 self._uncertain.add(identity)
@@ -429,9 +420,7 @@ class GestaoClickProvider:
 
     def deactivate(self, entity_type: str, external_id: str) -> RemoteRecord:
         if entity_type == "venda":
-            raise ValidationError(
-                "vendas não têm o campo ativo no GestãoClick", fields={"ativo": "não suportado"}
-            )
+            raise ValidationError("vendas não têm o campo ativo no GestãoClick", fields={"ativo": "não suportado"})
         return self.update(entity_type, external_id, {"ativo": False})
 
     # -- budget and lifecycle ----------------------------------------------------------
