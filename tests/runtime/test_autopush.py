@@ -93,9 +93,7 @@ def test_api_answers_while_crm_is_down_and_push_arrives_later(rt_env: Env, api_s
             def failed_item() -> CrmItemFalho | None:
                 with session_scope() as s:
                     return s.scalar(
-                        select(CrmItemFalho).where(
-                            CrmItemFalho.entity_id == local_id, CrmItemFalho.direcao == "push"
-                        )
+                        select(CrmItemFalho).where(CrmItemFalho.entity_id == local_id, CrmItemFalho.direcao == "push")
                     )
 
             item = wait_for(failed_item, what="failed item recorded while the CRM is down")
@@ -144,9 +142,7 @@ def test_row_written_directly_in_the_database_is_found_and_pushed(rt_env: Env) -
 def test_job_run_twice_has_the_effect_of_one(rt_env: Env) -> None:
     from crmsync.jobs import pull_entity, push_record
 
-    with SandboxServer(
-        access_token="a4", secret_access_token="s4", seed=3, seed_records={"clientes": 15}
-    ) as sb:
+    with SandboxServer(access_token="a4", secret_access_token="s4", seed=3, seed_records={"clientes": 15}) as sb:
         tenant = make_tenant(sb.base_url, access_token="a4", secret_access_token="s4")
         with session_scope() as s:
             now = utcnow()
@@ -173,8 +169,6 @@ def test_job_run_twice_has_the_effect_of_one(rt_env: Env) -> None:
         with session_scope() as s:
             locals_ = s.scalar(select(func.count(Cliente.id)).where(Cliente.id_loja == tenant.loja_id))
             links = s.scalar(
-                select(func.count(CrmEntityLink.id)).where(
-                    CrmEntityLink.id_integracao == tenant.integracao_id
-                )
+                select(func.count(CrmEntityLink.id)).where(CrmEntityLink.id_integracao == tenant.integracao_id)
             )
         assert locals_ == 16 and links == 16

@@ -46,13 +46,9 @@ def _state(sb: SandboxServer, loja_id: int, integracao_id: int) -> dict[str, Any
     with session_scope() as s:
         local = {
             r.id: (r.nome, (r.email or "").lower())
-            for r in s.scalars(
-                select(Cliente).where(Cliente.id_loja == loja_id, Cliente.deletado_em.is_(None))
-            )
+            for r in s.scalars(select(Cliente).where(Cliente.id_loja == loja_id, Cliente.deletado_em.is_(None)))
         }
-    remote = {
-        str(r["id"]): (r.get("nome"), (r.get("email") or "").lower()) for r in sb.panel_list("clientes")
-    }
+    remote = {str(r["id"]): (r.get("nome"), (r.get("email") or "").lower()) for r in sb.panel_list("clientes")}
     links = _links(integracao_id)
     return {"local": local, "remote": remote, "links": links}
 
@@ -70,9 +66,7 @@ def _problems(st: dict[str, Any], local_edits: dict[int, str], remote_edits: dic
     missing = [e for e in remote if e not in set(links.values())]
     if missing:
         out.append(f"{len(missing)} remote records not linked, e.g. {missing[:5]}")
-    differ = [
-        (i, local[i], remote.get(e)) for i, e in links.items() if i in local and local[i] != remote.get(e)
-    ]
+    differ = [(i, local[i], remote.get(e)) for i, e in links.items() if i in local and local[i] != remote.get(e)]
     if differ:
         out.append(f"{len(differ)} linked pairs differ, e.g. {differ[:3]}")
     lost_local = [i for i, nome in local_edits.items() if remote.get(links.get(i, "?"), ("",))[0] != nome]

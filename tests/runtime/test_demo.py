@@ -12,8 +12,14 @@ from pathlib import Path
 
 def test_demo_once_in_an_empty_directory(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
-    proc = subprocess.run([sys.executable, "-c", "from crmsync.cli import app; app()", "demo", "--once", "--json"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [sys.executable, "-c", "from crmsync.cli import app; app()", "demo", "--once", "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["primeira_sincronizacao"]["success"] is True
@@ -25,8 +31,14 @@ def test_demo_once_in_an_empty_directory(tmp_path: Path) -> None:
     assert (tmp_path / "crmsync.db").exists()  # the defaults: files in the current directory
 
     # Human output, in Portuguese, says where to look.
-    proc = subprocess.run([sys.executable, "-c", "from crmsync.cli import app; app()", "demo", "--once"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [sys.executable, "-c", "from crmsync.cli import app; app()", "demo", "--once"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "console: http://127.0.0.1:" in proc.stdout
     assert "chave de API da loja" in proc.stdout

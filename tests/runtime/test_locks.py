@@ -88,9 +88,7 @@ def test_lock_of_a_sigkilled_holder_frees_itself(state: tuple[RuntimeState, str]
         assert not st.acquire("crash-key", "me", 5)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
-        wait_for(
-            lambda: st.acquire("crash-key", "me", 5), timeout=10, what="lock freed after the holder died"
-        )
+        wait_for(lambda: st.acquire("crash-key", "me", 5), timeout=10, what="lock freed after the holder died")
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -68,8 +68,7 @@ def test_two_workers_on_redis_and_postgres_share_the_work(
             assert all(queued) and not any(again)
 
             workers = [
-                WorkerProcess(env.vars, tmp_path, f"w{n}", concurrency=2, scheduler=False).start()
-                for n in range(2)
+                WorkerProcess(env.vars, tmp_path, f"w{n}", concurrency=2, scheduler=False).start() for n in range(2)
             ]
 
             def linked() -> bool:
@@ -96,3 +95,48 @@ def test_two_workers_on_redis_and_postgres_share_the_work(
         for w in workers:
             w.kill()
         flush_redis_queue(queue)
+
+
+def test_sigterm_lets_the_running_job_finish_and_leaves_the_rest_queued(rt_env: Any, tmp_path: Path) -> None:
+    from crmsync.jobs import enqueue_pull, enqueue_push
+    from crmsync.runtime.locks import pull_key
+    from crmsync.runtime.queue import get_huey, get_state
+
+    with SandboxServer(access_token="gt1", secret_access_token="sgt1", seed=8, seed_records={"clientes": 450}) as sb:
+        tenant = make_tenant(sb.base_url, access_token="gt1", secret_access_token="sgt1")
+        with session_scope() as s:
+            now = utcnow()
+            rows = [
+                Cliente(
+                    id_loja=tenant.loja_id,
+                    nome=f"Fila {i}",
+                    email=f"fila{i}@example.com",
+                    tipo_pessoa="PF",
+                    cadastrado_em=now,
+                    modificado_em=now,
+                )
+                for i in range(5)
+            ]
+            s.add_all(rows)
+            s.flush()
+            ids = [r.id for r in rows]
+        assert enqueue_pull(tenant.integracao_id, "cliente")  # 5 pages at 3 req/s: a few seconds
+        for i in ids:
+            assert enqueue_push(tenant.integracao_id, "cliente", i, priority=-1)  # after the pull
+        worker = WorkerProcess(rt_env.vars, tmp_path, "graceful", concurrency=1, scheduler=False).start()
+        try:
+            state = get_state()
+            wait_for(
+                lambda: state.is_locked(pull_key(tenant.integracao_id, "cliente")),
+                timeout=60,
+                step=0.01,
+                what="pull running",
+            )
+            assert worker.terminate() == 0, worker.output()[-2000:]
+        finally:
+            worker.kill()
+        with session_scope() as s:
+            linked = s.scalar(select(func.count(CrmEntityLink.id)))
+        assert linked == 450  # the running pull finished its work before the process exited
+        assert get_huey().pending_count() == len(ids)  # the jobs not started stayed in the queue
+        assert sb.stats()["routes"].get("POST /clientes", {}).get("requests", 0) == 0

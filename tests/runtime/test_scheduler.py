@@ -50,9 +50,7 @@ def _spend_quota(tenant_hash: str, used: int) -> None:
     open_shared_limits("sqlite:///" + path).close()  # create the tables
     day = datetime.now(ZoneInfo("America/Sao_Paulo")).date().isoformat()
     with sqlite3.connect(path) as conn:
-        conn.execute(
-            "INSERT OR REPLACE INTO crmsync_quota (key, day, used) VALUES (?, ?, ?)", (tenant_hash, day, used)
-        )
+        conn.execute("INSERT OR REPLACE INTO crmsync_quota (key, day, used) VALUES (?, ?, ?)", (tenant_hash, day, used))
 
 
 def _hash(tenant: Any) -> str:
@@ -125,11 +123,7 @@ def test_never_sends_the_request_that_would_exceed_the_quota(rt_env: Env, api_se
                                 )
                             )
                         }
-                    waits = [
-                        i
-                        for i in items.values()
-                        if i.status == "pendente" and "cota" in (i.ultimo_erro or "")
-                    ]
+                    waits = [i for i in items.values() if i.status == "pendente" and "cota" in (i.ultimo_erro or "")]
                     pushed = [n for n in range(len(ids)) if f"cota{n}@example.com" in remote]
                     return bool(waits) and len(waits) + len(pushed) >= len(ids)
 

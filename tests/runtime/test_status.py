@@ -19,9 +19,17 @@ from runtime.conftest import Env, make_tenant
 
 def _failed_item(tenant: Any, entity_id: int, status: str = "falhou") -> int:
     with session_scope() as s:
-        item = CrmItemFalho(id_loja=tenant.loja_id, id_integracao=tenant.integracao_id, entity_type="cliente",
-                            direcao="push", chave=f"local:{entity_id}", entity_id=entity_id, status=status,
-                            tentativas=8, ultimo_erro="HTTP 422: e-mail inválido")
+        item = CrmItemFalho(
+            id_loja=tenant.loja_id,
+            id_integracao=tenant.integracao_id,
+            entity_type="cliente",
+            direcao="push",
+            chave=f"local:{entity_id}",
+            entity_id=entity_id,
+            status=status,
+            tentativas=8,
+            ultimo_erro="HTTP 422: e-mail inválido",
+        )
         s.add(item)
         s.flush()
         return int(item.id)

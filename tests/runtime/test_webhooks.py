@@ -46,9 +46,7 @@ def _post(
     return httpx.post(url, content=body, headers=headers)
 
 
-def _payload(
-    ext_id: str, data: dict[str, Any] | None = None, evento: str = "cliente.atualizado"
-) -> dict[str, Any]:
+def _payload(ext_id: str, data: dict[str, Any] | None = None, evento: str = "cliente.atualizado") -> dict[str, Any]:
     return {
         "delivery_id": str(uuid.uuid4()),
         "evento": evento,
@@ -160,10 +158,7 @@ def test_repeated_and_reordered_deliveries_converge(rt_env: Env, api_server: Any
 
             def imported() -> bool:
                 with session_scope() as s:
-                    return (
-                        s.scalar(select(Cliente.id).where(Cliente.email == "nova.webhook@example.com"))
-                        is not None
-                    )
+                    return s.scalar(select(Cliente.id).where(Cliente.email == "nova.webhook@example.com")) is not None
 
             wait_for(imported, what="created by webhook")
             sb.flush_webhooks()
@@ -185,9 +180,7 @@ def test_repeated_and_reordered_deliveries_converge(rt_env: Env, api_server: Any
 def test_stored_delivery_whose_job_was_lost_is_processed_by_the_sweep(rt_env: Env) -> None:
     from crmsync.jobs import pull_entity
 
-    with SandboxServer(
-        access_token="w3", secret_access_token="ws3", seed=6, seed_records={"clientes": 3}
-    ) as sb:
+    with SandboxServer(access_token="w3", secret_access_token="ws3", seed=6, seed_records={"clientes": 3}) as sb:
         tenant = make_tenant(sb.base_url, access_token="w3", secret_access_token="ws3")
         assert pull_entity(tenant.integracao_id, "cliente") == "sucesso"
         ext = sorted(r["id"] for r in sb.panel_list("clientes"))[0]
