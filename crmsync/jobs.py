@@ -31,7 +31,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -1024,10 +1024,6 @@ def register_tasks(huey: Huey) -> dict[str, Any]:
     tasks = {name: huey.task(name=name)(fn) for name, fn in TASK_FUNCTIONS.items()}
     _TASKS[id(huey)] = tasks
     return tasks
-
-
-def active_integrations(session: Session) -> Iterable[CrmIntegracao]:
-    return session.scalars(select(CrmIntegracao).where(CrmIntegracao.ativo.is_(True)).order_by(CrmIntegracao.id))
 
 
 def loja_integrations(session: Session, loja_id: int) -> list[CrmIntegracao]:

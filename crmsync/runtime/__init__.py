@@ -40,9 +40,7 @@ class _Dispatcher:
         try:
             self.inbox.put_nowait((fn, args))
         except queue.Full:
-            log.warning(
-                "fila interna cheia: %s%r fica para a reconciliação", getattr(fn, "__name__", fn), args
-            )
+            log.warning("fila interna cheia: %s%r fica para a reconciliação", getattr(fn, "__name__", fn), args)
             return
         self._ensure_thread()
 

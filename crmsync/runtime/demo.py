@@ -71,10 +71,7 @@ class _ApiServer:
 
     def start(self) -> None:
         self.thread.start()
-        if (
-            not _wait(lambda: self.server.started or not self.thread.is_alive(), 20)
-            or not self.server.started
-        ):
+        if not _wait(lambda: self.server.started or not self.thread.is_alive(), 20) or not self.server.started:
             raise DemoError(f"a API não subiu na porta {self.port}")
 
     def stop(self) -> None:
@@ -82,9 +79,7 @@ class _ApiServer:
         self.thread.join(10)
 
 
-def run_demo(
-    *, once: bool, port: int = 0, sandbox_port: int = 0, clientes: int = 20, as_json: bool = False
-) -> int:
+def run_demo(*, once: bool, port: int = 0, sandbox_port: int = 0, clientes: int = 20, as_json: bool = False) -> int:
     from crmsync.cli.admin import migrate
     from crmsync.db.session import session_scope
     from crmsync.db.sync import CrmIntegracao

@@ -48,9 +48,7 @@ class _Heartbeat(threading.Thread):
 
 
 @contextmanager
-def hold(
-    state: RuntimeState, keys: Sequence[str], ttl: float = DEFAULT_TTL, wait: float = 0.0
-) -> Iterator[str]:
+def hold(state: RuntimeState, keys: Sequence[str], ttl: float = DEFAULT_TTL, wait: float = 0.0) -> Iterator[str]:
     """Take every key (in sorted order, so two jobs never deadlock) or raise `LockBusy`.
 
     `wait`: keep trying for that many seconds first (a short job ahead of us usually ends

@@ -28,12 +28,8 @@ def make_huey(queue_url: str) -> Huey:
 
         clean, name = split_queue_url(queue_url)
         # Timeouts: an unreachable Redis must fail an enqueue quickly, never hang a caller.
-        pool = ConnectionPool.from_url(
-            clean, socket_connect_timeout=2, socket_timeout=10, health_check_interval=30
-        )
-        huey: Huey = PriorityRedisHuey(
-            name=name, connection_pool=pool, results=False, blocking=True, read_timeout=1
-        )
+        pool = ConnectionPool.from_url(clean, socket_connect_timeout=2, socket_timeout=10, health_check_interval=30)
+        huey: Huey = PriorityRedisHuey(name=name, connection_pool=pool, results=False, blocking=True, read_timeout=1)
     elif queue_url.startswith("sqlite:///"):
         path = queue_url[len("sqlite:///") :]
         Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -165,9 +165,7 @@ class Scheduler:
                     per_company[integ.credenciais_hash] = per_company.get(integ.credenciais_hash, 0) + 1
                 for integ in integs:
                     try:
-                        decision = self.decide(
-                            session, state, integ, per_company[integ.credenciais_hash], now
-                        )
+                        decision = self.decide(session, state, integ, per_company[integ.credenciais_hash], now)
                     except Exception:
                         log.exception("agendamento da integração %s falhou", integ.id)
                         continue
@@ -301,11 +299,3 @@ def _next_midnight(tz: str) -> float:
     now = datetime.now(zone)
     tomorrow = (now + timedelta(days=1)).date()
     return datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=zone).timestamp()
-
-
-def quota_status(
-    integ: CrmIntegracao, state: RuntimeState, settings: Settings | None = None
-) -> dict[str, Any]:
-    """The stored decision for `/api/crm/status` (empty until the scheduler has run once)."""
-    data = state.get_json(f"sched:{integ.id}")
-    return dict(data) if isinstance(data, dict) else {}

@@ -99,9 +99,7 @@ class SqliteState:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            row = conn.execute(
-                "SELECT token, expires FROM crmsync_locks WHERE key = ?", (self._k(key),)
-            ).fetchone()
+            row = conn.execute("SELECT token, expires FROM crmsync_locks WHERE key = ?", (self._k(key),)).fetchone()
             if row is not None and row[1] > now and row[0] != token:
                 conn.execute("COMMIT")
                 return False
@@ -126,11 +124,7 @@ class SqliteState:
         self._conn().execute("DELETE FROM crmsync_locks WHERE key = ? AND token = ?", (self._k(key), token))
 
     def is_locked(self, key: str) -> bool:
-        row = (
-            self._conn()
-            .execute("SELECT expires FROM crmsync_locks WHERE key = ?", (self._k(key),))
-            .fetchone()
-        )
+        row = self._conn().execute("SELECT expires FROM crmsync_locks WHERE key = ?", (self._k(key),)).fetchone()
         return row is not None and row[0] > time.time()
 
     def set_if_absent(self, key: str, value: str, ttl: float) -> bool:
@@ -160,9 +154,7 @@ class SqliteState:
         full = self._k(prefix)
         rows = (
             self._conn()
-            .execute(
-                "SELECT key, value FROM crmsync_counters WHERE key >= ? AND key < ?", (full, full + "\uffff")
-            )
+            .execute("SELECT key, value FROM crmsync_counters WHERE key >= ? AND key < ?", (full, full + "\uffff"))
             .fetchall()
         )
         cut = len(self.namespace) + 1
@@ -175,12 +167,9 @@ class SqliteState:
             self._local.conn = None
 
 
-_RELEASE_LUA = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
-)
+_RELEASE_LUA = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 _RENEW_LUA = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then "
-    "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
 )
 
 
@@ -191,9 +180,7 @@ class RedisState:
         import redis
 
         self.namespace = namespace
-        self._redis = redis.Redis.from_url(
-            url, socket_connect_timeout=2, socket_timeout=5, decode_responses=True
-        )
+        self._redis = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, decode_responses=True)
         self._release = self._redis.register_script(_RELEASE_LUA)
         self._renew = self._redis.register_script(_RENEW_LUA)
 
@@ -246,6 +233,4 @@ def open_state(queue_url: str) -> RuntimeState:
         return RedisState(clean, namespace=name)
     if queue_url.startswith("sqlite:///"):
         return SqliteState(queue_url[len("sqlite:///") :])
-    raise ValueError(
-        f"CRMSYNC_QUEUE_URL não suportada: {queue_url.split(':', 1)[0]}:// (use sqlite:/// ou redis://)"
-    )
+    raise ValueError(f"CRMSYNC_QUEUE_URL não suportada: {queue_url.split(':', 1)[0]}:// (use sqlite:/// ou redis://)")
