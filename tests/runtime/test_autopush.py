@@ -172,3 +172,31 @@ def test_job_run_twice_has_the_effect_of_one(rt_env: Env) -> None:
                 select(func.count(CrmEntityLink.id)).where(CrmEntityLink.id_integracao == tenant.integracao_id)
             )
         assert locals_ == 16 and links == 16
+
+
+def test_api_answers_when_the_queue_itself_is_down(
+    tmp_path: Any, monkeypatch: Any, sqlite_url: str, api_server: Any
+) -> None:
+    """Redis unreachable: the save is still answered (201) and kept; the push is simply not
+    queued, and the periodic reconcile finds the row once the queue is back."""
+    from crmsync.db.schema import upgrade
+    from runtime.conftest import make_env
+
+    env = make_env(tmp_path, sqlite_url, f"redis://127.0.0.1:{_free_port()}/0?queue=down")
+    env.apply(monkeypatch)
+    upgrade(sqlite_url)
+    tenant = make_tenant("http://127.0.0.1:9", access_token="qd", secret_access_token="qds")
+    install_listeners()
+    api = api_server()
+    try:
+        r = httpx.post(
+            f"http://127.0.0.1:{api.port}/api/clientes",
+            headers={"Authorization": f"Bearer {tenant.api_key}"},
+            json={"nome": "Fila Fora", "email": "fila.fora@example.com"},
+        )
+        assert r.status_code == 201, r.text
+        assert wait_dispatched(30)  # the hand-off gave up on the queue without the request noticing
+        with session_scope() as s:
+            assert s.get(Cliente, r.json()["id"]) is not None
+    finally:
+        uninstall_listeners()
