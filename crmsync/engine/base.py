@@ -39,6 +39,12 @@ from crmsync.providers.base import Provider, ProviderError, RemoteRecord
 __all__ = ["EngineBase", "Outcome"]
 
 DELETE_FIELD = "_excluido"  # pseudo-field of a delete conflict in crm_conflitos.campos
+# Stand-in base of a field in a pending conflict that has no agreed base (raised when a link
+# was made by matching). Without it the merge's "a filled value fills an empty one" rule,
+# meant for the moment of linking, would settle such a conflict by itself as soon as one
+# side cleared the field. Equal to no real value, so both sides count as changed and the
+# field's policy decides again; never stored.
+NO_BASE: dict[str, str] = {"__sem_base__": "conflito pendente"}
 
 
 @dataclass
@@ -185,7 +191,9 @@ class EngineBase:
         started = time.perf_counter()
         local_ext = self._local_ext(s, entity_type, row)
         ctx = self._ctx(entity_type, row.modificado_em, remote.modified_at)
-        result = three_way_merge(link.base_snapshot, local_ext, remote.data, self._policy(entity_type), ctx)
+        base = self._merge_base(s, entity_type, link)
+        result = three_way_merge(base, local_ext, remote.data, self._policy(entity_type), ctx)
+        result.new_base = {k: v for k, v in result.new_base.items() if v is not NO_BASE}
         out = Outcome(operacao="skip")
         new_remote = remote
         if result.to_external:
@@ -226,6 +234,19 @@ class EngineBase:
                      duracao_ms=int((time.perf_counter() - started) * 1000))
         return out
 
+    def _merge_base(self, s: Session, entity_type: str, link: CrmEntityLink) -> dict[str, Any] | None:
+        """The link's base, with :data:`NO_BASE` for pending-conflict fields that have none."""
+        base = link.base_snapshot
+        if link.status != "conflito":
+            return base
+        pending = self._pending_conflict(s, entity_type, link.entity_id)
+        if pending is None:
+            return base
+        missing = [f for f in pending.campos if f != DELETE_FIELD and f not in (base or {})]
+        if not missing:
+            return base
+        return {**(base or {}), **dict.fromkeys(missing, NO_BASE)}
+
     @staticmethod
     def _describe(result: MergeResult) -> str | None:
         parts = []
@@ -262,7 +283,7 @@ class EngineBase:
             return 0
         campos = {
             name: {
-                "base": c.base,
+                "base": None if c.base is NO_BASE else c.base,
                 "local": c.local,
                 "externo": c.external,
                 "local_em": iso(row.modificado_em),

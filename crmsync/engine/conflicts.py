@@ -215,7 +215,8 @@ class ConflictsMixin(EngineBase):
             local = {f: local_ext.get(f) for f in fields}
             ext_at = _parse(conflict.campos[fields[0]].get("externo_em")) if fields else None
             ctx = self._ctx(entity_type, row.modificado_em, ext_at)
-            check = three_way_merge(link.base_snapshot, local, external, self._policy(entity_type), ctx,
+            check = three_way_merge(self._merge_base(s, entity_type, link), local, external,
+                                    self._policy(entity_type), ctx,
                                     fields=fields)
             if check.conflicts:
                 return False

@@ -171,3 +171,27 @@ def test_unknown_conflict_and_bad_choice(world: World) -> None:
             raise AssertionError("expected an error")
         except exc:
             pass
+
+
+def test_conflict_without_base_is_not_settled_by_clearing_one_side(world: World) -> None:
+    """Found by the state machine: a conflict raised when linking by e-mail has no base; if
+    one side then clears the field, "a filled value fills an empty one" (a rule for the
+    moment of linking) must not decide it: it stays for review with both current values."""
+    world.set_config({"estrategia_padrao": "manual"})
+    cid = world.add_cliente(nome="Ana", email="ana@x.com", cidade="Recife")
+    ext = world.provider.panel_create("cliente", {"nome": "Ana", "email": "ana@x.com", "cidade": "Natal"})
+    world.engine().sync()
+    [conflict] = _pending(world)
+    assert conflict.campos["cidade"]["base"] is None
+    world.provider.panel_update("cliente", ext, {"cidade": None})
+    world.engine().sync()
+    [conflict] = _pending(world)
+    assert conflict.campos["cidade"]["local"] == "Recife" and conflict.campos["cidade"]["externo"] is None
+    assert world.get(Cliente, cid).cidade == "Recife"
+    assert world.provider.panel_get("cliente", ext)["cidade"] is None  # type: ignore[index]
+    # Other fields still flow, and the base never holds the stand-in value.
+    world.edit(Cliente, cid, bairro="Boa Viagem")
+    world.engine().sync()
+    assert world.provider.panel_get("cliente", ext)["bairro"] == "Boa Viagem"  # type: ignore[index]
+    link = world.link_of("cliente", cid)
+    assert link is not None and "cidade" not in (link.base_snapshot or {})
