@@ -79,13 +79,30 @@ class _Dispatcher:
 _dispatcher = _Dispatcher()
 
 
-def _push_after_write(loja_id: int, entity_type: str, entity_id: int) -> None:
+_TARGETS_TTL = 5.0
+_targets: dict[tuple[int, str], tuple[float, list[int]]] = {}
+
+
+def _push_targets(loja_id: int, entity_type: str) -> list[int]:
+    """Active integrations of the store that push this entity; cached a few seconds, since a
+    busy store saves many rows a second and its integrations rarely change."""
+    now = time.monotonic()
+    cached = _targets.get((loja_id, entity_type))
+    if cached is not None and now - cached[0] < _TARGETS_TTL:
+        return cached[1]
     from crmsync.db.session import get_sessionmaker
-    from crmsync.jobs import _can, enqueue_push, loja_integrations
+    from crmsync.jobs import _can, loja_integrations
 
     with get_sessionmaker()() as session:
         targets = [i.id for i in loja_integrations(session, loja_id) if _can(i, entity_type, "push")]
-    for integracao_id in targets:
+    _targets[(loja_id, entity_type)] = (now, targets)
+    return targets
+
+
+def _push_after_write(loja_id: int, entity_type: str, entity_id: int) -> None:
+    from crmsync.jobs import enqueue_push
+
+    for integracao_id in _push_targets(loja_id, entity_type):
         enqueue_push(integracao_id, entity_type, entity_id, trigger="automatico")
 
 
@@ -105,6 +122,7 @@ def install_listeners() -> None:
 
 def uninstall_listeners() -> None:
     unregister_listener(_on_local_write)
+    _targets.clear()
 
 
 def wait_dispatched(timeout: float = 10.0) -> bool:
