@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import AsyncIterator
 from types import FrameType
 from typing import Any
 
@@ -106,6 +107,29 @@ class EmbeddedRuntime:
             self._stopping.set()
             self.consumer.stop(graceful=graceful)
             self.consumer = None
+            log.info("runtime embutido parado")
+
+    def attach(self, app: Any) -> EmbeddedRuntime:
+        """Stop (gracefully) when the web app shuts down.
+
+        uvicorn re-raises SIGTERM/SIGINT once its own shutdown is done, which ends the process
+        before code after `uvicorn.run()` could run; the app's shutdown event runs before that,
+        so running jobs get to finish."""
+        from contextlib import asynccontextmanager
+
+        from starlette.concurrency import run_in_threadpool
+
+        inner = app.router.lifespan_context
+        runtime = self
+
+        @asynccontextmanager
+        async def lifespan(the_app: Any) -> AsyncIterator[Any]:
+            async with inner(the_app) as state:
+                yield state
+            await run_in_threadpool(runtime.stop)
+
+        app.router.lifespan_context = lifespan
+        return self
 
     def __enter__(self) -> EmbeddedRuntime:
         return self.start()
