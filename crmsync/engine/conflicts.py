@@ -23,7 +23,7 @@ from crmsync.engine.base import DELETE_FIELD, EngineBase, error_message
 from crmsync.mapping.local import apply_canon_to_row
 from crmsync.merge import three_way_merge, values_equal
 from crmsync.model.canonical import canonical_hash
-from crmsync.providers.base import NotFoundError
+from crmsync.providers.base import NotFoundError, RemoteRecord
 
 __all__ = ["ConflictsMixin"]
 
@@ -64,11 +64,18 @@ class ConflictsMixin(EngineBase):
                 self._close_conflict(conflict, who, {"usar": usar, "campos": choices,
                                                      "motivo": "registro não existe mais"})
                 return {"success": True, "conflito_id": conflito_id, "status": "resolvido", "campos": choices}
+            remote = None
             if DELETE_FIELD in conflict.campos:
                 values = self._resolve_delete(s, entity_type, link, row, choices[DELETE_FIELD])
             else:
-                values = self._resolve_fields(s, entity_type, link, row, conflict, choices)
+                values, remote = self._resolve_fields(s, entity_type, link, row, conflict, choices)
             self._close_conflict(conflict, who, {"usar": usar, "campos": choices, "valores": values})
+            if remote is not None and not self.dry_run:
+                # The decided fields now agree with the base on both sides; whatever else
+                # changed meanwhile (on either side) flows now, instead of hiding behind a
+                # refreshed fingerprint.
+                s.flush()
+                self._reconcile(s, entity_type, link, row, remote, direcao="conflito")
             self.log.add(direcao="conflito", operacao="resolve", entity_type=entity_type, status="sucesso",
                          entity_id=row.id, external_id=link.external_id,
                          mensagem=f"conflito #{conflito_id} resolvido por {who} ({usar})",
@@ -88,7 +95,7 @@ class ConflictsMixin(EngineBase):
             }
 
     def _resolve_fields(self, s: Any, entity_type: str, link: Any, row: Any, conflict: CrmConflito,
-                        choices: dict[str, str]) -> dict[str, Any]:
+                        choices: dict[str, str]) -> tuple[dict[str, Any], RemoteRecord]:
         remote = self.provider.get(entity_type, link.external_id)
         local_ext = self._local_ext(s, entity_type, row)
         to_external: dict[str, Any] = {}
@@ -121,13 +128,9 @@ class ConflictsMixin(EngineBase):
             s.flush()
         link.base_snapshot = base
         link.base_hash = canonical_hash(base)
-        link.local_hash = self.repo.row_hash(entity_type, row)
-        if new_remote is not remote or link.remote_version == remote.version:
-            link.remote_version = new_remote.version or link.remote_version
-            link.remote_modificado_em = new_remote.modified_at or link.remote_modificado_em
         link.status = "sincronizado"
         link.sincronizado_em = datetime.now(UTC)
-        return values
+        return values, new_remote
 
     def _resolve_delete(self, s: Any, entity_type: str, link: Any, row: Any, choice: str) -> dict[str, Any]:
         """A delete conflict: 'local' keeps the local state, 'externo' the external one."""

@@ -195,3 +195,19 @@ def test_conflict_without_base_is_not_settled_by_clearing_one_side(world: World)
     assert world.provider.panel_get("cliente", ext)["bairro"] == "Boa Viagem"  # type: ignore[index]
     link = world.link_of("cliente", cid)
     assert link is not None and "cidade" not in (link.base_snapshot or {})
+
+
+def test_resolving_a_conflict_lets_other_pending_changes_flow(world: World) -> None:
+    """Found by the state machine: resolving must not mark the rest of the row as synced."""
+    world.set_config({"estrategia_padrao": "manual"})
+    cid, ext = _synced_joao(world)
+    world.edit(Cliente, cid, bairro="Centro")
+    world.provider.panel_update("cliente", ext, {"bairro": "Boa Vista"})
+    world.engine().sync()
+    [conflict] = _pending(world)
+    world.edit(Cliente, cid, cidade="Olinda")  # not synced yet when the conflict is resolved
+    world.engine().resolve_conflict(conflict.id, "local", actor="ana")
+    world.engine().sync()
+    remote = world.provider.panel_get("cliente", ext)
+    assert remote is not None and remote["bairro"] == "Centro" and remote["cidade"] == "Olinda"
+    assert not _pending(world)
