@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from crmsync.cli.common import EXIT_ITEM_ERRORS, JsonOption, console, emit_json, fail, user_errors
+from crmsync.cli.common import JsonOption, console, emit_json, fail, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -65,8 +65,6 @@ def retry(
                 markup=False,
                 highlight=False,
             )
-    if any(not r["enfileirado"] for r in out) and item_id is not None and not out[0]["enfileirado"]:
-        raise typer.Exit(EXIT_ITEM_ERRORS)
 
 
 def ignore(
