@@ -168,4 +168,10 @@ def create_app() -> FastAPI:
 
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)
+
+    from crmsync.runtime import install_listeners
+
+    # After each committed local write, queue its push in the background: the spec's
+    # automatic trigger (2.1), which never blocks or fails the user's request.
+    install_listeners()
     return app

@@ -1,11 +1,12 @@
-"""`crmsync serve`: migrate the database, then run the REST API (and, later, the embedded
-worker and scheduler) in one process, so the default install needs nothing else running."""
+"""`crmsync serve`: migrate the database, then run the REST API, the web console, the embedded
+worker and the scheduler in one process, so the default install needs nothing else running."""
 
 from __future__ import annotations
 
 import typer
 
 from crmsync.cli.common import user_errors
+from crmsync.settings import get_settings
 
 
 def register(app: typer.Typer) -> None:
@@ -26,6 +27,14 @@ def serve(
     with user_errors():
         url = migrate()
     typer.echo(f"crmsync: banco {url}; API em http://{host}:{port} (documentação em /docs)", err=True)
-    # The embedded worker and scheduler start here unless --no-worker (runtime area).
-    _ = no_worker
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    from crmsync.runtime import EmbeddedRuntime
+    from crmsync.runtime.logs import configure
+
+    configure(get_settings().log_level)  # logs to stderr, so stdout stays for results
+    app = create_app()
+    if not no_worker:
+        # Worker threads + scheduler in this process; attach() stops them inside the app's
+        # shutdown, because uvicorn re-raises SIGTERM right after its own and code after
+        # run() never executes.
+        EmbeddedRuntime().start().attach(app)
+    uvicorn.run(app, host=host, port=port, log_level="info")
