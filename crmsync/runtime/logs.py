@@ -16,8 +16,8 @@ def configure(level_name: str) -> None:
     logging.getLogger().setLevel(level)
     for noisy in ("huey", "huey.consumer", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
-    if structlog.is_configured():
-        return
+    # Always (re)configure: structlog's default prints to stdout, and a library or test helper
+    # (structlog.testing.capture_logs) may leave it marked configured with that default.
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
