@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
@@ -182,17 +183,93 @@ CANONICAL_MODELS: dict[str, type[_Canon]] = {
 }
 
 
+def _canonicalize_reference(entity_type: str, data: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    """The reference path, through the Pydantic model; `canonicalize` must always agree with it."""
+    model = CANONICAL_MODELS[entity_type].model_validate(dict(data))
+    dumped = model.model_dump(mode="json")
+    if partial:
+        return {k: dumped[k] for k in data if k in dumped}
+    return dumped
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CLIENTE_TEXT = frozenset(
+    ("razao_social", "rg", "inscricao_estadual", "logradouro", "numero", "complemento", "bairro", "cidade",
+     "observacoes")
+)
+# Looked up by name on each call, as the model's validators do.
+_CLIENTE_NORMALISERS: dict[str, str] = {
+    "cpf": "normalize_cpf",
+    "cnpj": "normalize_cnpj",
+    "email": "normalize_email",
+    "telefone": "normalize_phone",
+    "celular": "normalize_phone",
+    "cep": "normalize_cep",
+    "estado": "normalize_uf",
+}
+_CLIENTE_FIELDS: tuple[str, ...] = tuple(ClienteCanon.model_fields)
+_CLIENTE_DEFAULTS: dict[str, Any] = {
+    name: f.default for name, f in ClienteCanon.model_fields.items() if not f.is_required()
+}
+
+
+def _cliente_fast(data: Mapping[str, Any], partial: bool) -> dict[str, Any] | None:
+    """ClienteCanon's validation done in plain Python for the ordinary record (a str or None
+    per text field, a real bool `ativo`, a known `tipo_pessoa`): the model's per-field
+    dispatch was most of a large pull's mapping cost. Same normalisers, same order, same
+    result; None for anything unusual or invalid, which then goes through the model (and
+    gets its error messages from there). Kept in step with ClienteCanon by
+    tests/core/test_normalize_fastpath.py, which compares the two on random records."""
+    out: dict[str, Any] = {}
+    for key, raw in data.items():
+        value = n.blank_to_none(raw)
+        if key == "ativo":
+            if type(value) is not bool:
+                return None
+            out[key] = value
+            continue
+        if key == "data_nascimento":
+            value = n.normalize_date(value, "data_nascimento")
+        elif value is not None and type(value) is not str:
+            return None
+        if value is not None and not value.isascii() and _SURROGATE.search(value):
+            return None  # pydantic refuses strings it cannot encode
+        if key == "nome":
+            value = n.normalize_text(value)
+            if not value:
+                return None
+        elif key == "tipo_pessoa":
+            if value not in ("PF", "PJ", "ES"):
+                return None
+        elif key in _CLIENTE_TEXT:
+            value = n.normalize_text(value)
+        elif key in _CLIENTE_NORMALISERS:
+            normaliser: Callable[[str | None], str | None] = getattr(n, _CLIENTE_NORMALISERS[key])
+            value = normaliser(value)
+        elif key != "data_nascimento":
+            return None  # unknown key: the model forbids it
+        out[key] = value
+    if "nome" not in out:
+        return None  # required even in a partial record
+    if partial:
+        return out
+    return {name: out[name] if name in out else _CLIENTE_DEFAULTS[name] for name in _CLIENTE_FIELDS}
+
+
 def canonicalize(entity_type: str, data: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
     """Validate and normalise; return the canonical dict.
 
     With `partial=True` only the keys given are returned (a provider that lacks a field
     must not make it look erased), still normalised.
     """
-    model = CANONICAL_MODELS[entity_type].model_validate(dict(data))
-    dumped = model.model_dump(mode="json")
-    if partial:
-        return {k: dumped[k] for k in data if k in dumped}
-    return dumped
+    if entity_type == "cliente":
+        try:
+            fast = _cliente_fast(data, partial)
+        except Exception:  # anything odd: the model decides and reports
+            fast = None
+        if fast is not None:
+            return fast
+    return _canonicalize_reference(entity_type, data, partial=partial)
 
 
 def canonical_hash(record: Mapping[str, Any]) -> str:
