@@ -250,8 +250,13 @@ def note_failure(
 
     The engine itself records item failures it catches (it counts the attempt and keeps the
     error: `engine_counted`); failures that escaped it are counted here. A refusal by the
-    daily-quota guard is not the item's fault: it is not counted, and the item waits for the
-    provider's next day.
+    daily-quota guard (the engine's `quota_exhausted` flag, or `RateLimitedError`) is not the
+    item's fault: it is not counted, and the item waits for the provider's next day.
+
+    Episodes, as in the engine's `FailedItems`: a failure after `resolvido` starts a new
+    episode (the attempts of resolved episodes do not count). An `ignorado` item stays
+    ignored and untouched (its `atualizado_em` keeps meaning "ignored at"); only the engine,
+    which knows when the record was modified, re-opens it when the record changed since.
     """
     chave = f"local:{entity_id}" if direcao == "push" else f"externo:{external_id}"
     item: CrmItemFalho | None = None
@@ -277,13 +282,16 @@ def note_failure(
                 status="pendente",
             )
             session.add(item)
-        item.ultimo_erro = error[:4000]
+        if item.status == "resolvido" and not engine_counted:
+            item.tentativas = 0  # a new episode (the engine resets it itself when it counted)
+        if item.status != "ignorado":
+            item.ultimo_erro = error[:4000]
         if entity_id is not None:
             item.entity_id = entity_id
         if external_id is not None:
             item.external_id = str(external_id)
         if item.status == "ignorado":
-            pass  # a person said to leave it alone; only the newest error is kept
+            pass  # a person said to leave it alone
         elif quota:
             if engine_counted and (item.tentativas or 0) > 0:
                 item.tentativas -= 1
@@ -305,10 +313,6 @@ def note_failure(
         except IntegrityError:  # another job inserted the same item a moment ago
             session.rollback()
     raise RuntimeError(f"item falho {chave} não gravado")
-
-
-def _is_quota_message(message: str | None) -> bool:
-    return bool(message) and "cota diária" in str(message).lower()
 
 
 def note_success(
@@ -333,7 +337,8 @@ def note_success(
             CrmItemFalho.entity_type == entity_type,
             CrmItemFalho.direcao == direcao,
             CrmItemFalho.chave.in_(keys),
-            CrmItemFalho.status.in_(("pendente", "falhou")),
+            # A success also ends an ignored episode: a later failure is a new problem.
+            CrmItemFalho.status.in_(("pendente", "falhou", "ignorado")),
         )
     ).all()
     for item in items:
@@ -488,7 +493,8 @@ def _run_push(
         error=result.message or f"operação {result.operacao} falhou",
         opts=opts,
         engine_counted=True,
-        quota=_is_quota_message(result.message),
+        retry_after=result.retry_after,
+        quota=bool(result.quota_exhausted),
     )
     _count(state, job, "erro")
     return "erro"
@@ -565,7 +571,8 @@ def _run_pull(
             error=str(err.get("erro") or err),
             opts=opts,
             engine_counted=True,
-            quota=_is_quota_message(str(err.get("erro") or "")),
+            retry_after=result.retry_after if err.get("quota_exhausted") else None,
+            quota=bool(err.get("quota_exhausted")),
         )
     _count(state, job, "sucesso" if result.success else "erro")
     return "sucesso" if result.success else "erro"
@@ -705,7 +712,8 @@ def _run_pull_one(
         error=message,
         opts=opts,
         engine_counted=True,
-        quota=_is_quota_message(message),
+        retry_after=result.retry_after,
+        quota=bool(result.quota_exhausted),
     )
     _mark_inbox(session, inbox_id, "erro")
     _count(state, job, "erro")

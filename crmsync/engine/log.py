@@ -77,8 +77,24 @@ class RunLog:
 
 
 class FailedItems:
-    """`crm_itens_falhos`: one row per (integration, entity, direction, item); a failure
-    counts an attempt and keeps the last error; a later success marks it resolved."""
+    """`crm_itens_falhos`: one row per (integration, entity, direction, item).
+
+    An item's row lives through *episodes*. A failure opens an episode (`pendente`,
+    `tentativas` = 1) or counts one more attempt of the open one; a success closes it
+    (`resolvido`). A failure after `resolvido` starts a new episode at 1: attempts of
+    episodes already resolved say nothing about this one (else an item that failed seven
+    times long ago would be parked after one new failure).
+
+    `ignorado` (a person said to leave the item alone) is kept through new failures while
+    the record is unchanged: a failure re-opens it (`pendente`, `tentativas` = 1) only when
+    the record was modified after the row was last touched (`changed_at` > `atualizado_em`:
+    the local row's `modificado_em` for a push, the remote version's modification time for a
+    pull). Failures of an unchanged ignored item leave the row as it is, so `atualizado_em`
+    keeps meaning "ignored at" (the runtime's sweep skips rows not modified since). A
+    successful sync of the item ends the ignored episode too (`resolvido`).
+    """
+
+    OPEN = ("pendente", "falhou", "ignorado")  # statuses a success closes
 
     def __init__(self, *, id_integracao: int, id_loja: int) -> None:
         self.id_integracao = id_integracao
@@ -93,14 +109,14 @@ class FailedItems:
                     CrmItemFalho.id_integracao == self.id_integracao,
                     CrmItemFalho.entity_type == entity_type,
                     CrmItemFalho.direcao == direcao,
-                    CrmItemFalho.status.in_(("pendente", "falhou")),
+                    CrmItemFalho.status.in_(self.OPEN),
                 )
             )
             self._pending[key] = set(rows)
         return self._pending[key]
 
     def failed(self, session: Session, *, entity_type: str, direcao: str, entity_id: int | None,
-               external_id: str | None, error: str) -> None:
+               external_id: str | None, error: str, changed_at: datetime | None = None) -> None:
         chave = f"local:{entity_id}" if direcao == "push" else f"externo:{external_id}"
         row = session.scalars(
             select(CrmItemFalho).where(
@@ -116,6 +132,13 @@ class FailedItems:
                 direcao=direcao, chave=chave, tentativas=0,
             )
             session.add(row)
+        elif row.status == "ignorado":
+            if not _changed_after(changed_at, row.atualizado_em):
+                self.pending_keys(session, entity_type, direcao).add(chave)
+                return  # still ignored: the record is the one a person chose to leave alone
+            row.tentativas = 0  # changed since it was ignored: a new episode
+        elif row.status == "resolvido":
+            row.tentativas = 0  # a new episode: earlier, resolved attempts do not count
         row.entity_id = entity_id if entity_id is not None else row.entity_id
         row.external_id = external_id if external_id is not None else row.external_id
         row.status = "pendente"
@@ -141,4 +164,16 @@ class FailedItems:
         if row is not None:
             row.status = "resolvido"
             row.ultimo_erro = None
+            row.proxima_tentativa = None
         pending.discard(chave)
+
+
+def _changed_after(changed_at: datetime | None, since: datetime | None) -> bool:
+    """Whether a record's modification time is after `since` (unknown times: not changed)."""
+    if changed_at is None or since is None:
+        return False
+    if changed_at.tzinfo is None:
+        changed_at = changed_at.replace(tzinfo=UTC)
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return changed_at > since

@@ -197,7 +197,7 @@ class PullMixin(EngineBase):
                         break
         except Exception as exc:
             message = f"falha ao ler a página {page_no + 1} do CRM: {error_message(exc)}"
-            result.error(None, message)
+            result.error(None, message, exc)
             result.message = message
             with self._uow() as s:
                 self.log.add(direcao="pull", operacao="list", entity_type=entity_type, status="erro",
@@ -235,7 +235,7 @@ class PullMixin(EngineBase):
             return result
         except ProviderError as exc:
             message = error_message(exc)
-            result.error(str(external_id), message)
+            result.error(str(external_id), message, exc)
             with self._uow() as s:
                 self.log.add(direcao="pull", operacao="erro", entity_type=entity_type, status="erro",
                              external_id=str(external_id), mensagem=message)
@@ -338,7 +338,7 @@ class PullMixin(EngineBase):
                     else:
                         self._pull_unlinked(s, run, record, batch=True)
                 except Exception as exc:
-                    self._item_failed(s, run, record.external_id, record.modified_at, error_message(exc))
+                    self._item_failed(s, run, record.external_id, record.modified_at, error_message(exc), exc)
             self._flush_creates(s, run)
             if checkpoint is not None:
                 cursor = self._cursor(s, entity_type)
@@ -350,8 +350,8 @@ class PullMixin(EngineBase):
                 }
 
     def _item_failed(self, s: Session, run: _PullRun, external_id: str, modified_at: datetime | None,
-                     message: str) -> None:
-        run.result.error(external_id, message)
+                     message: str, exc: BaseException | None = None) -> None:
+        run.result.error(external_id, message, exc)
         if modified_at is None:
             run.failed_without_time = True
         elif run.oldest_failed is None or modified_at < run.oldest_failed:
@@ -360,7 +360,7 @@ class PullMixin(EngineBase):
                      external_id=external_id, mensagem=message)
         if not self.dry_run:
             self.failed.failed(s, entity_type=run.entity_type, direcao="pull", entity_id=None,
-                               external_id=external_id, error=message)
+                               external_id=external_id, error=message, changed_at=modified_at)
 
     def _item_ok(self, s: Session, run: _PullRun, external_id: str) -> None:
         if not self.dry_run:
@@ -548,7 +548,7 @@ class PullMixin(EngineBase):
             try:
                 prepared.append((record, complete_canonical(entity_type, record.data)))
             except ValueError as exc:
-                self._item_failed(s, run, record.external_id, record.modified_at, error_message(exc))
+                self._item_failed(s, run, record.external_id, record.modified_at, error_message(exc), exc)
         if not prepared:
             return
         now = datetime.now(UTC)
@@ -582,7 +582,7 @@ class PullMixin(EngineBase):
                         self._create_local(s, run, record)
                     self._item_ok(s, run, record.external_id)
                 except Exception as exc:
-                    self._item_failed(s, run, record.external_id, record.modified_at, error_message(exc))
+                    self._item_failed(s, run, record.external_id, record.modified_at, error_message(exc), exc)
             return
         for (record, full), row_id in zip(prepared, ids, strict=True):
             self._after_create(run, record, row_id, full)
@@ -642,7 +642,7 @@ class PullMixin(EngineBase):
             except NotFoundError:
                 pass
             except ProviderError as exc:
-                result.error(ext_id, f"não foi possível confirmar a exclusão: {error_message(exc)}")
+                result.error(ext_id, f"não foi possível confirmar a exclusão: {error_message(exc)}", exc)
                 continue
             with self._uow() as s:
                 link = s.get(CrmEntityLink, link_id)

@@ -48,6 +48,7 @@ class PushMixin(EngineBase):
         except Exception as exc:
             message = error_message(exc)
             result = PushResult(False, "erro", None, entity_id, message=message)
+            result.note_exception(exc)
             with self._uow() as s:
                 link = self.binder.by_local(s, entity_type, entity_id)
                 result.external_id = link.external_id if link else None
@@ -55,8 +56,11 @@ class PushMixin(EngineBase):
                              entity_id=entity_id, external_id=result.external_id, mensagem=message,
                              duracao_ms=int((time.perf_counter() - started) * 1000))
                 if not self.dry_run:
+                    changed_at = None
+                    with contextlib.suppress(Exception):  # only a hint for an ignored item
+                        changed_at = getattr(self.repo.get(s, entity_type, entity_id), "modificado_em", None)
                     self.failed.failed(s, entity_type=entity_type, direcao="push", entity_id=entity_id,
-                                       external_id=result.external_id, error=message)
+                                       external_id=result.external_id, error=message, changed_at=changed_at)
         result.planned = self.planned[first_plan:]
         return result
 

@@ -10,6 +10,21 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from crmsync.providers.base import RateLimitedError
+
+
+def rate_limit_of(exc: BaseException) -> tuple[bool, float | None]:
+    """(quota exhausted, retry after) of a failure: set by `RateLimitedError`, also when it
+    is the cause of a wrapping error (a venda's dependency that could not be pushed)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, RateLimitedError):
+            return bool(current.quota_exhausted), current.retry_after
+        current = current.__cause__
+    return False, None
+
 
 @dataclass
 class RunOptions:
@@ -40,6 +55,18 @@ class PushResult:
     message: str | None = None
     conflitos: int = 0
     planned: list[dict[str, Any]] = field(default_factory=list)
+    # The item was refused by the provider's daily quota (the transport's quota guard or the
+    # provider's own answer): not the item's fault, so callers wait instead of counting an
+    # attempt. `retry_after`: seconds the provider asked to wait (None: unknown).
+    quota_exhausted: bool = False
+    retry_after: float | None = None
+
+    def note_exception(self, exc: BaseException) -> None:
+        """Copy the structured rate-limit facts of the exception that failed this item."""
+        quota, retry_after = rate_limit_of(exc)
+        self.quota_exhausted = self.quota_exhausted or quota
+        if retry_after is not None:
+            self.retry_after = retry_after
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,9 +124,23 @@ class PullResult:
     paginas: int = 0
     planned: list[dict[str, Any]] = field(default_factory=list)
     message: str | None = None
+    # Some item (or a page) was refused by the provider's daily quota. Each such entry of
+    # `erros` also carries ``"quota_exhausted": True`` so callers can tell it from a real
+    # failure of that item without reading the message. `retry_after`: the longest wait the
+    # provider asked for (None: unknown).
+    quota_exhausted: bool = False
+    retry_after: float | None = None
 
-    def error(self, external_id: str | None, message: str) -> None:
-        self.erros.append({"external_id": external_id or "unknown", "erro": message})
+    def error(self, external_id: str | None, message: str, exc: BaseException | None = None) -> None:
+        entry: dict[str, Any] = {"external_id": external_id or "unknown", "erro": message}
+        if exc is not None:
+            quota, retry_after = rate_limit_of(exc)
+            if quota:
+                entry["quota_exhausted"] = True
+                self.quota_exhausted = True
+            if retry_after is not None:
+                self.retry_after = max(self.retry_after or 0.0, retry_after)
+        self.erros.append(entry)
         self.success = False
 
     def merge_from(self, other: PullResult) -> None:
@@ -109,6 +150,9 @@ class PullResult:
         self.erros.extend(other.erros)
         self.planned.extend(other.planned)
         self.success = self.success and other.success
+        self.quota_exhausted = self.quota_exhausted or other.quota_exhausted
+        if other.retry_after is not None:
+            self.retry_after = max(self.retry_after or 0.0, other.retry_after)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
