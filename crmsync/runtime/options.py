@@ -35,6 +35,10 @@ class RuntimeOptions(BaseSettings):
     # attempt (doubling per failed probe, up to `breaker_max_seconds`).
     breaker_first_seconds: float = 15.0
     breaker_max_seconds: float = 300.0
+    # Integrations that poll newest-first (`ordenar_por_modificacao`) stop reading at the
+    # watermark, so a record deleted in the CRM is never noticed; the scheduler also queues
+    # a full scan (`pull(full=True)`, which infers remote deletes) this often per entity.
+    full_scan_seconds: float = 86400.0
     # Worker threads of the embedded runtime (`crmsync serve`).
     embedded_workers: int = 2
     # Seconds a graceful stop waits for running jobs before giving up on them.

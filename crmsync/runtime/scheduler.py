@@ -16,6 +16,11 @@ run twice) looks at every active integration and
   in what is left today, it waits for the provider's next day ("adiado"). The decision and
   its reason are stored for `/api/crm/status`. The transport's quota guard remains the
   last line: it never sends the request that would exceed the budget.
+- queues a *full scan* (`pull_entity(full=True)`) of each pulled entity every
+  `full_scan_seconds` (default 24 h) for integrations that poll newest-first
+  (`ordenar_por_modificacao`): their incremental polls stop at the watermark and so never
+  infer remote deletes. It obeys the same budget: never while scans are deferred
+  ("adiado"), and never more often than the effective (possibly stretched) interval.
 """
 
 from __future__ import annotations
@@ -174,6 +179,7 @@ class Scheduler:
                     if now >= float(due_local):
                         enqueue_reconcile(integ.id, remote=False, trigger="cron")
                         state.set_json(f"due:{integ.id}:local", now + self.options.local_sweep_seconds)
+                    self._queue_full_scans(state, integ, decision, now)
                     due_pull = decision.proxima_varredura
                     due = due_pull is not None and now >= due_pull and decision.situacao != "adiado"
                     if due and enqueue_reconcile(integ.id, remote=True, trigger="cron"):
@@ -184,6 +190,32 @@ class Scheduler:
         finally:
             state.release("lock:scheduler", token)
         return decisions
+
+    def _queue_full_scans(self, state: RuntimeState, integ: CrmIntegracao, decision: ScheduleDecision,
+                          now: float) -> None:
+        """Queue the periodic full scan of a newest-first integration's entities when due.
+
+        Queued before the tick's reconcile, so that reconcile's incremental pull of the entity
+        coalesces into the full one (a full scan applies every change too). The first time
+        an integration is seen only starts the clock: its first pull (no watermark yet) is
+        a full scan anyway. An entity whose pull is already queued is tried on a later tick.
+        """
+        from crmsync.jobs import _can, enqueue_pull, entities_of
+
+        if not bool(getattr(_config_of(integ), "ordenar_por_modificacao", False)):
+            return
+        if decision.situacao == "adiado":
+            return  # not even the next incremental scan fits in what is left today
+        period = max(float(self.options.full_scan_seconds), decision.intervalo_efetivo_min * 60.0)
+        for entity_type in entities_of(integ):
+            if not _can(integ, entity_type, "pull"):
+                continue
+            key = f"last:{integ.id}:fullscan:{entity_type}"
+            last = state.get_json(key)
+            if last is not None and now < float(last) + period:
+                continue
+            if last is None or enqueue_pull(integ.id, entity_type, full=True, trigger="cron"):
+                state.set_json(key, now)
 
     # ------------------------------------------------------------------ decision
     def decide(
