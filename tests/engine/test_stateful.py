@@ -117,11 +117,24 @@ class SyncMachine(RuleBasedStateMachine):
     def _remote(self) -> dict[str, tuple[str, dict[str, Any]]]:
         return {d["email"]: (ext, d) for ext, d in self.provider.panel_list("cliente").items()}
 
+    def _bases(self) -> dict[str, dict[str, Any]]:
+        """The base snapshot of each linked record, by e-mail (what the engine compares with)."""
+        ids = {row.id: email for email, row in self._local_rows().items()}
+        with self.world.sf() as s:
+            links = s.scalars(select(CrmEntityLink).where(CrmEntityLink.id_integracao == self.world.integracao_id))
+            return {ids[link.entity_id]: dict(link.base_snapshot or {}) for link in links if link.entity_id in ids}
+
     def _sync(self) -> Any:
+        bases = self._bases()
         for rec in self.records.values():
+            base = bases.get(rec.email)
             for name, sides in rec.since_sync.items():
                 if "local" in sides and "remote" in sides and not values_equal(sides["local"],
                                                                                sides["remote"]):
+                    if base is not None and name in base and (
+                        values_equal(sides["local"], base[name]) or values_equal(sides["remote"], base[name])
+                    ):
+                        continue  # one side was set back to the agreed value: a one-sided change
                     rec.must_conflict.add(name)
             rec.since_sync = {}
             rec.twin_unsynced = False
