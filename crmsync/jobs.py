@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crmsync.db.sync import CrmEntityLink, CrmIntegracao, CrmItemFalho, CrmWebhookInbox
 from crmsync.db.types import utcnow
+from crmsync.engine.results import UNKNOWN_EXTERNAL_ID
 from crmsync.runtime.locks import LockBusy, hold, pull_key, record_key
 from crmsync.runtime.options import RuntimeOptions
 from crmsync.runtime.state import RuntimeState
@@ -558,9 +559,9 @@ def _run_pull(
             engine.close()
     _save_pull_stats(state, integ.id, entity_type, started, result, None)
     for err in result.erros or []:
-        ext = str(err.get("external_id") or "?")
-        if ext == "?":
-            continue
+        ext = str(err.get("external_id") or UNKNOWN_EXTERNAL_ID)
+        if ext == UNKNOWN_EXTERNAL_ID:
+            continue  # a page or an item without an id: the next scan reads it again
         note_failure(
             session,
             integ,

@@ -26,6 +26,9 @@ def rate_limit_of(exc: BaseException) -> tuple[bool, float | None]:
     return False, None
 
 
+# The spec's marker for an item whose external id is not known (`?? 'unknown'`).
+UNKNOWN_EXTERNAL_ID = "unknown"
+
 @dataclass
 class RunOptions:
     """How a run was triggered and whether it may write.
@@ -132,7 +135,8 @@ class PullResult:
     retry_after: float | None = None
 
     def error(self, external_id: str | None, message: str, exc: BaseException | None = None) -> None:
-        entry: dict[str, Any] = {"external_id": external_id or "unknown", "erro": message}
+        known = external_id not in (None, "", "?")  # "?": the provider could not read the item's id
+        entry: dict[str, Any] = {"external_id": external_id if known else UNKNOWN_EXTERNAL_ID, "erro": message}
         if exc is not None:
             quota, retry_after = rate_limit_of(exc)
             if quota:

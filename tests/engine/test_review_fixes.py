@@ -122,3 +122,16 @@ def test_pull_results_flag_quota_refusals(world: World) -> None:
     plain = world.engine().pull_one("cliente", ext)
     assert not plain.success and plain.quota_exhausted is False
     assert set(plain.erros[0]) == {"external_id", "erro"}  # unchanged shape for other errors
+
+
+def test_an_item_without_a_readable_id_is_reported_with_the_spec_marker() -> None:
+    """The provider marks an item whose id it could not read with "?"; the result says
+    "unknown" (the spec's marker), which the runtime skips instead of parking a failed item
+    keyed on a made-up id."""
+    from crmsync.engine.results import UNKNOWN_EXTERNAL_ID, PullResult
+
+    result = PullResult()
+    result.error("?", "item com tipo inesperado")
+    result.error(None, "página ilegível")
+    result.error("42", "CPF inválido")
+    assert [e["external_id"] for e in result.erros] == [UNKNOWN_EXTERNAL_ID, UNKNOWN_EXTERNAL_ID, "42"]
