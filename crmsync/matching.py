@@ -129,7 +129,8 @@ def _block_keys(normalised: str) -> set[str]:
     return {f"p:{a}|{form}" for a in words for b in words if a != b for form in forms[b]}
 
 
-def _exact_value(key: str, value: Any) -> str | None:
+def exact_value(key: str, value: Any) -> str | None:
+    """The spelling a unique key is compared in (shared with the engine's bulk look-ups)."""
     if value is None:
         return None
     text = str(value).strip()
@@ -215,7 +216,7 @@ class MatchIndex:
         return tuple(dict.fromkeys(n for n in found if n))
 
     def _values(self, canon: Mapping[str, Any], keys: Iterable[str]) -> tuple[tuple[str, str], ...]:
-        pairs = ((k, _exact_value(k, canon.get(k))) for k in keys)
+        pairs = ((k, exact_value(k, canon.get(k))) for k in keys)
         return tuple((k, v) for k, v in pairs if v is not None)
 
     def add(self, local_id: int, canon: Mapping[str, Any]) -> None:

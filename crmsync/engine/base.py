@@ -65,6 +65,17 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
 
 
+def parse_utc(value: Any) -> datetime | None:
+    """An ISO timestamp stored in JSON (conflict times, cursors) as aware UTC; None if unreadable."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def error_message(exc: BaseException) -> str:
     text_ = str(exc) or type(exc).__name__
     if isinstance(exc, ProviderError):

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 
 from crmsync.db.sync import CrmConflito
-from crmsync.engine.base import DELETE_FIELD, EngineBase, error_message
+from crmsync.engine.base import DELETE_FIELD, EngineBase, error_message, parse_utc
 from crmsync.mapping.local import apply_canon_to_row
 from crmsync.merge import three_way_merge, values_equal
 from crmsync.model.canonical import canonical_hash
@@ -216,7 +216,7 @@ class ConflictsMixin(EngineBase):
             fields = list(conflict.campos)
             external = {f: conflict.campos[f].get("externo") for f in fields}
             local = {f: local_ext.get(f) for f in fields}
-            ext_at = _parse(conflict.campos[fields[0]].get("externo_em")) if fields else None
+            ext_at = parse_utc(conflict.campos[fields[0]].get("externo_em")) if fields else None
             ctx = self._ctx(entity_type, row.modificado_em, ext_at)
             check = three_way_merge(self._merge_base(s, entity_type, link), local, external,
                                     self._policy(entity_type), ctx,
@@ -235,13 +235,3 @@ class ConflictsMixin(EngineBase):
             if conflict.status == "pendente":
                 self._close_conflict(conflict, "sistema", {"motivo": "resolvido pela política configurada"})
             return True
-
-
-def _parse(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

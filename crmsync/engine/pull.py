@@ -32,10 +32,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crmsync.db.sync import CrmCursor, CrmDuplicata, CrmEntityLink
-from crmsync.engine.base import EngineBase, error_message, iso
+from crmsync.engine.base import EngineBase, error_message, iso, parse_utc
 from crmsync.engine.local_repo import UnresolvedReference, complete_canonical
 from crmsync.engine.results import PullResult
-from crmsync.matching import EXACT_KEYS, MatchIndex
+from crmsync.matching import EXACT_KEYS, MatchIndex, exact_value
 from crmsync.model.canonical import canonical_hash, canonicalize
 from crmsync.providers.base import NotFoundError, Page, ProviderError, RemoteRecord
 
@@ -101,17 +101,6 @@ def prefetched(pages: Iterator[Page], depth: int = PREFETCH_PAGES) -> Iterator[P
         worker.join(timeout=30)
 
 
-def _exact_value(key: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    if key == "email":
-        text = text.lower()
-    elif key in ("cpf", "cnpj"):
-        text = "".join(ch for ch in text if ch.isdigit())
-    return text or None
-
-
 class ExactIndex:
     """Unique keys -> local id, for every live local row (linked or not) and for records
     created earlier in the same run (negative ids while their page is not yet flushed)."""
@@ -123,7 +112,7 @@ class ExactIndex:
     def _pairs(self, canon: dict[str, Any]) -> list[tuple[str, str]]:
         out = []
         for key in self.keys:
-            value = _exact_value(key, canon.get(key))
+            value = exact_value(key, canon.get(key))
             if value is not None:
                 out.append((key, value))
         return out
@@ -169,15 +158,15 @@ class PullMixin(EngineBase):
         caps = self.provider.capabilities
         with self._uow() as s:
             cursor = self._cursor(s, entity_type)
-            watermark = _parse_dt(cursor.cursor)
+            watermark = parse_utc(cursor.cursor)
             checkpoint = dict(cursor.checkpoint or {})
         newest_first = bool(caps.sort_by_modification and not full and watermark is not None)
         mode = "newest_first" if newest_first else "full_scan"
         start_page = 1
         if checkpoint.get("mode") == mode == "full_scan" and checkpoint.get("page"):
             start_page = int(checkpoint["page"]) + 1
-            run.max_seen = _parse_dt(checkpoint.get("max_seen"))
-            run.oldest_failed = _parse_dt(checkpoint.get("oldest_failed"))
+            run.max_seen = parse_utc(checkpoint.get("max_seen"))
+            run.oldest_failed = parse_utc(checkpoint.get("oldest_failed"))
         seen: set[str] | None = set() if mode == "full_scan" and start_page == 1 else None
         overlap = timedelta(seconds=self.config.tolerancia_relogio_segundos)
         cutoff = watermark - overlap if watermark is not None else None
@@ -656,11 +645,3 @@ class PullMixin(EngineBase):
                     result.total_conflitos += 1
 
 
-def _parse_dt(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
