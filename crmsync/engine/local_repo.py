@@ -158,8 +158,11 @@ class LocalRepo:
 
     @staticmethod
     def params_hash(entity_type: str, params: dict[str, Any]) -> str:
-        """The fingerprint of a row about to be inserted with these column values."""
-        return LocalRepo.row_hash(entity_type, SimpleNamespace(**params))
+        """The fingerprint of a row about to be inserted with these column values (the
+        same as :meth:`row_hash` of that row, read from the dict without building one)."""
+        if entity_type == "venda":
+            return LocalRepo.row_hash(entity_type, SimpleNamespace(**params))
+        return canonical_hash({"v": [_plain(params[name]) for name in _FINGERPRINT_FIELDS[entity_type]]})
 
     @staticmethod
     def canon(entity_type: str, row: Any) -> dict[str, Any]:
