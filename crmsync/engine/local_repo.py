@@ -73,6 +73,17 @@ def complete_canonical(entity_type: str, data: dict[str, Any]) -> dict[str, Any]
 
 Row = Cliente | Produto | Venda
 
+_COLUMN_NAMES: dict[Any, frozenset[str]] = {}
+
+
+def _column_names(model: Any) -> frozenset[str]:
+    """A model's column names as a plain set (a SQLAlchemy column collection's membership
+    test costs several times more, and runs for every field of every new row)."""
+    names = _COLUMN_NAMES.get(model)
+    if names is None:
+        names = _COLUMN_NAMES[model] = frozenset(c.key for c in model.__table__.c)
+    return names
+
 
 class UnresolvedReference(Exception):
     """A venda references a cliente or produto that has no counterpart on the other side."""
@@ -122,7 +133,7 @@ class LocalRepo:
 
     def insert_params(self, entity_type: str, full: dict[str, Any], now: datetime) -> dict[str, Any]:
         """Column values of a new cliente/produto row from a full canonical record."""
-        columns = self.model(entity_type).__table__.c
+        columns = _column_names(self.model(entity_type))
         params: dict[str, Any] = {"id_loja": self.id_loja, "cadastrado_em": now, "modificado_em": now,
                                   "deletado_em": None}
         for name, value in full.items():

@@ -109,7 +109,9 @@ class ExactIndex:
         self.keys = EXACT_KEYS[entity_type]
         self._map: dict[tuple[str, str], int] = {}
 
-    def _pairs(self, canon: dict[str, Any]) -> list[tuple[str, str]]:
+    def pairs(self, canon: dict[str, Any]) -> list[tuple[str, str]]:
+        """The record's normalised unique keys; callers that look a record up and then
+        add it keep these (normalising is most of the index's cost on a large pull)."""
         out = []
         for key in self.keys:
             value = exact_value(key, canon.get(key))
@@ -118,13 +120,19 @@ class ExactIndex:
         return out
 
     def add(self, local_id: int, canon: dict[str, Any]) -> None:
-        for pair in self._pairs(canon):
+        self.add_pairs(local_id, self.pairs(canon))
+
+    def add_pairs(self, local_id: int, pairs: list[tuple[str, str]]) -> None:
+        for pair in pairs:
             current = self._map.get(pair)
             if current is None or current < 0 or (local_id >= 0 and local_id < current):
                 self._map[pair] = local_id
 
     def find(self, canon: dict[str, Any]) -> tuple[int, str] | None:
-        for key, value in self._pairs(canon):
+        return self.find_pairs(self.pairs(canon))
+
+    def find_pairs(self, pairs: list[tuple[str, str]]) -> tuple[int, str] | None:
+        for key, value in pairs:
             hit = self._map.get((key, value))
             if hit is not None:
                 return hit, key
@@ -427,10 +435,11 @@ class PullMixin(EngineBase):
         self._ensure_indexes(s, run)
         assert run.exact is not None and run.fuzzy is not None
         data = record.data
-        hit = run.exact.find(data)
+        pairs = run.exact.pairs(data)
+        hit = run.exact.find_pairs(pairs)
         if hit is not None and hit[0] < 0:
             self._flush_creates(s, run)  # the twin is in this page's pending batch
-            hit = run.exact.find(data)
+            hit = run.exact.find_pairs(pairs)
         if hit is not None:
             local_id, key = hit
             with s.begin_nested():
@@ -460,7 +469,7 @@ class PullMixin(EngineBase):
                 return None
         if batch and entity_type != "venda":
             run.temp_ids += 1
-            run.exact.add(-run.temp_ids, data)
+            run.exact.add_pairs(-run.temp_ids, pairs)
             run.creates.append(record)
             return None
         with s.begin_nested():
