@@ -119,6 +119,20 @@ def conflict_to_dict(row: CrmConflito) -> dict[str, Any]:
     }
 
 
+def _review_filters(
+    model: type[CrmConflito] | type[CrmDuplicata], loja_id: int | None, status: str | None, entity_type: str | None
+) -> Select[Any]:
+    """The store/status/entity filters shared by the conflict and duplicate review lists."""
+    stmt: Select[Any] = select(model)
+    if loja_id is not None:
+        stmt = stmt.where(model.id_loja == loja_id)
+    if status is not None:
+        stmt = stmt.where(model.status == status)
+    if entity_type is not None:
+        stmt = stmt.where(model.entity_type == entity_type)
+    return stmt
+
+
 def list_conflicts(
     session: Session,
     *,
@@ -131,13 +145,7 @@ def list_conflicts(
     """Conflicts, newest first; pending only by default (`status=None` lists all)."""
     _check_choice("status", status, CONFLICT_STATUSES)
     lim, off = _clamp(limit, offset)
-    stmt = select(CrmConflito)
-    if loja_id is not None:
-        stmt = stmt.where(CrmConflito.id_loja == loja_id)
-    if status is not None:
-        stmt = stmt.where(CrmConflito.status == status)
-    if entity_type is not None:
-        stmt = stmt.where(CrmConflito.entity_type == entity_type)
+    stmt = _review_filters(CrmConflito, loja_id, status, entity_type)
     stmt = stmt.order_by(CrmConflito.criado_em.desc(), CrmConflito.id.desc())
     return _page(session, stmt, lim, off, conflict_to_dict)
 
@@ -191,13 +199,7 @@ def list_duplicates(
     """Duplicate suggestions, best score first; pending only by default."""
     _check_choice("status", status, DUPLICATE_STATUSES)
     lim, off = _clamp(limit, offset)
-    stmt = select(CrmDuplicata)
-    if loja_id is not None:
-        stmt = stmt.where(CrmDuplicata.id_loja == loja_id)
-    if status is not None:
-        stmt = stmt.where(CrmDuplicata.status == status)
-    if entity_type is not None:
-        stmt = stmt.where(CrmDuplicata.entity_type == entity_type)
+    stmt = _review_filters(CrmDuplicata, loja_id, status, entity_type)
     stmt = stmt.order_by(CrmDuplicata.score.desc(), CrmDuplicata.id.desc())
     return _page(session, stmt, lim, off, duplicate_to_dict)
 
