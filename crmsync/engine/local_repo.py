@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session, selectinload
 
+from crmsync.db.bulk import bulk_insert
 from crmsync.db.local import LOCAL_MODELS, Cliente, Produto, Venda
 from crmsync.engine.links import Binder
 from crmsync.mapping.local import CLIENTE_FIELDS, PRODUTO_FIELDS, apply_canon_to_row, row_to_canon
@@ -73,15 +74,17 @@ def complete_canonical(entity_type: str, data: dict[str, Any]) -> dict[str, Any]
 
 Row = Cliente | Produto | Venda
 
-_COLUMN_NAMES: dict[Any, frozenset[str]] = {}
+_DATA_COLUMNS: dict[str, tuple[str, ...]] = {}
 
 
-def _column_names(model: Any) -> frozenset[str]:
-    """A model's column names as a plain set (a SQLAlchemy column collection's membership
-    test costs several times more, and runs for every field of every new row)."""
-    names = _COLUMN_NAMES.get(model)
+def _data_columns(entity_type: str) -> tuple[str, ...]:
+    """The columns of a local table that hold canonical fields (cached: it runs for every
+    new row of a large pull, and a SQLAlchemy column collection is slow to walk)."""
+    names = _DATA_COLUMNS.get(entity_type)
     if names is None:
-        names = _COLUMN_NAMES[model] = frozenset(c.key for c in model.__table__.c)
+        fields = CANONICAL_MODELS[entity_type].model_fields
+        names = _DATA_COLUMNS[entity_type] = tuple(
+            c.key for c in LOCAL_MODELS[entity_type].__table__.c if c.key in fields)
     return names
 
 
@@ -131,17 +134,17 @@ class LocalRepo:
         apply_canon_to_row(entity_type, row, values)
         return row
 
-    def insert_params(self, entity_type: str, full: dict[str, Any], now: datetime) -> dict[str, Any]:
-        """Column values of a new cliente/produto row from a full canonical record."""
-        columns = _column_names(self.model(entity_type))
-        params: dict[str, Any] = {"id_loja": self.id_loja, "cadastrado_em": now, "modificado_em": now,
-                                  "deletado_em": None}
-        for name, value in full.items():
-            if name in columns:
-                params[name] = _to_column(name, value)
-        return params
+    def insert_params(self, entity_type: str, full: dict[str, Any]) -> dict[str, Any]:
+        """Column values of a new cliente/produto row from a full canonical record: every
+        data column, so all rows of a batch carry the same keys (the store and the
+        timestamps are the batch's constants, see :meth:`insert_constants`)."""
+        return {name: _to_column(name, full.get(name)) for name in _data_columns(entity_type)}
 
-    def insert_rows(self, s: Session, entity_type: str, params: list[dict[str, Any]]) -> list[int]:
+    def insert_constants(self, now: datetime) -> dict[str, Any]:
+        return {"id_loja": self.id_loja, "cadastrado_em": now, "modificado_em": now, "deletado_em": None}
+
+    def insert_rows(self, s: Session, entity_type: str, params: list[dict[str, Any]],
+                    constants: dict[str, Any]) -> list[int]:
         """Insert rows, answering their ids in order. SQLite: one executemany, then the ids
         are the last ones of the table (SQLite has a single writer, and this transaction
         already holds the write lock after its first insert). Other databases: one INSERT
@@ -149,7 +152,7 @@ class LocalRepo:
         table = self.model(entity_type).__table__
         conn = s.connection()
         if conn.dialect.name == "sqlite":
-            conn.execute(insert(table), params)
+            bulk_insert(conn, table, params, constants)
             last: int = int(conn.execute(text("SELECT last_insert_rowid()")).scalar_one())
             first = int(last) - len(params) + 1
             ids = list(range(first, int(last) + 1))
@@ -162,7 +165,7 @@ class LocalRepo:
         stmt = insert(table)
         keys: list[int] = []
         for p in params:
-            key = conn.execute(stmt, p).inserted_primary_key
+            key = conn.execute(stmt, {**constants, **p}).inserted_primary_key
             assert key is not None
             keys.append(int(key[0]))
         return keys

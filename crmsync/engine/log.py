@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from crmsync.db.bulk import bulk_insert
 from crmsync.db.sync import CrmItemFalho, CrmSyncLog
 
 __all__ = ["RunLog", "decisions_diff"]
@@ -51,10 +52,6 @@ class RunLog:
         if self.dry_run and status in ("sucesso", "conflito"):
             status = "simulado"
         self._rows.append({
-            "id_integracao": self.id_integracao,
-            "id_loja": self.id_loja,
-            "run_id": self.run_id,
-            "tipo": self.trigger[:20],
             "direcao": direcao[:20],
             "operacao": operacao[:20],
             "entity_type": entity_type[:20],
@@ -75,7 +72,12 @@ class RunLog:
             # Core on the table (the ORM's bulk INSERT re-sorts every row's keys, a
             # noticeable share of a large pull); the rows carry every column already.
             session.flush()  # what the ORM statement's autoflush did
-            session.connection().execute(insert(cast(Table, CrmSyncLog.__table__)), self._rows)
+            bulk_insert(session.connection(), cast(Table, CrmSyncLog.__table__), self._rows, {
+                "id_integracao": self.id_integracao,
+                "id_loja": self.id_loja,
+                "run_id": self.run_id,
+                "tipo": self.trigger[:20],
+            })
             self._rows = []
 
 

@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from crmsync.db.bulk import bulk_insert
 from crmsync.db.sync import CrmCursor, CrmDuplicata, CrmEntityLink
 from crmsync.engine.base import EngineBase, error_message, iso, parse_utc
 from crmsync.engine.local_repo import UnresolvedReference, complete_canonical
@@ -550,19 +551,13 @@ class PullMixin(EngineBase):
         if not prepared:
             return
         now = datetime.now(UTC)
-        params = [self.repo.insert_params(entity_type, full, now) for _, full in prepared]
+        params = [self.repo.insert_params(entity_type, full) for _, full in prepared]
         try:
             with s.begin_nested():
-                ids = self.repo.insert_rows(s, entity_type, params)
-                # Core on the table, not the ORM's bulk INSERT: every row carries every
-                # column, so the ORM's per-row key sorting bought nothing but time.
-                s.flush()  # what the ORM statement's autoflush did
-                s.connection().execute(insert(cast(Table, CrmEntityLink.__table__)), [
+                s.flush()  # ORM objects pending in this transaction go first, as an ORM insert would
+                ids = self.repo.insert_rows(s, entity_type, params, self.repo.insert_constants(now))
+                bulk_insert(s.connection(), cast(Table, CrmEntityLink.__table__), [
                     {
-                        "id_loja": self.id_loja,
-                        "id_integracao": self.integracao_id,
-                        "provider": self.provider_name,
-                        "entity_type": entity_type,
                         "entity_id": row_id,
                         "external_id": record.external_id,
                         "base_snapshot": full,
@@ -570,12 +565,17 @@ class PullMixin(EngineBase):
                         "local_hash": self.repo.params_hash(entity_type, row),
                         "remote_version": record.version,
                         "remote_modificado_em": record.modified_at,
-                        "status": "sincronizado",
-                        "sincronizado_em": now,
-                        "cadastrado_em": now,
                     }
                     for (record, full), row, row_id in zip(prepared, params, ids, strict=True)
-                ])
+                ], {
+                    "id_loja": self.id_loja,
+                    "id_integracao": self.integracao_id,
+                    "provider": self.provider_name,
+                    "entity_type": entity_type,
+                    "status": "sincronizado",
+                    "sincronizado_em": now,
+                    "cadastrado_em": now,
+                })
         except IntegrityError:
             for record, _full in prepared:  # slow path: find which one collides
                 try:
