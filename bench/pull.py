@@ -89,9 +89,9 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", type=Path, default=None, help="directory for the database (kept)")
-    parser.add_argument("--prefetch", type=int, default=0,
-                        help="pages read ahead in a background thread (0: one at a time, which also splits the "
-                             "time cleanly between provider and engine)")
+    parser.add_argument("--prefetch", type=int, default=None,
+                        help="pages read ahead in a background thread (default: the engine's own setting; 0: one "
+                             "at a time, which also splits the time cleanly between provider and engine)")
     args = parser.parse_args()
 
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="crmsync-bench-"))
@@ -122,7 +122,8 @@ def main() -> int:
     from crmsync.engine import RunOptions, SyncEngine
     from crmsync.providers.gestaoclick import GestaoClickProvider
 
-    engine_pull.PREFETCH_PAGES = args.prefetch
+    if args.prefetch is not None:
+        engine_pull.PREFETCH_PAGES = args.prefetch
     url = os.environ["CRMSYNC_DATABASE_URL"]
     create_schema(url)
     sf = get_sessionmaker(url)
@@ -141,7 +142,7 @@ def main() -> int:
     proc, base_url = _start_sandbox(args.records, args.seed)
     seed_seconds = time.perf_counter() - seed_started
     figures: dict[str, Any] = {"bench": "pull", "records": args.records, "seed_seconds": round(seed_seconds, 1),
-                               "prefetch_pages": args.prefetch}
+                               "prefetch_pages": engine_pull.PREFETCH_PAGES}
     try:
         def engine(config: dict[str, Any]) -> SyncEngine:
             provider = GestaoClickProvider(base_url, credentials=CREDS, config=parse_config(config),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -52,14 +53,11 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _to_column(name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if name in ("data_nascimento", "data"):
-        return date.fromisoformat(value)
-    if name in ("valor_custo", "valor_venda", "estoque", "valor_total"):
-        return Decimal(value)
-    return value
+# Canonical strings that become typed columns; every other field is stored as it is.
+_TYPED_COLUMNS: dict[str, Any] = {"data_nascimento": date.fromisoformat, "data": date.fromisoformat,
+                                  "valor_custo": Decimal, "valor_venda": Decimal, "estoque": Decimal,
+                                  "valor_total": Decimal}
+_SIMPLE = (type(None), bool, int, str)
 
 
 def complete_canonical(entity_type: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -86,6 +84,11 @@ def _data_columns(entity_type: str) -> tuple[str, ...]:
         names = _DATA_COLUMNS[entity_type] = tuple(
             c.key for c in LOCAL_MODELS[entity_type].__table__.c if c.key in fields)
     return names
+
+
+@cache
+def _typed_columns(entity_type: str) -> tuple[str, ...]:
+    return tuple(name for name in _data_columns(entity_type) if name in _TYPED_COLUMNS)
 
 
 class UnresolvedReference(Exception):
@@ -138,7 +141,11 @@ class LocalRepo:
         """Column values of a new cliente/produto row from a full canonical record: every
         data column, so all rows of a batch carry the same keys (the store and the
         timestamps are the batch's constants, see :meth:`insert_constants`)."""
-        return {name: _to_column(name, full.get(name)) for name in _data_columns(entity_type)}
+        params = {name: full.get(name) for name in _data_columns(entity_type)}
+        for name in _typed_columns(entity_type):
+            if params[name] is not None:
+                params[name] = _TYPED_COLUMNS[name](params[name])
+        return params
 
     def insert_constants(self, now: datetime) -> dict[str, Any]:
         return {"id_loja": self.id_loja, "cadastrado_em": now, "modificado_em": now, "deletado_em": None}
@@ -176,7 +183,8 @@ class LocalRepo:
         same as :meth:`row_hash` of that row, read from the dict without building one)."""
         if entity_type == "venda":
             return LocalRepo.row_hash(entity_type, SimpleNamespace(**params))
-        return canonical_hash({"v": [_plain(params[name]) for name in _FINGERPRINT_FIELDS[entity_type]]})
+        values = [params[name] for name in _FINGERPRINT_FIELDS[entity_type]]
+        return canonical_hash({"v": [v if type(v) in _SIMPLE else _plain(v) for v in values]})
 
     @staticmethod
     def canon(entity_type: str, row: Any) -> dict[str, Any]:

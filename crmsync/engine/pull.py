@@ -43,11 +43,12 @@ from crmsync.providers.base import NotFoundError, Page, ProviderError, RemoteRec
 __all__ = ["PullMixin"]
 
 
-# Pages read ahead by a background thread during full scans. Off by default: on the 2-core
-# reference machine with a local sandbox both sides are CPU-bound and share the GIL, and
-# 100,000 clientes pulled in 55 s without read-ahead against 63 s with two pages ahead. Worth
-# turning on where the provider is slow to answer (a rate-limited remote API).
-PREFETCH_PAGES = 0
+# Pages read ahead by a background thread during full scans: while the engine applies one
+# page, the next one is on its way (the HTTP wait and SQLite's work release the GIL). The
+# provider is safe to share between threads: one pacing bucket and one quota counter per
+# company, each updated under a lock or in one atomic store operation
+# (tests/provider/test_threads_share_the_limit.py counts it at the sandbox).
+PREFETCH_PAGES = 2
 _DONE = object()
 
 
@@ -147,7 +148,7 @@ class _PullRun:
     exact: ExactIndex | None = None
     fuzzy: MatchIndex | None = None
     dismissed: set[str] = field(default_factory=set)
-    creates: list[RemoteRecord] = field(default_factory=list)
+    creates: list[tuple[RemoteRecord, list[tuple[str, str]]]] = field(default_factory=list)  # with unique keys
     temp_ids: int = 0
     max_seen: datetime | None = None
     oldest_failed: datetime | None = None
@@ -471,7 +472,7 @@ class PullMixin(EngineBase):
         if batch and entity_type != "venda":
             run.temp_ids += 1
             run.exact.add_pairs(-run.temp_ids, pairs)
-            run.creates.append(record)
+            run.creates.append((record, pairs))
             return None
         with s.begin_nested():
             local_id = self._create_local(s, run, record)
@@ -523,12 +524,14 @@ class PullMixin(EngineBase):
         self._after_create(run, record, row.id, full_ext)
         return int(row.id)
 
-    def _after_create(self, run: _PullRun, record: RemoteRecord, local_id: int, full_ext: dict[str,
-                                                                                               Any]) -> None:
+    def _after_create(self, run: _PullRun, record: RemoteRecord, local_id: int, full_ext: dict[str, Any],
+                      pairs: list[tuple[str, str]] | None = None) -> None:
+        """Count, log and index a new local row (``pairs``: its unique keys, when the
+        caller normalised them already)."""
         if self.dry_run:
             self._plan("local", "create", run.entity_type, external_id=record.external_id, campos=full_ext)
         if run.exact is not None:
-            run.exact.add(local_id, full_ext)
+            run.exact.add_pairs(local_id, run.exact.pairs(full_ext) if pairs is None else pairs)
         run.result.total_criados += 1
         self.log.add(direcao="pull", operacao="create", entity_type=run.entity_type, status="sucesso",
                      entity_id=local_id, external_id=record.external_id)
@@ -543,7 +546,9 @@ class PullMixin(EngineBase):
             return
         entity_type = run.entity_type
         prepared: list[tuple[RemoteRecord, dict[str, Any]]] = []
-        for record in pending:
+        keys: dict[str, list[tuple[str, str]]] = {}
+        for record, pairs in pending:
+            keys[record.external_id] = pairs
             try:
                 prepared.append((record, complete_canonical(entity_type, record.data)))
             except ValueError as exc:
@@ -586,7 +591,7 @@ class PullMixin(EngineBase):
                     self._item_failed(s, run, record.external_id, record.modified_at, error_message(exc), exc)
             return
         for (record, full), row_id in zip(prepared, ids, strict=True):
-            self._after_create(run, record, row_id, full)
+            self._after_create(run, record, row_id, full, keys[record.external_id])
             self._item_ok(s, run, record.external_id)
 
     # ------------------------------------------------------------------ sales references

@@ -12,13 +12,13 @@ the side the record came from; the engine translates them through the links.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from crmsync.fastjson import canonical_json_bytes
 from crmsync.mapping import normalize as n
 
 EntityType = Literal["cliente", "produto", "venda"]
@@ -274,5 +274,4 @@ def canonicalize(entity_type: str, data: Mapping[str, Any], *, partial: bool = F
 
 def canonical_hash(record: Mapping[str, Any]) -> str:
     """Stable content hash: the dirty check compares it with the one stored on the link."""
-    payload = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()
+    return hashlib.sha256(canonical_json_bytes(record)).hexdigest()

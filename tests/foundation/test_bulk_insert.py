@@ -42,8 +42,8 @@ _log = st.fixed_dictionaries({
     "status": st.just("sucesso"),
     "mensagem": _text,
     "duracao_ms": st.integers(0, 10**5),
-    "diff": st.one_of(st.none(), st.dictionaries(st.text(_chars, max_size=5), st.one_of(st.none(), st.text(_chars, max_size=5),
-                                                                                  st.integers()), max_size=3)),
+    "diff": st.one_of(st.none(), st.dictionaries(
+        st.text(_chars, max_size=5), st.one_of(st.none(), st.text(_chars, max_size=5), st.integers()), max_size=3)),
     "criado_em": _stamp,
 })
 

@@ -15,7 +15,6 @@ The error body's `data` may be a string ("Token inválido") or an object
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from crmsync import fastjson
 from crmsync.providers.base import (
     AuthError,
     FatalError,
@@ -95,20 +95,20 @@ def parse_response(response: httpx.Response, request: str, *, allow_empty: bool 
     """Turn one HTTP answer into an `Envelope` or a provider error (never a secret in it)."""
     status = response.status_code
     content_type = response.headers.get("content-type", "")
-    text = response.text
+    content = response.content  # parsed as bytes: decoding to text first cost as much as parsing
     body: Any = None
     parse_error: str | None = None
-    if "html" in content_type.lower() or text.lstrip().startswith("<"):
+    if "html" in content_type.lower() or content.lstrip().startswith(b"<"):
         parse_error = "a API respondeu uma página HTML em vez de JSON"
-    elif not text.strip():
+    elif not content.strip():
         parse_error = "a API respondeu um corpo vazio"
     else:
         try:
-            body = json.loads(text)
+            body = fastjson.loads(content)
         except ValueError:
-            parse_error = f"JSON inválido ou truncado ({len(text)} bytes)"
+            parse_error = f"JSON inválido ou truncado ({len(content)} bytes)"
     attempts = int(response.extensions.get("crmsync_attempts", 1) or 1)
-    if allow_empty and status < 400 and not text.strip():
+    if allow_empty and status < 400 and not content.strip():
         return Envelope(data=None, meta=None, request=request, attempts=attempts)
 
     if status >= 400:
@@ -126,6 +126,7 @@ def parse_response(response: httpx.Response, request: str, *, allow_empty: bool 
         raise FatalError(f"{message} (HTTP {status})", request=request)
 
     if parse_error is not None:
+        text = response.text
         raise ProtocolError(f"{parse_error}: {_short(text, 80)!r}" if text.strip() else parse_error, request=request)
     if not isinstance(body, Mapping):
         raise ProtocolError(f"o envelope deveria ser um objeto, veio {type(body).__name__}", request=request)
