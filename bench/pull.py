@@ -80,6 +80,20 @@ def _timed(obj: Any, method: str) -> list[float]:
     return spent
 
 
+def _cpu_reference_seconds() -> float:
+    """Seconds this machine takes for a fixed pure-Python loop (10 million additions, best
+    of three): the same 2-core machine kind has measured 2.4 times apart between sessions,
+    so records/s are only comparable next to this figure."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(10_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return round(best, 3)
+
+
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -142,6 +156,7 @@ def main() -> int:
     proc, base_url = _start_sandbox(args.records, args.seed)
     seed_seconds = time.perf_counter() - seed_started
     figures: dict[str, Any] = {"bench": "pull", "records": args.records, "seed_seconds": round(seed_seconds, 1),
+                               "cpu_reference_seconds": _cpu_reference_seconds(),
                                "prefetch_pages": engine_pull.PREFETCH_PAGES}
     try:
         def engine(config: dict[str, Any]) -> SyncEngine:

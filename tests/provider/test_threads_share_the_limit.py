@@ -7,8 +7,13 @@ the quota our side reserved equals the requests the sandbox received.
 
 from __future__ import annotations
 
+import os
 import threading
+import uuid
 from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 from crmsync.engine.pull import prefetched
 from crmsync.providers.gestaoclick import GestaoClickProvider
@@ -17,9 +22,30 @@ from crmsync.sandbox.server import SandboxServer
 LIMIT = 3.0
 
 
-def test_listing_thread_and_gets_stay_under_the_limit(make_provider: Callable[..., GestaoClickProvider]) -> None:
-    with SandboxServer(rate_limit=LIMIT, daily_quota=30000, fault_rate=0.0, seed=1, seed_records=450) as sb:
-        provider = make_provider(sb.base_url, rate_limit_per_second=LIMIT, daily_quota=30000)
+def _redis_url() -> str:
+    redis = pytest.importorskip("redis")
+    url = os.environ.get("CRMSYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url).ping()
+    except Exception as exc:  # any client error means no server
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"Redis unreachable: {exc}")
+        pytest.skip(f"Redis unreachable: {exc}")
+    return url
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def test_listing_thread_and_gets_stay_under_the_limit(
+    store: str, tmp_path: Path, make_provider: Callable[..., GestaoClickProvider]
+) -> None:
+    ratelimit_url = f"sqlite:///{(tmp_path / 'limits.db').as_posix()}" if store == "sqlite" else _redis_url()
+    token = uuid.uuid4().hex  # a company of its own: no bucket or quota shared with other runs
+    credentials = {"access_token": "acc-" + token, "secret_access_token": "sec-" + token}
+    with SandboxServer(rate_limit=LIMIT, daily_quota=30000, fault_rate=0.0, seed=1, seed_records=450,
+                       access_token=credentials["access_token"],
+                       secret_access_token=credentials["secret_access_token"]) as sb:
+        provider = make_provider(sb.base_url, credentials=credentials, rate_limit_per_second=LIMIT,
+                                 daily_quota=30000, ratelimit_url=ratelimit_url)
         errors: list[BaseException] = []
         gets = 0
 
@@ -53,3 +79,37 @@ def test_listing_thread_and_gets_stay_under_the_limit(make_provider: Callable[..
         assert provider.requests_used_today() == sent
         stats = provider.stats()
         assert stats["requests_sent"] == sent
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def test_quota_reservations_from_many_threads_are_exact(store: str, tmp_path: Path) -> None:
+    """No lost update and no overdraft when threads reserve the daily quota at once."""
+    from crmsync.transport import open_shared_limits
+
+    url = f"sqlite:///{(tmp_path / 'limits.db').as_posix()}" if store == "sqlite" else _redis_url()
+    limits = open_shared_limits(url)
+    key, day, budget = "company-" + uuid.uuid4().hex, "2026-11-29", 1000
+    granted: list[int] = []
+    refused = [0]
+    lock = threading.Lock()
+
+    def reserve() -> None:
+        for _ in range(150):
+            used = limits.reserve_quota(key, day, budget, expires_at=4102444800.0)
+            with lock:
+                if used is None:
+                    refused[0] += 1
+                else:
+                    granted.append(used)
+
+    threads = [threading.Thread(target=reserve) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    try:
+        assert len(granted) == budget and refused[0] == 8 * 150 - budget
+        assert sorted(granted) == list(range(1, budget + 1))  # each count handed out once
+        assert limits.quota_used(key, day) == budget
+    finally:
+        limits.close()
