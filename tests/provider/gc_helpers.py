@@ -3,11 +3,27 @@ from a counter (deterministic, check digits right)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+import pytest
 
 ACCESS = "sandbox-access-token"
 SECRET = "sandbox-secret-token"
 CREDENTIALS = {"access_token": ACCESS, "secret_access_token": SECRET}
+
+
+def redis_url_or_skip() -> str:
+    """The test Redis; skipped when it is not there, a failure under CI."""
+    redis = pytest.importorskip("redis")
+    url = os.environ.get("CRMSYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url).ping()
+    except Exception as exc:  # any client error means no server
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"Redis unreachable: {exc}")
+        pytest.skip(f"Redis unreachable: {exc}")
+    return url
 
 
 def make_cpf(n: int) -> str:

@@ -7,13 +7,13 @@ the quota our side reserved equals the requests the sandbox received.
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from gc_helpers import redis_url_or_skip
 
 from crmsync.engine.pull import prefetched
 from crmsync.providers.gestaoclick import GestaoClickProvider
@@ -22,23 +22,11 @@ from crmsync.sandbox.server import SandboxServer
 LIMIT = 3.0
 
 
-def _redis_url() -> str:
-    redis = pytest.importorskip("redis")
-    url = os.environ.get("CRMSYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    try:
-        redis.Redis.from_url(url).ping()
-    except Exception as exc:  # any client error means no server
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"Redis unreachable: {exc}")
-        pytest.skip(f"Redis unreachable: {exc}")
-    return url
-
-
 @pytest.mark.parametrize("store", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 def test_listing_thread_and_gets_stay_under_the_limit(
     store: str, tmp_path: Path, make_provider: Callable[..., GestaoClickProvider]
 ) -> None:
-    ratelimit_url = f"sqlite:///{(tmp_path / 'limits.db').as_posix()}" if store == "sqlite" else _redis_url()
+    ratelimit_url = f"sqlite:///{(tmp_path / 'limits.db').as_posix()}" if store == "sqlite" else redis_url_or_skip()
     token = uuid.uuid4().hex  # a company of its own: no bucket or quota shared with other runs
     credentials = {"access_token": "acc-" + token, "secret_access_token": "sec-" + token}
     with SandboxServer(rate_limit=LIMIT, daily_quota=30000, fault_rate=0.0, seed=1, seed_records=450,
@@ -86,7 +74,7 @@ def test_quota_reservations_from_many_threads_are_exact(store: str, tmp_path: Pa
     """No lost update and no overdraft when threads reserve the daily quota at once."""
     from crmsync.transport import open_shared_limits
 
-    url = f"sqlite:///{(tmp_path / 'limits.db').as_posix()}" if store == "sqlite" else _redis_url()
+    url = f"sqlite:///{(tmp_path / 'limits.db').as_posix()}" if store == "sqlite" else redis_url_or_skip()
     limits = open_shared_limits(url)
     key, day, budget = "company-" + uuid.uuid4().hex, "2026-11-29", 1000
     granted: list[int] = []
