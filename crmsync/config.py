@@ -126,6 +126,9 @@ class IntegrationConfig(_Strict):
     limite_exclusao_em_massa: float = Field(default=0.2, ge=0.0, le=1.0, alias="mass_delete_threshold")
     ordenar_por_modificacao: bool = Field(default=False, alias="sort_by_modification")
     similaridade_duplicata: float = Field(default=0.85, ge=0.5, le=1.0, alias="fuzzy_threshold")
+    # Values of unique keys this store uses for "none" (its own CNPJ on walk-in sales, a
+    # shared e-mail): never linked on. Common placeholders ("naotem@...") are built in.
+    chaves_ignoradas: list[str] = Field(default_factory=list, max_length=200, alias="ignored_keys")
 
     @model_validator(mode="before")
     @classmethod

@@ -31,7 +31,8 @@ from typing import Any, NamedTuple
 from rapidfuzz import fuzz, process
 from unidecode import unidecode
 
-__all__ = ["EXACT_KEYS", "NAME_FIELDS", "Candidate", "MatchIndex", "name_similarity", "normalize_name"]
+__all__ = ["EXACT_KEYS", "NAME_FIELDS", "PLACEHOLDER_EMAIL_NAMES", "Candidate", "MatchIndex", "exact_value",
+           "ignored_keys", "is_placeholder", "name_similarity", "normalize_name"]
 
 EXACT_KEYS: dict[str, tuple[str, ...]] = {
     "cliente": ("email", "cpf", "cnpj"),
@@ -129,8 +130,28 @@ def _block_keys(normalised: str) -> set[str]:
     return {f"p:{a}|{form}" for a in words for b in words if a != b for form in forms[b]}
 
 
-def exact_value(key: str, value: Any) -> str | None:
-    """The spelling a unique key is compared in (shared with the engine's bulk look-ups)."""
+# What shop assistants type in the e-mail field of a customer who has none ("naotem@...",
+# "sem.email@...", "nao_possui@..."): shared by many people, so never a key. Compared on the
+# part before the @ with everything but letters removed.
+PLACEHOLDER_EMAIL_NAMES = frozenset({
+    "naotem", "naotenho", "naopossui", "naopossuiemail", "naotememail", "nao", "naoha", "naoinformado",
+    "naoinformou", "naoinformar", "naoquis", "naoquer", "naodeu", "sem", "sememail", "semmail", "semcadastro",
+    "nenhum", "nenhuma", "none", "null", "nulo", "na", "nt", "x", "xx", "xxx", "xxxx", "teste", "test",
+    "email", "consumidor", "consumidorfinal",
+})
+
+
+def is_placeholder(key: str, value: str) -> bool:
+    """Whether a unique key's value (in its compared spelling) is a known stand-in for
+    "none", which would link unrelated people if matched on."""
+    if key != "email":
+        return False
+    name = value.partition("@")[0]
+    return "".join(ch for ch in name if "a" <= ch <= "z") in PLACEHOLDER_EMAIL_NAMES
+
+
+def compared_spelling(key: str, value: Any) -> str | None:
+    """The spelling a unique key is compared in: e-mail lower case, documents digits only."""
     if value is None:
         return None
     text = str(value).strip()
@@ -139,6 +160,29 @@ def exact_value(key: str, value: Any) -> str | None:
     elif key in ("cpf", "cnpj"):
         text = "".join(ch for ch in text if ch.isdigit())
     return text or None
+
+
+def ignored_keys(values: Iterable[str]) -> frozenset[str]:
+    """A store's own placeholder values (config ``chaves_ignoradas``) in every spelling they
+    could be compared in (an e-mail lower case, a document's digits)."""
+    out: set[str] = set()
+    for value in values:
+        for key in ("email", "cpf", "codigo"):
+            spelled = compared_spelling(key, value)
+            if spelled is not None:
+                out.add(spelled)
+    return frozenset(out)
+
+
+def exact_value(key: str, value: Any, ignored: frozenset[str] = frozenset()) -> str | None:
+    """The value a record is linked on for ``key`` (shared with the engine's bulk look-ups
+    and the provider's look-ups before a create); None when it is empty, a known placeholder
+    or one of the store's ``ignored`` values: such a record is matched by name only, as a
+    suggestion for a human."""
+    text = compared_spelling(key, value)
+    if text is None or text in ignored or is_placeholder(key, text):
+        return None
+    return text
 
 
 @dataclass(frozen=True)
@@ -188,10 +232,11 @@ class MatchIndex:
     look alike, which levels off as a store grows, rather than the number of records.
     """
 
-    def __init__(self, entity_type: str) -> None:
+    def __init__(self, entity_type: str, ignored: frozenset[str] = frozenset()) -> None:
         if entity_type not in EXACT_KEYS:
             raise ValueError(f"unknown entity type {entity_type!r}; expected one of {tuple(EXACT_KEYS)}")
         self.entity_type = entity_type
+        self._ignored = ignored
         self._exact_keys = EXACT_KEYS[entity_type]
         self._name_fields = NAME_FIELDS[entity_type]
         self._distinct_keys = _DISTINCT_KEYS[entity_type]
@@ -216,7 +261,7 @@ class MatchIndex:
         return tuple(dict.fromkeys(n for n in found if n))
 
     def _values(self, canon: Mapping[str, Any], keys: Iterable[str]) -> tuple[tuple[str, str], ...]:
-        pairs = ((k, exact_value(k, canon.get(k))) for k in keys)
+        pairs = ((k, exact_value(k, canon.get(k), self._ignored)) for k in keys)
         return tuple((k, v) for k, v in pairs if v is not None)
 
     def add(self, local_id: int, canon: Mapping[str, Any]) -> None:

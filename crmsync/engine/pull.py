@@ -36,7 +36,7 @@ from crmsync.db.sync import CrmCursor, CrmDuplicata, CrmEntityLink
 from crmsync.engine.base import EngineBase, error_message, iso, parse_utc
 from crmsync.engine.local_repo import UnresolvedReference, complete_canonical
 from crmsync.engine.results import PullResult
-from crmsync.matching import EXACT_KEYS, MatchIndex, exact_value
+from crmsync.matching import EXACT_KEYS, MatchIndex, exact_value, ignored_keys
 from crmsync.model.canonical import canonical_hash, canonicalize
 from crmsync.providers.base import NotFoundError, Page, ProviderError, RemoteRecord
 
@@ -107,8 +107,9 @@ class ExactIndex:
     """Unique keys -> local id, for every live local row (linked or not) and for records
     created earlier in the same run (negative ids while their page is not yet flushed)."""
 
-    def __init__(self, entity_type: str) -> None:
+    def __init__(self, entity_type: str, ignored: frozenset[str] = frozenset()) -> None:
         self.keys = EXACT_KEYS[entity_type]
+        self._ignored = ignored  # placeholders of this store: never linked on
         self._map: dict[tuple[str, str], int] = {}
 
     def pairs(self, canon: dict[str, Any]) -> list[tuple[str, str]]:
@@ -116,7 +117,7 @@ class ExactIndex:
         add it keep these (normalising is most of the index's cost on a large pull)."""
         out = []
         for key in self.keys:
-            value = exact_value(key, canon.get(key))
+            value = exact_value(key, canon.get(key), self._ignored)
             if value is not None:
                 out.append((key, value))
         return out
@@ -402,8 +403,9 @@ class PullMixin(EngineBase):
         if run.exact is not None:
             return
         entity_type = run.entity_type
-        run.exact = ExactIndex(entity_type)
-        run.fuzzy = MatchIndex(entity_type)
+        ignored = ignored_keys(self.config.chaves_ignoradas)
+        run.exact = ExactIndex(entity_type, ignored)
+        run.fuzzy = MatchIndex(entity_type, ignored)
         linked = self.binder.linked_local_ids(s, entity_type)
         model = self.repo.model(entity_type)
         cols: tuple[Any, ...]

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from crmsync.matching import exact_value
 from crmsync.model.canonical import canonical_hash, canonicalize
 from crmsync.providers.base import (
     Capabilities,
@@ -258,7 +259,7 @@ class MemoryProvider:
             lacking = self.lacks.get(entity_type, set())
             for key in FIND_KEYS.get(entity_type, ()):
                 value = data.get(key)
-                if value in (None, "") or key in lacking:
+                if exact_value(key, value) is None or key in lacking:  # empty or a placeholder
                     continue
                 matches = sorted(
                     (s.created_seq,

@@ -26,6 +26,7 @@ from crmsync.db.local import LOCAL_MODELS, Cliente, Produto, Venda, VendaItem
 from crmsync.db.types import Money, UTCDateTime, utcnow
 from crmsync.mapping.local import CLIENTE_FIELDS, PRODUTO_FIELDS, apply_canon_to_row
 from crmsync.mapping.normalize import FOUR_PLACES, digits
+from crmsync.matching import exact_value
 from crmsync.model.canonical import ClienteCanon, ProdutoCanon, canonicalize
 from crmsync.services.errors import DuplicateError, InvalidInputError, NotFoundError
 from crmsync.services.hooks import after_local_write
@@ -35,7 +36,8 @@ LocalRow = Cliente | Produto | Venda
 MODELS = LOCAL_MODELS
 _ARTICLE = {"cliente": "um cliente", "produto": "um produto", "venda": "uma venda"}
 # Keys the matcher links on (crmsync.matching.EXACT_KEYS): two live rows of one store
-# holding the same value would make a link ambiguous, so a second one is a 409.
+# holding the same value would make a link ambiguous, so a second one is a 409 (except the
+# placeholders people type for "none", which are never linked on).
 UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
     "cliente": ("cpf", "cnpj", "email"),
     "produto": ("codigo", "codigo_barra"),
@@ -197,7 +199,7 @@ def _check_unique(
     model = MODELS[entity_type]
     for key in UNIQUE_KEYS[entity_type]:
         value = values.get(key)
-        if value in (None, ""):
+        if exact_value(key, value) is None:  # empty, or a placeholder ("naotem@...") the matcher never links on
             continue
         column = getattr(model, key)
         query = select(model.id).where(model.id_loja == loja_id, model.deletado_em.is_(None), column == value)

@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crmsync.matching import MAX_BLOCK, Candidate, MatchIndex, name_similarity, normalize_name
+from crmsync.matching import (
+    MAX_BLOCK,
+    Candidate,
+    MatchIndex,
+    exact_value,
+    ignored_keys,
+    is_placeholder,
+    name_similarity,
+    normalize_name,
+)
 
 # ------------------------------------------------------------------------- normalisation
 
@@ -380,3 +389,31 @@ def test_an_index_updated_in_place_answers_like_one_built_from_scratch(
     assert len(index) == len(fresh) == len(alive)
     assert index.exact(probe) == fresh.exact(probe)
     assert index.fuzzy(probe, threshold=0.5) == fresh.fuzzy(probe, threshold=0.5)
+
+
+@pytest.mark.parametrize("email", ["naotem@gmail.com", "NAO.TEM@hotmail.com", "sem_email@loja.com", "x@x.com",
+                                   "nao-possui@email.com", "xxx@xxx.com.br", "consumidor.final@loja.com"])
+def test_placeholder_emails_are_not_keys(email: str) -> None:
+    assert exact_value("email", email) is None
+    index = MatchIndex("cliente")
+    index.add(1, {"nome": "Ana Pereira", "email": email})
+    assert index.exact({"nome": "Carla Dias", "email": email}) is None
+
+
+@pytest.mark.parametrize("email", ["natalia@gmail.com", "naotem.silva@x.com", "xavier@x.com", "ana@naotem.com"])
+def test_real_emails_stay_keys(email: str) -> None:
+    assert not is_placeholder("email", email)
+    index = MatchIndex("cliente")
+    index.add(1, {"nome": "Ana Pereira", "email": email})
+    assert index.exact({"nome": "Outra", "email": email.upper()}) == (1, "email")
+
+
+def test_a_stores_own_placeholders_are_not_keys() -> None:
+    ignored = ignored_keys(["Loja@Minha.com", "12.345.678/0001-95"])
+    assert exact_value("email", "loja@minha.com", ignored) is None
+    assert exact_value("cnpj", "12345678000195", ignored) is None
+    assert exact_value("cnpj", "11222333000181", ignored) == "11222333000181"
+    index = MatchIndex("cliente", ignored)
+    index.add(1, {"nome": "Ana", "cnpj": "12345678000195", "email": "loja@minha.com"})
+    assert index.exact({"nome": "Bia", "cnpj": "12345678000195", "email": "LOJA@minha.com"}) is None
+    assert MatchIndex("cliente").exact({"nome": "Bia", "email": "loja@minha.com"}) is None  # empty index

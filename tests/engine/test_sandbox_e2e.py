@@ -130,3 +130,33 @@ def test_lost_create_answer_over_http_makes_no_duplicate(env: SandboxWorld,
     assert second.success, [i.message for i in second.itens if not i.success]
     emails = [r["email"] for r in sb.panel_list("clientes")]
     assert sorted(emails) == sorted(f"lost{i}@x.com" for i in range(8)), first.as_dict()
+
+
+def test_placeholder_keys_never_link_unrelated_people(env: SandboxWorld) -> None:
+    """"naotem@..." typed for customers without e-mail, and the store's own shared address
+    (config `chaves_ignoradas`), are not keys: two people holding them stay two people on
+    both sides, each with their own name, in both directions (pull match, push look-up)."""
+    w, sb = env.world, env.sb
+    config = {"sync_config": {**SPEC_CONFIG["sync_config"], "chaves_ignoradas": ["Loja@MinhaLoja.com.br"]}}
+    w.set_config(config)
+    ana = w.add_cliente(nome="Ana Pereira", email="naotem@gmail.com")
+    bruno = w.add_cliente(nome="Bruno Costa", email="loja@minhaloja.com.br")
+    carla = sb.panel_create("clientes", {"nome": "Carla Dias", "tipo_pessoa": "PF", "email": "NaoTem@gmail.com"})
+    daniel = sb.panel_create("clientes", {"nome": "Daniel Rocha", "tipo_pessoa": "PF",
+                                          "email": "loja@minhaloja.com.br"})
+    result = env.engine(config).sync(["cliente"])
+    assert result.success, result.as_dict()
+
+    local = sorted(r.nome for r in w.rows(Cliente))
+    remote = sorted(r["nome"] for r in sb.panel_list("clientes"))
+    assert local == remote == ["Ana Pereira", "Bruno Costa", "Carla Dias", "Daniel Rocha"]
+    links = {r.nome: w.link_of("cliente", r.id) for r in w.rows(Cliente)}
+    assert all(link is not None for link in links.values())
+    assert links["Carla Dias"].external_id == str(carla["id"])  # type: ignore[union-attr]
+    assert links["Daniel Rocha"].external_id == str(daniel["id"])  # type: ignore[union-attr]
+    assert links["Ana Pereira"].external_id not in (str(carla["id"]), str(daniel["id"]))  # type: ignore[union-attr]
+    assert w.get(Cliente, ana).nome == "Ana Pereira" and w.get(Cliente, bruno).nome == "Bruno Costa"
+    # settled: a second sync writes nothing
+    before = env.writes()
+    assert env.engine(config).sync(["cliente"]).success
+    assert env.writes() == before

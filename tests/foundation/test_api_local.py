@@ -277,6 +277,20 @@ def test_duplicates_are_409(client: TestClient, store: Store) -> None:
     assert client.post("/api/produtos", json={"nome": "Q", "codigo": "P1"}, headers=h).status_code == 409
 
 
+def test_placeholder_emails_are_not_unique_keys(client: TestClient, store: Store) -> None:
+    """Many customers without e-mail get "naotem@..." at the counter: never a 409 (the
+    matcher does not link on it either), while a real shared e-mail still is."""
+    h = store.headers
+    for nome in ("Ana", "Bia", "Caio"):
+        r = client.post("/api/clientes", json={"nome": nome, "email": "naotem@gmail.com"}, headers=h)
+        assert r.status_code == 201, r.text
+    assert client.post("/api/clientes", json={"nome": "Davi", "email": "Nao.Tem@Gmail.com"},
+                       headers=h).status_code == 201
+    new_cliente(client, store, email="eva@x.com")
+    assert client.post("/api/clientes", json={"nome": "Eva 2", "email": "eva@x.com"}, headers=h).status_code == 409
+    assert _count(Cliente) == 5
+
+
 def test_after_write_hook_fires_and_listener_errors_never_fail_a_save(
     client: TestClient, store: Store
 ) -> None:

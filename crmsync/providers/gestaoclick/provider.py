@@ -32,6 +32,7 @@ from unidecode import unidecode
 
 from crmsync.config import IntegrationConfig
 from crmsync.mapping import normalize as n
+from crmsync.matching import exact_value, ignored_keys
 from crmsync.model.canonical import canonical_hash
 from crmsync.providers.base import (
     AuthError,
@@ -117,6 +118,7 @@ class GestaoClickProvider:
         http_transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.config = config or IntegrationConfig()
+        self._ignored = ignored_keys(self.config.chaves_ignoradas)  # key values never looked up
         self.settings = settings or get_settings()
         self.base_url, self._origin = normalise_base_url(base_url)
         access = _credential(credentials, "access_token", "access-token")
@@ -300,7 +302,7 @@ class GestaoClickProvider:
         queries: list[tuple[dict[str, str], Any]] = []
         if entity_type == "cliente":
             for field in ("cpf", "cnpj"):
-                doc = n.digits(data.get(field))
+                doc = exact_value(field, n.digits(data.get(field)), self._ignored)
                 if doc:
                     shown = n.format_cpf(doc) if len(doc) == 11 else n.format_cnpj(doc) if len(doc) == 14 else doc
                     queries.append(
@@ -309,7 +311,7 @@ class GestaoClickProvider:
                             lambda item, d=doc: d in (n.digits(item.get("cpf")), n.digits(item.get("cnpj"))),
                         )
                     )
-            email = str(data.get("email") or "").strip().lower()
+            email = exact_value("email", data.get("email"), self._ignored)
             if email:
                 queries.append(
                     (
@@ -318,7 +320,7 @@ class GestaoClickProvider:
                     )
                 )
         elif entity_type == "produto":
-            codigo = str(data.get("codigo") or "").strip()
+            codigo = exact_value("codigo", data.get("codigo"), self._ignored)
             if codigo:
                 queries.append(
                     (
@@ -327,7 +329,7 @@ class GestaoClickProvider:
                     )
                 )
         elif entity_type == "venda":
-            codigo = str(data.get("codigo") or "").strip()
+            codigo = exact_value("codigo", data.get("codigo"), self._ignored)
             if codigo:
                 queries.append(({"codigo": codigo}, lambda item, c=codigo: str(item.get("codigo") or "").strip() == c))
         else:
