@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections import Counter
 from collections.abc import Callable
@@ -39,11 +40,39 @@ def test_lost_answers_never_duplicate_a_create(make_provider: Make) -> None:
 
 def test_create_without_unique_keys_is_sent_once(make_provider: Make) -> None:
     with SandboxServer(rate_limit=0, daily_quota=0, fault_rate=1.0, seed=5, slow_seconds=2.0) as sb:
-        provider = make_provider(sb.base_url, timeout=0.5, create_settle_seconds=0)
+        # Every request faults, the look-up by content too: the outcome stays unknown.
+        provider = make_provider(sb.base_url, timeout=0.5, create_settle_seconds=0, max_attempts=2)
         with pytest.raises(CreateOutcomeUnknownError) as info:
             provider.create("cliente", {"tipo_pessoa": "PF", "nome": "Sem Documento"})
         assert info.value.request == "POST /clientes"
         assert sb.stats()["routes"]["POST /clientes"]["requests"] == 1
+
+
+def test_lost_answers_of_creates_without_unique_keys_are_found_by_content(make_provider: Make) -> None:
+    """No CPF, no usable e-mail: after a lost answer the record is looked up by its name and
+    every field sent, so it exists exactly once, and a namesake with other data already in
+    GestãoClick is never taken for it."""
+    n = 16
+    with SandboxServer(rate_limit=0, daily_quota=0, fault_rate=0.0, seed=21, slow_seconds=0.8) as sb:
+        for i in range(0, n, 2):  # namesakes of every other one, with another phone
+            sb.panel_create("clientes", {"nome": f"Sem Chave {i}", "tipo_pessoa": "PF", "telefone": "(11) 3000-0000"})
+        namesakes = {str(r["id"]) for r in sb.panel_list("clientes")}
+        sb.state.config = dataclasses.replace(sb.state.config, fault_rate=0.35)
+        provider = make_provider(sb.base_url, timeout=0.5, max_attempts=10, create_attempts=6,
+                                 create_settle_seconds=1.0)
+        created = {}
+        for i in range(n):
+            body = {"tipo_pessoa": "PF", "nome": f"Sem Chave {i}", "email": "naotem@gmail.com",
+                    "celular": f"+55119{i:08d}", "cidade": "Campinas"}
+            created[i] = provider.create("cliente", body).external_id
+        post = sb.stats()["routes"]["POST /clientes"]
+        sb.state.config = dataclasses.replace(sb.state.config, fault_rate=0.0)
+        rows = sb.panel_list("clientes")
+    assert post["lost_answer"] >= 1, post  # the seed exercises the case that matters
+    ours = Counter(r["nome"] for r in rows if str(r["id"]) not in namesakes)
+    assert ours == Counter({f"Sem Chave {i}": 1 for i in range(n)})
+    assert not namesakes & set(created.values())
+    assert len(set(created.values())) == n
 
 
 def test_429_waits_for_retry_after_then_succeeds(make_provider: Make) -> None:

@@ -359,12 +359,8 @@ class GestaoClickProvider:
                 if isinstance(exc, TransportError) and not exc.request_sent:
                     raise
                 last = exc
-                if not has_keys:
-                    raise CreateOutcomeUnknownError(
-                        f"a criação pode ter acontecido e o registro não tem chave única para conferir: {exc}",
-                        request=exc.request,
-                    ) from exc
-                self._uncertain.add(identity)
+                if has_keys:
+                    self._uncertain.add(identity)
                 self._log.warning(
                     "create_outcome_unknown",
                     entity=entity_type,
@@ -375,7 +371,12 @@ class GestaoClickProvider:
                 if isinstance(exc, TransportError) and exc.timed_out and self.create_settle_seconds > 0:
                     time.sleep(self.create_settle_seconds)  # a slow server may still be writing it
                 try:
-                    found = self.find_by_keys(entity_type, data)
+                    if has_keys:
+                        found = self.find_by_keys(entity_type, data)
+                    else:
+                        found = self._find_by_content(entity_type, data, exc)
+                except CreateOutcomeUnknownError:
+                    raise
                 except RetriableError as lookup_exc:
                     raise CreateOutcomeUnknownError(
                         f"a criação pode ter acontecido e a conferência falhou: {lookup_exc}",
@@ -398,6 +399,38 @@ class GestaoClickProvider:
             return self._record_or_fail(entity_type, raw, env.request)
         assert last is not None
         raise last
+
+    def _find_by_content(self, entity_type: str, data: Mapping[str, Any], lost: RetriableError) -> RemoteRecord | None:
+        """A record without unique keys whose create answer was lost, found by its name
+        (GestãoClick's ``nome`` filter) and then by every field we sent being what the record
+        holds; the newest such record is ours. None when there is none: the create did not
+        happen and may be sent again. When it cannot tell (a venda without code, more
+        namesakes than one page), CreateOutcomeUnknownError: a blind retry could duplicate."""
+        nome = data.get("nome")
+        if entity_type not in ("cliente", "produto") or not nome:
+            raise CreateOutcomeUnknownError(
+                f"a criação pode ter acontecido e o registro não tem chave única para conferir: {lost}",
+                request=lost.request,
+            ) from lost
+        env = self.client.get_list(self._resource(entity_type), {"nome": nome, "limite": PAGE_SIZE})
+        meta = PageMeta.parse(env.meta, request=env.request, base_url=self._origin)
+        same: list[RemoteRecord] = []
+        for item in env.data:
+            if not isinstance(item, dict):
+                continue
+            try:
+                record = self._record(entity_type, item)
+            except m.MappingError:
+                continue
+            if all(record.data.get(k) == v for k, v in data.items() if k in record.data):
+                same.append(record)
+        if not same and (meta.total_records or 0) > len(env.data):
+            raise CreateOutcomeUnknownError(
+                f"a criação pode ter acontecido e há homônimos demais para conferir: {lost}", request=lost.request
+            ) from lost
+        if not same:
+            return None
+        return max(same, key=lambda r: int(r.external_id) if r.external_id.isdigit() else 0)
 
     def update(
         self, entity_type: str, external_id: str, data: Mapping[str, Any], current: RemoteRecord | None = None
