@@ -202,6 +202,14 @@ class PushMixin(EngineBase):
         try:
             self.binder.create(s, link)
         except LinkTaken as taken:
+            if taken.existing.external_id == remote.external_id:
+                # The provider answered with a record another local row is linked to (a
+                # create whose answer was lost, looked up and matched to an identical twin):
+                # it is not ours to link, and certainly not ours to delete.
+                raise ValueError(
+                    f"o registro {remote.external_id} do CRM já está vinculado ao registro local "
+                    f"#{taken.existing.entity_id} e é idêntico a este: possível duplicata, revise os dados"
+                ) from None
             # Another run linked this row meanwhile: ours is a duplicate on the provider.
             with contextlib.suppress(ProviderError):
                 self.provider.delete(entity_type, remote.external_id)

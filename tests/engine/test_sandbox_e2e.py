@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from engine_world import World, make_world
@@ -160,3 +161,44 @@ def test_placeholder_keys_never_link_unrelated_people(env: SandboxWorld) -> None
     before = env.writes()
     assert env.engine(config).sync(["cliente"]).success
     assert env.writes() == before
+
+
+class _LoseNextPostAnswer(httpx.BaseTransport):
+    """The network between us and the sandbox: when armed, the next POST times out before
+    reaching it (the create did not happen, and we cannot know)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.armed = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.armed and request.method == "POST":
+            self.armed = False
+            raise httpx.ReadTimeout("injected: no answer", request=request)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_identical_twins_without_keys_never_delete_each_other(env: SandboxWorld) -> None:
+    """Two "Consumidor Final" rows with nothing else: after a lost answer the second one's
+    look-up by content finds the first one's record. It must neither link nor delete it."""
+    w, sb = env.world, env.sb
+    first = w.add_cliente(nome="Consumidor Final")
+    net = _LoseNextPostAnswer()
+    assert env.engine(http_transport=net).push("cliente").success
+    first_ext = w.link_of("cliente", first).external_id  # type: ignore[union-attr]
+    second = w.add_cliente(nome="Consumidor Final")
+    net.armed = True
+    failed = env.engine(http_transport=net, max_attempts=1, create_attempts=1).push("cliente")
+    assert not failed.success
+    assert "possível duplicata" in " ".join(i.message or "" for i in failed.itens)
+    assert sb.panel_get("clientes", first_ext)["nome"] == "Consumidor Final"  # still there
+    assert w.link_of("cliente", first).external_id == first_ext  # type: ignore[union-attr]
+    assert w.link_of("cliente", second) is None
+    # The next run creates the second one; both customers exist once on each side.
+    assert env.engine(http_transport=net).push("cliente").success
+    second_ext = w.link_of("cliente", second).external_id  # type: ignore[union-attr]
+    assert second_ext != first_ext
+    assert sorted(str(r["id"]) for r in sb.panel_list("clientes")) == sorted([first_ext, second_ext])
