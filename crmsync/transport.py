@@ -43,6 +43,7 @@ from pyrate_limiter import Rate, RateItem, StateBucket, StateStore, TokenBucket,
 from pyrate_limiter.abstracts.algorithm import Decision, State, StateAlgorithm
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from crmsync.db.wal import enable_wal
 from crmsync.providers.base import RateLimitedError, RetriableError
 from crmsync.settings import Settings, get_settings
 
@@ -166,7 +167,7 @@ class SQLiteLimits:
         self._conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
         self._lock = threading.RLock()
         with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            enable_wal(self._conn)
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS crmsync_rate_state (key TEXT PRIMARY KEY, state TEXT NOT NULL)"

@@ -19,6 +19,8 @@ import uuid
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from crmsync.db.wal import enable_wal
+
 
 class RuntimeState(Protocol):
     """What the jobs, the scheduler and `/metrics` need from the shared store."""
@@ -86,7 +88,7 @@ class SqliteState:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            enable_wal(conn)
             conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn = conn
         return conn
