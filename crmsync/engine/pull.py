@@ -334,7 +334,7 @@ class PullMixin(EngineBase):
                 link = links.get(record.external_id)
                 try:
                     if link is not None:
-                        self._pull_linked(s, run, record, link, rows.get(link.entity_id))
+                        self._pull_linked(s, run, record, link, rows.get(link.entity_id), page.fetched_at)
                     else:
                         self._pull_unlinked(s, run, record, batch=True)
                 except Exception as exc:
@@ -370,11 +370,17 @@ class PullMixin(EngineBase):
     # ------------------------------------------------------------------ linked
 
     def _pull_linked(self, s: Session, run: _PullRun, record: RemoteRecord, link: CrmEntityLink,
-                     row: Any) -> None:
+                     row: Any, fetched_at: datetime | None = None) -> None:
         result = run.result
         entity_type = run.entity_type
         if not self._is_active(link) or row is None or row.deletado_em is not None:
             result.total_ignorados += 1  # deleted on one side: the delete policy owns it
+            return
+        if fetched_at is not None and link.sincronizado_em is not None and link.sincronizado_em > fetched_at:
+            # Synced (by a push, a webhook, a resolved conflict) after this page was read: the
+            # copy here may be older than what both sides now hold, and merging it would undo
+            # that sync. The next poll reads the record as it is then.
+            result.total_ignorados += 1
             return
         if record.version and record.version == link.remote_version:
             try:

@@ -96,6 +96,9 @@ class Page:
     total: int | None = None
     # Items of this page that could not be mapped: (external id or "?", error message).
     errors: list[tuple[str, str]] = field(default_factory=list)
+    # When the request for this page was sent: a record synced after it (by a push or a
+    # webhook while the page waited, e.g. read ahead) is newer than the copy on the page.
+    fetched_at: datetime | None = None
 
 
 @runtime_checkable

@@ -202,7 +202,8 @@ class MemoryProvider:
             chunk = items[start:start + self.page_size]
             records = [self._record(ext_id, stored) for ext_id, stored in chunk]
             next_page = page + 1 if start + self.page_size < len(items) else None
-            result = Page(records=records, page=page, next_page=next_page, total=len(items))
+            result = Page(records=records, page=page, next_page=next_page, total=len(items),
+                          fetched_at=datetime.now(UTC))
             self._after("list_page")
             return result
 

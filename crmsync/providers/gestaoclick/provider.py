@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -255,6 +256,7 @@ class GestaoClickProvider:
         return params
 
     def list_page(self, entity_type: str, page: int = 1, *, newest_first: bool = False) -> Page:
+        fetched_at = datetime.now(UTC)
         env = self.client.get_list(self._resource(entity_type), self._list_params(page, newest_first))
         meta = PageMeta.parse(env.meta, request=env.request, base_url=self._origin)
         nxt = check_page(meta, requested=page, item_count=len(env.data), page_size=PAGE_SIZE, request=env.request)
@@ -271,7 +273,8 @@ class GestaoClickProvider:
                 records.append(self._record(entity_type, item))
             except m.MappingError as exc:
                 errors.append((str(ext) if ext not in (None, "") else "?", f"{exc} [{env.request}]"))
-        return Page(records=records, page=page, next_page=nxt, total=meta.total_records, errors=errors)
+        return Page(records=records, page=page, next_page=nxt, total=meta.total_records, errors=errors,
+                    fetched_at=fetched_at)
 
     def iter_pages(self, entity_type: str, start_page: int = 1, *, newest_first: bool = False) -> Iterator[Page]:
         paginator = PageNumberPaginator(start_page=start_page, page_size=PAGE_SIZE)
