@@ -154,6 +154,25 @@ def make_tenant(
         return Tenant(loja.id, key, integ.id, access, secret, integ.webhook_token, integ.webhook_secret or "")
 
 
+def insert_clientes(loja_id: int, people: list[tuple[str, str]]) -> list[int]:
+    """cliente rows (nome, e-mail) written straight to the table, as the ERP's own program
+    would, with no hook firing; answers their ids in order."""
+    from crmsync.db.local import Cliente
+    from crmsync.db.types import utcnow
+
+    with session_scope() as s:
+        now = utcnow()
+        rows = [Cliente(id_loja=loja_id, nome=nome, email=email, tipo_pessoa="PF", cadastrado_em=now,
+                        modificado_em=now) for nome, email in people]
+        s.add_all(rows)
+        s.flush()
+        return [int(r.id) for r in rows]
+
+
+def insert_cliente(loja_id: int, nome: str, email: str) -> int:
+    return insert_clientes(loja_id, [(nome, email)])[0]
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, step: float = 0.05, what: str = "") -> Any:
     """Poll until `predicate()` is truthy (no timed assertion: the timeout only bounds a hang)."""
     deadline = time.monotonic() + timeout

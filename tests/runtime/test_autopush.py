@@ -17,7 +17,7 @@ from crmsync.db.types import utcnow
 from crmsync.runtime import install_listeners, uninstall_listeners, wait_dispatched
 from crmsync.runtime.embedded import EmbeddedRuntime
 from crmsync.sandbox.server import SandboxServer
-from runtime.conftest import Env, make_tenant, wait_for
+from runtime.conftest import Env, insert_cliente, make_tenant, wait_for
 
 
 def _free_port() -> int:
@@ -144,19 +144,7 @@ def test_job_run_twice_has_the_effect_of_one(rt_env: Env) -> None:
 
     with SandboxServer(access_token="a4", secret_access_token="s4", seed=3, seed_records={"clientes": 15}) as sb:
         tenant = make_tenant(sb.base_url, access_token="a4", secret_access_token="s4")
-        with session_scope() as s:
-            now = utcnow()
-            row = Cliente(
-                id_loja=tenant.loja_id,
-                nome="Duas Vezes",
-                email="duas@example.com",
-                tipo_pessoa="PF",
-                cadastrado_em=now,
-                modificado_em=now,
-            )
-            s.add(row)
-            s.flush()
-            local_id = row.id
+        local_id = insert_cliente(tenant.loja_id, "Duas Vezes", "duas@example.com")
         first = push_record(tenant.integracao_id, "cliente", local_id)
         second = push_record(tenant.integracao_id, "cliente", local_id)
         assert first == "create"

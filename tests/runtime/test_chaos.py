@@ -23,7 +23,7 @@ from crmsync.db.session import session_scope
 from crmsync.db.sync import CrmEntityLink
 from crmsync.db.types import utcnow
 from crmsync.sandbox.server import SandboxServer
-from runtime.conftest import Env, make_tenant
+from runtime.conftest import Env, insert_clientes, make_tenant
 from runtime.workers import WorkerProcess
 
 RECORDS = int(os.environ.get("CRMSYNC_CHAOS_RECORDS", "300"))
@@ -105,22 +105,7 @@ def test_chaos_sigkill_workers_with_faults_converges(rt_env: Env, tmp_path: Path
         remote_edits: dict[str, str] = {}
         # Rows that exist only in the store at the start (written straight into the database, as
         # the PHP ERP does): found by the reconcile, created in the CRM while workers die.
-        with session_scope() as s:
-            now = utcnow()
-            own = [
-                Cliente(
-                    id_loja=loja,
-                    nome=f"Loja {n}",
-                    email=f"loja{n}@chaos.example.com",
-                    tipo_pessoa="PF",
-                    cadastrado_em=now,
-                    modificado_em=now,
-                )
-                for n in range(40)
-            ]
-            s.add_all(own)
-            s.flush()
-            local_ids = [r.id for r in own]
+        local_ids = insert_clientes(loja, [(f"Loja {n}", f"loja{n}@chaos.example.com") for n in range(40)])
         remote_ids = [str(r["id"]) for r in sb.panel_list("clientes")]
         rnd.shuffle(local_ids)
         rnd.shuffle(remote_ids)

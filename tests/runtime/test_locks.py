@@ -16,14 +16,20 @@ import pytest
 from huey.exceptions import RetryTask
 from sqlalchemy import func, select
 
-from crmsync.db.local import Cliente
 from crmsync.db.session import session_scope
 from crmsync.db.sync import CrmEntityLink
-from crmsync.db.types import utcnow
 from crmsync.runtime.locks import LockBusy, hold, pull_key, record_key
 from crmsync.runtime.state import RuntimeState, open_state
 from crmsync.sandbox.server import SandboxServer
-from runtime.conftest import Env, flush_redis_queue, make_tenant, redis_available, redis_queue_url, wait_for
+from runtime.conftest import (
+    Env,
+    flush_redis_queue,
+    insert_cliente,
+    make_tenant,
+    redis_available,
+    redis_queue_url,
+    wait_for,
+)
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -100,19 +106,7 @@ def test_jobs_on_one_record_or_one_pull_never_overlap(rt_env: Env) -> None:
 
     with SandboxServer(access_token="l1", secret_access_token="ls1") as sb:
         tenant = make_tenant(sb.base_url, access_token="l1", secret_access_token="ls1")
-        with session_scope() as s:
-            now = utcnow()
-            row = Cliente(
-                id_loja=tenant.loja_id,
-                nome="Travada",
-                email="travada@example.com",
-                tipo_pessoa="PF",
-                cadastrado_em=now,
-                modificado_em=now,
-            )
-            s.add(row)
-            s.flush()
-            local_id = row.id
+        local_id = insert_cliente(tenant.loja_id, "Travada", "travada@example.com")
         st = get_state()
         key = record_key(tenant.loja_id, "gestao_click", "cliente", f"local:{local_id}")
         with hold(st, [key]), pytest.raises(RetryTask):

@@ -15,12 +15,11 @@ from sqlalchemy import select
 from crmsync.db.local import Cliente
 from crmsync.db.session import session_scope
 from crmsync.db.sync import CrmEntityLink, CrmIntegracao, CrmItemFalho
-from crmsync.db.types import utcnow
 from crmsync.runtime.options import runtime_options
 from crmsync.runtime.scheduler import Scheduler
 from crmsync.sandbox.server import SandboxServer
 from crmsync.settings import get_settings
-from runtime.conftest import Env, make_tenant
+from runtime.conftest import Env, insert_cliente, make_tenant
 
 BUDGET = 27000  # GestãoClick's 30,000 a day minus the 10% kept for the company's other apps
 ZONE = "America/Sao_Paulo"
@@ -114,19 +113,7 @@ def test_quota_refusal_waits_for_the_providers_next_day(rt_env: Env) -> None:
 
     with SandboxServer(access_token="rf-q", secret_access_token="rf-qs") as sb:
         tenant = make_tenant(sb.base_url, access_token="rf-q", secret_access_token="rf-qs")
-        with session_scope() as s:
-            now = utcnow()
-            row = Cliente(
-                id_loja=tenant.loja_id,
-                nome="Sem Cota",
-                email="semcota@example.com",
-                tipo_pessoa="PF",
-                cadastrado_em=now,
-                modificado_em=now,
-            )
-            s.add(row)
-            s.flush()
-            local_id = row.id
+        local_id = insert_cliente(tenant.loja_id, "Sem Cota", "semcota@example.com")
         _spend_quota(credentials_hash("rf-q", "rf-qs"), BUDGET)
         assert push_record(tenant.integracao_id, "cliente", local_id) == "erro"
         assert pull_record(tenant.integracao_id, "cliente", "123") == "erro"

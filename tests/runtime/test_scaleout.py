@@ -10,14 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from crmsync.db.local import Cliente
 from crmsync.db.schema import upgrade
 from crmsync.db.session import session_scope
 from crmsync.db.sync import CrmEntityLink
-from crmsync.db.types import utcnow
 from crmsync.sandbox.server import SandboxServer
 from runtime.conftest import (
     flush_redis_queue,
+    insert_clientes,
     make_env,
     make_tenant,
     redis_available,
@@ -47,22 +46,7 @@ def test_two_workers_on_redis_and_postgres_share_the_work(
     try:
         with SandboxServer(access_token="so1", secret_access_token="sso1", rate_limit=3) as sb:
             tenant = make_tenant(sb.base_url, access_token="so1", secret_access_token="sso1")
-            with session_scope() as s:
-                now = utcnow()
-                rows = [
-                    Cliente(
-                        id_loja=tenant.loja_id,
-                        nome=f"Escala {i}",
-                        email=f"escala{i}@example.com",
-                        tipo_pessoa="PF",
-                        cadastrado_em=now,
-                        modificado_em=now,
-                    )
-                    for i in range(N)
-                ]
-                s.add_all(rows)
-                s.flush()
-                ids = [r.id for r in rows]
+            ids = insert_clientes(tenant.loja_id, [(f"Escala {i}", f"escala{i}@example.com") for i in range(N)])
             queued = [enqueue_push(tenant.integracao_id, "cliente", i) for i in ids]
             again = [enqueue_push(tenant.integracao_id, "cliente", i) for i in ids]  # coalesced
             assert all(queued) and not any(again)
@@ -104,22 +88,7 @@ def test_sigterm_lets_the_running_job_finish_and_leaves_the_rest_queued(rt_env: 
 
     with SandboxServer(access_token="gt1", secret_access_token="sgt1", seed=8, seed_records={"clientes": 450}) as sb:
         tenant = make_tenant(sb.base_url, access_token="gt1", secret_access_token="sgt1")
-        with session_scope() as s:
-            now = utcnow()
-            rows = [
-                Cliente(
-                    id_loja=tenant.loja_id,
-                    nome=f"Fila {i}",
-                    email=f"fila{i}@example.com",
-                    tipo_pessoa="PF",
-                    cadastrado_em=now,
-                    modificado_em=now,
-                )
-                for i in range(5)
-            ]
-            s.add_all(rows)
-            s.flush()
-            ids = [r.id for r in rows]
+        ids = insert_clientes(tenant.loja_id, [(f"Fila {i}", f"fila{i}@example.com") for i in range(5)])
         assert enqueue_pull(tenant.integracao_id, "cliente")  # 5 pages at 3 req/s: a few seconds
         for i in ids:
             assert enqueue_push(tenant.integracao_id, "cliente", i, priority=-1)  # after the pull

@@ -14,16 +14,14 @@ from zoneinfo import ZoneInfo
 import httpx
 from sqlalchemy import select
 
-from crmsync.db.local import Cliente
 from crmsync.db.session import session_scope
 from crmsync.db.sync import CrmItemFalho
-from crmsync.db.types import utcnow
 from crmsync.runtime import install_listeners, uninstall_listeners
 from crmsync.runtime.embedded import EmbeddedRuntime
 from crmsync.runtime.scheduler import Scheduler, plan_interval
 from crmsync.sandbox.server import SandboxServer
 from crmsync.settings import get_settings
-from runtime.conftest import Env, make_tenant, wait_for
+from runtime.conftest import Env, insert_cliente, make_tenant, wait_for
 
 BUDGET = 27000  # GestãoClick's 30,000 a day minus the 10% kept for the company's other apps
 
@@ -151,19 +149,7 @@ def test_direct_writes_are_swept_without_provider_requests_when_nothing_changed(
 
     with SandboxServer(access_token="q3", secret_access_token="qs3") as sb:
         tenant = make_tenant(sb.base_url, access_token="q3", secret_access_token="qs3")
-        with session_scope() as s:
-            now = utcnow()
-            row = Cliente(
-                id_loja=tenant.loja_id,
-                nome="Parada",
-                email="parada@example.com",
-                tipo_pessoa="PF",
-                cadastrado_em=now,
-                modificado_em=now,
-            )
-            s.add(row)
-            s.flush()
-            local_id = row.id
+        local_id = insert_cliente(tenant.loja_id, "Parada", "parada@example.com")
         assert push_record(tenant.integracao_id, "cliente", local_id) == "create"
         before = sb.stats()["total_requests"]
         reconcile(tenant.integracao_id, remote=False)
