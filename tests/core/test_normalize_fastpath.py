@@ -245,39 +245,29 @@ def _with_check_digits(body: str, weights: tuple[tuple[int, ...], ...], cpf: boo
     return body
 
 
-@st.composite
-def cpfs(draw: st.DrawFn) -> str:
-    kind = draw(st.integers(0, 4))
-    if kind == 0:
-        base = draw(_F_CPF)
-    elif kind == 1:
-        base = _with_check_digits(draw(st.from_regex(r"[0-9]{9}", fullmatch=True)),
-                                  (tuple(range(10, 1, -1)), tuple(range(11, 1, -1))), cpf=True)
-    elif kind == 2:
-        base = draw(st.from_regex(r"[0-9]{9,12}", fullmatch=True))
-    elif kind == 3:
-        base = draw(st.sampled_from("0123456789")) * draw(st.integers(10, 12))
-    else:
-        base = draw(st.text(alphabet="0123456789.-/ ٣１a", max_size=16))
-    return draw(_ws) + base + draw(_ws)
+def _documents(real: st.SearchStrategy[str], body: int, weights: tuple[tuple[int, ...], ...], cpf: bool,
+               lengths: tuple[int, int], junk: str) -> st.SearchStrategy[str]:
+    """Document spellings: real ones, random bodies with right check digits, wrong lengths,
+    one digit repeated, and junk (Arabic-Indic and full-width digits, letters)."""
+    digits = st.from_regex(f"[0-9]{{{body}}}", fullmatch=True)
+    base = st.one_of(
+        real,
+        digits.map(lambda b: _with_check_digits(b, weights, cpf=cpf)),
+        st.from_regex(f"[0-9]{{{lengths[0] - 1},{lengths[1]}}}", fullmatch=True),
+        st.builds(lambda d, n: d * n, st.sampled_from("0123456789"), st.integers(*lengths)),
+        st.text(alphabet=junk, max_size=16 if cpf else 20),
+    )
+    return st.builds(lambda a, b, c: a + b + c, _ws, base, _ws)
 
 
-@st.composite
-def cnpjs(draw: st.DrawFn) -> str:
-    kind = draw(st.integers(0, 4))
-    if kind == 0:
-        base = draw(_F_CNPJ)
-    elif kind == 1:
-        base = _with_check_digits(draw(st.from_regex(r"[0-9]{12}", fullmatch=True)),
-                                  ((5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2), (6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2)),
-                                  cpf=False)
-    elif kind == 2:
-        base = draw(st.from_regex(r"[0-9]{12,15}", fullmatch=True))
-    elif kind == 3:
-        base = draw(st.sampled_from("0123456789")) * draw(st.integers(13, 15))
-    else:
-        base = draw(st.text(alphabet="0123456789.-/ ٣１aB", max_size=20))
-    return draw(_ws) + base + draw(_ws)
+def cpfs() -> st.SearchStrategy[str]:
+    return _documents(_F_CPF, 9, (tuple(range(10, 1, -1)), tuple(range(11, 1, -1))), True, (10, 12),
+                      "0123456789.-/ ٣１a")
+
+
+def cnpjs() -> st.SearchStrategy[str]:
+    return _documents(_F_CNPJ, 12, ((5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2), (6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2)),
+                      False, (13, 15), "0123456789.-/ ٣１aB")
 
 
 @SETTINGS

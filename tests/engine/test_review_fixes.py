@@ -27,6 +27,13 @@ def _ignore(world: World) -> None:
         ignore_item(s, s.scalars(select(CrmItemFalho)).one().id)
 
 
+def _edit_then_fail_starts_a_new_episode(world: World, cid: int, nome: str) -> None:
+    world.edit(Cliente, cid, nome=nome)
+    _fail_push(world, cid)
+    item = _item(world)
+    assert item.status == "pendente" and item.tentativas == 1
+
+
 def test_new_failure_after_resolved_starts_a_new_episode(world: World) -> None:
     cid = world.add_cliente(nome="Antiga", email="antiga@x.com")
     for _ in range(7):
@@ -34,11 +41,8 @@ def test_new_failure_after_resolved_starts_a_new_episode(world: World) -> None:
     assert _item(world).tentativas == 7
     assert world.engine().push_one("cliente", cid).success
     assert _item(world).status == "resolvido"
-    world.edit(Cliente, cid, nome="Antiga Editada")
-    _fail_push(world, cid)
-    item = _item(world)
     # The seven attempts of the resolved episode do not count towards this one.
-    assert item.status == "pendente" and item.tentativas == 1
+    _edit_then_fail_starts_a_new_episode(world, cid, "Antiga Editada")
 
 
 def test_ignored_item_stays_ignored_until_the_record_changes(world: World) -> None:
@@ -52,10 +56,7 @@ def test_ignored_item_stays_ignored_until_the_record_changes(world: World) -> No
     item = _item(world)
     assert item.status == "ignorado" and item.tentativas == 2 and item.atualizado_em == ignored_at
     # The record was edited after it was ignored: its next failure is a new episode.
-    world.edit(Cliente, cid, nome="Ignorada Corrigida")
-    _fail_push(world, cid)
-    item = _item(world)
-    assert item.status == "pendente" and item.tentativas == 1
+    _edit_then_fail_starts_a_new_episode(world, cid, "Ignorada Corrigida")
 
 
 def test_success_ends_an_ignored_episode(world: World) -> None:
@@ -64,10 +65,7 @@ def test_success_ends_an_ignored_episode(world: World) -> None:
     _ignore(world)
     assert world.engine().push_one("cliente", cid).success
     assert _item(world).status == "resolvido"
-    world.edit(Cliente, cid, nome="Volta de Novo")
-    _fail_push(world, cid)
-    item = _item(world)
-    assert item.status == "pendente" and item.tentativas == 1
+    _edit_then_fail_starts_a_new_episode(world, cid, "Volta de Novo")
 
 
 def test_ignored_pull_item_stays_ignored_on_failure(world: World) -> None:
