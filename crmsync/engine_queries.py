@@ -119,10 +119,11 @@ def conflict_to_dict(row: CrmConflito) -> dict[str, Any]:
     }
 
 
-def _review_filters(
-    model: type[CrmConflito] | type[CrmDuplicata], loja_id: int | None, status: str | None, entity_type: str | None
+def _list_filters(
+    model: type[CrmConflito] | type[CrmDuplicata] | type[CrmSyncLog], loja_id: int | None, status: str | None,
+    entity_type: str | None,
 ) -> Select[Any]:
-    """The store/status/entity filters shared by the conflict and duplicate review lists."""
+    """The store/status/entity filters shared by the conflict, duplicate and log lists."""
     stmt: Select[Any] = select(model)
     if loja_id is not None:
         stmt = stmt.where(model.id_loja == loja_id)
@@ -145,7 +146,7 @@ def list_conflicts(
     """Conflicts, newest first; pending only by default (`status=None` lists all)."""
     _check_choice("status", status, CONFLICT_STATUSES)
     lim, off = _clamp(limit, offset)
-    stmt = _review_filters(CrmConflito, loja_id, status, entity_type)
+    stmt = _list_filters(CrmConflito, loja_id, status, entity_type)
     stmt = stmt.order_by(CrmConflito.criado_em.desc(), CrmConflito.id.desc())
     return _page(session, stmt, lim, off, conflict_to_dict)
 
@@ -199,7 +200,7 @@ def list_duplicates(
     """Duplicate suggestions, best score first; pending only by default."""
     _check_choice("status", status, DUPLICATE_STATUSES)
     lim, off = _clamp(limit, offset)
-    stmt = _review_filters(CrmDuplicata, loja_id, status, entity_type)
+    stmt = _list_filters(CrmDuplicata, loja_id, status, entity_type)
     stmt = stmt.order_by(CrmDuplicata.score.desc(), CrmDuplicata.id.desc())
     return _page(session, stmt, lim, off, duplicate_to_dict)
 
@@ -262,13 +263,7 @@ def list_log(
     _check_choice("direcao", direction, LOG_DIRECTIONS)
     _check_choice("tipo", trigger, LOG_TRIGGERS)
     lim, off = _clamp(limit, offset)
-    stmt = select(CrmSyncLog)
-    if loja_id is not None:
-        stmt = stmt.where(CrmSyncLog.id_loja == loja_id)
-    if status is not None:
-        stmt = stmt.where(CrmSyncLog.status == status)
-    if entity_type is not None:
-        stmt = stmt.where(CrmSyncLog.entity_type == entity_type)
+    stmt = _list_filters(CrmSyncLog, loja_id, status, entity_type)
     if direction is not None:
         stmt = stmt.where(CrmSyncLog.direcao == direction)
     if trigger is not None:
