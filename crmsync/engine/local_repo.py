@@ -72,18 +72,12 @@ def complete_canonical(entity_type: str, data: dict[str, Any]) -> dict[str, Any]
 
 Row = Cliente | Produto | Venda
 
-_DATA_COLUMNS: dict[str, tuple[str, ...]] = {}
-
-
+@cache
 def _data_columns(entity_type: str) -> tuple[str, ...]:
     """The columns of a local table that hold canonical fields (cached: it runs for every
     new row of a large pull, and a SQLAlchemy column collection is slow to walk)."""
-    names = _DATA_COLUMNS.get(entity_type)
-    if names is None:
-        fields = CANONICAL_MODELS[entity_type].model_fields
-        names = _DATA_COLUMNS[entity_type] = tuple(
-            c.key for c in LOCAL_MODELS[entity_type].__table__.c if c.key in fields)
-    return names
+    fields = CANONICAL_MODELS[entity_type].model_fields
+    return tuple(c.key for c in LOCAL_MODELS[entity_type].__table__.c if c.key in fields)
 
 
 @cache

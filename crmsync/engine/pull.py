@@ -67,26 +67,25 @@ def prefetched(pages: Iterator[Page], depth: int = PREFETCH_PAGES) -> Iterator[P
     buffer: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def put(item: Any) -> bool:
+        """Hand ``item`` to the consumer; False once the consumer has stopped."""
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for page in pages:
-                while not stop.is_set():
-                    try:
-                        buffer.put(page, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(page):
                     return
             item: Any = _DONE
         except BaseException as exc:  # handed to the consumer, raised there
             item = exc
-        while not stop.is_set():
-            try:
-                buffer.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+        put(item)
 
     worker = threading.Thread(target=produce, name="crmsync-prefetch", daemon=True)
     worker.start()
@@ -553,18 +552,16 @@ class PullMixin(EngineBase):
         if not pending:
             return
         entity_type = run.entity_type
-        prepared: list[tuple[RemoteRecord, dict[str, Any]]] = []
-        keys: dict[str, list[tuple[str, str]]] = {}
+        prepared: list[tuple[RemoteRecord, dict[str, Any], list[tuple[str, str]]]] = []
         for record, pairs in pending:
-            keys[record.external_id] = pairs
             try:
-                prepared.append((record, complete_canonical(entity_type, record.data)))
+                prepared.append((record, complete_canonical(entity_type, record.data), pairs))
             except ValueError as exc:
                 self._item_failed(s, run, record.external_id, record.modified_at, error_message(exc), exc)
         if not prepared:
             return
         now = datetime.now(UTC)
-        params = [self.repo.insert_params(entity_type, full) for _, full in prepared]
+        params = [self.repo.insert_params(entity_type, full) for _, full, _pairs in prepared]
         try:
             with s.begin_nested():
                 s.flush()  # ORM objects pending in this transaction go first, as an ORM insert would
@@ -579,7 +576,7 @@ class PullMixin(EngineBase):
                         "remote_version": record.version,
                         "remote_modificado_em": record.modified_at,
                     }
-                    for (record, full), row, row_id in zip(prepared, params, ids, strict=True)
+                    for (record, full, _pairs), row, row_id in zip(prepared, params, ids, strict=True)
                 ], {
                     "id_loja": self.id_loja,
                     "id_integracao": self.integracao_id,
@@ -590,7 +587,7 @@ class PullMixin(EngineBase):
                     "cadastrado_em": now,
                 })
         except IntegrityError:
-            for record, _full in prepared:  # slow path: find which one collides
+            for record, _full, _pairs in prepared:  # slow path: find which one collides
                 try:
                     with s.begin_nested():
                         self._create_local(s, run, record)
@@ -598,8 +595,8 @@ class PullMixin(EngineBase):
                 except Exception as exc:
                     self._item_failed(s, run, record.external_id, record.modified_at, error_message(exc), exc)
             return
-        for (record, full), row_id in zip(prepared, ids, strict=True):
-            self._after_create(run, record, row_id, full, keys[record.external_id])
+        for (record, full, pairs), row_id in zip(prepared, ids, strict=True):
+            self._after_create(run, record, row_id, full, pairs)
             self._item_ok(s, run, record.external_id)
 
     # ------------------------------------------------------------------ sales references
