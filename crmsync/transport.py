@@ -91,6 +91,10 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 class SharedLimits(Protocol):
     """What every process of one deployment shares about a company's budget."""
 
+    # False for a store that lives in one process's memory (``sqlite://``): another process
+    # would pace and count on its own, so nothing may list from another process with it.
+    shared_across_processes: bool
+
     def bucket(self, key: str, rate: Rate) -> StateBucket: ...
 
     def reserve_quota(self, key: str, day: str, budget: int, expires_at: float) -> int | None:
@@ -161,7 +165,8 @@ class SQLiteLimits:
     """Token-bucket state, daily counters and pauses in one SQLite file (WAL mode)."""
 
     def __init__(self, path: str) -> None:
-        if path != ":memory:":
+        self.shared_across_processes = path != ":memory:"
+        if self.shared_across_processes:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # Autocommit mode: every read-modify-write opens its own BEGIN IMMEDIATE.
         self._conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
@@ -251,6 +256,8 @@ class RedisLimits:
     The token bucket is pyrate-limiter's own `RedisStateStore` (atomic Lua); the daily
     counter expires at the provider's local midnight.
     """
+
+    shared_across_processes = True
 
     def __init__(self, url: str) -> None:
         import redis
@@ -423,9 +430,25 @@ class Transport:
 
     # -- public ------------------------------------------------------------------------
 
+    @property
+    def limits_shared_across_processes(self) -> bool:
+        """Whether another process with the same settings paces and counts against the same
+        budget as this one (true without limits, or with a file or Redis store)."""
+        return self._limits is None or self._limits.shared_across_processes
+
     def stats(self) -> dict[str, Any]:
         with self._stats_lock:
             return self._stats.as_dict()
+
+    def add_stats(self, other: Mapping[str, Any]) -> None:
+        """Count in what another process's transport did for this one (the process that
+        lists a long scan's pages), so the job's figures and `/metrics` include it."""
+        with self._stats_lock:
+            for name in ("requests_sent", "retries", "rate_limited", "quota_refused", "timeouts",
+                         "connection_errors"):
+                setattr(self._stats, name, getattr(self._stats, name) + int(other.get(name) or 0))
+            self._stats.by_status.update({str(k): int(v) for k, v in (other.get("by_status") or {}).items()})
+            self._stats.waited_for_rate_seconds += float(other.get("waited_for_rate_seconds") or 0.0)
 
     def requests_used_today(self) -> int | None:
         """Requests our processes sent today (provider's local day) for this company."""

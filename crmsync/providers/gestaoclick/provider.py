@@ -21,8 +21,9 @@ docs in /work/shared/reference/gestaoclick-api.md):
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -118,6 +119,14 @@ class GestaoClickProvider:
         ratelimit_url: str | None = None,
         http_transport: httpx.BaseTransport | None = None,
     ) -> None:
+        # What another process needs to build the same provider (see listing_factory).
+        self._constructor_kwargs: dict[str, Any] | None = None if http_transport is not None else {
+            "base_url": base_url, "credentials": dict(credentials), "config": config, "settings": settings,
+            "run_id": run_id, "rate_limit_per_second": rate_limit_per_second, "daily_quota": daily_quota,
+            "pace_factor": pace_factor, "timeout": timeout, "max_attempts": max_attempts,
+            "create_attempts": create_attempts, "create_settle_seconds": create_settle_seconds,
+            "ratelimit_url": ratelimit_url,
+        }
         self.config = config or IntegrationConfig()
         self._ignored = ignored_keys(self.config.chaves_ignoradas)  # key values never looked up
         self.settings = settings or get_settings()
@@ -247,6 +256,18 @@ class GestaoClickProvider:
         )
 
     # -- reading -----------------------------------------------------------------------
+
+    def listing_factory(self) -> Callable[[], GestaoClickProvider] | None:
+        """A picklable recipe for this same provider in another process, which can then list
+        pages while this one applies them (crmsync.engine.listing). None when that process
+        would not share this one's pacing and quota (an in-memory limits store) or its HTTP
+        layer (a transport handed in, as tests do to inject faults)."""
+        if self._constructor_kwargs is None or not self.transport.limits_shared_across_processes:
+            return None
+        kwargs = dict(self._constructor_kwargs)
+        if kwargs["settings"] is None:
+            kwargs["settings"] = self.settings  # the same data directory and stores, not the child's guess
+        return functools.partial(GestaoClickProvider, **kwargs)
 
     def _list_params(self, page: int, newest_first: bool) -> dict[str, Any]:
         params: dict[str, Any] = {"pagina": page, "limite": PAGE_SIZE}
@@ -468,6 +489,10 @@ class GestaoClickProvider:
 
     def stats(self) -> dict[str, Any]:
         return self.transport.stats()
+
+    def add_stats(self, stats: Mapping[str, Any]) -> None:
+        """Count in the requests of a process built by `listing_factory`."""
+        self.transport.add_stats(stats)
 
     def close(self) -> None:
         self.transport.close()
