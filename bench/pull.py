@@ -6,7 +6,9 @@ The sandbox runs in its own process (seeded through its store, not over HTTP; no
 no quota) so the memory figure is the engine's alone. Measured:
 
 * records/s applied by the first full pull (target >= 5,000/s on the 2-core machine);
-* peak resident memory of this process (`ru_maxrss`; target < 300 MB: pages are streamed);
+* peak resident memory of this process (`ru_maxrss`; target < 300 MB: pages are streamed),
+  and apart from it that of the process that lists a long scan's pages
+  (crmsync.engine.listing; 0 when the listing stayed in this process);
 * the request cost of a steady-state incremental poll with nothing changed, with the
   provider's default listing (full scan + version compare) and with newest-first ordering
   (`ordenar_por_modificacao`), which stops at the stored watermark.
@@ -98,14 +100,23 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _children_rss_mb() -> float:
+    """Peak of the child processes already ended and waited for: the listing process (the
+    sandbox, also a child, is waited for only at the end)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", type=Path, default=None, help="directory for the database (kept)")
     parser.add_argument("--prefetch", type=int, default=None,
-                        help="pages read ahead in a background thread (default: the engine's own setting; 0: one "
-                             "at a time, which also splits the time cleanly between provider and engine)")
+                        help="pages read ahead (default: the engine's own setting; 0: one at a time, which also "
+                             "splits the time cleanly between provider and engine)")
+    parser.add_argument("--listing", choices=("auto", "thread"), default="auto",
+                        help="auto: a long scan is listed by another process (the default); thread: always in "
+                             "this process, for comparison")
     args = parser.parse_args()
 
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="crmsync-bench-"))
@@ -138,6 +149,10 @@ def main() -> int:
 
     if args.prefetch is not None:
         engine_pull.PREFETCH_PAGES = args.prefetch
+    if args.listing == "thread":
+        import crmsync.engine.listing as engine_listing
+
+        engine_listing.PROCESS_MIN_PAGES = 10**9
     url = os.environ["CRMSYNC_DATABASE_URL"]
     create_schema(url)
     sf = get_sessionmaker(url)
@@ -157,7 +172,7 @@ def main() -> int:
     seed_seconds = time.perf_counter() - seed_started
     figures: dict[str, Any] = {"bench": "pull", "records": args.records, "seed_seconds": round(seed_seconds, 1),
                                "cpu_reference_seconds": _cpu_reference_seconds(),
-                               "prefetch_pages": engine_pull.PREFETCH_PAGES}
+                               "prefetch_pages": engine_pull.PREFETCH_PAGES, "listing": args.listing}
     try:
         def engine(config: dict[str, Any]) -> SyncEngine:
             provider = GestaoClickProvider(base_url, credentials=CREDS, config=parse_config(config),
@@ -188,6 +203,7 @@ def main() -> int:
             "links": links,
             "rss_before_mb": round(rss_before, 1),
             "peak_rss_mb": round(_rss_mb(), 1),
+            "listing_process_peak_rss_mb": round(_children_rss_mb(), 1),
             "success": result.success,
         })
         print(f"first full pull: {result.total_criados} created in {elapsed:.1f}s "

@@ -20,9 +20,7 @@
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -34,72 +32,22 @@ from sqlalchemy.orm import Session
 from crmsync.db.bulk import bulk_insert
 from crmsync.db.sync import CrmCursor, CrmDuplicata, CrmEntityLink
 from crmsync.engine.base import EngineBase, error_message, iso, parse_utc
+from crmsync.engine.listing import read_ahead
 from crmsync.engine.local_repo import UnresolvedReference, complete_canonical
 from crmsync.engine.results import PullResult
 from crmsync.matching import EXACT_KEYS, MatchIndex, exact_value, ignored_keys
 from crmsync.model.canonical import canonical_hash, canonicalize
 from crmsync.providers.base import NotFoundError, Page, ProviderError, RemoteRecord
+from crmsync.settings import get_settings
 
 __all__ = ["PullMixin"]
 
 
-# Pages read ahead by a background thread during full scans: while the engine applies one
-# page, the next one is on its way (the HTTP wait and SQLite's work release the GIL). The
-# provider is safe to share between threads: one pacing bucket and one quota counter per
-# company, each updated under a lock or in one atomic store operation
-# (tests/provider/test_threads_share_the_limit.py counts it at the sandbox).
+# Pages read ahead of the one being applied during full scans (crmsync.engine.listing: a
+# thread, or another process for a long listing). The provider is safe to share between
+# threads and processes: one pacing bucket and one quota counter per company, in a store
+# every process opens (tests/provider/test_threads_share_the_limit.py counts it at the sandbox).
 PREFETCH_PAGES = 2
-_DONE = object()
-
-
-def prefetched(pages: Iterator[Page], depth: int = PREFETCH_PAGES) -> Iterator[Page]:
-    """Read the next pages in a background thread while the current one is applied.
-
-    Why: a page costs the provider an HTTP round trip and its mapping, and the engine a
-    database transaction; doing both at once (the HTTP wait and SQLite release the GIL)
-    shortens a large pull. Pages still come out in order, at most ``depth`` ahead, and a
-    listing error is raised here at the point the failed page would have been applied, so
-    checkpoints mean exactly what they meant without prefetching.
-    """
-    if depth <= 0:
-        yield from pages
-        return
-    buffer: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        """Hand ``item`` to the consumer; False once the consumer has stopped."""
-        while not stop.is_set():
-            try:
-                buffer.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for page in pages:
-                if not put(page):
-                    return
-            item: Any = _DONE
-        except BaseException as exc:  # handed to the consumer, raised there
-            item = exc
-        put(item)
-
-    worker = threading.Thread(target=produce, name="crmsync-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = buffer.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join(timeout=30)
 
 
 class ExactIndex:
@@ -182,18 +130,20 @@ class PullMixin(EngineBase):
         cutoff = watermark - overlap if watermark is not None else None
         page_no = start_page - 1
         try:
-            pages = self.provider.iter_pages(entity_type, start_page, newest_first=newest_first)
             # An incremental poll usually stops after its first page: reading ahead would
             # spend the provider's request quota on pages never used.
-            for page in prefetched(pages, depth=0 if newest_first else PREFETCH_PAGES):
-                page_no = page.page
-                self._apply_page(run, page, seen=seen, checkpoint={"mode": mode, "page": page.page})
-                result.paginas += 1
-                self._report_progress(entity_type, result)
-                if newest_first and cutoff is not None and page.records:
-                    oldest = page.records[-1].modified_at
-                    if oldest is not None and oldest < cutoff:
-                        break
+            source = read_ahead(self.provider, entity_type, start_page, newest_first=newest_first,
+                                depth=0 if newest_first else PREFETCH_PAGES, log_level=get_settings().log_level)
+            with closing(source) as pages:  # a listing process or thread stops with the loop
+                for page in pages:
+                    page_no = page.page
+                    self._apply_page(run, page, seen=seen, checkpoint={"mode": mode, "page": page.page})
+                    result.paginas += 1
+                    self._report_progress(entity_type, result)
+                    if newest_first and cutoff is not None and page.records:
+                        oldest = page.records[-1].modified_at
+                        if oldest is not None and oldest < cutoff:
+                            break
         except Exception as exc:
             message = f"falha ao ler a página {page_no + 1} do CRM: {error_message(exc)}"
             result.error(None, message, exc)

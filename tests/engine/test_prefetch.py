@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from crmsync.engine.pull import prefetched
+from crmsync.engine.listing import prefetched
 from crmsync.providers.base import Page, RetriableError
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from gc_helpers import redis_url_or_skip
 
-from crmsync.engine.pull import prefetched
+from crmsync.engine.listing import prefetched
 from crmsync.providers.gestaoclick import GestaoClickProvider
 from crmsync.sandbox.server import SandboxServer
 
