@@ -22,11 +22,13 @@ from sqlalchemy import Date, Integer, String, Text, false, func, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
+from crmsync.config import parse_config
 from crmsync.db.local import LOCAL_MODELS, Cliente, Produto, Venda, VendaItem
+from crmsync.db.sync import CrmIntegracao
 from crmsync.db.types import Money, UTCDateTime, utcnow
 from crmsync.mapping.local import CLIENTE_FIELDS, PRODUTO_FIELDS, apply_canon_to_row
 from crmsync.mapping.normalize import FOUR_PLACES, digits
-from crmsync.matching import exact_value
+from crmsync.matching import exact_value, ignored_keys
 from crmsync.model.canonical import ClienteCanon, ProdutoCanon, canonicalize
 from crmsync.services.errors import DuplicateError, InvalidInputError, NotFoundError
 from crmsync.services.hooks import after_local_write
@@ -37,7 +39,7 @@ MODELS = LOCAL_MODELS
 _ARTICLE = {"cliente": "um cliente", "produto": "um produto", "venda": "uma venda"}
 # Keys the matcher links on (crmsync.matching.EXACT_KEYS): two live rows of one store
 # holding the same value would make a link ambiguous, so a second one is a 409 (except the
-# placeholders people type for "none", which are never linked on).
+# placeholders people type for "none" and the store's own chaves_ignoradas, never linked on).
 UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
     "cliente": ("cpf", "cnpj", "email"),
     "produto": ("codigo", "codigo_barra"),
@@ -193,13 +195,33 @@ def _check_lengths(model: type[Any], values: Mapping[str, Any]) -> None:
                 raise InvalidInputError(f"no máximo {length} caracteres", (key,))
 
 
+def _ignored_by_every_integration(session: Session, loja_id: int) -> frozenset[str]:
+    """Key values that no integration of the store links on: those in the `chaves_ignoradas`
+    of each one. A value that one integration still links on must stay unique in the store."""
+    ignored: frozenset[str] | None = None
+    configs: list[dict[str, Any] | None] = list(
+        session.scalars(select(CrmIntegracao.config).where(CrmIntegracao.id_loja == loja_id)))
+    for config in configs:
+        try:
+            values = ignored_keys(parse_config(config or {}).chaves_ignoradas)
+        except ValueError:  # a config saved before a validation rule existed: ignores nothing
+            values = frozenset()
+        ignored = values if ignored is None else ignored & values
+    return ignored or frozenset()
+
+
 def _check_unique(
     session: Session, entity_type: str, loja_id: int, values: Mapping[str, Any], exclude_id: int | None = None
 ) -> None:
     model = MODELS[entity_type]
+    ignored: frozenset[str] | None = None
     for key in UNIQUE_KEYS[entity_type]:
         value = values.get(key)
         if exact_value(key, value) is None:  # empty, or a placeholder ("naotem@...") the matcher never links on
+            continue
+        if ignored is None:
+            ignored = _ignored_by_every_integration(session, loja_id)
+        if exact_value(key, value, ignored) is None:  # the store's own "none" value (chaves_ignoradas)
             continue
         column = getattr(model, key)
         query = select(model.id).where(model.id_loja == loja_id, model.deletado_em.is_(None), column == value)

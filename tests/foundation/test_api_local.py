@@ -14,7 +14,7 @@ from crmsync.db.local import Cliente, Produto, Venda
 from crmsync.db.session import session_scope
 from crmsync.services import hooks
 
-from .helpers import CNPJ_OK, CPF_OK, CPF_OK_2, Store, new_cliente, new_produto, new_venda
+from .helpers import ADMIN, CNPJ_OK, CPF_OK, CPF_OK_2, Store, new_cliente, new_produto, new_venda
 
 
 def _count(model: Any) -> int:
@@ -289,6 +289,26 @@ def test_placeholder_emails_are_not_unique_keys(client: TestClient, store: Store
     new_cliente(client, store, email="eva@x.com")
     assert client.post("/api/clientes", json={"nome": "Eva 2", "email": "eva@x.com"}, headers=h).status_code == 409
     assert _count(Cliente) == 5
+
+
+def test_a_stores_ignored_keys_are_not_unique_keys(client: TestClient, store: Store, other_store: Store) -> None:
+    """The shop's shared address in its integration's `chaves_ignoradas` is never linked on,
+    so several walk-in customers may hold it; another store, whose integration still links
+    on it, keeps it unique."""
+    for loja, config in ((store, {"chaves_ignoradas": ["Loja@Exemplo.com.br"]}), (other_store, {})):
+        r = client.post("/api/admin/integracoes", headers=ADMIN, json={
+            "id_loja": loja.id, "provider": "gestao_click", "base_url": "https://api.gestaoclick.com/",
+            "access_token": f"acc-{loja.id}", "secret_access_token": f"sec-{loja.id}", "config": config})
+        assert r.status_code == 201, r.text
+    for nome in ("Ana", "Bia"):
+        new_cliente(client, store, nome=nome, email="loja@exemplo.com.br")
+    new_cliente(client, store, nome="Ana ME", cnpj=CNPJ_OK)
+    assert client.post("/api/clientes", json={"nome": "Caio", "cnpj": CNPJ_OK},
+                       headers=store.headers).status_code == 409  # not in the list: still a key
+    new_cliente(client, other_store, nome="Davi", email="loja@exemplo.com.br")
+    assert client.post("/api/clientes", json={"nome": "Eva", "email": "loja@exemplo.com.br"},
+                       headers=other_store.headers).status_code == 409
+    assert _count(Cliente) == 4
 
 
 def test_after_write_hook_fires_and_listener_errors_never_fail_a_save(
