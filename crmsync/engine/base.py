@@ -34,7 +34,7 @@ from crmsync.engine.results import RunOptions
 from crmsync.mapping.local import apply_canon_to_row
 from crmsync.merge import MergeContext, MergeResult, three_way_merge
 from crmsync.model.canonical import canonical_hash
-from crmsync.providers.base import Provider, ProviderError, RemoteRecord
+from crmsync.providers.base import Provider, RemoteRecord
 
 __all__ = ["EngineBase", "Outcome"]
 
@@ -74,13 +74,6 @@ def parse_utc(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def error_message(exc: BaseException) -> str:
-    text_ = str(exc) or type(exc).__name__
-    if isinstance(exc, ProviderError):
-        return text_
-    return f"{type(exc).__name__}: {text_}"
 
 
 class EngineBase:

@@ -19,11 +19,11 @@ from typing import Any
 from sqlalchemy import select
 
 from crmsync.db.sync import CrmConflito
-from crmsync.engine.base import DELETE_FIELD, EngineBase, error_message, parse_utc
+from crmsync.engine.base import DELETE_FIELD, EngineBase, parse_utc
 from crmsync.mapping.local import apply_canon_to_row
 from crmsync.merge import three_way_merge, values_equal
 from crmsync.model.canonical import canonical_hash
-from crmsync.providers.base import NotFoundError, RemoteRecord
+from crmsync.providers.base import NotFoundError, RemoteRecord, error_message
 
 __all__ = ["ConflictsMixin"]
 

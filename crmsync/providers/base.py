@@ -23,6 +23,15 @@ class ProviderError(Exception):
         self.request = request  # "GET /clientes?pagina=3": never a header, never a token
 
 
+def error_message(exc: BaseException) -> str:
+    """What a person reads of an error: a provider's own message as it is, anything else
+    with its type (a bare "KeyError: 'id'" says nothing without it)."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, ProviderError):
+        return text
+    return f"{type(exc).__name__}: {text}"
+
+
 class RetriableError(ProviderError):
     """Timeouts, connection drops, 5xx: try again with backoff."""
 

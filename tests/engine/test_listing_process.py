@@ -2,16 +2,17 @@
 the same order, the process ends with the loop, and a listing process that dies leaves a
 checkpoint from which the next run converges without a duplicate.
 
-Real parts: the GestãoClick sandbox on loopback, a spawned process with the real provider,
+Real parts: the GestãoClick sandbox on loopback, a second process with the real provider,
 the engine on a SQLite file. The hand-over thresholds are lowered so a few pages suffice.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import re
 import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,12 +30,18 @@ from crmsync.db.sync import CrmCursor, CrmEntityLink
 from crmsync.engine import RunOptions, SyncEngine
 from crmsync.providers.base import ProviderError, RetriableError
 from crmsync.providers.gestaoclick import GestaoClickProvider
+from crmsync.providers.read_ahead import portable_error
 from crmsync.sandbox import SandboxServer
 from crmsync.settings import Settings
 from crmsync.transport import ServerError
 
 CREDS = {"access_token": "sandbox-access-token", "secret_access_token": "sandbox-secret-token"}
-RECORDS = 700  # 7 pages: page 1 decides, page 2 is read here, pages 3-7 by the listing process
+# 30 pages: page 1 decides, page 2 is read here, pages 3-30 by the listing process. Enough
+# that a kill or an outage at page 2 or 3 meets a listing still under way (the process may
+# run a few pages ahead: two read ahead, one in the pipe, one on the wire).
+RECORDS = 3000
+PAGES = 30
+PACED_RECORDS = 700  # the paced test's 7 pages at 8 requests/s
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +62,22 @@ def _provider(sb: SandboxServer, tmp_path: Path, **kwargs: Any) -> GestaoClickPr
     return GestaoClickProvider(sb.base_url, credentials=CREDS, settings=Settings(data_dir=tmp_path), **kwargs)
 
 
-def _listing_children() -> list[multiprocessing.process.BaseProcess]:
-    return [p for p in multiprocessing.active_children() if p.name == "crmsync-listing"]
+def _listing_children() -> list[int]:
+    """Processes started by this one that run the listing child (found by command line)."""
+    pids = []
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue  # a thread that ended meanwhile
+        for pid in children:
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue  # ended meanwhile
+            if b"child_main" in command:
+                pids.append(int(pid))
+    return pids
 
 
 def test_pages_after_the_handover_come_from_another_process(sandbox: SandboxServer, tmp_path: Path) -> None:
@@ -72,7 +93,7 @@ def test_pages_after_the_handover_come_from_another_process(sandbox: SandboxServ
             assert page.fetched_at is not None
     finally:
         provider.close()
-    assert got == expected and len(got) == 7
+    assert got == expected and len(got) == PAGES
     assert children_seen[0] == 1  # started as soon as page 1 showed a long listing
     assert _listing_children() == []  # and gone with the loop
 
@@ -103,7 +124,7 @@ def test_a_provider_that_cannot_share_its_limits_lists_in_this_process(sandbox: 
         for page in listing.read_ahead(in_memory, "cliente", 1, depth=2, log_level="WARNING"):
             assert _listing_children() == []
             pages.append(page.page)
-        assert pages == list(range(1, 8))
+        assert pages == list(range(1, PAGES + 1))
     finally:
         in_memory.close()
         on_disk.close()
@@ -116,7 +137,7 @@ def test_the_listing_process_paces_and_counts_against_the_same_budget(tmp_path: 
     limit = 8.0
     token = uuid.uuid4().hex  # a company of its own
     creds = {"access_token": "acc-" + token, "secret_access_token": "sec-" + token}
-    with SandboxServer(rate_limit=limit, daily_quota=30000, fault_rate=0.0, seed=3, seed_records=RECORDS,
+    with SandboxServer(rate_limit=limit, daily_quota=30000, fault_rate=0.0, seed=3, seed_records=PACED_RECORDS,
                        access_token=creds["access_token"], secret_access_token=creds["secret_access_token"]) as sb:
         provider = GestaoClickProvider(sb.base_url, credentials=creds, settings=Settings(data_dir=tmp_path),
                                        rate_limit_per_second=limit, daily_quota=30000)
@@ -141,9 +162,9 @@ def test_the_listing_process_paces_and_counts_against_the_same_budget(tmp_path: 
 
 def test_errors_cross_the_process_boundary_with_their_meaning() -> None:
     # ServerError needs its status as a keyword: it cannot be rebuilt by unpickling.
-    portable = listing._portable(ServerError("HTTP 502 do CRM", status=502))
+    portable = portable_error(ServerError("HTTP 502 do CRM", status=502))
     assert isinstance(portable, RetriableError) and "HTTP 502" in str(portable)
-    fatal = listing._portable(ProviderError("credenciais recusadas"))
+    fatal = portable_error(ProviderError("credenciais recusadas"))
     assert type(fatal) is ProviderError and str(fatal) == "credenciais recusadas"
 
 
@@ -155,10 +176,9 @@ def test_a_killed_listing_process_keeps_the_checkpoint_and_the_next_run_converge
 
     def kill_the_lister(progress: dict[str, Any]) -> None:
         if progress["pages"] == 3 and not killed:
-            for child in _listing_children():
-                assert child.pid is not None
-                os.kill(child.pid, signal.SIGKILL)
-                killed.append(child.pid)
+            for pid in _listing_children():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
 
     def engine(**kwargs: Any) -> SyncEngine:
         provider = _provider(sandbox, tmp_path, config=parse_config({}))
@@ -220,3 +240,35 @@ def test_a_listing_error_in_the_process_fails_the_run_at_its_page_and_the_next_r
             linked = s.scalars(select(CrmEntityLink.external_id).where(CrmEntityLink.entity_type == "cliente")).all()
         assert len(linked) == len(set(linked)) == len(sb.panel_list("clientes"))
     assert _listing_children() == []
+
+
+UNGUARDED_SCRIPT = """
+import sys
+from pathlib import Path
+
+import crmsync.engine.listing as listing
+from crmsync.providers.gestaoclick import GestaoClickProvider
+from crmsync.settings import Settings
+
+# No `if __name__ == "__main__":` on purpose: a process that imported this script again
+# would append a second line and list a second time.
+with open(sys.argv[2], "a") as marker:
+    marker.write("ran\\n")
+listing.HANDOVER_PAGES, listing.PROCESS_MIN_PAGES = 1, 2
+provider = GestaoClickProvider(sys.argv[1], credentials={CREDS!r}, settings=Settings(data_dir=Path(sys.argv[3])),
+                               rate_limit_per_second=None, daily_quota=None)
+pages = [page.page for page in listing.read_ahead(provider, "cliente", 1, depth=2, log_level="WARNING")]
+assert pages == list(range(1, {PAGES} + 1)), pages
+"""
+
+
+def test_a_script_without_a_main_guard_runs_once(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """The listing process is a fresh interpreter: unlike multiprocessing's spawn, it does
+    not import the caller's main script again (which would run its top level twice)."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED_SCRIPT.replace("{CREDS!r}", repr(CREDS)).replace("{PAGES}", str(PAGES)))
+    marker = tmp_path / "runs.txt"
+    done = subprocess.run([sys.executable, str(script), sandbox.base_url, str(marker), str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert marker.read_text() == "ran\n"

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from crmsync.engine.listing import prefetched
 from crmsync.providers.base import Page, RetriableError
+from crmsync.providers.read_ahead import prefetched
 
 
 def _pages(n: int, fail_at: int | None = None, produced: list[int] | None = None) -> Iterator[Page]:

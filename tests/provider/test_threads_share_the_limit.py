@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from gc_helpers import redis_url_or_skip
 
-from crmsync.engine.listing import prefetched
 from crmsync.providers.gestaoclick import GestaoClickProvider
+from crmsync.providers.read_ahead import prefetched
 from crmsync.sandbox.server import SandboxServer
 
 LIMIT = 3.0

@@ -10,10 +10,11 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-import crmsync.db  # noqa: F401  (registers every model on the metadata)
+from crmsync.db import load_models
 from crmsync.db.base import Base
 from crmsync.settings import get_settings
 
+load_models()  # every model on the metadata
 config = context.config
 target_metadata = Base.metadata
 
