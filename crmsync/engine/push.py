@@ -22,11 +22,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crmsync.engine.base import EngineBase, error_message
+from crmsync.engine.base import EngineBase
 from crmsync.engine.links import LinkTaken
 from crmsync.engine.local_repo import UnresolvedReference
 from crmsync.engine.results import PushResult, PushSummary
-from crmsync.providers.base import NotFoundError, ProviderError
+from crmsync.providers.base import NotFoundError, ProviderError, error_message
 
 __all__ = ["DependencyError", "PushMixin"]
 
@@ -73,7 +73,7 @@ class PushMixin(EngineBase):
         candidates, deletes = self._push_candidates(entity_type, since=since, ids=ids, all_rows=all_rows)
         if deletes and not explicit:
             with self._uow() as s:
-                total = len(self.binder.active_keys(s, entity_type))
+                total = self.binder.count_active(s, entity_type)
             blocked = self._mass_delete_blocked(len(deletes), total)
             if blocked:
                 with self._uow() as s:

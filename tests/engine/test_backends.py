@@ -41,3 +41,10 @@ def test_sync_cycle_on_each_backend(app_env: dict[str, str], db_url: str) -> Non
     assert world.get(Cliente, local_ids[0]).nome == "Nome B"
     writes = provider.write_calls
     assert world.engine().sync().success and provider.write_calls == writes
+    # A record deleted in the CRM is inferred from a complete listing (links created before
+    # the run, compared in SQL on each database) and soft-deleted here.
+    gone = world.link_of("cliente", local_ids[1]).external_id  # type: ignore[union-attr]
+    provider.panel_delete("cliente", gone)
+    pulled = world.engine().pull("cliente", full=True)
+    assert pulled.success and pulled.total_excluidos == 1, pulled.as_dict()
+    assert world.get(Cliente, local_ids[1]).deletado_em is not None
