@@ -6,9 +6,9 @@ The sandbox runs in its own process (seeded through its store, not over HTTP; no
 no quota) so the memory figure is the engine's alone. Measured:
 
 * records/s applied by the first full pull (target >= 5,000/s on the 2-core machine);
-* peak resident memory of this process (`ru_maxrss`; target < 300 MB: pages are streamed),
-  and apart from it that of the process that lists a long scan's pages
-  (crmsync.engine.listing; 0 when the listing stayed in this process);
+* peak resident memory (target < 300 MB: pages are streamed) of this process (`ru_maxrss`)
+  and of the process that lists a long scan's pages (crmsync.providers.read_ahead; 0 when
+  the listing stayed in this process), and their sum;
 * the request cost of a steady-state incremental poll with nothing changed, with the
   provider's default listing (full scan + version compare) and with newest-first ordering
   (`ordenar_por_modificacao`), which stops at the stored watermark.
@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -100,10 +101,40 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _children_rss_mb() -> float:
-    """Peak of the child processes already ended and waited for: the listing process (the
-    sandbox, also a child, is waited for only at the end)."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+class ListingProcessMemory:
+    """Peak resident memory of the listing processes this one starts, sampled from
+    /proc (VmHWM, the kernel's own high-water mark of each). Not `RUSAGE_CHILDREN`: a spawned
+    child's `ru_maxrss` starts from its parent's size at the fork before the exec."""
+
+    def __init__(self, sandbox_pid: int) -> None:
+        self._skip = sandbox_pid
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> ListingProcessMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.5):
+            pids = {int(pid) for task in Path("/proc/self/task").iterdir()
+                    for pid in _read(task / "children").split()} - {self._skip}
+            for pid in pids:
+                for line in _read(Path(f"/proc/{pid}/status")).splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.peak_mb = max(self.peak_mb, int(line.split()[1]) / 1024.0)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""  # a process or thread that ended meanwhile
 
 
 def main() -> int:
@@ -182,7 +213,7 @@ def main() -> int:
         rss_before = _rss_mb()
         requests_before = _requests(base_url)
         started = time.perf_counter()
-        with engine({}) as eng:
+        with engine({}) as eng, ListingProcessMemory(proc.pid) as listing_memory:
             applying = _timed(eng, "_apply_page")
             result = eng.pull("cliente", full=True)
         elapsed = time.perf_counter() - started
@@ -203,7 +234,8 @@ def main() -> int:
             "links": links,
             "rss_before_mb": round(rss_before, 1),
             "peak_rss_mb": round(_rss_mb(), 1),
-            "listing_process_peak_rss_mb": round(_children_rss_mb(), 1),
+            "listing_process_peak_rss_mb": round(listing_memory.peak_mb, 1),
+            "both_processes_peak_rss_mb": round(_rss_mb() + listing_memory.peak_mb, 1),
             "success": result.success,
         })
         print(f"first full pull: {result.total_criados} created in {elapsed:.1f}s "
