@@ -14,9 +14,10 @@ docs in /work/shared/reference/gestaoclick-api.md):
 - A create whose answer is lost (timeout, 5xx, dropped connection) may still have happened.
   Before sending it again we look the record up by its unique keys (CPF/CNPJ, e-mail,
   product code, sale code); after a timeout we first wait `create_settle_seconds`, because
-  a slow server may still be writing it. A record without any unique key is sent once:
-  on an unknown outcome `CreateOutcomeUnknownError` is raised instead of risking a
-  duplicate, and the engine must look before it retries.
+  a slow server may still be writing it. A record without any unique key is looked up by
+  its name (the `nome` filter, up to `content_lookup_pages` pages of namesakes) and every
+  field sent; when that cannot tell, `CreateOutcomeUnknownError` is raised instead of
+  risking a duplicate, and the engine must look before it retries.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from crmsync.providers.base import (
     FatalError,
     Page,
     ProtocolError,
+    ProviderError,
     RateLimitedError,
     RemoteRecord,
     RetriableError,
@@ -83,6 +85,12 @@ def _credential(credentials: Mapping[str, str], *names: str) -> str:
         if value:
             return str(value)
     raise AuthError(f"credencial ausente: informe '{names[0]}'")
+
+
+def _reason(exc: ProviderError) -> str:
+    """An error's message without its request, for a message that names the request itself."""
+    text, suffix = str(exc), f" [{exc.request}]"
+    return text[: -len(suffix)] if exc.request and text.endswith(suffix) else text
 
 
 def _fold(text: str | None) -> str:
@@ -166,6 +174,9 @@ class GestaoClickProvider:
         )
         self.client = GestaoClickClient(self.transport)
         self.create_attempts = max(1, create_attempts)
+        # Pages of namesakes read to find a create whose answer was lost ("Consumidor Final"
+        # can have thousands; beyond this the outcome is reported unknown, never guessed).
+        self.content_lookup_pages = 10
         timeout_s = self.transport.timeout.read or self.settings.http_timeout_seconds
         self.create_settle_seconds = timeout_s if create_settle_seconds is None else create_settle_seconds
         self._log = log.bind(run_id=run_id) if run_id else log
@@ -277,8 +288,12 @@ class GestaoClickProvider:
         return params
 
     def list_page(self, entity_type: str, page: int = 1, *, newest_first: bool = False) -> Page:
+        return self._read_page(entity_type, page, self._list_params(page, newest_first))
+
+    def _read_page(self, entity_type: str, page: int, params: Mapping[str, Any]) -> Page:
+        """One page of a listing (``params``: its page, size, order or filter), mapped."""
         fetched_at = datetime.now(UTC)
-        env = self.client.get_list(self._resource(entity_type), self._list_params(page, newest_first))
+        env = self.client.get_list(self._resource(entity_type), dict(params))
         meta = PageMeta.parse(env.meta, request=env.request, base_url=self._origin)
         nxt = check_page(meta, requested=page, item_count=len(env.data), page_size=PAGE_SIZE, request=env.request)
         if env.meta is None and len(env.data) >= PAGE_SIZE:
@@ -429,29 +444,29 @@ class GestaoClickProvider:
         (GestãoClick's ``nome`` filter) and then by every field we sent being what the record
         holds; the newest such record is ours. None when there is none: the create did not
         happen and may be sent again. When it cannot tell (a venda without code, more
-        namesakes than one page), CreateOutcomeUnknownError: a blind retry could duplicate."""
+        namesakes than `content_lookup_pages` pages), CreateOutcomeUnknownError: a blind retry
+        could duplicate."""
         nome = data.get("nome")
         if entity_type not in ("cliente", "produto") or not nome:
             raise CreateOutcomeUnknownError(
-                f"a criação pode ter acontecido e o registro não tem chave única para conferir: {lost}",
+                f"a criação pode ter acontecido e o registro não tem chave única para conferir: {_reason(lost)}",
                 request=lost.request,
             ) from lost
-        env = self.client.get_list(self._resource(entity_type), {"nome": nome, "limite": PAGE_SIZE})
-        meta = PageMeta.parse(env.meta, request=env.request, base_url=self._origin)
         same: list[RemoteRecord] = []
-        for item in env.data:
-            if not isinstance(item, dict):
-                continue
-            try:
-                record = self._record(entity_type, item)
-            except m.MappingError:
-                continue
-            if all(record.data.get(k) == v for k, v in data.items() if k in record.data):
-                same.append(record)
-        if not same and (meta.total_records or 0) > len(env.data):
-            raise CreateOutcomeUnknownError(
-                f"a criação pode ter acontecido e há homônimos demais para conferir: {lost}", request=lost.request
-            ) from lost
+        paginator = PageNumberPaginator(page_size=PAGE_SIZE)
+        while paginator.next_page is not None:
+            number = paginator.next_page
+            if number > self.content_lookup_pages:  # the newest namesake may be on a page not read
+                raise CreateOutcomeUnknownError(
+                    f"a criação pode ter acontecido e há homônimos demais para conferir: {_reason(lost)}",
+                    request=lost.request,
+                ) from lost
+            params = {"nome": nome, "pagina": number, "limite": PAGE_SIZE}
+            page = self._read_page(entity_type, number, params)
+            same += [record for record in page.records
+                     if all(record.data.get(k) == v for k, v in data.items() if k in record.data)]
+            paginator.update(number, page.next_page,
+                             request=describe_request("GET", f"/{self._resource(entity_type)}", params))
         if not same:
             return None
         return max(same, key=lambda r: int(r.external_id) if r.external_id.isdigit() else 0)
