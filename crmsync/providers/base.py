@@ -20,6 +20,7 @@ class ProviderError(Exception):
 
     def __init__(self, message: str, *, request: str | None = None) -> None:
         super().__init__(message if request is None else f"{message} [{request}]")
+        self.reason = message  # without the request, for a message that names the request itself
         self.request = request  # "GET /clientes?pagina=3": never a header, never a token
 
 

@@ -43,7 +43,6 @@ from crmsync.providers.base import (
     FatalError,
     Page,
     ProtocolError,
-    ProviderError,
     RateLimitedError,
     RemoteRecord,
     RetriableError,
@@ -85,12 +84,6 @@ def _credential(credentials: Mapping[str, str], *names: str) -> str:
         if value:
             return str(value)
     raise AuthError(f"credencial ausente: informe '{names[0]}'")
-
-
-def _reason(exc: ProviderError) -> str:
-    """An error's message without its request, for a message that names the request itself."""
-    text, suffix = str(exc), f" [{exc.request}]"
-    return text[: -len(suffix)] if exc.request and text.endswith(suffix) else text
 
 
 def _fold(text: str | None) -> str:
@@ -449,7 +442,7 @@ class GestaoClickProvider:
         nome = data.get("nome")
         if entity_type not in ("cliente", "produto") or not nome:
             raise CreateOutcomeUnknownError(
-                f"a criação pode ter acontecido e o registro não tem chave única para conferir: {_reason(lost)}",
+                f"a criação pode ter acontecido e o registro não tem chave única para conferir: {lost.reason}",
                 request=lost.request,
             ) from lost
         same: list[RemoteRecord] = []
@@ -458,7 +451,7 @@ class GestaoClickProvider:
             number = paginator.next_page
             if number > self.content_lookup_pages:  # the newest namesake may be on a page not read
                 raise CreateOutcomeUnknownError(
-                    f"a criação pode ter acontecido e há homônimos demais para conferir: {_reason(lost)}",
+                    f"a criação pode ter acontecido e há homônimos demais para conferir: {lost.reason}",
                     request=lost.request,
                 ) from lost
             params = {"nome": nome, "pagina": number, "limite": PAGE_SIZE}
