@@ -217,11 +217,12 @@ def _check_unique(
     ignored: frozenset[str] | None = None
     for key in UNIQUE_KEYS[entity_type]:
         value = values.get(key)
-        if exact_value(key, value) is None:  # empty, or a placeholder ("naotem@...") the matcher never links on
+        spelled = exact_value(key, value)
+        if spelled is None:  # empty, or a placeholder ("naotem@...") the matcher never links on
             continue
         if ignored is None:
             ignored = _ignored_by_every_integration(session, loja_id)
-        if exact_value(key, value, ignored) is None:  # the store's own "none" value (chaves_ignoradas)
+        if spelled in ignored:  # the store's own "none" value (chaves_ignoradas)
             continue
         column = getattr(model, key)
         query = select(model.id).where(model.id_loja == loja_id, model.deletado_em.is_(None), column == value)
