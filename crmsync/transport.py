@@ -29,7 +29,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -332,6 +332,15 @@ class TransportStats:
             "waited_for_rate_seconds": round(self.waited_for_rate_seconds, 3),
         }
 
+    def add(self, other: Mapping[str, Any]) -> None:
+        """Add another transport's `as_dict()` to these counters."""
+        for name in (f.name for f in fields(self)):
+            current = getattr(self, name)
+            if isinstance(current, Counter):
+                current.update({str(k): int(v) for k, v in (other.get(name) or {}).items()})
+            else:
+                setattr(self, name, current + type(current)(other.get(name) or 0))
+
 
 class TransportError(RetriableError):
     """A request that failed below HTTP (timeout, refused or dropped connection).
@@ -444,11 +453,7 @@ class Transport:
         """Count in what another process's transport did for this one (the process that
         lists a long scan's pages), so the job's figures and `/metrics` include it."""
         with self._stats_lock:
-            for name in ("requests_sent", "retries", "rate_limited", "quota_refused", "timeouts",
-                         "connection_errors"):
-                setattr(self._stats, name, getattr(self._stats, name) + int(other.get(name) or 0))
-            self._stats.by_status.update({str(k): int(v) for k, v in (other.get("by_status") or {}).items()})
-            self._stats.waited_for_rate_seconds += float(other.get("waited_for_rate_seconds") or 0.0)
+            self._stats.add(other)
 
     def requests_used_today(self) -> int | None:
         """Requests our processes sent today (provider's local day) for this company."""
