@@ -38,7 +38,7 @@ __all__ = [
     "prefetched",
 ]
 
-_DONE = "__crmsync_listing_done__"
+_DONE = object()  # end of a thread's pages
 
 
 @dataclass
@@ -107,7 +107,7 @@ def prefetched(pages: Iterator[Page], depth: int) -> Iterator[Page]:
     try:
         while True:
             item = buffer.get()
-            if isinstance(item, str) and item == _DONE:
+            if item is _DONE:
                 return
             if isinstance(item, BaseException):
                 raise item
