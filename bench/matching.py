@@ -99,8 +99,12 @@ def generate(n: int, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, An
             key = "cpf" if "cpf" in twin and rng.random() < 0.5 else "email"
             rec[key] = twin[key]
         elif roll < EXACT_SHARE + NEAR_SHARE:
-            rec = {"tipo_pessoa": twin["tipo_pessoa"], "nome": _typo(twin["nome"], rng),
-                   "email": f"n{i}@example.com", "cidade": twin["cidade"]}
+            rec = {
+                "tipo_pessoa": twin["tipo_pessoa"],
+                "nome": _typo(twin["nome"], rng),
+                "email": f"n{i}@example.com",
+                "cidade": twin["cidade"],
+            }
             near[i] = twin_id
         else:
             rec = person(i, "i")

@@ -156,9 +156,7 @@ def summary(label: str, r: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1000)
     parser.add_argument("--fault-rate", type=float, default=0.1, help="second phase; 0 skips it")
     parser.add_argument("--rate-limit", type=float, default=3.0)
@@ -178,9 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         ok &= (clean["fraction_of_limit"] or 0) >= 0.95 and clean["http_429_received"] == 0
         ok &= clean["exactly_once"]
     if args.fault_rate > 0:
-        faulty = run_phase(
-            args.records, args.rate_limit, args.fault_rate, args.timeout, args.slow_seconds, seed=1
-        )
+        faulty = run_phase(args.records, args.rate_limit, args.fault_rate, args.timeout, args.slow_seconds, seed=1)
         print(summary(f"fault rate {args.fault_rate}", faulty), flush=True)
         results["faults"] = faulty
         ok &= faulty["exactly_once"]

@@ -46,9 +46,24 @@ def _free_port() -> int:
 def _start_sandbox(records: int, seed: int) -> tuple[subprocess.Popen[str], str]:
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "crmsync.sandbox", "--port", str(port), "--rate-limit", "0", "--daily-quota", "0",
-         "--records", str(records), "--seed", str(seed)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "crmsync.sandbox",
+            "--port",
+            str(port),
+            "--rate-limit",
+            "0",
+            "--daily-quota",
+            "0",
+            "--records",
+            str(records),
+            "--seed",
+            str(seed),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + 900
@@ -122,8 +137,9 @@ class ListingProcessMemory:
 
     def _watch(self) -> None:
         while not self._stop.wait(0.5):
-            pids = {int(pid) for task in Path("/proc/self/task").iterdir()
-                    for pid in _read(task / "children").split()} - {self._skip}
+            pids = {
+                int(pid) for task in Path("/proc/self/task").iterdir() for pid in _read(task / "children").split()
+            } - {self._skip}
             for pid in pids:
                 for line in _read(Path(f"/proc/{pid}/status")).splitlines():
                     if line.startswith("VmHWM:"):
@@ -142,12 +158,20 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", type=Path, default=None, help="directory for the database (kept)")
-    parser.add_argument("--prefetch", type=int, default=None,
-                        help="pages read ahead (default: the engine's own setting; 0: one at a time, which also "
-                             "splits the time cleanly between provider and engine)")
-    parser.add_argument("--listing", choices=("auto", "thread"), default="auto",
-                        help="auto: a long scan is listed by another process (the default); thread: always in "
-                             "this process, for comparison")
+    parser.add_argument(
+        "--prefetch",
+        type=int,
+        default=None,
+        help="pages read ahead (default: the engine's own setting; 0: one at a time, which also "
+        "splits the time cleanly between provider and engine)",
+    )
+    parser.add_argument(
+        "--listing",
+        choices=("auto", "thread"),
+        default="auto",
+        help="auto: a long scan is listed by another process (the default); thread: always in "
+        "this process, for comparison",
+    )
     args = parser.parse_args()
 
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="crmsync-bench-"))
@@ -191,9 +215,15 @@ def main() -> int:
         loja = Loja(nome="Bench", api_key_hash="b" * 64, api_key_prefix="crm_")
         s.add(loja)
         s.flush()
-        integ = CrmIntegracao(id_loja=loja.id, provider="gestao_click", base_url="http://sandbox",
-                              credenciais=encrypt_json(CREDS), credenciais_hash="bench", config={},
-                              webhook_token="bench")
+        integ = CrmIntegracao(
+            id_loja=loja.id,
+            provider="gestao_click",
+            base_url="http://sandbox",
+            credenciais=encrypt_json(CREDS),
+            credenciais_hash="bench",
+            config={},
+            webhook_token="bench",
+        )
         s.add(integ)
         s.flush()
         integ_id = integ.id
@@ -201,13 +231,20 @@ def main() -> int:
     seed_started = time.perf_counter()
     proc, base_url = _start_sandbox(args.records, args.seed)
     seed_seconds = time.perf_counter() - seed_started
-    figures: dict[str, Any] = {"bench": "pull", "records": args.records, "seed_seconds": round(seed_seconds, 1),
-                               "cpu_reference_seconds": _cpu_reference_seconds(),
-                               "prefetch_pages": engine_pull.PREFETCH_PAGES, "listing": args.listing}
+    figures: dict[str, Any] = {
+        "bench": "pull",
+        "records": args.records,
+        "seed_seconds": round(seed_seconds, 1),
+        "cpu_reference_seconds": _cpu_reference_seconds(),
+        "prefetch_pages": engine_pull.PREFETCH_PAGES,
+        "listing": args.listing,
+    }
     try:
+
         def engine(config: dict[str, Any]) -> SyncEngine:
-            provider = GestaoClickProvider(base_url, credentials=CREDS, config=parse_config(config),
-                                           rate_limit_per_second=None, daily_quota=None)
+            provider = GestaoClickProvider(
+                base_url, credentials=CREDS, config=parse_config(config), rate_limit_per_second=None, daily_quota=None
+            )
             return SyncEngine(sf, integ_id, provider=provider, options=RunOptions(trigger="bulk"))
 
         rss_before = _rss_mb()
@@ -221,26 +258,30 @@ def main() -> int:
         with sf() as s:
             rows = s.scalar(select(func.count()).select_from(Cliente)) or 0
             links = s.scalar(select(func.count()).select_from(CrmEntityLink)) or 0
-        figures.update({
-            "first_pull_seconds": round(elapsed, 2),
-            "records_per_second": round(result.total_criados / elapsed, 1) if elapsed else None,
-            "created": result.total_criados,
-            "errors": len(result.erros),
-            "pages": result.paginas,
-            "first_pull_requests": first_requests,
-            "engine_apply_seconds": round(applying[0], 2),
-            "engine_only_records_per_second": round(result.total_criados / applying[0], 1) if applying[0] else None,
-            "local_rows": rows,
-            "links": links,
-            "rss_before_mb": round(rss_before, 1),
-            "peak_rss_mb": round(_rss_mb(), 1),
-            "listing_process_peak_rss_mb": round(listing_memory.peak_mb, 1),
-            "both_processes_peak_rss_mb": round(_rss_mb() + listing_memory.peak_mb, 1),
-            "success": result.success,
-        })
-        print(f"first full pull: {result.total_criados} created in {elapsed:.1f}s "
-              f"({figures['records_per_second']}/s), {result.paginas} pages, peak RSS {figures['peak_rss_mb']} MB",
-              file=sys.stderr)
+        figures.update(
+            {
+                "first_pull_seconds": round(elapsed, 2),
+                "records_per_second": round(result.total_criados / elapsed, 1) if elapsed else None,
+                "created": result.total_criados,
+                "errors": len(result.erros),
+                "pages": result.paginas,
+                "first_pull_requests": first_requests,
+                "engine_apply_seconds": round(applying[0], 2),
+                "engine_only_records_per_second": round(result.total_criados / applying[0], 1) if applying[0] else None,
+                "local_rows": rows,
+                "links": links,
+                "rss_before_mb": round(rss_before, 1),
+                "peak_rss_mb": round(_rss_mb(), 1),
+                "listing_process_peak_rss_mb": round(listing_memory.peak_mb, 1),
+                "both_processes_peak_rss_mb": round(_rss_mb() + listing_memory.peak_mb, 1),
+                "success": result.success,
+            }
+        )
+        print(
+            f"first full pull: {result.total_criados} created in {elapsed:.1f}s "
+            f"({figures['records_per_second']}/s), {result.paginas} pages, peak RSS {figures['peak_rss_mb']} MB",
+            file=sys.stderr,
+        )
 
         # The provider alone: list every page (HTTP, JSON, mapping to canonical records).
         started = time.perf_counter()

@@ -24,9 +24,7 @@ def decrypt_json(token: str) -> dict[str, Any]:
     try:
         value = json.loads(_fernet().decrypt(token.encode()))
     except InvalidToken as exc:  # wrong CRMSYNC_SECRET_KEY: say so without echoing anything
-        raise ValueError(
-            "stored credentials cannot be decrypted with the current CRMSYNC_SECRET_KEY"
-        ) from exc
+        raise ValueError("stored credentials cannot be decrypted with the current CRMSYNC_SECRET_KEY") from exc
     if not isinstance(value, dict):
         raise ValueError("stored credentials are not an object")
     return value

@@ -88,8 +88,7 @@ def _check_choice(name: str, value: str | None, choices: tuple[str, ...]) -> Non
         raise ValueError(f"{name} inválido '{value}' (use um de: {', '.join(choices)})")
 
 
-def _page(session: Session, stmt: Select[Any], limit: int, offset: int,
-          to_dict: Any) -> PageDict:
+def _page(session: Session, stmt: Select[Any], limit: int, offset: int, to_dict: Any) -> PageDict:
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     rows = session.scalars(stmt.limit(limit).offset(offset)).all()
     return {"total": int(total), "limit": limit, "offset": offset, "items": [to_dict(r) for r in rows]}
@@ -120,7 +119,9 @@ def conflict_to_dict(row: CrmConflito) -> dict[str, Any]:
 
 
 def _list_filters(
-    model: type[CrmConflito] | type[CrmDuplicata] | type[CrmSyncLog], loja_id: int | None, status: str | None,
+    model: type[CrmConflito] | type[CrmDuplicata] | type[CrmSyncLog],
+    loja_id: int | None,
+    status: str | None,
     entity_type: str | None,
 ) -> Select[Any]:
     """The store/status/entity filters shared by the conflict, duplicate and log lists."""
@@ -205,8 +206,7 @@ def list_duplicates(
     return _page(session, stmt, lim, off, duplicate_to_dict)
 
 
-def get_duplicate(session: Session, duplicata_id: int, *,
-                  loja_id: int | None = None) -> dict[str, Any] | None:
+def get_duplicate(session: Session, duplicata_id: int, *, loja_id: int | None = None) -> dict[str, Any] | None:
     row = session.get(CrmDuplicata, duplicata_id)
     if row is None or (loja_id is not None and row.id_loja != loja_id):
         return None
@@ -288,8 +288,7 @@ def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def log_counts_by_status(session: Session, *, loja_id: int | None = None,
-                         run_id: str | None = None) -> dict[str, int]:
+def log_counts_by_status(session: Session, *, loja_id: int | None = None, run_id: str | None = None) -> dict[str, int]:
     """{status: n}: lets a summary say "12 sucesso, 1 erro" without listing every row."""
     stmt = select(CrmSyncLog.status, func.count()).group_by(CrmSyncLog.status)
     if loja_id is not None:

@@ -31,8 +31,18 @@ from typing import Any, NamedTuple
 from rapidfuzz import fuzz, process
 from unidecode import unidecode
 
-__all__ = ["EXACT_KEYS", "NAME_FIELDS", "PLACEHOLDER_EMAIL_NAMES", "Candidate", "MatchIndex", "exact_value",
-           "ignored_keys", "is_placeholder", "name_similarity", "normalize_name"]
+__all__ = [
+    "EXACT_KEYS",
+    "NAME_FIELDS",
+    "PLACEHOLDER_EMAIL_NAMES",
+    "Candidate",
+    "MatchIndex",
+    "exact_value",
+    "ignored_keys",
+    "is_placeholder",
+    "name_similarity",
+    "normalize_name",
+]
 
 EXACT_KEYS: dict[str, tuple[str, ...]] = {
     "cliente": ("email", "cpf", "cnpj"),
@@ -133,12 +143,43 @@ def _block_keys(normalised: str) -> set[str]:
 # What shop assistants type in the e-mail field of a customer who has none ("naotem@...",
 # "sem.email@...", "nao_possui@..."): shared by many people, so never a key. Compared on the
 # part before the @ with everything but letters removed.
-PLACEHOLDER_EMAIL_NAMES = frozenset({
-    "naotem", "naotenho", "naopossui", "naopossuiemail", "naotememail", "nao", "naoha", "naoinformado",
-    "naoinformou", "naoinformar", "naoquis", "naoquer", "naodeu", "sem", "sememail", "semmail", "semcadastro",
-    "nenhum", "nenhuma", "none", "null", "nulo", "na", "nt", "x", "xx", "xxx", "xxxx", "teste", "test",
-    "email", "consumidor", "consumidorfinal",
-})
+PLACEHOLDER_EMAIL_NAMES = frozenset(
+    {
+        "naotem",
+        "naotenho",
+        "naopossui",
+        "naopossuiemail",
+        "naotememail",
+        "nao",
+        "naoha",
+        "naoinformado",
+        "naoinformou",
+        "naoinformar",
+        "naoquis",
+        "naoquer",
+        "naodeu",
+        "sem",
+        "sememail",
+        "semmail",
+        "semcadastro",
+        "nenhum",
+        "nenhuma",
+        "none",
+        "null",
+        "nulo",
+        "na",
+        "nt",
+        "x",
+        "xx",
+        "xxx",
+        "xxxx",
+        "teste",
+        "test",
+        "email",
+        "consumidor",
+        "consumidorfinal",
+    }
+)
 
 
 def is_placeholder(key: str, value: str) -> bool:
@@ -352,8 +393,7 @@ class MatchIndex:
         cutoff = max(threshold * 100.0 - 1e-9, 0.0)
         best: dict[int, tuple[float, int, int]] = {}  # local_id -> (similarity, query idx, name idx)
         for qi, query in enumerate(queries):
-            hits = process.extract(query, choices, scorer=fuzz.ratio, processor=None,
-                                   score_cutoff=cutoff, limit=None)
+            hits = process.extract(query, choices, scorer=fuzz.ratio, processor=None, score_cutoff=cutoff, limit=None)
             # Hits come best first and holders in ascending id order. Once `limit` records
             # are kept, a lower score cannot enter the answer and a higher id of the same
             # name cannot outrank the ones kept, so the rest is skipped; other names with

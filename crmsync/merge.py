@@ -389,8 +389,7 @@ def _merge_field(
     result.new_base[name] = value
 
 
-def _flow(result: MergeResult, name: str, bv: Any, value: Any, action: Action, reason: str,
-          ctx: MergeContext) -> None:
+def _flow(result: MergeResult, name: str, bv: Any, value: Any, action: Action, reason: str, ctx: MergeContext) -> None:
     """A one-sided change goes to the other side unless the direction forbids it; then it
     is kept where it is (not reverted) and the base is left alone, so it flows later if the
     direction is opened."""

@@ -181,9 +181,7 @@ class SQLiteLimits:
                 "CREATE TABLE IF NOT EXISTS crmsync_quota (key TEXT NOT NULL, day TEXT NOT NULL, "
                 "used INTEGER NOT NULL, PRIMARY KEY (key, day))"
             )
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS crmsync_pause (key TEXT PRIMARY KEY, until REAL NOT NULL)"
-            )
+            self._conn.execute("CREATE TABLE IF NOT EXISTS crmsync_pause (key TEXT PRIMARY KEY, until REAL NOT NULL)")
 
     def bucket(self, key: str, rate: Rate) -> StateBucket:
         store = SQLiteStateStore(self._conn, self._lock, key)
@@ -216,9 +214,7 @@ class SQLiteLimits:
 
     def quota_used(self, key: str, day: str) -> int:
         with self._lock:
-            row = self._conn.execute(
-                "SELECT used FROM crmsync_quota WHERE key = ? AND day = ?", (key, day)
-            ).fetchone()
+            row = self._conn.execute("SELECT used FROM crmsync_quota WHERE key = ? AND day = ?", (key, day)).fetchone()
         return int(row[0]) if row else 0
 
     def pause(self, key: str, until: float) -> None:
@@ -622,9 +618,7 @@ class Transport:
             ) from exc
         except httpx.TransportError as exc:
             self._count_failure(timeout=False)
-            raise TransportError(
-                f"conexão interrompida pelo provedor ({type(exc).__name__})", request=desc
-            ) from exc
+            raise TransportError(f"conexão interrompida pelo provedor ({type(exc).__name__})", request=desc) from exc
         elapsed_ms = round((time.monotonic() - started) * 1000, 1)
         status = response.status_code
         with self._stats_lock:

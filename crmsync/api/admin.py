@@ -77,14 +77,9 @@ def create_integracao(body: IntegracaoCreate, _admin: AdminDep, session: Session
 
 
 @router.get("/integracoes")
-def list_integracoes(
-    _admin: AdminDep, session: SessionDep, id_loja: int | None = None
-) -> list[dict[str, Any]]:
+def list_integracoes(_admin: AdminDep, session: SessionDep, id_loja: int | None = None) -> list[dict[str, Any]]:
     """Integrations, optionally of one store (`?id_loja=`)."""
-    return [
-        integ_svc.integracao_to_dict(i, include_config=False)
-        for i in integ_svc.list_integracoes(session, id_loja)
-    ]
+    return [integ_svc.integracao_to_dict(i, include_config=False) for i in integ_svc.list_integracoes(session, id_loja)]
 
 
 @router.get("/integracoes/{integracao_id}")
@@ -99,9 +94,7 @@ def get_config(integracao_id: int, _admin: AdminDep, session: SessionDep) -> dic
 
 
 @router.put("/integracoes/{integracao_id}/config")
-def put_config(
-    integracao_id: int, body: dict[str, Any], _admin: AdminDep, session: SessionDep
-) -> dict[str, Any]:
+def put_config(integracao_id: int, body: dict[str, Any], _admin: AdminDep, session: SessionDep) -> dict[str, Any]:
     """Replace the config (the spec's names are accepted). 422 naming the key if invalid;
     the old config is then kept."""
     return dict(integ_svc.set_config(session, integracao_id, body).config or {})
@@ -109,14 +102,10 @@ def put_config(
 
 @router.post("/integracoes/{integracao_id}/enable")
 def enable(integracao_id: int, _admin: AdminDep, session: SessionDep) -> dict[str, Any]:
-    return integ_svc.integracao_to_dict(
-        integ_svc.set_active(session, integracao_id, True), include_config=False
-    )
+    return integ_svc.integracao_to_dict(integ_svc.set_active(session, integracao_id, True), include_config=False)
 
 
 @router.post("/integracoes/{integracao_id}/disable")
 def disable(integracao_id: int, _admin: AdminDep, session: SessionDep) -> dict[str, Any]:
     """Stop syncing this integration (nothing is deleted; `enable` resumes it)."""
-    return integ_svc.integracao_to_dict(
-        integ_svc.set_active(session, integracao_id, False), include_config=False
-    )
+    return integ_svc.integracao_to_dict(integ_svc.set_active(session, integracao_id, False), include_config=False)

@@ -70,9 +70,7 @@ def require_admin(
     (administration over HTTP is then switched off; the CLI still works)."""
     expected = get_settings().admin_token
     if not expected:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "administração via API desativada: defina CRMSYNC_ADMIN_TOKEN"
-        )
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "administração via API desativada: defina CRMSYNC_ADMIN_TOKEN")
     given = credentials.credentials if credentials is not None else ""
     if not given or not hmac.compare_digest(given.encode(), expected.encode()):
         raise HTTPException(

@@ -70,8 +70,7 @@ def resolve_conflict_now(
             raise NotFoundError(f"conflito {conflito_id} não encontrado")
         if row.status != "pendente":
             raise IntegrationUnavailableError(
-                f"conflito {conflito_id} já foi resolvido"
-                + (f" por {row.resolvido_por}" if row.resolvido_por else "")
+                f"conflito {conflito_id} já foi resolvido" + (f" por {row.resolvido_por}" if row.resolvido_por else "")
             )
         known = set((row.campos or {}).keys())
         owner, integ_id = row.id_loja, row.id_integracao
@@ -79,8 +78,7 @@ def resolve_conflict_now(
     for name, side in (campos or {}).items():
         if name not in known:
             raise InvalidInputError(
-                f"campo '{name}' não está em conflito "
-                f"(campos em conflito: {', '.join(sorted(known)) or '-'})",
+                f"campo '{name}' não está em conflito (campos em conflito: {', '.join(sorted(known)) or '-'})",
                 ("campos", name),
             )
         side_norm = SIDE_ALIASES.get(str(side).strip().lower())
@@ -89,8 +87,7 @@ def resolve_conflict_now(
         chosen[name] = side_norm
     if chosen and usar_norm != "merge":
         raise InvalidInputError("'campos' só vale com usar=merge", ("campos",))
-    with open_engine(owner, trigger="manual", actor=actor, session_factory=factory,
-                     integracao_id=integ_id) as engine:
+    with open_engine(owner, trigger="manual", actor=actor, session_factory=factory, integracao_id=integ_id) as engine:
         return engine.resolve_conflict(conflito_id, usar_norm, chosen or None, actor=actor)
 
 
@@ -103,8 +100,9 @@ def resolve_duplicate_now(
     session_factory: sessionmaker[Session] | None = None,
 ) -> dict[str, Any]:
     """Link (and merge) or dismiss a fuzzy duplicate suggestion (engine.resolve_duplicate)."""
-    acao_norm = {"link": "vincular", "dismiss": "descartar"}.get((acao or "").strip().lower(),
-                                                                  (acao or "").strip().lower())
+    acao_norm = {"link": "vincular", "dismiss": "descartar"}.get(
+        (acao or "").strip().lower(), (acao or "").strip().lower()
+    )
     if acao_norm not in ACAO_CHOICES:
         raise InvalidInputError(f"valor inválido '{acao}' (use vincular ou descartar)", ("acao",))
     factory = session_factory or get_sessionmaker()
@@ -115,8 +113,7 @@ def resolve_duplicate_now(
         if row.status != "pendente":
             raise IntegrationUnavailableError(f"duplicata {duplicata_id} já foi tratada ({row.status})")
         owner, integ_id = row.id_loja, row.id_integracao
-    with open_engine(owner, trigger="manual", actor=actor, session_factory=factory,
-                     integracao_id=integ_id) as engine:
+    with open_engine(owner, trigger="manual", actor=actor, session_factory=factory, integracao_id=integ_id) as engine:
         return engine.resolve_duplicate(duplicata_id, acao_norm, actor=actor)
 
 
@@ -129,7 +126,8 @@ class ResolverConflito(BaseModel):
     model_config = ConfigDict(extra="forbid")
     usar: Literal["local", "externo", "merge"]
     campos: dict[str, Literal["local", "externo"]] = Field(
-        default_factory=dict, description="com usar=merge: {campo: local|externo}")
+        default_factory=dict, description="com usar=merge: {campo: local|externo}"
+    )
     resolvido_por: str | None = Field(default=None, max_length=100)
 
 
@@ -160,8 +158,14 @@ def get_conflitos(
 ) -> PageDict:
     with as_http():
         ent = resolve_entity(entidade) if entidade else None
-        return list_conflicts(session, loja_id=loja.id, status=_status_filter(status, "pendente"),
-                              entity_type=ent, limit=limit, offset=offset)
+        return list_conflicts(
+            session,
+            loja_id=loja.id,
+            status=_status_filter(status, "pendente"),
+            entity_type=ent,
+            limit=limit,
+            offset=offset,
+        )
 
 
 @router.get("/conflitos/{conflito_id}")
@@ -176,8 +180,9 @@ def get_conflito(conflito_id: int, loja: LojaDep, session: SessionDep) -> dict[s
 @router.post("/conflitos/{conflito_id}/resolver")
 def post_resolver_conflito(conflito_id: int, body: ResolverConflito, loja: LojaDep) -> dict[str, Any]:
     with as_http():
-        return resolve_conflict_now(conflito_id, body.usar, dict(body.campos) or None,
-                                    actor=_actor(loja, body.resolvido_por), loja_id=loja.id)
+        return resolve_conflict_now(
+            conflito_id, body.usar, dict(body.campos) or None, actor=_actor(loja, body.resolvido_por), loja_id=loja.id
+        )
 
 
 @router.get("/duplicatas")
@@ -191,8 +196,14 @@ def get_duplicatas(
 ) -> PageDict:
     with as_http():
         ent = resolve_entity(entidade) if entidade else None
-        return list_duplicates(session, loja_id=loja.id, status=_status_filter(status, "pendente"),
-                               entity_type=ent, limit=limit, offset=offset)
+        return list_duplicates(
+            session,
+            loja_id=loja.id,
+            status=_status_filter(status, "pendente"),
+            entity_type=ent,
+            limit=limit,
+            offset=offset,
+        )
 
 
 @router.get("/duplicatas/{duplicata_id}")
@@ -207,8 +218,7 @@ def get_duplicata(duplicata_id: int, loja: LojaDep, session: SessionDep) -> dict
 @router.post("/duplicatas/{duplicata_id}/resolver")
 def post_resolver_duplicata(duplicata_id: int, body: ResolverDuplicata, loja: LojaDep) -> dict[str, Any]:
     with as_http():
-        return resolve_duplicate_now(duplicata_id, body.acao, actor=_actor(loja, body.resolvido_por),
-                                     loja_id=loja.id)
+        return resolve_duplicate_now(duplicata_id, body.acao, actor=_actor(loja, body.resolvido_por), loja_id=loja.id)
 
 
 @router.get("/logs")
@@ -237,8 +247,19 @@ def get_logs(
                 try:
                     since = datetime.fromisoformat(desde.replace("Z", "+00:00"))
                 except ValueError:
-                    raise InvalidInputError(f"'{desde}' não é um período (24h) nem uma data ISO",
-                                            ("desde",)) from None
-        return list_log(session, loja_id=loja.id, status=status, entity_type=ent, direction=direcao,
-                        trigger=tipo, since=since, until=ate, run_id=run_id, entity_id=entity_id,
-                        external_id=external_id, limit=limit, offset=offset)
+                    raise InvalidInputError(f"'{desde}' não é um período (24h) nem uma data ISO", ("desde",)) from None
+        return list_log(
+            session,
+            loja_id=loja.id,
+            status=status,
+            entity_type=ent,
+            direction=direcao,
+            trigger=tipo,
+            since=since,
+            until=ate,
+            run_id=run_id,
+            entity_id=entity_id,
+            external_id=external_id,
+            limit=limit,
+            offset=offset,
+        )

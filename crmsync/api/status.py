@@ -279,9 +279,7 @@ class RuntimeCollector(Collector):
         from crmsync.db.session import get_sessionmaker
         from crmsync.runtime.queue import get_huey, get_state
 
-        jobs = CounterMetricFamily(
-            "crmsync_jobs", "Jobs executados, por tipo e resultado.", labels=["job", "status"]
-        )
+        jobs = CounterMetricFamily("crmsync_jobs", "Jobs executados, por tipo e resultado.", labels=["job", "status"])
         http = CounterMetricFamily(
             "crmsync_provider_http_requests",
             "Requisições HTTP aos provedores, por status.",
@@ -328,9 +326,7 @@ class RuntimeCollector(Collector):
             "crmsync_quota_budget", "Orçamento diário de requisições (empresa).", labels=["integracao"]
         )
         conflicts = GaugeMetricFamily("crmsync_conflicts_pending", "Conflitos pendentes.", labels=["loja"])
-        failed = GaugeMetricFamily(
-            "crmsync_failed_items", "Itens falhos, por situação.", labels=["loja", "status"]
-        )
+        failed = GaugeMetricFamily("crmsync_failed_items", "Itens falhos, por situação.", labels=["loja", "status"])
         lag = GaugeMetricFamily(
             "crmsync_sync_lag_seconds",
             "Idade da mudança local mais antiga ainda não enviada.",

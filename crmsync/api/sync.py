@@ -150,8 +150,7 @@ def open_engine(
     from crmsync.engine import SyncEngine
 
     try:
-        engine = SyncEngine(factory, integ_id, options=_options(trigger, dry_run, actor, run_id),
-                            progress=progress)
+        engine = SyncEngine(factory, integ_id, options=_options(trigger, dry_run, actor, run_id), progress=progress)
     except ProviderError as exc:
         raise provider_problem(provider, exc) from None
     engine.provider = ProviderWatch(engine.provider)
@@ -240,8 +239,15 @@ def push_record(
         _check_local_row(session, loja_id, entity_type, entity_id)
         _check_direction(integ, entity_type, "push")
 
-    with open_engine(loja_id, trigger=trigger, dry_run=dry_run, actor=actor, run_id=run_id,
-                     session_factory=session_factory, check=check) as engine:
+    with open_engine(
+        loja_id,
+        trigger=trigger,
+        dry_run=dry_run,
+        actor=actor,
+        run_id=run_id,
+        session_factory=session_factory,
+        check=check,
+    ) as engine:
         result = engine.push_one(entity_type, entity_id)
         raise_if_provider_down(engine, engine.provider_name, not result.success, False)
         return result
@@ -267,8 +273,16 @@ def push_changed(
     def check(session: Session, integ: CrmIntegracao) -> None:
         _check_direction(integ, entity_type, "push")
 
-    with open_engine(loja_id, trigger=trigger, dry_run=dry_run, actor=actor, run_id=run_id,
-                     progress=progress, session_factory=session_factory, check=check) as engine:
+    with open_engine(
+        loja_id,
+        trigger=trigger,
+        dry_run=dry_run,
+        actor=actor,
+        run_id=run_id,
+        progress=progress,
+        session_factory=session_factory,
+        check=check,
+    ) as engine:
         summary = engine.push(entity_type, since=since, all_rows=all_rows)
         raise_if_provider_down(engine, engine.provider_name, not summary.success, summary.sucessos > 0)
         return summary
@@ -292,8 +306,16 @@ def import_entity(
     def check(session: Session, integ: CrmIntegracao) -> None:
         _check_direction(integ, entity_type, "pull")
 
-    with open_engine(loja_id, trigger=trigger, dry_run=dry_run, actor=actor, run_id=run_id,
-                     progress=progress, session_factory=session_factory, check=check) as engine:
+    with open_engine(
+        loja_id,
+        trigger=trigger,
+        dry_run=dry_run,
+        actor=actor,
+        run_id=run_id,
+        progress=progress,
+        session_factory=session_factory,
+        check=check,
+    ) as engine:
         result = engine.pull(entity_type, full=full)
         raise_if_provider_down(engine, engine.provider_name, not result.success, result.total_processados > 0)
         return result
@@ -312,8 +334,15 @@ def sync_store(
 ) -> SyncResult:
     """Push, then pull, then settled conflicts (spec 6.1, `sincronizarBidirecional`)."""
     entity_types = None if not entities else [resolve_entity(e) for e in entities]
-    with open_engine(loja_id, trigger=trigger, dry_run=dry_run, actor=actor, run_id=run_id,
-                     progress=progress, session_factory=session_factory) as engine:
+    with open_engine(
+        loja_id,
+        trigger=trigger,
+        dry_run=dry_run,
+        actor=actor,
+        run_id=run_id,
+        progress=progress,
+        session_factory=session_factory,
+    ) as engine:
         result = engine.sync(entity_types)
         progressed = bool(result.para_crm.get("sucessos")) or bool(result.do_crm.get("total_processados"))
         raise_if_provider_down(engine, engine.provider_name, not result.success, progressed)
@@ -326,8 +355,11 @@ def sync_store(
 def http_error(exc: Exception) -> HTTPException:
     """Our errors -> `{"detail": ...}` with the status they mean (never a stack trace)."""
     if isinstance(exc, ProviderUnavailableError) and exc.retry_after:
-        return HTTPException(status_code=exc.status_code, detail=exc.detail(),
-                             headers={"Retry-After": str(max(1, round(exc.retry_after)))})
+        return HTTPException(
+            status_code=exc.status_code,
+            detail=exc.detail(),
+            headers={"Retry-After": str(max(1, round(exc.retry_after)))},
+        )
     if isinstance(exc, ServiceError):
         return HTTPException(status_code=exc.status_code, detail=exc.detail())
     if isinstance(exc, ConfigError):

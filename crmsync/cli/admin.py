@@ -125,9 +125,7 @@ def integration_add(
     provider: str = typer.Option("gestao_click", "--provider", help="Provedor (hoje: gestao_click)."),
     base_url: str = typer.Option(..., "--base-url", help="URL base da API do provedor."),
     access_token: str = typer.Option(..., "--access-token", help="access-token do provedor."),
-    secret_access_token: str = typer.Option(
-        ..., "--secret-access-token", help="secret-access-token do provedor."
-    ),
+    secret_access_token: str = typer.Option(..., "--secret-access-token", help="secret-access-token do provedor."),
     config_file: Path | None = typer.Option(None, "--config", help="Arquivo de configuração YAML ou JSON."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -147,9 +145,7 @@ def integration_add(
     if as_json:
         emit_json(data)
         return
-    console.print(
-        f"integração criada: id {data['id']} (loja {loja_id}, {provider})", highlight=False, markup=False
-    )
+    console.print(f"integração criada: id {data['id']} (loja {loja_id}, {provider})", highlight=False, markup=False)
     console.print(f"webhook: POST {data['webhook_path']}", highlight=False, markup=False, soft_wrap=True)
 
 
@@ -161,8 +157,7 @@ def integration_list(
     """Lista as integrações."""
     with _session() as session:
         rows = [
-            integ_svc.integracao_to_dict(i, include_config=False)
-            for i in integ_svc.list_integracoes(session, loja_id)
+            integ_svc.integracao_to_dict(i, include_config=False) for i in integ_svc.list_integracoes(session, loja_id)
         ]
     if as_json:
         emit_json(rows)
@@ -215,9 +210,7 @@ def integration_set_config(
 
 def _set_active(integracao_id: int, ativo: bool, as_json: bool) -> None:
     with _session() as session:
-        data = integ_svc.integracao_to_dict(
-            integ_svc.set_active(session, integracao_id, ativo), include_config=False
-        )
+        data = integ_svc.integracao_to_dict(integ_svc.set_active(session, integracao_id, ativo), include_config=False)
     if as_json:
         emit_json(data)
     else:

@@ -16,9 +16,7 @@ def register(app: typer.Typer) -> None:
 
 def worker(
     concurrency: int = typer.Option(2, "--concurrency", "-c", min=1, max=64, help="Threads de trabalho."),
-    no_scheduler: bool = typer.Option(
-        False, "--no-scheduler", help="Não agendar (só executar jobs da fila)."
-    ),
+    no_scheduler: bool = typer.Option(False, "--no-scheduler", help="Não agendar (só executar jobs da fila)."),
 ) -> None:
     """Só o worker (para escalar): executa os jobs da fila e o agendador compartilhado.
 

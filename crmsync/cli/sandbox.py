@@ -57,9 +57,7 @@ def sandbox(
         typer.echo(f"Não foi possível iniciar o simulador: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"Simulador GestãoClick em {server.base_url} (também em {server.base_url}/api)")
-    typer.echo(
-        f"Credenciais: access-token={_hint(access_token)} secret-access-token={_hint(secret_access_token)}"
-    )
+    typer.echo(f"Credenciais: access-token={_hint(access_token)} secret-access-token={_hint(secret_access_token)}")
     limites = f"{rate_limit:g} req/s" if rate_limit else "sem limite por segundo"
     cota = f"{daily_quota} req/dia" if daily_quota else "sem cota diária"
     typer.echo(f"Limites: {limites}, {cota}; falhas injetadas: {fault_rate:.0%}")

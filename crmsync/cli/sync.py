@@ -106,7 +106,10 @@ class _ProgressReporter:
             quota = event.get("quota_left")
             desc = f"{self.label} {event['entity']}" if event.get("entity") else self.label
             self._progress.update(
-                self._task, description=desc, records=event.get("records", 0), pages=event.get("pages", 0),
+                self._task,
+                description=desc,
+                records=event.get("records", 0),
+                pages=event.get("pages", 0),
                 quota="-" if quota is None else quota,
             )
 
@@ -146,8 +149,19 @@ def _plan_line(entry: dict[str, Any]) -> str:
         ids.append(f"local={entry['entity_id']}")
     if entry.get("external_id") is not None:
         ids.append(f"externo={entry['external_id']}")
-    known = {"lado", "side", "destino", "direcao", "acao", "operacao", "action", "entity_type", "entidade",
-             "entity_id", "external_id"}
+    known = {
+        "lado",
+        "side",
+        "destino",
+        "direcao",
+        "acao",
+        "operacao",
+        "action",
+        "entity_type",
+        "entidade",
+        "entity_id",
+        "external_id",
+    }
     rest = {k: v for k, v in entry.items() if k not in known}
     extra = json.dumps(rest, ensure_ascii=False, default=str, sort_keys=True) if rest else ""
     parts = [p for p in ("[simulação]", str(side), str(action), str(entity), " ".join(ids), extra) if p]
@@ -161,8 +175,9 @@ def _print_plan(data: dict[str, Any]) -> None:
         return
     for entry in planned:
         console.print(_plan_line(entry), markup=False, highlight=False, soft_wrap=True)
-    console.print(f"[simulação] {len(planned)} escrita(s) planejada(s); nada foi gravado.",
-                  markup=False, highlight=False)
+    console.print(
+        f"[simulação] {len(planned)} escrita(s) planejada(s); nada foi gravado.", markup=False, highlight=False
+    )
 
 
 def _print_errors(errors: list[Any]) -> None:
@@ -175,8 +190,15 @@ def _print_errors(errors: list[Any]) -> None:
             err_console.print(f"  falha: {err}", markup=False, highlight=False, soft_wrap=True)
 
 
-def _finish(data: dict[str, Any], success: bool, as_json: bool, dry_run: bool, summary: str,
-            errors: list[Any], progress: dict[str, Any] | None = None) -> None:
+def _finish(
+    data: dict[str, Any],
+    success: bool,
+    as_json: bool,
+    dry_run: bool,
+    summary: str,
+    errors: list[Any],
+    progress: dict[str, Any] | None = None,
+) -> None:
     if as_json:
         out = dict(data)
         if progress:
@@ -190,8 +212,11 @@ def _finish(data: dict[str, Any], success: bool, as_json: bool, dry_run: bool, s
             _print_errors(errors)
     if not success:
         if not as_json:
-            err_console.print("a execução terminou com falhas em itens (veja `crmsync log --status erro`)",
-                              markup=False, highlight=False)
+            err_console.print(
+                "a execução terminou com falhas em itens (veja `crmsync log --status erro`)",
+                markup=False,
+                highlight=False,
+            )
         raise typer.Exit(EXIT_ITEM_ERRORS)
     raise typer.Exit(EXIT_OK)
 
@@ -215,23 +240,32 @@ def _push_errors(summary: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for item in summary.get("itens") or []:
         if isinstance(item, dict) and not item.get("success", True):
-            out.append({"entity_id": item.get("entity_id"), "external_id": item.get("external_id"),
-                        "erro": item.get("message") or item.get("operacao")})
+            out.append(
+                {
+                    "entity_id": item.get("entity_id"),
+                    "external_id": item.get("external_id"),
+                    "erro": item.get("message") or item.get("operacao"),
+                }
+            )
     return out
 
 
 def _push_line(summary: dict[str, Any]) -> str:
-    return (f"enviados ao CRM: {summary.get('total', 0)} no total, {summary.get('sucessos', 0)} com sucesso, "
-            f"{summary.get('ignorados', 0)} ignorados, {summary.get('conflitos', 0)} em conflito, "
-            f"{summary.get('erros', 0)} com erro")
+    return (
+        f"enviados ao CRM: {summary.get('total', 0)} no total, {summary.get('sucessos', 0)} com sucesso, "
+        f"{summary.get('ignorados', 0)} ignorados, {summary.get('conflitos', 0)} em conflito, "
+        f"{summary.get('erros', 0)} com erro"
+    )
 
 
 def _pull_line(result: dict[str, Any]) -> str:
-    return (f"recebidos do CRM: {result.get('total_processados', 0)} processados, "
-            f"{result.get('total_criados', 0)} criados, {result.get('total_atualizados', 0)} atualizados, "
-            f"{result.get('total_vinculados', 0)} vinculados, {result.get('total_ignorados', 0)} ignorados, "
-            f"{result.get('total_conflitos', 0)} em conflito, {result.get('total_excluidos', 0)} excluídos, "
-            f"{len(result.get('erros') or [])} com erro ({result.get('paginas', 0)} páginas)")
+    return (
+        f"recebidos do CRM: {result.get('total_processados', 0)} processados, "
+        f"{result.get('total_criados', 0)} criados, {result.get('total_atualizados', 0)} atualizados, "
+        f"{result.get('total_vinculados', 0)} vinculados, {result.get('total_ignorados', 0)} ignorados, "
+        f"{result.get('total_conflitos', 0)} em conflito, {result.get('total_excluidos', 0)} excluídos, "
+        f"{len(result.get('erros') or [])} com erro ({result.get('paginas', 0)} páginas)"
+    )
 
 
 # ------------------------------------------------------------------------------ commands
@@ -256,8 +290,9 @@ def push(
     from crmsync.api.sync import push_changed, push_record
     from crmsync.engine_queries import parse_duration
 
-    chosen = [name for name, on in (("--id", id_ is not None), ("--since", since is not None),
-                                    ("--all", all_rows)) if on]
+    chosen = [
+        name for name, on in (("--id", id_ is not None), ("--since", since is not None), ("--all", all_rows)) if on
+    ]
     if len(chosen) > 1:
         fail(f"use só uma de {', '.join(chosen)}")
     with _run_errors(as_json):
@@ -265,16 +300,25 @@ def push(
         if id_ is not None:
             result = push_record(loja, entity, id_, dry_run=dry_run, actor=_actor()).as_dict()
             ok = bool(result.get("success"))
-            line = (f"{result.get('operacao')}: {entity} {id_} -> externo {result.get('external_id') or '-'}"
-                    + (f" ({result['message']})" if result.get("message") else ""))
+            line = f"{result.get('operacao')}: {entity} {id_} -> externo {result.get('external_id') or '-'}" + (
+                f" ({result['message']})" if result.get("message") else ""
+            )
             why = result.get("message") or result.get("operacao")
             errors = [] if ok else [{"entity_id": id_, "erro": why}]
             _finish(result, ok, as_json, dry_run, line, errors)
         with _ProgressReporter(as_json, "enviando") as reporter:
-            summary = push_changed(loja, entity, since=delta, all_rows=all_rows, dry_run=dry_run,
-                                   actor=_actor(), progress=reporter).as_dict()
-        _finish(summary, bool(summary.get("success")), as_json, dry_run, _push_line(summary),
-                _push_errors(summary), reporter.last)
+            summary = push_changed(
+                loja, entity, since=delta, all_rows=all_rows, dry_run=dry_run, actor=_actor(), progress=reporter
+            ).as_dict()
+        _finish(
+            summary,
+            bool(summary.get("success")),
+            as_json,
+            dry_run,
+            _push_line(summary),
+            _push_errors(summary),
+            reporter.last,
+        )
 
 
 def pull(
@@ -289,10 +333,16 @@ def pull(
     from crmsync.api.sync import import_entity
 
     with _run_errors(as_json), _ProgressReporter(as_json, "recebendo") as reporter:
-        result = import_entity(loja, entity, full=full, dry_run=dry_run, actor=_actor(),
-                               progress=reporter).as_dict()
-    _finish(result, bool(result.get("success")), as_json, dry_run, _pull_line(result),
-            list(result.get("erros") or []), reporter.last)
+        result = import_entity(loja, entity, full=full, dry_run=dry_run, actor=_actor(), progress=reporter).as_dict()
+    _finish(
+        result,
+        bool(result.get("success")),
+        as_json,
+        dry_run,
+        _pull_line(result),
+        list(result.get("erros") or []),
+        reporter.last,
+    )
 
 
 def sync(
@@ -306,14 +356,18 @@ def sync(
     from crmsync.api.sync import sync_store
 
     with _run_errors(as_json), _ProgressReporter(as_json, "sincronizando") as reporter:
-        result = sync_store(loja, list(entity or []) or None, dry_run=dry_run, actor=_actor(),
-                            progress=reporter).as_dict()
+        result = sync_store(
+            loja, list(entity or []) or None, dry_run=dry_run, actor=_actor(), progress=reporter
+        ).as_dict()
     para = result.get("para_crm") or {}
     do = result.get("do_crm") or {}
     conf = result.get("conflitos") or {}
-    lines = [_summary_block("para o CRM", para, _push_line), _summary_block("do CRM", do, _pull_line),
-             f"conflitos: {conf.get('total_conflitos', 0)} no total, {conf.get('resolvidos', 0)} resolvidos, "
-             f"{conf.get('pendentes', 0)} pendentes"]
+    lines = [
+        _summary_block("para o CRM", para, _push_line),
+        _summary_block("do CRM", do, _pull_line),
+        f"conflitos: {conf.get('total_conflitos', 0)} no total, {conf.get('resolvidos', 0)} resolvidos, "
+        f"{conf.get('pendentes', 0)} pendentes",
+    ]
     errors = _push_errors_any(para) + _pull_errors_any(do)
     _finish(result, bool(result.get("success")), as_json, dry_run, "\n".join(lines), errors, reporter.last)
 
@@ -346,8 +400,7 @@ def _pull_errors_any(block: dict[str, Any]) -> list[Any]:
 
 
 conflicts_app = typer.Typer(help="Conflitos que esperam uma decisão.", no_args_is_help=True)
-duplicates_app = typer.Typer(help="Possíveis duplicatas encontradas por semelhança de nome.",
-                             no_args_is_help=True)
+duplicates_app = typer.Typer(help="Possíveis duplicatas encontradas por semelhança de nome.", no_args_is_help=True)
 
 
 def _short(value: Any, width: int = 40) -> str:
@@ -373,8 +426,9 @@ def conflicts_list(
     with user_errors(), session_scope() as session:
         _check_loja(session, loja)
         ent = resolve_entity(entity) if entity else None
-        page = list_conflicts(session, loja_id=loja, status=None if status == "todos" else status,
-                              entity_type=ent, limit=limit)
+        page = list_conflicts(
+            session, loja_id=loja, status=None if status == "todos" else status, entity_type=ent, limit=limit
+        )
     if as_json:
         emit_json(page)
         return
@@ -388,18 +442,22 @@ def conflicts_list(
         console.print(
             f"\n#{c['id']} {c['entity_type']} local {c['entity_id']} <-> externo {c['external_id']} "
             f"(loja {c['id_loja']}, {c['status']}, {str(c['criado_em'])[:19]})",
-            markup=False, highlight=False, soft_wrap=True,
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
         table = Table(show_header=True, box=None, pad_edge=False)
         for col in ("campo", "Ecletech", "GestãoClick", "antes"):
             table.add_column(col, overflow="fold")
         for name, vals in (c["campos"] or {}).items():
             vals = vals if isinstance(vals, dict) else {}
-            table.add_row(name, _short(vals.get("local")), _short(vals.get("externo")),
-                          _short(vals.get("base")))
+            table.add_row(name, _short(vals.get("local")), _short(vals.get("externo")), _short(vals.get("base")))
         console.print(table)
-    console.print("\nresolva com: crmsync conflicts resolve ID --use local|external|merge "
-                  "[--field NOME=local]", markup=False, highlight=False)
+    console.print(
+        "\nresolva com: crmsync conflicts resolve ID --use local|external|merge [--field NOME=local]",
+        markup=False,
+        highlight=False,
+    )
 
 
 @conflicts_app.command("resolve")
@@ -432,9 +490,12 @@ def conflicts_resolve(
     if as_json:
         emit_json(result)
         return
-    console.print(f"conflito {conflito_id} resolvido ({choice})" +
-                  (f": {', '.join(f'{k}={v}' for k, v in campos.items())}" if campos else ""),
-                  markup=False, highlight=False)
+    console.print(
+        f"conflito {conflito_id} resolvido ({choice})"
+        + (f": {', '.join(f'{k}={v}' for k, v in campos.items())}" if campos else ""),
+        markup=False,
+        highlight=False,
+    )
 
 
 @duplicates_app.command("list")
@@ -450,8 +511,7 @@ def duplicates_list(
 
     with user_errors(), session_scope() as session:
         _check_loja(session, loja)
-        page = list_duplicates(session, loja_id=loja, status=None if status == "todos" else status,
-                               limit=limit)
+        page = list_duplicates(session, loja_id=loja, status=None if status == "todos" else status, limit=limit)
     if as_json:
         emit_json(page)
         return
@@ -465,10 +525,11 @@ def duplicates_list(
             f"(loja {d['id_loja']}, {d['status']})\n"
             f"  Ecletech    local {d['entity_id']}: {_short(d['dados_local'].get('nome'), 60)}\n"
             f"  GestãoClick externo {d['external_id']}: {_short(d['dados_externo'].get('nome'), 60)}",
-            markup=False, highlight=False, soft_wrap=True,
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
-    console.print("\nresolva com: crmsync duplicates resolve ID --link|--dismiss",
-                  markup=False, highlight=False)
+    console.print("\nresolva com: crmsync duplicates resolve ID --link|--dismiss", markup=False, highlight=False)
 
 
 @duplicates_app.command("resolve")
@@ -514,24 +575,43 @@ def log(
         _check_loja(session, loja)
         ent = resolve_entity(entity) if entity else None
         delta = parse_duration(since) if since else None
-        page = list_log(session, loja_id=loja, status=status, entity_type=ent, direction=direction,
-                        trigger=trigger, since=delta, run_id=run_id, limit=limit)
+        page = list_log(
+            session,
+            loja_id=loja,
+            status=status,
+            entity_type=ent,
+            direction=direction,
+            trigger=trigger,
+            since=delta,
+            run_id=run_id,
+            limit=limit,
+        )
     if as_json:
         emit_json(page)
         return
     if not page["items"]:
         console.print("nenhum registro no log", markup=False)
         return
-    console.print(f"Log de sincronização: {len(page['items'])} de {page['total']} (mais recente primeiro)",
-                  markup=False, highlight=False)
+    console.print(
+        f"Log de sincronização: {len(page['items'])} de {page['total']} (mais recente primeiro)",
+        markup=False,
+        highlight=False,
+    )
     rows = []
     for r in page["items"]:
         if r["entity_id"] is None and r["external_id"] is None:
             registro = r["entity_type"]  # a run's summary row
         else:
             registro = f"{r['entity_type']} {r['entity_id'] or '-'}<->{r['external_id'] or '-'}"
-        rows.append((str(r["criado_em"])[:19].replace("T", " "), f"{r['direcao']} {r['operacao']}",
-                     registro, r["status"], r["mensagem"] or ""))
+        rows.append(
+            (
+                str(r["criado_em"])[:19].replace("T", " "),
+                f"{r['direcao']} {r['operacao']}",
+                registro,
+                r["status"],
+                r["mensagem"] or "",
+            )
+        )
     # Plain aligned lines: the fixed columns never shrink, only the message is cut to the
     # terminal's width (the full text: --json).
     titles = ("quando (UTC)", "operação", "registro", "status")

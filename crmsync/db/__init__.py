@@ -13,8 +13,19 @@ from typing import Any
 _HOMES = {
     "Base": "crmsync.db.base",
     **dict.fromkeys(("Cliente", "Loja", "Produto", "Venda", "VendaItem"), "crmsync.db.local"),
-    **dict.fromkeys(("CrmConflito", "CrmCursor", "CrmDuplicata", "CrmEntityLink", "CrmIntegracao", "CrmItemFalho",
-                     "CrmSyncLog", "CrmWebhookInbox"), "crmsync.db.sync"),
+    **dict.fromkeys(
+        (
+            "CrmConflito",
+            "CrmCursor",
+            "CrmDuplicata",
+            "CrmEntityLink",
+            "CrmIntegracao",
+            "CrmItemFalho",
+            "CrmSyncLog",
+            "CrmWebhookInbox",
+        ),
+        "crmsync.db.sync",
+    ),
 }
 
 __all__ = sorted(_HOMES)

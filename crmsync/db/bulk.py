@@ -41,8 +41,9 @@ def _compiled(conn: Connection, table: Table, columns: tuple[str, ...]) -> tuple
     return found
 
 
-def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
-                constants: Mapping[str, Any] | None = None) -> None:
+def bulk_insert(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], constants: Mapping[str, Any] | None = None
+) -> None:
     """INSERT ``rows`` (each a mapping with the same keys) into ``table``; every row also
     takes the ``constants`` values."""
     if not rows:

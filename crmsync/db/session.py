@@ -37,13 +37,23 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               json_serializer=fastjson.dumps, json_deserializer=fastjson.loads)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            json_serializer=fastjson.dumps,
+            json_deserializer=fastjson.loads,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("mysql") or url.startswith("mariadb"):
-        return create_engine(url, pool_pre_ping=True, pool_recycle=3600, isolation_level="READ COMMITTED",
-                             json_serializer=fastjson.dumps, json_deserializer=fastjson.loads)
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_recycle=3600,
+            isolation_level="READ COMMITTED",
+            json_serializer=fastjson.dumps,
+            json_deserializer=fastjson.loads,
+        )
     return create_engine(url, pool_pre_ping=True, json_serializer=fastjson.dumps, json_deserializer=fastjson.loads)
 
 

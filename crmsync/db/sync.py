@@ -42,9 +42,7 @@ class CrmEntityLink(Base):
     __tablename__ = "crm_entity_links"
     __table_args__ = (
         UniqueConstraint("id_loja", "provider", "entity_type", "entity_id", name="uq_crm_entity_links_local"),
-        UniqueConstraint(
-            "id_loja", "provider", "entity_type", "external_id", name="uq_crm_entity_links_external"
-        ),
+        UniqueConstraint("id_loja", "provider", "entity_type", "external_id", name="uq_crm_entity_links_external"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -20,8 +20,12 @@ def _locked(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
 
-@retry(retry=retry_if_exception(_locked), wait=wait_random_exponential(multiplier=0.01, max=0.5),
-       stop=stop_after_delay(30), reraise=True)
+@retry(
+    retry=retry_if_exception(_locked),
+    wait=wait_random_exponential(multiplier=0.01, max=0.5),
+    stop=stop_after_delay(30),
+    reraise=True,
+)
 def enable_wal(conn: Any) -> None:
     """``conn``: a sqlite3 connection or cursor."""
     conn.execute("PRAGMA journal_mode=WAL")

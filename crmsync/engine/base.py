@@ -79,9 +79,14 @@ def parse_utc(value: Any) -> datetime | None:
 class EngineBase:
     """Holds the integration, its config, the provider and the run's log."""
 
-    def __init__(self, session_factory: sessionmaker[Session], integracao_id: int,
-                 provider: Provider | None = None, options: RunOptions | None = None,
-                 progress: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        integracao_id: int,
+        provider: Provider | None = None,
+        options: RunOptions | None = None,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.session_factory = session_factory
         self.options = options or RunOptions()
         self.run_id: str = self.options.run_id or ""
@@ -101,11 +106,15 @@ class EngineBase:
             if provider is None:
                 provider = self._open_provider(integ)
         self.provider: Provider = provider
-        self.binder = Binder(id_loja=self.id_loja, id_integracao=self.integracao_id,
-                             provider=self.provider_name)
+        self.binder = Binder(id_loja=self.id_loja, id_integracao=self.integracao_id, provider=self.provider_name)
         self.repo = LocalRepo(id_loja=self.id_loja, binder=self.binder)
-        self.log = RunLog(id_integracao=self.integracao_id, id_loja=self.id_loja, run_id=self.run_id,
-                          trigger=self.options.trigger, dry_run=self.options.dry_run)
+        self.log = RunLog(
+            id_integracao=self.integracao_id,
+            id_loja=self.id_loja,
+            run_id=self.run_id,
+            trigger=self.options.trigger,
+            dry_run=self.options.dry_run,
+        )
         self.failed = FailedItems(id_integracao=self.integracao_id, id_loja=self.id_loja)
 
     def _open_provider(self, integ: CrmIntegracao) -> Provider:
@@ -157,9 +166,17 @@ class EngineBase:
         finally:
             s.close()
 
-    def _plan(self, lado: str, operacao: str, entity_type: str, *, entity_id: int | None = None,
-              external_id: str | None = None, campos: dict[str, Any] | None = None,
-              motivo: str | None = None) -> dict[str, Any]:
+    def _plan(
+        self,
+        lado: str,
+        operacao: str,
+        entity_type: str,
+        *,
+        entity_id: int | None = None,
+        external_id: str | None = None,
+        campos: dict[str, Any] | None = None,
+        motivo: str | None = None,
+    ) -> dict[str, Any]:
         entry = {
             "lado": lado,
             "operacao": operacao,
@@ -190,8 +207,9 @@ class EngineBase:
         """The row's canonical record with references in the external namespace."""
         return self.repo.to_external_refs(s, entity_type, self.repo.canon(entity_type, row))
 
-    def _reconcile(self, s: Session, entity_type: str, link: CrmEntityLink, row: Any, remote: RemoteRecord,
-                   *, direcao: str) -> Outcome:
+    def _reconcile(
+        self, s: Session, entity_type: str, link: CrmEntityLink, row: Any, remote: RemoteRecord, *, direcao: str
+    ) -> Outcome:
         started = time.perf_counter()
         local_ext = self._local_ext(s, entity_type, row)
         ctx = self._ctx(entity_type, row.modificado_em, remote.modified_at)
@@ -202,17 +220,32 @@ class EngineBase:
         new_remote = remote
         if result.to_external:
             if self.dry_run:
-                out.planned.append(self._plan("externo", "update", entity_type, entity_id=row.id,
-                                              external_id=link.external_id, campos=result.to_external))
+                out.planned.append(
+                    self._plan(
+                        "externo",
+                        "update",
+                        entity_type,
+                        entity_id=row.id,
+                        external_id=link.external_id,
+                        campos=result.to_external,
+                    )
+                )
             else:
-                new_remote = self.provider.update(entity_type, link.external_id, result.to_external,
-                                                  current=remote)
+                new_remote = self.provider.update(entity_type, link.external_id, result.to_external, current=remote)
             out.wrote_remote = True
         if result.to_local:
             values = self.repo.to_local_refs(s, entity_type, result.to_local)
             if self.dry_run:
-                out.planned.append(self._plan("local", "update", entity_type, entity_id=row.id,
-                                              external_id=link.external_id, campos=result.to_local))
+                out.planned.append(
+                    self._plan(
+                        "local",
+                        "update",
+                        entity_type,
+                        entity_id=row.id,
+                        external_id=link.external_id,
+                        campos=result.to_local,
+                    )
+                )
             apply_canon_to_row(entity_type, row, values)
             s.flush()
             out.wrote_local = True
@@ -232,10 +265,17 @@ class EngineBase:
         status = "conflito" if out.conflicts else "sucesso"
         if out.operacao == "skip":
             status = "ignorado"
-        self.log.add(direcao=direcao, operacao=out.operacao, entity_type=entity_type, status=status,
-                     entity_id=row.id, external_id=link.external_id, diff=out.diff,
-                     mensagem=self._describe(result),
-                     duracao_ms=int((time.perf_counter() - started) * 1000))
+        self.log.add(
+            direcao=direcao,
+            operacao=out.operacao,
+            entity_type=entity_type,
+            status=status,
+            entity_id=row.id,
+            external_id=link.external_id,
+            diff=out.diff,
+            mensagem=self._describe(result),
+            duracao_ms=int((time.perf_counter() - started) * 1000),
+        )
         return out
 
     def _merge_base(self, s: Session, entity_type: str, link: CrmEntityLink) -> dict[str, Any] | None:
@@ -275,8 +315,16 @@ class EngineBase:
             )
         ).first()
 
-    def _record_conflicts(self, s: Session, entity_type: str, link: CrmEntityLink, row: Any,
-                          remote: RemoteRecord, result: MergeResult, local_ext: dict[str, Any]) -> int:
+    def _record_conflicts(
+        self,
+        s: Session,
+        entity_type: str,
+        link: CrmEntityLink,
+        row: Any,
+        remote: RemoteRecord,
+        result: MergeResult,
+        local_ext: dict[str, Any],
+    ) -> int:
         """Upsert the pending conflict of this link, or close it when the sides converged."""
         if not result.conflicts:
             if link.status == "conflito":
@@ -299,8 +347,12 @@ class EngineBase:
         pending = self._pending_conflict(s, entity_type, link.entity_id)
         if pending is None:
             pending = CrmConflito(
-                id_loja=self.id_loja, id_integracao=self.integracao_id, entity_type=entity_type,
-                entity_id=link.entity_id, external_id=link.external_id, status="pendente",
+                id_loja=self.id_loja,
+                id_integracao=self.integracao_id,
+                entity_type=entity_type,
+                entity_id=link.entity_id,
+                external_id=link.external_id,
+                status="pendente",
             )
             s.add(pending)
         pending.campos = campos
@@ -318,8 +370,9 @@ class EngineBase:
         conflict.resolvido_por = actor
         conflict.resolvido_em = datetime.now(UTC)
 
-    def _delete_conflict(self, s: Session, entity_type: str, link: CrmEntityLink, row: Any, *, lado: str,
-                         when: datetime) -> None:
+    def _delete_conflict(
+        self, s: Session, entity_type: str, link: CrmEntityLink, row: Any, *, lado: str, when: datetime
+    ) -> None:
         """A delete on one side that the policy says a human must confirm."""
         local_data = self.repo.canon(entity_type, row) if row is not None else {}
         campos = {
@@ -335,9 +388,14 @@ class EngineBase:
         pending = self._pending_conflict(s, entity_type, link.entity_id)
         if pending is None:
             pending = CrmConflito(
-                id_loja=self.id_loja, id_integracao=self.integracao_id, entity_type=entity_type,
-                entity_id=link.entity_id, external_id=link.external_id, status="pendente",
-                dados_local=local_data, dados_externo={},
+                id_loja=self.id_loja,
+                id_integracao=self.integracao_id,
+                entity_type=entity_type,
+                entity_id=link.entity_id,
+                external_id=link.external_id,
+                status="pendente",
+                dados_local=local_data,
+                dados_externo={},
             )
             s.add(pending)
         pending.campos = campos
@@ -348,9 +406,9 @@ class EngineBase:
 
     # ------------------------------------------------------------------ duplicates
 
-    def _suggest_duplicate(self, s: Session, entity_type: str, local_id: int, remote: RemoteRecord,
-                           score: float,
-                           motivo: str) -> bool:
+    def _suggest_duplicate(
+        self, s: Session, entity_type: str, local_id: int, remote: RemoteRecord, score: float, motivo: str
+    ) -> bool:
         """Record a possible duplicate for review (once per pair); True when newly recorded."""
         existing = s.scalars(
             select(CrmDuplicata).where(
@@ -365,19 +423,26 @@ class EngineBase:
                 existing.dados_externo = dict(remote.data)
             return False
         row = self.repo.get(s, entity_type, local_id)
-        s.add(CrmDuplicata(
-            id_loja=self.id_loja, id_integracao=self.integracao_id, entity_type=entity_type,
-            entity_id=local_id, external_id=remote.external_id, score=float(score), motivo=motivo[:200],
-            dados_local=self.repo.canon(entity_type, row) if row is not None else {},
-            dados_externo=dict(remote.data), status="pendente",
-        ))
+        s.add(
+            CrmDuplicata(
+                id_loja=self.id_loja,
+                id_integracao=self.integracao_id,
+                entity_type=entity_type,
+                entity_id=local_id,
+                external_id=remote.external_id,
+                score=float(score),
+                motivo=motivo[:200],
+                dados_local=self.repo.canon(entity_type, row) if row is not None else {},
+                dados_externo=dict(remote.data),
+                status="pendente",
+            )
+        )
         s.flush()
         return True
 
     # ------------------------------------------------------------------ remote deletes
 
-    def _apply_remote_delete(self, s: Session, entity_type: str, link: CrmEntityLink, row: Any,
-                             *, direcao: str) -> str:
+    def _apply_remote_delete(self, s: Session, entity_type: str, link: CrmEntityLink, row: Any, *, direcao: str) -> str:
         """The external record is gone: follow the entity's `delete_local` policy.
         Returns the operation done (delete | skip | conflict)."""
         policy = self.config.entity(entity_type).delete_local
@@ -385,24 +450,49 @@ class EngineBase:
         link.remoto_deletado_em = now
         if policy == "ignore":
             link.status = "excluido_remoto"
-            self.log.add(direcao=direcao, operacao="skip", entity_type=entity_type, status="ignorado",
-                         entity_id=link.entity_id, external_id=link.external_id,
-                         mensagem="excluído no CRM; política: ignorar")
+            self.log.add(
+                direcao=direcao,
+                operacao="skip",
+                entity_type=entity_type,
+                status="ignorado",
+                entity_id=link.entity_id,
+                external_id=link.external_id,
+                mensagem="excluído no CRM; política: ignorar",
+            )
             return "skip"
         if policy == "conflict":
             self._delete_conflict(s, entity_type, link, row, lado="externo", when=now)
-            self.log.add(direcao="conflito", operacao="conflict", entity_type=entity_type, status="conflito",
-                         entity_id=link.entity_id, external_id=link.external_id,
-                         mensagem="excluído no CRM; aguardando decisão")
+            self.log.add(
+                direcao="conflito",
+                operacao="conflict",
+                entity_type=entity_type,
+                status="conflito",
+                entity_id=link.entity_id,
+                external_id=link.external_id,
+                mensagem="excluído no CRM; aguardando decisão",
+            )
             return "conflict"
         if row is not None and row.deletado_em is None:
             if self.dry_run:
-                self._plan("local", "delete", entity_type, entity_id=row.id, external_id=link.external_id,
-                           motivo="excluído no CRM")
+                self._plan(
+                    "local",
+                    "delete",
+                    entity_type,
+                    entity_id=row.id,
+                    external_id=link.external_id,
+                    motivo="excluído no CRM",
+                )
             row.deletado_em = now
         link.status = "excluido_remoto"
-        self.log.add(direcao=direcao, operacao="delete", entity_type=entity_type, status="sucesso",
-                     entity_id=link.entity_id, external_id=link.external_id, mensagem="excluído no CRM")
+        self.log.add(
+            direcao=direcao,
+            operacao="delete",
+            entity_type=entity_type,
+            status="sucesso",
+            entity_id=link.entity_id,
+            external_id=link.external_id,
+            mensagem="excluído no CRM",
+        )
         return "delete"
 
     def _mass_delete_blocked(self, count: int, total: int) -> str | None:
@@ -410,8 +500,10 @@ class EngineBase:
         linked records in one run (an incomplete listing must never wipe a store)."""
         limit = self.config.limite_exclusao_em_massa
         if count > 1 and count > limit * total:
-            return (f"exclusão em massa bloqueada: {count} de {total} registros vinculados seriam excluídos "
-                    f"(limite {limit:.0%}); nada foi excluído")
+            return (
+                f"exclusão em massa bloqueada: {count} de {total} registros vinculados seriam excluídos "
+                f"(limite {limit:.0%}); nada foi excluído"
+            )
         return None
 
     @staticmethod

@@ -31,8 +31,9 @@ CHOICES = ("local", "externo")
 
 
 class ConflictsMixin(EngineBase):
-    def resolve_conflict(self, conflito_id: int, usar: str, campos: dict[str, str] | None = None,
-                         actor: str | None = None) -> dict[str, Any]:
+    def resolve_conflict(
+        self, conflito_id: int, usar: str, campos: dict[str, str] | None = None, actor: str | None = None
+    ) -> dict[str, Any]:
         started = time.perf_counter()
         who = actor or self.options.actor or "desconhecido"
         if usar not in ("local", "externo", "merge"):
@@ -61,8 +62,9 @@ class ConflictsMixin(EngineBase):
             link = self.binder.by_local(s, entity_type, conflict.entity_id)
             row = self.repo.get(s, entity_type, conflict.entity_id)
             if link is None or row is None:
-                self._close_conflict(conflict, who, {"usar": usar, "campos": choices,
-                                                     "motivo": "registro não existe mais"})
+                self._close_conflict(
+                    conflict, who, {"usar": usar, "campos": choices, "motivo": "registro não existe mais"}
+                )
                 return {"success": True, "conflito_id": conflito_id, "status": "resolvido", "campos": choices}
             remote = None
             if DELETE_FIELD in conflict.campos:
@@ -76,11 +78,17 @@ class ConflictsMixin(EngineBase):
                 # refreshed fingerprint.
                 s.flush()
                 self._reconcile(s, entity_type, link, row, remote, direcao="conflito")
-            self.log.add(direcao="conflito", operacao="resolve", entity_type=entity_type, status="sucesso",
-                         entity_id=row.id, external_id=link.external_id,
-                         mensagem=f"conflito #{conflito_id} resolvido por {who} ({usar})",
-                         diff={f: {"escolha": c, "valor": values.get(f)} for f, c in choices.items()},
-                         duracao_ms=int((time.perf_counter() - started) * 1000))
+            self.log.add(
+                direcao="conflito",
+                operacao="resolve",
+                entity_type=entity_type,
+                status="sucesso",
+                entity_id=row.id,
+                external_id=link.external_id,
+                mensagem=f"conflito #{conflito_id} resolvido por {who} ({usar})",
+                diff={f: {"escolha": c, "valor": values.get(f)} for f, c in choices.items()},
+                duracao_ms=int((time.perf_counter() - started) * 1000),
+            )
             return {
                 "success": True,
                 "conflito_id": conflito_id,
@@ -94,8 +102,9 @@ class ConflictsMixin(EngineBase):
                 "planned": list(self.planned),
             }
 
-    def _resolve_fields(self, s: Any, entity_type: str, link: Any, row: Any, conflict: CrmConflito,
-                        choices: dict[str, str]) -> tuple[dict[str, Any], RemoteRecord]:
+    def _resolve_fields(
+        self, s: Any, entity_type: str, link: Any, row: Any, conflict: CrmConflito, choices: dict[str, str]
+    ) -> tuple[dict[str, Any], RemoteRecord]:
         remote = self.provider.get(entity_type, link.external_id)
         local_ext = self._local_ext(s, entity_type, row)
         to_external: dict[str, Any] = {}
@@ -116,14 +125,28 @@ class ConflictsMixin(EngineBase):
         new_remote = remote
         if to_external:
             if self.dry_run:
-                self._plan("externo", "update", entity_type, entity_id=row.id, external_id=link.external_id,
-                           campos=to_external, motivo="resolução de conflito")
+                self._plan(
+                    "externo",
+                    "update",
+                    entity_type,
+                    entity_id=row.id,
+                    external_id=link.external_id,
+                    campos=to_external,
+                    motivo="resolução de conflito",
+                )
             else:
                 new_remote = self.provider.update(entity_type, link.external_id, to_external, current=remote)
         if to_local:
             if self.dry_run:
-                self._plan("local", "update", entity_type, entity_id=row.id, external_id=link.external_id,
-                           campos=to_local, motivo="resolução de conflito")
+                self._plan(
+                    "local",
+                    "update",
+                    entity_type,
+                    entity_id=row.id,
+                    external_id=link.external_id,
+                    campos=to_local,
+                    motivo="resolução de conflito",
+                )
             apply_canon_to_row(entity_type, row, self.repo.to_local_refs(s, entity_type, to_local))
             s.flush()
         link.base_snapshot = base
@@ -139,8 +162,7 @@ class ConflictsMixin(EngineBase):
         if deleted_locally:
             if choice == "local":  # confirm the delete on the provider
                 if self.dry_run:
-                    self._plan("externo", "delete", entity_type, entity_id=row.id,
-                               external_id=link.external_id)
+                    self._plan("externo", "delete", entity_type, entity_id=row.id, external_id=link.external_id)
                 else:
                     with contextlib.suppress(NotFoundError):
                         self.provider.delete(entity_type, link.external_id)
@@ -161,8 +183,14 @@ class ConflictsMixin(EngineBase):
             return {DELETE_FIELD: "excluído nos dois lados"}
         local_ext = self._local_ext(s, entity_type, row)
         if self.dry_run:
-            self._plan("externo", "create", entity_type, entity_id=row.id, campos=local_ext,
-                       motivo="recriar registro excluído no CRM")
+            self._plan(
+                "externo",
+                "create",
+                entity_type,
+                entity_id=row.id,
+                campos=local_ext,
+                motivo="recriar registro excluído no CRM",
+            )
             return {DELETE_FIELD: "recriado no CRM"}
         remote = self.provider.create(entity_type, local_ext)
         link.external_id = remote.external_id
@@ -195,8 +223,13 @@ class ConflictsMixin(EngineBase):
                     resolved += 1
             except Exception as exc:
                 with self._uow():
-                    self.log.add(direcao="conflito", operacao="settle", entity_type="?", status="erro",
-                                 mensagem=f"conflito #{conflito_id}: {error_message(exc)}")
+                    self.log.add(
+                        direcao="conflito",
+                        operacao="settle",
+                        entity_type="?",
+                        status="erro",
+                        mensagem=f"conflito #{conflito_id}: {error_message(exc)}",
+                    )
         return {"total_conflitos": len(ids), "resolvidos": resolved, "pendentes": len(ids) - resolved}
 
     def _settle_one(self, conflito_id: int) -> bool:
@@ -218,9 +251,9 @@ class ConflictsMixin(EngineBase):
             local = {f: local_ext.get(f) for f in fields}
             ext_at = parse_utc(conflict.campos[fields[0]].get("externo_em")) if fields else None
             ctx = self._ctx(entity_type, row.modificado_em, ext_at)
-            check = three_way_merge(self._merge_base(s, entity_type, link), local, external,
-                                    self._policy(entity_type), ctx,
-                                    fields=fields)
+            check = three_way_merge(
+                self._merge_base(s, entity_type, link), local, external, self._policy(entity_type), ctx, fields=fields
+            )
             if check.conflicts:
                 return False
             try:

@@ -51,22 +51,20 @@ class Binder:
     def by_external(self, s: Session, entity_type: str, external_id: str) -> CrmEntityLink | None:
         return s.scalars(self._base(entity_type).where(CrmEntityLink.external_id == str(external_id))).first()
 
-    def many_by_external(self, s: Session, entity_type: str, external_ids: Iterable[str]) -> dict[str,
-                                                                                                  CrmEntityLink]:
+    def many_by_external(self, s: Session, entity_type: str, external_ids: Iterable[str]) -> dict[str, CrmEntityLink]:
         ids = list(dict.fromkeys(str(e) for e in external_ids))
         out: dict[str, CrmEntityLink] = {}
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+            chunk = ids[start : start + 500]
             for link in s.scalars(self._base(entity_type).where(CrmEntityLink.external_id.in_(chunk))):
                 out[link.external_id] = link
         return out
 
-    def many_by_local(self, s: Session, entity_type: str, entity_ids: Iterable[int]) -> dict[int,
-                                                                                             CrmEntityLink]:
+    def many_by_local(self, s: Session, entity_type: str, entity_ids: Iterable[int]) -> dict[int, CrmEntityLink]:
         ids = list(dict.fromkeys(entity_ids))
         out: dict[int, CrmEntityLink] = {}
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+            chunk = ids[start : start + 500]
             for link in s.scalars(self._base(entity_type).where(CrmEntityLink.entity_id.in_(chunk))):
                 out[link.entity_id] = link
         return out
@@ -82,17 +80,25 @@ class Binder:
         )
 
     def count_active(self, s: Session, entity_type: str) -> int:
-        return int(s.scalar(self._columns(entity_type, func.count(CrmEntityLink.id))
-                            .where(CrmEntityLink.status.in_(ACTIVE_STATUSES))) or 0)
+        return int(
+            s.scalar(
+                self._columns(entity_type, func.count(CrmEntityLink.id)).where(
+                    CrmEntityLink.status.in_(ACTIVE_STATUSES)
+                )
+            )
+            or 0
+        )
 
-    def active_missing_from(self, s: Session, entity_type: str, present: Container[str],
-                            created_before: datetime) -> list[tuple[int, str]]:
+    def active_missing_from(
+        self, s: Session, entity_type: str, present: Container[str], created_before: datetime
+    ) -> list[tuple[int, str]]:
         """(link id, external id) of the active links created before ``created_before``
         whose external id is not in ``present``. Streamed and filtered as read: a 100k
         store's links held at once (ids, external ids, timestamps) were most of a full
         pull's peak memory."""
         stmt = self._columns(entity_type, CrmEntityLink.id, CrmEntityLink.external_id).where(
-            CrmEntityLink.status.in_(ACTIVE_STATUSES), CrmEntityLink.cadastrado_em < created_before)
+            CrmEntityLink.status.in_(ACTIVE_STATUSES), CrmEntityLink.cadastrado_em < created_before
+        )
         rows: Iterable[Any] = s.execute(stmt.execution_options(yield_per=2000))
         return [(int(row[0]), str(row[1])) for row in rows if str(row[1]) not in present]
 
@@ -100,9 +106,17 @@ class Binder:
         rows: list[Any] = list(s.execute(self._columns(entity_type, CrmEntityLink.entity_id)))
         return {int(r[0]) for r in rows}
 
-    def new_link(self, entity_type: str, entity_id: int, external_id: str, *, base: dict[str, Any] | None,
-                 local_hash: str | None, remote_version: str | None,
-                 remote_modified_at: datetime | None) -> CrmEntityLink:
+    def new_link(
+        self,
+        entity_type: str,
+        entity_id: int,
+        external_id: str,
+        *,
+        base: dict[str, Any] | None,
+        local_hash: str | None,
+        remote_version: str | None,
+        remote_modified_at: datetime | None,
+    ) -> CrmEntityLink:
         return CrmEntityLink(
             id_loja=self.id_loja,
             id_integracao=self.id_integracao,

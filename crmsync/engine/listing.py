@@ -47,8 +47,9 @@ def _pages_left(provider: Provider, page: Page) -> int | None:
     return max(0, -(-(page.total - page.page * size) // size))
 
 
-def _start_listing_process(provider: Provider, entity_type: str, first: Page, *, depth: int, newest_first: bool,
-                           log_level: str | None) -> ListingProcess | None:
+def _start_listing_process(
+    provider: Provider, entity_type: str, first: Page, *, depth: int, newest_first: bool, log_level: str | None
+) -> ListingProcess | None:
     """A process listing from the page after the hand-over, when the listing is long and
     the provider can be rebuilt elsewhere; None to keep listing in this process (also when
     the process cannot be started: the thread does the same work, only slower)."""
@@ -61,15 +62,29 @@ def _start_listing_process(provider: Provider, entity_type: str, first: Page, *,
     if factory is None:
         return None
     try:
-        return ListingProcess(factory, entity_type, first.page + HANDOVER_PAGES + 1, depth=depth,
-                              newest_first=newest_first, log_level=log_level, on_stats=provider.add_stats)
+        return ListingProcess(
+            factory,
+            entity_type,
+            first.page + HANDOVER_PAGES + 1,
+            depth=depth,
+            newest_first=newest_first,
+            log_level=log_level,
+            on_stats=provider.add_stats,
+        )
     except Exception as exc:
         log.warning("listing process could not start; listing in this process", error=error_message(exc))
         return None
 
 
-def read_ahead(provider: Provider, entity_type: str, start_page: int, *, depth: int, newest_first: bool = False,
-               log_level: str | None = None) -> Generator[Page, None, None]:
+def read_ahead(
+    provider: Provider,
+    entity_type: str,
+    start_page: int,
+    *,
+    depth: int,
+    newest_first: bool = False,
+    log_level: str | None = None,
+) -> Generator[Page, None, None]:
     """The listing's pages from ``start_page``, read ahead ``depth`` pages (0: none): in
     another process for a long listing when the provider allows it, else in a thread."""
     pages = provider.iter_pages(entity_type, start_page, newest_first=newest_first)
@@ -79,8 +94,9 @@ def read_ahead(provider: Provider, entity_type: str, start_page: int, *, depth: 
     first = next(pages, None)
     if first is None:
         return
-    remote = _start_listing_process(provider, entity_type, first, depth=depth, newest_first=newest_first,
-                                    log_level=log_level)
+    remote = _start_listing_process(
+        provider, entity_type, first, depth=depth, newest_first=newest_first, log_level=log_level
+    )
     if remote is None:
         yield first
         yield from prefetched(pages, depth)

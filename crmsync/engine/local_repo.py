@@ -54,9 +54,14 @@ def _plain(value: Any) -> Any:
 
 
 # Canonical strings that become typed columns; every other field is stored as it is.
-_TYPED_COLUMNS: dict[str, Any] = {"data_nascimento": date.fromisoformat, "data": date.fromisoformat,
-                                  "valor_custo": Decimal, "valor_venda": Decimal, "estoque": Decimal,
-                                  "valor_total": Decimal}
+_TYPED_COLUMNS: dict[str, Any] = {
+    "data_nascimento": date.fromisoformat,
+    "data": date.fromisoformat,
+    "valor_custo": Decimal,
+    "valor_venda": Decimal,
+    "estoque": Decimal,
+    "valor_total": Decimal,
+}
 _SIMPLE = (type(None), bool, int, str)
 
 
@@ -67,10 +72,14 @@ def complete_canonical(entity_type: str, data: dict[str, Any]) -> dict[str, Any]
     Records missing a required field go through full validation, for its error message."""
     if entity_type == "venda" or any(data.get(name) in (None, "") for name in _REQUIRED[entity_type]):
         return canonicalize(entity_type, data)
-    return {**_DEFAULTS[entity_type], **{k: v for k, v in data.items() if k in _DEFAULTS[entity_type]
-                                         or k in _REQUIRED[entity_type]}}
+    return {
+        **_DEFAULTS[entity_type],
+        **{k: v for k, v in data.items() if k in _DEFAULTS[entity_type] or k in _REQUIRED[entity_type]},
+    }
+
 
 Row = Cliente | Produto | Venda
+
 
 @cache
 def _data_columns(entity_type: str) -> tuple[str, ...]:
@@ -120,7 +129,7 @@ class LocalRepo:
         wanted = list(dict.fromkeys(ids))
         out: dict[int, Any] = {}
         for start in range(0, len(wanted), 500):
-            for row in s.scalars(self._select(entity_type).where(model.id.in_(wanted[start:start + 500]))):
+            for row in s.scalars(self._select(entity_type).where(model.id.in_(wanted[start : start + 500]))):
                 out[row.id] = row
         return out
 
@@ -144,8 +153,9 @@ class LocalRepo:
     def insert_constants(self, now: datetime) -> dict[str, Any]:
         return {"id_loja": self.id_loja, "cadastrado_em": now, "modificado_em": now, "deletado_em": None}
 
-    def insert_rows(self, s: Session, entity_type: str, params: list[dict[str, Any]],
-                    constants: dict[str, Any]) -> list[int]:
+    def insert_rows(
+        self, s: Session, entity_type: str, params: list[dict[str, Any]], constants: dict[str, Any]
+    ) -> list[int]:
         """Insert rows, answering their ids in order. SQLite: one executemany, then the ids
         are the last ones of the table (SQLite has a single writer, and this transaction
         already holds the write lock after its first insert). Other databases: one INSERT
@@ -157,9 +167,13 @@ class LocalRepo:
             last: int = int(conn.execute(text("SELECT last_insert_rowid()")).scalar_one())
             first = int(last) - len(params) + 1
             ids = list(range(first, int(last) + 1))
-            check: list[Any] = conn.execute(
-                select(table.c.id).where(table.c.id.between(first, int(last)), table.c.id_loja == self.id_loja)
-            ).scalars().all()  # type: ignore[assignment]
+            check: list[Any] = (
+                conn.execute(
+                    select(table.c.id).where(table.c.id.between(first, int(last)), table.c.id_loja == self.id_loja)
+                )
+                .scalars()
+                .all()
+            )  # type: ignore[assignment]
             if len(check) != len(params):  # never expected; refuse rather than mislink
                 raise RuntimeError("ids das linhas inseridas não são contíguos")
             return ids
@@ -195,10 +209,12 @@ class LocalRepo:
         found dirty, merged, found equal, and the fingerprint is refreshed."""
         values: list[Any] = [_plain(getattr(row, name)) for name in _FINGERPRINT_FIELDS[entity_type]]
         if entity_type == "venda":
-            values.append([
-                [item.id_produto, _plain(item.quantidade), _plain(item.valor_unitario), _plain(item.desconto)]
-                for item in row.itens
-            ])
+            values.append(
+                [
+                    [item.id_produto, _plain(item.quantidade), _plain(item.valor_unitario), _plain(item.desconto)]
+                    for item in row.itens
+                ]
+            )
         return canonical_hash({"v": values})
 
     # ------------------------------------------------------------ reference translation (vendas)

@@ -19,8 +19,9 @@ from crmsync.db.sync import CrmItemFalho, CrmSyncLog
 __all__ = ["RunLog", "decisions_diff"]
 
 
-def decisions_diff(decisions: list[tuple[str, str, str]], to_local: dict[str, Any],
-                   to_external: dict[str, Any]) -> dict[str, Any] | None:
+def decisions_diff(
+    decisions: list[tuple[str, str, str]], to_local: dict[str, Any], to_external: dict[str, Any]
+) -> dict[str, Any] | None:
     """Field diff for the log: per field, where it went and why (values included)."""
     if not decisions:
         return None
@@ -46,23 +47,35 @@ class RunLog:
         self.dry_run = dry_run
         self._rows: list[dict[str, Any]] = []
 
-    def add(self, *, direcao: str, operacao: str, entity_type: str, status: str,
-            entity_id: int | None = None, external_id: str | None = None, mensagem: str | None = None,
-            duracao_ms: int = 0, diff: dict[str, Any] | None = None) -> None:
+    def add(
+        self,
+        *,
+        direcao: str,
+        operacao: str,
+        entity_type: str,
+        status: str,
+        entity_id: int | None = None,
+        external_id: str | None = None,
+        mensagem: str | None = None,
+        duracao_ms: int = 0,
+        diff: dict[str, Any] | None = None,
+    ) -> None:
         if self.dry_run and status in ("sucesso", "conflito"):
             status = "simulado"
-        self._rows.append({
-            "direcao": direcao[:20],
-            "operacao": operacao[:20],
-            "entity_type": entity_type[:20],
-            "entity_id": entity_id,
-            "external_id": external_id[:64] if external_id else external_id,
-            "status": status[:20],
-            "mensagem": mensagem[:2000] if mensagem else mensagem,
-            "duracao_ms": max(0, int(duracao_ms)),
-            "diff": diff,
-            "criado_em": datetime.now(UTC),
-        })
+        self._rows.append(
+            {
+                "direcao": direcao[:20],
+                "operacao": operacao[:20],
+                "entity_type": entity_type[:20],
+                "entity_id": entity_id,
+                "external_id": external_id[:64] if external_id else external_id,
+                "status": status[:20],
+                "mensagem": mensagem[:2000] if mensagem else mensagem,
+                "duracao_ms": max(0, int(duracao_ms)),
+                "diff": diff,
+                "criado_em": datetime.now(UTC),
+            }
+        )
 
     def discard(self) -> None:
         self._rows.clear()
@@ -72,12 +85,17 @@ class RunLog:
             # Core on the table (the ORM's bulk INSERT re-sorts every row's keys, a
             # noticeable share of a large pull); the rows carry every column already.
             session.flush()  # what the ORM statement's autoflush did
-            bulk_insert(session.connection(), cast(Table, CrmSyncLog.__table__), self._rows, {
-                "id_integracao": self.id_integracao,
-                "id_loja": self.id_loja,
-                "run_id": self.run_id,
-                "tipo": self.trigger[:20],
-            })
+            bulk_insert(
+                session.connection(),
+                cast(Table, CrmSyncLog.__table__),
+                self._rows,
+                {
+                    "id_integracao": self.id_integracao,
+                    "id_loja": self.id_loja,
+                    "run_id": self.run_id,
+                    "tipo": self.trigger[:20],
+                },
+            )
             self._rows = []
 
 
@@ -120,8 +138,17 @@ class FailedItems:
             self._pending[key] = set(rows)
         return self._pending[key]
 
-    def failed(self, session: Session, *, entity_type: str, direcao: str, entity_id: int | None,
-               external_id: str | None, error: str, changed_at: datetime | None = None) -> None:
+    def failed(
+        self,
+        session: Session,
+        *,
+        entity_type: str,
+        direcao: str,
+        entity_id: int | None,
+        external_id: str | None,
+        error: str,
+        changed_at: datetime | None = None,
+    ) -> None:
         chave = f"local:{entity_id}" if direcao == "push" else f"externo:{external_id}"
         row = session.scalars(
             select(CrmItemFalho).where(
@@ -133,8 +160,12 @@ class FailedItems:
         ).first()
         if row is None:
             row = CrmItemFalho(
-                id_loja=self.id_loja, id_integracao=self.id_integracao, entity_type=entity_type,
-                direcao=direcao, chave=chave, tentativas=0,
+                id_loja=self.id_loja,
+                id_integracao=self.id_integracao,
+                entity_type=entity_type,
+                direcao=direcao,
+                chave=chave,
+                tentativas=0,
             )
             session.add(row)
         elif row.status == "ignorado":
@@ -152,8 +183,9 @@ class FailedItems:
         session.flush()
         self.pending_keys(session, entity_type, direcao).add(chave)
 
-    def succeeded(self, session: Session, *, entity_type: str, direcao: str, entity_id: int | None,
-                  external_id: str | None) -> None:
+    def succeeded(
+        self, session: Session, *, entity_type: str, direcao: str, entity_id: int | None, external_id: str | None
+    ) -> None:
         chave = f"local:{entity_id}" if direcao == "push" else f"externo:{external_id}"
         pending = self.pending_keys(session, entity_type, direcao)
         if chave not in pending:

@@ -134,8 +134,14 @@ class PullMixin(EngineBase):
         try:
             # An incremental poll usually stops after its first page: reading ahead would
             # spend the provider's request quota on pages never used.
-            source = read_ahead(self.provider, entity_type, start_page, newest_first=newest_first,
-                                depth=0 if newest_first else PREFETCH_PAGES, log_level=get_settings().log_level)
+            source = read_ahead(
+                self.provider,
+                entity_type,
+                start_page,
+                newest_first=newest_first,
+                depth=0 if newest_first else PREFETCH_PAGES,
+                log_level=get_settings().log_level,
+            )
             with closing(source) as pages:  # a listing process or thread stops with the loop
                 for page in pages:
                     page_no = page.page
@@ -151,8 +157,13 @@ class PullMixin(EngineBase):
             result.error(None, message, exc)
             result.message = message
             with self._uow() as s:
-                self.log.add(direcao="pull", operacao="list", entity_type=entity_type, status="erro",
-                             mensagem=f"{message} (cursor mantido; a próxima execução retoma do checkpoint)")
+                self.log.add(
+                    direcao="pull",
+                    operacao="list",
+                    entity_type=entity_type,
+                    status="erro",
+                    mensagem=f"{message} (cursor mantido; a próxima execução retoma do checkpoint)",
+                )
             result.planned = self.planned[first_plan:]
             return result
         if seen is not None:
@@ -188,11 +199,23 @@ class PullMixin(EngineBase):
             message = error_message(exc)
             result.error(str(external_id), message, exc)
             with self._uow() as s:
-                self.log.add(direcao="pull", operacao="erro", entity_type=entity_type, status="erro",
-                             external_id=str(external_id), mensagem=message)
+                self.log.add(
+                    direcao="pull",
+                    operacao="erro",
+                    entity_type=entity_type,
+                    status="erro",
+                    external_id=str(external_id),
+                    mensagem=message,
+                )
                 if not self.dry_run:
-                    self.failed.failed(s, entity_type=entity_type, direcao="pull", entity_id=None,
-                                       external_id=str(external_id), error=message)
+                    self.failed.failed(
+                        s,
+                        entity_type=entity_type,
+                        direcao="pull",
+                        entity_id=None,
+                        external_id=str(external_id),
+                        error=message,
+                    )
             return result
         self._apply_page(run, Page(records=[record], page=1, next_page=None), seen=None, checkpoint=None)
         result.paginas = 0
@@ -241,13 +264,19 @@ class PullMixin(EngineBase):
             if result.success:
                 cursor.ultima_execucao_completa = datetime.now(UTC)
             cursor.checkpoint = None
-            self.log.add(direcao="pull", operacao="pull", entity_type=run.entity_type,
-                         status="sucesso" if result.success else "erro",
-                         mensagem=(f"{result.total_processados} processados, {result.total_criados} criados, "
-                                   f"{result.total_atualizados} atualizados, "
-                                   f"{result.total_vinculados} vinculados, "
-                                   f"{result.total_conflitos} conflitos, {result.total_excluidos} excluídos, "
-                                   f"{len(result.erros)} erros"))
+            self.log.add(
+                direcao="pull",
+                operacao="pull",
+                entity_type=run.entity_type,
+                status="sucesso" if result.success else "erro",
+                mensagem=(
+                    f"{result.total_processados} processados, {result.total_criados} criados, "
+                    f"{result.total_atualizados} atualizados, "
+                    f"{result.total_vinculados} vinculados, "
+                    f"{result.total_conflitos} conflitos, {result.total_excluidos} excluídos, "
+                    f"{len(result.erros)} erros"
+                ),
+            )
 
     def _report_progress(self, entity_type: str, result: PullResult) -> None:
         if self.progress is None:
@@ -257,13 +286,20 @@ class PullMixin(EngineBase):
         used = self.provider.requests_used_today()
         if quota is not None and used is not None:
             quota_left = max(0, quota - used)
-        self.progress({"records": result.total_processados, "pages": result.paginas, "quota_left": quota_left,
-                       "entity": entity_type})
+        self.progress(
+            {
+                "records": result.total_processados,
+                "pages": result.paginas,
+                "quota_left": quota_left,
+                "entity": entity_type,
+            }
+        )
 
     # ------------------------------------------------------------------ pages
 
-    def _apply_page(self, run: _PullRun, page: Page, *, seen: set[str] | None,
-                    checkpoint: dict[str, Any] | None) -> None:
+    def _apply_page(
+        self, run: _PullRun, page: Page, *, seen: set[str] | None, checkpoint: dict[str, Any] | None
+    ) -> None:
         entity_type = run.entity_type
         result = run.result
         with self._uow() as s:
@@ -300,28 +336,56 @@ class PullMixin(EngineBase):
                     "oldest_failed": iso(run.oldest_failed),
                 }
 
-    def _item_failed(self, s: Session, run: _PullRun, external_id: str, modified_at: datetime | None,
-                     message: str, exc: BaseException | None = None) -> None:
+    def _item_failed(
+        self,
+        s: Session,
+        run: _PullRun,
+        external_id: str,
+        modified_at: datetime | None,
+        message: str,
+        exc: BaseException | None = None,
+    ) -> None:
         run.result.error(external_id, message, exc)
         if modified_at is None:
             run.failed_without_time = True
         elif run.oldest_failed is None or modified_at < run.oldest_failed:
             run.oldest_failed = modified_at
-        self.log.add(direcao="pull", operacao="erro", entity_type=run.entity_type, status="erro",
-                     external_id=external_id, mensagem=message)
+        self.log.add(
+            direcao="pull",
+            operacao="erro",
+            entity_type=run.entity_type,
+            status="erro",
+            external_id=external_id,
+            mensagem=message,
+        )
         if not self.dry_run:
-            self.failed.failed(s, entity_type=run.entity_type, direcao="pull", entity_id=None,
-                               external_id=external_id, error=message, changed_at=modified_at)
+            self.failed.failed(
+                s,
+                entity_type=run.entity_type,
+                direcao="pull",
+                entity_id=None,
+                external_id=external_id,
+                error=message,
+                changed_at=modified_at,
+            )
 
     def _item_ok(self, s: Session, run: _PullRun, external_id: str) -> None:
         if not self.dry_run:
-            self.failed.succeeded(s, entity_type=run.entity_type, direcao="pull", entity_id=None,
-                                  external_id=external_id)
+            self.failed.succeeded(
+                s, entity_type=run.entity_type, direcao="pull", entity_id=None, external_id=external_id
+            )
 
     # ------------------------------------------------------------------ linked
 
-    def _pull_linked(self, s: Session, run: _PullRun, record: RemoteRecord, link: CrmEntityLink,
-                     row: Any, fetched_at: datetime | None = None) -> None:
+    def _pull_linked(
+        self,
+        s: Session,
+        run: _PullRun,
+        record: RemoteRecord,
+        link: CrmEntityLink,
+        row: Any,
+        fetched_at: datetime | None = None,
+    ) -> None:
         result = run.result
         entity_type = run.entity_type
         if not self._is_active(link) or row is None or row.deletado_em is not None:
@@ -381,13 +445,15 @@ class PullMixin(EngineBase):
             run.exact.add(row[0], canon)
             if row[0] not in linked:
                 run.fuzzy.add(row[0], canon)
-        run.dismissed = set(s.scalars(
-            select(CrmDuplicata.external_id).where(
-                CrmDuplicata.id_integracao == self.integracao_id,
-                CrmDuplicata.entity_type == entity_type,
-                CrmDuplicata.status == "descartado",
+        run.dismissed = set(
+            s.scalars(
+                select(CrmDuplicata.external_id).where(
+                    CrmDuplicata.id_integracao == self.integracao_id,
+                    CrmDuplicata.entity_type == entity_type,
+                    CrmDuplicata.status == "descartado",
+                )
             )
-        ))
+        )
 
     def _pull_unlinked(self, s: Session, run: _PullRun, record: RemoteRecord, *, batch: bool) -> int | None:
         """Link to an existing local row, suggest a duplicate, or create. Returns the local
@@ -408,11 +474,22 @@ class PullMixin(EngineBase):
                 other = self.binder.by_local(s, entity_type, local_id)
                 if other is not None:
                     self._suggest_duplicate(
-                        s, entity_type, local_id, record, 1.0,
-                        f"mesmo {key} do registro local #{local_id}, já vinculado a {other.external_id}")
-                    self.log.add(direcao="pull", operacao="skip", entity_type=entity_type, status="ignorado",
-                                 external_id=record.external_id, entity_id=local_id,
-                                 mensagem=f"possível duplicata (mesmo {key}): aguardando revisão")
+                        s,
+                        entity_type,
+                        local_id,
+                        record,
+                        1.0,
+                        f"mesmo {key} do registro local #{local_id}, já vinculado a {other.external_id}",
+                    )
+                    self.log.add(
+                        direcao="pull",
+                        operacao="skip",
+                        entity_type=entity_type,
+                        status="ignorado",
+                        external_id=record.external_id,
+                        entity_id=local_id,
+                        mensagem=f"possível duplicata (mesmo {key}): aguardando revisão",
+                    )
                     result.total_ignorados += 1
                     return None
                 linked_id = self._retro_link(s, run, record, local_id, key)
@@ -424,9 +501,15 @@ class PullMixin(EngineBase):
                 best = candidates[0]
                 with s.begin_nested():
                     self._suggest_duplicate(s, entity_type, best.local_id, record, best.score, best.reason)
-                    self.log.add(direcao="pull", operacao="skip", entity_type=entity_type, status="ignorado",
-                                 external_id=record.external_id, entity_id=best.local_id,
-                                 mensagem=f"possível duplicata ({best.score:.0%}): aguardando revisão")
+                    self.log.add(
+                        direcao="pull",
+                        operacao="skip",
+                        entity_type=entity_type,
+                        status="ignorado",
+                        external_id=record.external_id,
+                        entity_id=best.local_id,
+                        mensagem=f"possível duplicata ({best.score:.0%}): aguardando revisão",
+                    )
                 result.total_ignorados += 1
                 return None
         if batch and entity_type != "venda":
@@ -446,15 +529,36 @@ class PullMixin(EngineBase):
         row = self.repo.get(s, entity_type, local_id)
         if entity_type == "venda":
             self._import_references(s, record)
-        link = self.binder.create(s, self.binder.new_link(
-            entity_type, local_id, record.external_id, base=None, local_hash=None, remote_version=None,
-            remote_modified_at=None))
-        self.log.add(direcao="pull", operacao="link", entity_type=entity_type, status="sucesso",
-                     entity_id=local_id, external_id=record.external_id,
-                     mensagem=f"vínculo retroativo pelo campo {key}")
+        link = self.binder.create(
+            s,
+            self.binder.new_link(
+                entity_type,
+                local_id,
+                record.external_id,
+                base=None,
+                local_hash=None,
+                remote_version=None,
+                remote_modified_at=None,
+            ),
+        )
+        self.log.add(
+            direcao="pull",
+            operacao="link",
+            entity_type=entity_type,
+            status="sucesso",
+            entity_id=local_id,
+            external_id=record.external_id,
+            mensagem=f"vínculo retroativo pelo campo {key}",
+        )
         if self.dry_run:
-            self._plan("vinculo", "link", entity_type, entity_id=local_id, external_id=record.external_id,
-                       motivo=f"mesmo {key}")
+            self._plan(
+                "vinculo",
+                "link",
+                entity_type,
+                entity_id=local_id,
+                external_id=record.external_id,
+                motivo=f"mesmo {key}",
+            )
         out = self._reconcile(s, entity_type, link, row, record, direcao="pull")
         run.result.total_vinculados += 1
         if out.conflicts:
@@ -463,8 +567,9 @@ class PullMixin(EngineBase):
             run.fuzzy.remove(local_id)
         return local_id
 
-    def _local_values(self, s: Session, entity_type: str, record: RemoteRecord) -> tuple[dict[str, Any],
-                                                                                         dict[str, Any]]:
+    def _local_values(
+        self, s: Session, entity_type: str, record: RemoteRecord
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """(full canonical record in the external namespace, same in the local namespace)."""
         if entity_type == "venda":
             self._import_references(s, record)
@@ -477,15 +582,29 @@ class PullMixin(EngineBase):
         row = self.repo.new_row(entity_type, values)
         s.add(row)
         s.flush()
-        self.binder.create(s, self.binder.new_link(
-            entity_type, row.id, record.external_id, base=full_ext,
-            local_hash=self.repo.row_hash(entity_type, row), remote_version=record.version,
-            remote_modified_at=record.modified_at))
+        self.binder.create(
+            s,
+            self.binder.new_link(
+                entity_type,
+                row.id,
+                record.external_id,
+                base=full_ext,
+                local_hash=self.repo.row_hash(entity_type, row),
+                remote_version=record.version,
+                remote_modified_at=record.modified_at,
+            ),
+        )
         self._after_create(run, record, row.id, full_ext)
         return int(row.id)
 
-    def _after_create(self, run: _PullRun, record: RemoteRecord, local_id: int, full_ext: dict[str, Any],
-                      pairs: list[tuple[str, str]] | None = None) -> None:
+    def _after_create(
+        self,
+        run: _PullRun,
+        record: RemoteRecord,
+        local_id: int,
+        full_ext: dict[str, Any],
+        pairs: list[tuple[str, str]] | None = None,
+    ) -> None:
         """Count, log and index a new local row (``pairs``: its unique keys, when the
         caller normalised them already)."""
         if self.dry_run:
@@ -493,8 +612,14 @@ class PullMixin(EngineBase):
         if run.exact is not None:
             run.exact.add_pairs(local_id, run.exact.pairs(full_ext) if pairs is None else pairs)
         run.result.total_criados += 1
-        self.log.add(direcao="pull", operacao="create", entity_type=run.entity_type, status="sucesso",
-                     entity_id=local_id, external_id=record.external_id)
+        self.log.add(
+            direcao="pull",
+            operacao="create",
+            entity_type=run.entity_type,
+            status="sucesso",
+            entity_id=local_id,
+            external_id=record.external_id,
+        )
 
     def _flush_creates(self, s: Session, run: _PullRun) -> None:
         """Create the batched new records of a page with Core inserts (the ORM's per-object
@@ -519,26 +644,31 @@ class PullMixin(EngineBase):
             with s.begin_nested():
                 s.flush()  # ORM objects pending in this transaction go first, as an ORM insert would
                 ids = self.repo.insert_rows(s, entity_type, params, self.repo.insert_constants(now))
-                bulk_insert(s.connection(), cast(Table, CrmEntityLink.__table__), [
+                bulk_insert(
+                    s.connection(),
+                    cast(Table, CrmEntityLink.__table__),
+                    [
+                        {
+                            "entity_id": row_id,
+                            "external_id": record.external_id,
+                            "base_snapshot": full,
+                            "base_hash": canonical_hash(full),
+                            "local_hash": self.repo.params_hash(entity_type, row),
+                            "remote_version": record.version,
+                            "remote_modificado_em": record.modified_at,
+                        }
+                        for (record, full, _pairs), row, row_id in zip(prepared, params, ids, strict=True)
+                    ],
                     {
-                        "entity_id": row_id,
-                        "external_id": record.external_id,
-                        "base_snapshot": full,
-                        "base_hash": canonical_hash(full),
-                        "local_hash": self.repo.params_hash(entity_type, row),
-                        "remote_version": record.version,
-                        "remote_modificado_em": record.modified_at,
-                    }
-                    for (record, full, _pairs), row, row_id in zip(prepared, params, ids, strict=True)
-                ], {
-                    "id_loja": self.id_loja,
-                    "id_integracao": self.integracao_id,
-                    "provider": self.provider_name,
-                    "entity_type": entity_type,
-                    "status": "sincronizado",
-                    "sincronizado_em": now,
-                    "cadastrado_em": now,
-                })
+                        "id_loja": self.id_loja,
+                        "id_integracao": self.integracao_id,
+                        "provider": self.provider_name,
+                        "entity_type": entity_type,
+                        "status": "sincronizado",
+                        "sincronizado_em": now,
+                        "cadastrado_em": now,
+                    },
+                )
         except IntegrityError:
             for record, _full, _pairs in prepared:  # slow path: find which one collides
                 try:
@@ -594,8 +724,9 @@ class PullMixin(EngineBase):
                 result.success = False
                 result.message = blocked
                 result.erros.append({"external_id": None, "erro": blocked})
-                self.log.add(direcao="pull", operacao="delete", entity_type=entity_type, status="erro",
-                             mensagem=blocked)
+                self.log.add(
+                    direcao="pull", operacao="delete", entity_type=entity_type, status="erro", mensagem=blocked
+                )
                 return
         for link_id, ext_id in missing_ids:
             try:
@@ -616,5 +747,3 @@ class PullMixin(EngineBase):
                     result.total_excluidos += 1
                 elif op == "conflict":
                     result.total_conflitos += 1
-
-

@@ -43,8 +43,9 @@ class PushMixin(EngineBase):
             with self._uow() as s:
                 result = self._push_row(s, entity_type, entity_id)
                 if not self.dry_run and result.success:
-                    self.failed.succeeded(s, entity_type=entity_type, direcao="push", entity_id=entity_id,
-                                          external_id=result.external_id)
+                    self.failed.succeeded(
+                        s, entity_type=entity_type, direcao="push", entity_id=entity_id, external_id=result.external_id
+                    )
         except Exception as exc:
             message = error_message(exc)
             result = PushResult(False, "erro", None, entity_id, message=message)
@@ -52,20 +53,35 @@ class PushMixin(EngineBase):
             with self._uow() as s:
                 link = self.binder.by_local(s, entity_type, entity_id)
                 result.external_id = link.external_id if link else None
-                self.log.add(direcao="push", operacao="erro", entity_type=entity_type, status="erro",
-                             entity_id=entity_id, external_id=result.external_id, mensagem=message,
-                             duracao_ms=int((time.perf_counter() - started) * 1000))
+                self.log.add(
+                    direcao="push",
+                    operacao="erro",
+                    entity_type=entity_type,
+                    status="erro",
+                    entity_id=entity_id,
+                    external_id=result.external_id,
+                    mensagem=message,
+                    duracao_ms=int((time.perf_counter() - started) * 1000),
+                )
                 if not self.dry_run:
                     changed_at = None
                     with contextlib.suppress(Exception):  # only a hint for an ignored item
                         changed_at = getattr(self.repo.get(s, entity_type, entity_id), "modificado_em", None)
-                    self.failed.failed(s, entity_type=entity_type, direcao="push", entity_id=entity_id,
-                                       external_id=result.external_id, error=message, changed_at=changed_at)
+                    self.failed.failed(
+                        s,
+                        entity_type=entity_type,
+                        direcao="push",
+                        entity_id=entity_id,
+                        external_id=result.external_id,
+                        error=message,
+                        changed_at=changed_at,
+                    )
         result.planned = self.planned[first_plan:]
         return result
 
-    def push(self, entity_type: str, *, since: timedelta | None = None, ids: list[int] | None = None,
-             all_rows: bool = False) -> PushSummary:
+    def push(
+        self, entity_type: str, *, since: timedelta | None = None, ids: list[int] | None = None, all_rows: bool = False
+    ) -> PushSummary:
         summary = PushSummary()
         if self.config.direction(entity_type) == "pull":
             return summary
@@ -77,8 +93,9 @@ class PushMixin(EngineBase):
             blocked = self._mass_delete_blocked(len(deletes), total)
             if blocked:
                 with self._uow() as s:
-                    self.log.add(direcao="push", operacao="delete", entity_type=entity_type, status="erro",
-                                 mensagem=blocked)
+                    self.log.add(
+                        direcao="push", operacao="delete", entity_type=entity_type, status="erro", mensagem=blocked
+                    )
                 summary.add(PushResult(False, "erro", None, None, message=blocked))
                 deletes = []
         for entity_id in [*candidates, *deletes]:
@@ -87,8 +104,9 @@ class PushMixin(EngineBase):
                 self.progress({"records": summary.total, "pages": 0, "quota_left": None, "entity": entity_type})
         return summary
 
-    def _push_candidates(self, entity_type: str, *, since: timedelta | None, ids: list[int] | None,
-                         all_rows: bool) -> tuple[list[int], list[int]]:
+    def _push_candidates(
+        self, entity_type: str, *, since: timedelta | None, ids: list[int] | None, all_rows: bool
+    ) -> tuple[list[int], list[int]]:
         """(rows to merge or create, soft-deleted rows whose delete must propagate)."""
         model = self.repo.model(entity_type)
         with self.session_factory() as s:
@@ -133,8 +151,9 @@ class PushMixin(EngineBase):
         if row.deletado_em is not None:
             return self._push_local_delete(s, entity_type, row, link)
         if link is not None and not self._is_active(link):
-            return self._push_skip(entity_type, entity_id, link.external_id,
-                                   "registro excluído ou com exclusão pendente de decisão")
+            return self._push_skip(
+                entity_type, entity_id, link.external_id, "registro excluído ou com exclusão pendente de decisão"
+            )
         if entity_type == "venda":
             self._push_dependencies(s, row)
         if link is not None:
@@ -144,14 +163,26 @@ class PushMixin(EngineBase):
                 op = self._apply_remote_delete(s, entity_type, link, row, direcao="push")
                 return PushResult(True, op, link.external_id, entity_id, message="registro excluído no CRM")
             out = self._reconcile(s, entity_type, link, row, remote, direcao="push")
-            return PushResult(True, out.operacao, link.external_id, entity_id, conflitos=out.conflicts,
-                              message=self._conflict_message(out.conflicts))
+            return PushResult(
+                True,
+                out.operacao,
+                link.external_id,
+                entity_id,
+                conflitos=out.conflicts,
+                message=self._conflict_message(out.conflicts),
+            )
         return self._push_unlinked(s, entity_type, row, started)
 
-    def _push_skip(self, entity_type: str, entity_id: int, external_id: str | None,
-                   message: str) -> PushResult:
-        self.log.add(direcao="push", operacao="skip", entity_type=entity_type, status="ignorado",
-                     entity_id=entity_id, external_id=external_id, mensagem=message)
+    def _push_skip(self, entity_type: str, entity_id: int, external_id: str | None, message: str) -> PushResult:
+        self.log.add(
+            direcao="push",
+            operacao="skip",
+            entity_type=entity_type,
+            status="ignorado",
+            entity_id=entity_id,
+            external_id=external_id,
+            mensagem=message,
+        )
         return PushResult(True, "skip", external_id, entity_id, message=message)
 
     @staticmethod
@@ -163,10 +194,12 @@ class PushMixin(EngineBase):
             local_ext = self._local_ext(s, entity_type, row)
         except UnresolvedReference:
             if self.dry_run:  # dependencies were only planned, so they have no link yet
-                self._plan("externo", "create", entity_type, entity_id=row.id,
-                           motivo="após criar as dependências da venda")
-                self.log.add(direcao="push", operacao="create", entity_type=entity_type, status="simulado",
-                             entity_id=row.id)
+                self._plan(
+                    "externo", "create", entity_type, entity_id=row.id, motivo="após criar as dependências da venda"
+                )
+                self.log.add(
+                    direcao="push", operacao="create", entity_type=entity_type, status="simulado", entity_id=row.id
+                )
                 return PushResult(True, "create", None, row.id)
             raise
         found = self.provider.find_by_keys(entity_type, local_ext)
@@ -177,28 +210,62 @@ class PushMixin(EngineBase):
                     f"o registro {found.external_id} do CRM tem a mesma chave única e já está vinculado ao "
                     f"registro local #{other.entity_id}: possível duplicata, revise os dados"
                 )
-            link = self.binder.create(s, self.binder.new_link(
-                entity_type, row.id, found.external_id, base=None, local_hash=None,
-                remote_version=None, remote_modified_at=None))
-            self.log.add(direcao="push", operacao="link", entity_type=entity_type, status="sucesso",
-                         entity_id=row.id, external_id=found.external_id,
-                         mensagem="já existia no CRM (mesma chave única): vínculo criado")
+            link = self.binder.create(
+                s,
+                self.binder.new_link(
+                    entity_type,
+                    row.id,
+                    found.external_id,
+                    base=None,
+                    local_hash=None,
+                    remote_version=None,
+                    remote_modified_at=None,
+                ),
+            )
+            self.log.add(
+                direcao="push",
+                operacao="link",
+                entity_type=entity_type,
+                status="sucesso",
+                entity_id=row.id,
+                external_id=found.external_id,
+                mensagem="já existia no CRM (mesma chave única): vínculo criado",
+            )
             if self.dry_run:
-                self._plan("vinculo", "link", entity_type, entity_id=row.id, external_id=found.external_id,
-                           motivo="já existia no CRM (mesma chave única)")
+                self._plan(
+                    "vinculo",
+                    "link",
+                    entity_type,
+                    entity_id=row.id,
+                    external_id=found.external_id,
+                    motivo="já existia no CRM (mesma chave única)",
+                )
             out = self._reconcile(s, entity_type, link, row, found, direcao="push")
-            return PushResult(True, "link", found.external_id, row.id, conflitos=out.conflicts,
-                              message=self._conflict_message(out.conflicts))
+            return PushResult(
+                True,
+                "link",
+                found.external_id,
+                row.id,
+                conflitos=out.conflicts,
+                message=self._conflict_message(out.conflicts),
+            )
         if self.dry_run:
             self._plan("externo", "create", entity_type, entity_id=row.id, campos=local_ext)
-            self.log.add(direcao="push", operacao="create", entity_type=entity_type, status="simulado",
-                         entity_id=row.id)
+            self.log.add(
+                direcao="push", operacao="create", entity_type=entity_type, status="simulado", entity_id=row.id
+            )
             return PushResult(True, "create", None, row.id)
         remote = self.provider.create(entity_type, local_ext)
         base = {**remote.data, **local_ext}
-        link = self.binder.new_link(entity_type, row.id, remote.external_id, base=base,
-                                    local_hash=self.repo.row_hash(entity_type, row),
-                                    remote_version=remote.version, remote_modified_at=remote.modified_at)
+        link = self.binder.new_link(
+            entity_type,
+            row.id,
+            remote.external_id,
+            base=base,
+            local_hash=self.repo.row_hash(entity_type, row),
+            remote_version=remote.version,
+            remote_modified_at=remote.modified_at,
+        )
         try:
             self.binder.create(s, link)
         except LinkTaken as taken:
@@ -213,19 +280,25 @@ class PushMixin(EngineBase):
             # Another run linked this row meanwhile: ours is a duplicate on the provider.
             with contextlib.suppress(ProviderError):
                 self.provider.delete(entity_type, remote.external_id)
-            return self._push_skip(entity_type, row.id, taken.existing.external_id,
-                                   "já vinculado por outra execução")
-        self.log.add(direcao="push", operacao="create", entity_type=entity_type, status="sucesso",
-                     entity_id=row.id, external_id=remote.external_id,
-                     duracao_ms=int((time.perf_counter() - started) * 1000))
+            return self._push_skip(entity_type, row.id, taken.existing.external_id, "já vinculado por outra execução")
+        self.log.add(
+            direcao="push",
+            operacao="create",
+            entity_type=entity_type,
+            status="sucesso",
+            entity_id=row.id,
+            external_id=remote.external_id,
+            duracao_ms=int((time.perf_counter() - started) * 1000),
+        )
         return PushResult(True, "create", remote.external_id, row.id)
 
     # ------------------------------------------------------------------ local deletes
 
     def _push_local_delete(self, s: Session, entity_type: str, row: Any, link: Any) -> PushResult:
         if link is None or not self._is_active(link):
-            return self._push_skip(entity_type, row.id, link.external_id if link else None,
-                                   "excluído localmente; nada a propagar")
+            return self._push_skip(
+                entity_type, row.id, link.external_id if link else None, "excluído localmente; nada a propagar"
+            )
         policy = self.config.entity(entity_type).delete_remoto
         ext = link.external_id
         if policy == "ignore":
@@ -233,11 +306,16 @@ class PushMixin(EngineBase):
             return self._push_skip(entity_type, row.id, ext, "excluído localmente; política: ignorar")
         if policy == "conflict":
             self._delete_conflict(s, entity_type, link, row, lado="local", when=row.deletado_em)
-            self.log.add(direcao="conflito", operacao="conflict", entity_type=entity_type, status="conflito",
-                         entity_id=row.id, external_id=ext,
-                         mensagem="excluído localmente; aguardando decisão")
-            return PushResult(True, "conflict", ext, row.id, conflitos=1,
-                              message="exclusão aguardando decisão")
+            self.log.add(
+                direcao="conflito",
+                operacao="conflict",
+                entity_type=entity_type,
+                status="conflito",
+                entity_id=row.id,
+                external_id=ext,
+                mensagem="excluído localmente; aguardando decisão",
+            )
+            return PushResult(True, "conflict", ext, row.id, conflitos=1, message="exclusão aguardando decisão")
         operacao = "delete" if policy == "delete" else "deactivate"
         if self.dry_run:
             self._plan("externo", operacao, entity_type, entity_id=row.id, external_id=ext)
@@ -253,8 +331,15 @@ class PushMixin(EngineBase):
                 operacao = "delete"
         link.status = "excluido_local" if operacao == "delete" else "desativado"
         link.sincronizado_em = datetime.now(UTC)
-        self.log.add(direcao="push", operacao=operacao, entity_type=entity_type, status="sucesso",
-                     entity_id=row.id, external_id=ext, mensagem="excluído localmente")
+        self.log.add(
+            direcao="push",
+            operacao=operacao,
+            entity_type=entity_type,
+            status="sucesso",
+            entity_id=row.id,
+            external_id=ext,
+            mensagem="excluído localmente",
+        )
         return PushResult(True, operacao, ext, row.id)
 
     # ------------------------------------------------------------------ sales
@@ -276,8 +361,10 @@ class PushMixin(EngineBase):
             if self.config.direction(dep_type) == "pull":
                 if link is not None:
                     continue
-                raise DependencyError(f"{dep_type} #{dep_id} da venda #{venda.id} não tem vínculo com o CRM "
-                                      f"e {dep_type}s são somente leitura (direção pull)")
+                raise DependencyError(
+                    f"{dep_type} #{dep_id} da venda #{venda.id} não tem vínculo com o CRM "
+                    f"e {dep_type}s são somente leitura (direção pull)"
+                )
             if link is not None and not self._is_active(link):
                 raise DependencyError(f"{dep_type} #{dep_id} da venda #{venda.id} foi excluído no CRM")
             try:
@@ -285,11 +372,9 @@ class PushMixin(EngineBase):
                     result = self._push_row(s, dep_type, dep_id)
             except Exception as exc:
                 raise DependencyError(
-                    f"{dep_type} #{dep_id} da venda #{venda.id} não pôde ser sincronizado: "
-                    f"{error_message(exc)}"
+                    f"{dep_type} #{dep_id} da venda #{venda.id} não pôde ser sincronizado: {error_message(exc)}"
                 ) from exc
             if not result.success:
                 raise DependencyError(
                     f"{dep_type} #{dep_id} da venda #{venda.id} não pôde ser sincronizado: {result.message}"
                 )
-

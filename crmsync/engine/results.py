@@ -29,6 +29,7 @@ def rate_limit_of(exc: BaseException) -> tuple[bool, float | None]:
 # The spec's marker for an item whose external id is not known (`?? 'unknown'`).
 UNKNOWN_EXTERNAL_ID = "unknown"
 
+
 @dataclass
 class RunOptions:
     """How a run was triggered and whether it may write.
@@ -148,8 +149,16 @@ class PullResult:
         self.success = False
 
     def merge_from(self, other: PullResult) -> None:
-        for name in ("total_processados", "total_criados", "total_atualizados", "total_vinculados",
-                     "total_ignorados", "total_conflitos", "total_excluidos", "paginas"):
+        for name in (
+            "total_processados",
+            "total_criados",
+            "total_atualizados",
+            "total_vinculados",
+            "total_ignorados",
+            "total_conflitos",
+            "total_excluidos",
+            "paginas",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.erros.extend(other.erros)
         self.planned.extend(other.planned)

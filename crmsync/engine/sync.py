@@ -29,21 +29,24 @@ __all__ = ["SyncEngine"]
 class SyncEngine(PushMixin, PullMixin, ConflictsMixin):
     """Push, pull, sync, conflict and duplicate decisions for one integration."""
 
-    def __init__(self, session_factory: sessionmaker[Session], integracao_id: int,
-                 provider: Provider | None = None, options: RunOptions | None = None,
-                 progress: Callable[[dict[str, Any]], None] | None = None) -> None:
-        super().__init__(session_factory, integracao_id, provider=provider, options=options,
-                         progress=progress)
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        integracao_id: int,
+        provider: Provider | None = None,
+        options: RunOptions | None = None,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        super().__init__(session_factory, integracao_id, provider=provider, options=options, progress=progress)
         self._dep_runs = {}
 
     @classmethod
-    def for_store(cls, session_factory: sessionmaker[Session], loja_id: int,
-                  provider_key: str = "gestao_click",
-                  **kw: Any) -> SyncEngine:
+    def for_store(
+        cls, session_factory: sessionmaker[Session], loja_id: int, provider_key: str = "gestao_click", **kw: Any
+    ) -> SyncEngine:
         with session_factory() as s:
             integ = s.scalars(
-                select(CrmIntegracao).where(CrmIntegracao.id_loja == loja_id,
-                                            CrmIntegracao.provider == provider_key)
+                select(CrmIntegracao).where(CrmIntegracao.id_loja == loja_id, CrmIntegracao.provider == provider_key)
             ).first()
             if integ is None:
                 raise LookupError(f"Integração não encontrada para a loja {loja_id} ({provider_key})")
@@ -100,14 +103,20 @@ class SyncEngine(PushMixin, PullMixin, ConflictsMixin):
         result.planned = self.planned[first_plan:]
         with self._uow():
             scope = types[0] if len(types) == 1 else "todas"
-            self.log.add(direcao="sync", operacao="sync", entity_type=scope,
-                         status="sucesso" if result.success else "erro",
-                         mensagem=(f"{', '.join(types)}: para o CRM: {push_total.sucessos} ok, "
-                                   f"{push_total.erros} erros; "
-                                   f"do CRM: {pull_total.total_processados} processados, "
-                                   f"{len(pull_total.erros)} erros; "
-                                   f"conflitos pendentes: {conflitos['pendentes']}"),
-                         duracao_ms=int((time.perf_counter() - started) * 1000))
+            self.log.add(
+                direcao="sync",
+                operacao="sync",
+                entity_type=scope,
+                status="sucesso" if result.success else "erro",
+                mensagem=(
+                    f"{', '.join(types)}: para o CRM: {push_total.sucessos} ok, "
+                    f"{push_total.erros} erros; "
+                    f"do CRM: {pull_total.total_processados} processados, "
+                    f"{len(pull_total.erros)} erros; "
+                    f"conflitos pendentes: {conflitos['pendentes']}"
+                ),
+                duracao_ms=int((time.perf_counter() - started) * 1000),
+            )
         return result
 
     # ------------------------------------------------------------------ duplicates
@@ -136,11 +145,11 @@ class SyncEngine(PushMixin, PullMixin, ConflictsMixin):
             local_id: int | None
             if action == "vincular":
                 if existing is not None:
-                    raise ValueError(f"o registro externo {external_id} já está vinculado ao local "
-                                     f"#{existing.entity_id}")
-                if self.binder.by_local(s, entity_type, entity_id) is not None:
                     raise ValueError(
-                        f"o registro local #{entity_id} já está vinculado a outro registro externo")
+                        f"o registro externo {external_id} já está vinculado ao local #{existing.entity_id}"
+                    )
+                if self.binder.by_local(s, entity_type, entity_id) is not None:
+                    raise ValueError(f"o registro local #{entity_id} já está vinculado a outro registro externo")
                 row = self.repo.get(s, entity_type, entity_id)
                 if row is None:
                     raise LookupError(f"{entity_type} #{entity_id} não encontrado")
@@ -150,13 +159,15 @@ class SyncEngine(PushMixin, PullMixin, ConflictsMixin):
             else:
                 dup.status = "descartado"
                 local_id = existing.entity_id if existing is not None else None
-                others = s.scalars(select(CrmDuplicata).where(
-                    CrmDuplicata.id_integracao == self.integracao_id,
-                    CrmDuplicata.entity_type == entity_type,
-                    CrmDuplicata.external_id == external_id,
-                    CrmDuplicata.status == "pendente",
-                    CrmDuplicata.id != duplicata_id,
-                ))
+                others = s.scalars(
+                    select(CrmDuplicata).where(
+                        CrmDuplicata.id_integracao == self.integracao_id,
+                        CrmDuplicata.entity_type == entity_type,
+                        CrmDuplicata.external_id == external_id,
+                        CrmDuplicata.status == "pendente",
+                        CrmDuplicata.id != duplicata_id,
+                    )
+                )
                 for other in others:
                     other.status = "descartado"
                     other.resolvido_por = who
@@ -166,9 +177,15 @@ class SyncEngine(PushMixin, PullMixin, ConflictsMixin):
                         local_id = self._create_local(s, run, remote)
             dup.resolvido_por = who
             dup.resolvido_em = datetime.now(UTC)
-            self.log.add(direcao="pull", operacao="duplicata", entity_type=entity_type, status="sucesso",
-                         entity_id=local_id, external_id=external_id,
-                         mensagem=f"duplicata #{duplicata_id}: {action} por {who}")
+            self.log.add(
+                direcao="pull",
+                operacao="duplicata",
+                entity_type=entity_type,
+                status="sucesso",
+                entity_id=local_id,
+                external_id=external_id,
+                mensagem=f"duplicata #{duplicata_id}: {action} por {who}",
+            )
         return {
             "success": True,
             "duplicata_id": duplicata_id,

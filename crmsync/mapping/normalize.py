@@ -125,16 +125,14 @@ def normalize_cnpj(value: str | None, field: str = "cnpj") -> str | None:
 # limit of email_validator (local 64, label 63, domain 253, address 254) can be reached.
 # email_validator returns such an address unchanged, so skipping it (~30 µs) changes nothing;
 # anything else, and special-use domains, take the reference path.
-_FAST_EMAIL = re.compile(
-    r"[a-z0-9]+(?:[._+\-][a-z0-9]+)*@(?:[a-z0-9]+(?:-[a-z0-9]+)*\.)+[a-z]{2,24}"
-)
+_FAST_EMAIL = re.compile(r"[a-z0-9]+(?:[._+\-][a-z0-9]+)*@(?:[a-z0-9]+(?:-[a-z0-9]+)*\.)+[a-z]{2,24}")
 _FAST_EMAIL_MAX = 64
 
 
 def _email_is_plain(value: str) -> bool:
     if len(value) > _FAST_EMAIL_MAX or _FAST_EMAIL.fullmatch(value) is None:
         return False
-    domain = value[value.index("@") + 1:]
+    domain = value[value.index("@") + 1 :]
     for special in email_validator.SPECIAL_USE_DOMAIN_NAMES:
         if domain == special or domain.endswith("." + special):
             return False
@@ -270,7 +268,7 @@ def format_cnpj(d: str | None) -> str | None:
 
 
 def format_phone_br(e164: str | None) -> str | None:
-    """"+551135228899" -> "(11) 3522-8899", the way GestãoClick shows phones."""
+    """ "+551135228899" -> "(11) 3522-8899", the way GestãoClick shows phones."""
     if not e164:
         return None
     try:

@@ -59,8 +59,16 @@ class ClienteCanon(_Canon):
     observacoes: str | None = None
 
     @field_validator(
-        "nome", "razao_social", "logradouro", "complemento", "bairro", "cidade", "observacoes", "rg",
-        "inscricao_estadual", "numero",
+        "nome",
+        "razao_social",
+        "logradouro",
+        "complemento",
+        "bairro",
+        "cidade",
+        "observacoes",
+        "rg",
+        "inscricao_estadual",
+        "numero",
     )
     @classmethod
     def _text(cls, v: str | None) -> str | None:
@@ -194,8 +202,17 @@ def _canonicalize_reference(entity_type: str, data: Mapping[str, Any], *, partia
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _CLIENTE_TEXT = frozenset(
-    ("razao_social", "rg", "inscricao_estadual", "logradouro", "numero", "complemento", "bairro", "cidade",
-     "observacoes")
+    (
+        "razao_social",
+        "rg",
+        "inscricao_estadual",
+        "logradouro",
+        "numero",
+        "complemento",
+        "bairro",
+        "cidade",
+        "observacoes",
+    )
 )
 # Looked up by name on each call, as the model's validators do.
 _CLIENTE_NORMALISERS: dict[str, str] = {

@@ -42,8 +42,14 @@ class RetriableError(ProviderError):
 class RateLimitedError(RetriableError):
     """HTTP 429 or the local quota guard: wait `retry_after` seconds (None: use backoff)."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, request: str | None = None,
-                 quota_exhausted: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        request: str | None = None,
+        quota_exhausted: bool = False,
+    ) -> None:
         super().__init__(message, request=request)
         self.retry_after = retry_after
         self.quota_exhausted = quota_exhausted
@@ -124,8 +130,9 @@ class Provider(Protocol):
 
     def create(self, entity_type: str, data: Mapping[str, Any]) -> RemoteRecord: ...
 
-    def update(self, entity_type: str, external_id: str, data: Mapping[str, Any],
-               current: RemoteRecord | None = None) -> RemoteRecord: ...
+    def update(
+        self, entity_type: str, external_id: str, data: Mapping[str, Any], current: RemoteRecord | None = None
+    ) -> RemoteRecord: ...
 
     def delete(self, entity_type: str, external_id: str) -> None: ...
 

@@ -99,9 +99,15 @@ class MemoryProvider:
 
     # ------------------------------------------------------------------ fault injection
 
-    def fail_next(self, n: int = 1, error: type[ProviderError] | Callable[[str],
-                                                                          ProviderError] = RetriableError,
-                  *, methods: set[str] | None = None, after: bool = False, skip: int = 0) -> None:
+    def fail_next(
+        self,
+        n: int = 1,
+        error: type[ProviderError] | Callable[[str], ProviderError] = RetriableError,
+        *,
+        methods: set[str] | None = None,
+        after: bool = False,
+        skip: int = 0,
+    ) -> None:
         """The next ``n`` calls (of ``methods``, default any) raise ``error``; with
         ``after=True`` the call takes effect first and then raises (a lost answer); ``skip``
         lets that many matching calls succeed first."""
@@ -194,21 +200,20 @@ class MemoryProvider:
             self._call("list_page")
             table = self._table(entity_type)
             if newest_first:
-                items = sorted(table.items(), key=lambda kv: (kv[1].modified_at, kv[1].created_seq),
-                               reverse=True)
+                items = sorted(table.items(), key=lambda kv: (kv[1].modified_at, kv[1].created_seq), reverse=True)
             else:
                 items = sorted(table.items(), key=lambda kv: kv[1].created_seq)
             start = (page - 1) * self.page_size
-            chunk = items[start:start + self.page_size]
+            chunk = items[start : start + self.page_size]
             records = [self._record(ext_id, stored) for ext_id, stored in chunk]
             next_page = page + 1 if start + self.page_size < len(items) else None
-            result = Page(records=records, page=page, next_page=next_page, total=len(items),
-                          fetched_at=datetime.now(UTC))
+            result = Page(
+                records=records, page=page, next_page=next_page, total=len(items), fetched_at=datetime.now(UTC)
+            )
             self._after("list_page")
             return result
 
-    def iter_pages(self, entity_type: str, start_page: int = 1, *,
-                   newest_first: bool = False) -> Iterator[Page]:
+    def iter_pages(self, entity_type: str, start_page: int = 1, *, newest_first: bool = False) -> Iterator[Page]:
         page: int | None = start_page
         while page is not None:
             result = self.list_page(entity_type, page, newest_first=newest_first)
@@ -232,8 +237,9 @@ class MemoryProvider:
             self._after("create")
             return record
 
-    def update(self, entity_type: str, external_id: str, data: Mapping[str, Any],
-               current: RemoteRecord | None = None) -> RemoteRecord:
+    def update(
+        self, entity_type: str, external_id: str, data: Mapping[str, Any], current: RemoteRecord | None = None
+    ) -> RemoteRecord:
         with self._lock:
             self._call("update")
             record = self._modify(entity_type, external_id, data)
@@ -263,8 +269,9 @@ class MemoryProvider:
                 if exact_value(key, value) is None or key in lacking:  # empty or a placeholder
                     continue
                 matches = sorted(
-                    (s.created_seq,
-                     ext_id) for ext_id, s in self._table(entity_type).items() if s.data.get(key) == value
+                    (s.created_seq, ext_id)
+                    for ext_id, s in self._table(entity_type).items()
+                    if s.data.get(key) == value
                 )
                 if matches:
                     ext_id = matches[0][1]

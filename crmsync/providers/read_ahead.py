@@ -128,8 +128,15 @@ def portable_error(exc: BaseException) -> BaseException:
         return RetriableError(message) if isinstance(exc, RetriableError) else ProviderError(message)
 
 
-def _list_in_child(factory: Callable[[], Provider], entity_type: str, start_page: int, newest_first: bool,
-                   depth: int, out: Connection, log_level: str | None) -> None:
+def _list_in_child(
+    factory: Callable[[], Provider],
+    entity_type: str,
+    start_page: int,
+    newest_first: bool,
+    depth: int,
+    out: Connection,
+    log_level: str | None,
+) -> None:
     """Body of the listing process: build the provider and send its pages (read ``depth``
     ahead by a thread here too) until the listing ends or fails, then an `_End` saying
     which. A closed pipe means the parent stopped listening: stop quietly."""
@@ -184,8 +191,9 @@ def child_main() -> None:
     sys.path[:] = pickle.load(stdin)
     order: _Order = pickle.load(stdin)
     out = Connection(order.pages_fd, readable=False)
-    _list_in_child(order.factory, order.entity_type, order.start_page, order.newest_first, order.depth, out,
-                   order.log_level)
+    _list_in_child(
+        order.factory, order.entity_type, order.start_page, order.newest_first, order.depth, out, order.log_level
+    )
 
 
 class ListingProcess:
@@ -201,16 +209,26 @@ class ListingProcess:
     child that dies, even half-way through sending a page, ends in an error here instead of
     a read that waits forever."""
 
-    def __init__(self, factory: Callable[[], Provider], entity_type: str, start_page: int, *, depth: int,
-                 newest_first: bool = False, log_level: str | None = None,
-                 on_stats: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        factory: Callable[[], Provider],
+        entity_type: str,
+        start_page: int,
+        *,
+        depth: int,
+        newest_first: bool = False,
+        log_level: str | None = None,
+        on_stats: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self._on_stats = on_stats
         self._closed = False
         read_end, write_end = os.pipe()
         try:
             order = pickle.dumps(_Order(factory, entity_type, start_page, newest_first, depth, write_end, log_level))
             self._child = subprocess.Popen(
-                [sys.executable, "-c", CHILD_COMMAND], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                [sys.executable, "-c", CHILD_COMMAND],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
                 pass_fds=(write_end,),
             )
         except BaseException:
@@ -238,8 +256,7 @@ class ListingProcess:
                     item = self._in.recv()
                 except (EOFError, OSError):
                     raise ListingProcessError(
-                        "o processo de leitura do CRM terminou sem concluir a listagem "
-                        f"(código {self._exit_code()})"
+                        f"o processo de leitura do CRM terminou sem concluir a listagem (código {self._exit_code()})"
                     ) from None
                 if isinstance(item, _End):
                     if self._on_stats is not None and item.stats:

@@ -51,9 +51,7 @@ def open_provider(
     client, so the caller closes it (`provider.close()`) when the run ends.
     """
     cls = provider_class(key)
-    provider = cls(
-        base_url=base_url, credentials=credentials, config=config, settings=settings, run_id=run_id
-    )
+    provider = cls(base_url=base_url, credentials=credentials, config=config, settings=settings, run_id=run_id)
     if not isinstance(provider, Provider):
         raise TypeError(f"o provedor '{key}' não implementa o protocolo Provider")
     return provider

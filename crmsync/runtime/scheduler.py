@@ -191,8 +191,9 @@ class Scheduler:
             state.release("lock:scheduler", token)
         return decisions
 
-    def _queue_full_scans(self, state: RuntimeState, integ: CrmIntegracao, decision: ScheduleDecision,
-                          now: float) -> None:
+    def _queue_full_scans(
+        self, state: RuntimeState, integ: CrmIntegracao, decision: ScheduleDecision, now: float
+    ) -> None:
         """Queue the periodic full scan of a newest-first integration's entities when due.
 
         Queued before the tick's reconcile, so that reconcile's incremental pull of the entity

@@ -99,9 +99,7 @@ def _error_bytes(code: int, data: Any) -> bytes:
     return json.dumps({"code": code, "status": "error", "data": data}, ensure_ascii=False).encode()
 
 
-def build_meta(
-    recurso: str, request: Request, pagina: int, limite: int, total: int, on_page: int
-) -> dict[str, Any]:
+def build_meta(recurso: str, request: Request, pagina: int, limite: int, total: int, on_page: int) -> dict[str, Any]:
     """Both documented meta variants; URLs are ``/api/<recurso>?...`` keeping the other params."""
     others = [(k, v) for k, v in request.query_params.multi_items() if k != "pagina"]
 
@@ -175,9 +173,7 @@ class SandboxMiddleware:
         token = headers.get("access-token", "")
         secret = headers.get("secret-access-token", "")
         for c in self._by_token:
-            if hmac.compare_digest(token, c.access_token) and hmac.compare_digest(
-                secret, c.secret_access_token
-            ):
+            if hmac.compare_digest(token, c.access_token) and hmac.compare_digest(secret, c.secret_access_token):
                 return c.name
         return None
 
@@ -246,9 +242,7 @@ class SandboxMiddleware:
             if self.state.config.retry_after_header:
                 extra.append((b"retry-after", str(decision.retry_after).encode()))
             traffic.record(method, path, 429, company, "429")
-            await self._send_simple(
-                send, 429, _error_bytes(429, RATE_LIMIT_MESSAGE), "application/json", extra
-            )
+            await self._send_simple(send, 429, _error_bytes(429, RATE_LIMIT_MESSAGE), "application/json", extra)
             return
 
         segments = [s for s in path.split("/") if s]
@@ -351,9 +345,7 @@ def create_app(config: SandboxConfig | None = None, *, state: SandboxState | Non
                 ordenacao=ordenacao,
                 direcao=direcao,
             )
-            return envelope(
-                page.rows, build_meta(recurso, request, pagina, limite, page.total, len(page.rows))
-            )
+            return envelope(page.rows, build_meta(recurso, request, pagina, limite, page.total, len(page.rows)))
 
         async def get_record(request: Request, id: str) -> Response:
             return envelope(await run_in_threadpool(store.get, recurso, id))
@@ -365,24 +357,16 @@ def create_app(config: SandboxConfig | None = None, *, state: SandboxState | Non
 
         async def update_record(request: Request, id: str) -> Response:
             body = await read_json(request)
-            return envelope(
-                await run_in_threadpool(lambda: store.update(recurso, id, body, require_full=True))
-            )
+            return envelope(await run_in_threadpool(lambda: store.update(recurso, id, body, require_full=True)))
 
         async def delete_record(request: Request, id: str) -> Response:
             return envelope(await run_in_threadpool(store.delete, recurso, id))
 
         name = f"{prefix.strip('/') or 'root'}_{recurso}"
         app.add_api_route(base, list_records, methods=["GET"], name=f"{name}_list", include_in_schema=False)
-        app.add_api_route(
-            base, create_record, methods=["POST"], name=f"{name}_create", include_in_schema=False
-        )
-        app.add_api_route(
-            base + "/{id}", get_record, methods=["GET"], name=f"{name}_get", include_in_schema=False
-        )
-        app.add_api_route(
-            base + "/{id}", update_record, methods=["PUT"], name=f"{name}_put", include_in_schema=False
-        )
+        app.add_api_route(base, create_record, methods=["POST"], name=f"{name}_create", include_in_schema=False)
+        app.add_api_route(base + "/{id}", get_record, methods=["GET"], name=f"{name}_get", include_in_schema=False)
+        app.add_api_route(base + "/{id}", update_record, methods=["PUT"], name=f"{name}_put", include_in_schema=False)
         app.add_api_route(
             base + "/{id}", delete_record, methods=["DELETE"], name=f"{name}_del", include_in_schema=False
         )
@@ -405,9 +389,7 @@ def create_app(config: SandboxConfig | None = None, *, state: SandboxState | Non
 
         name = f"{prefix.strip('/') or 'root'}_{recurso}"
         app.add_api_route(base, list_lookup, methods=["GET"], name=f"{name}_list", include_in_schema=False)
-        app.add_api_route(
-            base + "/{id}", get_lookup, methods=["GET"], name=f"{name}_get", include_in_schema=False
-        )
+        app.add_api_route(base + "/{id}", get_lookup, methods=["GET"], name=f"{name}_get", include_in_schema=False)
 
     # ------------------------------------------------------------------ sandbox control routes
     @app.get("/_sandbox/stats")

@@ -53,9 +53,7 @@ class SandboxConfig:
         raw = self.companies or [CompanyCredentials(self.access_token, self.secret_access_token, "empresa-1")]
         out: list[CompanyCredentials] = []
         for i, c in enumerate(raw, start=1):
-            out.append(
-                c if c.name else CompanyCredentials(c.access_token, c.secret_access_token, f"empresa-{i}")
-            )
+            out.append(c if c.name else CompanyCredentials(c.access_token, c.secret_access_token, f"empresa-{i}"))
         return out
 
     def validate(self) -> None:

@@ -263,12 +263,7 @@ def build_produto(
     estoque_dec = parse_decimal(src.get("estoque"))
     estoque = int(estoque_dec) if estoque_dec is not None else 0
 
-    if (
-        previous is not None
-        and "valores" not in body
-        and "valor_venda" not in body
-        and "valor_custo" not in body
-    ):
+    if previous is not None and "valores" not in body and "valor_venda" not in body and "valor_custo" not in body:
         valores = previous.get("valores") or _valores(None, custo, venda)
     else:
         valores = _valores(src.get("valores"), custo, venda)
@@ -385,9 +380,7 @@ def build_venda(
         errors["loja_id"] = "Loja não encontrada."
     condicao = as_str(src.get("condicao_pagamento"))
     if condicao is not None and condicao not in ("a_vista", "parcelado"):
-        errors["condicao_pagamento"] = (
-            "Condição de pagamento inválida. Valores aceitos: a_vista ou parcelado."
-        )
+        errors["condicao_pagamento"] = "Condição de pagamento inválida. Valores aceitos: a_vista ou parcelado."
 
     itens: list[dict[str, Any]] = []
     total = Decimal(0)
@@ -449,9 +442,7 @@ def build_venda(
         tipo_desc = as_str(s.get("tipo_desconto")) or "R$"
         bruto = qtd * unit
         desconto = (
-            bruto * _money(s.get("desconto_porcentagem")) / 100
-            if tipo_desc == "%"
-            else _money(s.get("desconto_valor"))
+            bruto * _money(s.get("desconto_porcentagem")) / 100 if tipo_desc == "%" else _money(s.get("desconto_valor"))
         )
         total += bruto - desconto
         servicos.append(
@@ -488,8 +479,7 @@ def build_venda(
                     "data_vencimento": vencimento,
                     "valor": fmt_decimal(pg.get("valor") or 0, 2),
                     "forma_pagamento_id": as_str(pg.get("forma_pagamento_id")),
-                    "nome_forma_pagamento": as_str(pg.get("nome_forma_pagamento"))
-                    or (forma or {}).get("nome"),
+                    "nome_forma_pagamento": as_str(pg.get("nome_forma_pagamento")) or (forma or {}).get("nome"),
                     "plano_contas_id": as_str(pg.get("plano_contas_id")),
                     "nome_plano_conta": as_str(pg.get("nome_plano_conta")),
                     "observacao": as_str(pg.get("observacao")),

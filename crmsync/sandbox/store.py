@@ -153,9 +153,7 @@ def _columns(recurso: str, rec: dict[str, Any]) -> dict[str, Any]:
 class SandboxStore:
     """Records of one sandbox company database, plus change notification for webhooks."""
 
-    def __init__(
-        self, db_path: str | None = None, clock: SandboxClock | None = None, seed: int | None = None
-    ) -> None:
+    def __init__(self, db_path: str | None = None, clock: SandboxClock | None = None, seed: int | None = None) -> None:
         self.db_path = db_path
         self.clock = clock or SandboxClock()
         self._rng = random.Random(seed)
@@ -238,9 +236,7 @@ class SandboxStore:
         if id_ is None:
             names = ", ".join([*cols, "body"])
             marks = ", ".join("?" for _ in range(len(cols) + 1))
-            cur = self._conn.execute(
-                f"INSERT INTO {recurso} ({names}) VALUES ({marks})", (*cols.values(), body)
-            )
+            cur = self._conn.execute(f"INSERT INTO {recurso} ({names}) VALUES ({marks})", (*cols.values(), body))
             assert cur.lastrowid is not None
             id_ = int(cur.lastrowid)
         else:
@@ -327,9 +323,7 @@ class SandboxStore:
                 if recurso == "vendas" and "prazo_entrega" in body:
                     base.pop("previsao_entrega", None)
                 changes = {
-                    k: v
-                    for k, v in body.items()
-                    if k not in ("id", "cadastrado_em", "modificado_em", "hash", "fiscal")
+                    k: v for k, v in body.items() if k not in ("id", "cadastrado_em", "modificado_em", "hash", "fiscal")
                 }
                 merged = {**base, **changes}
                 rec = self._build(recurso, merged, previous, changes)
@@ -337,9 +331,7 @@ class SandboxStore:
                 rec["cadastrado_em"] = previous["cadastrado_em"]
                 rec["modificado_em"] = self.clock.stamp()
                 if recurso == "produtos":
-                    rec["_loja_id"] = str(
-                        body.get("loja_id") or previous.get("_loja_id") or lookups.DEFAULT_LOJA_ID
-                    )
+                    rec["_loja_id"] = str(body.get("loja_id") or previous.get("_loja_id") or lookups.DEFAULT_LOJA_ID)
                 if recurso == "vendas":
                     rec["hash"] = previous.get("hash")
                     if rec.get("codigo") is None:
@@ -359,9 +351,7 @@ class SandboxStore:
         self._check(recurso)
         key = parse_int(id_)
         with self._lock:
-            cur = (
-                self._conn.execute(f"DELETE FROM {recurso} WHERE id = ?", (key,)) if key is not None else None
-            )
+            cur = self._conn.execute(f"DELETE FROM {recurso} WHERE id = ?", (key,)) if key is not None else None
             if cur is None or cur.rowcount == 0:
                 raise NotFound(f"{recurso}/{id_}")
         if emit:

@@ -58,9 +58,7 @@ class Traffic:
         self.config = config
         self.clock = clock
         self._lock = threading.Lock()
-        self.companies: dict[str, CompanyState] = {
-            c.name: CompanyState(c.name) for c in config.company_list()
-        }
+        self.companies: dict[str, CompanyState] = {c.name: CompanyState(c.name) for c in config.company_list()}
         self._reset_counters()
 
     def _reset_counters(self) -> None:

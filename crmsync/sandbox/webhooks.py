@@ -50,9 +50,7 @@ class WebhookEmitter:
         self._thread = threading.Thread(target=self._run, name="sandbox-webhooks", daemon=True)
         self._thread.start()
 
-    def __call__(
-        self, evento: str, recurso: str, id_: str, record: dict[str, Any] | None, origem: str
-    ) -> None:
+    def __call__(self, evento: str, recurso: str, id_: str, record: dict[str, Any] | None, origem: str) -> None:
         """Store listener: build the payload now (ordering), deliver later."""
         delivery_id = str(uuid.uuid4())
         payload = {

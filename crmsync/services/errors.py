@@ -61,9 +61,7 @@ def _message(err: Mapping[str, Any]) -> str:
     return msg[len(field) + 2 :] if field and msg.startswith(field + ": ") else msg
 
 
-def validation_detail(
-    errors: Iterable[Mapping[str, Any]], prefix: tuple[str | int, ...] = ()
-) -> list[dict[str, Any]]:
+def validation_detail(errors: Iterable[Mapping[str, Any]], prefix: tuple[str | int, ...] = ()) -> list[dict[str, Any]]:
     """Pydantic/FastAPI errors in our shape; `campo` is the field path without the location."""
     detail = []
     for err in errors:

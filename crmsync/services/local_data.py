@@ -103,9 +103,7 @@ def _optional(field: Any) -> Any:
 def _partial(model: type[BaseModel], name: str) -> type[BaseModel]:
     """The same fields, all optional: a PUT changes only the fields it sends."""
     fields: dict[str, Any] = {k: (_optional(f), None) for k, f in model.model_fields.items()}
-    return create_model(
-        name, __config__=ConfigDict(extra="forbid"), __doc__=f"Partial {model.__name__}.", **fields
-    )
+    return create_model(name, __config__=ConfigDict(extra="forbid"), __doc__=f"Partial {model.__name__}.", **fields)
 
 
 if TYPE_CHECKING:  # the partial models are built at run time; type-check them as the full ones
@@ -200,7 +198,8 @@ def _ignored_by_every_integration(session: Session, loja_id: int) -> frozenset[s
     of each one. A value that one integration still links on must stay unique in the store."""
     ignored: frozenset[str] | None = None
     configs: list[dict[str, Any] | None] = list(
-        session.scalars(select(CrmIntegracao.config).where(CrmIntegracao.id_loja == loja_id)))
+        session.scalars(select(CrmIntegracao.config).where(CrmIntegracao.id_loja == loja_id))
+    )
     for config in configs:
         try:
             values = ignored_keys(parse_config(config or {}).chaves_ignoradas)
@@ -277,9 +276,7 @@ def _own_row(session: Session, model: type[Cliente] | type[Produto], loja_id: in
     )
 
 
-def _validate_venda(
-    session: Session, loja_id: int, data: Mapping[str, Any], *, partial: bool
-) -> dict[str, Any]:
+def _validate_venda(session: Session, loja_id: int, data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
     """Validate a sale (or the fields of one) and its references to the store's own rows."""
     model = VendaUpdate if partial else VendaIn
     try:
@@ -428,9 +425,7 @@ class ListFilters:
         return conds
 
 
-def page_bounds(
-    limit: int | None, offset: int | None, pagina: int | None, limite: int | None
-) -> tuple[int, int]:
+def page_bounds(limit: int | None, offset: int | None, pagina: int | None, limite: int | None) -> tuple[int, int]:
     """`limit`/`offset`, or the spec's `pagina` (from 1) and `limite`; limit capped at 500."""
     size = limit if limit is not None else limite if limite is not None else DEFAULT_LIMIT
     size = max(1, min(size, MAX_LIMIT))

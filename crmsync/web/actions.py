@@ -18,8 +18,10 @@ from crmsync.engine import RunOptions, SyncEngine
 
 log = logging.getLogger(__name__)
 
-UNAVAILABLE = ("Não foi possível concluir agora (o GestãoClick pode estar indisponível). "
-               "Nada foi perdido: tente de novo em alguns minutos.")
+UNAVAILABLE = (
+    "Não foi possível concluir agora (o GestãoClick pode estar indisponível). "
+    "Nada foi perdido: tente de novo em alguns minutos."
+)
 
 
 class ActionError(Exception):
@@ -33,7 +35,9 @@ def actor_for(loja_id: int) -> str:
 def _open(session_factory: sessionmaker[Session], loja_id: int, provider: str) -> SyncEngine:
     try:
         return SyncEngine.for_store(
-            session_factory, loja_id, provider_key=provider,
+            session_factory,
+            loja_id,
+            provider_key=provider,
             options=RunOptions(trigger="manual", actor=actor_for(loja_id)),
         )
     except LookupError as exc:
@@ -42,8 +46,7 @@ def _open(session_factory: sessionmaker[Session], loja_id: int, provider: str) -
         raise ActionError("A integração está desativada: ative-a antes de sincronizar.") from exc
 
 
-def _run(session_factory: sessionmaker[Session], loja_id: int, provider: str,
-         call: Callable[[SyncEngine], Any]) -> Any:
+def _run(session_factory: sessionmaker[Session], loja_id: int, provider: str, call: Callable[[SyncEngine], Any]) -> Any:
     """Open the store's engine, make one call, always close it; user errors become ActionError."""
     engine = _open(session_factory, loja_id, provider)
     try:
@@ -59,18 +62,33 @@ def _run(session_factory: sessionmaker[Session], loja_id: int, provider: str,
         engine.close()
 
 
-def resolve_conflict(session_factory: sessionmaker[Session], loja_id: int, provider: str, conflito_id: int,
-                     usar: str, campos: dict[str, str] | None) -> dict[str, Any]:
+def resolve_conflict(
+    session_factory: sessionmaker[Session],
+    loja_id: int,
+    provider: str,
+    conflito_id: int,
+    usar: str,
+    campos: dict[str, str] | None,
+) -> dict[str, Any]:
     """Apply the decision to both sides (the engine writes, updates the base and logs)."""
-    result = _run(session_factory, loja_id, provider, lambda e: e.resolve_conflict(
-        conflito_id, usar, campos if usar == "merge" else None, actor=actor_for(loja_id)))
+    result = _run(
+        session_factory,
+        loja_id,
+        provider,
+        lambda e: e.resolve_conflict(conflito_id, usar, campos if usar == "merge" else None, actor=actor_for(loja_id)),
+    )
     return result if isinstance(result, dict) else {}
 
 
-def resolve_duplicate(session_factory: sessionmaker[Session], loja_id: int, provider: str, duplicata_id: int,
-                      action: str) -> dict[str, Any]:
-    result = _run(session_factory, loja_id, provider,
-                  lambda e: e.resolve_duplicate(duplicata_id, action, actor=actor_for(loja_id)))
+def resolve_duplicate(
+    session_factory: sessionmaker[Session], loja_id: int, provider: str, duplicata_id: int, action: str
+) -> dict[str, Any]:
+    result = _run(
+        session_factory,
+        loja_id,
+        provider,
+        lambda e: e.resolve_duplicate(duplicata_id, action, actor=actor_for(loja_id)),
+    )
     return result if isinstance(result, dict) else {}
 
 

@@ -100,15 +100,17 @@ templates.env.globals.update(
 
 
 ERROR_TEXT = {
-    400: ("Pedido inválido",
-          "Os dados enviados não puderam ser entendidos. Volte e tente de novo."),
-    403: ("Ação não permitida",
-          "O formulário expirou ou não veio desta página. Recarregue a página e tente de novo."),
-    404: ("Página não encontrada",
-          "Não encontramos o que você procurou. Ele pode já ter sido resolvido ou não existir."),
+    400: ("Pedido inválido", "Os dados enviados não puderam ser entendidos. Volte e tente de novo."),
+    403: ("Ação não permitida", "O formulário expirou ou não veio desta página. Recarregue a página e tente de novo."),
+    404: (
+        "Página não encontrada",
+        "Não encontramos o que você procurou. Ele pode já ter sido resolvido ou não existir.",
+    ),
     405: ("Ação não permitida", "Esta ação não pode ser feita por aqui."),
-    500: ("Algo deu errado",
-          "Tivemos um problema ao mostrar esta página. Nada foi alterado; tente de novo em instantes."),
+    500: (
+        "Algo deu errado",
+        "Tivemos um problema ao mostrar esta página. Nada foi alterado; tente de novo em instantes.",
+    ),
 }
 
 
@@ -119,8 +121,14 @@ def render_error(request: Request, status: int, message: str | None = None) -> R
         return templates.TemplateResponse(
             request,
             "erro.html",
-            {"titulo": title, "mensagem": message or default_message, "status": status,
-             "loja": None, "csrf": session.csrf, "signed_in": session.loja_id is not None},
+            {
+                "titulo": title,
+                "mensagem": message or default_message,
+                "status": status,
+                "loja": None,
+                "csrf": session.csrf,
+                "signed_in": session.loja_id is not None,
+            },
             status_code=status,
         )
     except Exception:  # the error page itself must never fail
@@ -218,8 +226,9 @@ def _store_tz(db: Session, loja_id: int) -> str:
     return fmt.DEFAULT_TZ
 
 
-def page(request: Request, store: Store, name: str, context: dict[str, Any], *, nav: str,
-         status_code: int = 200) -> Response:
+def page(
+    request: Request, store: Store, name: str, context: dict[str, Any], *, nav: str, status_code: int = 200
+) -> Response:
     """Render a signed-in page with the common layout context (nav badges, flash, CSRF)."""
     session = load_session(request)
     with _sessions()() as db:
@@ -311,8 +320,12 @@ async def login(request: Request) -> Response:
         return templates.TemplateResponse(
             request,
             "entrar.html",
-            {"csrf": session.csrf, "next": target, "loja": None,
-             "erro": "Chave de API inválida. Confira a chave da loja e tente de novo."},
+            {
+                "csrf": session.csrf,
+                "next": target,
+                "loja": None,
+                "erro": "Chave de API inválida. Confira a chave da loja e tente de novo.",
+            },
             status_code=401,
         )
     session = start_store_session(request, found[0], found[1])
@@ -354,11 +367,16 @@ def conflicts(request: Request, pagina: str | None = None) -> Response:
     store = require_store(request)
     current = _int_param(pagina)
     with _sessions()() as db:
-        result = eq.list_conflicts(db, loja_id=store.id, status="pendente",
-                                   limit=LIST_PAGE_SIZE, offset=(current - 1) * LIST_PAGE_SIZE)
-    return page(request, store, "conflitos.html",
-                {"conflitos": result["items"], "paginas": _pages(result["total"], LIST_PAGE_SIZE, current),
-                 "filtros": {}}, nav="conflitos")
+        result = eq.list_conflicts(
+            db, loja_id=store.id, status="pendente", limit=LIST_PAGE_SIZE, offset=(current - 1) * LIST_PAGE_SIZE
+        )
+    return page(
+        request,
+        store,
+        "conflitos.html",
+        {"conflitos": result["items"], "paginas": _pages(result["total"], LIST_PAGE_SIZE, current), "filtros": {}},
+        nav="conflitos",
+    )
 
 
 def _field_order(names: Any) -> list[str]:
@@ -373,23 +391,24 @@ def _conflict_fields(conflict: dict[str, Any]) -> list[dict[str, Any]]:
     for name in _field_order(conflict["campos"]):
         info = conflict["campos"][name] or {}
         base, local, externo = info.get("base"), info.get("local"), info.get("externo")
-        rows.append({
-            "nome": name,
-            "base": base,
-            "local": local,
-            "externo": externo,
-            "local_em": info.get("local_em"),
-            "externo_em": info.get("externo_em"),
-            "motivo": info.get("motivo"),
-            "local_mudou": local != base,
-            "externo_mudou": externo != base,
-            "diferentes": local != externo,
-        })
+        rows.append(
+            {
+                "nome": name,
+                "base": base,
+                "local": local,
+                "externo": externo,
+                "local_em": info.get("local_em"),
+                "externo_em": info.get("externo_em"),
+                "motivo": info.get("motivo"),
+                "local_mudou": local != base,
+                "externo_mudou": externo != base,
+                "diferentes": local != externo,
+            }
+        )
     return rows
 
 
-def _record_rows(local: dict[str, Any], externo: dict[str, Any],
-                 skip: set[str] | None = None) -> list[dict[str, Any]]:
+def _record_rows(local: dict[str, Any], externo: dict[str, Any], skip: set[str] | None = None) -> list[dict[str, Any]]:
     """Both records field by field (for the "dados completos" and duplicate comparisons)."""
     names = [k for k in fmt.FIELD_LABELS if k in local or k in externo]
     names += sorted(k for k in set(local) | set(externo) if k not in fmt.FIELD_LABELS)
@@ -400,8 +419,7 @@ def _record_rows(local: dict[str, Any], externo: dict[str, Any],
             continue
         if lv in (None, "") and ev in (None, ""):
             continue  # empty on both sides: nothing to compare
-        rows.append({"nome": n, "local": lv, "externo": ev,
-                     "diferentes": fmt.format_value(lv) != fmt.format_value(ev)})
+        rows.append({"nome": n, "local": lv, "externo": ev, "diferentes": fmt.format_value(lv) != fmt.format_value(ev)})
     return rows
 
 
@@ -428,23 +446,37 @@ def _resolution_rows(conflict: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _conflict_page(request: Request, store: Store, conflito_id: int, *, erro: str | None = None,
-                   escolhas: dict[str, str] | None = None, status_code: int = 200) -> Response:
+def _conflict_page(
+    request: Request,
+    store: Store,
+    conflito_id: int,
+    *,
+    erro: str | None = None,
+    escolhas: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
     with _sessions()() as db:
         conflict = eq.get_conflict(db, conflito_id, loja_id=store.id)
         if conflict is None:
             raise StarletteHTTPException(404)
         provider = _provider_of(db, store.id, conflict["id_integracao"])
     fields = _conflict_fields(conflict)
-    return page(request, store, "conflito.html", {
-        "c": conflict,
-        "campos": fields,
-        "provedor": fmt.provider_label(provider),
-        "dados": _record_rows(conflict["dados_local"], conflict["dados_externo"]),
-        "resolucao": _resolution_rows(conflict) if conflict["status"] != "pendente" else [],
-        "erro": erro,
-        "escolhas": escolhas or {},
-    }, nav="conflitos", status_code=status_code)
+    return page(
+        request,
+        store,
+        "conflito.html",
+        {
+            "c": conflict,
+            "campos": fields,
+            "provedor": fmt.provider_label(provider),
+            "dados": _record_rows(conflict["dados_local"], conflict["dados_externo"]),
+            "resolucao": _resolution_rows(conflict) if conflict["status"] != "pendente" else [],
+            "erro": erro,
+            "escolhas": escolhas or {},
+        },
+        nav="conflitos",
+        status_code=status_code,
+    )
 
 
 @router.get("/conflitos/{conflito_id}")
@@ -463,12 +495,11 @@ async def conflict_resolve(request: Request, conflito_id: str) -> Response:
         raise StarletteHTTPException(404)
     cid = int(conflito_id)
     usar = data.get("usar", "")
-    escolhas = {k[len("campo__"):]: v for k, v in data.items() if k.startswith("campo__")}
+    escolhas = {k[len("campo__") :]: v for k, v in data.items() if k.startswith("campo__")}
     return await run_in_threadpool(_do_resolve_conflict, request, store, cid, usar, escolhas)
 
 
-def _do_resolve_conflict(request: Request, store: Store, cid: int, usar: str,
-                         escolhas: dict[str, str]) -> Response:
+def _do_resolve_conflict(request: Request, store: Store, cid: int, usar: str, escolhas: dict[str, str]) -> Response:
     with _sessions()() as db:
         conflict = eq.get_conflict(db, cid, loja_id=store.id)
         if conflict is None:
@@ -478,15 +509,24 @@ def _do_resolve_conflict(request: Request, store: Store, cid: int, usar: str,
         load_session(request).set_flash("Este conflito já foi resolvido.", "aviso")
         return redirect(f"/console/conflitos/{cid}")
     if usar not in ("local", "externo", "merge"):
-        return _conflict_page(request, store, cid, status_code=422,
-                              erro="Escolha uma das opções: Usar Ecletech, Usar GestãoClick ou Mesclar.")
+        return _conflict_page(
+            request,
+            store,
+            cid,
+            status_code=422,
+            erro="Escolha uma das opções: Usar Ecletech, Usar GestãoClick ou Mesclar.",
+        )
     campos: dict[str, str] | None = None
     if usar == "merge":
         names = set(conflict["campos"])
         missing = [fmt.field_label(n) for n in sorted(names) if escolhas.get(n) not in ("local", "externo")]
         if missing:
             return _conflict_page(
-                request, store, cid, escolhas=escolhas, status_code=422,
+                request,
+                store,
+                cid,
+                escolhas=escolhas,
+                status_code=422,
                 erro="Para mesclar, escolha o valor de cada campo: " + ", ".join(missing) + ".",
             )
         campos = {n: escolhas[n] for n in sorted(names)}
@@ -494,8 +534,11 @@ def _do_resolve_conflict(request: Request, store: Store, cid: int, usar: str,
         result = actions.resolve_conflict(_sessions(), store.id, provider, cid, usar, campos)
     except actions.ActionError as exc:
         return _conflict_page(request, store, cid, erro=str(exc), escolhas=escolhas, status_code=409)
-    label = {"local": "os valores do Ecletech", "externo": f"os valores do {fmt.provider_label(provider)}",
-             "merge": "a mesclagem escolhida"}[usar]
+    label = {
+        "local": "os valores do Ecletech",
+        "externo": f"os valores do {fmt.provider_label(provider)}",
+        "merge": "a mesclagem escolhida",
+    }[usar]
     extra = result.get("message") or result.get("mensagem")
     text = f"Conflito resolvido com {label}. Os dois sistemas foram atualizados."
     if isinstance(extra, str) and extra:
@@ -515,13 +558,17 @@ def duplicates(request: Request, pagina: str | None = None) -> Response:
     store = require_store(request)
     current = _int_param(pagina)
     with _sessions()() as db:
-        result = eq.list_duplicates(db, loja_id=store.id, status="pendente",
-                                    limit=LIST_PAGE_SIZE, offset=(current - 1) * LIST_PAGE_SIZE)
+        result = eq.list_duplicates(
+            db, loja_id=store.id, status="pendente", limit=LIST_PAGE_SIZE, offset=(current - 1) * LIST_PAGE_SIZE
+        )
     items = [dict(d, linhas=_record_rows(d["dados_local"], d["dados_externo"])) for d in result["items"]]
-    return page(request, store, "duplicatas.html",
-                {"duplicatas": items, "paginas": _pages(result["total"], LIST_PAGE_SIZE, current),
-                 "filtros": {}},
-                nav="duplicatas")
+    return page(
+        request,
+        store,
+        "duplicatas.html",
+        {"duplicatas": items, "paginas": _pages(result["total"], LIST_PAGE_SIZE, current), "filtros": {}},
+        nav="duplicatas",
+    )
 
 
 @router.post("/duplicatas/{duplicata_id}/resolver")
@@ -530,8 +577,7 @@ async def duplicate_resolve(request: Request, duplicata_id: str) -> Response:
     data = await _form(request)
     if not duplicata_id.isdigit():
         raise StarletteHTTPException(404)
-    return await run_in_threadpool(_do_resolve_duplicate, request, store, int(duplicata_id),
-                                   data.get("acao", ""))
+    return await run_in_threadpool(_do_resolve_duplicate, request, store, int(duplicata_id), data.get("acao", ""))
 
 
 def _do_resolve_duplicate(request: Request, store: Store, did: int, acao: str) -> Response:
@@ -554,7 +600,8 @@ def _do_resolve_duplicate(request: Request, store: Store, did: int, acao: str) -
             nome = fmt.record_title(dup["dados_local"])
             session.set_flash(
                 f"{nome}: registros vinculados; a partir de agora são sincronizados como um só."
-                if acao == "vincular" else f"{nome}: sugestão descartada; os registros continuam separados."
+                if acao == "vincular"
+                else f"{nome}: sugestão descartada; os registros continuam separados."
             )
     return redirect("/console/duplicatas")
 
@@ -574,9 +621,16 @@ def _day_bounds(value: str | None, tz: str, end: bool) -> datetime | None:
 
 
 @router.get("/registro")
-def sync_log(request: Request, status: str | None = None, entidade: str | None = None,
-             direcao: str | None = None, tipo: str | None = None, de: str | None = None,
-             ate: str | None = None, pagina: str | None = None) -> Response:
+def sync_log(
+    request: Request,
+    status: str | None = None,
+    entidade: str | None = None,
+    direcao: str | None = None,
+    tipo: str | None = None,
+    de: str | None = None,
+    ate: str | None = None,
+    pagina: str | None = None,
+) -> Response:
     store = require_store(request)
     filtros = {
         "status": status if status in eq.LOG_STATUSES else "",
@@ -590,22 +644,33 @@ def sync_log(request: Request, status: str | None = None, entidade: str | None =
     with _sessions()() as db:
         tz = _store_tz(db, store.id)
         result = eq.list_log(
-            db, loja_id=store.id,
-            status=filtros["status"] or None, entity_type=filtros["entidade"] or None,
-            direction=filtros["direcao"] or None, trigger=filtros["tipo"] or None,
-            since=_day_bounds(filtros["de"], tz, False), until=_day_bounds(filtros["ate"], tz, True),
-            limit=LOG_PAGE_SIZE, offset=(current - 1) * LOG_PAGE_SIZE,
+            db,
+            loja_id=store.id,
+            status=filtros["status"] or None,
+            entity_type=filtros["entidade"] or None,
+            direction=filtros["direcao"] or None,
+            trigger=filtros["tipo"] or None,
+            since=_day_bounds(filtros["de"], tz, False),
+            until=_day_bounds(filtros["ate"], tz, True),
+            limit=LOG_PAGE_SIZE,
+            offset=(current - 1) * LOG_PAGE_SIZE,
         )
         falhas = list_failed_items(db, store.id)
     query = {k: v for k, v in filtros.items() if v}
-    response = page(request, store, "registro.html", {
-        "registros": result["items"],
-        "paginas": _pages(result["total"], LOG_PAGE_SIZE, current),
-        "filtros": query,
-        "f": filtros,
-        "falhas": falhas,
-        "tz": tz,
-    }, nav="registro")
+    response = page(
+        request,
+        store,
+        "registro.html",
+        {
+            "registros": result["items"],
+            "paginas": _pages(result["total"], LOG_PAGE_SIZE, current),
+            "filtros": query,
+            "f": filtros,
+            "falhas": falhas,
+            "tz": tz,
+        },
+        nav="registro",
+    )
     if request.headers.get("hx-request"):
         # htmx would push the raw form (empty filters included); push the clean address instead.
         clean = dict(query, pagina=str(current)) if current > 1 else query
@@ -633,8 +698,11 @@ def _do_failed_item(request: Request, store: Store, item_id: int, acao: str) -> 
     try:
         if acao == "tentar":
             queued = actions.retry_failed_item(sf, store.id, item_id)
-            session.set_flash(f"{label}: nova tentativa agendada para agora." if queued else
-                              f"{label}: marcado para nova tentativa na próxima rodada.")
+            session.set_flash(
+                f"{label}: nova tentativa agendada para agora."
+                if queued
+                else f"{label}: marcado para nova tentativa na próxima rodada."
+            )
         else:
             actions.ignore_failed_item(sf, store.id, item_id)
             session.set_flash(f"{label}: item ignorado; ele não será mais tentado.")
@@ -653,9 +721,7 @@ def _integration_rows(db: Session, loja_id: int) -> list[dict[str, Any]]:
     plus the duplicates waiting for review."""
     from crmsync.api.status import integration_status
 
-    integs = db.scalars(
-        select(CrmIntegracao).where(CrmIntegracao.id_loja == loja_id).order_by(CrmIntegracao.id)
-    ).all()
+    integs = db.scalars(select(CrmIntegracao).where(CrmIntegracao.id_loja == loja_id).order_by(CrmIntegracao.id)).all()
     rows = []
     for integ in integs:
         row = integration_status(db, integ)
@@ -693,8 +759,10 @@ def _summary_text(result: dict[str, Any]) -> str:
     erros = part(result.get("para_crm"), "erros") + len((result.get("do_crm") or {}).get("erros") or [])
     recebidos = part(result.get("do_crm"), "total_criados", "total_atualizados", "total_vinculados")
     conflitos = part(result.get("conflitos"), "pendentes")
-    text = (f"Sincronização concluída: {enviados} enviado(s) ao GestãoClick, {recebidos} recebido(s), "
-            f"{conflitos} conflito(s) aguardando decisão")
+    text = (
+        f"Sincronização concluída: {enviados} enviado(s) ao GestãoClick, {recebidos} recebido(s), "
+        f"{conflitos} conflito(s) aguardando decisão"
+    )
     return text + (f", {erros} erro(s) (veja o registro)." if erros else ".")
 
 

@@ -142,7 +142,7 @@ def motivo_label(value: Any) -> str:
     if text in MOTIVO_LABELS:
         return MOTIVO_LABELS[text]
     if text.startswith("both changed; "):
-        text = text[len("both changed; "):]
+        text = text[len("both changed; ") :]
     match = re.match(r"values too different \(similarity ([0-9.]+)\)", text)
     if match:
         return f"Valores muito diferentes (semelhança de {float(match.group(1)) * 100:.0f}%)"
@@ -195,7 +195,7 @@ def format_time(value: Any, tz: str = DEFAULT_TZ, with_year: bool = True) -> str
 
 
 def format_age(value: Any, now: datetime | None = None) -> str:
-    """"há 5 min", "há 2 h", "há 3 dias": staff care about how long a conflict has waited."""
+    """ "há 5 min", "há 2 h", "há 3 dias": staff care about how long a conflict has waited."""
     dt = parse_time(value)
     if dt is None:
         return "—"

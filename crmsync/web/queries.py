@@ -55,8 +55,12 @@ def get_failed_item(session: Session, loja_id: int, item_id: int) -> CrmItemFalh
 
 
 def pending_duplicates(session: Session, integracao_id: int) -> int:
-    return _count(session, select(func.count()).select_from(CrmDuplicata).where(
-        CrmDuplicata.id_integracao == integracao_id, CrmDuplicata.status == "pendente"))
+    return _count(
+        session,
+        select(func.count())
+        .select_from(CrmDuplicata)
+        .where(CrmDuplicata.id_integracao == integracao_id, CrmDuplicata.status == "pendente"),
+    )
 
 
 def _count(session: Session, stmt: Any) -> int:
@@ -66,10 +70,22 @@ def _count(session: Session, stmt: Any) -> int:
 def nav_counts(session: Session, loja_id: int) -> dict[str, int]:
     """Badges of the navigation: what is waiting for a person."""
     return {
-        "conflitos": _count(session, select(func.count()).select_from(CrmConflito).where(
-            CrmConflito.id_loja == loja_id, CrmConflito.status == "pendente")),
-        "duplicatas": _count(session, select(func.count()).select_from(CrmDuplicata).where(
-            CrmDuplicata.id_loja == loja_id, CrmDuplicata.status == "pendente")),
-        "falhas": _count(session, select(func.count()).select_from(CrmItemFalho).where(
-            CrmItemFalho.id_loja == loja_id, CrmItemFalho.status.in_(OPEN_FAILED_STATUSES))),
+        "conflitos": _count(
+            session,
+            select(func.count())
+            .select_from(CrmConflito)
+            .where(CrmConflito.id_loja == loja_id, CrmConflito.status == "pendente"),
+        ),
+        "duplicatas": _count(
+            session,
+            select(func.count())
+            .select_from(CrmDuplicata)
+            .where(CrmDuplicata.id_loja == loja_id, CrmDuplicata.status == "pendente"),
+        ),
+        "falhas": _count(
+            session,
+            select(func.count())
+            .select_from(CrmItemFalho)
+            .where(CrmItemFalho.id_loja == loja_id, CrmItemFalho.status.in_(OPEN_FAILED_STATUSES)),
+        ),
     }

@@ -32,15 +32,22 @@ from crmsync.services.lojas import create_loja
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # The committed screenshots (docs/screenshots/) are refreshed on purpose, with
 # CRMSYNC_SCREENSHOTS_DIR=docs/screenshots; an ordinary run writes them to a temporary
 # directory so running the tests never changes tracked files.
-SCREENSHOTS = Path(os.environ.get("CRMSYNC_SCREENSHOTS_DIR")
-                   or Path(tempfile.gettempdir()) / "crmsync-console-screenshots")
+SCREENSHOTS = Path(
+    os.environ.get("CRMSYNC_SCREENSHOTS_DIR") or Path(tempfile.gettempdir()) / "crmsync-console-screenshots"
+)
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
@@ -104,12 +111,24 @@ class StoreData:
 def make_store(app_env: dict[str, str]) -> Callable[..., StoreData]:
     """Create a store and its GestãoClick integration through the real services."""
 
-    def make(nome: str, base_url: str = "http://127.0.0.1:9/", config: dict[str, Any] | None = None,
-             access_token: str = "tok-a", secret: str = "sec-a") -> StoreData:
+    def make(
+        nome: str,
+        base_url: str = "http://127.0.0.1:9/",
+        config: dict[str, Any] | None = None,
+        access_token: str = "tok-a",
+        secret: str = "sec-a",
+    ) -> StoreData:
         with get_sessionmaker()() as db:
             loja, key = create_loja(db, nome)
-            integ = create_integracao(db, loja_id=loja.id, provider="gestao_click", base_url=base_url,
-                                      access_token=access_token, secret_access_token=secret, config=config)
+            integ = create_integracao(
+                db,
+                loja_id=loja.id,
+                provider="gestao_click",
+                base_url=base_url,
+                access_token=access_token,
+                secret_access_token=secret,
+                config=config,
+            )
             return StoreData(id=loja.id, nome=loja.nome, api_key=key, integracao_id=integ.id)
 
     return make
@@ -122,36 +141,69 @@ def add_rows(*rows: Any) -> list[int]:
         return [r.id for r in rows]
 
 
-def seed_conflict(store: StoreData, *, entity_id: int = 450, external_id: str = "99999",
-                  campos: dict[str, Any] | None = None, nome: str = "João Silva Santos",
-                  age: timedelta = timedelta(minutes=10)) -> int:
+def seed_conflict(
+    store: StoreData,
+    *,
+    entity_id: int = 450,
+    external_id: str = "99999",
+    campos: dict[str, Any] | None = None,
+    nome: str = "João Silva Santos",
+    age: timedelta = timedelta(minutes=10),
+) -> int:
     now = datetime.now(UTC)
     campos = campos or {
-        "nome": {"base": "João Silva", "local": nome, "externo": "J. Silva",
-                 "local_em": (now - timedelta(minutes=15)).isoformat(),
-                 "externo_em": (now - timedelta(minutes=12)).isoformat(), "motivo": "manual"},
+        "nome": {
+            "base": "João Silva",
+            "local": nome,
+            "externo": "J. Silva",
+            "local_em": (now - timedelta(minutes=15)).isoformat(),
+            "externo_em": (now - timedelta(minutes=12)).isoformat(),
+            "motivo": "manual",
+        },
     }
     local = {"nome": nome, "email": "joao@example.com", "telefone": "11987654321"}
     externo = {"nome": "J. Silva", "email": "joao@example.com", "telefone": "11987654321"}
     for field, info in campos.items():
         local[field] = info["local"]
         externo[field] = info["externo"]
-    return add_rows(CrmConflito(
-        id_loja=store.id, id_integracao=store.integracao_id, entity_type="cliente", entity_id=entity_id,
-        external_id=external_id, campos=campos, dados_local=local, dados_externo=externo,
-        status="pendente", criado_em=now - age,
-    ))[0]
+    return add_rows(
+        CrmConflito(
+            id_loja=store.id,
+            id_integracao=store.integracao_id,
+            entity_type="cliente",
+            entity_id=entity_id,
+            external_id=external_id,
+            campos=campos,
+            dados_local=local,
+            dados_externo=externo,
+            status="pendente",
+            criado_em=now - age,
+        )
+    )[0]
 
 
-def seed_duplicate(store: StoreData, *, entity_id: int = 12, external_id: str = "345", score: float = 0.92,
-                   nome: str = "Maria Aparecida Souza") -> int:
-    return add_rows(CrmDuplicata(
-        id_loja=store.id, id_integracao=store.integracao_id, entity_type="cliente", entity_id=entity_id,
-        external_id=external_id, score=score, motivo="nome parecido",
-        dados_local={"nome": nome, "email": "maria@example.com", "cidade": "Campinas"},
-        dados_externo={"nome": nome.replace("Souza", "Sousa"), "email": None, "cidade": "Campinas"},
-        status="pendente",
-    ))[0]
+def seed_duplicate(
+    store: StoreData,
+    *,
+    entity_id: int = 12,
+    external_id: str = "345",
+    score: float = 0.92,
+    nome: str = "Maria Aparecida Souza",
+) -> int:
+    return add_rows(
+        CrmDuplicata(
+            id_loja=store.id,
+            id_integracao=store.integracao_id,
+            entity_type="cliente",
+            entity_id=entity_id,
+            external_id=external_id,
+            score=score,
+            motivo="nome parecido",
+            dados_local={"nome": nome, "email": "maria@example.com", "cidade": "Campinas"},
+            dados_externo={"nome": nome.replace("Souza", "Sousa"), "email": None, "cidade": "Campinas"},
+            status="pendente",
+        )
+    )[0]
 
 
 def seed_log(store: StoreData, n: int = 3, **kw: Any) -> list[int]:
@@ -159,10 +211,18 @@ def seed_log(store: StoreData, n: int = 3, **kw: Any) -> list[int]:
     rows = []
     for i in range(n):
         values: dict[str, Any] = {
-            "id_loja": store.id, "id_integracao": store.integracao_id, "run_id": f"run{i:04d}",
-            "tipo": "cron", "direcao": "pull", "operacao": "update", "entity_type": "cliente",
-            "entity_id": 100 + i, "external_id": str(900 + i), "status": "sucesso",
-            "mensagem": None, "duracao_ms": 12,
+            "id_loja": store.id,
+            "id_integracao": store.integracao_id,
+            "run_id": f"run{i:04d}",
+            "tipo": "cron",
+            "direcao": "pull",
+            "operacao": "update",
+            "entity_type": "cliente",
+            "entity_id": 100 + i,
+            "external_id": str(900 + i),
+            "status": "sucesso",
+            "mensagem": None,
+            "duracao_ms": 12,
             "diff": {"telefone": {"acao": "to_local", "motivo": "external wins", "valor": "11999990000"}},
             "criado_em": now - timedelta(minutes=i),
         }
@@ -172,11 +232,19 @@ def seed_log(store: StoreData, n: int = 3, **kw: Any) -> list[int]:
 
 
 def seed_failed(store: StoreData, *, entity_id: int = 77, status: str = "falhou") -> int:
-    return add_rows(CrmItemFalho(
-        id_loja=store.id, id_integracao=store.integracao_id, entity_type="cliente", direcao="push",
-        chave=f"local:{entity_id}", entity_id=entity_id, status=status, tentativas=5,
-        ultimo_erro="GestãoClick respondeu 422: CPF inválido",
-    ))[0]
+    return add_rows(
+        CrmItemFalho(
+            id_loja=store.id,
+            id_integracao=store.integracao_id,
+            entity_type="cliente",
+            direcao="push",
+            chave=f"local:{entity_id}",
+            entity_id=entity_id,
+            status=status,
+            tentativas=5,
+            ultimo_erro="GestãoClick respondeu 422: CPF inválido",
+        )
+    )[0]
 
 
 # ------------------------------------------------------------------------------ HTTP helpers
@@ -185,15 +253,16 @@ def seed_failed(store: StoreData, *, entity_id: int = 77, status: str = "falhou"
 def csrf_from(html: str) -> str:
     marker = 'name="csrf_token" value="'
     start = html.index(marker) + len(marker)
-    return html[start:html.index('"', start)]
+    return html[start : html.index('"', start)]
 
 
 def http_login(server: AppServer, api_key: str) -> httpx.Client:
     """A plain HTTP client signed in through the real form (for non-browser checks)."""
     client = httpx.Client(base_url=server.url, follow_redirects=False, timeout=30)
     page = client.get("/console/entrar")
-    resp = client.post("/console/entrar", data={"api_key": api_key, "csrf_token": csrf_from(page.text),
-                                                "next": "/console/conflitos"})
+    resp = client.post(
+        "/console/entrar", data={"api_key": api_key, "csrf_token": csrf_from(page.text), "next": "/console/conflitos"}
+    )
     assert resp.status_code == 303, resp.text
     return client
 
@@ -221,8 +290,7 @@ def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
     contexts: list[Any] = []
 
     def make(viewport: dict[str, int] | None = None) -> Any:
-        ctx = browser.new_context(viewport=viewport or DESKTOP, locale="pt-BR",
-                                  timezone_id="America/Sao_Paulo")
+        ctx = browser.new_context(viewport=viewport or DESKTOP, locale="pt-BR", timezone_id="America/Sao_Paulo")
         ctx.set_default_timeout(15000)
         contexts.append(ctx)
         return ctx.new_page()

@@ -33,51 +33,97 @@ pytestmark = pytest.mark.browser
 
 def _two_field_conflict(store: StoreData) -> int:
     now = datetime.now(UTC)
-    return seed_conflict(store, campos={
-        "nome": {"base": "João Silva", "local": "João Silva Santos", "externo": "J. Silva",
-                 "local_em": (now - timedelta(minutes=40)).isoformat(),
-                 "externo_em": (now - timedelta(minutes=35)).isoformat(),
-                 "motivo": "both changed; values too different (similarity 0.42)"},
-        "email": {"base": "joao@example.com", "local": "joao.santos@example.com",
-                  "externo": "jsilva@example.com",
-                  "local_em": (now - timedelta(minutes=40)).isoformat(),
-                  "externo_em": (now - timedelta(minutes=35)).isoformat(), "motivo": "manual strategy"},
-    })
+    return seed_conflict(
+        store,
+        campos={
+            "nome": {
+                "base": "João Silva",
+                "local": "João Silva Santos",
+                "externo": "J. Silva",
+                "local_em": (now - timedelta(minutes=40)).isoformat(),
+                "externo_em": (now - timedelta(minutes=35)).isoformat(),
+                "motivo": "both changed; values too different (similarity 0.42)",
+            },
+            "email": {
+                "base": "joao@example.com",
+                "local": "joao.santos@example.com",
+                "externo": "jsilva@example.com",
+                "local_em": (now - timedelta(minutes=40)).isoformat(),
+                "externo_em": (now - timedelta(minutes=35)).isoformat(),
+                "motivo": "manual strategy",
+            },
+        },
+    )
 
 
 def _seed_everything(store: StoreData) -> dict[str, Any]:
     conflito = _two_field_conflict(store)
     seed_conflict(store, entity_id=451, external_id="99998", nome="Ana Paula Lima", age=timedelta(hours=3))
     now = datetime.now(UTC)
-    resolvido = add_rows(CrmConflito(
-        id_loja=store.id, id_integracao=store.integracao_id, entity_type="cliente", entity_id=452,
-        external_id="99997",
-        campos={"nome": {"base": "Carlos Souza", "local": "Carlos A. Souza", "externo": "Carlos Souza ME",
-                         "local_em": now.isoformat(), "externo_em": now.isoformat(),
-                         "motivo": "manual strategy"},
-                "telefone": {"base": None, "local": "1133334444", "externo": "11999990000",
-                             "local_em": now.isoformat(), "externo_em": now.isoformat(),
-                             "motivo": "manual strategy"}},
-        dados_local={"nome": "Carlos A. Souza", "telefone": "1133334444"},
-        dados_externo={"nome": "Carlos Souza ME", "telefone": "11999990000"},
-        status="resolvido", resolucao={"usar": "merge", "campos": {"nome": "local", "telefone": "externo"}},
-        resolvido_por=f"console:loja{store.id}", resolvido_em=now,
-    ))[0]
+    resolvido = add_rows(
+        CrmConflito(
+            id_loja=store.id,
+            id_integracao=store.integracao_id,
+            entity_type="cliente",
+            entity_id=452,
+            external_id="99997",
+            campos={
+                "nome": {
+                    "base": "Carlos Souza",
+                    "local": "Carlos A. Souza",
+                    "externo": "Carlos Souza ME",
+                    "local_em": now.isoformat(),
+                    "externo_em": now.isoformat(),
+                    "motivo": "manual strategy",
+                },
+                "telefone": {
+                    "base": None,
+                    "local": "1133334444",
+                    "externo": "11999990000",
+                    "local_em": now.isoformat(),
+                    "externo_em": now.isoformat(),
+                    "motivo": "manual strategy",
+                },
+            },
+            dados_local={"nome": "Carlos A. Souza", "telefone": "1133334444"},
+            dados_externo={"nome": "Carlos Souza ME", "telefone": "11999990000"},
+            status="resolvido",
+            resolucao={"usar": "merge", "campos": {"nome": "local", "telefone": "externo"}},
+            resolvido_por=f"console:loja{store.id}",
+            resolvido_em=now,
+        )
+    )[0]
     seed_duplicate(store)
     seed_duplicate(store, entity_id=13, external_id="346", score=0.87, nome="Pedro Henrique Alves")
     seed_log(store, 3)
-    seed_log(store, 2, direcao="push", tipo="manual", operacao="create", status="erro",
-             mensagem="GestãoClick respondeu 422: CPF inválido", diff=None)
-    seed_log(store, 1, direcao="conflito", tipo="manual", operacao="resolve", status="sucesso",
-             mensagem="Resolvido por console",
-             diff={"nome": {"acao": "to_external", "valor": "João Silva Santos"}})
+    seed_log(
+        store,
+        2,
+        direcao="push",
+        tipo="manual",
+        operacao="create",
+        status="erro",
+        mensagem="GestãoClick respondeu 422: CPF inválido",
+        diff=None,
+    )
+    seed_log(
+        store,
+        1,
+        direcao="conflito",
+        tipo="manual",
+        operacao="resolve",
+        status="sucesso",
+        mensagem="Resolvido por console",
+        diff={"nome": {"acao": "to_external", "valor": "João Silva Santos"}},
+    )
     seed_failed(store, entity_id=77)
     seed_failed(store, entity_id=78, status="pendente")
     return {"conflito": conflito, "resolvido": resolvido}
 
 
-def test_screenshots_of_every_page(app_server: AppServer, make_store: Callable[..., StoreData],
-                                   new_page: Callable[..., Any]) -> None:
+def test_screenshots_of_every_page(
+    app_server: AppServer, make_store: Callable[..., StoreData], new_page: Callable[..., Any]
+) -> None:
     store = make_store("Ecletech Loja Centro")
     ids = _seed_everything(store)
     for size, viewport in (("desktop", DESKTOP), ("celular", PHONE)):
@@ -102,15 +148,21 @@ def test_screenshots_of_every_page(app_server: AppServer, make_store: Callable[.
         shoot(page, f"erro-{size}")
         # Phone width: nothing may scroll sideways.
         if size == "celular":
-            for url in ("/console/conflitos", f"/console/conflitos/{ids['conflito']}", "/console/duplicatas",
-                        "/console/registro", "/console/integracoes"):
+            for url in (
+                "/console/conflitos",
+                f"/console/conflitos/{ids['conflito']}",
+                "/console/duplicatas",
+                "/console/registro",
+                "/console/integracoes",
+            ):
                 page.goto(app_server.url + url)
                 overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
                 assert overflow <= 1, f"{url} scrolls sideways by {overflow}px at phone width"
 
 
 def test_conflict_screen_shows_the_three_values_and_what_changed(
-        app_server: AppServer, make_store: Callable[..., StoreData], new_page: Callable[..., Any]) -> None:
+    app_server: AppServer, make_store: Callable[..., StoreData], new_page: Callable[..., Any]
+) -> None:
     store = make_store("Loja Tela")
     conflito = _two_field_conflict(store)
     page = new_page()
@@ -121,8 +173,14 @@ def test_conflict_screen_shows_the_three_values_and_what_changed(
     page.wait_for_url(f"**/console/conflitos/{conflito}")
     nome = page.get_by_role("group", name=re.compile("Campo em conflito: Nome"))
     text = nome.text_content() or ""
-    for expected in ("João Silva", "João Silva Santos", "J. Silva", "Último valor sincronizado",
-                     "semelhança de 42%", "alterado desde a última sincronização"):
+    for expected in (
+        "João Silva",
+        "João Silva Santos",
+        "J. Silva",
+        "Último valor sincronizado",
+        "semelhança de 42%",
+        "alterado desde a última sincronização",
+    ):
         assert expected in text
     # Each side is a labelled radio that carries its value (what a screen reader announces).
     assert nome.get_by_role("radio", name=re.compile("Ecletech.*João Silva Santos")).count() == 1
@@ -149,12 +207,22 @@ def test_conflict_screen_shows_the_three_values_and_what_changed(
     assert page.get_by_role("heading", name="Conflito detectado").is_visible()  # nothing applied
 
 
-def test_log_filters_and_pagination(app_server: AppServer, make_store: Callable[..., StoreData],
-                                    new_page: Callable[..., Any]) -> None:
+def test_log_filters_and_pagination(
+    app_server: AppServer, make_store: Callable[..., StoreData], new_page: Callable[..., Any]
+) -> None:
     store = make_store("Loja Registro")
     seed_log(store, 25)  # pull / cron / sucesso
-    seed_log(store, 2, direcao="push", tipo="manual", operacao="create", status="erro", entity_type="produto",
-             mensagem="GestãoClick respondeu 422: código duplicado", diff=None)
+    seed_log(
+        store,
+        2,
+        direcao="push",
+        tipo="manual",
+        operacao="create",
+        status="erro",
+        entity_type="produto",
+        mensagem="GestãoClick respondeu 422: código duplicado",
+        diff=None,
+    )
     old = datetime.now(UTC) - timedelta(days=10)
     seed_log(store, 1, status="ignorado", operacao="skip", criado_em=old, mensagem="registro antigo")
     page = new_page()
@@ -200,8 +268,9 @@ def test_log_filters_and_pagination(app_server: AppServer, make_store: Callable[
     assert errors == []
 
 
-def test_failed_items_buttons(app_server: AppServer, make_store: Callable[..., StoreData],
-                              new_page: Callable[..., Any]) -> None:
+def test_failed_items_buttons(
+    app_server: AppServer, make_store: Callable[..., StoreData], new_page: Callable[..., Any]
+) -> None:
     store = make_store("Loja Falhas")
     seed_failed(store, entity_id=81)
     seed_failed(store, entity_id=82)
@@ -218,7 +287,8 @@ def test_failed_items_buttons(app_server: AppServer, make_store: Callable[..., S
 
 
 def test_another_store_sees_nothing_and_gets_404(
-        app_server: AppServer, make_store: Callable[..., StoreData], new_page: Callable[..., Any]) -> None:
+    app_server: AppServer, make_store: Callable[..., StoreData], new_page: Callable[..., Any]
+) -> None:
     a = make_store("Loja Alfa")
     b = make_store("Loja Beta", access_token="tok-b", secret="sec-b")
     conflito = seed_conflict(a, nome="Cliente Exclusivo Alfa")
@@ -240,8 +310,9 @@ def test_another_store_sees_nothing_and_gets_404(
     assert other.get_by_text("Cliente Exclusivo Alfa").is_visible()
 
 
-def test_sign_in_errors_and_sign_out(app_server: AppServer, make_store: Callable[..., StoreData],
-                                     new_page: Callable[..., Any]) -> None:
+def test_sign_in_errors_and_sign_out(
+    app_server: AppServer, make_store: Callable[..., StoreData], new_page: Callable[..., Any]
+) -> None:
     store = make_store("Loja Entrada")
     page = new_page(PHONE)
     page.goto(app_server.url + "/console/integracoes")

@@ -38,8 +38,9 @@ MANUAL_CONFIG = {
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(rate_limit=0, daily_quota=0, fault_rate=0.0, access_token=ACCESS,
-                       secret_access_token=SECRET) as sb:
+    with SandboxServer(
+        rate_limit=0, daily_quota=0, fault_rate=0.0, access_token=ACCESS, secret_access_token=SECRET
+    ) as sb:
         yield sb
 
 
@@ -47,8 +48,7 @@ class LocalApi:
     """Our own REST API, as the ERP would call it."""
 
     def __init__(self, server: AppServer, api_key: str) -> None:
-        self.client = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {api_key}"},
-                                   timeout=30)
+        self.client = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30)
 
     def create(self, **data: Any) -> dict[str, Any]:
         resp = self.client.post("/api/clientes", json=data)
@@ -73,8 +73,9 @@ class LocalApi:
 
 def _external_id(entity_id: int) -> str:
     with get_sessionmaker()() as db:
-        link = db.scalar(select(CrmEntityLink).where(CrmEntityLink.entity_type == "cliente",
-                                                     CrmEntityLink.entity_id == entity_id))
+        link = db.scalar(
+            select(CrmEntityLink).where(CrmEntityLink.entity_type == "cliente", CrmEntityLink.entity_id == entity_id)
+        )
         assert link is not None, f"cliente {entity_id} is not linked"
         return link.external_id
 
@@ -88,10 +89,11 @@ def _sync_now(page: Any, server: AppServer) -> str:
 
 
 def test_conflicts_resolved_in_the_console_reach_both_sides(
-        app_server: AppServer, sandbox: SandboxServer, make_store: Callable[..., StoreData],
-        new_page: Callable[..., Any]) -> None:
-    store = make_store("Loja Ponta a Ponta", base_url=sandbox.base_url, config=MANUAL_CONFIG,
-                       access_token=ACCESS, secret=SECRET)
+    app_server: AppServer, sandbox: SandboxServer, make_store: Callable[..., StoreData], new_page: Callable[..., Any]
+) -> None:
+    store = make_store(
+        "Loja Ponta a Ponta", base_url=sandbox.base_url, config=MANUAL_CONFIG, access_token=ACCESS, secret=SECRET
+    )
     api = LocalApi(app_server, store.api_key)
     joao = api.create(nome="João Silva", email="joao@example.com", telefone="11987654321")
     maria = api.create(nome="Maria Oliveira", email="maria@example.com")
@@ -164,8 +166,7 @@ def test_conflicts_resolved_in_the_console_reach_both_sides(
     page.wait_for_url(re.compile(r"direcao=conflito"))
     results = page.locator("#resultados")
     results.get_by_text(re.compile("resolvido por console:loja")).first.wait_for()
-    decided = results.locator("table.registro > tbody > tr").filter(
-        has_text=re.compile("resolvido por console"))
+    decided = results.locator("table.registro > tbody > tr").filter(has_text=re.compile("resolvido por console"))
     assert decided.count() == 2
     results.locator("details.diff summary").first.click()
     assert "Valor do" in results.locator("details.diff").first.inner_text()
@@ -174,16 +175,22 @@ def test_conflicts_resolved_in_the_console_reach_both_sides(
 
 
 def test_duplicates_from_a_real_pull_are_linked_and_dismissed(
-        app_server: AppServer, sandbox: SandboxServer, make_store: Callable[..., StoreData],
-        new_page: Callable[..., Any]) -> None:
+    app_server: AppServer, sandbox: SandboxServer, make_store: Callable[..., StoreData], new_page: Callable[..., Any]
+) -> None:
     store = make_store("Loja Duplicatas", base_url=sandbox.base_url, access_token=ACCESS, secret=SECRET)
     api = LocalApi(app_server, store.api_key)
     maria = api.create(nome="Maria Aparecida Souza", cidade="Recife")
     joao = api.create(nome="Joao da Silva LTDA")
-    maria_ext = str(sandbox.panel_create("clientes", {"tipo_pessoa": "PF", "nome": "Maria Aparecida de Souza",
-                                                      "email": "mas@example.com"})["id"])
-    joao_ext = str(sandbox.panel_create("clientes", {"tipo_pessoa": "PF", "nome": "João da Silva",
-                                                     "email": "js@example.com"})["id"])
+    maria_ext = str(
+        sandbox.panel_create(
+            "clientes", {"tipo_pessoa": "PF", "nome": "Maria Aparecida de Souza", "email": "mas@example.com"}
+        )["id"]
+    )
+    joao_ext = str(
+        sandbox.panel_create("clientes", {"tipo_pessoa": "PF", "nome": "João da Silva", "email": "js@example.com"})[
+            "id"
+        ]
+    )
     # The scheduled pull (as the runtime runs it) finds the look-alikes and holds them for review.
     engine = SyncEngine.for_store(get_sessionmaker(), store.id, options=RunOptions(trigger="cron"))
     try:
@@ -191,8 +198,12 @@ def test_duplicates_from_a_real_pull_are_linked_and_dismissed(
     finally:
         engine.close()
     with get_sessionmaker()() as db:
-        pending = {d.external_id: d.id for d in db.scalars(select(CrmDuplicata).where(
-            CrmDuplicata.id_loja == store.id, CrmDuplicata.status == "pendente"))}
+        pending = {
+            d.external_id: d.id
+            for d in db.scalars(
+                select(CrmDuplicata).where(CrmDuplicata.id_loja == store.id, CrmDuplicata.status == "pendente")
+            )
+        }
     assert set(pending) == {maria_ext, joao_ext}
 
     page = new_page()
@@ -210,20 +221,23 @@ def test_duplicates_from_a_real_pull_are_linked_and_dismissed(
     maria_card.get_by_role("button", name=re.compile("^Vincular")).click()
     page.get_by_role("status").filter(has_text="registros vinculados").wait_for()
     assert _external_id(maria["id"]) == maria_ext
-    assert api.get(maria["id"])["email"] == "mas@example.com"         # merged in, nothing erased
+    assert api.get(maria["id"])["email"] == "mas@example.com"  # merged in, nothing erased
     assert api.get(maria["id"])["cidade"] == "Recife"
     enderecos = sandbox.panel_get("clientes", maria_ext).get("enderecos") or []
     assert [e["endereco"].get("nome_cidade") for e in enderecos] == ["Recife"]
 
     page.locator("article.duplicata").filter(has_text="Joao da Silva LTDA").get_by_role(
-        "button", name=re.compile("^Descartar")).click()
+        "button", name=re.compile("^Descartar")
+    ).click()
     page.get_by_role("status").filter(has_text="sugestão descartada").wait_for()
     assert page.get_by_text("Nenhuma sugestão de duplicata aguardando revisão").is_visible()
     names = sorted(c["nome"] for c in api.all())
     assert names.count("Joao da Silva LTDA") == 1 and "João da Silva" in names  # kept apart
     with get_sessionmaker()() as db:
-        statuses = {d.external_id: (d.status, d.resolvido_por) for d in db.scalars(
-            select(CrmDuplicata).where(CrmDuplicata.id_loja == store.id))}
+        statuses = {
+            d.external_id: (d.status, d.resolvido_por)
+            for d in db.scalars(select(CrmDuplicata).where(CrmDuplicata.id_loja == store.id))
+        }
     actor = f"console:loja{store.id}"
     assert statuses == {maria_ext: ("vinculado", actor), joao_ext: ("descartado", actor)}
     assert joao["id"] != _external_id_or_none(joao_ext)

@@ -37,16 +37,18 @@ def test_pages_need_sign_in_and_redirect_back(app_server: AppServer) -> None:
 
 
 def test_sign_in_sets_a_hardened_cookie_and_sign_out_ends_it(
-        app_server: AppServer, make_store: Callable[..., StoreData]) -> None:
+    app_server: AppServer, make_store: Callable[..., StoreData]
+) -> None:
     store = make_store("Loja Centro")
     with httpx.Client(base_url=app_server.url) as client:
         form = client.get("/console/entrar")
-        bad = client.post("/console/entrar",
-                          data={"api_key": "crm_wrong", "csrf_token": csrf_from(form.text)})
+        bad = client.post("/console/entrar", data={"api_key": "crm_wrong", "csrf_token": csrf_from(form.text)})
         assert bad.status_code == 401
         assert "Chave de API inválida" in bad.text
-        ok = client.post("/console/entrar", data={"api_key": store.api_key, "csrf_token": csrf_from(bad.text),
-                                                  "next": "https://evil.example/"})
+        ok = client.post(
+            "/console/entrar",
+            data={"api_key": store.api_key, "csrf_token": csrf_from(bad.text), "next": "https://evil.example/"},
+        )
         assert ok.status_code == 303
         assert ok.headers["location"] == "/console/conflitos"  # no open redirect
         cookie = ok.headers["set-cookie"].lower()
@@ -62,7 +64,8 @@ def test_sign_in_sets_a_hardened_cookie_and_sign_out_ends_it(
 
 
 def test_post_without_or_with_wrong_csrf_is_refused(
-        app_server: AppServer, make_store: Callable[..., StoreData]) -> None:
+    app_server: AppServer, make_store: Callable[..., StoreData]
+) -> None:
     store = make_store("Loja CSRF")
     conflito = seed_conflict(store)
     client = http_login(app_server, store.api_key)
@@ -80,8 +83,7 @@ def test_post_without_or_with_wrong_csrf_is_refused(
     assert "Conflito detectado" in page.text  # nothing was applied
 
 
-def test_a_store_never_sees_another_stores_rows(
-        app_server: AppServer, make_store: Callable[..., StoreData]) -> None:
+def test_a_store_never_sees_another_stores_rows(app_server: AppServer, make_store: Callable[..., StoreData]) -> None:
     a = make_store("Loja A")
     b = make_store("Loja B", access_token="tok-b", secret="sec-b")
     conflito = seed_conflict(a, nome="Cliente Secreto da Loja A")
@@ -94,13 +96,18 @@ def test_a_store_never_sees_another_stores_rows(
         assert "Secret" not in text and "secreta" not in text, url
     assert client.get(f"/console/conflitos/{conflito}").status_code == 404
     csrf = csrf_from(client.get("/console/conflitos").text)
-    assert client.post(f"/console/conflitos/{conflito}/resolver",
-                       data={"usar": "local", "csrf_token": csrf}).status_code == 404
-    assert client.post(f"/console/duplicatas/{dup}/resolver",
-                       data={"acao": "descartar", "csrf_token": csrf}).status_code == 404
+    assert (
+        client.post(f"/console/conflitos/{conflito}/resolver", data={"usar": "local", "csrf_token": csrf}).status_code
+        == 404
+    )
+    assert (
+        client.post(f"/console/duplicatas/{dup}/resolver", data={"acao": "descartar", "csrf_token": csrf}).status_code
+        == 404
+    )
     assert client.post(f"/console/falhas/{falha}/ignorar", data={"csrf_token": csrf}).status_code == 404
-    assert client.post(f"/console/integracoes/{a.integracao_id}/sincronizar",
-                       data={"csrf_token": csrf}).status_code == 404
+    assert (
+        client.post(f"/console/integracoes/{a.integracao_id}/sincronizar", data={"csrf_token": csrf}).status_code == 404
+    )
     with get_sessionmaker()() as db:
         row = db.get(CrmItemFalho, falha)
         assert row is not None and row.status == "falhou"
@@ -145,12 +152,23 @@ def test_static_files_are_our_own(app_server: AppServer) -> None:
 
 
 def test_an_unexpected_failure_is_a_friendly_page_not_a_trace(
-        app_server: AppServer, make_store: Callable[..., StoreData]) -> None:
+    app_server: AppServer, make_store: Callable[..., StoreData]
+) -> None:
     store = make_store("Loja Quebrada")
     # A row no engine would write (campos must be an object): the page fails while rendering.
-    broken = add_rows(CrmConflito(
-        id_loja=store.id, id_integracao=store.integracao_id, entity_type="cliente", entity_id=1,
-        external_id="1", campos=["nome"], dados_local={}, dados_externo={}, status="pendente"))[0]
+    broken = add_rows(
+        CrmConflito(
+            id_loja=store.id,
+            id_integracao=store.integracao_id,
+            entity_type="cliente",
+            entity_id=1,
+            external_id="1",
+            campos=["nome"],
+            dados_local={},
+            dados_externo={},
+            status="pendente",
+        )
+    )[0]
     client = http_login(app_server, store.api_key)
     resp = client.get(f"/console/conflitos/{broken}")
     assert resp.status_code == 500
@@ -159,14 +177,16 @@ def test_an_unexpected_failure_is_a_friendly_page_not_a_trace(
 
 
 def test_sync_now_refused_by_the_provider_says_so_in_portuguese(
-        app_server: AppServer, make_store: Callable[..., StoreData]) -> None:
+    app_server: AppServer, make_store: Callable[..., StoreData]
+) -> None:
     with SandboxServer(rate_limit=0, daily_quota=0, access_token="other", secret_access_token="other") as sb:
         store = make_store("Loja Sem Acesso", base_url=sb.base_url)  # its tokens are not the sandbox's
         client = http_login(app_server, store.api_key)
         page = client.get("/console/integracoes")
         assert "Sincronizar agora" in page.text
-        resp = client.post(f"/console/integracoes/{store.integracao_id}/sincronizar",
-                           data={"csrf_token": csrf_from(page.text)})
+        resp = client.post(
+            f"/console/integracoes/{store.integracao_id}/sincronizar", data={"csrf_token": csrf_from(page.text)}
+        )
         assert resp.status_code == 303 and resp.headers["location"] == "/console/integracoes"
         after = client.get("/console/integracoes")
     notice = after.text.split('class="aviso aviso-', 1)[1].split("</div>", 1)[0]
@@ -175,21 +195,24 @@ def test_sync_now_refused_by_the_provider_says_so_in_portuguese(
 
 
 def test_sync_now_on_a_disabled_integration_is_refused_politely(
-        app_server: AppServer, make_store: Callable[..., StoreData]) -> None:
+    app_server: AppServer, make_store: Callable[..., StoreData]
+) -> None:
     store = make_store("Loja Desativada")
     with get_sessionmaker()() as db:
         set_active(db, store.integracao_id, False)
     client = http_login(app_server, store.api_key)
     page = client.get("/console/integracoes")
     assert "Desativada" in page.text and "disabled" in page.text
-    resp = client.post(f"/console/integracoes/{store.integracao_id}/sincronizar",
-                       data={"csrf_token": csrf_from(page.text)})
+    resp = client.post(
+        f"/console/integracoes/{store.integracao_id}/sincronizar", data={"csrf_token": csrf_from(page.text)}
+    )
     assert resp.status_code == 303
     assert "A integração está desativada" in client.get("/console/integracoes").text
 
 
 def test_deciding_twice_only_says_it_is_already_resolved(
-        app_server: AppServer, make_store: Callable[..., StoreData]) -> None:
+    app_server: AppServer, make_store: Callable[..., StoreData]
+) -> None:
     store = make_store("Loja Duas Abas")
     conflito = seed_conflict(store)
     client = http_login(app_server, store.api_key)
@@ -207,8 +230,9 @@ def test_deciding_twice_only_says_it_is_already_resolved(
         row.status, row.resolvido_por = "resolvido", "cli:loja1"
         row.resolucao = {"usar": "externo", "campos": {"nome": "externo"}}
         db.commit()
-    again = client.post(f"/console/conflitos/{conflito}/resolver", data={"usar": "local", "csrf_token": csrf},
-                        follow_redirects=True)
+    again = client.post(
+        f"/console/conflitos/{conflito}/resolver", data={"usar": "local", "csrf_token": csrf}, follow_redirects=True
+    )
     assert again.status_code == 200
     assert "Este conflito já foi resolvido" in again.text
     assert "linha de comando da loja 1" in again.text and "J. Silva" in again.text

@@ -92,8 +92,7 @@ def test_exact_tries_email_then_cpf_then_cnpj() -> None:
     index.add(3, cliente("C", cnpj="11222333000181"))
 
     assert index.exact(cliente("X", email="joao@email.com", cpf="52998224725")) == (1, "email")
-    assert index.exact(cliente("X", email="outro@email.com", cpf="52998224725", cnpj="11222333000181")) == (
-        2, "cpf")
+    assert index.exact(cliente("X", email="outro@email.com", cpf="52998224725", cnpj="11222333000181")) == (2, "cpf")
     assert index.exact(cliente("X", cnpj="11222333000181")) == (3, "cnpj")
     assert index.exact(cliente("X", email="JOAO@Email.com ")) == (1, "email")  # case-insensitive
     assert index.exact(cliente("X")) is None
@@ -213,16 +212,23 @@ def test_fuzzy_finds_a_typo_and_ranks_best_first() -> None:
 
 def test_fuzzy_matches_a_company_by_its_legal_name_too() -> None:
     index = MatchIndex("cliente")
-    index.add(5, {"tipo_pessoa": "PJ", "nome": "Padaria Central",
-                  "razao_social": "Silva & Irmãos Panificadora Ltda"})
+    index.add(5, {"tipo_pessoa": "PJ", "nome": "Padaria Central", "razao_social": "Silva & Irmãos Panificadora Ltda"})
     found = index.fuzzy({"tipo_pessoa": "PJ", "nome": "SILVA E IRMAOS PANIFICADORA"})
     assert [c.local_id for c in found] == [5]
 
 
 def test_fuzzy_never_links_different_names() -> None:
     index = MatchIndex("cliente")
-    for local_id, nome in enumerate(["João Silva", "Joana Silveira", "Maria da Silva", "José Santos",
-                                     "Silva Materiais de Construção Ltda", "João Souza"]):
+    for local_id, nome in enumerate(
+        [
+            "João Silva",
+            "Joana Silveira",
+            "Maria da Silva",
+            "José Santos",
+            "Silva Materiais de Construção Ltda",
+            "João Souza",
+        ]
+    ):
         index.add(local_id, cliente(nome))
     assert index.fuzzy(cliente("Pedro Henrique Oliveira")) == []
     assert [c.local_id for c in index.fuzzy(cliente("João Silva"))] == [0]
@@ -292,10 +298,48 @@ def test_blocking_finds_near_duplicates_among_many_records_sharing_common_words(
     """Thousands of records share "silva", "maria", "santos": those words are skipped as
     blocking keys, yet a near-duplicate (one typo, a suffix, upper case) is still found."""
     rnd = random.Random(7)
-    first = ["Maria", "José", "Ana", "João", "Antônio", "Francisco", "Carlos", "Paulo", "Pedro", "Lucas",
-             "Luiz", "Marcos", "Luís", "Gabriel", "Rafael", "Daniel", "Marcelo", "Bruno", "Eduardo", "Felipe"]
-    last = ["Silva", "Santos", "Oliveira", "Souza", "Rodrigues", "Ferreira", "Alves", "Pereira", "Lima",
-            "Gomes", "Costa", "Ribeiro", "Martins", "Carvalho", "Almeida", "Lopes", "Soares", "Fernandes"]
+    first = [
+        "Maria",
+        "José",
+        "Ana",
+        "João",
+        "Antônio",
+        "Francisco",
+        "Carlos",
+        "Paulo",
+        "Pedro",
+        "Lucas",
+        "Luiz",
+        "Marcos",
+        "Luís",
+        "Gabriel",
+        "Rafael",
+        "Daniel",
+        "Marcelo",
+        "Bruno",
+        "Eduardo",
+        "Felipe",
+    ]
+    last = [
+        "Silva",
+        "Santos",
+        "Oliveira",
+        "Souza",
+        "Rodrigues",
+        "Ferreira",
+        "Alves",
+        "Pereira",
+        "Lima",
+        "Gomes",
+        "Costa",
+        "Ribeiro",
+        "Martins",
+        "Carvalho",
+        "Almeida",
+        "Lopes",
+        "Soares",
+        "Fernandes",
+    ]
     index = MatchIndex("cliente")
     names: dict[int, str] = {}
     for local_id in range(6000):
@@ -316,9 +360,23 @@ def test_blocking_finds_near_duplicates_among_many_records_sharing_common_words(
 
 @settings(max_examples=150, deadline=None)
 @given(
-    stored=st.lists(st.sampled_from(["João Silva", "Joao da Silva LTDA", "J. Silva", "Joana Silva",
-                                     "Maria Souza", "Mária Sousa", "Silva João", "Ana", "Anna", ""]),
-                    max_size=15),
+    stored=st.lists(
+        st.sampled_from(
+            [
+                "João Silva",
+                "Joao da Silva LTDA",
+                "J. Silva",
+                "Joana Silva",
+                "Maria Souza",
+                "Mária Sousa",
+                "Silva João",
+                "Ana",
+                "Anna",
+                "",
+            ]
+        ),
+        max_size=15,
+    ),
     query=st.sampled_from(["João Silva", "Maria Souza", "Ana", "Joana Silveira", "Sr. João Silva"]),
     threshold=st.floats(min_value=0.0, max_value=1.0),
     limit=st.integers(1, 6),
@@ -343,8 +401,12 @@ def test_fuzzy_never_returns_a_score_below_the_threshold(
 
 @settings(max_examples=100, deadline=None)
 @given(
-    stored=st.lists(st.sampled_from(["João Silva", "Joao da Silva LTDA", "Joana Silva", "Maria Souza",
-                                     "Mária Sousa", "Silva João"]), max_size=10),
+    stored=st.lists(
+        st.sampled_from(
+            ["João Silva", "Joao da Silva LTDA", "Joana Silva", "Maria Souza", "Mária Sousa", "Silva João"]
+        ),
+        max_size=10,
+    ),
     rnd=st.randoms(use_true_random=False),
 )
 def test_fuzzy_does_not_depend_on_insertion_order(stored: list[str], rnd: random.Random) -> None:
@@ -361,9 +423,12 @@ def test_fuzzy_does_not_depend_on_insertion_order(stored: list[str], rnd: random
 @settings(max_examples=150, deadline=None)
 @given(
     ops=st.lists(
-        st.tuples(st.sampled_from(("add", "remove")), st.integers(0, 6),
-                  st.sampled_from(["João Silva", "Joao da Silva LTDA", "Joana Silva", "Maria Souza", "Ana"]),
-                  st.sampled_from(["11111111111", "22222222222", None])),
+        st.tuples(
+            st.sampled_from(("add", "remove")),
+            st.integers(0, 6),
+            st.sampled_from(["João Silva", "Joao da Silva LTDA", "Joana Silva", "Maria Souza", "Ana"]),
+            st.sampled_from(["11111111111", "22222222222", None]),
+        ),
         max_size=30,
     ),
     query=st.sampled_from(["João Silva", "Maria Souza", "Ana"]),
@@ -391,8 +456,18 @@ def test_an_index_updated_in_place_answers_like_one_built_from_scratch(
     assert index.fuzzy(probe, threshold=0.5) == fresh.fuzzy(probe, threshold=0.5)
 
 
-@pytest.mark.parametrize("email", ["naotem@gmail.com", "NAO.TEM@hotmail.com", "sem_email@loja.com", "x@x.com",
-                                   "nao-possui@email.com", "xxx@xxx.com.br", "consumidor.final@loja.com"])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "naotem@gmail.com",
+        "NAO.TEM@hotmail.com",
+        "sem_email@loja.com",
+        "x@x.com",
+        "nao-possui@email.com",
+        "xxx@xxx.com.br",
+        "consumidor.final@loja.com",
+    ],
+)
 def test_placeholder_emails_are_not_keys(email: str) -> None:
     assert exact_value("email", email) is None
     index = MatchIndex("cliente")

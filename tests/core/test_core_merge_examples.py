@@ -99,8 +99,9 @@ def test_manual_if_different_lets_similar_values_fall_back_to_last_write_wins() 
 
 def test_manual_if_different_without_threshold_uses_one_half() -> None:
     assert FieldPolicy("manual_if_different").threshold is None
-    result = three_way_merge(BASE, LOCAL, EXTERNAL, only(FieldPolicy("manual_if_different")),
-                             MergeContext(LOCAL_AT, EXTERNAL_AT))
+    result = three_way_merge(
+        BASE, LOCAL, EXTERNAL, only(FieldPolicy("manual_if_different")), MergeContext(LOCAL_AT, EXTERNAL_AT)
+    )
     assert "nome" in result.conflicts
 
 
@@ -128,8 +129,13 @@ def test_each_strategy_settles_a_both_sided_edit(
     policy: FieldPolicy, to_local: dict[str, str], to_external: dict[str, str]
 ) -> None:
     # Close timestamps: none of these strategies may consult the clock.
-    result = three_way_merge({"nome": "João Silva"}, {"nome": "João Silva Santos"}, {"nome": "J. Silva"},
-                             only(policy), MergeContext(LOCAL_AT, LOCAL_AT))
+    result = three_way_merge(
+        {"nome": "João Silva"},
+        {"nome": "João Silva Santos"},
+        {"nome": "J. Silva"},
+        only(policy),
+        MergeContext(LOCAL_AT, LOCAL_AT),
+    )
 
     assert (result.to_local, result.to_external, result.conflicts) == (to_local, to_external, {})
 
@@ -187,8 +193,9 @@ def test_union_on_a_text_field_goes_to_review_rather_than_guessing() -> None:
 
 
 def test_both_sides_changed_to_the_same_value_only_updates_the_base() -> None:
-    result = three_way_merge({"email": "a@x.com"}, {"email": "b@x.com"}, {"email": "b@x.com"},
-                             only(FieldPolicy("manual")))
+    result = three_way_merge(
+        {"email": "a@x.com"}, {"email": "b@x.com"}, {"email": "b@x.com"}, only(FieldPolicy("manual"))
+    )
     assert not result.changed and not result.conflicts
     assert result.new_base == {"email": "b@x.com"}
 
@@ -212,13 +219,18 @@ def test_case_7_4_linking_fills_empty_fields_from_either_side_and_settles_the_re
 
     assert result.to_local == {"telefone": "+5511911110000", "nome": "João S."}
     assert result.to_external == {"cidade": "Campinas"}
-    assert result.new_base == {"email": "joao@email.com", "nome": "João S.", "telefone": "+5511911110000",
-                               "cidade": "Campinas"}
+    assert result.new_base == {
+        "email": "joao@email.com",
+        "nome": "João S.",
+        "telefone": "+5511911110000",
+        "cidade": "Campinas",
+    }
 
 
 def test_linking_with_external_wins_still_never_erases_a_local_value() -> None:
-    result = three_way_merge(None, {"rg": "12345", "nome": "A"}, {"rg": None, "nome": "B"},
-                             only(FieldPolicy("external_wins")))
+    result = three_way_merge(
+        None, {"rg": "12345", "nome": "A"}, {"rg": None, "nome": "B"}, only(FieldPolicy("external_wins"))
+    )
     assert result.to_local == {"nome": "B"}
     assert result.to_external == {"rg": "12345"}
 
@@ -230,8 +242,9 @@ def test_linking_a_close_call_leaves_no_base_for_that_field() -> None:
 
 
 def test_a_field_missing_from_the_base_is_merged_like_a_new_link() -> None:
-    result = three_way_merge({"nome": "A"}, {"nome": "A", "cep": None}, {"nome": "A", "cep": "01001000"},
-                             only(FieldPolicy("local_wins")))
+    result = three_way_merge(
+        {"nome": "A"}, {"nome": "A", "cep": None}, {"nome": "A", "cep": "01001000"}, only(FieldPolicy("local_wins"))
+    )
     assert result.to_local == {"cep": "01001000"}
 
 
@@ -272,8 +285,7 @@ def test_push_is_the_mirror_image_of_pull() -> None:
     local = {"nome": "A2", "cidade": "X", "numero": "2"}
     external = {"nome": "A", "cidade": "Y", "numero": "3"}
 
-    result = three_way_merge(base, local, external, only(FieldPolicy("external_wins")),
-                             MergeContext(direction="push"))
+    result = three_way_merge(base, local, external, only(FieldPolicy("external_wins")), MergeContext(direction="push"))
 
     assert result.to_local == {}
     assert result.to_external == {"nome": "A2", "numero": "2"}
@@ -297,8 +309,13 @@ def test_a_field_the_provider_lacks_is_neither_sent_nor_erased_and_its_base_foll
 
 def test_fields_limits_the_merge_and_carries_other_base_entries() -> None:
     base = {"nome": "A", "cidade": "X"}
-    result = three_way_merge(base, {"nome": "B", "cidade": "Z"}, {"nome": "A", "cidade": "X"},
-                             only(FieldPolicy()), fields=["nome", "ausente"])
+    result = three_way_merge(
+        base,
+        {"nome": "B", "cidade": "Z"},
+        {"nome": "A", "cidade": "X"},
+        only(FieldPolicy()),
+        fields=["nome", "ausente"],
+    )
     assert result.to_external == {"nome": "B"}
     assert result.new_base == {"nome": "B", "cidade": "X"}
 
@@ -344,8 +361,11 @@ def test_resolve_with_picks_the_chosen_side() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"strategy": "crm_wins"}, {"strategy": "merge", "rule": "usar_nao_vazio"},
-     {"strategy": "manual_if_different", "threshold": 1.5}],
+    [
+        {"strategy": "crm_wins"},
+        {"strategy": "merge", "rule": "usar_nao_vazio"},
+        {"strategy": "manual_if_different", "threshold": 1.5},
+    ],
 )
 def test_field_policy_refuses_unknown_values_when_built(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):

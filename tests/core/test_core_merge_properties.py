@@ -30,8 +30,17 @@ from crmsync.merge import (
 
 FIELDS = ("nome", "email", "telefone", "ativo", "observacoes", "contatos")
 STRING_POOL = (
-    None, "", "João Silva", "João Silva Santos", "J. Silva", "joao silva", "Maria", "maria@x.com",
-    "+5511999990000", "60.0000", "x",
+    None,
+    "",
+    "João Silva",
+    "João Silva Santos",
+    "J. Silva",
+    "joao silva",
+    "Maria",
+    "maria@x.com",
+    "+5511999990000",
+    "60.0000",
+    "x",
 )
 CONTACTS = (
     {"nome": "Ana", "telefone": "+5511911110000"},
@@ -55,7 +64,8 @@ policies = st.one_of(
     st.sampled_from(STRATEGIES).filter(lambda s: s != "merge").map(lambda s: FieldPolicy(strategy=s)),
     st.builds(FieldPolicy, strategy=st.just("merge"), rule=st.sampled_from((None, *MERGE_RULES))),
     st.builds(
-        FieldPolicy, strategy=st.just("manual_if_different"),
+        FieldPolicy,
+        strategy=st.just("manual_if_different"),
         threshold=st.sampled_from((None, 0.0, 0.3, 0.5, 0.85, 1.0)),
     ),
 )
@@ -116,11 +126,17 @@ def synced(values: dict[str, Any], layout: dict[str, str]) -> tuple[dict, dict, 
 
 @SETTINGS
 @given(
-    layout=layouts, data=st.data(), pols=policy_maps, ctx=contexts(("both",)),
+    layout=layouts,
+    data=st.data(),
+    pols=policy_maps,
+    ctx=contexts(("both",)),
     edited_side=st.sampled_from(("local", "external")),
 )
 def test_one_sided_edit_always_reaches_the_other_side(
-    layout: dict[str, str], data: st.DataObject, pols: dict[str, FieldPolicy], ctx: MergeContext,
+    layout: dict[str, str],
+    data: st.DataObject,
+    pols: dict[str, FieldPolicy],
+    ctx: MergeContext,
     edited_side: str,
 ) -> None:
     values = {f: data.draw(values_for(f)) for f in FIELDS}
@@ -260,11 +276,16 @@ def test_decisions_describe_every_write(
 
 @SETTINGS
 @given(
-    data=st.data(), ctx=contexts(),
-    policy=st.sampled_from((
-        FieldPolicy("manual"), FieldPolicy("manual_if_different"),
-        FieldPolicy("manual_if_different", threshold=0.85), FieldPolicy("manual_if_different", threshold=1.0),
-    )),
+    data=st.data(),
+    ctx=contexts(),
+    policy=st.sampled_from(
+        (
+            FieldPolicy("manual"),
+            FieldPolicy("manual_if_different"),
+            FieldPolicy("manual_if_different", threshold=0.85),
+            FieldPolicy("manual_if_different", threshold=1.0),
+        )
+    ),
 )
 def test_manual_strategies_never_discard_a_real_edit_silently(
     data: st.DataObject, ctx: MergeContext, policy: FieldPolicy
@@ -293,9 +314,7 @@ def test_union_keeps_every_item_of_both_sides(data: st.DataObject, ctx: MergeCon
     lv = data.draw(lists.filter(lambda v: not values_equal(v, base["contatos"])))
     ev = data.draw(lists.filter(lambda v: not values_equal(v, base["contatos"]) and not values_equal(v, lv)))
 
-    result = three_way_merge(
-        base, {"contatos": lv}, {"contatos": ev}, lambda _: FieldPolicy("merge", "union"), ctx
-    )
+    result = three_way_merge(base, {"contatos": lv}, {"contatos": ev}, lambda _: FieldPolicy("merge", "union"), ctx)
     local2, external2 = apply(result, {"contatos": lv}, {"contatos": ev})
 
     assert not result.conflicts
@@ -378,7 +397,9 @@ def test_random_edits_and_syncs_converge(history: tuple, data: st.DataObject) ->
 
 @settings(max_examples=200, deadline=None)
 @given(
-    layout=layouts, data=st.data(), pols=policy_maps,
+    layout=layouts,
+    data=st.data(),
+    pols=policy_maps,
     edits=st.lists(st.tuples(st.sampled_from(("local", "external")), st.sampled_from(FIELDS)), max_size=12),
 )
 def test_the_latest_one_sided_edits_win_after_a_two_way_sync(

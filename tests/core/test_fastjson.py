@@ -14,12 +14,19 @@ from hypothesis import strategies as st
 from crmsync import fastjson
 
 _leaf = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**63), max_value=2**64 - 1), st.text(),
-    st.dates(), st.datetimes(timezones=st.just(UTC)), st.decimals(allow_nan=False, allow_infinity=False),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    st.text(),
+    st.dates(),
+    st.datetimes(timezones=st.just(UTC)),
+    st.decimals(allow_nan=False, allow_infinity=False),
 )
-_values = st.recursive(_leaf, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                      st.dictionaries(st.text(max_size=8), inner, max_size=4)),
-                       max_leaves=20)
+_values = st.recursive(
+    _leaf,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=20,
+)
 
 
 def _reference(value: Any) -> bytes:
@@ -40,9 +47,9 @@ def test_edges_fall_back_to_the_standard_library() -> None:
     assert fastjson.canonical_json_bytes({"n": 2**70}) == _reference({"n": 2**70})
     assert fastjson.dumps(big) == json.dumps(big)
     assert fastjson.loads(b'{"x": NaN}')["x"] != fastjson.loads(b'{"x": NaN}')["x"]  # NaN, as json reads it
-    assert fastjson.canonical_json_bytes({"d": date(2024, 1, 2), "t": datetime(2024, 1, 2, 3, 4, tzinfo=UTC),
-                                          "v": Decimal("1.5000")}) == _reference(
-        {"d": date(2024, 1, 2), "t": datetime(2024, 1, 2, 3, 4, tzinfo=UTC), "v": Decimal("1.5000")})
+    assert fastjson.canonical_json_bytes(
+        {"d": date(2024, 1, 2), "t": datetime(2024, 1, 2, 3, 4, tzinfo=UTC), "v": Decimal("1.5000")}
+    ) == _reference({"d": date(2024, 1, 2), "t": datetime(2024, 1, 2, 3, 4, tzinfo=UTC), "v": Decimal("1.5000")})
 
 
 @given(_values)

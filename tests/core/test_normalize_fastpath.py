@@ -95,8 +95,26 @@ def emails(draw: st.DrawFn) -> str:
     elif kind == 2:
         local = draw(st.from_regex(r"[a-z0-9._+\-]{1,70}", fullmatch=True))
         labels = draw(st.lists(st.from_regex(r"[a-z0-9\-]{0,66}", fullmatch=True), min_size=1, max_size=4))
-        tld = draw(st.sampled_from(["com", "br", "c", "test", "local", "localhost", "invalid", "onion", "arpa",
-                                    "museum", "x1", "1com", "co-m", ""]))
+        tld = draw(
+            st.sampled_from(
+                [
+                    "com",
+                    "br",
+                    "c",
+                    "test",
+                    "local",
+                    "localhost",
+                    "invalid",
+                    "onion",
+                    "arpa",
+                    "museum",
+                    "x1",
+                    "1com",
+                    "co-m",
+                    "",
+                ]
+            )
+        )
         base = f"{local}@{'.'.join([*labels, tld])}"
     elif kind == 3:
         base = draw(_ascii_email_chars)
@@ -145,12 +163,41 @@ def test_email_any_value_matches_reference(value: Any) -> None:
     _same_email(value)
 
 
-@pytest.mark.parametrize("value", [
-    "maria@x.com", " Maria@X.com ", "a.b@c.com", "a..b@c.com", ".a@c.com", "a.@c.com", "a@c", "a@c.d",
-    "a@c.test", "a@b.local", "a@localhost", "a@-c.com", "a@c-.com", "a@c.com.", "a@c..com", "x" * 64 + "@c.com",
-    "x" * 65 + "@c.com", "a@" + "b" * 63 + ".com", "a@" + "b" * 64 + ".com", "a+tag@c.com", "a-b_c@c.com",
-    "joão@c.com", "a@bücher.com", "a@xn--bcher-kva.com", "a@1.com", "a@c.123", "A@C.COM", "", "   ", None,
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "maria@x.com",
+        " Maria@X.com ",
+        "a.b@c.com",
+        "a..b@c.com",
+        ".a@c.com",
+        "a.@c.com",
+        "a@c",
+        "a@c.d",
+        "a@c.test",
+        "a@b.local",
+        "a@localhost",
+        "a@-c.com",
+        "a@c-.com",
+        "a@c.com.",
+        "a@c..com",
+        "x" * 64 + "@c.com",
+        "x" * 65 + "@c.com",
+        "a@" + "b" * 63 + ".com",
+        "a@" + "b" * 64 + ".com",
+        "a+tag@c.com",
+        "a-b_c@c.com",
+        "joão@c.com",
+        "a@bücher.com",
+        "a@xn--bcher-kva.com",
+        "a@1.com",
+        "a@c.123",
+        "A@C.COM",
+        "",
+        "   ",
+        None,
+    ],
+)
 def test_email_edge_cases(value: Any) -> None:
     _same_email(value)
 
@@ -162,25 +209,52 @@ def test_phone_fast_path_matches_reference(value: str) -> None:
 
 
 @SETTINGS
-@given(st.from_regex(r"[1-9][0-9]", fullmatch=True), st.from_regex(r"[0-9]{8,9}", fullmatch=True),
-       st.sampled_from(["({d}) {a}-{b}", "({d}){a}-{b}", "({d}) {a}{b}", "{d}{a}{b}", "+55{d}{a}{b}",
-                        "({d}) 9 {a}-{b}"]))
+@given(
+    st.from_regex(r"[1-9][0-9]", fullmatch=True),
+    st.from_regex(r"[0-9]{8,9}", fullmatch=True),
+    st.sampled_from(["({d}) {a}-{b}", "({d}){a}-{b}", "({d}) {a}{b}", "{d}{a}{b}", "+55{d}{a}{b}", "({d}) 9 {a}-{b}"]),
+)
 def test_phone_every_area_code(ddd: str, number: str, template: str) -> None:
     _same_phone(template.format(d=ddd, a=number[:-4], b=number[-4:]))
 
 
-@pytest.mark.parametrize("value", [
-    "(11) 3522-8899", "(96) 9 9194-9455", "(96) 99194-9455", "1135228899", "+551135228899", "(55) 3522-8899",
-    "(55) 9 9194-9455", "5535228899", "+555535228899", "(01) 3522-8899", "(90) 3522-8899", "(90) 9 9194-9455",
-    "0 11 3522-8899", "+1 650 253 0000", "123", "(11) 3522-889", "(11) 9 9194-94555", "(١١) ٣٥٢٢-٨٨٩٩",
-    "+5511352288990", "", " ", None,
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "(11) 3522-8899",
+        "(96) 9 9194-9455",
+        "(96) 99194-9455",
+        "1135228899",
+        "+551135228899",
+        "(55) 3522-8899",
+        "(55) 9 9194-9455",
+        "5535228899",
+        "+555535228899",
+        "(01) 3522-8899",
+        "(90) 3522-8899",
+        "(90) 9 9194-9455",
+        "0 11 3522-8899",
+        "+1 650 253 0000",
+        "123",
+        "(11) 3522-889",
+        "(11) 9 9194-94555",
+        "(١١) ٣٥٢٢-٨٨٩٩",
+        "+5511352288990",
+        "",
+        " ",
+        None,
+    ],
+)
 def test_phone_edge_cases(value: Any) -> None:
     _same_phone(value)
 
 
-_text_values = st.one_of(st.none(), st.text(max_size=12), _ws.map(lambda w: w + "x" + w),
-                         st.sampled_from(["a\ud800b", "  ", "PF", "PJ", "ES", "pf", " PJ "]))
+_text_values = st.one_of(
+    st.none(),
+    st.text(max_size=12),
+    _ws.map(lambda w: w + "x" + w),
+    st.sampled_from(["a\ud800b", "  ", "PF", "PJ", "ES", "pf", " PJ "]),
+)
 
 
 @st.composite
@@ -189,8 +263,9 @@ def cliente_data(draw: st.DrawFn) -> dict[str, Any]:
         "tipo_pessoa": draw(st.sampled_from(["PF", "PJ", "ES", "pf", "XX", "", None])),
         "nome": draw(st.one_of(_F_NAME, st.sampled_from(["  ", "", None, " José  da   Silva ", "a\ud800"]))),
         "razao_social": draw(_F_COMPANY),
-        "cpf": draw(st.one_of(_F_CPF, _F_CPF.map(lambda v: v.replace(".", "")),
-                              st.sampled_from(["123.456.789-00", "", None]))),
+        "cpf": draw(
+            st.one_of(_F_CPF, _F_CPF.map(lambda v: v.replace(".", "")), st.sampled_from(["123.456.789-00", "", None]))
+        ),
         "cnpj": draw(st.one_of(_F_CNPJ, st.sampled_from(["11.222.333/0001-00", "", None]))),
         "rg": draw(_F_RG),
         "inscricao_estadual": str(draw(st.integers(0, 10**9))),
@@ -225,9 +300,19 @@ def test_cliente_canonical_fast_path_matches_model(data: dict[str, Any], partial
 
 def test_cliente_canonical_realistic_records_take_the_fast_path() -> None:
     """Guard that the ordinary record really skips the model (else the pull is slow again)."""
-    data = {"tipo_pessoa": "PF", "nome": "Maria  Silva", "cpf": "141.777.631-52", "email": "maria.silva0@gmail.com",
-            "telefone": "(19) 3244-0034", "celular": "(19) 9 9425-7297", "cep": "13705-967", "estado": "SP",
-            "cidade": "Campinas", "data_nascimento": "1988-10-28", "ativo": True}
+    data = {
+        "tipo_pessoa": "PF",
+        "nome": "Maria  Silva",
+        "cpf": "141.777.631-52",
+        "email": "maria.silva0@gmail.com",
+        "telefone": "(19) 3244-0034",
+        "celular": "(19) 9 9425-7297",
+        "cep": "13705-967",
+        "estado": "SP",
+        "cidade": "Campinas",
+        "data_nascimento": "1988-10-28",
+        "ativo": True,
+    }
     for partial in (True, False):
         fast = c._cliente_fast(data, partial)
         assert fast is not None
@@ -245,8 +330,14 @@ def _with_check_digits(body: str, weights: tuple[tuple[int, ...], ...], cpf: boo
     return body
 
 
-def _documents(real: st.SearchStrategy[str], body: int, weights: tuple[tuple[int, ...], ...], cpf: bool,
-               lengths: tuple[int, int], junk: str) -> st.SearchStrategy[str]:
+def _documents(
+    real: st.SearchStrategy[str],
+    body: int,
+    weights: tuple[tuple[int, ...], ...],
+    cpf: bool,
+    lengths: tuple[int, int],
+    junk: str,
+) -> st.SearchStrategy[str]:
     """Document spellings: real ones, random bodies with right check digits, wrong lengths,
     one digit repeated, and junk (Arabic-Indic and full-width digits, letters)."""
     digits = st.from_regex(f"[0-9]{{{body}}}", fullmatch=True)
@@ -261,13 +352,20 @@ def _documents(real: st.SearchStrategy[str], body: int, weights: tuple[tuple[int
 
 
 def cpfs() -> st.SearchStrategy[str]:
-    return _documents(_F_CPF, 9, (tuple(range(10, 1, -1)), tuple(range(11, 1, -1))), True, (10, 12),
-                      "0123456789.-/ ٣１a")
+    return _documents(
+        _F_CPF, 9, (tuple(range(10, 1, -1)), tuple(range(11, 1, -1))), True, (10, 12), "0123456789.-/ ٣１a"
+    )
 
 
 def cnpjs() -> st.SearchStrategy[str]:
-    return _documents(_F_CNPJ, 12, ((5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2), (6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2)),
-                      False, (13, 15), "0123456789.-/ ٣１aB")
+    return _documents(
+        _F_CNPJ,
+        12,
+        ((5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2), (6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2)),
+        False,
+        (13, 15),
+        "0123456789.-/ ٣１aB",
+    )
 
 
 @SETTINGS
@@ -295,6 +393,7 @@ def test_generated_check_digits_are_valid() -> None:
     assert n._normalize_cpf_reference(_FAKE.cpf()) is not None
     body = _with_check_digits("123456789", (tuple(range(10, 1, -1)), tuple(range(11, 1, -1))), cpf=True)
     assert n._normalize_cpf_reference(body) == body
-    body = _with_check_digits("112223330001", ((5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2),
-                                               (6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2)), cpf=False)
+    body = _with_check_digits(
+        "112223330001", ((5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2), (6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2)), cpf=False
+    )
     assert n._normalize_cnpj_reference(body) == body

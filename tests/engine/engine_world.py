@@ -20,17 +20,21 @@ from crmsync.providers.memory import MemoryProvider
 class World:
     """One store, one integration, the provider, and helpers to act as a user on each side."""
 
-    def __init__(self, sf: sessionmaker[Session], provider: MemoryProvider, integracao_id: int,
-                 loja_id: int) -> None:
+    def __init__(self, sf: sessionmaker[Session], provider: MemoryProvider, integracao_id: int, loja_id: int) -> None:
         self.sf = sf
         self.provider = provider
         self.integracao_id = integracao_id
         self.loja_id = loja_id
 
-    def engine(self, *, dry_run: bool = False, trigger: str = "manual", run_id: str | None = None,
-               provider: Any = None) -> SyncEngine:
-        return SyncEngine(self.sf, self.integracao_id, provider=provider or self.provider,
-                          options=RunOptions(trigger=trigger, dry_run=dry_run, run_id=run_id, actor="teste"))
+    def engine(
+        self, *, dry_run: bool = False, trigger: str = "manual", run_id: str | None = None, provider: Any = None
+    ) -> SyncEngine:
+        return SyncEngine(
+            self.sf,
+            self.integracao_id,
+            provider=provider or self.provider,
+            options=RunOptions(trigger=trigger, dry_run=dry_run, run_id=run_id, actor="teste"),
+        )
 
     def set_config(self, config: dict[str, Any]) -> None:
         with self.sf() as s, s.begin():
@@ -56,13 +60,16 @@ class World:
 
     def add_venda(self, cliente_id: int, itens: list[tuple[int, str, str]], **fields: Any) -> int:
         with self.sf() as s, s.begin():
-            venda = Venda(id_loja=self.loja_id, id_cliente=cliente_id, data=fields.pop("data", date(2025, 1,
-                                                                                                    14)),
-                          **fields)
+            venda = Venda(
+                id_loja=self.loja_id, id_cliente=cliente_id, data=fields.pop("data", date(2025, 1, 14)), **fields
+            )
             for produto_id, qty, unit in itens:
                 total = Decimal(qty) * Decimal(unit)
-                venda.itens.append(VendaItem(id_produto=produto_id, quantidade=Decimal(qty),
-                                             valor_unitario=Decimal(unit), valor_total=total))
+                venda.itens.append(
+                    VendaItem(
+                        id_produto=produto_id, quantidade=Decimal(qty), valor_unitario=Decimal(unit), valor_total=total
+                    )
+                )
             s.add(venda)
             s.flush()
             return int(venda.id)
@@ -84,8 +91,11 @@ class World:
 
     def link_of(self, entity_type: str, entity_id: int) -> CrmEntityLink | None:
         with self.sf() as s:
-            return s.scalars(select(CrmEntityLink).where(
-                CrmEntityLink.entity_type == entity_type, CrmEntityLink.entity_id == entity_id)).first()
+            return s.scalars(
+                select(CrmEntityLink).where(
+                    CrmEntityLink.entity_type == entity_type, CrmEntityLink.entity_id == entity_id
+                )
+            ).first()
 
     def count(self, model: Any) -> int:
         with self.sf() as s:
@@ -96,19 +106,26 @@ class World:
             return list(s.scalars(select(model).order_by(model.id)))
 
 
-def make_world(sf: sessionmaker[Session], provider: MemoryProvider, config: dict[str, Any] | None = None,
-               loja_nome: str = "Loja 10") -> World:
+def make_world(
+    sf: sessionmaker[Session],
+    provider: MemoryProvider,
+    config: dict[str, Any] | None = None,
+    loja_nome: str = "Loja 10",
+) -> World:
     with sf() as s, s.begin():
         loja = Loja(nome=loja_nome, api_key_hash=loja_nome.encode().hex()[:64], api_key_prefix="crm_")
         s.add(loja)
         s.flush()
         integ = CrmIntegracao(
-            id_loja=loja.id, provider="gestao_click", ativo=True, base_url="memory://",
+            id_loja=loja.id,
+            provider="gestao_click",
+            ativo=True,
+            base_url="memory://",
             credenciais=encrypt_json({"access_token": "x", "secret_access_token": "y"}),
-            credenciais_hash=f"h{loja.id}", config=config or {}, webhook_token=f"tok{loja.id}",
+            credenciais_hash=f"h{loja.id}",
+            config=config or {},
+            webhook_token=f"tok{loja.id}",
         )
         s.add(integ)
         s.flush()
         return World(sf, provider, integ.id, loja.id)
-
-

@@ -30,8 +30,13 @@ def test_push_since_ids_and_result_shapes(sf: sessionmaker[Session], world: Worl
     world.edit(Cliente, old, modificado_em=datetime.now(UTC) - timedelta(days=3))
     new = world.add_cliente(nome="Novo", email="new@x.com")
     events: list[dict[str, Any]] = []
-    engine = SyncEngine.for_store(sf, world.loja_id, provider=world.provider,
-                                  options=RunOptions(trigger="bulk", run_id="run-123"), progress=events.append)
+    engine = SyncEngine.for_store(
+        sf,
+        world.loja_id,
+        provider=world.provider,
+        options=RunOptions(trigger="bulk", run_id="run-123"),
+        progress=events.append,
+    )
     summary = engine.push("cliente", since=timedelta(hours=24))
     assert [i.entity_id for i in summary.itens] == [new]
     shape = summary.as_dict()
@@ -43,8 +48,19 @@ def test_push_since_ids_and_result_shapes(sf: sessionmaker[Session], world: Worl
     one = engine.push_one("cliente", 424242)
     assert not one.success and one.operacao == "erro" and "não encontrado" in (one.message or "")
     pulled = engine.pull("cliente").as_dict()
-    assert {"success", "total_processados", "total_criados", "total_atualizados", "total_vinculados",
-            "total_ignorados", "total_conflitos", "total_excluidos", "erros", "paginas", "planned"} <= set(pulled)
+    assert {
+        "success",
+        "total_processados",
+        "total_criados",
+        "total_atualizados",
+        "total_vinculados",
+        "total_ignorados",
+        "total_conflitos",
+        "total_excluidos",
+        "erros",
+        "paginas",
+        "planned",
+    } <= set(pulled)
     synced = engine.sync(["cliente"]).as_dict()
     assert set(synced["conflitos"]) == {"total_conflitos", "resolvidos", "pendentes"}
     assert synced["run_id"] == "run-123" and synced["success"] is True

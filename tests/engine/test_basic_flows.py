@@ -34,8 +34,9 @@ def test_case_7_2_created_in_crm_is_imported(world: World) -> None:
 
 def test_case_7_4_retro_link_by_email_without_duplicate(world: World) -> None:
     cid = world.add_cliente(nome="João Silva", email="joao@email.com")
-    ext = world.provider.panel_create("cliente", {"nome": "João S.", "email": "joao@email.com",
-                                                  "telefone": "(11) 3522-8899"})
+    ext = world.provider.panel_create(
+        "cliente", {"nome": "João S.", "email": "joao@email.com", "telefone": "(11) 3522-8899"}
+    )
     result = world.engine().pull("cliente")
     assert result.total_vinculados == 1 and result.total_criados == 0
     assert len(world.rows(Cliente)) == 1
@@ -53,16 +54,16 @@ def test_second_sync_makes_zero_writes(world: World) -> None:
     assert first.success
     writes = world.provider.write_calls
     with world.sf() as s:
-        versions = {link.id: (link.remote_version,
-                              link.local_hash) for link in s.scalars(select(CrmEntityLink))}
+        versions = {link.id: (link.remote_version, link.local_hash) for link in s.scalars(select(CrmEntityLink))}
     local_before = {r.id: r.modificado_em for r in world.rows(Cliente)}
     second = world.engine().sync()
     assert second.success
     assert world.provider.write_calls == writes
     assert {r.id: r.modificado_em for r in world.rows(Cliente)} == local_before
     with world.sf() as s:
-        assert {link.id: (link.remote_version,
-                          link.local_hash) for link in s.scalars(select(CrmEntityLink))} == versions
+        assert {
+            link.id: (link.remote_version, link.local_hash) for link in s.scalars(select(CrmEntityLink))
+        } == versions
     assert second.para_crm["total"] == 0
     assert second.do_crm["total_criados"] == 0 and second.do_crm["total_atualizados"] == 0
 

@@ -56,8 +56,7 @@ def test_lww_with_spec_timestamps_is_the_users_choice(world: World) -> None:
     """With plain last_write_wins (the spec's default), the newer CRM edit wins: the spec's
     documented loss happens only when the user picked that strategy."""
     cid, ext = _synced_joao(world)
-    world.edit(Cliente, cid, nome="João Silva Santos",
-               modificado_em=datetime.now(UTC) - timedelta(minutes=10))
+    world.edit(Cliente, cid, nome="João Silva Santos", modificado_em=datetime.now(UTC) - timedelta(minutes=10))
     world.provider.panel_update("cliente", ext, {"nome": "J. Silva"})
     world.engine().sync()
     assert world.get(Cliente, cid).nome == "J. Silva"

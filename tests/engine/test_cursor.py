@@ -18,8 +18,7 @@ def _cursor(world: World) -> CrmCursor | None:
         return s.scalars(select(CrmCursor).where(CrmCursor.entity_type == "cliente")).first()
 
 
-def test_failed_run_keeps_cursor_and_resume_rereads_from_checkpoint(world_factory: Callable[...,
-                                                                                            World]) -> None:
+def test_failed_run_keeps_cursor_and_resume_rereads_from_checkpoint(world_factory: Callable[..., World]) -> None:
     world = world_factory(page_size=2)
     for i in range(6):
         world.provider.panel_create("cliente", {"nome": f"Pessoa {i}", "email": f"p{i}@x.com"})
@@ -38,8 +37,7 @@ def test_failed_run_keeps_cursor_and_resume_rereads_from_checkpoint(world_factor
     assert len(world.rows(Cliente)) == 6
 
 
-def test_newest_first_poll_stops_at_watermark_and_keeps_same_second_ties(
-        world_factory: Callable[..., World]) -> None:
+def test_newest_first_poll_stops_at_watermark_and_keeps_same_second_ties(world_factory: Callable[..., World]) -> None:
     fixed = datetime(2025, 1, 14, 10, 0, 0, tzinfo=UTC)
     world = world_factory(page_size=2, sort_by_modification=True, clock=lambda: fixed)
     for i in range(10):

@@ -137,11 +137,18 @@ def test_binder_turns_a_unique_violation_into_the_winning_link(world: World) -> 
     cid = world.add_cliente(nome="Corrida", email="c@x.com")
     binder = Binder(id_loja=world.loja_id, id_integracao=world.integracao_id, provider="gestao_click")
     with world.sf() as s, s.begin():
-        s.add(binder.new_link("cliente", cid, "m1", base=None, local_hash=None, remote_version=None,
-                              remote_modified_at=None))
+        s.add(
+            binder.new_link(
+                "cliente", cid, "m1", base=None, local_hash=None, remote_version=None, remote_modified_at=None
+            )
+        )
     with world.sf() as s, s.begin():
-        got = binder.create(s, binder.new_link("cliente", cid, "m1", base=None, local_hash=None,
-                                               remote_version=None, remote_modified_at=None))
+        got = binder.create(
+            s,
+            binder.new_link(
+                "cliente", cid, "m1", base=None, local_hash=None, remote_version=None, remote_modified_at=None
+            ),
+        )
         assert got.id is not None
     with world.sf() as s:
         assert len(list(s.scalars(select(CrmEntityLink)))) == 1

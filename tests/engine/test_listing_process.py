@@ -83,8 +83,9 @@ def _listing_children() -> list[int]:
 def test_pages_after_the_handover_come_from_another_process(sandbox: SandboxServer, tmp_path: Path) -> None:
     provider = _provider(sandbox, tmp_path)
     try:
-        expected = [(p.page, [(r.external_id, r.data, r.version) for r in p.records])
-                    for p in provider.iter_pages("cliente")]
+        expected = [
+            (p.page, [(r.external_id, r.data, r.version) for r in p.records]) for p in provider.iter_pages("cliente")
+        ]
         got = []
         children_seen = []
         for page in listing.read_ahead(provider, "cliente", 1, depth=2, log_level="WARNING"):
@@ -111,12 +112,15 @@ def test_stopping_early_ends_the_listing_process(sandbox: SandboxServer, tmp_pat
     assert _listing_children() == []
 
 
-def test_a_provider_that_cannot_share_its_limits_lists_in_this_process(sandbox: SandboxServer,
-                                                                        tmp_path: Path) -> None:
+def test_a_provider_that_cannot_share_its_limits_lists_in_this_process(sandbox: SandboxServer, tmp_path: Path) -> None:
     # Pacing in this process's memory: a second process would pace on its own.
     in_memory = _provider(sandbox, tmp_path, rate_limit_per_second=1000.0, ratelimit_url="sqlite://")
-    on_disk = _provider(sandbox, tmp_path, rate_limit_per_second=1000.0,
-                        ratelimit_url=f"sqlite:///{(tmp_path / 'limits.db').as_posix()}")
+    on_disk = _provider(
+        sandbox,
+        tmp_path,
+        rate_limit_per_second=1000.0,
+        ratelimit_url=f"sqlite:///{(tmp_path / 'limits.db').as_posix()}",
+    )
     try:
         assert in_memory.listing_factory() is None
         assert on_disk.listing_factory() is not None
@@ -137,10 +141,22 @@ def test_the_listing_process_paces_and_counts_against_the_same_budget(tmp_path: 
     limit = 8.0
     token = uuid.uuid4().hex  # a company of its own
     creds = {"access_token": "acc-" + token, "secret_access_token": "sec-" + token}
-    with SandboxServer(rate_limit=limit, daily_quota=30000, fault_rate=0.0, seed=3, seed_records=PACED_RECORDS,
-                       access_token=creds["access_token"], secret_access_token=creds["secret_access_token"]) as sb:
-        provider = GestaoClickProvider(sb.base_url, credentials=creds, settings=Settings(data_dir=tmp_path),
-                                       rate_limit_per_second=limit, daily_quota=30000)
+    with SandboxServer(
+        rate_limit=limit,
+        daily_quota=30000,
+        fault_rate=0.0,
+        seed=3,
+        seed_records=PACED_RECORDS,
+        access_token=creds["access_token"],
+        secret_access_token=creds["secret_access_token"],
+    ) as sb:
+        provider = GestaoClickProvider(
+            sb.base_url,
+            credentials=creds,
+            settings=Settings(data_dir=tmp_path),
+            rate_limit_per_second=limit,
+            daily_quota=30000,
+        )
         try:
             pages = gets = listed_elsewhere = 0
             for page in listing.read_ahead(provider, "cliente", 1, depth=2, log_level="WARNING"):
@@ -211,16 +227,22 @@ def test_a_listing_error_in_the_process_fails_the_run_at_its_page_and_the_next_r
 ) -> None:
     world = make_world(sf, None, {})  # type: ignore[arg-type]
     with SandboxServer(rate_limit=0, daily_quota=0, fault_rate=0.0, seed=4, seed_records=RECORDS) as sb:
+
         def outage(progress: dict[str, Any]) -> None:
             if progress["pages"] == 2:  # the process lists from page 3: it meets the outage
                 sb.stop()
 
         def engine(**kwargs: Any) -> SyncEngine:
-            provider = GestaoClickProvider(sb.base_url, credentials=CREDS, settings=Settings(data_dir=tmp_path),
-                                           config=parse_config({}), rate_limit_per_second=None, daily_quota=None,
-                                           max_attempts=1)
-            return SyncEngine(sf, world.integracao_id, provider=provider, options=RunOptions(trigger="bulk"),
-                              **kwargs)
+            provider = GestaoClickProvider(
+                sb.base_url,
+                credentials=CREDS,
+                settings=Settings(data_dir=tmp_path),
+                config=parse_config({}),
+                rate_limit_per_second=None,
+                daily_quota=None,
+                max_attempts=1,
+            )
+            return SyncEngine(sf, world.integracao_id, provider=provider, options=RunOptions(trigger="bulk"), **kwargs)
 
         with engine(progress=outage) as eng:
             first = eng.pull("cliente", full=True)
@@ -268,7 +290,11 @@ def test_a_script_without_a_main_guard_runs_once(sandbox: SandboxServer, tmp_pat
     script = tmp_path / "unguarded.py"
     script.write_text(UNGUARDED_SCRIPT.replace("{CREDS!r}", repr(CREDS)).replace("{PAGES}", str(PAGES)))
     marker = tmp_path / "runs.txt"
-    done = subprocess.run([sys.executable, str(script), sandbox.base_url, str(marker), str(tmp_path)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(script), sandbox.base_url, str(marker), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert marker.read_text() == "ran\n"

@@ -22,16 +22,24 @@ def test_push_venda_pushes_cliente_and_produtos_first(world: World) -> None:
     assert remote is not None
     assert remote["cliente_id"] == world.link_of("cliente", cid).external_id  # type: ignore[union-attr]
     assert [i["produto_id"] for i in remote["itens"]] == [
-        world.link_of("produto", p1).external_id, world.link_of("produto", p2).external_id]  # type: ignore[union-attr]
+        world.link_of("produto", p1).external_id,
+        world.link_of("produto", p2).external_id,
+    ]  # type: ignore[union-attr]
     assert world.engine().sync().para_crm["total"] == 0
 
 
 def test_pull_venda_imports_missing_references(world: World) -> None:
     c = world.provider.panel_create("cliente", {"nome": "Cliente CRM", "email": "ccrm@x.com"})
     p = world.provider.panel_create("produto", {"nome": "Mouse", "codigo": "MS-1", "valor_venda": "50"})
-    v = world.provider.panel_create("venda", {"cliente_id": c, "data": "2025-01-14", "codigo": "77",
-                                              "itens": [{"produto_id": p, "quantidade": "2",
-                                                         "valor_unitario": "50"}]})
+    v = world.provider.panel_create(
+        "venda",
+        {
+            "cliente_id": c,
+            "data": "2025-01-14",
+            "codigo": "77",
+            "itens": [{"produto_id": p, "quantidade": "2", "valor_unitario": "50"}],
+        },
+    )
     result = world.engine().pull("venda")
     assert result.success and result.total_criados == 1, result.erros
     [venda] = world.rows(Venda)

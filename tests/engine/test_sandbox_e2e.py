@@ -40,11 +40,21 @@ class SandboxWorld:
         from crmsync.config import parse_config
 
         cfg = parse_config(config or {})
-        provider = GestaoClickProvider(self.sb.base_url, credentials=CREDS, config=cfg,
-                                       rate_limit_per_second=None,
-                                       daily_quota=None, create_settle_seconds=0, **provider_kw)
-        return SyncEngine(self.world.sf, self.world.integracao_id, provider=provider,
-                          options=RunOptions(trigger="manual", actor="e2e"))
+        provider = GestaoClickProvider(
+            self.sb.base_url,
+            credentials=CREDS,
+            config=cfg,
+            rate_limit_per_second=None,
+            daily_quota=None,
+            create_settle_seconds=0,
+            **provider_kw,
+        )
+        return SyncEngine(
+            self.world.sf,
+            self.world.integracao_id,
+            provider=provider,
+            options=RunOptions(trigger="manual", actor="e2e"),
+        )
 
     def writes(self) -> int:
         return sum(1 for r in self.sb.requests() if r.get("method") in ("POST", "PUT", "DELETE"))
@@ -64,8 +74,7 @@ def test_spec_cases_over_http(env: SandboxWorld) -> None:
     # 7.1 created in the ERP -> POST, link
     maria = w.add_cliente(nome="Maria Santos", email="maria@email.com")
     # 7.2 created in the panel -> imported
-    pedro = sb.panel_create("clientes", {"nome": "Pedro Oliveira", "tipo_pessoa": "PF",
-                                         "email": "pedro@x.com"})
+    pedro = sb.panel_create("clientes", {"nome": "Pedro Oliveira", "tipo_pessoa": "PF", "email": "pedro@x.com"})
     # 7.4 same e-mail on both sides -> retro-link, no duplicate
     joao = w.add_cliente(nome="João Silva", email="joao@email.com")
     sb.panel_create("clientes", {"nome": "João S.", "tipo_pessoa": "PF", "email": "joao@email.com"})
@@ -114,8 +123,7 @@ def test_remote_delete_and_one_sided_edits_over_http(env: SandboxWorld) -> None:
     assert sb.panel_get("clientes", ext[2])["telefone"] == "(11) 3522-8899"
 
 
-def test_lost_create_answer_over_http_makes_no_duplicate(env: SandboxWorld,
-                                                         sf: sessionmaker[Session]) -> None:
+def test_lost_create_answer_over_http_makes_no_duplicate(env: SandboxWorld, sf: sessionmaker[Session]) -> None:
     w, sb = env.world, env.sb
     for i in range(8):
         w.add_cliente(nome=f"Perdido {i}", email=f"lost{i}@x.com")
@@ -134,7 +142,7 @@ def test_lost_create_answer_over_http_makes_no_duplicate(env: SandboxWorld,
 
 
 def test_placeholder_keys_never_link_unrelated_people(env: SandboxWorld) -> None:
-    """"naotem@..." typed for customers without e-mail, and the store's own shared address
+    """ "naotem@..." typed for customers without e-mail, and the store's own shared address
     (config `chaves_ignoradas`), are not keys: two people holding them stay two people on
     both sides, each with their own name, in both directions (pull match, push look-up)."""
     w, sb = env.world, env.sb
@@ -143,8 +151,9 @@ def test_placeholder_keys_never_link_unrelated_people(env: SandboxWorld) -> None
     ana = w.add_cliente(nome="Ana Pereira", email="naotem@gmail.com")
     bruno = w.add_cliente(nome="Bruno Costa", email="loja@minhaloja.com.br")
     carla = sb.panel_create("clientes", {"nome": "Carla Dias", "tipo_pessoa": "PF", "email": "NaoTem@gmail.com"})
-    daniel = sb.panel_create("clientes", {"nome": "Daniel Rocha", "tipo_pessoa": "PF",
-                                          "email": "loja@minhaloja.com.br"})
+    daniel = sb.panel_create(
+        "clientes", {"nome": "Daniel Rocha", "tipo_pessoa": "PF", "email": "loja@minhaloja.com.br"}
+    )
     result = env.engine(config).sync(["cliente"])
     assert result.success, result.as_dict()
 

@@ -129,10 +129,11 @@ class SyncMachine(RuleBasedStateMachine):
         for rec in self.records.values():
             base = bases.get(rec.email)
             for name, sides in rec.since_sync.items():
-                if "local" in sides and "remote" in sides and not values_equal(sides["local"],
-                                                                               sides["remote"]):
-                    if base is not None and name in base and (
-                        values_equal(sides["local"], base[name]) or values_equal(sides["remote"], base[name])
+                if "local" in sides and "remote" in sides and not values_equal(sides["local"], sides["remote"]):
+                    if (
+                        base is not None
+                        and name in base
+                        and (values_equal(sides["local"], base[name]) or values_equal(sides["remote"], base[name]))
                     ):
                         continue  # one side was set back to the agreed value: a one-sided change
                     rec.must_conflict.add(name)
@@ -161,22 +162,25 @@ class SyncMachine(RuleBasedStateMachine):
         for name, value in values.items():
             rec.edit(seq, "remote", name, value)
 
-    @rule(local_word=st.sampled_from(WORDS), remote_word=st.sampled_from(WORDS),
-          local_city=st.sampled_from(CITIES[:2]), remote_city=st.sampled_from(CITIES[:2]))
+    @rule(
+        local_word=st.sampled_from(WORDS),
+        remote_word=st.sampled_from(WORDS),
+        local_city=st.sampled_from(CITIES[:2]),
+        remote_city=st.sampled_from(CITIES[:2]),
+    )
     def create_twins(self, local_word: str, remote_word: str, local_city: str, remote_city: str) -> None:
         """The same person created on both sides (same e-mail): must be linked, never doubled."""
         rec = self._new(twin=True)
-        self.world.add_cliente(email=rec.email, nome=self._name(local_word, rec), cidade=local_city,
-                               bairro="Centro")
+        self.world.add_cliente(email=rec.email, nome=self._name(local_word, rec), cidade=local_city, bairro="Centro")
         seq = next(self.seq)
-        for name, value in (("nome", self._name(local_word, rec)), ("cidade", local_city), ("bairro",
-                                                                                            "Centro")):
+        for name, value in (("nome", self._name(local_word, rec)), ("cidade", local_city), ("bairro", "Centro")):
             rec.edit(seq, "local", name, value)
-        self.provider.panel_create("cliente", {"email": rec.email, "nome": self._name(remote_word, rec),
-                                               "cidade": remote_city, "bairro": "Centro"})
+        self.provider.panel_create(
+            "cliente",
+            {"email": rec.email, "nome": self._name(remote_word, rec), "cidade": remote_city, "bairro": "Centro"},
+        )
         seq = next(self.seq)
-        for name, value in (("nome", self._name(remote_word, rec)), ("cidade", remote_city), ("bairro",
-                                                                                              "Centro")):
+        for name, value in (("nome", self._name(remote_word, rec)), ("cidade", remote_city), ("bairro", "Centro")):
             rec.edit(seq, "remote", name, value)
 
     @rule(data=st.data(), name=st.sampled_from((*FIELDS, "observacoes")))
@@ -204,8 +208,11 @@ class SyncMachine(RuleBasedStateMachine):
             return
         email = data.draw(st.sampled_from(emails))
         rec = self.records[email]
-        value: Any = (self._name(data.draw(st.sampled_from(WORDS)), rec) if name == "nome"
-                      else data.draw(st.sampled_from(self._values(rec))))
+        value: Any = (
+            self._name(data.draw(st.sampled_from(WORDS)), rec)
+            if name == "nome"
+            else data.draw(st.sampled_from(self._values(rec)))
+        )
         self.provider.panel_update("cliente", remote[email][0], {name: value})
         rec.edit(next(self.seq), "remote", name, value)
 
@@ -235,9 +242,13 @@ class SyncMachine(RuleBasedStateMachine):
     def sync(self) -> None:
         self._sync()
 
-    @rule(methods=st.sets(st.sampled_from(METHODS), min_size=1, max_size=3),
-          error=st.sampled_from((RetriableError, FatalError, ValidationError)),
-          after=st.booleans(), n=st.integers(1, 3), skip=st.integers(0, 3))
+    @rule(
+        methods=st.sets(st.sampled_from(METHODS), min_size=1, max_size=3),
+        error=st.sampled_from((RetriableError, FatalError, ValidationError)),
+        after=st.booleans(),
+        n=st.integers(1, 3),
+        skip=st.integers(0, 3),
+    )
     def faulty_sync(self, methods: set[str], error: type[Exception], after: bool, n: int, skip: int) -> None:
         self.provider.fail_next(n, error, methods=methods, after=after, skip=skip)  # type: ignore[arg-type]
         try:
@@ -249,8 +260,13 @@ class SyncMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def resolve_a_conflict(self, data: st.DataObject) -> None:
         with self.world.sf() as s:
-            pending = list(s.scalars(select(CrmConflito).where(
-                CrmConflito.id_integracao == self.world.integracao_id, CrmConflito.status == "pendente")))
+            pending = list(
+                s.scalars(
+                    select(CrmConflito).where(
+                        CrmConflito.id_integracao == self.world.integracao_id, CrmConflito.status == "pendente"
+                    )
+                )
+            )
         pending = [c for c in pending if "_excluido" not in c.campos]
         if not pending:
             return
@@ -285,12 +301,27 @@ class SyncMachine(RuleBasedStateMachine):
         local = self._local_rows()
         remote = self._remote()
         with self.world.sf() as s:
-            links = {link.entity_id: link for link in s.scalars(select(CrmEntityLink).where(
-                CrmEntityLink.id_integracao == self.world.integracao_id))}
-            pending = {c.entity_id: c for c in s.scalars(select(CrmConflito).where(
-                CrmConflito.id_integracao == self.world.integracao_id, CrmConflito.status == "pendente"))}
-            dups = list(s.scalars(select(CrmDuplicata).where(
-                CrmDuplicata.id_integracao == self.world.integracao_id, CrmDuplicata.status == "pendente")))
+            links = {
+                link.entity_id: link
+                for link in s.scalars(
+                    select(CrmEntityLink).where(CrmEntityLink.id_integracao == self.world.integracao_id)
+                )
+            }
+            pending = {
+                c.entity_id: c
+                for c in s.scalars(
+                    select(CrmConflito).where(
+                        CrmConflito.id_integracao == self.world.integracao_id, CrmConflito.status == "pendente"
+                    )
+                )
+            }
+            dups = list(
+                s.scalars(
+                    select(CrmDuplicata).where(
+                        CrmDuplicata.id_integracao == self.world.integracao_id, CrmDuplicata.status == "pendente"
+                    )
+                )
+            )
         assert not dups
         live = {e for e, rec in self.records.items() if not rec.deleted}
         assert set(local) == live, (sorted(local), sorted(live))
@@ -330,7 +361,10 @@ def test_random_interleavings_converge(sf: sessionmaker[Session]) -> None:
     SyncMachine.sf = sf
     run_state_machine_as_test(
         SyncMachine,
-        settings=settings(max_examples=int(os.environ.get("CRMSYNC_STATEFUL_EXAMPLES", "40")),
-                          stateful_step_count=15, deadline=None,
-                          suppress_health_check=list(HealthCheck)),
+        settings=settings(
+            max_examples=int(os.environ.get("CRMSYNC_STATEFUL_EXAMPLES", "40")),
+            stateful_step_count=15,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        ),
     )

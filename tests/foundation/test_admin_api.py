@@ -53,9 +53,7 @@ def test_admin_routes_need_the_admin_token(client: TestClient, store: Store, hea
     assert client.get("/api/admin/lojas", headers=store.headers).status_code == 401
 
 
-def test_admin_api_is_off_without_a_configured_token(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_admin_api_is_off_without_a_configured_token(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRMSYNC_ADMIN_TOKEN", "")
     reset_settings_cache()
     r = client.get("/api/admin/lojas", headers={"Authorization": "Bearer "})
@@ -113,9 +111,7 @@ def test_integration_credentials_are_encrypted_and_masked(client: TestClient, st
         ({"senha": "x"}, "senha"),
     ],
 )
-def test_bad_integration_is_refused(
-    client: TestClient, store: Store, extra: dict[str, Any], field: str | None
-) -> None:
+def test_bad_integration_is_refused(client: TestClient, store: Store, extra: dict[str, Any], field: str | None) -> None:
     r = _integration(client, store.id, **extra)
     if field is None:
         assert r.status_code == 404
@@ -133,7 +129,5 @@ def test_enable_disable(client: TestClient, store: Store) -> None:
     r = client.post(f"/api/admin/integracoes/{integ['id']}/enable", headers=ADMIN)
     assert r.status_code == 200 and r.json()["ativo"] is True
     assert client.post("/api/admin/integracoes/999/enable", headers=ADMIN).status_code == 404
-    assert (
-        client.get(f"/api/admin/integracoes?id_loja={store.id}", headers=ADMIN).json()[0]["id"] == integ["id"]
-    )
+    assert client.get(f"/api/admin/integracoes?id_loja={store.id}", headers=ADMIN).json()[0]["id"] == integ["id"]
     assert client.get("/api/admin/integracoes?id_loja=999", headers=ADMIN).json() == []

@@ -42,13 +42,9 @@ ROUTES = [
     ],
     ids=["missing", "wrong", "not-bearer", "empty"],
 )
-def test_local_routes_need_a_valid_store_key(
-    client: TestClient, store: Store, headers: dict[str, str]
-) -> None:
+def test_local_routes_need_a_valid_store_key(client: TestClient, store: Store, headers: dict[str, str]) -> None:
     for method, path in ROUTES:
-        r = client.request(
-            method, path, headers=headers, json={"nome": "X"} if method in ("POST", "PUT") else None
-        )
+        r = client.request(method, path, headers=headers, json={"nome": "X"} if method in ("POST", "PUT") else None)
         assert r.status_code == 401, (method, path, r.text)
         assert isinstance(r.json()["detail"], str)
         assert r.headers["www-authenticate"] == "Bearer"
@@ -66,9 +62,7 @@ def _clientes() -> int:
 
 def test_body_over_one_mebibyte_is_413_and_writes_nothing(client: TestClient, store: Store) -> None:
     big = b'{"nome": "' + b"x" * (1024 * 1024) + b'"}'
-    r = client.post(
-        "/api/clientes", content=big, headers={**store.headers, "Content-Type": "application/json"}
-    )
+    r = client.post("/api/clientes", content=big, headers={**store.headers, "Content-Type": "application/json"})
     assert r.status_code == 413
     assert "detail" in r.json()
 
@@ -78,17 +72,13 @@ def test_body_over_one_mebibyte_is_413_and_writes_nothing(client: TestClient, st
             yield b"x" * 65536
         yield b'"}'
 
-    r = client.post(
-        "/api/clientes", content=chunks(), headers={**store.headers, "Content-Type": "application/json"}
-    )
+    r = client.post("/api/clientes", content=chunks(), headers={**store.headers, "Content-Type": "application/json"})
     assert r.status_code == 413
     assert _clientes() == 0
     # Just under the limit is read normally (and then refused for its own reasons).
     ok = b'{"nome": "' + b"x" * 1000 + b'", "observacoes": "' + b"y" * (1024 * 1024 - 1100) + b'"}'
     assert len(ok) <= 1024 * 1024
-    r = client.post(
-        "/api/clientes", content=ok, headers={**store.headers, "Content-Type": "application/json"}
-    )
+    r = client.post("/api/clientes", content=ok, headers={**store.headers, "Content-Type": "application/json"})
     assert r.status_code == 422 and r.json()["detail"][0]["campo"] == "nome"
 
 

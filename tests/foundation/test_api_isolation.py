@@ -10,9 +10,7 @@ from .helpers import CPF_OK, Store, new_cliente, new_produto, new_venda
 ENTITIES = ("clientes", "produtos", "vendas")
 
 
-def test_every_route_is_scoped_to_the_calling_store(
-    client: TestClient, store: Store, other_store: Store
-) -> None:
+def test_every_route_is_scoped_to_the_calling_store(client: TestClient, store: Store, other_store: Store) -> None:
     cli = new_cliente(client, store, email="a@x.com", cpf=CPF_OK)
     prod = new_produto(client, store, codigo="P1")
     venda = new_venda(client, store, cli["id"], prod["id"], codigo="V1")
@@ -50,9 +48,7 @@ def test_every_route_is_scoped_to_the_calling_store(
         assert client.get(f"/api/{entity}", headers=store.headers).json()["total"] == 1
 
 
-def test_unique_keys_and_references_are_per_store(
-    client: TestClient, store: Store, other_store: Store
-) -> None:
+def test_unique_keys_and_references_are_per_store(client: TestClient, store: Store, other_store: Store) -> None:
     cli = new_cliente(client, store, email="a@x.com", cpf=CPF_OK)
     prod = new_produto(client, store, codigo="P1")
     # The same CPF/e-mail/code in another store is a different customer/product, not a 409.

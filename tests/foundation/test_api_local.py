@@ -93,9 +93,7 @@ def test_produto_and_venda_lifecycle(client: TestClient, store: Store) -> None:
         f"/api/vendas/{venda['id']}",
         json={
             "situacao": "Concretizada",
-            "itens": [
-                {"id_produto": lapis["id"], "quantidade": 4, "valor_unitario": "1.25", "desconto": "0.50"}
-            ],
+            "itens": [{"id_produto": lapis["id"], "quantidade": 4, "valor_unitario": "1.25", "desconto": "0.50"}],
         },
         headers=store.headers,
     )
@@ -146,17 +144,15 @@ def test_list_filters_and_pagination(client: TestClient, store: Store) -> None:
 
     p = new_produto(client, store, codigo="ABC", codigo_barra="789000")
     new_produto(client, store, nome="Outro", codigo="XYZ")
-    assert [r["id"] for r in client.get("/api/produtos?codigo=ABC", headers=h).json()["registros"]] == [
-        p["id"]
-    ]
+    assert [r["id"] for r in client.get("/api/produtos?codigo=ABC", headers=h).json()["registros"]] == [p["id"]]
     by_barcode = client.get("/api/produtos?codigo_barra=789000", headers=h).json()["registros"]
     assert [r["id"] for r in by_barcode] == [p["id"]]
     v = new_venda(client, store, a["id"], p["id"], codigo="V-9")
     new_venda(client, store, b["id"], p["id"])
     assert [r["id"] for r in client.get("/api/vendas?codigo=V-9", headers=h).json()["registros"]] == [v["id"]]
-    assert [
-        r["id"] for r in client.get(f"/api/vendas?id_cliente={a['id']}", headers=h).json()["registros"]
-    ] == [v["id"]]
+    assert [r["id"] for r in client.get(f"/api/vendas?id_cliente={a['id']}", headers=h).json()["registros"]] == [
+        v["id"]
+    ]
 
 
 @pytest.mark.parametrize(
@@ -284,8 +280,9 @@ def test_placeholder_emails_are_not_unique_keys(client: TestClient, store: Store
     for nome in ("Ana", "Bia", "Caio"):
         r = client.post("/api/clientes", json={"nome": nome, "email": "naotem@gmail.com"}, headers=h)
         assert r.status_code == 201, r.text
-    assert client.post("/api/clientes", json={"nome": "Davi", "email": "Nao.Tem@Gmail.com"},
-                       headers=h).status_code == 201
+    assert (
+        client.post("/api/clientes", json={"nome": "Davi", "email": "Nao.Tem@Gmail.com"}, headers=h).status_code == 201
+    )
     new_cliente(client, store, email="eva@x.com")
     assert client.post("/api/clientes", json={"nome": "Eva 2", "email": "eva@x.com"}, headers=h).status_code == 409
     assert _count(Cliente) == 5
@@ -296,24 +293,36 @@ def test_a_stores_ignored_keys_are_not_unique_keys(client: TestClient, store: St
     so several walk-in customers may hold it; another store, whose integration still links
     on it, keeps it unique."""
     for loja, config in ((store, {"chaves_ignoradas": ["Loja@Exemplo.com.br"]}), (other_store, {})):
-        r = client.post("/api/admin/integracoes", headers=ADMIN, json={
-            "id_loja": loja.id, "provider": "gestao_click", "base_url": "https://api.gestaoclick.com/",
-            "access_token": f"acc-{loja.id}", "secret_access_token": f"sec-{loja.id}", "config": config})
+        r = client.post(
+            "/api/admin/integracoes",
+            headers=ADMIN,
+            json={
+                "id_loja": loja.id,
+                "provider": "gestao_click",
+                "base_url": "https://api.gestaoclick.com/",
+                "access_token": f"acc-{loja.id}",
+                "secret_access_token": f"sec-{loja.id}",
+                "config": config,
+            },
+        )
         assert r.status_code == 201, r.text
     for nome in ("Ana", "Bia"):
         new_cliente(client, store, nome=nome, email="loja@exemplo.com.br")
     new_cliente(client, store, nome="Ana ME", cnpj=CNPJ_OK)
-    assert client.post("/api/clientes", json={"nome": "Caio", "cnpj": CNPJ_OK},
-                       headers=store.headers).status_code == 409  # not in the list: still a key
+    assert (
+        client.post("/api/clientes", json={"nome": "Caio", "cnpj": CNPJ_OK}, headers=store.headers).status_code == 409
+    )  # not in the list: still a key
     new_cliente(client, other_store, nome="Davi", email="loja@exemplo.com.br")
-    assert client.post("/api/clientes", json={"nome": "Eva", "email": "loja@exemplo.com.br"},
-                       headers=other_store.headers).status_code == 409
+    assert (
+        client.post(
+            "/api/clientes", json={"nome": "Eva", "email": "loja@exemplo.com.br"}, headers=other_store.headers
+        ).status_code
+        == 409
+    )
     assert _count(Cliente) == 4
 
 
-def test_after_write_hook_fires_and_listener_errors_never_fail_a_save(
-    client: TestClient, store: Store
-) -> None:
+def test_after_write_hook_fires_and_listener_errors_never_fail_a_save(client: TestClient, store: Store) -> None:
     calls: list[tuple[int, str, int]] = []
 
     def record(loja_id: int, entity_type: str, entity_id: int) -> None:

@@ -124,9 +124,7 @@ def test_config_over_the_cli(client: TestClient, store: Store, tmp_path: Path) -
 
 
 @pytest.mark.parametrize("name", ["bad-key.yaml"])
-def test_cli_add_with_bad_config_creates_nothing(
-    client: TestClient, store: Store, tmp_path: Path, name: str
-) -> None:
+def test_cli_add_with_bad_config_creates_nothing(client: TestClient, store: Store, tmp_path: Path, name: str) -> None:
     cfg = tmp_path / name
     cfg.write_text("entidades:\n  pedidos:\n    direcao: both\n")
     r = CliRunner().invoke(

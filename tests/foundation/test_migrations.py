@@ -35,9 +35,7 @@ def test_upgrade_matches_models_and_downgrade_empties(db_url: str) -> None:
     try:
         assert set(inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
         with engine.connect() as conn:
-            diff = compare_metadata(
-                MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
-            )
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
         assert diff == [], f"migration and models differ: {diff}"
         upgrade(db_url)  # at head already: a no-op, not an error
         downgrade(db_url, "base")

@@ -26,8 +26,10 @@ SQLiteLimits(sys.argv[1]).close()
 def test_processes_opening_a_new_file_together_all_succeed(tmp_path: Path, round_: int) -> None:
     path = tmp_path / f"limits-{round_}.db"
     start = time.time() + 1.5  # every interpreter is up by then
-    procs = [subprocess.Popen([sys.executable, "-c", OPEN, str(path), repr(start)],
-                              stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", OPEN, str(path), repr(start)], stderr=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
     errors = [p.communicate(timeout=60)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 6, "\n".join(e for e in errors if e)[-2000:]
     with sqlite3.connect(path) as conn:

@@ -45,7 +45,5 @@ def make_provider(settings: Settings) -> Iterator[Callable[..., GestaoClickProvi
 
 
 @pytest.fixture
-def provider(
-    sandbox: SandboxServer, make_provider: Callable[..., GestaoClickProvider]
-) -> GestaoClickProvider:
+def provider(sandbox: SandboxServer, make_provider: Callable[..., GestaoClickProvider]) -> GestaoClickProvider:
     return make_provider(sandbox.base_url)

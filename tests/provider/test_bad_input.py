@@ -78,9 +78,7 @@ def mocked(make_provider: Callable[..., GestaoClickProvider]) -> Callable[[Handl
             assert request.headers["content-type"] == "application/json"
             return handler(request)
 
-        return make_provider(
-            "https://gc.test/api/", http_transport=httpx.MockTransport(checked), max_attempts=1
-        )
+        return make_provider("https://gc.test/api/", http_transport=httpx.MockTransport(checked), max_attempts=1)
 
     return make
 
@@ -162,9 +160,7 @@ def test_empty_page_in_the_middle_of_a_listing(mocked: Callable[[Handler], Gesta
                 200,
                 json=envelope([gc_cliente(i) for i in range(1, 101)], total_registros=250, proxima_pagina=2),
             )
-        return httpx.Response(
-            200, json=envelope([], total_registros=250, pagina_atual=page, proxima_pagina=3)
-        )
+        return httpx.Response(200, json=envelope([], total_registros=250, pagina_atual=page, proxima_pagina=3))
 
     provider = mocked(handler)
     pages = provider.iter_pages("cliente")
@@ -253,9 +249,7 @@ def test_relative_proxima_url_and_meta_variant_b(mocked: Callable[[Handler], Ges
 
 
 def test_errors_and_logs_never_show_a_token(mocked: Callable[[Handler], GestaoClickProvider]) -> None:
-    provider = mocked(
-        lambda r: httpx.Response(503, text="<html>503</html>", headers={"content-type": "text/html"})
-    )
+    provider = mocked(lambda r: httpx.Response(503, text="<html>503</html>", headers={"content-type": "text/html"}))
     with capture_logs() as logs, pytest.raises(Exception) as info:
         provider.get("cliente", "9")
     assert_clean(info.value)

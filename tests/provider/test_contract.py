@@ -145,9 +145,7 @@ def test_produto_round_trip(provider: GestaoClickProvider, sandbox: SandboxServe
     }
     assert "unidade" not in got.data  # GestãoClick has no such field: never reported as erased
 
-    updated = provider.update(
-        "produto", got.external_id, {"valor_venda": "899.90", "estoque": "7"}, current=got
-    )
+    updated = provider.update("produto", got.external_id, {"valor_venda": "899.90", "estoque": "7"}, current=got)
     assert updated.data["valor_venda"] == "899.9000" and updated.data["estoque"] == "7.0000"
     assert updated.data["codigo_barra"] == "98412200100"
     raw = sandbox.panel_get("produtos", created.external_id)
@@ -162,12 +160,8 @@ def test_produto_round_trip(provider: GestaoClickProvider, sandbox: SandboxServe
 
 def test_venda_round_trip(provider: GestaoClickProvider, sandbox: SandboxServer) -> None:
     c = provider.create("cliente", cliente(2))
-    p1 = provider.create(
-        "produto", {"nome": "Blusão", "codigo": "0222", "valor_custo": "80", "valor_venda": "120"}
-    )
-    p2 = provider.create(
-        "produto", {"nome": "Meia", "codigo": "0223", "valor_custo": "5", "valor_venda": "12.5"}
-    )
+    p1 = provider.create("produto", {"nome": "Blusão", "codigo": "0222", "valor_custo": "80", "valor_venda": "120"})
+    p2 = provider.create("produto", {"nome": "Meia", "codigo": "0223", "valor_custo": "5", "valor_venda": "12.5"})
     data: dict[str, Any] = {
         "cliente_id": c.external_id,
         "data": "2026-01-27",
@@ -249,9 +243,7 @@ def test_error_answers_map_to_the_taxonomy(sandbox: SandboxServer, make_provider
     with pytest.raises(ValidationError) as local:
         provider.create("produto", {"nome": "Sem código"})  # refused before sending
     assert "codigo_interno" in local.value.fields
-    bad = make_provider(
-        sandbox.base_url, credentials={"access_token": "errado", "secret_access_token": "errado"}
-    )
+    bad = make_provider(sandbox.base_url, credentials={"access_token": "errado", "secret_access_token": "errado"})
     with pytest.raises(AuthError) as auth:
         bad.list_page("cliente")
     assert "errado" not in str(auth.value)

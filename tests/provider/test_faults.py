@@ -59,12 +59,18 @@ def test_lost_answers_of_creates_without_unique_keys_are_found_by_content(make_p
             sb.panel_create("clientes", {"nome": f"Sem Chave {i}", "tipo_pessoa": "PF", "telefone": "(11) 3000-0000"})
         namesakes = {str(r["id"]) for r in sb.panel_list("clientes")}
         sb.state.config = dataclasses.replace(sb.state.config, fault_rate=0.35)
-        provider = make_provider(sb.base_url, timeout=0.5, max_attempts=10, create_attempts=6,
-                                 create_settle_seconds=1.0)
+        provider = make_provider(
+            sb.base_url, timeout=0.5, max_attempts=10, create_attempts=6, create_settle_seconds=1.0
+        )
         created = {}
         for i in range(n):
-            body = {"tipo_pessoa": "PF", "nome": f"Sem Chave {i}", "email": "naotem@gmail.com",
-                    "celular": f"+55119{i:08d}", "cidade": "Campinas"}
+            body = {
+                "tipo_pessoa": "PF",
+                "nome": f"Sem Chave {i}",
+                "email": "naotem@gmail.com",
+                "celular": f"+55119{i:08d}",
+                "cidade": "Campinas",
+            }
             created[i] = provider.create("cliente", body).external_id
         post = sb.stats()["routes"]["POST /clientes"]
         sb.state.config = dataclasses.replace(sb.state.config, fault_rate=0.0)
@@ -139,9 +145,7 @@ def test_429_waits_for_retry_after_then_succeeds(make_provider: Make) -> None:
             assert after["t"] - before["t"] >= 0.95
 
 
-def test_retry_after_longer_than_allowed_goes_back_to_the_caller(
-    sandbox: SandboxServer, settings: Settings
-) -> None:
+def test_retry_after_longer_than_allowed_goes_back_to_the_caller(sandbox: SandboxServer, settings: Settings) -> None:
     with (
         SandboxServer(rate_limit=0.2, daily_quota=0) as sb,
         Transport(

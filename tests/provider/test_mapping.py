@@ -163,9 +163,7 @@ def test_venda_items_from_wrappers() -> None:
         lambda name: "3150",
     )
     item = body["produtos"][0]["produto"]
-    assert (
-        item["variacao_id"] == 4152212 and item["quantidade"] == "2.00" and item["desconto_valor"] == "5.00"
-    )
+    assert item["variacao_id"] == 4152212 and item["quantidade"] == "2.00" and item["desconto_valor"] == "5.00"
     assert "valor_total" not in body and body["situacao_id"] == "3150"
 
 

@@ -29,11 +29,22 @@ def test_listing_thread_and_gets_stay_under_the_limit(
     ratelimit_url = f"sqlite:///{(tmp_path / 'limits.db').as_posix()}" if store == "sqlite" else redis_url_or_skip()
     token = uuid.uuid4().hex  # a company of its own: no bucket or quota shared with other runs
     credentials = {"access_token": "acc-" + token, "secret_access_token": "sec-" + token}
-    with SandboxServer(rate_limit=LIMIT, daily_quota=30000, fault_rate=0.0, seed=1, seed_records=450,
-                       access_token=credentials["access_token"],
-                       secret_access_token=credentials["secret_access_token"]) as sb:
-        provider = make_provider(sb.base_url, credentials=credentials, rate_limit_per_second=LIMIT,
-                                 daily_quota=30000, ratelimit_url=ratelimit_url)
+    with SandboxServer(
+        rate_limit=LIMIT,
+        daily_quota=30000,
+        fault_rate=0.0,
+        seed=1,
+        seed_records=450,
+        access_token=credentials["access_token"],
+        secret_access_token=credentials["secret_access_token"],
+    ) as sb:
+        provider = make_provider(
+            sb.base_url,
+            credentials=credentials,
+            rate_limit_per_second=LIMIT,
+            daily_quota=30000,
+            ratelimit_url=ratelimit_url,
+        )
         errors: list[BaseException] = []
         gets = 0
 

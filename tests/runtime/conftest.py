@@ -162,8 +162,10 @@ def insert_clientes(loja_id: int, people: list[tuple[str, str]]) -> list[int]:
 
     with session_scope() as s:
         now = utcnow()
-        rows = [Cliente(id_loja=loja_id, nome=nome, email=email, tipo_pessoa="PF", cadastrado_em=now,
-                        modificado_em=now) for nome, email in people]
+        rows = [
+            Cliente(id_loja=loja_id, nome=nome, email=email, tipo_pessoa="PF", cadastrado_em=now, modificado_em=now)
+            for nome, email in people
+        ]
         s.add_all(rows)
         s.flush()
         return [int(r.id) for r in rows]

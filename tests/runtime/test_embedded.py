@@ -18,8 +18,9 @@ def test_runtime_attached_to_the_app_stops_gracefully_on_shutdown(rt_env: Env) -
     app = create_app()
     runtime = EmbeddedRuntime().start().attach(app)
     assert runtime.consumer is not None and runtime.scheduler is not None
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning",
-                                           lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for(lambda: server.started, what="server up")

@@ -192,9 +192,7 @@ def test_pj_cnpj_is_formatted(client: httpx.Client) -> None:
             },
         )
     )
-    assert (
-        data["cnpj"] == "43.937.086/0001-96" and data["cpf"] is None and data["telefone"] == "(31) 3333-4444"
-    )
+    assert data["cnpj"] == "43.937.086/0001-96" and data["cpf"] is None and data["telefone"] == "(31) 3333-4444"
 
 
 def test_produto_shape_fiscal_nested_and_default_variation(client: httpx.Client, produto_body: dict) -> None:
@@ -224,9 +222,7 @@ def test_produto_with_named_variations(client: httpx.Client, produto_body: dict)
     assert [v["variacao"]["nome"] for v in data["variacoes"]] == ["Creme", "Azul"]
 
 
-def test_venda_shape_totals_and_references(
-    client: httpx.Client, cliente_pf: dict, produto_body: dict
-) -> None:
+def test_venda_shape_totals_and_references(client: httpx.Client, cliente_pf: dict, produto_body: dict) -> None:
     cliente = ok(client.post("/clientes", json=cliente_pf))
     produto = ok(client.post("/produtos", json=produto_body))
     venda = make_venda(client, cliente["id"], produto["id"])
@@ -248,9 +244,7 @@ def test_venda_shape_totals_and_references(
 
 def test_venda_reference_errors(client: httpx.Client, cliente_pf: dict) -> None:
     cliente = ok(client.post("/clientes", json=cliente_pf))
-    errors = fail(
-        client.post("/vendas", json={"cliente_id": "999", "situacao_id": "1", "data": "2020-01-01"}), 400
-    )
+    errors = fail(client.post("/vendas", json={"cliente_id": "999", "situacao_id": "1", "data": "2020-01-01"}), 400)
     assert set(errors) == {"cliente_id", "situacao_id"}
     errors = fail(
         client.post(
@@ -287,9 +281,7 @@ def test_required_fields_on_create_and_put(
     if recurso == "vendas":
         cliente = ok(client.post("/clientes", json=cliente_pf))
         created = ok(
-            client.post(
-                "/vendas", json={"cliente_id": cliente["id"], "situacao_id": "3150", "data": "2024-05-01"}
-            )
+            client.post("/vendas", json={"cliente_id": cliente["id"], "situacao_id": "3150", "data": "2024-05-01"})
         )
     assert created is not None
     errors = fail(client.put(f"/{recurso}/{created['id']}", json={"observacoes": "x"}), 400)
@@ -298,9 +290,7 @@ def test_required_fields_on_create_and_put(
 
 def test_invalid_tipo_pessoa_and_invalid_json(client: httpx.Client) -> None:
     assert "tipo_pessoa" in fail(client.post("/clientes", json={"tipo_pessoa": "XX", "nome": "A"}), 400)
-    message = fail(
-        client.post("/clientes", content=b"{not json", headers={"content-type": "application/json"}), 400
-    )
+    message = fail(client.post("/clientes", content=b"{not json", headers={"content-type": "application/json"}), 400)
     assert isinstance(message, str) and "JSON" in message
 
 
@@ -376,9 +366,7 @@ def test_lookups_are_seeded(client: httpx.Client) -> None:
 
 
 def test_meta_variants_and_pagination_to_the_end(sandbox: SandboxServer, client: httpx.Client) -> None:
-    sandbox.store.bulk_create(
-        "clientes", ({"tipo_pessoa": "PF", "nome": f"Cliente {i:03d}"} for i in range(45))
-    )
+    sandbox.store.bulk_create("clientes", ({"tipo_pessoa": "PF", "nome": f"Cliente {i:03d}"} for i in range(45)))
     sandbox.store.bulk_create(
         "produtos", ({"nome": f"P{i}", "codigo_interno": f"C{i}", "valor_custo": "1"} for i in range(3))
     )

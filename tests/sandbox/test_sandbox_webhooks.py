@@ -120,9 +120,7 @@ def test_unreachable_receiver_never_blocks_the_api() -> None:
     url = dead.url
     dead.close()  # nothing listens there any more
     with (
-        SandboxServer(
-            rate_limit=0, webhook_url=url, webhook_max_attempts=2, webhook_backoff_seconds=0.01
-        ) as sb,
+        SandboxServer(rate_limit=0, webhook_url=url, webhook_max_attempts=2, webhook_backoff_seconds=0.01) as sb,
         httpx.Client(base_url=sb.base_url, headers=sb.headers) as c,
     ):
         for i in range(5):

@@ -131,8 +131,9 @@ class World:
     # ----------------------------------------------------------------- GestãoClick side
     def remote_get(self, recurso: str, external_id: str) -> dict[str, Any] | None:
         """A record as GestãoClick's API answers it (None when it answers 404)."""
-        resp = httpx.get(f"{self.sandbox.base_url}/api/{recurso}/{external_id}", headers=self.sandbox.headers,
-                         timeout=10)
+        resp = httpx.get(
+            f"{self.sandbox.base_url}/api/{recurso}/{external_id}", headers=self.sandbox.headers, timeout=10
+        )
         if resp.status_code == 404:
             return None
         resp.raise_for_status()
@@ -145,20 +146,34 @@ class World:
     # ----------------------------------------------------------------- sync tables
     def link_for_local(self, entity_id: int, entity_type: str = "cliente") -> str | None:
         with session_scope() as s:
-            return s.scalar(select(CrmEntityLink.external_id).where(
-                CrmEntityLink.id_loja == self.loja_id, CrmEntityLink.entity_type == entity_type,
-                CrmEntityLink.entity_id == entity_id))
+            return s.scalar(
+                select(CrmEntityLink.external_id).where(
+                    CrmEntityLink.id_loja == self.loja_id,
+                    CrmEntityLink.entity_type == entity_type,
+                    CrmEntityLink.entity_id == entity_id,
+                )
+            )
 
     def link_for_external(self, external_id: str, entity_type: str = "cliente") -> int | None:
         with session_scope() as s:
-            return s.scalar(select(CrmEntityLink.entity_id).where(
-                CrmEntityLink.id_loja == self.loja_id, CrmEntityLink.entity_type == entity_type,
-                CrmEntityLink.external_id == str(external_id)))
+            return s.scalar(
+                select(CrmEntityLink.entity_id).where(
+                    CrmEntityLink.id_loja == self.loja_id,
+                    CrmEntityLink.entity_type == entity_type,
+                    CrmEntityLink.external_id == str(external_id),
+                )
+            )
 
     def count_links(self, entity_type: str = "cliente") -> int:
         with session_scope() as s:
-            return int(s.scalar(select(func.count()).select_from(CrmEntityLink).where(
-                CrmEntityLink.id_loja == self.loja_id, CrmEntityLink.entity_type == entity_type)) or 0)
+            return int(
+                s.scalar(
+                    select(func.count())
+                    .select_from(CrmEntityLink)
+                    .where(CrmEntityLink.id_loja == self.loja_id, CrmEntityLink.entity_type == entity_type)
+                )
+                or 0
+            )
 
     def pending_conflicts(self) -> list[dict[str, Any]]:
         from crmsync.engine_queries import list_conflicts
@@ -196,8 +211,9 @@ def minutes_ago(n: float) -> datetime:
     return datetime.now(UTC) - timedelta(minutes=n)
 
 
-def make_store(sandbox: SandboxServer, nome: str = "Loja Centro",
-               config: dict[str, Any] | None = None, base_url: str | None = None) -> tuple[int, str, int]:
+def make_store(
+    sandbox: SandboxServer, nome: str = "Loja Centro", config: dict[str, Any] | None = None, base_url: str | None = None
+) -> tuple[int, str, int]:
     from crmsync.services.integracoes import create_integracao
     from crmsync.services.lojas import create_loja
 
@@ -205,12 +221,15 @@ def make_store(sandbox: SandboxServer, nome: str = "Loja Centro",
     with session_scope() as s:
         loja, key = create_loja(s, nome)
         integ = create_integracao(
-            s, loja_id=loja.id, provider="gestao_click", base_url=base_url or sandbox.base_url,
-            access_token=company.access_token, secret_access_token=company.secret_access_token,
+            s,
+            loja_id=loja.id,
+            provider="gestao_click",
+            base_url=base_url or sandbox.base_url,
+            access_token=company.access_token,
+            secret_access_token=company.secret_access_token,
             config=config or {},
         )
         return int(loja.id), key, int(integ.id)
-
 
 
 def integration_row(integ_id: int) -> CrmIntegracao:

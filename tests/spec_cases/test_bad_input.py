@@ -96,8 +96,13 @@ def test_cli_refuses_push_of_read_only_entity(world: World) -> None:
 
 
 def test_api_requires_a_valid_store_key(world: World) -> None:
-    for method, path in (("POST", "/api/crm/sync"), ("GET", "/api/crm/conflitos"), ("GET", "/api/crm/logs"),
-                         ("GET", "/api/crm/duplicatas"), ("POST", "/api/crm/sync/import/cliente")):
+    for method, path in (
+        ("POST", "/api/crm/sync"),
+        ("GET", "/api/crm/conflitos"),
+        ("GET", "/api/crm/logs"),
+        ("GET", "/api/crm/duplicatas"),
+        ("POST", "/api/crm/sync/import/cliente"),
+    ):
         assert world.client.request(method, path).status_code == 401
         resp = world.client.request(method, path, headers={"Authorization": "Bearer crm_nao_existe"})
         assert resp.status_code == 401
@@ -150,10 +155,8 @@ def test_api_never_reaches_another_stores_rows(world: World) -> None:
     assert resp.status_code == 404
     assert world.client.get("/api/crm/logs", headers=b).json()["total"] == 0
     assert world.client.get("/api/crm/conflitos/1", headers=b).status_code == 404
-    assert world.client.post("/api/crm/conflitos/1/resolver", headers=b,
-                             json={"usar": "local"}).status_code == 404
-    assert world.client.post("/api/crm/duplicatas/1/resolver", headers=b,
-                             json={"acao": "descartar"}).status_code == 404
+    assert world.client.post("/api/crm/conflitos/1/resolver", headers=b, json={"usar": "local"}).status_code == 404
+    assert world.client.post("/api/crm/duplicatas/1/resolver", headers=b, json={"acao": "descartar"}).status_code == 404
     assert world.api("GET", "/api/crm/logs").json()["total"] >= 1
 
 

@@ -32,8 +32,7 @@ def test_dry_run_prints_every_planned_write_and_writes_nothing(world: World) -> 
 
 
 def test_long_pull_reports_progress_and_json_for_machines(world: World) -> None:
-    world.sandbox.store.bulk_create("clientes", [{"tipo_pessoa": "PF", "nome": f"Cliente {i:04d}"}
-                                                 for i in range(250)])
+    world.sandbox.store.bulk_create("clientes", [{"tipo_pessoa": "PF", "nome": f"Cliente {i:04d}"} for i in range(250)])
 
     out = world.cli("pull", "--loja", world.loja_id, "--entity", "cliente", "--json")
 

@@ -14,8 +14,7 @@ from .spec_harness import World
 def test_duplicate_creation_push_finds_the_remote_record_instead_of_creating(world: World) -> None:
     """Conflict 2 seen from the ERP side: the same e-mail was created in GestãoClick too; a
     push looks it up by unique keys first, links it and creates nothing."""
-    remote = world.sandbox.panel_create("clientes", {"tipo_pessoa": "PF", "nome": "João S.",
-                                                     "email": "joao@email.com"})
+    remote = world.sandbox.panel_create("clientes", {"tipo_pessoa": "PF", "nome": "João S.", "email": "joao@email.com"})
     cid = world.local_create(nome="João Silva", email="joao@email.com")
 
     out = world.cli("push", "--loja", world.loja_id, "--entity", "cliente", "--id", cid, "--json")
@@ -31,8 +30,7 @@ def test_duplicate_creation_push_finds_the_remote_record_instead_of_creating(wor
 def test_duplicate_creation_by_cpf_on_pull(world: World) -> None:
     """Same CPF (formatted differently on each side) and no e-mail: linked, not duplicated."""
     cid = world.local_create(nome="Ana Souza", cpf="52998224725")
-    remote = world.sandbox.panel_create("clientes", {"tipo_pessoa": "PF", "nome": "Ana Souza",
-                                                     "cpf": "529.982.247-25"})
+    remote = world.sandbox.panel_create("clientes", {"tipo_pessoa": "PF", "nome": "Ana Souza", "cpf": "529.982.247-25"})
 
     out = world.cli("pull", "--loja", world.loja_id, "--entity", "cliente", "--json")
 
@@ -83,8 +81,7 @@ def test_fuzzy_duplicate_dismissed_through_the_api(world: World) -> None:
     assert resp.status_code == 200, resp.text
     assert world.link_for_local(cid) is None
     assert world.api("GET", "/api/crm/duplicatas").json()["total"] == 0
-    assert world.api("POST", f"/api/crm/duplicatas/{dup['id']}/resolver",
-                     json={"acao": "vincular"}).status_code == 409
+    assert world.api("POST", f"/api/crm/duplicatas/{dup['id']}/resolver", json={"acao": "vincular"}).status_code == 409
     # Dismissed means dismissed: the next pull does not suggest the same pair again.
     world.cli("pull", "--loja", world.loja_id, "--entity", "cliente", "--full")
     assert world.api("GET", "/api/crm/duplicatas").json()["total"] == 0

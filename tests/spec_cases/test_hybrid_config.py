@@ -27,10 +27,10 @@ def test_hybrid_email_local_wins_telefone_non_empty_nome_to_review(hybrid: World
     last_write_wins alone would take all of them."""
     w = hybrid
     cid, ext = w.linked_cliente(nome="João Silva", email="joao@email.com", telefone="1133334444")
-    w.local_update(cid, nome="João Silva Santos", email="joao.santos@ecletech.com", telefone=None,
-                   at=minutes_ago(10))
-    w.sandbox.panel_update("clientes", ext, {"nome": "J. Silva", "email": "js@outro.com",
-                                             "telefone": "(11) 98888-7777"})
+    w.local_update(cid, nome="João Silva Santos", email="joao.santos@ecletech.com", telefone=None, at=minutes_ago(10))
+    w.sandbox.panel_update(
+        "clientes", ext, {"nome": "J. Silva", "email": "js@outro.com", "telefone": "(11) 98888-7777"}
+    )
 
     out = w.cli("sync", "--loja", w.loja_id, "--entity", "cliente", "--json")
 
@@ -79,8 +79,9 @@ def test_hybrid_produtos_are_read_only(hybrid: World) -> None:
     """produtos: crm_wins + read_only -> imported and kept up to date from GestãoClick; a
     local edit is never sent, and an explicit push is refused."""
     w = hybrid
-    remote = w.sandbox.panel_create("produtos", {"nome": "Café 500g", "codigo_interno": "CAF500",
-                                                 "valor_custo": "10.00", "valor_venda": "18.90"})
+    remote = w.sandbox.panel_create(
+        "produtos", {"nome": "Café 500g", "codigo_interno": "CAF500", "valor_custo": "10.00", "valor_venda": "18.90"}
+    )
     assert w.cli("pull", "--loja", w.loja_id, "--entity", "produto").exit_code == 0
     pid = w.link_for_external(remote["id"], "produto")
     assert pid is not None
@@ -95,8 +96,7 @@ def test_hybrid_produtos_are_read_only(hybrid: World) -> None:
     assert w.cli("sync", "--loja", w.loja_id).exit_code == 0
     assert w.remote_get("produtos", remote["id"])["nome"] == "Café 500g"  # type: ignore[index]
 
-    w.sandbox.panel_update("produtos", remote["id"],
-                           {"nome": "Café Tradicional 500g", "valor_venda": "19.90"})
+    w.sandbox.panel_update("produtos", remote["id"], {"nome": "Café Tradicional 500g", "valor_venda": "19.90"})
     assert w.cli("sync", "--loja", w.loja_id).exit_code == 0
     local = w.local_produto(pid)
     assert local["nome"] == "Café Tradicional 500g"

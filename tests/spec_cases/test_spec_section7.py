@@ -85,8 +85,15 @@ def test_7_2_via_the_import_button(world: World) -> None:
 
     assert resp.status_code == 200, resp.text
     body = resp.json()
-    for key in ("success", "total_processados", "total_criados", "total_atualizados", "total_vinculados",
-                "total_ignorados", "erros"):
+    for key in (
+        "success",
+        "total_processados",
+        "total_criados",
+        "total_atualizados",
+        "total_vinculados",
+        "total_ignorados",
+        "erros",
+    ):
         assert key in body
     assert body["success"] is True and body["total_criados"] == 1 and body["erros"] == []
     local_id = world.link_for_external(remote["id"])
@@ -158,16 +165,22 @@ def test_7_3_manual_if_different_raises_a_conflict_then_api_and_cli_resolve_it(w
     assert [c["id"] for c in api_view["items"]] == [conflict["id"]]
 
     # A field that is not in conflict, or a choice outside local|externo, is refused as is.
-    bad = world.api("POST", f"/api/crm/conflitos/{conflict['id']}/resolver",
-                    json={"usar": "merge", "campos": {"email": "local"}})
+    bad = world.api(
+        "POST", f"/api/crm/conflitos/{conflict['id']}/resolver", json={"usar": "merge", "campos": {"email": "local"}}
+    )
     assert bad.status_code == 422, bad.text
-    assert world.api("POST", f"/api/crm/conflitos/{conflict['id']}/resolver",
-                     json={"usar": "merge", "campos": {"nome": "ambos"}}).status_code == 422
+    assert (
+        world.api(
+            "POST", f"/api/crm/conflitos/{conflict['id']}/resolver", json={"usar": "merge", "campos": {"nome": "ambos"}}
+        ).status_code
+        == 422
+    )
     assert world.pending_conflicts() != []
 
     # 1) The API decides: keep the ERP's value on both sides.
-    resp = world.api("POST", f"/api/crm/conflitos/{conflict['id']}/resolver",
-                     json={"usar": "local", "resolvido_por": "gerente"})
+    resp = world.api(
+        "POST", f"/api/crm/conflitos/{conflict['id']}/resolver", json={"usar": "local", "resolvido_por": "gerente"}
+    )
     assert resp.status_code == 200, resp.text
     assert world.local(cid)["nome"] == "João Silva Santos"
     assert world.remote_get("clientes", ext)["nome"] == "João Silva Santos"  # type: ignore[index]
@@ -189,8 +202,7 @@ def test_7_3_manual_if_different_raises_a_conflict_then_api_and_cli_resolve_it(w
     world.local_update(cid, nome="João Silva", at=minutes_ago(1))
     assert world.cli("sync", "--loja", world.loja_id, "--entity", "cliente").exit_code == 0
     second = _raise_nome_conflict(world, cid, ext)
-    out = world.cli("conflicts", "resolve", second["id"], "--use", "merge", "--field", "nome=external",
-                    "--by", "ana")
+    out = world.cli("conflicts", "resolve", second["id"], "--use", "merge", "--field", "nome=external", "--by", "ana")
     assert out.exit_code == 0, out.stdout + out.stderr
     assert world.local(cid)["nome"] == "J. Silva"
     assert world.remote_get("clientes", ext)["nome"] == "J. Silva"  # type: ignore[index]
@@ -206,8 +218,7 @@ def test_7_4_same_email_on_both_sides_is_retro_linked_not_duplicated(world: Worl
     """ERP has {450, joao@email.com, "João Silva"}; GestãoClick has {gc_99999, same e-mail,
     "João S."}; no link. The pull links them (retro-link) and creates nothing."""
     cid = world.local_create(nome="João Silva", email="joao@email.com")
-    remote = world.sandbox.panel_create("clientes", {"tipo_pessoa": "PF", "nome": "João S.",
-                                                     "email": "joao@email.com"})
+    remote = world.sandbox.panel_create("clientes", {"tipo_pessoa": "PF", "nome": "João S.", "email": "joao@email.com"})
 
     out = world.cli("pull", "--loja", world.loja_id, "--entity", "cliente", "--json")
 

@@ -121,13 +121,25 @@ class GestaoClickProvider:
         http_transport: httpx.BaseTransport | None = None,
     ) -> None:
         # What another process needs to build the same provider (see listing_factory).
-        self._constructor_kwargs: dict[str, Any] | None = None if http_transport is not None else {
-            "base_url": base_url, "credentials": dict(credentials), "config": config, "settings": settings,
-            "run_id": run_id, "rate_limit_per_second": rate_limit_per_second, "daily_quota": daily_quota,
-            "pace_factor": pace_factor, "timeout": timeout, "max_attempts": max_attempts,
-            "create_attempts": create_attempts, "create_settle_seconds": create_settle_seconds,
-            "ratelimit_url": ratelimit_url,
-        }
+        self._constructor_kwargs: dict[str, Any] | None = (
+            None
+            if http_transport is not None
+            else {
+                "base_url": base_url,
+                "credentials": dict(credentials),
+                "config": config,
+                "settings": settings,
+                "run_id": run_id,
+                "rate_limit_per_second": rate_limit_per_second,
+                "daily_quota": daily_quota,
+                "pace_factor": pace_factor,
+                "timeout": timeout,
+                "max_attempts": max_attempts,
+                "create_attempts": create_attempts,
+                "create_settle_seconds": create_settle_seconds,
+                "ratelimit_url": ratelimit_url,
+            }
+        )
         self.config = config or IntegrationConfig()
         self._ignored = ignored_keys(self.config.chaves_ignoradas)  # key values never looked up
         self.settings = settings or get_settings()
@@ -302,8 +314,9 @@ class GestaoClickProvider:
                 records.append(self._record(entity_type, item))
             except m.MappingError as exc:
                 errors.append((str(ext) if ext not in (None, "") else "?", f"{exc} [{env.request}]"))
-        return Page(records=records, page=page, next_page=nxt, total=meta.total_records, errors=errors,
-                    fetched_at=fetched_at)
+        return Page(
+            records=records, page=page, next_page=nxt, total=meta.total_records, errors=errors, fetched_at=fetched_at
+        )
 
     def iter_pages(self, entity_type: str, start_page: int = 1, *, newest_first: bool = False) -> Iterator[Page]:
         paginator = PageNumberPaginator(start_page=start_page, page_size=PAGE_SIZE)
@@ -456,10 +469,14 @@ class GestaoClickProvider:
                 ) from lost
             params = {"nome": nome, "pagina": number, "limite": PAGE_SIZE}
             page = self._read_page(entity_type, number, params)
-            same += [record for record in page.records
-                     if all(record.data.get(k) == v for k, v in data.items() if k in record.data)]
-            paginator.update(number, page.next_page,
-                             request=describe_request("GET", f"/{self._resource(entity_type)}", params))
+            same += [
+                record
+                for record in page.records
+                if all(record.data.get(k) == v for k, v in data.items() if k in record.data)
+            ]
+            paginator.update(
+                number, page.next_page, request=describe_request("GET", f"/{self._resource(entity_type)}", params)
+            )
         if not same:
             return None
         return max(same, key=lambda r: int(r.external_id) if r.external_id.isdigit() else 0)

@@ -90,9 +90,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("webhook_token", name=op.f("uq_crm_integracoes_webhook_token")),
     )
     with op.batch_alter_table("crm_integracoes", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_crm_integracoes_credenciais_hash"), ["credenciais_hash"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_crm_integracoes_credenciais_hash"), ["credenciais_hash"], unique=False)
         batch_op.create_index(batch_op.f("ix_crm_integracoes_id_loja"), ["id_loja"], unique=False)
 
     op.create_table(
@@ -222,17 +220,11 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(["id_loja"], ["lojas.id"], name=op.f("fk_crm_entity_links_id_loja_lojas")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_crm_entity_links")),
-        sa.UniqueConstraint(
-            "id_loja", "provider", "entity_type", "entity_id", name="uq_crm_entity_links_local"
-        ),
-        sa.UniqueConstraint(
-            "id_loja", "provider", "entity_type", "external_id", name="uq_crm_entity_links_external"
-        ),
+        sa.UniqueConstraint("id_loja", "provider", "entity_type", "entity_id", name="uq_crm_entity_links_local"),
+        sa.UniqueConstraint("id_loja", "provider", "entity_type", "external_id", name="uq_crm_entity_links_external"),
     )
     with op.batch_alter_table("crm_entity_links", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_crm_entity_links_id_integracao"), ["id_integracao"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_crm_entity_links_id_integracao"), ["id_integracao"], unique=False)
         batch_op.create_index(batch_op.f("ix_crm_entity_links_id_loja"), ["id_loja"], unique=False)
 
     op.create_table(
@@ -257,9 +249,7 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(["id_loja"], ["lojas.id"], name=op.f("fk_crm_itens_falhos_id_loja_lojas")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_crm_itens_falhos")),
-        sa.UniqueConstraint(
-            "id_integracao", "entity_type", "direcao", "chave", name="uq_crm_itens_falhos_item"
-        ),
+        sa.UniqueConstraint("id_integracao", "entity_type", "direcao", "chave", name="uq_crm_itens_falhos_item"),
     )
     with op.batch_alter_table("crm_itens_falhos", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_crm_itens_falhos_id_loja"), ["id_loja"], unique=False)
@@ -345,9 +335,7 @@ def upgrade() -> None:
         sa.Column("valor_unitario", crmsync.db.types.Money(), nullable=False),
         sa.Column("desconto", crmsync.db.types.Money(), nullable=False),
         sa.Column("valor_total", crmsync.db.types.Money(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["id_produto"], ["produtos.id"], name=op.f("fk_venda_itens_id_produto_produtos")
-        ),
+        sa.ForeignKeyConstraint(["id_produto"], ["produtos.id"], name=op.f("fk_venda_itens_id_produto_produtos")),
         sa.ForeignKeyConstraint(
             ["id_venda"], ["vendas.id"], name=op.f("fk_venda_itens_id_venda_vendas"), ondelete="CASCADE"
         ),
