@@ -37,6 +37,7 @@ from crmsync.engine_queries import (
     parse_duration,
 )
 from crmsync.services.errors import InvalidInputError, NotFoundError
+from crmsync.services.ids import MAX_OFFSET
 
 USAR_CHOICES = ("local", "externo", "merge")
 SIDE_ALIASES = {"local": "local", "externo": "externo", "external": "externo"}
@@ -154,7 +155,7 @@ def get_conflitos(
     status: str | None = Query(None, description="pendente (padrão), resolvido ou todos"),
     entidade: str | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> PageDict:
     with as_http():
         ent = resolve_entity(entidade) if entidade else None
@@ -192,7 +193,7 @@ def get_duplicatas(
     status: str | None = Query(None, description="pendente (padrão), vinculado, descartado ou todos"),
     entidade: str | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> PageDict:
     with as_http():
         ent = resolve_entity(entidade) if entidade else None
@@ -235,7 +236,7 @@ def get_logs(
     entity_id: int | None = None,
     external_id: str | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> PageDict:
     with as_http():
         ent = resolve_entity(entidade) if entidade else None

@@ -78,6 +78,34 @@ def verify(
     return None
 
 
+MAX_JSON_DEPTH = 32  # a webhook is an event and an id or two; deeper is an attack or a bug
+
+
+def json_depth_exceeds(body: bytes, limit: int) -> bool:
+    """Whether the JSON text nests objects/arrays deeper than ``limit``, read by counting
+    brackets outside strings before parsing it (the parser would recurse once per level
+    and the stored payload would not serialise back past 255 levels)."""
+    depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x7B, 0x5B):  # { [
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x7D, 0x5D):
+            depth -= 1
+    return False
+
+
 def _unauthorized() -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, "assinatura ou carimbo de tempo inválido")
 
@@ -118,9 +146,11 @@ def _accept(
         if problem is not None:
             log.warning("webhook recusado (integração %s): %s", integ.id, problem)
             raise _unauthorized()
+        if json_depth_exceeds(body, MAX_JSON_DEPTH):
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, f"JSON aninhado demais (máximo {MAX_JSON_DEPTH} níveis)")
         try:
             payload = json.loads(body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "corpo não é JSON válido") from None
         if not isinstance(payload, dict):
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "corpo deve ser um objeto JSON")

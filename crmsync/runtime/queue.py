@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from pathlib import Path
 
 from huey import Huey, PriorityRedisHuey, SqliteHuey
 
+from crmsync.db.files import create_private
 from crmsync.runtime.state import RuntimeState, open_state, split_queue_url
 from crmsync.settings import Settings, get_settings
 
@@ -32,7 +32,7 @@ def make_huey(queue_url: str) -> Huey:
         huey: Huey = PriorityRedisHuey(name=name, connection_pool=pool, results=False, blocking=True, read_timeout=1)
     elif queue_url.startswith("sqlite:///"):
         path = queue_url[len("sqlite:///") :]
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        create_private(path)  # 0600, its parent made
         huey = SqliteHuey(name="crmsync", filename=path, results=False, timeout=30)
     else:
         raise ValueError(

@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from crmsync.db.sync import CrmEntityLink, CrmIntegracao
+from crmsync.engine.retention import purge_expired
 from crmsync.runtime.options import RuntimeOptions, runtime_options
 from crmsync.runtime.state import RuntimeState
 from crmsync.settings import Settings, get_settings
@@ -187,9 +188,23 @@ class Scheduler:
                         decision.ultima_varredura_enfileirada = now
                         decision.proxima_varredura = now + decision.intervalo_efetivo_min * 60
                     state.set_json(f"sched:{integ.id}", decision.as_dict())
+            self._purge_daily(state, now)
         finally:
             state.release("lock:scheduler", token)
         return decisions
+
+    def _purge_daily(self, state: Any, now: float) -> None:
+        """Once a day, the webhook inbox and the sync log past their retention go."""
+        if now < float(state.get_json("due:purge") or 0):
+            return
+        state.set_json("due:purge", now + 24 * 3600)
+        from crmsync.db.session import get_sessionmaker  # local, as in tick()
+
+        sf = get_sessionmaker(self.settings.resolved_database_url())
+        s = self.settings
+        done = purge_expired(sf, webhook_days=s.webhook_retention_days, log_days=s.sync_log_retention_days)
+        if done.webhooks or done.logs:
+            log.info("retenção: %s entregas de webhook e %s linhas de log apagadas", done.webhooks, done.logs)
 
     def _queue_full_scans(
         self, state: RuntimeState, integ: CrmIntegracao, decision: ScheduleDecision, now: float
