@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from crmsync.merge_policy import FieldPolicy
+from crmsync.merge import FieldPolicy
+from crmsync.model.canonical import ENTITY_TYPES
 
 STRATEGY_ALIASES = {
     "last_write_wins": "last_write_wins",
@@ -187,6 +188,16 @@ class IntegrationConfig(_Strict):
 
     def direction(self, entity_type: str) -> str:
         return self.entity(entity_type).direcao
+
+    def entities(self) -> list[str]:
+        """Entities the integration syncs, in dependency order (customers and products first)."""
+        if self.entidades:
+            return [e for e in ENTITY_TYPES if e in self.entidades]
+        return list(ENTITY_TYPES)
+
+    def syncs(self, entity_type: str, direction: str) -> bool:
+        """Whether `entity_type` is synced in `direction` ("push" or "pull")."""
+        return entity_type in self.entities() and str(self.direction(entity_type)) in ("both", direction)
 
     def policy_for(self, entity_type: str, field: str) -> FieldPolicy:
         """Field rule of the entity, then the global field rule, then the entity's strategy,

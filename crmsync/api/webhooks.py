@@ -30,6 +30,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from crmsync.db.sync import CrmIntegracao, CrmWebhookInbox
+from crmsync.runtime import defer
+from crmsync.runtime.jobs import enqueue_webhook
 
 router = APIRouter(tags=["webhooks"])
 log = logging.getLogger("crmsync.webhooks")
@@ -150,8 +152,5 @@ def _accept(
             session.rollback()
             return {"status": "duplicado", "delivery_id": delivery_id}
         inbox_id = row.id
-    from crmsync.jobs import enqueue_webhook
-    from crmsync.runtime import defer
-
     defer(enqueue_webhook, inbox_id)
     return {"status": "recebido", "delivery_id": delivery_id}

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 from crmsync.db.bulk import bulk_insert
 from crmsync.db.local import LOCAL_MODELS, Cliente, Produto, Venda
 from crmsync.engine.links import Binder
-from crmsync.mapping.local import CLIENTE_FIELDS, PRODUTO_FIELDS, apply_canon_to_row, row_to_canon
+from crmsync.engine.local_rows import CLIENTE_FIELDS, PRODUTO_FIELDS, apply_canon_to_row, row_to_canon
 from crmsync.model.canonical import CANONICAL_MODELS, canonical_hash, canonicalize
 
 __all__ = ["LocalRepo", "UnresolvedReference", "complete_canonical"]

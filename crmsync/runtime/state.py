@@ -19,7 +19,7 @@ import uuid
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from crmsync.db.wal import enable_wal
+from crmsync.sqlite_wal import enable_wal
 
 
 class RuntimeState(Protocol):

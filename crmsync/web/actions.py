@@ -103,7 +103,7 @@ def retry_failed_item(session_factory: sessionmaker[Session], loja_id: int, item
     """[Tentar de novo]: the runtime makes the item due now and queues it; True when queued.
 
     LookupError for a missing item or one of another store (the page answers 404)."""
-    from crmsync.runtime.failures import retry_item
+    from crmsync.services.failures import retry_item
 
     with session_factory() as session:
         try:
@@ -117,7 +117,7 @@ def retry_failed_item(session_factory: sessionmaker[Session], loja_id: int, item
 
 def ignore_failed_item(session_factory: sessionmaker[Session], loja_id: int, item_id: int) -> None:
     """[Ignorar]: the runtime stops retrying it; a later change of the record re-enables it."""
-    from crmsync.runtime.failures import ignore_item
+    from crmsync.services.failures import ignore_item
 
     with session_factory() as session:
         ignore_item(session, item_id, loja_id)

@@ -31,10 +31,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from crmsync import engine_queries as eq
 from crmsync.db.local import Loja
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmIntegracao
+from crmsync.services import queries as eq
+from crmsync.services.console import get_failed_item, list_failed_items, nav_counts, pending_duplicates
 from crmsync.web import actions
 from crmsync.web import format as fmt
 from crmsync.web.auth import (
@@ -48,7 +49,6 @@ from crmsync.web.auth import (
     start_store_session,
     write_cookie,
 )
-from crmsync.web.queries import get_failed_item, list_failed_items, nav_counts, pending_duplicates
 
 log = logging.getLogger(__name__)
 
@@ -719,7 +719,7 @@ def _do_failed_item(request: Request, store: Store, item_id: int, acao: str) -> 
 def _integration_rows(db: Session, loja_id: int) -> list[dict[str, Any]]:
     """Per integration, the runtime's health summary (the same as ``GET /api/crm/status``)
     plus the duplicates waiting for review."""
-    from crmsync.api.status import integration_status
+    from crmsync.services.status import integration_status
 
     integs = db.scalars(select(CrmIntegracao).where(CrmIntegracao.id_loja == loja_id).order_by(CrmIntegracao.id)).all()
     rows = []

@@ -43,11 +43,11 @@ from pyrate_limiter import Rate, RateItem, StateBucket, StateStore, TokenBucket,
 from pyrate_limiter.abstracts.algorithm import Decision, State, StateAlgorithm
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from crmsync.db.wal import enable_wal
 from crmsync.providers.base import RateLimitedError, RetriableError
 from crmsync.settings import Settings, get_settings
+from crmsync.sqlite_wal import enable_wal
 
-log = structlog.get_logger("crmsync.transport")
+log = structlog.get_logger("crmsync.providers.transport")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # Spacing at 96.5% of the limit: four requests then need 3 x 345.4 ms = 1036 ms, so up to
