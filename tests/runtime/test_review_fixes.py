@@ -91,7 +91,7 @@ def test_ignored_item_is_left_alone_by_failures_and_closed_by_a_success(rt_env: 
 def _spend_quota(tenant_hash: str, used: int) -> None:
     """Pretend the company already used `used` requests today."""
     path = get_settings().resolved_ratelimit_url()[len("sqlite:///") :]
-    from crmsync.providers.transport import open_shared_limits
+    from crmsync.providers.limits import open_shared_limits
 
     open_shared_limits("sqlite:///" + path).close()  # create the tables
     day = datetime.now(ZoneInfo(ZONE)).date().isoformat()

@@ -43,7 +43,7 @@ def test_plan_interval_arithmetic() -> None:
 def _spend_quota(tenant_hash: str, used: int) -> None:
     """Pretend the company (its other apps, earlier runs) already used `used` requests today."""
     path = get_settings().resolved_ratelimit_url()[len("sqlite:///") :]
-    from crmsync.providers.transport import open_shared_limits
+    from crmsync.providers.limits import open_shared_limits
 
     open_shared_limits("sqlite:///" + path).close()  # create the tables
     day = datetime.now(ZoneInfo("America/Sao_Paulo")).date().isoformat()
