@@ -190,13 +190,13 @@ class RedisLimits:
     shared_across_processes = True
 
     def __init__(self, url: str) -> None:
-        import redis
+        import redis  # only a Redis URL needs the client (start-up time)
 
         self._redis = redis.Redis.from_url(url)
         self._reserve = self._redis.register_script(_RESERVE_LUA)
 
     def bucket(self, key: str, rate: Rate) -> StateBucket:
-        from pyrate_limiter import RedisStateStore
+        from pyrate_limiter import RedisStateStore  # imports redis: only for a Redis URL (start-up time)
 
         store = RedisStateStore(self._redis, f"crmsync:rate:{key}")
         return StateBucket([rate], algorithm=TokenBucket(), store=store, clock=WallClock())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from crmsync.config import ENTITY_ALIASES
 from crmsync.db.sync import CrmWebhookInbox
 from crmsync.runtime.jobs.base import job_run
 from crmsync.runtime.jobs.inbox import mark_inbox
@@ -12,14 +13,7 @@ from crmsync.runtime.queue import job
 
 NAME = "process_webhook"
 
-RECURSO_TO_ENTITY = {
-    "clientes": "cliente",
-    "produtos": "produto",
-    "vendas": "venda",
-    "cliente": "cliente",
-    "produto": "produto",
-    "venda": "venda",
-}
+RECURSO_TO_ENTITY = ENTITY_ALIASES  # "clientes" or "cliente" -> "cliente"
 
 
 def webhook_target(payload: dict[str, Any]) -> tuple[str, str] | None:
