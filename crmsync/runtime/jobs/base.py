@@ -45,7 +45,7 @@ from crmsync.config import IntegrationConfig, parse_config
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmIntegracao
 from crmsync.engine import RunOptions, SyncEngine
-from crmsync.engine.ledger import note_failure, note_success
+from crmsync.engine.ledger import clip_error, note_failure, note_success
 from crmsync.providers.base import ProviderError, RateLimitedError
 from crmsync.runtime.breaker import breaker_after, breaker_open_until
 from crmsync.runtime.locks import LockBusy, hold
@@ -105,7 +105,7 @@ def provider_error(exc: BaseException) -> tuple[bool, float | None, bool]:
 
 def describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"
+    return clip_error(f"{type(exc).__name__}: {text}")
 
 
 def active_integration(session: Session, integracao_id: int) -> CrmIntegracao | None:
