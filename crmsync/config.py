@@ -9,7 +9,7 @@ Unknown keys are refused with the key named: a typo must not silently mean "defa
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -222,6 +222,18 @@ def parse_config(data: Any) -> IntegrationConfig:
         loc = ".".join(str(p) for p in err["loc"]) or "config"
         msg = err["msg"].removeprefix("Value error, ")
         raise ConfigError(f"configuração inválida em '{loc}': {msg}") from None
+
+
+class HasConfig(Protocol):
+    """An integration row (`crm_integracoes`): its raw `config` column."""
+
+    config: Any
+
+
+def integration_config(integ: HasConfig) -> IntegrationConfig:
+    """The integration's raw config parsed into its typed form: the one place the column is
+    read; callers parse once per job, request or scheduler decision and pass the result on."""
+    return parse_config(integ.config or {})
 
 
 def load_config_file(path: str | Path) -> IntegrationConfig:

@@ -20,10 +20,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from crmsync.config import integration_config
 from crmsync.db.hooks import register_listener, unregister_listener
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmIntegracao
-from crmsync.runtime.jobs import enqueue_push, integration_config
+from crmsync.runtime.jobs import enqueue_push
 
 log = logging.getLogger("crmsync.runtime")
 

@@ -37,13 +37,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from crmsync.config import IntegrationConfig
+from crmsync.config import IntegrationConfig, integration_config
 from crmsync.crypto import decrypt_json
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmEntityLink, CrmIntegracao
 from crmsync.providers.limits import open_shared_limits
 from crmsync.providers.registry import open_provider
-from crmsync.runtime.jobs import enqueue_pull, enqueue_reconcile, integration_config
+from crmsync.runtime.jobs import enqueue_pull, enqueue_reconcile
 from crmsync.runtime.options import RuntimeOptions, runtime_options
 from crmsync.runtime.queue import get_state
 from crmsync.runtime.state import RuntimeState

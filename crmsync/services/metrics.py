@@ -15,11 +15,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from crmsync.config import integration_config
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmConflito, CrmIntegracao
 from crmsync.db.types import utcnow
 from crmsync.engine.ledger import count_by_store_and_status
-from crmsync.runtime.jobs import integration_config
 from crmsync.runtime.queue import get_huey, get_state
 from crmsync.services.status import pending_push
 

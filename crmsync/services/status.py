@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crmsync.config import integration_config
 from crmsync.db.local import LOCAL_MODELS
 from crmsync.db.sync import (
     CrmConflito,
@@ -27,7 +28,6 @@ from crmsync.db.sync import (
 from crmsync.db.types import utcnow
 from crmsync.engine.changes import changed_since_link, link_join
 from crmsync.engine.ledger import count_by_status
-from crmsync.runtime.jobs import integration_config
 from crmsync.runtime.queue import get_state
 
 log = logging.getLogger("crmsync.status")

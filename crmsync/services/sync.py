@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from crmsync.config import ENTITY_ALIASES, ConfigError, parse_config
+from crmsync.config import ENTITY_ALIASES, ConfigError, integration_config
 from crmsync.db.local import LOCAL_MODELS, Loja
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmIntegracao
@@ -94,7 +94,7 @@ def _check_direction(integ: CrmIntegracao, entity_type: str, wanted: str) -> Non
     """Refuse a push of a read-only entity (or a pull of a push-only one) up front, so the
     user learns it from the config instead of a run that silently did nothing."""
     try:
-        direction = parse_config(integ.config or {}).direction(entity_type)
+        direction = integration_config(integ).direction(entity_type)
     except ConfigError as exc:
         raise IntegrationUnavailableError(f"configuração da integração {integ.id} inválida: {exc}") from None
     if direction != "both" and direction != wanted:

@@ -22,7 +22,7 @@ from crmsync.runtime.enqueue import (
     enqueue_retry,
     enqueue_webhook,
 )
-from crmsync.runtime.jobs.base import JobRun, integration_config
+from crmsync.runtime.jobs.base import JobRun
 from crmsync.runtime.jobs.pull import pull_entity, pull_record
 from crmsync.runtime.jobs.push import push_record
 from crmsync.runtime.jobs.reconcile import dirty_local_ids, reconcile
@@ -43,7 +43,6 @@ __all__ = [
     "enqueue_reconcile",
     "enqueue_retry",
     "enqueue_webhook",
-    "integration_config",
     "process_webhook",
     "pull_entity",
     "pull_record",

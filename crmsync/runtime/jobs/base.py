@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 from huey.exceptions import RetryTask
 from sqlalchemy.orm import Session, sessionmaker
 
-from crmsync.config import IntegrationConfig, parse_config
+from crmsync.config import IntegrationConfig, integration_config
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmIntegracao
 from crmsync.engine import RunOptions, SyncEngine
@@ -113,11 +113,6 @@ def active_integration(session: Session, integracao_id: int) -> CrmIntegracao | 
     if integ is None or not integ.ativo:
         return None
     return integ
-
-
-def integration_config(integ: CrmIntegracao) -> IntegrationConfig:
-    """The integration's raw config parsed into its typed form (once per job or decision)."""
-    return parse_config(integ.config or {})
 
 
 class JobRun:
