@@ -173,7 +173,8 @@ class Scheduler:
                     per_company[integ.credenciais_hash] = per_company.get(integ.credenciais_hash, 0) + 1
                 for integ in integs:
                     try:
-                        decision = self.decide(session, state, integ, per_company[integ.credenciais_hash], now)
+                        cfg = integration_config(integ)  # parsed once for this decision
+                        decision = self.decide(session, state, integ, per_company[integ.credenciais_hash], now, cfg)
                     except Exception:
                         log.exception("agendamento da integração %s falhou", integ.id)
                         continue
@@ -182,7 +183,7 @@ class Scheduler:
                     if now >= float(due_local):
                         enqueue_reconcile(integ.id, remote=False, trigger="cron")
                         state.set_json(f"due:{integ.id}:local", now + self.options.local_sweep_seconds)
-                    self._queue_full_scans(state, integ, decision, now)
+                    self._queue_full_scans(state, integ, cfg, decision, now)
                     due_pull = decision.proxima_varredura
                     due = due_pull is not None and now >= due_pull and decision.situacao != "adiado"
                     if due and enqueue_reconcile(integ.id, remote=True, trigger="cron"):
@@ -195,7 +196,7 @@ class Scheduler:
         return decisions
 
     def _queue_full_scans(
-        self, state: RuntimeState, integ: CrmIntegracao, decision: ScheduleDecision, now: float
+        self, state: RuntimeState, integ: CrmIntegracao, cfg: IntegrationConfig, decision: ScheduleDecision, now: float
     ) -> None:
         """Queue the periodic full scan of a newest-first integration's entities when due.
 
@@ -204,7 +205,6 @@ class Scheduler:
         an integration is seen only starts the clock: its first pull (no watermark yet) is
         a full scan anyway. An entity whose pull is already queued is tried on a later tick.
         """
-        cfg = integration_config(integ)
         if not cfg.ordenar_por_modificacao:
             return
         if decision.situacao == "adiado":
@@ -222,9 +222,15 @@ class Scheduler:
 
     # ------------------------------------------------------------------ decision
     def decide(
-        self, session: Any, state: RuntimeState, integ: CrmIntegracao, sharing: int, now: float
+        self,
+        session: Any,
+        state: RuntimeState,
+        integ: CrmIntegracao,
+        sharing: int,
+        now: float,
+        cfg: IntegrationConfig | None = None,
     ) -> ScheduleDecision:
-        cfg = integration_config(integ)
+        cfg = cfg if cfg is not None else integration_config(integ)
         configured = int(cfg.intervalo_pull_minutos)
         quota, tz = self._capabilities(integ, cfg)
         cost = 0
