@@ -167,13 +167,11 @@ class LocalRepo:
             last: int = int(conn.execute(text("SELECT last_insert_rowid()")).scalar_one())
             first = int(last) - len(params) + 1
             ids = list(range(first, int(last) + 1))
-            check: list[Any] = (
+            check = list(
                 conn.execute(
                     select(table.c.id).where(table.c.id.between(first, int(last)), table.c.id_loja == self.id_loja)
-                )
-                .scalars()
-                .all()
-            )  # type: ignore[assignment]
+                ).scalars()
+            )
             if len(check) != len(params):  # never expected; refuse rather than mislink
                 raise RuntimeError("ids das linhas inseridas não são contíguos")
             return ids
