@@ -167,7 +167,7 @@ class LocalRepo:
             last: int = int(conn.execute(text("SELECT last_insert_rowid()")).scalar_one())
             first = int(last) - len(params) + 1
             ids = list(range(first, int(last) + 1))
-            check = list(
+            check: list[int] = list(
                 conn.execute(
                     select(table.c.id).where(table.c.id.between(first, int(last)), table.c.id_loja == self.id_loja)
                 ).scalars()
