@@ -26,6 +26,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crmsync.config import ConfigError
 from crmsync.db.health import RETRY_AFTER_SECONDS, is_busy, is_out_of_range, write_problem
+from crmsync.db.session import get_engine
+from crmsync.runtime import install_listeners
 from crmsync.services.errors import ServiceError, validation_detail
 
 log = logging.getLogger(__name__)
@@ -207,8 +209,6 @@ def create_app() -> FastAPI:
     def health() -> JSONResponse:
         """Liveness: the process answers and the database is reachable and takes writes
         (503 if not: a database locked by another writer or read-only is not "ok")."""
-        from crmsync.db.session import get_engine
-
         try:
             problem = write_problem(get_engine())
         except Exception as exc:
@@ -225,8 +225,6 @@ def create_app() -> FastAPI:
 
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)
-
-    from crmsync.runtime import install_listeners
 
     # After each committed local write, queue its push in the background: the spec's
     # automatic trigger (2.1), which never blocks or fails the user's request.

@@ -15,9 +15,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmsync import fastjson
-from crmsync.db.files import create_private, sqlite_file
-from crmsync.db.wal import enable_wal
+from crmsync.private_files import create_private, sqlite_file
 from crmsync.settings import get_settings
+from crmsync.sqlite_wal import enable_wal
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

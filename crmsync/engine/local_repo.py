@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, selectinload
 from crmsync.db.bulk import bulk_insert
 from crmsync.db.local import LOCAL_MODELS, Cliente, Produto, Venda
 from crmsync.engine.links import Binder
+from crmsync.engine.local_rows import CLIENTE_FIELDS, PRODUTO_FIELDS, apply_canon_to_row, row_to_canon
 from crmsync.engine.unique_keys import key_columns
-from crmsync.mapping.local import CLIENTE_FIELDS, PRODUTO_FIELDS, apply_canon_to_row, row_to_canon
 from crmsync.model.canonical import CANONICAL_MODELS, canonical_hash, canonicalize
 
 __all__ = ["LocalRepo", "UnresolvedReference", "complete_canonical"]
@@ -173,7 +173,7 @@ class LocalRepo:
             last: int = int(conn.execute(text("SELECT last_insert_rowid()")).scalar_one())
             first = int(last) - len(params) + 1
             ids = list(range(first, int(last) + 1))
-            check: list[Any] = list(
+            check: list[int] = list(
                 conn.execute(
                     select(table.c.id).where(table.c.id.between(first, int(last)), table.c.id_loja == self.id_loja)
                 ).scalars()

@@ -23,15 +23,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
+from crmsync.db.hooks import after_local_write
 from crmsync.db.local import LOCAL_MODELS, Cliente, Produto, Venda, VendaItem
 from crmsync.db.types import Money, UTCDateTime, utcnow
+from crmsync.engine.local_rows import CLIENTE_FIELDS, PRODUTO_FIELDS, apply_canon_to_row
 from crmsync.engine.unique_keys import KEY_COLUMNS, store_ignored_keys, violated_key
-from crmsync.mapping.local import CLIENTE_FIELDS, PRODUTO_FIELDS, apply_canon_to_row
 from crmsync.mapping.normalize import FOUR_PLACES, digits
 from crmsync.matching import exact_value
 from crmsync.model.canonical import ClienteCanon, ProdutoCanon, canonicalize
 from crmsync.services.errors import DuplicateError, InvalidInputError, NotFoundError
-from crmsync.services.hooks import after_local_write
 from crmsync.services.ids import valid_id
 
 LocalRow = Cliente | Produto | Venda

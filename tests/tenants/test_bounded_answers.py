@@ -13,7 +13,7 @@ import pytest
 from crmsync.config import parse_config
 from crmsync.providers.base import ProtocolError
 from crmsync.providers.gestaoclick import GestaoClickProvider
-from crmsync.transport import Transport, TransportError
+from crmsync.providers.transport import Transport, TransportError
 
 from .loopback import Chunks, LoopbackServer, head
 

@@ -25,11 +25,11 @@ from crmsync.db.session import dispose_engines, get_engine, get_sessionmaker, se
 from crmsync.db.sync import CrmSyncLog, CrmWebhookInbox
 from crmsync.db.types import utcnow
 from crmsync.engine.retention import purge_expired
+from crmsync.providers.limits import SQLiteLimits
 from crmsync.runtime.state import SqliteState
 from crmsync.services.integracoes import create_integracao, get_credentials, get_integracao
 from crmsync.services.lojas import create_loja
 from crmsync.settings import Settings, reset_settings_cache
-from crmsync.transport import SQLiteLimits
 
 from .conftest import SECRET_KEY
 

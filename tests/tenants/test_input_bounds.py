@@ -17,10 +17,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from crmsync.api.app import create_app
-from crmsync.api.webhooks import expected_signature
 from crmsync.db.session import session_scope
 from crmsync.services.integracoes import create_integracao
 from crmsync.services.lojas import create_loja
+from crmsync.services.webhooks import expected_signature
 
 from .conftest import use_database
 
