@@ -63,6 +63,9 @@ class _PullRun:
     dismissed: set[str] = field(default_factory=set)
     creates: list[tuple[RemoteRecord, list[tuple[str, str]]]] = field(default_factory=list)  # with unique keys
     deferred: list[int] = field(default_factory=list)  # local ids to merge by a staged push
+    # Runs applied page by page (pull, pull_one) hand CRM writes to a staged push after each
+    # chunk; the others (a venda's references, a duplicate's review) merge in place.
+    defers_remote_writes: bool = False
     temp_ids: int = 0
     max_seen: datetime | None = None
     oldest_failed: datetime | None = None
@@ -81,7 +84,7 @@ class PullMixin(EngineBase):
             result.message = "entidade somente envio (direção push): nada a importar"
             return result
         self._dep_runs: dict[str, _PullRun] = {}
-        run = _PullRun(entity_type, result)
+        run = _PullRun(entity_type, result, defers_remote_writes=entity_type != "venda")
         run_started = datetime.now(UTC)
         caps = self.provider.capabilities
         with self._uow() as s:
@@ -145,7 +148,7 @@ class PullMixin(EngineBase):
         result = PullResult()
         first_plan = len(self.planned)
         self._dep_runs = {}
-        run = _PullRun(entity_type, result)
+        run = _PullRun(entity_type, result, defers_remote_writes=entity_type != "venda")
         try:
             record = self.provider.get(entity_type, str(external_id))
         except NotFoundError:
@@ -423,7 +426,7 @@ class PullMixin(EngineBase):
                 if entity_type == "venda":
                     self._import_references(s, record)
                 out = self._reconcile(
-                    s, entity_type, link, row, record, direcao="pull", remote_writes=entity_type == "venda"
+                    s, entity_type, link, row, record, direcao="pull", remote_writes=not run.defers_remote_writes
                 )
         except RemoteWriteNeeded:
             # Changed on both sides: the CRM must be written, which never happens inside this
@@ -579,12 +582,20 @@ class PullMixin(EngineBase):
                 external_id=record.external_id,
                 motivo=f"mesmo {key}",
             )
-        out = self._reconcile(s, entity_type, link, row, record, direcao="pull")
         run.result.total_vinculados += 1
-        if out.conflicts:
-            run.result.total_conflitos += 1
         if run.fuzzy is not None:
             run.fuzzy.remove(local_id)
+        # A write to the CRM the merge needs waits for a staged push after this chunk (the
+        # link stays); references a venda pulls in are merged here, as before.
+        try:
+            out = self._reconcile(
+                s, entity_type, link, row, record, direcao="pull", remote_writes=not run.defers_remote_writes
+            )
+        except RemoteWriteNeeded:
+            run.deferred.append(local_id)
+            return local_id
+        if out.conflicts:
+            run.result.total_conflitos += 1
         return local_id
 
     def _local_values(

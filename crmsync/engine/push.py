@@ -159,11 +159,16 @@ class PushMixin(EngineBase):
         for _round in range(_STAGED_ROUNDS):
             with self._read() as s:
                 row = self.repo.get(s, entity_type, entity_id)
-                if row is None or row.deletado_em is not None:
+                if row is None:
                     return None
                 link = self.binder.by_local(s, entity_type, entity_id)
                 if link is not None and not self._is_active(link):
                     return None
+                if row.deletado_em is not None:
+                    if link is None or self.config.entity(entity_type).delete_remoto not in ("delete", "deactivate"):
+                        return None
+                    seen = self._fingerprint(entity_type, row, link)
+                    return self._push_delete_staged(entity_type, entity_id, link.external_id, seen)
                 now_seen = self._fingerprint(entity_type, row, link)
                 external_id = link.external_id if link is not None else None
                 local_ext = self._local_ext(s, entity_type, row) if link is None else None
@@ -209,6 +214,45 @@ class PushMixin(EngineBase):
                 message=self._conflict_message(out.conflicts),
             )
         raise RuntimeError("o registro mudou a cada tentativa durante o envio; será tentado de novo")
+
+    def _push_delete_staged(
+        self, entity_type: str, entity_id: int, external_id: str, seen: tuple[Any, ...]
+    ) -> PushResult | None:
+        """A local delete to propagate (policy delete or deactivate): the CRM is called with
+        no transaction open, then the link is marked in a short one if nothing moved (a row
+        restored meanwhile goes back through the whole push: None)."""
+        policy = self.config.entity(entity_type).delete_remoto
+        operacao = policy
+        remote: RemoteRecord | None = None
+        if policy == "delete":
+            with contextlib.suppress(NotFoundError):  # already gone: the goal is reached
+                self.provider.delete(entity_type, external_id)
+        else:
+            try:
+                remote = self.provider.deactivate(entity_type, external_id)
+                operacao = "deactivate"
+            except NotFoundError:
+                operacao = "delete"
+        with self._uow() as s:
+            row = self.repo.get(s, entity_type, entity_id)
+            link = self.binder.by_local(s, entity_type, entity_id)
+            if row is None or link is None or self._fingerprint(entity_type, row, link) != seen:
+                return None
+            if remote is not None:
+                link.remote_version = remote.version
+                link.remote_modificado_em = remote.modified_at
+            link.status = "excluido_local" if operacao == "delete" else "desativado"
+            link.sincronizado_em = datetime.now(UTC)
+            self.log.add(
+                direcao="push",
+                operacao=operacao,
+                entity_type=entity_type,
+                status="sucesso",
+                entity_id=entity_id,
+                external_id=external_id,
+                mensagem="excluído localmente",
+            )
+        return PushResult(True, operacao, external_id, entity_id)
 
     def _fingerprint(self, entity_type: str, row: Any, link: Any) -> tuple[Any, ...]:
         """What must not move between reading a record and applying the CRM's answer."""
