@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # Where the shared rate limiter keeps its buckets ("" = SQLite beside the database).
     ratelimit_url: str = ""
     http_timeout_seconds: float = 10.0
+    # How long a SQLite write waits for another writer's lock before the request answers
+    # 503 with Retry-After (a test lowers it to see that answer without waiting 30 s).
+    sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # Whole-answer bounds of one request to a CRM: connect plus every read within the
     # deadline, and no answer larger than the cap (a CRM page of 100 records is ~200 KB).
     http_deadline_seconds: float = 60.0

@@ -23,7 +23,7 @@ from crmsync.sqlite_wal import enable_wal
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     enable_wal(cur)
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={int(get_settings().sqlite_busy_timeout_seconds * 1000)}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     # A large first pull writes 100,000s of rows whose indexes (e-mail, CPF, CNPJ) take
@@ -43,7 +43,7 @@ def make_engine(url: str) -> Engine:
             create_private(path)
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": get_settings().sqlite_busy_timeout_seconds},
             json_serializer=fastjson.dumps,
             json_deserializer=fastjson.loads,
         )
