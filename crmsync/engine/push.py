@@ -42,6 +42,8 @@ class PushMixin(EngineBase):
         started = time.perf_counter()
         first_plan = len(self.planned)
         try:
+            if entity_type == "venda" and not self.dry_run:
+                self._push_dependencies_staged(entity_id, started)
             staged = self._push_staged(entity_type, entity_id, started)
             with self._uow() as s:
                 result = self._push_row(s, entity_type, entity_id) if staged is None else staged
@@ -148,10 +150,10 @@ class PushMixin(EngineBase):
         read in a short transaction, call the CRM, apply in another short transaction that
         first checks the row and its link did not move meanwhile (if they did, the record
         is read and reconciled again). A CRM that hangs then holds no database lock, so other
-        stores (and this one's users) keep writing. None: a case for the one-transaction
-        path (dry runs, vendas with their dependencies, deletes, skips, records gone from
-        the CRM), which the caller then takes."""
-        if self.dry_run or entity_type == "venda" or self.config.direction(entity_type) == "pull":
+        stores (and this one's users) keep writing. A venda's dependencies are pushed first
+        (:meth:`_push_dependencies_staged`). None: a case for the one-transaction path (dry
+        runs, deletes, skips, records gone from the CRM), which the caller then takes."""
+        if self.dry_run or self.config.direction(entity_type) == "pull":
             return None
         remote: RemoteRecord | None = None
         written: WrittenMerge | None = None  # a merge whose CRM write is done, to apply
@@ -560,9 +562,56 @@ class PushMixin(EngineBase):
 
     # ------------------------------------------------------------------ sales
 
+    def _push_dependencies_staged(self, venda_id: int, started: float) -> None:
+        """A live venda's cliente and produtos pushed first, each the staged way (read, CRM
+        with no transaction open, apply), so a venda push holds no lock while a CRM answers.
+        Which ones need it is read in a short look; a venda deleted or unlinked meanwhile is
+        left to the main path (a delete never pushes its dependencies)."""
+        with self._read() as s:
+            venda = self.repo.get(s, "venda", venda_id)
+            if venda is None or venda.deletado_em is not None:
+                return
+            link = self.binder.by_local(s, "venda", venda_id)
+            if link is not None and not self._is_active(link):
+                return
+            needed = self._dependencies_to_push(s, venda)
+        for dep_type, dep_id in needed:
+            try:
+                result = self._push_staged(dep_type, dep_id, started)
+                if result is None:  # a rare case for the one-transaction path (e.g. gone from the CRM)
+                    with self._uow() as s:
+                        result = self._push_row(s, dep_type, dep_id)
+            except Exception as exc:
+                raise DependencyError(
+                    f"{dep_type} #{dep_id} da venda #{venda_id} não pôde ser sincronizado: {error_message(exc)}"
+                ) from exc
+            if not result.success:
+                raise DependencyError(
+                    f"{dep_type} #{dep_id} da venda #{venda_id} não pôde ser sincronizado: {result.message}"
+                )
+
     def _push_dependencies(self, s: Session, venda: Any) -> None:
-        """Push the venda's cliente and every produto first (parents before children)."""
+        """Push the venda's cliente and every produto first (parents before children), in
+        this transaction (dry runs and the rare one-transaction cases; a real push has done
+        it the staged way already, so nothing is left to do here then)."""
+        for dep_type, dep_id in self._dependencies_to_push(s, venda):
+            try:
+                with s.begin_nested():
+                    result = self._push_row(s, dep_type, dep_id)
+            except Exception as exc:
+                raise DependencyError(
+                    f"{dep_type} #{dep_id} da venda #{venda.id} não pôde ser sincronizado: {error_message(exc)}"
+                ) from exc
+            if not result.success:
+                raise DependencyError(
+                    f"{dep_type} #{dep_id} da venda #{venda.id} não pôde ser sincronizado: {result.message}"
+                )
+
+    def _dependencies_to_push(self, s: Session, venda: Any) -> list[tuple[str, int]]:
+        """The venda's cliente and produtos that are not linked and clean yet; a missing,
+        read-only unlinked or CRM-deleted one is a :class:`DependencyError`."""
         needed = [("cliente", int(venda.id_cliente))] + [("produto", int(i.id_produto)) for i in venda.itens]
+        todo: list[tuple[str, int]] = []
         for dep_type, dep_id in dict.fromkeys(needed):
             dep = self.repo.get(s, dep_type, dep_id)
             if dep is None:
@@ -583,14 +632,5 @@ class PushMixin(EngineBase):
                 )
             if link is not None and not self._is_active(link):
                 raise DependencyError(f"{dep_type} #{dep_id} da venda #{venda.id} foi excluído no CRM")
-            try:
-                with s.begin_nested():
-                    result = self._push_row(s, dep_type, dep_id)
-            except Exception as exc:
-                raise DependencyError(
-                    f"{dep_type} #{dep_id} da venda #{venda.id} não pôde ser sincronizado: {error_message(exc)}"
-                ) from exc
-            if not result.success:
-                raise DependencyError(
-                    f"{dep_type} #{dep_id} da venda #{venda.id} não pôde ser sincronizado: {result.message}"
-                )
+            todo.append((dep_type, dep_id))
+        return todo
