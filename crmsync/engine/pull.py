@@ -63,9 +63,9 @@ class _PullRun:
     dismissed: set[str] = field(default_factory=set)
     creates: list[tuple[RemoteRecord, list[tuple[str, str]]]] = field(default_factory=list)  # with unique keys
     deferred: list[int] = field(default_factory=list)  # local ids to merge by a staged push
-    # Runs applied page by page (pull, pull_one) hand CRM writes to a staged push after each
-    # chunk; the others (a venda's references, a duplicate's review) merge in place.
-    defers_remote_writes: bool = False
+    # Runs hand CRM writes to a staged push after their transaction (pull, pull_one and a
+    # venda's references after each chunk, a duplicate's review after its decision).
+    defers_remote_writes: bool = True
     temp_ids: int = 0
     max_seen: datetime | None = None
     oldest_failed: datetime | None = None
@@ -84,7 +84,7 @@ class PullMixin(EngineBase):
             result.message = "entidade somente envio (direção push): nada a importar"
             return result
         self._dep_runs: dict[str, _PullRun] = {}
-        run = _PullRun(entity_type, result, defers_remote_writes=entity_type != "venda")
+        run = _PullRun(entity_type, result)
         run_started = datetime.now(UTC)
         caps = self.provider.capabilities
         with self._uow() as s:
@@ -148,7 +148,7 @@ class PullMixin(EngineBase):
         result = PullResult()
         first_plan = len(self.planned)
         self._dep_runs = {}
-        run = _PullRun(entity_type, result, defers_remote_writes=entity_type != "venda")
+        run = _PullRun(entity_type, result)
         try:
             record = self.provider.get(entity_type, str(external_id))
         except NotFoundError:
@@ -278,6 +278,8 @@ class PullMixin(EngineBase):
         chunks = [records[i : i + APPLY_CHUNK] for i in range(0, len(records), APPLY_CHUNK)] or [[]]
         for number, chunk in enumerate(chunks):
             first, last = number == 0, number == len(chunks) - 1
+            if run.entity_type == "venda":
+                self._fetch_references(chunk)
             self._apply_chunk(
                 run,
                 page,
@@ -291,6 +293,12 @@ class PullMixin(EngineBase):
     def _push_deferred(self, run: _PullRun) -> None:
         """Merge the records changed on both sides with a staged push (the CRM written with
         no transaction open), counted as this pull's updates or conflicts."""
+        for dep_run in getattr(self, "_dep_runs", {}).values():  # references merged with a CRM write
+            for dep_id in dep_run.deferred:
+                outcome = self.push_one(dep_run.entity_type, dep_id)
+                if not outcome.success:
+                    run.result.error(outcome.external_id, outcome.message or "falha ao mesclar")
+            dep_run.deferred = []
         pending, run.deferred = run.deferred, []
         for local_id in pending:
             outcome = self.push_one(run.entity_type, local_id)
@@ -421,10 +429,11 @@ class PullMixin(EngineBase):
                 result.total_ignorados += 1
                 self._item_ok(s, run, record.external_id)
                 return
+        if entity_type == "venda":  # kept even when the merge below waits for a staged push
+            with s.begin_nested():
+                self._import_references(s, record)
         try:
             with s.begin_nested():
-                if entity_type == "venda":
-                    self._import_references(s, record)
                 out = self._reconcile(
                     s, entity_type, link, row, record, direcao="pull", remote_writes=not run.defers_remote_writes
                 )
@@ -716,22 +725,40 @@ class PullMixin(EngineBase):
 
     # ------------------------------------------------------------------ sales references
 
+    def _fetch_references(self, records: list[RemoteRecord]) -> None:
+        """Read from the CRM, with no transaction open, the cliente and produtos that these
+        vendas reference and that are not linked yet (looked up in a short read first);
+        :meth:`_import_references` then imports them inside the chunk's transaction without
+        calling the CRM. A failed read is kept and fails only the vendas that need it."""
+        refs = dict.fromkeys(ref for record in records for ref in _references(record))
+        with self._read() as s:
+            missing = [(t, e) for t, e in refs if self.binder.by_external(s, t, e) is None]
+        self._fetched_refs: dict[tuple[str, str], RemoteRecord | Exception] = {}
+        for ref_type, ext_id in missing:
+            try:
+                self._fetched_refs[(ref_type, ext_id)] = self.provider.get(ref_type, ext_id)
+            except ProviderError as exc:
+                self._fetched_refs[(ref_type, ext_id)] = exc
+
     def _import_references(self, s: Session, record: RemoteRecord) -> None:
         """A pulled venda's cliente and produtos must be linked locally: import the missing
-        ones (fetched with ``get``) through the same unlinked-record pipeline."""
-        refs: list[tuple[str, str]] = []
-        if record.data.get("cliente_id") is not None:
-            refs.append(("cliente", str(record.data["cliente_id"])))
-        for item in record.data.get("itens") or []:
-            refs.append(("produto", str(item["produto_id"])))
-        for ref_type, ext_id in dict.fromkeys(refs):
+        ones (read by :meth:`_fetch_references` before this transaction) through the same
+        unlinked-record pipeline."""
+        fetched = getattr(self, "_fetched_refs", {})
+        for ref_type, ext_id in _references(record):
             link = self.binder.by_external(s, ref_type, ext_id)
             if link is not None:
                 continue
-            try:
-                ref = self.provider.get(ref_type, ext_id)
-            except NotFoundError:
-                raise UnresolvedReference(ref_type, ext_id, "externo") from None
+            ref = fetched.get((ref_type, ext_id))
+            if isinstance(ref, NotFoundError):
+                raise UnresolvedReference(ref_type, ext_id, "externo")
+            if isinstance(ref, Exception):
+                raise ValueError(f"{ref_type} externo {ext_id} não pôde ser lido do CRM: {error_message(ref)}")
+            if ref is None:  # unlinked after the read before this transaction: the next run imports it
+                raise ValueError(
+                    f"{ref_type} externo {ext_id} referenciado pela venda {record.external_id} ainda não foi "
+                    "lido do CRM; será importado na próxima execução"
+                )
             dep_run = self._dep_runs.get(ref_type)
             if dep_run is None:
                 dep_run = self._dep_runs[ref_type] = _PullRun(ref_type, PullResult())
@@ -779,3 +806,13 @@ class PullMixin(EngineBase):
                     result.total_excluidos += 1
                 elif op == "conflict":
                     result.total_conflitos += 1
+
+
+def _references(record: RemoteRecord) -> list[tuple[str, str]]:
+    """The (entity type, external id) a venda from the CRM points at, once each."""
+    refs: list[tuple[str, str]] = []
+    if record.data.get("cliente_id") is not None:
+        refs.append(("cliente", str(record.data["cliente_id"])))
+    for item in record.data.get("itens") or []:
+        refs.append(("produto", str(item["produto_id"])))
+    return list(dict.fromkeys(refs))

@@ -135,8 +135,12 @@ class SyncEngine(PushMixin, PullMixin, ConflictsMixin):
             if dup.status != "pendente":
                 raise ValueError(f"Duplicata {duplicata_id} já foi decidida ({dup.status})")
             entity_type, entity_id, external_id = dup.entity_type, dup.entity_id, dup.external_id
+        # Every CRM call of a decision happens with no transaction open: the record and a
+        # venda's references are read first, a merge that must write the CRM is pushed after.
         remote = self.provider.get(entity_type, external_id)
         self._dep_runs = {}
+        if entity_type == "venda":
+            self._fetch_references([remote])
         run = _PullRun(entity_type, PullResult())
         with self._uow() as s:
             dup = s.get(CrmDuplicata, duplicata_id)
@@ -186,6 +190,7 @@ class SyncEngine(PushMixin, PullMixin, ConflictsMixin):
                 external_id=external_id,
                 mensagem=f"duplicata #{duplicata_id}: {action} por {who}",
             )
+        self._push_deferred(run)
         return {
             "success": True,
             "duplicata_id": duplicata_id,
