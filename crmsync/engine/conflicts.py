@@ -14,13 +14,14 @@ from __future__ import annotations
 import contextlib
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from crmsync.db.sync import CrmConflito
-from crmsync.engine.base import DELETE_FIELD, EngineBase, parse_utc
+from crmsync.engine.base import DELETE_FIELD, EngineBase, RemoteWriteNeeded, parse_utc
 from crmsync.engine.local_rows import apply_canon_to_row
+from crmsync.engine.results import PushResult
 from crmsync.merge import three_way_merge, values_equal
 from crmsync.model.canonical import canonical_hash
 from crmsync.providers.base import NotFoundError, RemoteRecord, error_message
@@ -28,36 +29,126 @@ from crmsync.providers.base import NotFoundError, RemoteRecord, error_message
 __all__ = ["ConflictsMixin"]
 
 CHOICES = ("local", "externo")
+_DECISION_ROUNDS = 8  # looks at a record that keeps moving before a decision gives up (the user tries again)
 
 
 class ConflictsMixin(EngineBase):
+    if TYPE_CHECKING:  # provided by PushMixin in SyncEngine
+
+        def push_one(self, entity_type: str, entity_id: int) -> PushResult: ...
+
+        def _fingerprint(self, entity_type: str, row: Any, link: Any) -> tuple[Any, ...]: ...
+
     def resolve_conflict(
         self, conflito_id: int, usar: str, campos: dict[str, str] | None = None, actor: str | None = None
     ) -> dict[str, Any]:
+        """Apply a person's decision with no transaction open while the CRM is called (the
+        staged way of the push): read the conflict and the record in a short look, read or
+        write the CRM, then apply in a short transaction that first checks the record and
+        its link did not move meanwhile; if they did, the decision is worked out again."""
         started = time.perf_counter()
         who = actor or self.options.actor or "desconhecido"
         if usar not in ("local", "externo", "merge"):
             raise ValueError("usar deve ser 'local', 'externo' ou 'merge'")
-        with self._uow() as s:
-            conflict = s.get(CrmConflito, conflito_id)
-            mine = (self.id_loja, self.integracao_id)
-            if conflict is None or (conflict.id_loja, conflict.id_integracao) != mine:
-                raise LookupError(f"Conflito {conflito_id} não encontrado")
-            if conflict.status != "pendente":
-                raise ValueError(f"Conflito {conflito_id} já foi resolvido")
-            fields = list(conflict.campos)
-            if usar == "merge":
-                campos = dict(campos or {})
-                missing = [f for f in fields if f not in campos]
-                bad = {f: c for f, c in campos.items() if c not in CHOICES or f not in conflict.campos}
-                if missing or bad:
-                    raise ValueError(
-                        "merge exige uma escolha ('local' ou 'externo') para cada campo em conflito: "
-                        + ", ".join(fields)
+        remote: RemoteRecord | None = None  # the CRM's record, as last read or written by us
+        crm_step: RemoteRecord | bool = False  # a delete conflict's CRM side, once done
+        for _round in range(_DECISION_ROUNDS):
+            to_external: dict[str, Any] = {}
+            local_ext: dict[str, Any] = {}
+            with self._read() as s:
+                conflict, choices = self._pending_choices(s, conflito_id, usar, campos)
+                entity_type = conflict.entity_type
+                link = self.binder.by_local(s, entity_type, conflict.entity_id)
+                row = self.repo.get(s, entity_type, conflict.entity_id)
+                gone = link is None or row is None
+                if not gone:
+                    assert link is not None and row is not None
+                    seen = self._fingerprint(entity_type, row, link)
+                    external_id = link.external_id
+                    is_delete = DELETE_FIELD in conflict.campos
+                    deleted_locally = row.deletado_em is not None
+                    if not is_delete and remote is not None:
+                        _values, to_external, _to_local = self._field_plan(
+                            s, entity_type, row, conflict, choices, remote
+                        )
+                    elif is_delete and not deleted_locally and choices[DELETE_FIELD] == "local":
+                        local_ext = self._local_ext(s, entity_type, row)
+            if not gone and not self.dry_run:
+                if is_delete and crm_step is False:
+                    crm_step = self._delete_decision_on_crm(
+                        entity_type, external_id, deleted_locally, choices[DELETE_FIELD], local_ext
                     )
-                choices = {f: campos[f] for f in fields}
-            else:
-                choices = {f: usar for f in fields}
+                elif not is_delete and remote is None:
+                    remote = self.provider.get(entity_type, external_id)
+                    continue
+                elif not is_delete and to_external:
+                    remote = self.provider.update(entity_type, external_id, to_external, current=remote)
+                    continue  # worked out again with the CRM's answer: nothing left to write
+            elif not gone and not is_delete and remote is None:
+                remote = self.provider.get(entity_type, external_id)  # a dry run only reads
+                continue
+            outcome = self._apply_decision(
+                conflito_id, usar, campos, who, started, seen=None if gone else seen, remote=remote, crm_step=crm_step
+            )
+            if outcome is None:
+                remote = None  # moved meanwhile: read both sides again
+                continue
+            result, follow_up = outcome
+            if follow_up:  # something else changed meanwhile and must reach the CRM: a staged push
+                self.push_one(str(result["entity_type"]), int(result["entity_id"]))
+            return result
+        raise RuntimeError("o registro mudou a cada tentativa durante a decisão; tente de novo")
+
+    def _pending_choices(
+        self, s: Any, conflito_id: int, usar: str, campos: dict[str, str] | None
+    ) -> tuple[CrmConflito, dict[str, str]]:
+        """The pending conflict of this integration and the side chosen for each field."""
+        conflict = s.get(CrmConflito, conflito_id)
+        mine = (self.id_loja, self.integracao_id)
+        if conflict is None or (conflict.id_loja, conflict.id_integracao) != mine:
+            raise LookupError(f"Conflito {conflito_id} não encontrado")
+        if conflict.status != "pendente":
+            raise ValueError(f"Conflito {conflito_id} já foi resolvido")
+        fields = list(conflict.campos)
+        if usar != "merge":
+            return conflict, {f: usar for f in fields}
+        campos = dict(campos or {})
+        missing = [f for f in fields if f not in campos]
+        bad = {f: c for f, c in campos.items() if c not in CHOICES or f not in conflict.campos}
+        if missing or bad:
+            raise ValueError(
+                "merge exige uma escolha ('local' ou 'externo') para cada campo em conflito: " + ", ".join(fields)
+            )
+        return conflict, {f: campos[f] for f in fields}
+
+    def _delete_decision_on_crm(
+        self, entity_type: str, external_id: str, deleted_locally: bool, choice: str, local_ext: dict[str, Any]
+    ) -> RemoteRecord | bool:
+        """The CRM side of a delete decision, made with no transaction open: confirm a local
+        delete on the CRM, or recreate there a record deleted on it (its answer)."""
+        if deleted_locally and choice == "local":
+            with contextlib.suppress(NotFoundError):
+                self.provider.delete(entity_type, external_id)
+        elif not deleted_locally and choice == "local":
+            return self.provider.create(entity_type, local_ext)
+        return True
+
+    def _apply_decision(
+        self,
+        conflito_id: int,
+        usar: str,
+        campos: dict[str, str] | None,
+        who: str,
+        started: float,
+        *,
+        seen: tuple[Any, ...] | None,
+        remote: RemoteRecord | None,
+        crm_step: RemoteRecord | bool,
+    ) -> tuple[dict[str, Any], bool] | None:
+        """The decision's local side in one short transaction: (result, whether a staged
+        push must follow), or None when the record moved since it was read."""
+        with self._uow() as s:
+            conflict, choices = self._pending_choices(s, conflito_id, usar, campos)
             entity_type = conflict.entity_type
             link = self.binder.by_local(s, entity_type, conflict.entity_id)
             row = self.repo.get(s, entity_type, conflict.entity_id)
@@ -65,19 +156,38 @@ class ConflictsMixin(EngineBase):
                 self._close_conflict(
                     conflict, who, {"usar": usar, "campos": choices, "motivo": "registro não existe mais"}
                 )
-                return {"success": True, "conflito_id": conflito_id, "status": "resolvido", "campos": choices}
-            remote = None
+                return {"success": True, "conflito_id": conflito_id, "status": "resolvido", "campos": choices}, False
+            created = isinstance(crm_step, RemoteRecord)
+            # A record recreated on the CRM is linked whatever moved: doing it again would duplicate it.
+            if not created and self._fingerprint(entity_type, row, link) != seen:
+                return None
+            follow_up = False
             if DELETE_FIELD in conflict.campos:
-                values = self._resolve_delete(s, entity_type, link, row, choices[DELETE_FIELD])
+                values = self._resolve_delete(
+                    s,
+                    entity_type,
+                    link,
+                    row,
+                    choices[DELETE_FIELD],
+                    crm_step if isinstance(crm_step, RemoteRecord) else None,
+                )
             else:
-                values, remote = self._resolve_fields(s, entity_type, link, row, conflict, choices)
+                assert remote is not None
+                values, to_external, to_local = self._field_plan(s, entity_type, row, conflict, choices, remote)
+                if to_external and not self.dry_run:
+                    return None  # the CRM moved under the plan: work it out again
+                self._apply_fields(s, entity_type, link, row, choices, values, to_external, to_local)
             self._close_conflict(conflict, who, {"usar": usar, "campos": choices, "valores": values})
-            if remote is not None and not self.dry_run:
+            if remote is not None and not self.dry_run and DELETE_FIELD not in conflict.campos:
                 # The decided fields now agree with the base on both sides; whatever else
                 # changed meanwhile (on either side) flows now, instead of hiding behind a
-                # refreshed fingerprint.
+                # refreshed fingerprint (a CRM write it needs goes through a staged push).
                 s.flush()
-                self._reconcile(s, entity_type, link, row, remote, direcao="conflito")
+                try:
+                    with s.begin_nested():
+                        self._reconcile(s, entity_type, link, row, remote, direcao="conflito", remote_writes=False)
+                except RemoteWriteNeeded:
+                    follow_up = True
             self.log.add(
                 direcao="conflito",
                 operacao="resolve",
@@ -100,16 +210,15 @@ class ConflictsMixin(EngineBase):
                 "valores": values,
                 "resolvido_por": who,
                 "planned": list(self.planned),
-            }
+            }, follow_up
 
-    def _resolve_fields(
-        self, s: Any, entity_type: str, link: Any, row: Any, conflict: CrmConflito, choices: dict[str, str]
-    ) -> tuple[dict[str, Any], RemoteRecord]:
-        remote = self.provider.get(entity_type, link.external_id)
+    def _field_plan(
+        self, s: Any, entity_type: str, row: Any, conflict: CrmConflito, choices: dict[str, str], remote: RemoteRecord
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """(decided values, what the CRM must be sent, what the local row must take)."""
         local_ext = self._local_ext(s, entity_type, row)
         to_external: dict[str, Any] = {}
         to_local: dict[str, Any] = {}
-        base = dict(link.base_snapshot or {})
         values: dict[str, Any] = {}
         for name, choice in choices.items():
             if choice == "local":
@@ -120,22 +229,32 @@ class ConflictsMixin(EngineBase):
                 value = remote.data.get(name, conflict.campos[name].get("externo"))
                 if name in local_ext and not values_equal(local_ext[name], value):
                     to_local[name] = value
-            base[name] = value
             values[name] = value
-        new_remote = remote
-        if to_external:
-            if self.dry_run:
-                self._plan(
-                    "externo",
-                    "update",
-                    entity_type,
-                    entity_id=row.id,
-                    external_id=link.external_id,
-                    campos=to_external,
-                    motivo="resolução de conflito",
-                )
-            else:
-                new_remote = self.provider.update(entity_type, link.external_id, to_external, current=remote)
+        return values, to_external, to_local
+
+    def _apply_fields(
+        self,
+        s: Any,
+        entity_type: str,
+        link: Any,
+        row: Any,
+        choices: dict[str, str],
+        values: dict[str, Any],
+        to_external: dict[str, Any],
+        to_local: dict[str, Any],
+    ) -> None:
+        """The decided values become the base; the local row takes its side (a dry run
+        plans the CRM write that a real decision made before this transaction)."""
+        if to_external and self.dry_run:
+            self._plan(
+                "externo",
+                "update",
+                entity_type,
+                entity_id=row.id,
+                external_id=link.external_id,
+                campos=to_external,
+                motivo="resolução de conflito",
+            )
         if to_local:
             if self.dry_run:
                 self._plan(
@@ -149,23 +268,24 @@ class ConflictsMixin(EngineBase):
                 )
             apply_canon_to_row(entity_type, row, self.repo.to_local_refs(s, entity_type, to_local))
             s.flush()
+        base = {**(link.base_snapshot or {}), **{name: values[name] for name in choices}}
         link.base_snapshot = base
         link.base_hash = canonical_hash(base)
         link.status = "sincronizado"
         link.sincronizado_em = datetime.now(UTC)
-        return values, new_remote
 
-    def _resolve_delete(self, s: Any, entity_type: str, link: Any, row: Any, choice: str) -> dict[str, Any]:
-        """A delete conflict: 'local' keeps the local state, 'externo' the external one."""
+    def _resolve_delete(
+        self, s: Any, entity_type: str, link: Any, row: Any, choice: str, created: RemoteRecord | None
+    ) -> dict[str, Any]:
+        """A delete conflict: 'local' keeps the local state, 'externo' the external one. The
+        CRM side (a delete, or ``created``: the record recreated) was done before this
+        transaction by :meth:`_delete_decision_on_crm`; a dry run only plans it."""
         deleted_locally = row.deletado_em is not None
         now = datetime.now(UTC)
         if deleted_locally:
-            if choice == "local":  # confirm the delete on the provider
+            if choice == "local":  # the delete, confirmed on the provider
                 if self.dry_run:
                     self._plan("externo", "delete", entity_type, entity_id=row.id, external_id=link.external_id)
-                else:
-                    with contextlib.suppress(NotFoundError):
-                        self.provider.delete(entity_type, link.external_id)
                 link.status = "excluido_local"
                 return {DELETE_FIELD: "excluído nos dois lados"}
             if self.dry_run:
@@ -182,7 +302,7 @@ class ConflictsMixin(EngineBase):
             link.status = "excluido_remoto"
             return {DELETE_FIELD: "excluído nos dois lados"}
         local_ext = self._local_ext(s, entity_type, row)
-        if self.dry_run:
+        if self.dry_run or created is None:
             self._plan(
                 "externo",
                 "create",
@@ -192,16 +312,15 @@ class ConflictsMixin(EngineBase):
                 motivo="recriar registro excluído no CRM",
             )
             return {DELETE_FIELD: "recriado no CRM"}
-        remote = self.provider.create(entity_type, local_ext)
-        link.external_id = remote.external_id
-        link.base_snapshot = {**remote.data, **local_ext}
+        link.external_id = created.external_id
+        link.base_snapshot = {**created.data, **local_ext}
         link.base_hash = canonical_hash(link.base_snapshot)
         link.local_hash = self.repo.row_hash(entity_type, row)
-        link.remote_version = remote.version
-        link.remote_modificado_em = remote.modified_at
+        link.remote_version = created.version
+        link.remote_modificado_em = created.modified_at
         link.remoto_deletado_em = None
         link.status = "sincronizado"
-        return {DELETE_FIELD: f"recriado no CRM como {remote.external_id}"}
+        return {DELETE_FIELD: f"recriado no CRM como {created.external_id}"}
 
     # ------------------------------------------------------------------ settled pass
 

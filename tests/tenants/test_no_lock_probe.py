@@ -7,8 +7,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from sqlalchemy import select
+
 from crmsync.db.local import Cliente, Produto, Venda
 from crmsync.db.session import get_sessionmaker
+from crmsync.db.sync import CrmConflito, CrmDuplicata
 
 from .lock_probe import LockProbeCrm
 
@@ -62,3 +65,68 @@ def test_pulled_venda_imports_its_references(app_env: dict[str, str], sqlite_url
     assert venda.id_cliente == cliente.id and produto.codigo == "MS-1"
     assert crm.calls.get("get", 0) >= 2  # the references were read from the CRM ...
     assert crm.locked_during == []  # ... each with no transaction open
+
+
+def _conflict_on_nome(world: World, crm: LockProbeCrm, config: dict[str, object]) -> tuple[int, str, int]:
+    """(local id, external id, pending conflict id): nome changed on both sides, manual policy."""
+    world.set_config(config)
+    cid = world.add_cliente(nome="João Silva", email="joao@x.com")
+    world.engine().push_one("cliente", cid)
+    ext = world.link_of("cliente", cid).external_id  # type: ignore[union-attr]
+    world.edit(Cliente, cid, nome="João Silva Santos")
+    crm.panel_update("cliente", ext, {"nome": "J. Silva", "cidade": "Recife"})
+    world.engine().sync()
+    with world.sf() as s:
+        [conflito_id] = list(s.scalars(select(CrmConflito.id).where(CrmConflito.status == "pendente")))
+    return cid, ext, conflito_id
+
+
+def test_conflict_decision_writes_the_crm_with_no_transaction_open(app_env: dict[str, str], sqlite_url: str) -> None:
+    world, crm = _world(sqlite_url)
+    cid, ext, conflito_id = _conflict_on_nome(world, crm, {"estrategia_padrao": "manual"})
+    world.edit(Cliente, cid, observacoes="cliente desde 2020")  # another change, waiting to flow
+    crm.locked_during.clear()
+    answer = world.engine().resolve_conflict(conflito_id, "local", actor="ana@loja")
+    assert answer["success"] and answer["valores"] == {"nome": "João Silva Santos"}
+    remote = crm.panel_get("cliente", ext)
+    assert remote is not None and remote["nome"] == "João Silva Santos"
+    assert remote["observacoes"] == "cliente desde 2020"  # the follow-up merge reached the CRM too
+    assert world.get(Cliente, cid).cidade == "Recife"
+    assert crm.calls.get("update", 0) >= 2 and crm.locked_during == []
+    with world.sf() as s:
+        assert s.get(CrmConflito, conflito_id).status == "resolvido"  # type: ignore[union-attr]
+    assert world.engine().sync().success and crm.locked_during == []
+
+
+def test_delete_decision_recreates_on_the_crm_with_no_transaction_open(
+    app_env: dict[str, str], sqlite_url: str
+) -> None:
+    world, crm = _world(sqlite_url)
+    world.set_config({"entidades": {"cliente": {"delete_local": "conflict"}}})
+    cid = world.add_cliente(nome="Lia", email="lia@x.com")
+    ext = world.engine().push_one("cliente", cid).external_id or ""
+    crm.panel_delete("cliente", ext)
+    world.engine().pull_one("cliente", ext)
+    with world.sf() as s:
+        [conflito_id] = list(s.scalars(select(CrmConflito.id).where(CrmConflito.status == "pendente")))
+    crm.locked_during.clear()
+    answer = world.engine().resolve_conflict(conflito_id, "local", actor="ana@loja")
+    new_ext = world.link_of("cliente", cid).external_id  # type: ignore[union-attr]
+    assert answer["success"] and new_ext != ext and crm.panel_get("cliente", new_ext)["nome"] == "Lia"  # type: ignore[index]
+    assert crm.locked_during == []
+    assert len(crm.panel_list("cliente")) == 1
+
+
+def test_duplicate_link_merges_into_the_crm_with_no_transaction_open(app_env: dict[str, str], sqlite_url: str) -> None:
+    world, crm = _world(sqlite_url)
+    cid = world.add_cliente(nome="Maria Aparecida Souza", cidade="Recife")
+    ext = crm.panel_create("cliente", {"nome": "Maria Aparecida de Souza", "email": "mas@x.com"})
+    world.engine().pull("cliente")
+    with world.sf() as s:
+        dup = s.scalars(select(CrmDuplicata)).one()
+    crm.locked_during.clear()
+    world.engine().resolve_duplicate(dup.id, "vincular", actor="rev")
+    assert world.link_of("cliente", cid).external_id == ext  # type: ignore[union-attr]
+    assert world.get(Cliente, cid).email == "mas@x.com"
+    assert crm.panel_get("cliente", ext)["cidade"] == "Recife"  # type: ignore[index]
+    assert crm.locked_during == []
