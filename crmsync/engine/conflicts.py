@@ -52,6 +52,7 @@ class ConflictsMixin(EngineBase):
             raise ValueError("usar deve ser 'local', 'externo' ou 'merge'")
         remote: RemoteRecord | None = None  # the CRM's record, as last read or written by us
         crm_step: RemoteRecord | bool = False  # a delete conflict's CRM side, once done
+        sent: dict[str, Any] = {}  # values written to the CRM by this decision (never sent twice)
         for _round in range(_DECISION_ROUNDS):
             to_external: dict[str, Any] = {}
             local_ext: dict[str, Any] = {}
@@ -69,7 +70,7 @@ class ConflictsMixin(EngineBase):
                     deleted_locally = row.deletado_em is not None
                     if not is_delete and remote is not None:
                         _values, to_external, _to_local = self._field_plan(
-                            s, entity_type, row, conflict, choices, remote
+                            s, entity_type, row, conflict, choices, remote, sent
                         )
                     elif is_delete and not deleted_locally and choices[DELETE_FIELD] == "local":
                         local_ext = self._local_ext(s, entity_type, row)
@@ -83,12 +84,21 @@ class ConflictsMixin(EngineBase):
                     continue
                 elif not is_delete and to_external:
                     remote = self.provider.update(entity_type, external_id, to_external, current=remote)
+                    sent.update(to_external)
                     continue  # worked out again with the CRM's answer: nothing left to write
             elif not gone and not is_delete and remote is None:
                 remote = self.provider.get(entity_type, external_id)  # a dry run only reads
                 continue
             outcome = self._apply_decision(
-                conflito_id, usar, campos, who, started, seen=None if gone else seen, remote=remote, crm_step=crm_step
+                conflito_id,
+                usar,
+                campos,
+                who,
+                started,
+                seen=None if gone else seen,
+                remote=remote,
+                crm_step=crm_step,
+                sent=sent,
             )
             if outcome is None:
                 remote = None  # moved meanwhile: read both sides again
@@ -144,6 +154,7 @@ class ConflictsMixin(EngineBase):
         seen: tuple[Any, ...] | None,
         remote: RemoteRecord | None,
         crm_step: RemoteRecord | bool,
+        sent: dict[str, Any],
     ) -> tuple[dict[str, Any], bool] | None:
         """The decision's local side in one short transaction: (result, whether a staged
         push must follow), or None when the record moved since it was read."""
@@ -173,7 +184,7 @@ class ConflictsMixin(EngineBase):
                 )
             else:
                 assert remote is not None
-                values, to_external, to_local = self._field_plan(s, entity_type, row, conflict, choices, remote)
+                values, to_external, to_local = self._field_plan(s, entity_type, row, conflict, choices, remote, sent)
                 if to_external and not self.dry_run:
                     return None  # the CRM moved under the plan: work it out again
                 self._apply_fields(s, entity_type, link, row, choices, values, to_external, to_local)
@@ -213,9 +224,18 @@ class ConflictsMixin(EngineBase):
             }, follow_up
 
     def _field_plan(
-        self, s: Any, entity_type: str, row: Any, conflict: CrmConflito, choices: dict[str, str], remote: RemoteRecord
+        self,
+        s: Any,
+        entity_type: str,
+        row: Any,
+        conflict: CrmConflito,
+        choices: dict[str, str],
+        remote: RemoteRecord,
+        sent: dict[str, Any],
     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        """(decided values, what the CRM must be sent, what the local row must take)."""
+        """(decided values, what the CRM must be sent, what the local row must take). A
+        value this decision sent already is not sent again, even if the CRM's answer
+        spells it differently (else a normalising CRM would be written round after round)."""
         local_ext = self._local_ext(s, entity_type, row)
         to_external: dict[str, Any] = {}
         to_local: dict[str, Any] = {}
@@ -223,7 +243,8 @@ class ConflictsMixin(EngineBase):
         for name, choice in choices.items():
             if choice == "local":
                 value = local_ext.get(name, conflict.campos[name].get("local"))
-                if name in remote.data and not values_equal(remote.data[name], value):
+                already = name in sent and values_equal(sent[name], value)
+                if name in remote.data and not values_equal(remote.data[name], value) and not already:
                     to_external[name] = value
             else:
                 value = remote.data.get(name, conflict.campos[name].get("externo"))
