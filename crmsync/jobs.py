@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crmsync.db.sync import CrmEntityLink, CrmIntegracao, CrmItemFalho, CrmWebhookInbox
 from crmsync.db.types import utcnow
 from crmsync.engine.results import UNKNOWN_EXTERNAL_ID
+from crmsync.providers.registry import webhook_target as provider_webhook_target
 from crmsync.runtime.locks import LockBusy, hold, pull_key, record_key
 from crmsync.runtime.options import RuntimeOptions
 from crmsync.runtime.state import RuntimeState
@@ -51,15 +52,6 @@ from crmsync.runtime.state import RuntimeState
 log = logging.getLogger("crmsync.jobs")
 
 ENTITY_ORDER = ("cliente", "produto", "venda")
-RECURSO_TO_ENTITY = {
-    "clientes": "cliente",
-    "produtos": "produto",
-    "vendas": "venda",
-    "cliente": "cliente",
-    "produto": "produto",
-    "venda": "venda",
-}
-
 # Queue priorities: what a person is waiting for first, bulk scans last.
 PRIORITY_PUSH = 20
 PRIORITY_WEBHOOK = 15
@@ -732,19 +724,9 @@ def _mark_inbox(session: Session, inbox_id: int | None, status: str) -> None:
     session.commit()
 
 
-def webhook_target(payload: dict[str, Any]) -> tuple[str, str] | None:
-    """(entity, external id) a delivery is about, or None when it names nothing we sync."""
-    recurso = str(payload.get("recurso") or "").strip().lower()
-    entity = RECURSO_TO_ENTITY.get(recurso)
-    if entity is None:
-        evento = str(payload.get("evento") or "")
-        entity = RECURSO_TO_ENTITY.get(evento.split(".", 1)[0].strip().lower())
-    ext = payload.get("id")
-    if ext is None and isinstance(payload.get("data"), dict):
-        ext = payload["data"].get("id")
-    if entity is None or ext is None or str(ext).strip() == "":
-        return None
-    return entity, str(ext)
+def webhook_target(payload: dict[str, Any], provider: str = "gestao_click") -> tuple[str, str] | None:
+    """(entity, external id) a delivery is about: the provider reads its own deliveries."""
+    return provider_webhook_target(provider, payload)
 
 
 def process_webhook(inbox_id: int) -> str:
@@ -761,7 +743,8 @@ def process_webhook(inbox_id: int) -> str:
         if row is None or row.status in ("processado", "ignorado"):
             _count(state, job, "ignorado")
             return "ignorado"
-        target = webhook_target(row.payload or {})
+        integ_row = session.get(CrmIntegracao, row.id_integracao)
+        target = webhook_target(row.payload or {}, integ_row.provider if integ_row else "gestao_click")
         if target is None:
             _mark_inbox(session, inbox_id, "ignorado")
             _count(state, job, "ignorado")

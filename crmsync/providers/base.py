@@ -143,3 +143,27 @@ class Provider(Protocol):
     def requests_used_today(self) -> int | None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ChangedSinceListing(Protocol):
+    """A provider whose API can list what changed since a moment (SuiteCRM's
+    ``filter[date_modified][gte]``), declared by ``capabilities.changed_since_filter``.
+
+    The engine then polls with it: an incremental pull costs requests in proportion to the
+    changes, not to the store's size. Pages may repeat records already applied (providers
+    read with an overlap because their stamps are coarse); the engine drops those by
+    version. Deletes are never listed: they are inferred by a full listing (``iter_pages``).
+    """
+
+    def iter_changed(self, entity_type: str, since: datetime) -> Iterator[Page]: ...
+
+
+@runtime_checkable
+class ParsesWebhooks(Protocol):
+    """A provider that receives webhook deliveries: it checks their signature and says which
+    record a delivery is about (the record itself is always fetched, never trusted)."""
+
+    def verify_webhook(self, secret: str, timestamp: str, body: bytes, signature: str) -> bool: ...
+
+    def webhook_target(self, payload: Mapping[str, Any]) -> tuple[str, str] | None: ...

@@ -7,12 +7,13 @@ crmsync has to change or import it by name.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from crmsync.config import IntegrationConfig
 from crmsync.providers.base import Provider
+from crmsync.providers.kit.webhooks import signature_matches
 from crmsync.settings import Settings
 
 GROUP = "crmsync.providers"
@@ -55,3 +56,30 @@ def open_provider(
     if not isinstance(provider, Provider):
         raise TypeError(f"o provedor '{key}' não implementa o protocolo Provider")
     return provider
+
+
+def display_name(key: str) -> str:
+    """The name a person reads for provider `key` ("GestãoClick", "SuiteCRM"); the key
+    itself when the provider is not installed or does not say."""
+    try:
+        cls = provider_class(key)
+    except Exception:  # an unknown key or a broken plug-in: the key is still a name
+        return key
+    return str(getattr(cls, "display_name", "") or key)
+
+
+def webhook_target(key: str, payload: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(entity, external id) a delivery to provider `key` is about; None when the provider
+    receives no webhooks or the delivery names nothing we sync."""
+    parse = getattr(provider_class(key), "webhook_target", None)
+    return None if parse is None else parse(payload)
+
+
+def webhook_signature_check(key: str) -> Callable[[str, str, bytes, str], bool]:
+    """How provider `key` checks a delivery's signature (secret, timestamp, body,
+    signature); the kit's HMAC scheme when the provider has none of its own."""
+    try:
+        check = getattr(provider_class(key), "verify_webhook", None)
+    except LookupError:
+        check = None
+    return check if callable(check) else signature_matches
