@@ -55,6 +55,16 @@ _HTML = {
 
 
 @dataclass
+class QueuedFault:
+    """A fault forced on the next matching request(s), for deterministic tests."""
+
+    kind: str
+    times: int
+    method: str | None = None
+    path_prefix: str | None = None
+
+
+@dataclass
 class SuiteCrmState:
     """Everything one SuiteCRM sandbox owns; reachable as ``app.state.sandbox``."""
 
@@ -65,6 +75,34 @@ class SuiteCrmState:
     tokens: TokenIssuer
     fault_rng: random.Random
     fault_lock: threading.Lock = field(default_factory=threading.Lock)
+    queued_faults: list[QueuedFault] = field(default_factory=list)
+
+    def queue_fault(self, kind: str, times: int = 1, method: str | None = None, path_prefix: str | None = None) -> None:
+        """Force ``kind`` on the next ``times`` API requests matching ``method``/``path_prefix``.
+
+        ``lost_answer`` waits for the next create (``POST /Api/V8/module``) whatever the filter.
+        """
+        if kind not in SUITE_FAULT_KINDS:
+            raise ValueError(f"fault kind must be one of {', '.join(SUITE_FAULT_KINDS)}")
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        with self.fault_lock:
+            self.queued_faults.append(QueuedFault(kind, times, method.upper() if method else None, path_prefix))
+
+    def take_queued_fault(self, method: str, path: str, is_create: bool) -> str | None:
+        with self.fault_lock:
+            for queued in self.queued_faults:
+                if queued.kind == "lost_answer" and not is_create:
+                    continue
+                if queued.method and queued.method != method:
+                    continue
+                if queued.path_prefix and not path.startswith(queued.path_prefix):
+                    continue
+                queued.times -= 1
+                if queued.times == 0:
+                    self.queued_faults.remove(queued)
+                return queued.kind
+        return None
 
     def set_clock_offset(self, seconds: float) -> None:
         """Move the sandbox clock (stamps and token expiry) without waiting."""
@@ -258,7 +296,9 @@ class SuiteCrmMiddleware:
             )
             return
         is_create = method == "POST" and path.rstrip("/") == f"{API_PREFIX}/module"
-        fault = self._pick_fault(is_create) if is_api else None
+        fault = (
+            (self.state.take_queued_fault(method, path, is_create) or self._pick_fault(is_create)) if is_api else None
+        )
         status_box = {"status": 0}
 
         async def capture(message: Message) -> None:
@@ -438,14 +478,25 @@ def create_app(config: SuiteCrmSandboxConfig | None = None, *, state: SuiteCrmSt
 
     @app.post("/_sandbox/faults")
     async def set_faults(request: Request) -> dict[str, Any]:
+        """``{"fault_rate": 0.1, "fault_kinds": [...]}`` and/or ``{"queue": {"kind": "http_429", "times": 1}}``."""
         try:
             body = json.loads(await request.body() or b"{}")
-            rate = float(body.get("fault_rate", 0))
-            kinds = tuple(body.get("fault_kinds") or SUITE_FAULT_KINDS)
-            state.set_faults(rate, kinds)
-        except (ValueError, TypeError, AttributeError) as exc:
+            if "fault_rate" in body or "fault_kinds" in body:
+                rate = float(body.get("fault_rate", state.config.fault_rate))
+                kinds = tuple(body.get("fault_kinds") or state.config.fault_kinds)
+                state.set_faults(rate, kinds)
+            queued = body.get("queue")
+            if queued is not None:
+                state.queue_fault(
+                    str(queued["kind"]), int(queued.get("times", 1)), queued.get("method"), queued.get("path_prefix")
+                )
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
             raise SuiteError(f"Invalid fault settings: {exc}") from exc
-        return {"fault_rate": rate, "fault_kinds": list(kinds)}
+        return {
+            "fault_rate": state.config.fault_rate,
+            "fault_kinds": list(state.config.fault_kinds),
+            "queued": [dataclasses.asdict(q) for q in state.queued_faults],
+        }
 
     app.add_middleware(SuiteCrmMiddleware, state=state)
     return app

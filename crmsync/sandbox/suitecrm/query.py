@@ -17,6 +17,7 @@ from crmsync.sandbox.suitecrm.store import OPERATORS, Condition, ListQuery
 
 _BRACKETS = re.compile(r"^(\w+)((?:\[[^\[\]]*\])+)$")
 _PART = re.compile(r"\[([^\[\]]*)\]")
+_SORT = re.compile(r"^-?\w+$")
 
 
 @dataclass
@@ -74,9 +75,11 @@ def parse_listing(spec: ModuleSpec, items: list[tuple[str, str]], known: tuple[s
     page_size: int | None = None
     for key, value in items:
         if key == "sort":
-            name = value.strip()
-            query.descending = name.startswith("-")
-            query.sort = name.lstrip("-") or None
+            # SuiteCRM: one field, ``[\w-]`` only, not blank (``Api/V8/Param/Options/Sort.php``).
+            if not _SORT.match(value):
+                raise SuiteError(f'The option "sort" with value "{value}" is invalid.')
+            query.descending = value.startswith("-")
+            query.sort = value.lstrip("-")
             continue
         parts = _split(key)
         if parts is None:

@@ -153,6 +153,10 @@ class SuiteCrmSandboxServer:
     def set_faults(self, rate: float, kinds: tuple[str, ...] | None = None, slow_seconds: float | None = None) -> None:
         self.state.set_faults(rate, kinds, slow_seconds)
 
+    def queue_fault(self, kind: str, times: int = 1, method: str | None = None, path_prefix: str | None = None) -> None:
+        """Force a fault on the next matching API request(s): ``sb.queue_fault("http_429")``."""
+        self.state.queue_fault(kind, times, method, path_prefix)
+
     # ------------------------------------------------------------------ panel (no auth, no faults)
     def panel_create(self, module: str, attributes: dict[str, Any], bean_id: str | None = None) -> dict[str, Any]:
         return self.store.create(module, attributes, bean_id)
