@@ -362,6 +362,11 @@ def create_app(config: SuiteCrmSandboxConfig | None = None, *, state: SuiteCrmSt
     async def handled(request: Request, exc: SuiteError) -> Response:
         return suite_error(exc)
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # A sandbox bug still answers SuiteCRM's error shape (500), never a stack trace.
+        return suite_error(SuiteError(f"{request.method} {request.url.path}: internal error", 500))
+
     @app.exception_handler(OAuthError)
     async def oauth_failed(request: Request, exc: OAuthError) -> Response:
         return JSONResponse(exc.body(), status_code=exc.status)

@@ -18,6 +18,8 @@ from crmsync.sandbox.suitecrm.store import OPERATORS, Condition, ListQuery
 _BRACKETS = re.compile(r"^(\w+)((?:\[[^\[\]]*\])+)$")
 _PART = re.compile(r"\[([^\[\]]*)\]")
 _SORT = re.compile(r"^-?\w+$")
+# Beyond this a page window overflows SQLite's 64-bit integers; PHP would wrap around instead.
+_MAX_PAGE_VALUE = 1_000_000_000
 
 
 @dataclass
@@ -40,7 +42,7 @@ def _positive(name: str, raw: str) -> int:
         value = int(raw)
     except ValueError:
         value = 0
-    if value <= 0:
+    if value <= 0 or value > _MAX_PAGE_VALUE:
         raise SuiteError(f'The option "{name}" with value "{raw}" is invalid.')
     return value
 
