@@ -439,7 +439,8 @@ def create_app(config: SuiteCrmSandboxConfig | None = None, *, state: SuiteCrmSt
         if not data.get("id"):
             raise SuiteError('The required option "id" is missing.')
         record = await run_in_threadpool(lambda: store.update(spec.name, data["id"], data["attributes"]))
-        return jsonapi({"data": resource(spec, record)})
+        # 201, not the 200 of swagger.json: ModuleController::updateModuleRecord answers 201.
+        return jsonapi({"data": resource(spec, record)}, 201)
 
     async def delete_record(request: Request, module: str, id: str) -> Response:
         spec = store.spec(module)
