@@ -129,6 +129,9 @@ class IntegrationConfig(_Strict):
     # Values of unique keys this store uses for "none" (its own CNPJ on walk-in sales, a
     # shared e-mail): never linked on. Common placeholders ("naotem@...") are built in.
     chaves_ignoradas: list[str] = Field(default_factory=list, max_length=200, alias="ignored_keys")
+    # What only one provider understands (SuiteCRM's custom CPF/CNPJ field names, its pace):
+    # validated by that provider (crmsync.providers.registry.validate_config).
+    opcoes_provedor: dict[str, Any] = Field(default_factory=dict, alias="provider_options")
 
     @model_validator(mode="before")
     @classmethod

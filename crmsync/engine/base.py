@@ -231,7 +231,15 @@ class EngineBase:
                     )
                 )
             else:
-                new_remote = self.provider.update(entity_type, link.external_id, result.to_external, current=remote)
+                to_external = result.to_external
+                if "tipo_pessoa" in to_external:
+                    # A person turned company may become another kind of record (SuiteCRM: a
+                    # Contact becomes an Account), which needs the whole merged record.
+                    kept = {k: v for k, v in local_ext.items() if k not in result.conflicts}
+                    to_external = {**kept, **result.to_local, **result.to_external}
+                new_remote = self.provider.update(entity_type, link.external_id, to_external, current=remote)
+                if new_remote.external_id and new_remote.external_id != link.external_id:
+                    link.external_id = new_remote.external_id  # it moved (SuiteCRM: a Contact turned Account)
             out.wrote_remote = True
         if result.to_local:
             values = self.repo.to_local_refs(s, entity_type, result.to_local)

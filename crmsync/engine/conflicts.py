@@ -136,6 +136,8 @@ class ConflictsMixin(EngineBase):
                 )
             else:
                 new_remote = self.provider.update(entity_type, link.external_id, to_external, current=remote)
+                if new_remote.external_id and new_remote.external_id != link.external_id:
+                    link.external_id = new_remote.external_id  # it moved (SuiteCRM: a Contact turned Account)
         if to_local:
             if self.dry_run:
                 self._plan(

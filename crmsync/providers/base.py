@@ -7,7 +7,7 @@ that item. Records cross this boundary as canonical dicts; the provider owns its
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -156,7 +156,7 @@ class ChangedSinceListing(Protocol):
     version. Deletes are never listed: they are inferred by a full listing (``iter_pages``).
     """
 
-    def iter_changed(self, entity_type: str, since: datetime) -> Iterator[Page]: ...
+    def iter_changed(self, entity_type: str, since: datetime) -> Generator[Page, None, None]: ...
 
 
 @runtime_checkable

@@ -32,7 +32,7 @@ and implement ``get_changed_params``; the base then offers ``iter_changed`` (see
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -231,7 +231,7 @@ class HttpProvider:
         for page, _answer in self.paginate(entity_type, self.list_path(entity_type), params, start_page):
             yield page
 
-    def iter_changed(self, entity_type: str, since: datetime) -> Iterator[Page]:
+    def iter_changed(self, entity_type: str, since: datetime) -> Generator[Page, None, None]:
         """Pages of the records changed at or after `since` (may repeat some already seen)."""
         if not self.capabilities.changed_since_filter:
             raise NotImplementedError(f"{self.display_name or self.key} não lista alterações desde um instante")
