@@ -30,6 +30,7 @@ from crmsync.db.local import LOCAL_MODELS, Loja
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmIntegracao
 from crmsync.providers.base import AuthError, ProtocolError, ProviderError
+from crmsync.providers.registry import display_name
 from crmsync.services.errors import InvalidInputError, NotFoundError, ServiceError
 
 if TYPE_CHECKING:
@@ -215,7 +216,7 @@ def raise_if_provider_down(engine: Any, provider: str, failed: bool, progressed:
 def provider_problem(provider: str, exc: ProviderError) -> ProviderUnavailableError:
     """503 for what may work later (timeouts, 5xx, rate limit), 502 for the rest. The
     message is the provider error's own text, which names the request, never a header."""
-    name = "GestãoClick" if provider == "gestao_click" else provider
+    name = display_name(provider)
     status = 503 if exc.retriable else 502
     retry_after = getattr(exc, "retry_after", None)
     return ProviderUnavailableError(f"{name} indisponível ou com erro: {exc}", status, retry_after)

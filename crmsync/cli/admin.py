@@ -23,6 +23,7 @@ from crmsync.cli.common import JsonOption, console, emit_json, user_errors
 from crmsync.config import load_config_file
 from crmsync.db import schema
 from crmsync.db.session import session_scope
+from crmsync.providers.registry import display_name
 from crmsync.services import integracoes as integ_svc
 from crmsync.services import lojas as lojas_svc
 from crmsync.settings import get_settings
@@ -122,10 +123,14 @@ def loja_list(as_json: bool = JsonOption) -> None:
 @integration_app.command("add")
 def integration_add(
     loja_id: int = typer.Option(..., "--loja", help="Id da loja."),
-    provider: str = typer.Option("gestao_click", "--provider", help="Provedor (hoje: gestao_click)."),
+    provider: str = typer.Option("gestao_click", "--provider", help="Provedor: gestao_click ou suitecrm."),
     base_url: str = typer.Option(..., "--base-url", help="URL base da API do provedor."),
-    access_token: str = typer.Option(..., "--access-token", help="access-token do provedor."),
-    secret_access_token: str = typer.Option(..., "--secret-access-token", help="secret-access-token do provedor."),
+    access_token: str | None = typer.Option(None, "--access-token", help="access-token (GestãoClick)."),
+    secret_access_token: str | None = typer.Option(
+        None, "--secret-access-token", help="secret-access-token (GestãoClick)."
+    ),
+    client_id: str | None = typer.Option(None, "--client-id", help="client_id do cliente OAuth2 (SuiteCRM)."),
+    client_secret: str | None = typer.Option(None, "--client-secret", help="client_secret OAuth2 (SuiteCRM)."),
     config_file: Path | None = typer.Option(None, "--config", help="Arquivo de configuração YAML ou JSON."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -139,13 +144,15 @@ def integration_add(
             base_url=base_url,
             access_token=access_token,
             secret_access_token=secret_access_token,
+            credentials={"client_id": client_id, "client_secret": client_secret},
             config=config,
         )
         data = integ_svc.integracao_to_dict(integ, include_config=False)
     if as_json:
         emit_json(data)
         return
-    console.print(f"integração criada: id {data['id']} (loja {loja_id}, {provider})", highlight=False, markup=False)
+    name = display_name(provider)
+    console.print(f"integração criada: id {data['id']} (loja {loja_id}, {name})", highlight=False, markup=False)
     console.print(f"webhook: POST {data['webhook_path']}", highlight=False, markup=False, soft_wrap=True)
 
 
@@ -170,7 +177,7 @@ def integration_list(
             row["provider"],
             "sim" if row["ativo"] else "não",
             row["base_url"],
-            str(row["credenciais"].get("access_token", "")),
+            str(row["credenciais"].get("access_token") or row["credenciais"].get("client_id", "")),
         )
     console.print(table)
 

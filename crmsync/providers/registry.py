@@ -11,7 +11,9 @@ from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from crmsync.config import IntegrationConfig
+from pydantic import ValidationError as PydanticValidationError
+
+from crmsync.config import ConfigError, IntegrationConfig
 from crmsync.providers.base import Provider
 from crmsync.providers.kit.webhooks import signature_matches
 from crmsync.settings import Settings
@@ -83,3 +85,32 @@ def webhook_signature_check(key: str) -> Callable[[str, str, bytes, str], bool]:
     except LookupError:
         check = None
     return check if callable(check) else signature_matches
+
+
+# What a provider without `credential_fields` asks for (GestãoClick's token pair).
+DEFAULT_CREDENTIAL_FIELDS = ("access_token", "secret_access_token")
+
+
+def credential_fields(key: str) -> tuple[str, ...]:
+    """The credentials provider `key` needs, in the order their hash is taken."""
+    return tuple(getattr(provider_class(key), "credential_fields", DEFAULT_CREDENTIAL_FIELDS))
+
+
+def validate_options(key: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The config's ``opcoes_provedor`` validated by provider `key` (its own model), in the
+    stored form; `ConfigError` naming the key otherwise. A provider without options
+    accepts none, so a typo or options meant for another provider are not silently ignored."""
+    cls = provider_class(key)
+    validate = getattr(cls, "validate_options", None)
+    if validate is None:
+        if options:
+            name = display_name(key)
+            raise ConfigError(f"configuração inválida em 'opcoes_provedor': o {name} não tem opções de provedor")
+        return {}
+    try:
+        return dict(validate(options))
+    except PydanticValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        where = "opcoes_provedor" + (f".{loc}" if loc else "")
+        raise ConfigError(f"configuração inválida em '{where}': {err['msg'].removeprefix('Value error, ')}") from None

@@ -514,7 +514,7 @@ def _do_resolve_conflict(request: Request, store: Store, cid: int, usar: str, es
             store,
             cid,
             status_code=422,
-            erro="Escolha uma das opções: Usar Ecletech, Usar GestãoClick ou Mesclar.",
+            erro=f"Escolha uma das opções: Usar Ecletech, Usar {fmt.provider_label(provider)} ou Mesclar.",
         )
     campos: dict[str, str] | None = None
     if usar == "merge":
@@ -749,7 +749,7 @@ async def integration_sync(request: Request, integracao_id: str) -> Response:
     return await run_in_threadpool(_do_sync, request, store, int(integracao_id))
 
 
-def _summary_text(result: dict[str, Any]) -> str:
+def _summary_text(result: dict[str, Any], provider: str = "gestao_click") -> str:
     def part(d: Any, *keys: str) -> int:
         if not isinstance(d, dict):
             return 0
@@ -760,7 +760,7 @@ def _summary_text(result: dict[str, Any]) -> str:
     recebidos = part(result.get("do_crm"), "total_criados", "total_atualizados", "total_vinculados")
     conflitos = part(result.get("conflitos"), "pendentes")
     text = (
-        f"Sincronização concluída: {enviados} enviado(s) ao GestãoClick, {recebidos} recebido(s), "
+        f"Sincronização concluída: {enviados} enviado(s) ao {fmt.provider_label(provider)}, {recebidos} recebido(s), "
         f"{conflitos} conflito(s) aguardando decisão"
     )
     return text + (f", {erros} erro(s) (veja o registro)." if erros else ".")
@@ -779,7 +779,7 @@ def _do_sync(request: Request, store: Store, integracao_id: int) -> Response:
         session.set_flash(str(exc), "erro")
     else:
         ok = result.get("success", True) is not False
-        session.set_flash(_summary_text(result), "sucesso" if ok else "aviso")
+        session.set_flash(_summary_text(result, provider), "sucesso" if ok else "aviso")
     return redirect("/console/integracoes")
 
 

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from crmsync.providers.registry import display_name
+
 DEFAULT_TZ = "America/Sao_Paulo"
 
 LOCAL_NAME = "Ecletech"
@@ -121,7 +123,10 @@ DIFF_ACTIONS = {
 
 
 def provider_label(key: str | None) -> str:
-    return PROVIDER_LABELS.get(key or "", key or "—")
+    """The provider's display name ("GestãoClick", "SuiteCRM"), as the provider declares it."""
+    if not key:
+        return "—"
+    return PROVIDER_LABELS.get(key) or display_name(key)
 
 
 def field_label(name: str) -> str:
