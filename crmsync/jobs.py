@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crmsync.db.sync import CrmEntityLink, CrmIntegracao, CrmItemFalho, CrmWebhookInbox
 from crmsync.db.types import utcnow
 from crmsync.engine.results import UNKNOWN_EXTERNAL_ID
+from crmsync.providers.registry import entities as provider_entities
 from crmsync.providers.registry import webhook_target as provider_webhook_target
 from crmsync.runtime.locks import LockBusy, hold, pull_key, record_key
 from crmsync.runtime.options import RuntimeOptions
@@ -173,9 +174,10 @@ def _config(integ: CrmIntegracao) -> Any:
 def entities_of(integ: CrmIntegracao) -> list[str]:
     """Entities the integration syncs, in dependency order (customers and products first)."""
     cfg = _config(integ)
+    supported = provider_entities(integ.provider)  # SuiteCRM: no vendas
     if cfg.entidades:
-        return [e for e in ENTITY_ORDER if e in cfg.entidades]
-    return list(ENTITY_ORDER)
+        return [e for e in ENTITY_ORDER if e in cfg.entidades and e in supported]
+    return [e for e in ENTITY_ORDER if e in supported]
 
 
 def _can(integ: CrmIntegracao, entity_type: str, direction: str) -> bool:

@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from crmsync.db.sync import CrmEntityLink, CrmIntegracao
+from crmsync.providers.registry import lists_changed_since
 from crmsync.runtime.options import RuntimeOptions, runtime_options
 from crmsync.runtime.state import RuntimeState
 from crmsync.settings import Settings, get_settings
@@ -203,7 +204,9 @@ class Scheduler:
         """
         from crmsync.jobs import _can, enqueue_pull, entities_of
 
-        if not bool(getattr(_config_of(integ), "ordenar_por_modificacao", False)):
+        # Newest-first or changed-since polls never see deletes: a periodic full scan does.
+        incremental = bool(getattr(_config_of(integ), "ordenar_por_modificacao", False))
+        if not (incremental or lists_changed_since(integ.provider)):
             return
         if decision.situacao == "adiado":
             return  # not even the next incremental scan fits in what is left today

@@ -141,6 +141,8 @@ class SuiteCrmProvider(HttpProvider):
     display_name = "SuiteCRM"
     mapping_errors = (MappingFailure,)
     credential_fields = ("client_id", "client_secret")
+    entities = ("cliente", "produto")  # SuiteCRM's sales (AOS_Quotes/Invoices) are not synced
+    lists_changed_since = True  # as capabilities.changed_since_filter, readable without an instance
 
     @staticmethod
     def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
