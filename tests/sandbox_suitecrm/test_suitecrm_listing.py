@@ -115,20 +115,29 @@ def test_filters_combine_with_and_or(api: httpx.Client, suite: SuiteCrmSandboxSe
     assert list_ids(api, "Contacts", **params, **{"filter[operator]": "and"}) == []
     assert list_ids(api, "Contacts", **{**params, "filter[first_name][eq]": "Pessoa3"}) == [ids[3]]
     # SuiteCRM joins its own ``deleted = 0`` with the same operator (JsonApi/Repository/Filter.php),
-    # so under ``or`` every live record matches, and a deleted one that matches a condition too.
-    suite.store.delete("Contacts", ids[0])
+    # so under ``or`` every live record matches...
     assert list_ids(api, "Contacts", **params, **{"filter[operator]": "or"}) == ids
+    # ...and a deleted one that matches a condition too, which then fails the page (see below).
+    suite.store.delete("Contacts", ids[0])
+    answer = api.get("/Api/V8/module/Contacts", params={**params, "filter[operator]": "or"})
+    assert answer.status_code == 400
+    assert answer.json()["errors"]["detail"] == f"Contacts module with id {ids[0]} is not found"
 
 
-def test_deleted_records_are_not_listed_unless_asked(api: httpx.Client, suite: SuiteCrmSandboxServer) -> None:
+def test_deleted_records_are_not_listed_and_cannot_be_asked_for(
+    api: httpx.Client, suite: SuiteCrmSandboxServer
+) -> None:
     ids = _seed_contacts(suite, 3)
     assert api.delete(f"/Api/V8/module/Contacts/{ids[1]}").status_code == 200
     assert list_ids(api, "Contacts", sort="id") == [ids[0], ids[2]]
     assert _page(api, "Contacts", **{"page[size]": 10})["meta"]["total-pages"] == 1
-    # SuiteCRM's filter only adds deleted=0 when the client does not filter on it.
-    assert list_ids(api, "Contacts", **{"filter[deleted][eq]": "1"}) == [ids[1]]
-    # The delete moved the stamp: a changed-since reader with the deleted filter finds it.
-    gone = _page(api, "Contacts", **{"filter[deleted][eq]": "1"})["data"][0]["attributes"]
+    # SuiteCRM's filter only adds deleted=0 when the client does not filter on it, but it then
+    # reloads each listed bean without deleted ones: asking for deleted rows is a 400.
+    answer = api.get("/Api/V8/module/Contacts", params={"filter[deleted][eq]": "1"})
+    assert answer.status_code == 400
+    assert answer.json()["errors"]["detail"] == f"Contacts module with id {ids[1]} is not found"
+    # The delete moved the stamp (mark_deleted saves the bean).
+    gone = suite.store.get("Contacts", ids[1], include_deleted=True)
     assert gone["deleted"] == "1"
     assert gone["date_modified"] > (T0 + timedelta(minutes=2)).isoformat()
 

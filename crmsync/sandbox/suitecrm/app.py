@@ -33,6 +33,7 @@ from crmsync.sandbox.formats import SandboxClock
 from crmsync.sandbox.suitecrm.auth import TokenIssuer
 from crmsync.sandbox.suitecrm.config import SUITE_FAULT_KINDS, SuiteCrmSandboxConfig
 from crmsync.sandbox.suitecrm.errors import JSON_API, OAuthError, SuiteError
+from crmsync.sandbox.suitecrm.legacy import LEGACY_PATH, LegacyRest
 from crmsync.sandbox.suitecrm.modules import ModuleSpec
 from crmsync.sandbox.suitecrm.query import parse_fields, parse_listing
 from crmsync.sandbox.suitecrm.store import SuiteCrmStore
@@ -73,6 +74,7 @@ class SuiteCrmState:
     store: SuiteCrmStore
     traffic: Traffic
     tokens: TokenIssuer
+    legacy: LegacyRest
     fault_rng: random.Random
     fault_lock: threading.Lock = field(default_factory=threading.Lock)
     queued_faults: list[QueuedFault] = field(default_factory=list)
@@ -146,7 +148,15 @@ def build_state(config: SuiteCrmSandboxConfig) -> SuiteCrmState:
         unstable_ties=config.unstable_ties,
     )
     traffic = Traffic(config.traffic_config(), clock)
-    state = SuiteCrmState(config, clock, store, traffic, TokenIssuer(config, clock), random.Random(config.seed))
+    state = SuiteCrmState(
+        config,
+        clock,
+        store,
+        traffic,
+        TokenIssuer(config, clock),
+        LegacyRest(config, clock, store),
+        random.Random(config.seed),
+    )
     if config.seed_records:
         # Imported here: Faker takes a while to import and most tests start an empty sandbox.
         from crmsync.sandbox.suitecrm.seed import seed_store
@@ -446,6 +456,17 @@ def create_app(config: SuiteCrmSandboxConfig | None = None, *, state: SuiteCrmSt
         spec = store.spec(module)
         await run_in_threadpool(store.delete, spec.name, id)
         return jsonapi({"meta": {"message": f"Record with id {id} is deleted"}, "data": []})
+
+    async def legacy_rest(request: Request) -> Response:
+        """``service/v4_1/rest.php``: form (POST) or query-string (GET) fields, JSON answer."""
+        fields = dict(request.query_params)
+        if request.method == "POST":
+            raw = await request.body()
+            fields.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        answer = await run_in_threadpool(state.legacy.call, fields.get("method", ""), fields.get("rest_data", ""))
+        return JSONResponse(answer)
+
+    app.add_api_route(LEGACY_PATH, legacy_rest, methods=["GET", "POST"], include_in_schema=False)
 
     base = f"{API_PREFIX}/module"
     app.add_api_route(base, create_record, methods=["POST"], include_in_schema=False)

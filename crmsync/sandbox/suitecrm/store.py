@@ -12,8 +12,9 @@ The quirks of the reference live here:
 - rows tied on the sort column come back in an order that changes with every write
   (``unstable_ties``), so paging sorted by ``date_modified`` while data changes repeats or
   skips rows across page boundaries;
-- deletes are soft: the row keeps ``deleted = 1`` and the API no longer lists or reads it,
-  except through an explicit ``filter[deleted]``.
+- deletes are soft: the row keeps ``deleted = 1`` and the API no longer lists or reads it; a
+  listing that reaches one anyway (``filter[deleted][eq]=1``) fails with SuiteCRM's 400, as the
+  real service reloads every listed bean without its deleted ones.
 """
 
 from __future__ import annotations
@@ -379,11 +380,11 @@ class SuiteCrmStore:
             value = 1 if str(cond.value).strip() in ("1", "true") else 0
         return f"{column} {op} ?", value
 
-    def _where(self, spec: ModuleSpec, query: ListQuery) -> tuple[str, list[Any]]:
+    def _where(self, spec: ModuleSpec, query: ListQuery, include_deleted: bool = False) -> tuple[str, list[Any]]:
         parts: list[str] = []
         params: list[Any] = []
         conditions = list(query.conditions)
-        if not any(c.field == "deleted" for c in conditions):
+        if not include_deleted and not any(c.field == "deleted" for c in conditions):
             # SuiteCRM appends ``deleted = 0`` to the *same* operator list, so with
             # ``filter[operator]=or`` deleted rows that match another condition come back too.
             conditions.append(Condition("deleted", "eq", "0"))
@@ -392,11 +393,14 @@ class SuiteCrmStore:
             parts.append(sql)
             params.append(value)
         joiner = " OR " if query.operator == "OR" else " AND "
+        if not parts:
+            return "module = ?", [spec.name]
         return f"module = ? AND ({joiner.join(parts)})", [spec.name, *params]
 
-    def list_page(self, module: str, query: ListQuery) -> Page:
+    def list_page(self, module: str, query: ListQuery, *, include_deleted: bool = False) -> Page:
+        """One page as the V8 API lists it; ``include_deleted`` is the legacy v4_1 ``deleted=1`` listing."""
         spec = self.spec(module)
-        where, params = self._where(spec, query)
+        where, params = self._where(spec, query, include_deleted)
         direction = "DESC" if query.descending else "ASC"
         if query.sort is None:
             order = "seq ASC"
@@ -414,7 +418,13 @@ class SuiteCrmStore:
                 f"SELECT id, body FROM beans WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
                 [*params, *order_params, limit, query.offset],
             ).fetchall()
-        return Page([self._row_to_record(r) for r in rows], total)
+        records = [self._row_to_record(r) for r in rows]
+        for record in records:
+            if record.get("deleted") == "1" and not include_deleted:
+                # ModuleService::getRecords reloads each listed bean with getBeanSafe, which skips
+                # deleted rows: a page that reaches one (``filter[deleted]``, or ``or``) fails whole.
+                raise self._not_found(spec, record["id"])
+        return Page(records, total)
 
     def list_all(self, module: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         spec = self.spec(module)
