@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import typer
@@ -64,6 +65,17 @@ def test_seed_is_deterministic_and_leaves_a_filled_store_alone() -> None:
     assert seed_store(store, {"Contacts": 3}, 1) == {"Contacts": 3}
     assert seed_store(store, {"Contacts": 3}, 1) == {}
     assert store.count("Contacts") == 3
+
+
+def test_a_sqlite_file_keeps_beans_across_runs(tmp_path: Path) -> None:
+    db = str(tmp_path / "suite.sqlite")
+    with SuiteCrmSandboxServer(db_path=db, seed=1, seed_records={"Contacts": 4}) as first:
+        bean = first.store.create("Accounts", {"name": "Persistida LTDA"})
+    first.close()
+    with SuiteCrmSandboxServer(db_path=db, seed=1, seed_records={"Contacts": 4}) as second:
+        assert second.store.count("Contacts") == 4  # not seeded twice
+        assert second.store.get("Accounts", bean["id"])["name"] == "Persistida LTDA"
+    second.close()
 
 
 def test_custom_fields_are_per_sandbox() -> None:

@@ -128,6 +128,7 @@ class SuiteCrmState:
 
     def stats(self) -> dict[str, Any]:
         out = self.traffic.snapshot()
+        out["sandbox_time_utc"] = self.clock.now_utc().isoformat()  # SuiteCRM keeps UTC; sandbox_time is São Paulo
         out["tokens"] = self.tokens.snapshot()
         out["fault_kinds"] = list(self.config.fault_kinds)
         out["records"] = {m: self.store.count(m) for m in self.store.modules()}
