@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
-from conftest import SuiteWorld
 from sqlalchemy import select
+from suite_world import SuiteWorld
 
 from crmsync.db.local import Cliente
 from crmsync.db.sync import CrmConflito, CrmEntityLink

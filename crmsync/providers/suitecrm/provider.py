@@ -40,12 +40,13 @@ from typing import Any
 import httpx
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
 
 from crmsync import fastjson
 from crmsync.config import IntegrationConfig
 from crmsync.mapping import normalize as n
 from crmsync.matching import exact_value, ignored_keys
-from crmsync.model.canonical import canonical_hash
+from crmsync.model.canonical import canonical_hash, canonicalize
 from crmsync.providers.base import (
     AuthError,
     Capabilities,
@@ -546,6 +547,12 @@ class SuiteCrmProvider(HttpProvider):
 
     def create(self, entity_type: str, data: Mapping[str, Any]) -> RemoteRecord:
         self._modules(entity_type)
+        try:
+            canonicalize(entity_type, data)  # refused here, with the field named, not half-stored there
+        except PydanticValidationError as exc:
+            fields = {".".join(str(p) for p in e["loc"]) or entity_type: str(e["msg"]) for e in exc.errors()}
+            detail = "; ".join(f"{k}: {v}" for k, v in fields.items())
+            raise ValidationError(f"registro inválido para o SuiteCRM ({detail})", fields=fields) from None
         module = m.module_of(entity_type, data)
         return self._create_in(entity_type, module, self._map_out(module, data))
 
