@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import httpx
 import pytest
@@ -26,6 +27,8 @@ def test_client_credentials_as_form_and_as_json(suite: SuiteCrmSandboxServer) ->
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert body["token_type"] == "Bearer"
+        claims = json.loads(base64.urlsafe_b64decode(body["access_token"].split(".")[1] + "=="))
+        assert claims["exp"] - claims["iat"] == 3600 and claims["aud"] == suite.client_id
         assert body["expires_in"] == 3600
         assert "refresh_token" not in body
         assert httpx.get(suite.base_url + LIST, headers=_bearer(body["access_token"])).status_code == 200
@@ -130,7 +133,8 @@ def test_token_request_with_broken_json(suite: SuiteCrmSandboxServer) -> None:
     ("headers", "hint"),
     [
         ({}, 'Missing "Authorization" header'),
-        ({"Authorization": "Bearer not-a-token-we-issued"}, "Access token could not be verified"),
+        ({"Authorization": "Bearer not-a-token-we-issued"}, "The JWT string must have two dots"),
+        ({"Authorization": "Bearer aaa.bbb.ccc"}, "Access token could not be verified"),
         ({"Authorization": "Token abc"}, "The JWT string must have two dots"),
     ],
 )
@@ -161,8 +165,10 @@ def test_expire_and_revoke_from_the_panel(suite: SuiteCrmSandboxServer) -> None:
     assert httpx.get(suite.base_url + LIST, headers=_bearer(token)).status_code == 401
     token = suite.access_token()
     suite.revoke_tokens()
-    assert httpx.get(suite.base_url + LIST, headers=_bearer(token)).status_code == 401
-    # The control route does the same for clients in another process.
+    revoked = httpx.get(suite.base_url + LIST, headers=_bearer(token))
+    assert revoked.status_code == 401
+    assert revoked.json()["hint"] == "Access token has been revoked"
+    # The control route expires tokens for clients in another process.
     token = suite.access_token()
-    assert httpx.post(suite.base_url + "/_sandbox/expire-tokens").json() == {"expired": 1}
+    assert httpx.post(suite.base_url + "/_sandbox/expire-tokens").json() == {"expired": 3}
     assert httpx.get(suite.base_url + LIST, headers=_bearer(token)).status_code == 401

@@ -7,7 +7,10 @@ clients, the password grant (with a refresh token) for user logins. Tokens live
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
+import json
 import secrets
 import threading
 from collections import Counter
@@ -23,6 +26,22 @@ from crmsync.sandbox.suitecrm.errors import OAuthError, access_denied, invalid_c
 class _Token:
     expires_at: float
     grant: str
+    revoked: bool = False
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _jwt(key: bytes, claims: dict[str, Any]) -> str:
+    """A JWT-shaped token like league/oauth2-server's (clients may read ``exp`` from it).
+
+    Signed with HMAC here instead of SuiteCRM's RSA key pair: no client can verify either.
+    """
+    head = _b64(json.dumps({"typ": "JWT", "alg": "HS256"}).encode())
+    body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    signature = _b64(hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest())
+    return f"{head}.{body}.{signature}"
 
 
 def _same(given: str, expected: str) -> bool:
@@ -38,6 +57,7 @@ class TokenIssuer:
         self._lock = threading.Lock()
         self._access: dict[str, _Token] = {}
         self._refresh: dict[str, float] = {}
+        self._key = secrets.token_bytes(32)
         self.counts: Counter[str] = Counter()
 
     def grant(self, form: dict[str, Any], basic: tuple[str, str] | None = None) -> dict[str, Any]:
@@ -89,9 +109,19 @@ class TokenIssuer:
                 )
             refresh = secrets.token_urlsafe(32)
         ttl = self.config.token_ttl_seconds
-        token = secrets.token_urlsafe(48)
+        now = self.clock.time()
+        claims = {
+            "aud": client_id,
+            "jti": secrets.token_hex(40),
+            "iat": int(now),
+            "nbf": int(now),
+            "exp": int(now + ttl),
+            "sub": "1" if grant_type != "client_credentials" else "",
+            "scopes": [],
+        }
+        token = _jwt(self._key, claims)
         with self._lock:
-            self._access[token] = _Token(self.clock.time() + ttl, grant_type)
+            self._access[token] = _Token(now + ttl, grant_type)
             if refresh is not None:
                 self._refresh[refresh] = self.clock.time() + 30 * 86400
             self.counts["issued"] += 1
@@ -107,7 +137,7 @@ class TokenIssuer:
             raise access_denied('Missing "Authorization" header')
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        if scheme.lower() != "bearer" or token.count(".") != 2:
             self._count("malformed")
             raise access_denied("The JWT string must have two dots")
         with self._lock:
@@ -115,6 +145,9 @@ class TokenIssuer:
         if found is None:
             self._count("unknown")
             raise access_denied("Access token could not be verified")
+        if found.revoked:
+            self._count("revoked")
+            raise access_denied("Access token has been revoked")
         if found.expires_at <= self.clock.time():
             self._count("expired")
             raise access_denied("Access token is invalid")
@@ -132,13 +165,14 @@ class TokenIssuer:
             return len(self._access)
 
     def revoke_all(self) -> None:
-        """Panel helper: forget every token (an admin revoking the client's sessions)."""
+        """Panel helper: an admin revokes every token of the client (refresh tokens too)."""
         with self._lock:
-            self._access.clear()
+            for tok in self._access.values():
+                tok.revoked = True
             self._refresh.clear()
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             now = self.clock.time()
-            live = sum(1 for t in self._access.values() if t.expires_at > now)
+            live = sum(1 for t in self._access.values() if t.expires_at > now and not t.revoked)
             return {"live": live, "ttl_seconds": self.config.token_ttl_seconds, **dict(self.counts)}
