@@ -172,3 +172,16 @@ def test_expire_and_revoke_from_the_panel(suite: SuiteCrmSandboxServer) -> None:
     token = suite.access_token()
     assert httpx.post(suite.base_url + "/_sandbox/expire-tokens").json() == {"expired": 3}
     assert httpx.get(suite.base_url + LIST, headers=_bearer(token)).status_code == 401
+
+
+def test_a_rotated_secret_refuses_the_old_one_and_its_tokens(suite: SuiteCrmSandboxServer) -> None:
+    old_secret, token = suite.client_secret, suite.access_token()
+    suite.rotate_client_secret("nova-senha-123")
+    assert httpx.get(suite.base_url + LIST, headers=_bearer(token)).status_code == 401
+    refused = httpx.post(
+        suite.base_url + TOKEN,
+        data={"grant_type": "client_credentials", "client_id": suite.client_id, "client_secret": old_secret},
+    )
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+    assert suite.client_secret == "nova-senha-123"
+    assert httpx.get(suite.base_url + LIST, headers=_bearer(suite.access_token())).status_code == 200

@@ -150,6 +150,13 @@ class SuiteCrmSandboxServer:
     def revoke_tokens(self) -> None:
         self.state.tokens.revoke_all()
 
+    def rotate_client_secret(self, new_secret: str) -> None:
+        """An admin changes the OAuth client's secret: old tokens are revoked, the old secret is refused."""
+        if not new_secret:
+            raise ValueError("client_secret must not be empty")
+        self.config.client_secret = new_secret
+        self.state.tokens.revoke_all()
+
     def set_faults(self, rate: float, kinds: tuple[str, ...] | None = None, slow_seconds: float | None = None) -> None:
         self.state.set_faults(rate, kinds, slow_seconds)
 
