@@ -22,7 +22,7 @@ import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -196,9 +196,17 @@ def resource(spec: ModuleSpec, record: dict[str, Any], fields: list[str] | None 
 
 
 def _page_link(path: str, items: list[tuple[str, str]], number: int) -> str:
-    others = [(k, v) for k, v in items if k != "page[number]"]
-    query = urlencode([*others, ("page[number]", str(number))], safe="[],-:+")
-    return f"{path}?{query}"
+    """SuiteCRM's PaginationObjectHelper: the path below ``/Api`` (Slim's base path), the query
+    with ``page[number]`` set inside the ``page`` group, URL-decoded."""
+    relative = path.removeprefix("/Api/")
+    pairs = list(items)
+    if any(k == "page[number]" for k, _ in pairs):
+        pairs = [(k, str(number) if k == "page[number]" else v) for k, v in pairs]
+    else:
+        at = next((i + 1 for i, (k, _) in enumerate(pairs) if k == "page[size]"), len(pairs))
+        pairs.insert(at, ("page[number]", str(number)))
+    query = unquote(urlencode(pairs))
+    return f"{relative}?{query}"
 
 
 async def read_document(request: Request) -> dict[str, Any]:
