@@ -299,7 +299,16 @@ class SuiteCrmProvider(HttpProvider):
             return AuthError(f"o SuiteCRM recusou o acesso (HTTP {status}): {_short(detail, 200)}", request=desc)
         if status == 404:
             return FatalError("endereço inexistente no SuiteCRM (HTTP 404): confira a URL base", request=desc)
-        if "not found" in detail.lower():
+        lowered = detail.lower()
+        missing = [f for f in (self.options.campo_cpf, self.options.campo_cnpj) if f in detail.split()]
+        if "field" in lowered and "not found" in lowered and missing:
+            # "The following field in Contact module is not found: cpf_c"
+            return ProtocolError(
+                f"o campo personalizado '{missing[0]}' não existe nesta instalação do SuiteCRM: crie-o ou "
+                f"ajuste opcoes_provedor (campo_cpf/campo_cnpj) — {_short(detail, 200)}",
+                request=desc,
+            )
+        if "with id" in lowered and "not found" in lowered:
             return NotFoundError(f"registro não encontrado no SuiteCRM: {_short(detail, 200)}", request=desc)
         if status in (400, 422):
             field = self._invalid_property(detail)
