@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import typer
 
+from crmsync.cli.sandbox import _hint
 from crmsync.sandbox.suitecrm.config import SuiteCrmSandboxConfig
 from crmsync.sandbox.suitecrm.server import SuiteCrmSandboxServer
-
-
-def _hint(secret: str) -> str:
-    """Never print a credential in full: the first 4 characters are enough to tell them apart."""
-    return f"{secret[:4]}…"
 
 
 def serve_suitecrm(
