@@ -41,6 +41,9 @@ def sandbox(
         DEFAULT_CLIENT_SECRET, "--client-secret", help="SuiteCRM: client_secret do cliente OAuth2."
     ),
     token_ttl: float = typer.Option(3600.0, "--token-ttl", help="SuiteCRM: validade dos tokens em segundos."),
+    custom_fields: str = typer.Option(
+        "Contacts:cpf_c;Accounts:cnpj_c", "--custom-fields", help="SuiteCRM: campos *_c por módulo (Módulo:a_c,b_c;…)."
+    ),
 ) -> None:
     """Sobe um simulador local da API do GestãoClick ou do SuiteCRM (até Ctrl-C)."""
     from crmsync.sandbox.server import SandboxServer
@@ -61,6 +64,7 @@ def sandbox(
             client_id=client_id,
             client_secret=client_secret,
             token_ttl=token_ttl,
+            custom_fields=custom_fields,
             rate_limit=rate_limit or 0.0,
             fault_rate=fault_rate,
             slow_seconds=slow_seconds,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from crmsync.cli.sandbox import _hint
-from crmsync.sandbox.suitecrm.config import SuiteCrmSandboxConfig
+from crmsync.sandbox.suitecrm.config import SuiteCrmSandboxConfig, parse_custom_fields
 from crmsync.sandbox.suitecrm.server import SuiteCrmSandboxServer
 
 
@@ -20,6 +20,7 @@ def serve_suitecrm(
     client_id: str,
     client_secret: str,
     token_ttl: float,
+    custom_fields: str,
     rate_limit: float,
     fault_rate: float,
     slow_seconds: float,
@@ -28,7 +29,13 @@ def serve_suitecrm(
     db: str | None,
 ) -> None:
     """Validate, start, print where and how to log in (secret hidden), then block until Ctrl-C."""
+    try:
+        fields = parse_custom_fields(custom_fields)
+    except ValueError as exc:
+        typer.echo(f"Configuração inválida: {exc}", err=True)
+        raise typer.Exit(2) from exc
     config = SuiteCrmSandboxConfig(
+        custom_fields=fields,
         client_id=client_id,
         client_secret=client_secret,
         token_ttl_seconds=token_ttl,
@@ -54,6 +61,8 @@ def serve_suitecrm(
     typer.echo(f"Cliente OAuth2: client_id={client_id} client_secret={_hint(client_secret)}")
     ritmo = f"{rate_limit:g} req/s" if rate_limit else "sem limite de ritmo"
     typer.echo(f"Tokens valem {token_ttl:g} s; {ritmo}; falhas injetadas: {fault_rate:.0%}")
+    campos = "; ".join(f"{m}: {', '.join(f)}" for m, f in fields.items() if f) or "nenhum"
+    typer.echo(f"Campos personalizados: {campos}")
     if records:
         counts = ", ".join(f"{m}: {server.store.count(m)}" for m in ("Contacts", "Accounts", "AOS_Products"))
         typer.echo(f"Registros de exemplo: {counts}")

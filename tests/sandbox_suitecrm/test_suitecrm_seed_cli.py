@@ -113,7 +113,14 @@ def test_command_options_and_bad_values() -> None:
     unknown = runner.invoke(app, ["--provider", "hubspot"])
     assert unknown.exit_code == 2
     assert "Provedor desconhecido: hubspot" in unknown.output
-    for args in (["--fault-rate", "2"], ["--token-ttl", "0"], ["--webhook-url", "http://x"]):
+    for args in (
+        ["--fault-rate", "2"],
+        ["--token-ttl", "0"],
+        ["--webhook-url", "http://x"],
+        ["--custom-fields", "Leads:x_c"],
+        ["--custom-fields", "cpf_c"],
+        ["--custom-fields", "Contacts:not a name"],
+    ):
         bad = runner.invoke(app, ["--provider", "suitecrm", "--port", "0", *args])
         assert bad.exit_code == 2, args
 
@@ -137,6 +144,8 @@ def test_runs_as_a_separate_process_until_ctrl_c() -> None:
         "super-secret-value",
         "--token-ttl",
         "120",
+        "--custom-fields",
+        "Contacts:documento_c;Accounts:cnpj_c",
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -163,6 +172,12 @@ def test_runs_as_a_separate_process_until_ctrl_c() -> None:
             headers={"Authorization": f"Bearer {token['access_token']}"},
         ).json()
         assert body["meta"]["total-pages"] == 2
+        contact = httpx.get(
+            base + "/Api/V8/module/Contacts",
+            params={"page[size]": 1, "fields[Contacts]": "documento_c"},
+            headers={"Authorization": f"Bearer {token['access_token']}"},
+        ).json()
+        assert set(contact["data"][0]["attributes"]) == {"documento_c"}
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0
     finally:

@@ -17,6 +17,7 @@ DEFAULT_USERNAME = "admin"
 DEFAULT_PASSWORD = "sandbox-password"
 # Custom fields a Brazilian installation typically adds (studio fields end in ``_c``).
 DEFAULT_CUSTOM_FIELDS: dict[str, list[str]] = {"Contacts": ["cpf_c"], "Accounts": ["cnpj_c"]}
+SERVED_MODULES = ("Contacts", "Accounts", "AOS_Products")
 # What a fault draw may pick. ``http_429``/``http_503`` stand for a proxy in front of SuiteCRM.
 SUITE_FAULT_KINDS = ("http_500", "slow", "drop", "lost_answer", "http_429", "http_503")
 
@@ -65,6 +66,8 @@ class SuiteCrmSandboxConfig:
         if unknown or not self.fault_kinds:
             raise ValueError(f"fault_kinds must be a non-empty subset of {', '.join(SUITE_FAULT_KINDS)}")
         for module, names in self.custom_fields.items():
+            if module not in SERVED_MODULES:
+                raise ValueError(f"custom fields for {module}: the sandbox serves {', '.join(SERVED_MODULES)}")
             for name in names:
                 if not name.isidentifier():
                     raise ValueError(f"custom field {name!r} of {module} is not a field name")
@@ -83,3 +86,14 @@ class SuiteCrmSandboxConfig:
             seed=self.seed,
             request_log_size=self.request_log_size,
         )
+
+
+def parse_custom_fields(text: str) -> dict[str, list[str]]:
+    """``"Contacts:cpf_c,rg_c;Accounts:cnpj_c"`` (the CLI's spelling) -> ``{"Contacts": [...], ...}``."""
+    out: dict[str, list[str]] = {}
+    for group in filter(None, (g.strip() for g in text.split(";"))):
+        module, sep, names = group.partition(":")
+        if not sep or not module.strip():
+            raise ValueError(f"custom fields {group!r}: write Module:field_c,other_c")
+        out[module.strip()] = [n.strip() for n in names.split(",") if n.strip()]
+    return out
