@@ -56,11 +56,11 @@ def parse_fields(spec: ModuleSpec, items: Iterable[tuple[str, str]], known: tupl
         target = module_for(parts[1][0]) if parts[1] else None
         if target is None:
             raise SuiteError(f"Module {parts[1][0] if parts[1] else ''} does not exist")
-        names = [n for n in value.split(",")]
+        names = value.split(",")
         if target.name != spec.name:
             # SuiteCRM only honours fields of the module listed; others do not filter anything.
             continue
-        invalid = [n for n in names if n not in known]
+        invalid = [n for n in names if n not in known and n != "id"]  # the bean's toArray() has id too
         if invalid:
             plural = len(invalid) > 1
             raise SuiteError(

@@ -24,7 +24,7 @@ import sqlite3
 import threading
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -432,14 +432,6 @@ class SuiteCrmStore:
         with self._lock:
             rows = self._conn.execute(sql + " ORDER BY seq", (spec.name,)).fetchall()
         return [self._row_to_record(r) for r in rows]
-
-    def iter_ids(self, module: str) -> Iterator[str]:
-        spec = self.spec(module)
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT id FROM beans WHERE module = ? AND deleted = 0 ORDER BY seq", (spec.name,)
-            ).fetchall()
-        return iter(r[0] for r in rows)
 
     def count(self, module: str, *, include_deleted: bool = False) -> int:
         spec = self.spec(module)
