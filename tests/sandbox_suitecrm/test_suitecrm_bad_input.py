@@ -214,3 +214,29 @@ def test_no_query_makes_a_500(shared: tuple[SuiteCrmSandboxServer, httpx.Client]
     _, client = shared
     answer = client.get("/Api/V8/module/Contacts", params=params)
     assert answer.status_code in (200, 400), answer.text
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=st.one_of(
+        st.binary(max_size=40),
+        _json.map(lambda value: json.dumps(value).encode()),
+        st.dictionaries(
+            st.sampled_from(["grant_type", "client_id", "client_secret", "username", "password", "refresh_token"]),
+            _json,
+            max_size=5,
+        ).map(lambda value: json.dumps(value).encode()),
+    ),
+    content_type=st.sampled_from(["application/json", "application/x-www-form-urlencoded", "text/plain", ""]),
+    authorization=st.sampled_from(["", "Basic !!!", "Basic " + "c2FuZGJveC1jbGllbnQ6eA==", "Bearer x"]),
+)
+def test_no_token_request_makes_a_500(
+    shared: tuple[SuiteCrmSandboxServer, httpx.Client], body: bytes, content_type: str, authorization: str
+) -> None:
+    server, _ = shared
+    headers = {"Content-Type": content_type} if content_type else {}
+    if authorization:
+        headers["Authorization"] = authorization
+    answer = httpx.post(server.base_url + "/Api/access_token", content=body, headers=headers)
+    assert answer.status_code in (200, 400, 401), answer.text
+    assert "error" in answer.json() or "access_token" in answer.json()
