@@ -26,7 +26,7 @@ from crmsync.engine.base import EngineBase
 from crmsync.engine.links import LinkTaken
 from crmsync.engine.local_repo import UnresolvedReference
 from crmsync.engine.results import PushResult, PushSummary
-from crmsync.providers.base import NotFoundError, ProviderError, error_message
+from crmsync.providers.base import AuthError, NotFoundError, ProviderError, error_message
 
 __all__ = ["DependencyError", "PushMixin"]
 
@@ -36,6 +36,9 @@ class DependencyError(Exception):
 
 
 class PushMixin(EngineBase):
+    # Set when a push was refused for the integration's credentials (see push_one).
+    _credentials_refused: AuthError | None = None
+
     def push_one(self, entity_type: str, entity_id: int) -> PushResult:
         started = time.perf_counter()
         first_plan = len(self.planned)
@@ -63,7 +66,11 @@ class PushMixin(EngineBase):
                     mensagem=message,
                     duracao_ms=int((time.perf_counter() - started) * 1000),
                 )
-                if not self.dry_run:
+                if isinstance(exc, AuthError):
+                    # The integration's credentials, not this record: one error for the run
+                    # (push stops), no failed item per record to retry or ignore one by one.
+                    self._credentials_refused = exc
+                elif not self.dry_run:
                     changed_at = None
                     with contextlib.suppress(Exception):  # only a hint for an ignored item
                         changed_at = getattr(self.repo.get(s, entity_type, entity_id), "modificado_em", None)
@@ -98,8 +105,11 @@ class PushMixin(EngineBase):
                     )
                 summary.add(PushResult(False, "erro", None, None, message=blocked))
                 deletes = []
+        self._credentials_refused = None
         for entity_id in [*candidates, *deletes]:
             summary.add(self.push_one(entity_type, entity_id))
+            if self._credentials_refused is not None:
+                break  # every other record would be refused the same way
             if self.progress is not None:
                 self.progress({"records": summary.total, "pages": 0, "quota_left": None, "entity": entity_type})
         return summary

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
 from suite_world import SuiteWorld
 
 from crmsync.db.local import Cliente
-from crmsync.db.sync import CrmConflito, CrmEntityLink
+from crmsync.db.sync import CrmConflito, CrmEntityLink, CrmItemFalho
 
 SPEC_CONFIG = yaml.safe_load((Path(__file__).parents[2] / "crmsync/examples/spec-config.yaml").read_text())
 
@@ -177,3 +177,19 @@ def test_stamp_window_starts_at_the_minute(suite_world: SuiteWorld) -> None:
         assert later == []
     finally:
         provider.close()
+
+
+def test_revoked_secret_on_push_is_one_error_not_a_failed_item_per_record(suite_world: SuiteWorld) -> None:
+    env, w, sb = suite_world, suite_world.world, suite_world.sb
+    for i in range(5):
+        w.add_cliente(nome=f"Cliente {i}", email=f"s{i}@x.com")
+    sb.state.config.client_secret = "rotated-secret"
+    sb.revoke_tokens()
+    engine = env.engine(credentials={"client_id": sb.client_id, "client_secret": "old-secret-456"})
+    pushed = engine.push("cliente")
+    assert pushed.erros == 1 and pushed.total == 1  # stopped at the first refusal
+    message = pushed.itens[0].message or ""
+    assert "invalid_client" in message and "old-secret-456" not in message
+    with w.sf() as s:
+        assert s.scalar(select(func.count()).select_from(CrmItemFalho)) == 0  # nothing to retry per record
+    assert sb.store.count("Contacts") == 0
