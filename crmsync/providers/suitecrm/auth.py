@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,19 +55,28 @@ class ClientCredentialsAuth(httpx.Auth):
 
     requires_response_body = True
 
-    def __init__(self, api_root: str, client_id: str, client_secret: str, *, renew_margin: float = 60.0) -> None:
+    def __init__(
+        self,
+        api_root: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        renew_margin: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.token_url = api_root.rstrip("/") + TOKEN_PATH
         self._form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
         self.renew_margin = renew_margin
         self.cache_key = hashlib.sha256("\x00".join((self.token_url, client_id, client_secret)).encode()).hexdigest()
         self.tokens_fetched = 0  # for tests and figures: how often this flow asked for a token
+        self._clock = clock  # time.time; a test moves it instead of waiting
 
     # -- token cache --------------------------------------------------------------------
 
     def _cached(self) -> str | None:
         with _LOCK:
             token = _TOKENS.get(self.cache_key)
-        if token is None or time.time() >= token.expires_at:
+        if token is None or self._clock() >= token.expires_at:
             return None
         return token.value
 
@@ -81,7 +90,7 @@ class ClientCredentialsAuth(httpx.Auth):
         # Renew before expiry: at `renew_margin`, or at a tenth of a short lifetime.
         margin = min(self.renew_margin, expires_in / 10.0)
         with _LOCK:
-            _TOKENS[self.cache_key] = _Token(value, time.time() + max(0.0, expires_in - margin))
+            _TOKENS[self.cache_key] = _Token(value, self._clock() + max(0.0, expires_in - margin))
 
     # -- flow ---------------------------------------------------------------------------
 
