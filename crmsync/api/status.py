@@ -36,6 +36,7 @@ from crmsync.db.sync import (
     CrmWebhookInbox,
 )
 from crmsync.db.types import utcnow
+from crmsync.providers.registry import display_name
 
 router = APIRouter(tags=["status"])
 log = logging.getLogger("crmsync.status")
@@ -178,6 +179,7 @@ def integration_status(session: Session, integ: CrmIntegracao) -> dict[str, Any]
     return {
         "id": integ.id,
         "provider": integ.provider,
+        "provedor_nome": display_name(integ.provider),  # "GestãoClick", "SuiteCRM"
         "ativo": integ.ativo,
         "ultimo_pull": _iso(last_pull.criado_em) if last_pull else None,
         "ultimo_push": _iso(last_push.criado_em) if last_push else None,

@@ -92,6 +92,7 @@ templates.env.globals.update(
     ENTITY_LABELS=fmt.ENTITY_LABELS,
     record_title=fmt.record_title,
     diff_rows=fmt.diff_rows,
+    direction_label=fmt.direction_label,
     CSRF_FIELD=CSRF_FIELD,
 )
 
@@ -234,7 +235,14 @@ def page(
     with _sessions()() as db:
         counts = nav_counts(db, store.id)
         tz = context.pop("tz", None) or _store_tz(db, store.id)
+        # The store's CRMs by integration id, for rows ("SuiteCRM 7f3a…") and the header.
+        crms = {
+            integ.id: fmt.provider_label(integ.provider)
+            for integ in db.scalars(select(CrmIntegracao).where(CrmIntegracao.id_loja == store.id))
+        }
     base = {
+        "crms": crms,
+        "crm_nome": " / ".join(sorted(set(crms.values()))) or "CRM",
         "loja": store,
         "csrf": session.csrf,
         "flash": session.pop_flash(),

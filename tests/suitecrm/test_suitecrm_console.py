@@ -118,5 +118,10 @@ def test_conflict_found_and_resolved_in_the_console(app_url: str) -> None:
             assert [c.nome for c in db.scalars(select(Cliente).where(Cliente.id_loja == loja_id))] == [
                 "João Silva Santos"
             ]
+        # Every page speaks of the store's own CRM.
+        for url in ("/console/integracoes", "/console/registro", "/console/conflitos?status=todos"):
+            text = client.get(url).text
+            assert "SuiteCRM" in text and "GestãoClick" not in text.replace("GestãoClick ou SuiteCRM", ""), url
+        assert "Ecletech ⇄ SuiteCRM" in client.get("/console/integracoes").text
         client.close()
     forget_all_tokens()
