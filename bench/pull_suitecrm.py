@@ -11,7 +11,8 @@ with requests counted by the sandbox (token requests included):
   overlap window);
 * a poll after `--changes` Contacts were edited over the API by someone else: requests spent
   (target: at most 2 + 1 per page of changes) and records updated;
-* the periodic full scan that infers deletes: seconds and requests.
+* the hourly poll that also scans every id (``fields[Contacts]=id``, 1,000 per page) to infer
+  deletes, and the daily full scan: seconds and requests.
 
 The last line of output is one JSON object with every figure.
 """
@@ -180,6 +181,16 @@ def run(records: int, changes: int, seed: int, keep: Path | None) -> int:
             f"{poll.total_atualizados} updated",
             file=sys.stderr,
         )
+
+        import crmsync.engine.pull as engine_pull
+
+        hourly = engine_pull.ID_SCAN_SECONDS
+        engine_pull.ID_SCAN_SECONDS = 0  # the poll an hour later: changes plus the id scan
+        try:
+            with_ids, _ = measured("poll_with_id_scan", full=False)
+        finally:
+            engine_pull.ID_SCAN_SECONDS = hourly
+        figures["poll_with_id_scan_deleted"] = with_ids.total_excluidos
 
         scan, _ = measured("full_scan", full=True)
         figures["full_scan_deleted"] = scan.total_excluidos

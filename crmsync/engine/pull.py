@@ -39,6 +39,7 @@ from crmsync.matching import EXACT_KEYS, MatchIndex, exact_value, ignored_keys
 from crmsync.model.canonical import canonical_hash, canonicalize
 from crmsync.providers.base import (
     ChangedSinceListing,
+    ListsIds,
     NotFoundError,
     Page,
     ProviderError,
@@ -55,6 +56,12 @@ __all__ = ["PullMixin"]
 # threads and processes: one pacing bucket and one quota counter per company, in a store
 # every process opens (tests/provider/test_threads_share_the_limit.py counts it at the sandbox).
 PREFETCH_PAGES = 2
+
+# A changed-since poll never sees deletes: when the provider can list ids, one poll in this
+# many seconds also scans every id (a request per ~1,000 records) and infers them. The time of
+# the last complete listing (id scan or full scan) is kept in the pull cursor's checkpoint.
+ID_SCAN_SECONDS = 3600
+ID_SCAN_KEY = "varredura_ids_em"
 
 
 class ExactIndex:
@@ -110,6 +117,12 @@ class _PullRun:
     max_seen: datetime | None = None
     oldest_failed: datetime | None = None
     failed_without_time: bool = False
+
+
+def _kept(checkpoint: dict[str, Any] | None) -> dict[str, Any]:
+    """What a cursor's checkpoint keeps across runs (the last complete listing's time)."""
+    value = (checkpoint or {}).get(ID_SCAN_KEY)
+    return {ID_SCAN_KEY: value} if value else {}
 
 
 class PullMixin(EngineBase):
@@ -189,9 +202,36 @@ class PullMixin(EngineBase):
             return result
         if seen is not None:
             self._infer_remote_deletes(run, seen, run_started)
-        self._complete_run(run, watermark)
+        elif changed_since and isinstance(self.provider, ListsIds) and self._id_scan_due(checkpoint):
+            seen = self._scan_ids(run)
+        self._complete_run(run, watermark, listed_all=seen is not None)
         result.planned = self.planned[first_plan:]
         return result
+
+    @staticmethod
+    def _id_scan_due(checkpoint: dict[str, Any]) -> bool:
+        last = parse_utc(checkpoint.get(ID_SCAN_KEY))
+        return last is None or datetime.now(UTC) - last >= timedelta(seconds=ID_SCAN_SECONDS)
+
+    def _scan_ids(self, run: _PullRun) -> set[str] | None:
+        """Every live id of the entity, then deletes inferred from them; None when the scan
+        failed (nothing is inferred from an incomplete listing)."""
+        assert isinstance(self.provider, ListsIds)
+        started = datetime.now(UTC)
+        seen: set[str] = set()
+        try:
+            for ids in self.provider.iter_ids(run.entity_type):
+                seen.update(ids)
+        except Exception as exc:
+            message = f"falha na varredura de ids (exclusões não verificadas): {error_message(exc)}"
+            run.result.error(None, message, exc)
+            with self._uow():
+                self.log.add(
+                    direcao="pull", operacao="list", entity_type=run.entity_type, status="erro", mensagem=message
+                )
+            return None
+        self._infer_remote_deletes(run, seen, started)
+        return seen
 
     def pull_one(self, entity_type: str, external_id: str) -> PullResult:
         """One external record (the webhook path): same pipeline as a page of one."""
@@ -269,7 +309,7 @@ class PullMixin(EngineBase):
                 ).one()
         return cursor
 
-    def _complete_run(self, run: _PullRun, previous: datetime | None) -> None:
+    def _complete_run(self, run: _PullRun, previous: datetime | None, *, listed_all: bool = False) -> None:
         """The listing was read to its end: advance the watermark (never past a failed
         item) and, when nothing failed, the completion time; drop the checkpoint."""
         result = run.result
@@ -284,7 +324,10 @@ class PullMixin(EngineBase):
                 cursor.cursor = iso(watermark)
             if result.success:
                 cursor.ultima_execucao_completa = datetime.now(UTC)
-            cursor.checkpoint = None
+            kept = _kept(cursor.checkpoint)
+            if listed_all:
+                kept[ID_SCAN_KEY] = iso(datetime.now(UTC))
+            cursor.checkpoint = kept or None
             self.log.add(
                 direcao="pull",
                 operacao="pull",
@@ -351,6 +394,7 @@ class PullMixin(EngineBase):
             if checkpoint is not None:
                 cursor = self._cursor(s, entity_type)
                 cursor.checkpoint = {
+                    **_kept(cursor.checkpoint),
                     **checkpoint,
                     "run_id": self.run_id,
                     "max_seen": iso(run.max_seen),

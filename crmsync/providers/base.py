@@ -160,6 +160,15 @@ class ChangedSinceListing(Protocol):
 
 
 @runtime_checkable
+class ListsIds(Protocol):
+    """A provider that can list only the ids of an entity's live records, in large cheap
+    pages: what a changed-since provider's deletes are inferred from (they are never listed
+    as changes). Every id once; an error rather than an incomplete listing."""
+
+    def iter_ids(self, entity_type: str) -> Generator[list[str], None, None]: ...
+
+
+@runtime_checkable
 class ParsesWebhooks(Protocol):
     """A provider that receives webhook deliveries: it checks their signature and says which
     record a delivery is about (the record itself is always fetched, never trusted)."""

@@ -7,10 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import yaml
 from sqlalchemy import func, select
 from suite_world import SuiteWorld
 
+import crmsync.engine.pull as engine_pull
 from crmsync.db.local import Cliente
 from crmsync.db.sync import CrmConflito, CrmEntityLink, CrmItemFalho
 
@@ -193,3 +195,24 @@ def test_revoked_secret_on_push_is_one_error_not_a_failed_item_per_record(suite_
     with w.sf() as s:
         assert s.scalar(select(func.count()).select_from(CrmItemFalho)) == 0  # nothing to retry per record
     assert sb.store.count("Contacts") == 0
+
+
+def test_remote_deletes_are_found_by_the_hourly_id_scan(
+    suite_world: SuiteWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env, w, sb = suite_world, suite_world.world, suite_world.sb
+    ids = [w.add_cliente(nome=f"Cliente {i}", email=f"d{i}@x.com") for i in range(6)]
+    assert env.engine().sync(["cliente"]).success
+    module, bean = _bean(w.link_of("cliente", ids[2]).external_id)  # type: ignore[union-attr]
+    sb.panel_delete(module, bean)
+    within_the_hour = env.engine().pull("cliente")
+    assert within_the_hour.success and w.get(Cliente, ids[2]).deletado_em is None  # not due yet
+    monkeypatch.setattr(engine_pull, "ID_SCAN_SECONDS", 0)  # an hour later
+    sb.reset_stats()
+    poll = env.engine().pull("cliente")
+    assert poll.success, poll.as_dict()
+    assert poll.total_excluidos == 1 and w.get(Cliente, ids[2]).deletado_em is not None
+    routes = {k: v["requests"] for k, v in sb.stats()["routes"].items() if "/V8/" in k}
+    # changes (one page per module), ids (one page per module), the delete confirmed by a get
+    assert sum(routes.values()) == 5, routes
+    assert all(w.get(Cliente, i).deletado_em is None for i in ids if i != ids[2])
