@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from crmsync.config import IntegrationConfig, load_config_file, parse_config
 from crmsync.crypto import decrypt_json, encrypt_json, mask_secret
 from crmsync.db.sync import CrmIntegracao
-from crmsync.providers.registry import credential_fields, validate_options
+from crmsync.providers.registry import credential_fields, display_name, validate_options
 from crmsync.services.errors import DuplicateError, InvalidInputError, NotFoundError
 from crmsync.services.ids import valid_id
 from crmsync.services.lojas import get_loja
@@ -93,7 +93,7 @@ def create_integracao(
     for name in credential_fields(provider):
         value = given.get(name)
         if not value or not str(value).strip():
-            raise InvalidInputError(f"{name} é obrigatório", (name,))
+            raise InvalidInputError(f"obrigatório para o {display_name(provider)}", (name,))
         creds[name] = str(value).strip()
     stored_config = config_to_column(config, provider)
     existing = session.scalar(
