@@ -6,7 +6,8 @@ could in principle repeat across modules and a person may become a company, so a
 id always names its module: ``"Contacts:6f1c...e2"``. Links then stay unambiguous without a
 column more, and a record that moves from one module to the other simply gets a new id.
 
-SuiteCRM answers every attribute as a string (``""`` for empty, currency with six decimals).
+SuiteCRM answers every attribute as a string (``""`` for empty, currency with six decimals);
+we write phones, CEP and documents the way people type them there ("(11) 3522-8899").
 Reading keeps only the attributes the record carries, so a field SuiteCRM lacks is never
 mistaken for an erased value. Fields with no home in SuiteCRM (``numero``, ``bairro``,
 ``complemento``, ``rg``, ``razao_social``...) are neither read nor written. There is no CPF or
@@ -63,7 +64,6 @@ _PRODUCT = {
     "valor_custo": "cost",
     "descricao": "description",
 }
-_DECIMALS = frozenset({"valor_venda", "valor_custo"})
 
 
 def module_of(entity_type: str, data: Mapping[str, Any]) -> str:
@@ -178,8 +178,11 @@ def _as_attribute(canon: str, value: Any) -> str:
         return n.format_cpf(n.digits(str(value))) or ""
     if canon == "cnpj":
         return n.format_cnpj(n.digits(str(value))) or ""
-    if canon in _DECIMALS:
-        return str(value)
+    if canon in ("telefone", "celular"):
+        return n.format_phone_br(str(value)) or str(value)  # as people type them: (11) 3522-8899
+    if canon == "cep":
+        d = n.digits(str(value))
+        return f"{d[:5]}-{d[5:]}" if len(d) == 8 else str(value)
     return str(value)
 
 
