@@ -483,7 +483,14 @@ class SuiteCrmProvider(HttpProvider):
     def get(self, entity_type: str, external_id: str) -> RemoteRecord:
         module, bean_id = self._split(entity_type, external_id)
         response, desc = self.send("GET", f"{API}/module/{module}/{bean_id}")
-        return self._record_from(entity_type, self._document(response, desc), desc)
+        record = self._record_from(entity_type, self._document(response, desc), desc)
+        if record.external_id != f"{module}:{bean_id}":
+            # The answer is another module's record (or another id): never take it for ours.
+            raise ProtocolError(
+                f"o registro mudou de módulo ou de id: pedimos {module}:{bean_id}, veio {record.external_id}",
+                request=desc,
+            )
+        return record
 
     def _split(self, entity_type: str, external_id: str) -> tuple[str, str]:
         try:
