@@ -29,9 +29,9 @@ from crmsync.config import IntegrationConfig, parse_config
 from crmsync.db.sync import CrmConflito, CrmDuplicata, CrmEntityLink, CrmIntegracao
 from crmsync.engine.links import ACTIVE_STATUSES, Binder
 from crmsync.engine.local_repo import LocalRepo
+from crmsync.engine.local_rows import apply_canon_to_row
 from crmsync.engine.log import FailedItems, RunLog, decisions_diff
 from crmsync.engine.results import RunOptions
-from crmsync.mapping.local import apply_canon_to_row
 from crmsync.merge import MergeContext, MergeResult, three_way_merge
 from crmsync.model.canonical import canonical_hash
 from crmsync.providers.base import Provider, RemoteRecord

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from crmsync.db.sync import CrmConflito
 from crmsync.engine.base import DELETE_FIELD, EngineBase, parse_utc
-from crmsync.mapping.local import apply_canon_to_row
+from crmsync.engine.local_rows import apply_canon_to_row
 from crmsync.merge import three_way_merge, values_equal
 from crmsync.model.canonical import canonical_hash
 from crmsync.providers.base import NotFoundError, RemoteRecord, error_message

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 from crmsync.db.bulk import bulk_insert
 from crmsync.db.local import LOCAL_MODELS, Cliente, Produto, Venda
 from crmsync.engine.links import Binder
-from crmsync.mapping.local import CLIENTE_FIELDS, PRODUTO_FIELDS, apply_canon_to_row, row_to_canon
+from crmsync.engine.local_rows import CLIENTE_FIELDS, PRODUTO_FIELDS, apply_canon_to_row, row_to_canon
 from crmsync.model.canonical import CANONICAL_MODELS, canonical_hash, canonicalize
 
 __all__ = ["LocalRepo", "UnresolvedReference", "complete_canonical"]
@@ -167,13 +167,11 @@ class LocalRepo:
             last: int = int(conn.execute(text("SELECT last_insert_rowid()")).scalar_one())
             first = int(last) - len(params) + 1
             ids = list(range(first, int(last) + 1))
-            check: list[Any] = (
+            check: list[int] = list(
                 conn.execute(
                     select(table.c.id).where(table.c.id.between(first, int(last)), table.c.id_loja == self.id_loja)
-                )
-                .scalars()
-                .all()
-            )  # type: ignore[assignment]
+                ).scalars()
+            )
             if len(check) != len(params):  # never expected; refuse rather than mislink
                 raise RuntimeError("ids das linhas inseridas não são contíguos")
             return ids

@@ -92,6 +92,8 @@ class PushMixin(EngineBase):
         summary = PushSummary()
         if self.config.direction(entity_type) == "pull":
             return summary
+        if entity_type not in self.provider.capabilities.entities:  # SuiteCRM: no vendas
+            return summary
         explicit = ids is not None
         candidates, deletes = self._push_candidates(entity_type, since=since, ids=ids, all_rows=all_rows)
         if deletes and not explicit:

@@ -216,3 +216,11 @@ def test_remote_deletes_are_found_by_the_hourly_id_scan(
     # changes (one page per module), ids (one page per module), the delete confirmed by a get
     assert sum(routes.values()) == 5, routes
     assert all(w.get(Cliente, i).deletado_em is None for i in ids if i != ids[2])
+
+
+def test_entities_the_provider_lacks_are_skipped_not_failed(suite_world: SuiteWorld) -> None:
+    env = suite_world
+    pulled = env.engine().pull("venda")
+    assert pulled.success and pulled.total_processados == 0 and "não sincroniza venda" in (pulled.message or "")
+    assert env.engine().push("venda").total == 0
+    assert env.sb.stats()["total_requests"] == 0  # nothing asked of SuiteCRM

@@ -58,8 +58,8 @@ from crmsync.providers.gestaoclick.client import (
 from crmsync.providers.gestaoclick.pagination import PageMeta, check_page
 from crmsync.providers.kit import HttpProvider, PageAnswer, PageNumberPaginator, PageRequest, Paginator
 from crmsync.providers.kit.webhooks import signature_matches
+from crmsync.providers.transport import DEFAULT_PACE_FACTOR, TransportError, company_key, jitter
 from crmsync.settings import Settings, get_settings
-from crmsync.transport import DEFAULT_PACE_FACTOR, TransportError, company_key, jitter
 
 log = structlog.get_logger("crmsync.providers.gestaoclick")
 

@@ -40,8 +40,8 @@ import httpx
 
 from crmsync.providers.base import Capabilities, Page, ProviderError, RemoteRecord
 from crmsync.providers.kit.paginators import PageAnswer, PageNumberPaginator, PageRequest, Paginator
+from crmsync.providers.transport import DEFAULT_PACE_FACTOR, Transport, describe_request
 from crmsync.settings import Settings
-from crmsync.transport import DEFAULT_PACE_FACTOR, Transport, describe_request
 
 __all__ = ["HttpProvider", "MappingFailure"]
 

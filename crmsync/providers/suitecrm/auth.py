@@ -29,7 +29,7 @@ import httpx
 
 from crmsync import fastjson
 from crmsync.providers.base import AuthError, ProtocolError, RateLimitedError, RetriableError
-from crmsync.transport import parse_retry_after
+from crmsync.providers.transport import parse_retry_after
 
 TOKEN_PATH = "/Api/access_token"
 

@@ -63,8 +63,8 @@ from crmsync.providers.base import (
 from crmsync.providers.kit import HttpProvider, MappingFailure, PageAnswer, PageNumberPaginator, PageRequest, Paginator
 from crmsync.providers.suitecrm import mapping as m
 from crmsync.providers.suitecrm.auth import ClientCredentialsAuth
+from crmsync.providers.transport import DEFAULT_PACE_FACTOR, TransportError, company_key, jitter
 from crmsync.settings import Settings, get_settings
-from crmsync.transport import DEFAULT_PACE_FACTOR, TransportError, company_key, jitter
 
 log = structlog.get_logger("crmsync.providers.suitecrm")
 
