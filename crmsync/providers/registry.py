@@ -87,9 +87,6 @@ def webhook_signature_check(key: str) -> Callable[[str, str, bytes, str], bool]:
     return check if callable(check) else signature_matches
 
 
-ALL_ENTITIES = ("cliente", "produto", "venda")
-
-
 def lists_changed_since(key: str) -> bool:
     """Whether provider `key` polls with a changed-since listing (then deletes need the
     scheduler's periodic full scan); read without opening a provider."""
@@ -98,15 +95,6 @@ def lists_changed_since(key: str) -> bool:
     except LookupError:
         return False
     return bool(getattr(cls, "lists_changed_since", False))
-
-
-def entities(key: str) -> tuple[str, ...]:
-    """Entities provider `key` can sync (its class's `entities`; all three by default)."""
-    try:
-        cls = provider_class(key)
-    except LookupError:
-        return ALL_ENTITIES
-    return tuple(getattr(cls, "entities", ALL_ENTITIES))
 
 
 # What a provider without `credential_fields` asks for (GestãoClick's token pair).

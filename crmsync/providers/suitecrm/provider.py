@@ -144,7 +144,6 @@ class SuiteCrmProvider(HttpProvider):
     display_name = "SuiteCRM"
     mapping_errors = (MappingFailure,)
     credential_fields = ("client_id", "client_secret")
-    entities = ("cliente", "produto")  # SuiteCRM's sales (AOS_Quotes/Invoices) are not synced
     lists_changed_since = True  # as capabilities.changed_since_filter, readable without an instance
 
     @staticmethod
