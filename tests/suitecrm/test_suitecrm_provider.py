@@ -4,9 +4,11 @@ and per-provider config validation."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from crmsync.config import ConfigError, parse_config
@@ -150,3 +152,30 @@ def test_options_are_validated_by_the_provider() -> None:
         validate_options("suitecrm", {"desconhecida": 1})
     with pytest.raises(ConfigError, match="GestãoClick não tem opções"):
         validate_options("gestao_click", {"campo_cpf": "cpf_c"})
+
+
+class _AnswersAnotherModule(httpx.BaseTransport):
+    """Between us and SuiteCRM: a GET of one Contact comes back as an Account (a record whose
+    module changed under the same id, or a confused proxy cache)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.method == "GET" and "/module/Contacts/" in request.url.path:
+            body = json.loads(response.read())
+            body["data"]["type"] = "Account"
+            return httpx.Response(response.status_code, headers={"content-type": "application/vnd.api+json"}, json=body)
+        return response
+
+
+def test_a_record_answered_from_another_module_is_refused(
+    suite: SuiteCrmSandboxServer, make_suite_provider: Make
+) -> None:
+    plain = make_suite_provider(suite)
+    created = plain.create("cliente", {"tipo_pessoa": "PF", "nome": "Davi Nunes", "email": "davi@x.com"})
+    provider = make_suite_provider(suite, http_transport=_AnswersAnotherModule())
+    with pytest.raises(ProtocolError) as info:
+        provider.get("cliente", created.external_id)
+    assert "mudou de módulo" in str(info.value) and info.value.request
