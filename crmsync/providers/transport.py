@@ -345,6 +345,12 @@ class Transport:
         tomorrow = (now + timedelta(days=1)).date()
         return datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=self.zone).timestamp()
 
+    def pace(self, desc: str) -> None:
+        """Wait for this company's turn (and spend its quota) for a request sent outside
+        `request`, e.g. an OAuth2 token fetched inside an ``httpx.Auth`` flow."""
+        if self._limits is not None:
+            self._wait_for_turn(desc)
+
     def _wait_for_turn(self, desc: str) -> None:
         """Honour a shared Retry-After pause, spend quota, then wait for a token."""
         assert self._limits is not None

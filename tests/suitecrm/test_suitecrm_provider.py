@@ -17,6 +17,7 @@ from crmsync.providers.registry import validate_options
 from crmsync.providers.suitecrm import SuiteCrmProvider
 from crmsync.providers.suitecrm.auth import forget_all_tokens
 from crmsync.sandbox.suitecrm import SuiteCrmSandboxServer
+from crmsync.settings import Settings
 
 Make = Callable[..., SuiteCrmProvider]
 
@@ -179,3 +180,26 @@ def test_a_record_answered_from_another_module_is_refused(
     with pytest.raises(ProtocolError) as info:
         provider.get("cliente", created.external_id)
     assert "mudou de módulo" in str(info.value) and info.value.request
+
+
+def test_configured_pace_keeps_under_a_proxy_limit(settings: Settings) -> None:
+    """No documented limit, but a proxy may enforce one: the integration's pace
+    (requisicoes_por_segundo) keeps every request under it, none refused."""
+    forget_all_tokens()
+    with SuiteCrmSandboxServer(rate_limit=2.0) as sb:
+        config = parse_config({"opcoes_provedor": {"requisicoes_por_segundo": 1.8}})
+        provider = SuiteCrmProvider(
+            sb.base_url,
+            credentials={"client_id": sb.client_id, "client_secret": sb.client_secret},
+            config=config,
+            settings=settings,
+        )
+        try:
+            assert provider.capabilities.rate_limit_per_second == 1.8
+            for _ in range(6):
+                provider.list_page("cliente", 1)
+        finally:
+            provider.close()
+        company = next(iter(sb.stats()["companies"].values()))
+        assert company["rate_limited"] == 0 and company["max_requests_in_any_1s_window"] <= 2
+    forget_all_tokens()

@@ -63,6 +63,7 @@ class ClientCredentialsAuth(httpx.Auth):
         *,
         renew_margin: float = 60.0,
         clock: Callable[[], float] = time.time,
+        pace: Callable[[str], None] | None = None,
     ) -> None:
         self.token_url = api_root.rstrip("/") + TOKEN_PATH
         self._form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
@@ -70,6 +71,7 @@ class ClientCredentialsAuth(httpx.Auth):
         self.cache_key = hashlib.sha256("\x00".join((self.token_url, client_id, client_secret)).encode()).hexdigest()
         self.tokens_fetched = 0  # for tests and figures: how often this flow asked for a token
         self._clock = clock  # time.time; a test moves it instead of waiting
+        self._pace = pace  # the transport's pacing, so a token request keeps the integration's pace
 
     # -- token cache --------------------------------------------------------------------
 
@@ -98,17 +100,25 @@ class ClientCredentialsAuth(httpx.Auth):
         token = self._cached()
         if token is None:
             token = yield from self._fetch()
+            self._turn(request)  # the token request used the turn this request was given
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
         if response.status_code == 401:
             self._forget(token)
             token = yield from self._fetch()
+            self._turn(request)  # sent again: another request on the wire
             request.headers["Authorization"] = f"Bearer {token}"
             yield request
+
+    def _turn(self, request: httpx.Request) -> None:
+        if self._pace is not None:
+            self._pace(f"{request.method} {request.url.path}")
 
     def _fetch(self) -> Generator[httpx.Request, httpx.Response, str]:
         desc = f"POST {TOKEN_PATH}"
         token_request = httpx.Request("POST", self.token_url, data=self._form, headers={"Accept": "application/json"})
+        if self._pace is not None:
+            self._pace(desc)
         response = yield token_request
         self.tokens_fetched += 1
         body = _json_or_none(response)

@@ -176,7 +176,11 @@ class SuiteCrmProvider(HttpProvider):
         self.base_url = url
         self.client_id = _credential(credentials, "client_id")
         client_secret = _credential(credentials, "client_secret")
-        self._auth = ClientCredentialsAuth(url, self.client_id, client_secret)
+        # Token requests keep the integration's pace too (the transport exists by the time
+        # the first one is sent).
+        self._auth = ClientCredentialsAuth(
+            url, self.client_id, client_secret, pace=lambda desc: self.transport.pace(desc)
+        )
         self.mapping = m.SuiteMapping(self.options.campo_cpf, self.options.campo_cnpj)
         self._ignored = ignored_keys(self.config.chaves_ignoradas)
         pace = self.options.requisicoes_por_segundo if rate_limit_per_second == "config" else rate_limit_per_second
