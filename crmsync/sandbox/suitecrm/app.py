@@ -35,7 +35,7 @@ from crmsync.sandbox.suitecrm.config import SUITE_FAULT_KINDS, SuiteCrmSandboxCo
 from crmsync.sandbox.suitecrm.errors import JSON_API, OAuthError, SuiteError
 from crmsync.sandbox.suitecrm.legacy import LEGACY_PATH, LegacyRest
 from crmsync.sandbox.suitecrm.modules import ModuleSpec
-from crmsync.sandbox.suitecrm.query import parse_fields, parse_listing
+from crmsync.sandbox.suitecrm.query import ParsedQuery, parse_fields, parse_listing
 from crmsync.sandbox.suitecrm.store import SuiteCrmStore
 from crmsync.sandbox.traffic import Traffic
 
@@ -359,17 +359,8 @@ class SuiteCrmMiddleware:
 # ---------------------------------------------------------------------------- app factory
 
 
-def create_app(config: SuiteCrmSandboxConfig | None = None, *, state: SuiteCrmState | None = None) -> FastAPI:
-    """Build the sandbox app; ``state`` lets the harness share an already-built store."""
-    state = state or build_state(config or SuiteCrmSandboxConfig())
-    app = FastAPI(
-        title="SuiteCRM sandbox (crmsync)",
-        docs_url="/_sandbox/docs",
-        openapi_url="/_sandbox/openapi.json",
-        redoc_url=None,
-    )
-    app.state.sandbox = state
-    store = state.store
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every failure answers a SuiteCRM shape: ``errors`` for the API, league's body for OAuth."""
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -390,55 +381,85 @@ def create_app(config: SuiteCrmSandboxConfig | None = None, *, state: SuiteCrmSt
     async def oauth_failed(request: Request, exc: OAuthError) -> Response:
         return JSONResponse(exc.body(), status_code=exc.status)
 
-    # ------------------------------------------------------------------ OAuth2
-    @app.post(TOKEN_PATH, include_in_schema=False)
+
+async def _token_request(request: Request) -> tuple[dict[str, Any], tuple[str, str] | None]:
+    """The token request's parameters (JSON or form body) and HTTP Basic client credentials, if any."""
+    raw = await request.body()
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type.endswith("json"):
+        try:
+            parsed = json.loads(raw) if raw.strip() else {}
+        except (ValueError, UnicodeDecodeError):
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise OAuthError("invalid_request", "The request body is not valid JSON.", 400)
+        form: dict[str, Any] = parsed
+    else:
+        form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    auth = request.headers.get("authorization", "")
+    if not auth.lower().startswith("basic "):
+        return form, None
+    try:
+        user, _, password = base64.b64decode(auth[6:].strip()).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return form, None
+    return form, (user, password)
+
+
+def _add_auth_routes(app: FastAPI, state: SuiteCrmState) -> None:
+    """``/Api/access_token`` (V8) and ``service/v4_1/rest.php`` (legacy login + get_entry_list)."""
+
     async def access_token(request: Request) -> Response:
-        raw = await request.body()
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        form: dict[str, Any] = {}
-        if content_type.endswith("json"):
-            try:
-                parsed = json.loads(raw) if raw.strip() else {}
-            except (ValueError, UnicodeDecodeError):
-                parsed = None
-            if not isinstance(parsed, dict):
-                raise OAuthError("invalid_request", "The request body is not valid JSON.", 400)
-            form = parsed
-        else:
-            form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
-        basic = None
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("basic "):
-            try:
-                user, _, pw = base64.b64decode(auth[6:].strip()).decode().partition(":")
-                basic = (user, pw)
-            except (ValueError, UnicodeDecodeError):
-                basic = None
+        form, basic = await _token_request(request)
         answer = state.tokens.grant(form, basic)
         return JSONResponse(answer, headers={"cache-control": "no-store", "pragma": "no-cache"})
 
-    # ------------------------------------------------------------------ modules
+    async def legacy_rest(request: Request) -> Response:
+        """Form (POST) or query-string (GET) fields, JSON answer."""
+        fields = dict(request.query_params)
+        if request.method == "POST":
+            raw = await request.body()
+            fields.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        answer = await run_in_threadpool(state.legacy.call, fields.get("method", ""), fields.get("rest_data", ""))
+        return JSONResponse(answer)
+
+    app.add_api_route(TOKEN_PATH, access_token, methods=["POST"], include_in_schema=False)
+    app.add_api_route(LEGACY_PATH, legacy_rest, methods=["GET", "POST"], include_in_schema=False)
+
+
+def _list_body(
+    data: list[dict[str, Any]], total: int, path: str, items: list[tuple[str, str]], parsed: ParsedQuery
+) -> dict[str, Any]:
+    """A listing document as ModuleService::getRecords + DocumentResponse build it."""
+    if not data:
+        return {"meta": {"message": "Request was successful, but there is no result"}, "data": []}
+    if parsed.page_size is None:
+        return {"data": data}
+    total_pages = -(-total // parsed.page_size)
+    number = parsed.page_number
+    return {
+        "meta": {"total-pages": total_pages, "records-on-this-page": len(data)},
+        "data": data,
+        "links": {
+            "first": _page_link(path, items, 1) if number > 1 else None,
+            "prev": _page_link(path, items, number - 1) if number > 1 else None,
+            "next": _page_link(path, items, number + 1) if number + 1 <= total_pages else None,
+            "last": _page_link(path, items, total_pages) if number + 1 <= total_pages else None,
+        },
+    }
+
+
+def _add_module_routes(app: FastAPI, state: SuiteCrmState) -> None:
+    """The V8 module routes: list, get, create, PATCH, delete."""
+    store = state.store
+
     async def list_records(request: Request, module: str) -> Response:
         spec = store.spec(module)
         items = list(request.query_params.multi_items())
         parsed = parse_listing(spec, items, store.attributes_of(spec))
         page = await run_in_threadpool(store.list_page, spec.name, parsed.listing)
         data = [resource(spec, r, parsed.fields) for r in page.rows]
-        body: dict[str, Any] = {"data": data}
-        if data and parsed.page_size is not None:
-            total_pages = -(-page.total // parsed.page_size)
-            number = parsed.page_number
-            body = {"meta": {"total-pages": total_pages, "records-on-this-page": len(data)}, "data": data}
-            path = request.url.path
-            body["links"] = {
-                "first": _page_link(path, items, 1) if number > 1 else None,
-                "prev": _page_link(path, items, number - 1) if number > 1 else None,
-                "next": _page_link(path, items, number + 1) if number + 1 <= total_pages else None,
-                "last": _page_link(path, items, total_pages) if number + 1 <= total_pages else None,
-            }
-        elif not data:
-            body = {"meta": {"message": "Request was successful, but there is no result"}, "data": []}
-        return jsonapi(body)
+        return jsonapi(_list_body(data, page.total, request.url.path, items, parsed))
 
     async def get_record(request: Request, module: str, id: str) -> Response:
         spec = store.spec(module)
@@ -466,17 +487,6 @@ def create_app(config: SuiteCrmSandboxConfig | None = None, *, state: SuiteCrmSt
         await run_in_threadpool(store.delete, spec.name, id)
         return jsonapi({"meta": {"message": f"Record with id {id} is deleted"}, "data": []})
 
-    async def legacy_rest(request: Request) -> Response:
-        """``service/v4_1/rest.php``: form (POST) or query-string (GET) fields, JSON answer."""
-        fields = dict(request.query_params)
-        if request.method == "POST":
-            raw = await request.body()
-            fields.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
-        answer = await run_in_threadpool(state.legacy.call, fields.get("method", ""), fields.get("rest_data", ""))
-        return JSONResponse(answer)
-
-    app.add_api_route(LEGACY_PATH, legacy_rest, methods=["GET", "POST"], include_in_schema=False)
-
     base = f"{API_PREFIX}/module"
     app.add_api_route(base, create_record, methods=["POST"], include_in_schema=False)
     app.add_api_route(base, update_record, methods=["PATCH"], include_in_schema=False)
@@ -484,7 +494,35 @@ def create_app(config: SuiteCrmSandboxConfig | None = None, *, state: SuiteCrmSt
     app.add_api_route(base + "/{module}/{id}", get_record, methods=["GET"], include_in_schema=False)
     app.add_api_route(base + "/{module}/{id}", delete_record, methods=["DELETE"], include_in_schema=False)
 
-    # ------------------------------------------------------------------ sandbox control routes
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SuiteError("Syntax error, malformed JSON") from exc
+    if not isinstance(body, dict):
+        raise SuiteError("The body must be a JSON object")
+    return body
+
+
+def _apply_fault_settings(state: SuiteCrmState, body: dict[str, Any]) -> None:
+    try:
+        if "fault_rate" in body or "fault_kinds" in body:
+            rate = float(body.get("fault_rate", state.config.fault_rate))
+            kinds = tuple(body.get("fault_kinds") or state.config.fault_kinds)
+            state.set_faults(rate, kinds)
+        queued = body.get("queue")
+        if queued is not None:
+            state.queue_fault(
+                str(queued["kind"]), int(queued.get("times", 1)), queued.get("method"), queued.get("path_prefix")
+            )
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        raise SuiteError(f"Invalid fault settings: {exc}") from exc
+
+
+def _add_control_routes(app: FastAPI, state: SuiteCrmState) -> None:
+    """``/_sandbox/*``: no token, no pace, no faults."""
+
     @app.get("/_sandbox/stats")
     async def stats() -> dict[str, Any]:
         return await run_in_threadpool(state.stats)
@@ -504,10 +542,10 @@ def create_app(config: SuiteCrmSandboxConfig | None = None, *, state: SuiteCrmSt
 
     @app.post("/_sandbox/clock")
     async def set_clock(request: Request) -> dict[str, Any]:
+        body = await _json_object(request)
         try:
-            body = json.loads(await request.body() or b"{}")
             offset = float(body.get("offset_seconds", 0))
-        except (ValueError, TypeError, AttributeError) as exc:
+        except (ValueError, TypeError) as exc:
             raise SuiteError("offset_seconds must be a number") from exc
         state.set_clock_offset(offset)
         return {"offset_seconds": offset, "sandbox_time": state.clock.now_utc().isoformat()}
@@ -515,24 +553,27 @@ def create_app(config: SuiteCrmSandboxConfig | None = None, *, state: SuiteCrmSt
     @app.post("/_sandbox/faults")
     async def set_faults(request: Request) -> dict[str, Any]:
         """``{"fault_rate": 0.1, "fault_kinds": [...]}`` and/or ``{"queue": {"kind": "http_429", "times": 1}}``."""
-        try:
-            body = json.loads(await request.body() or b"{}")
-            if "fault_rate" in body or "fault_kinds" in body:
-                rate = float(body.get("fault_rate", state.config.fault_rate))
-                kinds = tuple(body.get("fault_kinds") or state.config.fault_kinds)
-                state.set_faults(rate, kinds)
-            queued = body.get("queue")
-            if queued is not None:
-                state.queue_fault(
-                    str(queued["kind"]), int(queued.get("times", 1)), queued.get("method"), queued.get("path_prefix")
-                )
-        except (ValueError, TypeError, AttributeError, KeyError) as exc:
-            raise SuiteError(f"Invalid fault settings: {exc}") from exc
+        _apply_fault_settings(state, await _json_object(request))
         return {
             "fault_rate": state.config.fault_rate,
             "fault_kinds": list(state.config.fault_kinds),
             "queued": [dataclasses.asdict(q) for q in state.queued_faults],
         }
 
+
+def create_app(config: SuiteCrmSandboxConfig | None = None, *, state: SuiteCrmState | None = None) -> FastAPI:
+    """Build the sandbox app; ``state`` lets the harness share an already-built store."""
+    state = state or build_state(config or SuiteCrmSandboxConfig())
+    app = FastAPI(
+        title="SuiteCRM sandbox (crmsync)",
+        docs_url="/_sandbox/docs",
+        openapi_url="/_sandbox/openapi.json",
+        redoc_url=None,
+    )
+    app.state.sandbox = state
+    _add_error_handlers(app)
+    _add_auth_routes(app, state)
+    _add_module_routes(app, state)
+    _add_control_routes(app, state)
     app.add_middleware(SuiteCrmMiddleware, state=state)
     return app

@@ -71,44 +71,50 @@ def parse_fields(spec: ModuleSpec, items: Iterable[tuple[str, str]], known: tupl
     return None
 
 
+def _add_filter(query: ListQuery, path: list[str], value: str) -> None:
+    """``filter[operator]`` or ``filter[field][op]``; SuiteCRM's messages for anything else."""
+    if path == ["operator"]:
+        if value.upper() not in ("AND", "OR"):
+            raise SuiteError(f"Filter operator {value} is invalid")
+        query.operator = value.upper()
+    elif len(path) == 1:
+        raise SuiteError(f"Filter field {path[0]} must be an array")
+    elif len(path) == 2:
+        if path[1].lower() not in OPERATORS:
+            raise SuiteError(f"Filter operator {path[1]} is invalid")
+        query.conditions.append(Condition(path[0], path[1].lower(), value))
+    else:
+        raise SuiteError(f"Filter field {path[0]} is malformed")
+
+
+def _set_sort(query: ListQuery, value: str) -> None:
+    # SuiteCRM: one field, ``[\w-]`` only, not blank (``Api/V8/Param/Options/Sort.php``).
+    if not _SORT.match(value):
+        raise SuiteError(f'The option "sort" with value "{value}" is invalid.')
+    query.descending = value.startswith("-")
+    query.sort = value.lstrip("-")
+
+
 def parse_listing(spec: ModuleSpec, items: list[tuple[str, str]], known: tuple[str, ...]) -> ParsedQuery:
     query = ListQuery()
-    page_number = 0
-    page_size: int | None = None
+    page: dict[str, int] = {}
     for key, value in items:
         if key == "sort":
-            # SuiteCRM: one field, ``[\w-]`` only, not blank (``Api/V8/Param/Options/Sort.php``).
-            if not _SORT.match(value):
-                raise SuiteError(f'The option "sort" with value "{value}" is invalid.')
-            query.descending = value.startswith("-")
-            query.sort = value.lstrip("-")
+            _set_sort(query, value)
             continue
         parts = _split(key)
         if parts is None:
             continue
         head, path = parts
         if head == "page":
-            if path == ["number"]:
-                page_number = _positive("number", value)
-            elif path == ["size"]:
-                page_size = _positive("size", value)
-            else:
+            if path not in (["number"], ["size"]):
                 raise SuiteError(
                     f'The option "{"][".join(path)}" does not exist. Defined options are: "number", "size".'
                 )
+            page[path[0]] = _positive(path[0], value)
         elif head == "filter":
-            if path == ["operator"]:
-                if value.upper() not in ("AND", "OR"):
-                    raise SuiteError(f"Filter operator {value} is invalid")
-                query.operator = value.upper()
-            elif len(path) == 1:
-                raise SuiteError(f"Filter field {path[0]} must be an array")
-            elif len(path) == 2:
-                if path[1].lower() not in OPERATORS:
-                    raise SuiteError(f"Filter operator {path[1]} is invalid")
-                query.conditions.append(Condition(path[0], path[1].lower(), value))
-            else:
-                raise SuiteError(f"Filter field {path[0]} is malformed")
+            _add_filter(query, path, value)
+    page_number, page_size = page.get("number", 0), page.get("size")
     if query.sort is not None and query.sort not in known and query.sort != "id":
         raise SuiteError(f"Sort field {query.sort} in {spec.object_name} module is not found")
     if page_size is not None:
