@@ -19,11 +19,11 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from crmsync.cli.common import JsonOption, console, emit_json, user_errors
+from crmsync.cli.common import JsonOption, console, emit_json, provider_secret, user_errors
 from crmsync.config import load_config_file
 from crmsync.db import schema
 from crmsync.db.session import session_scope
-from crmsync.providers.registry import display_name
+from crmsync.providers.registry import available_providers, credential_fields, display_name
 from crmsync.services import integracoes as integ_svc
 from crmsync.services import lojas as lojas_svc
 from crmsync.settings import get_settings
@@ -125,17 +125,44 @@ def integration_add(
     loja_id: int = typer.Option(..., "--loja", help="Id da loja."),
     provider: str = typer.Option("gestao_click", "--provider", help="Provedor: gestao_click ou suitecrm."),
     base_url: str = typer.Option(..., "--base-url", help="URL base da API do provedor."),
-    access_token: str | None = typer.Option(None, "--access-token", help="access-token (GestãoClick)."),
+    access_token: str | None = typer.Option(
+        None, "--access-token", help="access-token (GestãoClick; prefira o arquivo ou a variável de ambiente)."
+    ),
     secret_access_token: str | None = typer.Option(
-        None, "--secret-access-token", help="secret-access-token (GestãoClick)."
+        None, "--secret-access-token", help="secret-access-token (GestãoClick; idem)."
+    ),
+    access_token_file: Path | None = typer.Option(
+        None, "--access-token-file", help="Arquivo com o access-token (não fica no histórico do shell)."
+    ),
+    secret_access_token_file: Path | None = typer.Option(
+        None, "--secret-access-token-file", help="Arquivo com o secret-access-token."
     ),
     client_id: str | None = typer.Option(None, "--client-id", help="client_id do cliente OAuth2 (SuiteCRM)."),
-    client_secret: str | None = typer.Option(None, "--client-secret", help="client_secret OAuth2 (SuiteCRM)."),
+    client_secret: str | None = typer.Option(
+        None, "--client-secret", help="client_secret OAuth2 (SuiteCRM; prefira o arquivo ou a variável de ambiente)."
+    ),
+    client_secret_file: Path | None = typer.Option(
+        None, "--client-secret-file", help="Arquivo com o client_secret (SuiteCRM)."
+    ),
     config_file: Path | None = typer.Option(None, "--config", help="Arquivo de configuração YAML ou JSON."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Conecta uma loja a um provedor. As credenciais ficam cifradas e nunca são mostradas inteiras."""
+    """Conecta uma loja a um provedor. As credenciais ficam cifradas e nunca são mostradas inteiras.
+
+    Cada credencial vem da opção, do arquivo (`--access-token-file`) ou da variável de
+    ambiente CRMSYNC_ACCESS_TOKEN / CRMSYNC_SECRET_ACCESS_TOKEN, nessa ordem: o arquivo e a
+    variável não deixam o segredo na linha de comando (visível em `ps` e no histórico)."""
     with _session() as session:
+        # Only the secrets this provider asks for (GestãoClick's token pair, SuiteCRM's client).
+        needs = credential_fields(provider) if provider in available_providers() else ()
+        if "access_token" in needs:
+            access_token = provider_secret("access_token", access_token, access_token_file, "CRMSYNC_ACCESS_TOKEN")
+        if "secret_access_token" in needs:
+            secret_access_token = provider_secret(
+                "secret_access_token", secret_access_token, secret_access_token_file, "CRMSYNC_SECRET_ACCESS_TOKEN"
+            )
+        if "client_secret" in needs:
+            client_secret = provider_secret("client_secret", client_secret, client_secret_file, "CRMSYNC_CLIENT_SECRET")
         config = load_config_file(config_file) if config_file is not None else None
         integ = integ_svc.create_integracao(
             session,

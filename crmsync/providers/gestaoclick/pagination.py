@@ -106,3 +106,15 @@ def check_page(meta: PageMeta, *, requested: int, item_count: int, page_size: in
                 request=request,
             )
     return nxt
+
+
+def check_items(items: list[Any], *, page_size: int, request: str) -> None:
+    """A page longer than the page size asked for, or holding one id twice, is not what the
+    API documents: applying it would spend minutes on records that cannot all be right (a
+    server repeating itself, or ignoring ``limite``), so the page is refused as a whole."""
+    if len(items) > page_size:
+        raise ProtocolError(f"página com {len(items)} itens, mais que os {page_size} pedidos", request=request)
+    ids = [str(item.get("id")) for item in items if isinstance(item, dict) and item.get("id") not in (None, "")]
+    if len(ids) != len(set(ids)):
+        repeated = next(i for i in ids if ids.count(i) > 1)
+        raise ProtocolError(f"página repete o id {repeated[:20]}", request=request)

@@ -55,7 +55,7 @@ from crmsync.providers.gestaoclick.client import (
     normalise_base_url,
     parse_response,
 )
-from crmsync.providers.gestaoclick.pagination import PageMeta, check_page
+from crmsync.providers.gestaoclick.pagination import PageMeta, check_items, check_page
 from crmsync.providers.kit import HttpProvider, PageAnswer, PageNumberPaginator, PageRequest, Paginator
 from crmsync.providers.kit.webhooks import signature_matches
 from crmsync.providers.transport import DEFAULT_PACE_FACTOR, TransportError, company_key, jitter
@@ -226,6 +226,7 @@ class GestaoClickProvider(HttpProvider):
             raise ProtocolError(f"data deveria ser uma lista, veio {type(env.data).__name__}", request=desc)
         meta = PageMeta.parse(env.meta, request=desc, base_url=self._origin)
         page = request.page
+        check_items(env.data, page_size=PAGE_SIZE, request=desc)
         nxt = check_page(meta, requested=page, item_count=len(env.data), page_size=PAGE_SIZE, request=desc)
         if env.meta is None and len(env.data) >= PAGE_SIZE:
             nxt = page + 1  # no meta at all: keep going until a short or empty page
@@ -372,6 +373,7 @@ class GestaoClickProvider(HttpProvider):
         """Look a record up by its unique keys, in the spec's order; exact matches only."""
         for params, matches in self._key_queries(entity_type, data):
             env = self.client.get_list(self._resource(entity_type), {**params, "limite": PAGE_SIZE})
+            check_items(env.data, page_size=PAGE_SIZE, request=env.request)
             found = [item for item in env.data if isinstance(item, dict) and matches(item)]
             if found:
                 found.sort(key=lambda item: int(str(item.get("id"))) if str(item.get("id")).isdigit() else 0)
