@@ -19,7 +19,7 @@ from crmsync.db.types import Money, UTCDateTime, utcnow
 
 
 class Loja(Base):
-    __tablename__ = "lojas"
+    __tablename__ = "crm_lojas"  # crm_ like every table of ours (migration 0003)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     nome: Mapped[str] = mapped_column(String(200))
@@ -44,7 +44,7 @@ class Cliente(_Timestamps, Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_loja: Mapped[int] = mapped_column(ForeignKey("lojas.id"), index=True)
+    id_loja: Mapped[int] = mapped_column(ForeignKey("crm_lojas.id"), index=True)
     tipo_pessoa: Mapped[str] = mapped_column(String(2), default="PF")
     nome: Mapped[str] = mapped_column(String(200))
     razao_social: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -75,7 +75,7 @@ class Produto(_Timestamps, Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_loja: Mapped[int] = mapped_column(ForeignKey("lojas.id"), index=True)
+    id_loja: Mapped[int] = mapped_column(ForeignKey("crm_lojas.id"), index=True)
     nome: Mapped[str] = mapped_column(String(200))
     codigo: Mapped[str | None] = mapped_column(String(60), nullable=True)
     codigo_barra: Mapped[str | None] = mapped_column(String(60), nullable=True)
@@ -91,7 +91,7 @@ class Venda(_Timestamps, Base):
     __tablename__ = "vendas"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_loja: Mapped[int] = mapped_column(ForeignKey("lojas.id"), index=True)
+    id_loja: Mapped[int] = mapped_column(ForeignKey("crm_lojas.id"), index=True)
     id_cliente: Mapped[int] = mapped_column(ForeignKey("clientes.id"), index=True)
     codigo: Mapped[str | None] = mapped_column(String(30), nullable=True)
     data: Mapped[date] = mapped_column(Date)

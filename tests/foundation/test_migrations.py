@@ -13,7 +13,7 @@ from crmsync.db.schema import downgrade, upgrade
 from crmsync.services.lojas import create_loja
 
 TABLES = {
-    "lojas",
+    "crm_lojas",
     "clientes",
     "produtos",
     "vendas",
