@@ -227,11 +227,11 @@ class _TableMap(_Strict):
                     f"campos.{name}.coluna",
                     f"a coluna '{fmap.coluna}' é a {role}; mapeie-a com somente_leitura: true",
                 )
+        # A default may name a field's column too: it is what an insert writes when the
+        # field has no value (a NOT NULL `situacao` of a venda that came without one).
         for column in self.padroes_insercao:
             if column == self.chave_primaria:
                 raise _KeyedError(f"padroes_insercao.{column}", "a chave primária não recebe padrão")
-            if column in by_column and not self.campos[by_column[column]].somente_leitura:
-                raise _KeyedError(f"padroes_insercao.{column}", f"a coluna já é do campo '{by_column[column]}'")
 
     # -- rows ----------------------------------------------------------------------------
 
@@ -292,7 +292,9 @@ class _TableMap(_Strict):
         return out
 
     def insert_defaults(self, now: datetime) -> dict[str, Any]:
-        """`padroes_insercao` with the markers resolved (`$agora` = now, `$hoje` = today)."""
+        """`padroes_insercao` with the markers resolved (`$agora` = now, `$hoje` = today).
+        A default on a field's column applies only when the record has no value for it:
+        the caller lays `to_columns` over these, skipping None."""
         out: dict[str, Any] = {}
         for column, value in self.padroes_insercao.items():
             if value == "$agora":
@@ -583,6 +585,7 @@ def default_schema_map_data() -> dict[str, Any]:
         }
 
     venda_map = entity("vendas", venda)
+    venda_map["padroes_insercao"]["situacao"] = "Em aberto"
     venda_map["itens"] = {
         "tabela": "venda_itens",
         "chave_primaria": "id",

@@ -180,3 +180,12 @@ def test_venda_needs_cliente_and_not_a_list() -> None:
         load_schema_map("- a\n- b\n")
     with pytest.raises(SchemaMapError, match="YAML inválido"):
         load_schema_map("versao: [1\nx")
+
+
+def test_insert_default_on_a_field_column_and_never_on_the_key() -> None:
+    smap = load_schema_map(LEGACY.replace('tipo_cad: "C",', 'tipo_cad: "C", fone: "",', 1))
+    assert smap.entidades["cliente"].insert_defaults(datetime(2026, 1, 1, tzinfo=UTC))["fone"] == ""
+    assert default_schema_map().entidades["venda"].padroes_insercao["situacao"] == "Em aberto"
+    with pytest.raises(SchemaMapError) as info:
+        load_schema_map(LEGACY.replace('tipo_cad: "C",', "cod_cli: 1,", 1))
+    assert info.value.key == "entidades.cliente.padroes_insercao.cod_cli"
