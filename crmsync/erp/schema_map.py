@@ -167,7 +167,7 @@ class ExclusaoMap(_Strict):
         return self
 
 
-class _TableMap(_Strict):
+class TableMap(_Strict):
     """What the entity and the items maps share: a table, its key, fields, deletes, defaults."""
 
     tabela: str
@@ -349,7 +349,7 @@ def _shared_document(a: FieldMap, b: FieldMap) -> bool:
     return isinstance(ca, Documento) and isinstance(cb, Documento) and ca.tipo != cb.tipo
 
 
-class ItemsMap(_TableMap):
+class ItemsMap(TableMap):
     """A venda's items: their own table, pointing at the venda by `coluna_venda`."""
 
     coluna_venda: str
@@ -377,7 +377,7 @@ class ItemsMap(_TableMap):
         return cols
 
 
-class EntityMap(_TableMap):
+class EntityMap(TableMap):
     """One entity (cliente, produto, venda) in the ERP's table."""
 
     loja: LojaMap

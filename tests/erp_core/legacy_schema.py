@@ -196,3 +196,55 @@ def erp_ddl(url: str, tables: tuple[str, ...] = ERP_TABLES) -> dict[str, Any]:
 def _strip_auto_increment(ddl: str) -> str:
     """The AUTO_INCREMENT counter moves with inserts; it is not DDL a migration changes."""
     return re.sub(r" AUTO_INCREMENT=\d+", "", ddl)
+
+
+#: A reviewed map of the legacy schema (what a person makes of the inspect draft).
+LEGACY_MAP = """
+versao: 1
+entidades:
+  cliente:
+    tabela: cad_clientes
+    chave_primaria: cod_cli
+    loja: {coluna: cod_empresa}
+    modificado_em: dt_alteracao
+    exclusao: {modo: fisico}
+    padroes_insercao: {tipo_cad: "C"}
+    campos:
+      nome: {coluna: razao, opcoes: {tamanho: 120}}
+      cpf: {coluna: cpf, conversor: cpf_formatado}
+      cnpj: {coluna: cnpj, conversor: cnpj_numero}
+      email: {coluna: email, conversor: email, opcoes: {tamanho: 100}}
+      telefone: {coluna: fone, conversor: telefone}
+      celular: {coluna: celular, conversor: telefone}
+      cep: {coluna: cep, conversor: cep, opcoes: {formato: formatado}}
+      ativo: {coluna: ativo, conversor: flag, opcoes: {verdadeiro: "S", falso: "N"}}
+      data_nascimento: {coluna: dt_nasc, conversor: data_zero}
+      observacoes: {coluna: obs, somente_leitura: true}
+  produto:
+    tabela: cad_produtos
+    chave_primaria: cod_prod
+    loja: {fixa: 1}
+    campos:
+      nome: {coluna: descricao, opcoes: {tamanho: 100, charset: latin1}}
+      codigo: {coluna: referencia, opcoes: {largura: 20, charset: latin1}}
+      valor_venda: {coluna: preco_venda, conversor: dinheiro_virgula, opcoes: {milhar: true}}
+      ativo: {coluna: situacao, conversor: flag, opcoes: {verdadeiro: "A", falso: "I"}}
+      unidade: {coluna: unidade, opcoes: {largura: 3, charset: latin1}}
+  venda:
+    tabela: pedidos
+    chave_primaria: num_ped
+    loja: {fixa: 1}
+    campos:
+      cliente_id: {coluna: cod_cli, conversor: inteiro}
+      data: {coluna: dt_ped, conversor: data_zero}
+      valor_total: {coluna: total, conversor: decimal, opcoes: {casas: 2}}
+      situacao: {coluna: status_ped}
+    itens:
+      tabela: pedidos_itens
+      chave_primaria: id_item
+      coluna_venda: num_ped
+      campos:
+        produto_id: {coluna: cod_prod, conversor: inteiro}
+        quantidade: {coluna: qtd, conversor: decimal, opcoes: {casas: 3}}
+        valor_unitario: {coluna: unitario, conversor: decimal, opcoes: {casas: 2}}
+"""
