@@ -25,6 +25,9 @@ from crmsync.settings import get_settings
 #: our store/API-key table (before migration 0003 it was `lojas`).
 STORE_TABLE = "crm_lojas"
 LEGACY_STORE_TABLE = "lojas"
+#: where Alembic keeps our revision (before the crm_ prefix: `alembic_version`).
+VERSION_TABLE = "crm_alembic_version"
+LEGACY_VERSION_TABLE = "alembic_version"
 #: the built-in local tables, parents first.
 LOCAL_TABLES: tuple[str, ...] = ("clientes", "produtos", "vendas", "venda_itens")
 #: alembic config attribute forcing the layout (tests, `upgrade(url, local_tables=...)`).

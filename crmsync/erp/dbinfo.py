@@ -17,7 +17,7 @@ from sqlalchemy import Engine, column, inspect, select, table, text
 from sqlalchemy import types as sqltypes
 
 #: tables never offered as ERP tables: ours and Alembic's.
-OWN_TABLE_PREFIXES = ("crm_", "alembic_version")
+OWN_TABLE_PREFIXES = ("crm_",)
 
 
 @dataclass(frozen=True)

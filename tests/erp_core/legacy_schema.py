@@ -16,7 +16,16 @@ from typing import Any
 from sqlalchemy import create_engine, inspect, text
 
 #: the ERP's tables (every one must come out of anything crmsync does unchanged).
-ERP_TABLES = ("lojas", "clientes", "produtos", "cad_clientes", "cad_produtos", "pedidos", "pedidos_itens")
+ERP_TABLES = (
+    "lojas",
+    "clientes",
+    "produtos",
+    "cad_clientes",
+    "cad_produtos",
+    "pedidos",
+    "pedidos_itens",
+    "alembic_version",  # the ERP's own, as if it used Alembic too: never ours to touch
+)
 
 
 def _ddl(kind: str) -> list[str]:
@@ -33,6 +42,7 @@ def _ddl(kind: str) -> list[str]:
         "DATE NOT NULL DEFAULT '0000-00-00'" if kind == "mariadb" else "VARCHAR(10) NOT NULL DEFAULT '0000-00-00'"
     )
     return [
+        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)",
         f"CREATE TABLE lojas (cod_loja {auto}, nome_loja VARCHAR(60) NOT NULL, cnpj_loja VARCHAR(18)){innodb}",
         f"CREATE TABLE clientes (id {auto}, nome VARCHAR(80), id_loja INT, fone VARCHAR(20)){innodb}",
         f"CREATE TABLE produtos (id {auto}, descricao VARCHAR(80), preco NUMERIC(10,2)){innodb}{latin1}",
@@ -81,6 +91,7 @@ def _ddl(kind: str) -> list[str]:
 
 def _rows(kind: str) -> list[str]:
     return [
+        "INSERT INTO alembic_version (version_num) VALUES ('erp_9f3a')",
         "INSERT INTO lojas (nome_loja, cnpj_loja) VALUES ('Matriz', '11.222.333/0001-81')",
         "INSERT INTO clientes (nome, id_loja, fone) VALUES ('tabela antiga do ERP', 1, '1133334444')",
         "INSERT INTO produtos (descricao, preco) VALUES ('Café torrado', 12.50)",

@@ -10,12 +10,13 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
 from crmsync.db import Base, load_models
-from crmsync.db.layout import LOCAL_TABLES, STORE_TABLE
+from crmsync.db.layout import LOCAL_TABLES, STORE_TABLE, VERSION_TABLE
 from crmsync.db.schema import downgrade, upgrade
 
 from .legacy_schema import ERP_TABLES, build_legacy_erp, erp_ddl
 
 CRM_TABLES = {
+    "crm_alembic_version",
     "crm_lojas",
     "crm_integracoes",
     "crm_entity_links",
@@ -51,6 +52,7 @@ def _crm_diff(url: str) -> list[object]:
                 conn,
                 opts={
                     "compare_type": True,
+                    "version_table": VERSION_TABLE,
                     "include_object": _ours,
                 },
             )
@@ -67,7 +69,7 @@ def test_erp_ddl_unchanged_by_upgrade_and_downgrade(db_url: str, configured_defa
     before = erp_ddl(db_url)
 
     upgrade(db_url, local_tables=configured_default_map)
-    assert _tables(db_url) == set(ERP_TABLES) | CRM_TABLES | {"alembic_version"}
+    assert _tables(db_url) == set(ERP_TABLES) | CRM_TABLES
     assert erp_ddl(db_url) == before
     assert _crm_diff(db_url) == []
 
@@ -75,7 +77,8 @@ def test_erp_ddl_unchanged_by_upgrade_and_downgrade(db_url: str, configured_defa
     downgrade(db_url, "0001")
     assert erp_ddl(db_url) == before
     downgrade(db_url, "base")
-    assert _tables(db_url) <= set(ERP_TABLES) | {"alembic_version"}
+    assert _tables(db_url) <= set(ERP_TABLES) | {"crm_alembic_version"}
+    assert not {t for t in _tables(db_url) if t.startswith("crm_") and t != "crm_alembic_version"}
     assert erp_ddl(db_url) == before
 
     upgrade(db_url, local_tables=False)  # and up again
@@ -90,7 +93,7 @@ def test_separate_databases_layout(fresh_database: object, db_url: str) -> None:
     build_legacy_erp(db_url)
     before = erp_ddl(db_url)
     upgrade(ours, local_tables=False)
-    assert _tables(ours) == CRM_TABLES | {"alembic_version"}
+    assert _tables(ours) == CRM_TABLES
     assert erp_ddl(db_url) == before
 
 
@@ -129,6 +132,23 @@ def test_store_table_renamed_for_existing_installs(db_url: str) -> None:
         with engine.connect() as conn:
             assert conn.execute(text("SELECT nome FROM lojas")).scalar_one() == "Loja 5"
         downgrade(db_url, "base")
-        assert _tables(db_url) <= {"alembic_version"}
+        assert _tables(db_url) <= {"crm_alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def test_install_from_before_the_prefix_adopts_its_version_table(db_url: str) -> None:
+    """An install made with `alembic_version` (before crm_alembic_version) is taken over,
+    not migrated again from scratch."""
+    upgrade(db_url, "0001", local_tables=True)
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE crm_alembic_version RENAME TO alembic_version"))  # the old state
+        upgrade(db_url)
+        assert "alembic_version" not in _tables(db_url)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM crm_alembic_version")).scalar_one() == "0003"
+        assert STORE_TABLE in _tables(db_url)
     finally:
         engine.dispose()
