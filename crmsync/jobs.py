@@ -32,12 +32,12 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from huey import Huey
 from huey.exceptions import RetryTask
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -416,25 +416,19 @@ def push_record(integracao_id: int, entity_type: str, entity_id: int, trigger: s
             raise RetryTask(delay=BUSY_RETRY_SECONDS) from None
 
 
-def _row_fingerprint(entity_type: str, row: Any) -> str:
-    """The engine's own dirty fingerprint of a local row (compared with `link.local_hash`)."""
-    from crmsync.engine.local_repo import LocalRepo
-
-    return str(LocalRepo.row_hash(entity_type, row))
-
-
 def _unchanged_since_sync(session: Session, entity_type: str, entity_id: int, link: CrmEntityLink) -> bool:
-    from crmsync.db.local import LOCAL_MODELS
+    """The mapped row still has the fingerprint its link took at the last sync."""
+    from crmsync.engine.scan import scan_local  # the engine is imported lazily here (start-up time)
+    from crmsync.erp.table import active_schema
 
     if link.status != "sincronizado" or not link.local_hash:
         return False
-    row: Any = session.get(LOCAL_MODELS[entity_type], entity_id)
-    if row is None or row.deletado_em is not None:
-        return False
-    try:
-        return bool(_row_fingerprint(entity_type, row) == link.local_hash)
-    except Exception:
-        return False
+    hits = list(
+        scan_local(
+            session, active_schema().entity(entity_type), id_loja=link.id_loja, provider=link.provider, ids=[entity_id]
+        )
+    )
+    return len(hits) == 1 and hits[0].kind == "igual"
 
 
 def _run_push(
@@ -778,30 +772,19 @@ def process_webhook(inbox_id: int) -> str:
 def dirty_local_ids(session: Session, integ: CrmIntegracao, entity_type: str, *, full_scan: bool) -> list[int]:
     """Local rows whose content differs from what was last synced (or that were never synced).
 
-    Level-triggered: the content hash of the row is compared with the link's `local_hash`, so
-    a row changed by the PHP ERP straight in the database is found without any event. The
-    quick pass (`full_scan=False`) only hashes rows whose `modificado_em` is after the link's
+    Level-triggered: the hash of the row's raw mapped columns is compared with the link's
+    `local_hash`, so a row changed by the PHP ERP straight in the database is found without
+    any event (crmsync.engine.scan, streamed in key-ordered pages). The quick pass
+    (`full_scan=False`) only hashes rows whose modified column is after the link's
     `sincronizado_em`; the full pass (at the pull interval) hashes every row, catching
-    writers that do not touch `modificado_em`.
+    writers that do not touch it, and finds rows the ERP hard-deleted (their link stays,
+    their key is gone). A map without a modified column always scans fully.
     Rows whose failed item is parked (`falhou`/`ignorado`) and unchanged since are skipped.
     """
-    from crmsync.db.local import LOCAL_MODELS
+    from crmsync.engine.scan import scan_local  # the engine is imported lazily here (start-up time)
+    from crmsync.erp.table import active_schema
 
-    model: Any = LOCAL_MODELS[entity_type]
-    link_join = and_(
-        CrmEntityLink.id_loja == model.id_loja,
-        CrmEntityLink.provider == integ.provider,
-        CrmEntityLink.entity_type == entity_type,
-        CrmEntityLink.entity_id == model.id,
-    )
-    query = (
-        select(model, CrmEntityLink)
-        .outerjoin(CrmEntityLink, link_join)
-        .where(model.id_loja == integ.id_loja)
-        .where(or_(CrmEntityLink.id.is_not(None), model.deletado_em.is_(None)))
-    )
-    if not full_scan:
-        query = query.where(or_(CrmEntityLink.id.is_(None), model.modificado_em > CrmEntityLink.sincronizado_em))
+    ent = active_schema().entity(entity_type)
     parked = {
         (item.entity_id): item.atualizado_em
         for item in session.scalars(
@@ -815,24 +798,17 @@ def dirty_local_ids(session: Session, integ: CrmIntegracao, entity_type: str, *,
         if item.entity_id is not None
     }
     out: list[int] = []
-    row: Any
-    link: Any
-    for row, link in session.execute(query.order_by(model.id)).all():
-        if row.id in parked and (row.modificado_em is None or row.modificado_em <= parked[row.id]):
+    for hit in scan_local(
+        session, ent, id_loja=integ.id_loja, provider=integ.provider, after_sync=not full_scan, batch=5000
+    ):
+        if hit.entity_id in parked and (hit.modified is None or hit.modified <= _aware(parked[hit.entity_id])):
             continue
-        if link is None:
-            out.append(row.id)
-            continue
-        if row.deletado_em is not None and link.status in ("excluido", "desativado", "deletado"):
-            continue
-        try:
-            current = _row_fingerprint(entity_type, row)
-        except Exception:  # an invalid row: let the push report it as a failed item
-            out.append(row.id)
-            continue
-        if current != link.local_hash:
-            out.append(row.id)
+        out.append(hit.entity_id)
     return out
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def reconcile(integracao_id: int, remote: bool = True, trigger: str = "cron", full_scan: bool | None = None) -> str:

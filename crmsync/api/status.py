@@ -21,11 +21,10 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, null, or_, select
 from sqlalchemy.orm import Session
 
 from crmsync.api.deps import LojaDep, SessionDep
-from crmsync.db.local import LOCAL_MODELS
 from crmsync.db.sync import (
     CrmConflito,
     CrmCursor,
@@ -36,6 +35,7 @@ from crmsync.db.sync import (
     CrmWebhookInbox,
 )
 from crmsync.db.types import utcnow
+from crmsync.erp.table import active_schema
 
 router = APIRouter(tags=["status"])
 log = logging.getLogger("crmsync.status")
@@ -64,24 +64,24 @@ def _last_log(session: Session, integ: CrmIntegracao, direcao: str, ok: bool) ->
 
 def pending_push(session: Session, integ: CrmIntegracao, entity_type: str) -> tuple[int, datetime | None]:
     """(rows changed since their last sync or never synced, oldest such change) without hashing."""
-    model: Any = LOCAL_MODELS[entity_type]
+    ent = active_schema().entity(entity_type)  # the mapped table (ours, or the ERP's)
+    table = ent.table
     link_join = and_(
-        CrmEntityLink.id_loja == model.id_loja,
+        CrmEntityLink.id_loja == integ.id_loja,
         CrmEntityLink.provider == integ.provider,
         CrmEntityLink.entity_type == entity_type,
-        CrmEntityLink.entity_id == model.id,
+        CrmEntityLink.entity_id == table.c.id,
     )
+    modified = ent.modified_column()
+    pending = and_(CrmEntityLink.id.is_(None), ent.live_clause())
+    if modified is not None:
+        pending = or_(pending, modified > CrmEntityLink.sincronizado_em)
+    oldest = func.min(modified) if modified is not None else func.min(null())
     row = session.execute(
-        select(func.count(model.id), func.min(model.modificado_em))
-        .select_from(model)
+        select(func.count(table.c.id), oldest)
+        .select_from(table)
         .outerjoin(CrmEntityLink, link_join)
-        .where(
-            model.id_loja == integ.id_loja,
-            or_(
-                and_(CrmEntityLink.id.is_(None), model.deletado_em.is_(None)),
-                model.modificado_em > CrmEntityLink.sincronizado_em,
-            ),
-        )
+        .where(ent.store_clause(integ.id_loja), pending)
     ).one()
     return int(row[0] or 0), _aware(row[1])
 

@@ -20,7 +20,6 @@ from sqlalchemy import select
 
 from crmsync.db.sync import CrmConflito
 from crmsync.engine.base import DELETE_FIELD, EngineBase, parse_utc
-from crmsync.mapping.local import apply_canon_to_row
 from crmsync.merge import three_way_merge, values_equal
 from crmsync.model.canonical import canonical_hash
 from crmsync.providers.base import NotFoundError, RemoteRecord, error_message
@@ -147,7 +146,7 @@ class ConflictsMixin(EngineBase):
                     campos=to_local,
                     motivo="resolução de conflito",
                 )
-            apply_canon_to_row(entity_type, row, self.repo.to_local_refs(s, entity_type, to_local))
+            self.repo.apply(entity_type, row, self.repo.to_local_refs(s, entity_type, to_local))
             s.flush()
         link.base_snapshot = base
         link.base_hash = canonical_hash(base)
