@@ -25,6 +25,7 @@ from typing import Any
 from huey.consumer import Consumer
 
 from crmsync.runtime.options import RuntimeOptions, runtime_options
+from crmsync.runtime.outbox import OutboxWatcher, watcher_if_mapped
 from crmsync.runtime.scheduler import Scheduler
 from crmsync.settings import Settings, get_settings
 
@@ -55,6 +56,7 @@ class EmbeddedRuntime:
         self.with_scheduler = scheduler
         self.consumer: Consumer | None = None
         self.scheduler: Scheduler | None = None
+        self.outbox: OutboxWatcher | None = None
 
     def start(self) -> EmbeddedRuntime:
         from crmsync.runtime.queue import get_huey
@@ -80,6 +82,9 @@ class EmbeddedRuntime:
         self._health.start()
         if self.with_scheduler:
             self.scheduler = Scheduler(self.settings, self.options).start()
+            self.outbox = watcher_if_mapped(self.settings)  # attached to an ERP: its trigger outbox
+            if self.outbox is not None:
+                self.outbox.start()
         log.info(
             "runtime embutido: %s workers, agendador %s",
             self.workers,
@@ -103,6 +108,9 @@ class EmbeddedRuntime:
         if self.scheduler is not None:
             self.scheduler.stop()
             self.scheduler = None
+        if self.outbox is not None:
+            self.outbox.stop()
+            self.outbox = None
         if self.consumer is not None:
             self._stopping.set()
             self.consumer.stop(graceful=graceful)
