@@ -119,6 +119,8 @@ def _check_field(report: CheckReport, where: str, info: TableInfo, fmap: FieldMa
         report.problemas.append(
             f"{where}.conversor: '{fmap.conversor}' não serve para a coluna '{col.name}' ({col.type_name})"
         )
+    if not fmap.somente_leitura:
+        _check_capacity(report, where, col, fmap)
     charset = (col.charset or "").lower()
     free_text = fmap.conversor in ("texto", "email")  # the others write ASCII spellings
     if free_text and not fmap.somente_leitura and col.kind == "text" and charset in _NARROW_CHARSETS:
@@ -134,6 +136,25 @@ def _check_field(report: CheckReport, where: str, info: TableInfo, fmap: FieldMa
             f"{where}.opcoes.tamanho: a coluna '{col.name}' guarda {col.length} caracteres; "
             f"com tamanho: {col.length} um texto maior vira item falho em vez de erro do banco"
         )
+
+
+def _check_capacity(report: CheckReport, where: str, col: ColumnInfo, fmap: FieldMap) -> None:
+    """A map that lets through more than the column keeps: the database would refuse the
+    write (text) or, worse, round it silently (decimals), and the next scan would see a
+    change nobody made."""
+    for option in ("tamanho", "largura"):
+        size = fmap.opcoes.get(option)
+        if col.kind == "text" and col.length and isinstance(size, int) and size > col.length:
+            report.problemas.append(
+                f"{where}.opcoes.{option}: {size} é maior que a coluna '{col.name}' ({col.length} caracteres)"
+            )
+    if fmap.conversor == "decimal" and col.kind == "decimal" and col.scale is not None:
+        casas = fmap.opcoes.get("casas")
+        if casas is None or (isinstance(casas, int) and casas > col.scale):
+            report.problemas.append(
+                f"{where}.opcoes.casas: a coluna '{col.name}' guarda {col.scale} casas decimais; "
+                f"use casas: {col.scale} (o banco arredondaria em silêncio)"
+            )
 
 
 def _check_table(report: CheckReport, engine: Engine, where: str, tmap: TableMap) -> TableInfo | None:

@@ -16,7 +16,9 @@ from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from crmsync.cli import app
-from crmsync.erp.schema_map import load_schema_map
+from crmsync.db.schema import upgrade
+from crmsync.erp.check import check_schema_map
+from crmsync.erp.schema_map import default_schema_map, load_schema_map
 from crmsync.settings import reset_settings_cache
 
 from .legacy_schema import ERP_TABLES, build_legacy_erp, erp_ddl
@@ -134,6 +136,12 @@ def _edit(path: Path, old: str, new: str) -> Path:
             "entidades.cliente.campos.cnpj.conversor: 'cnpj_formatado' não serve",
         ),
         ("modificado_em: dt_alteracao", "modificado_em: fantasia", "entidades.cliente.modificado_em: a coluna"),
+        (
+            "valor_total: {coluna: total, conversor: decimal, opcoes: {casas: 2}}",
+            "valor_total: {coluna: total, conversor: decimal}",
+            "entidades.venda.campos.valor_total.opcoes.casas: a coluna 'total' guarda 2 casas",
+        ),
+        ("opcoes: {tamanho: 120}}", "opcoes: {tamanho: 500}}", "entidades.cliente.campos.nome.opcoes.tamanho: 500"),
     ],
 )
 def test_check_refuses_a_map_that_does_not_fit(
@@ -187,3 +195,31 @@ def test_bad_map_and_bad_url_exit_2_with_one_line(runner: CliRunner, tmp_path: P
     assert set(ERP_TABLES) <= set(
         json.loads(runner.invoke(app, ["schema", "inspect", "--url", sqlite_url, "--json"]).stdout)["tabelas"]
     )
+
+
+def test_default_map_checks_clean_against_our_own_tables(db_url: str) -> None:
+    """Our built-in tables are just the default map: it fits them on every database."""
+    upgrade(db_url, local_tables=True)
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO crm_lojas (id, nome, api_key_hash, api_key_prefix, ativo, cadastrado_em)"
+                    " VALUES (1, 'Loja', 'h', 'p', :t, '2026-01-01 00:00:00')"
+                ),
+                {"t": True},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO clientes (id, id_loja, tipo_pessoa, nome, cpf, telefone, data_nascimento, ativo,"
+                    " cadastrado_em, modificado_em) VALUES (1, 1, 'PF', 'Ana', '52998224725', '+551135228899',"
+                    " '1990-05-17', :t, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+                ),
+                {"t": True},
+            )
+        report = check_schema_map(default_schema_map(), engine)
+    finally:
+        engine.dispose()
+    assert report.problemas == [] and report.linhas_com_erro == [], report.as_dict()
+    assert report.linhas_verificadas["cliente"] == 1
