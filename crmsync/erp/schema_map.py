@@ -15,8 +15,9 @@ rows the same way.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -253,15 +254,22 @@ class TableMap(_Strict):
             cols.add(self.exclusao.coluna)
         return cols
 
+    @cached_property
+    def _read_plan(self) -> tuple[tuple[str, str, Callable[[Any], Any]], ...]:
+        """(field, column, reader) per field, resolved once: a full hash scan calls
+        `row_to_canonical` for every row, and the attribute look-ups were most of its cost."""
+        return tuple((name, f.coluna, f.converter.to_canonical) for name, f in self.campos.items())
+
     def row_to_canonical(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """The mapped fields of a row, canonical; RowConversionError lists every bad field."""
         out: dict[str, Any] = {}
         problems: list[FieldProblem] = []
-        for name, fmap in self.campos.items():
+        get = row.get
+        for name, column, read in self._read_plan:
             try:
-                value = fmap.converter.to_canonical(row.get(fmap.coluna))
+                value = read(get(column))
             except ConversionError as exc:
-                problems.append(FieldProblem(field=name, column=fmap.coluna, reason=exc.reason))
+                problems.append(FieldProblem(field=name, column=column, reason=exc.reason))
                 continue
             if value is None and name in out:
                 continue  # cpf and cnpj sharing a `documento` column: keep the one found
