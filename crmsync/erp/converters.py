@@ -96,8 +96,11 @@ def _same(raw: Any, marker: Any) -> bool:
         return raw is None and marker is None
     left = raw.strip() if isinstance(raw, str) else raw
     right = marker.strip() if isinstance(marker, str) else marker
-    if left == right:
-        return True
+    try:
+        if left == right:
+            return True
+    except ArithmeticError:  # a signalling NaN refuses even to be compared
+        return False
     if isinstance(left, bool) or isinstance(right, bool):
         return False
     return str(left) == str(right)
@@ -142,8 +145,14 @@ class Converter:
                 raise ConversionError("texto com codificação inválida") from exc
         try:
             return self._read(raw)
+        except ConversionError:
+            raise
         except n.NormalizationError as exc:
             raise ConversionError(exc.message) from exc
+        except (ArithmeticError, ValueError, TypeError) as exc:
+            # A value no branch foresaw (NaN in a DECIMAL, 1e24 in a FLOAT): a failed item
+            # with the value named, never a crashed run.
+            raise ConversionError(f"valor inválido: {raw!r}") from exc
 
     def to_column(self, value: Any) -> Any:
         """What to write in the column for a canonical value."""
@@ -151,14 +160,40 @@ class Converter:
             return self.vazio
         try:
             return self._write(value)
+        except ConversionError:
+            raise
         except n.NormalizationError as exc:
             raise ConversionError(exc.message) from exc
+        except (ArithmeticError, ValueError, TypeError) as exc:
+            raise ConversionError(f"valor inválido: {value!r}") from exc
 
     def _read(self, raw: Any) -> Any:
         raise NotImplementedError
 
     def _write(self, value: Any) -> Any:
         raise NotImplementedError
+
+
+def _number_digits(raw: Any) -> str | None:
+    """The digits of a whole number held in a numeric column (a document or CEP that lost
+    its leading zeros), None when `raw` is not numeric; ConversionError for NaN, infinity,
+    a fraction or a negative number."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, Decimal, float)):
+        return None
+    if isinstance(raw, int):
+        number = raw
+    else:
+        if (isinstance(raw, Decimal) and not raw.is_finite()) or (isinstance(raw, float) and raw != raw):
+            raise ConversionError(f"número inválido: {raw!r}")
+        try:
+            number = int(raw)
+        except (ValueError, OverflowError) as exc:
+            raise ConversionError(f"número inválido: {raw!r}") from exc
+        if number != raw:
+            raise ConversionError(f"número com casas decimais: {raw!r}")
+    if number < 0:
+        raise ConversionError(f"número negativo: {raw!r}")
+    return str(number)
 
 
 def _int_option(opcoes: Mapping[str, Any], key: str, low: int = 1) -> int | None:
@@ -254,17 +289,10 @@ class _Document(_TextShaped):
     def _read(self, raw: Any) -> Any:
         if isinstance(raw, bool):
             raise ConversionError(f"{self.label} inválido")
-        if isinstance(raw, (int, Decimal)):
-            if raw == 0:
-                return None
-            try:
-                d = str(int(raw))
-            except (ValueError, ArithmeticError) as exc:
-                raise ConversionError(f"{self.label} inválido") from exc
-        else:
-            d = n.digits(str(raw))
-            if not d or not d.strip("0"):
-                return None
+        numeric = _number_digits(raw)
+        d = numeric if numeric is not None else n.digits(str(raw))
+        if not d.strip("0"):
+            return None
         if len(d) < self.length and (not isinstance(raw, str) or raw.strip().isdigit()):
             d = d.zfill(self.length)  # a number that lost its leading zeros
         return self._validate(d)
@@ -332,8 +360,9 @@ class Documento(_TextShaped):
         """("cpf"|"cnpj", digits) of a column value, or ConversionError. 11 digits in text
         is a CPF and 14 a CNPJ; a shorter number lost its leading zeros: a CPF if it is a
         valid one padded to 11, otherwise a CNPJ padded to 14."""
-        numeric = isinstance(raw, (int, Decimal)) and not isinstance(raw, bool)
-        d = str(int(raw)) if numeric else n.digits(str(raw))
+        number = _number_digits(raw)
+        numeric = number is not None
+        d = number if number is not None else n.digits(str(raw))
         if len(d) == 11 and not numeric:
             return "cpf", self._cpf._validate(d)
         if len(d) == 14:
@@ -351,9 +380,8 @@ class Documento(_TextShaped):
         raise ConversionError("documento inválido: não é CPF nem CNPJ válido")
 
     def _read(self, raw: Any) -> Any:
-        if isinstance(raw, (int, Decimal)) and not isinstance(raw, bool) and raw == 0:
-            return None
-        if isinstance(raw, str) and not n.digits(raw).strip("0"):
+        number = _number_digits(raw)
+        if not (number if number is not None else n.digits(str(raw))).strip("0"):
             return None
         kind, d = self.kind_of(raw)
         return d if kind == self.tipo else None
@@ -375,10 +403,11 @@ class Cep(_TextShaped):
             raise ConverterOptionError("formato", f"formato desconhecido '{self.fmt}' (use: {', '.join(_DOC_FORMATS)})")
 
     def _read(self, raw: Any) -> Any:
-        d = str(int(raw)) if isinstance(raw, (int, Decimal)) and not isinstance(raw, bool) else n.digits(str(raw))
+        number = _number_digits(raw)
+        d = number if number is not None else n.digits(str(raw))
         if not d.strip("0"):
             return None
-        if len(d) < 8 and not isinstance(raw, str):
+        if len(d) < 8 and number is not None:
             d = d.zfill(8)
         if len(d) != 8:
             raise ConversionError("CEP deve ter 8 dígitos")
@@ -411,7 +440,10 @@ class Telefone(_TextShaped):
             raise ConverterOptionError("formato", f"formato desconhecido '{self.fmt}' (use: {choices})")
 
     def _read(self, raw: Any) -> Any:
-        text = str(int(raw)) if isinstance(raw, int) and not isinstance(raw, bool) else self._text_in(raw)
+        number = _number_digits(raw)
+        if number is None and not isinstance(raw, str):
+            raise ConversionError(f"telefone inválido: {raw!r}")
+        text = number if number is not None else self._text_in(raw)
         try:
             return n.normalize_phone(text)
         except n.NormalizationError as exc:
@@ -420,15 +452,16 @@ class Telefone(_TextShaped):
     def _write(self, value: Any) -> Any:
         e164 = n.normalize_phone(str(value))
         assert e164 is not None
-        if self.fmt == "e164":
-            return self._text_out(e164)
-        number = phonenumbers.parse(e164, "BR")
+        text: str | None = e164
         if self.fmt == "digitos":
-            if number.country_code == 55:
-                return self._text_out(str(number.national_number))
-            return self._text_out(e164)
-        text = n.format_phone_br(e164)
-        assert text is not None
+            number = phonenumbers.parse(e164, "BR")
+            text = str(number.national_number) if number.country_code == 55 else e164
+        elif self.fmt == "nacional":
+            text = n.format_phone_br(e164)
+        # A number the column's spelling cannot carry back (leading zeros lost by the
+        # national form) is refused rather than written as a different phone.
+        if text is None or n.normalize_phone(text) != e164:
+            raise ConversionError(f"telefone {e164} não cabe no formato '{self.fmt}' da coluna")
         return self._text_out(text)
 
 
@@ -584,6 +617,8 @@ class Data(_TextShaped):
         if isinstance(day, datetime):
             day = day.date()
         if self.fmt is not None:
+            if day.year < 1000:  # strftime's %Y would not write four digits
+                raise ConversionError(f"data fora do intervalo: {day.isoformat()}")
             return self._text_out(day.strftime(self.fmt))
         return day
 
@@ -609,6 +644,8 @@ class DataHora(Data):
         except ValueError as exc:
             raise ConversionError(f"data e hora inválidas: {value!r}") from exc
         if self.fmt is not None:
+            if moment.year < 1000:
+                raise ConversionError(f"data fora do intervalo: {moment.isoformat()}")
             return self._text_out(moment.strftime(self.fmt))
         return moment
 
