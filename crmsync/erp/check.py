@@ -162,7 +162,17 @@ def _check_table(report: CheckReport, engine: Engine, where: str, tmap: TableMap
     if info is None:
         report.problemas.append(f"{where}.tabela: tabela '{tmap.tabela}' não existe")
         return None
-    _check_column(report, f"{where}.chave_primaria", info, tmap.chave_primaria)
+    key = _check_column(report, f"{where}.chave_primaria", info, tmap.chave_primaria)
+    if key is not None and key.kind not in ("integer", "other"):
+        report.problemas.append(
+            f"{where}.chave_primaria: a coluna '{key.name}' ({key.type_name}) não é inteira; "
+            "o crmsync sincroniza tabelas de chave inteira"
+        )
+    elif key is not None and not key.autoincrement:
+        report.avisos.append(
+            f"{where}.chave_primaria: '{key.name}' não é numerada pelo banco (AUTO_INCREMENT/SERIAL); "
+            "inclusões pelo crmsync falhariam"
+        )
     if info.primary_key and info.primary_key != [tmap.chave_primaria]:
         report.avisos.append(
             f"{where}.chave_primaria: a chave primária de '{info.name}' é {', '.join(info.primary_key)}"

@@ -142,6 +142,11 @@ def _edit(path: Path, old: str, new: str) -> Path:
             "entidades.venda.campos.valor_total.opcoes.casas: a coluna 'total' guarda 2 casas",
         ),
         ("opcoes: {tamanho: 120}}", "opcoes: {tamanho: 500}}", "entidades.cliente.campos.nome.opcoes.tamanho: 500"),
+        (
+            "chave_primaria: cod_cli",
+            "chave_primaria: fantasia",
+            "entidades.cliente.chave_primaria: a coluna 'fantasia'",
+        ),
     ],
 )
 def test_check_refuses_a_map_that_does_not_fit(
