@@ -179,11 +179,15 @@ def _config(integ: CrmIntegracao) -> Any:
 
 
 def entities_of(integ: CrmIntegracao) -> list[str]:
-    """Entities the integration syncs, in dependency order (customers and products first)."""
+    """Entities the integration syncs, in dependency order (customers and products first);
+    attached to an ERP, only those its schema map has a table for."""
+    from crmsync.erp.table import active_schema  # imported when used (start-up time)
+
+    mapped = active_schema().entities
     cfg = _config(integ)
     if cfg.entidades:
-        return [e for e in ENTITY_ORDER if e in cfg.entidades]
-    return list(ENTITY_ORDER)
+        return [e for e in ENTITY_ORDER if e in cfg.entidades and e in mapped]
+    return [e for e in ENTITY_ORDER if e in mapped]
 
 
 def _can(integ: CrmIntegracao, entity_type: str, direction: str) -> bool:
