@@ -61,6 +61,7 @@ def inspect_cmd(
     url: str | None = UrlOption,
     saida: Path | None = typer.Option(None, "--saida", "-o", help="Grava o rascunho neste arquivo (não sobrescreve)."),
     amostra: int = typer.Option(200, "--amostra", min=1, max=100_000, help="Linhas lidas por coluna para adivinhar."),
+    esquema: str | None = typer.Option(None, "--esquema", help="Esquema do PostgreSQL (padrão: o da conexão)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Lê o banco do ERP e escreve um rascunho de mapa (cada palpite marcado '# revisar')."""
@@ -68,7 +69,7 @@ def inspect_cmd(
         fail(f"'{saida}' já existe; escolha outro nome (o rascunho nunca sobrescreve um mapa)")
     engine = _engine(url)
     try:
-        result = inspect_database(engine, sample=amostra)
+        result = inspect_database(engine, sample=amostra, schema=esquema)
     except DBAPIError as exc:
         fail(f"erro ao ler o banco do ERP: {type(exc.orig).__name__}")
     finally:

@@ -137,6 +137,7 @@ class TableGuess:
     exclusao_motivo: str = "nenhuma coluna de exclusão: exclusão física"
     padroes_insercao: dict[str, Any] = field(default_factory=dict)
     coluna_venda: str | None = None
+    esquema: str | None = None
 
 
 @dataclass
@@ -161,7 +162,10 @@ class InspectResult:
 
 
 def _table_data(g: TableGuess) -> dict[str, Any]:
-    out: dict[str, Any] = {"tabela": g.tabela, "chave_primaria": g.chave_primaria, "loja": g.loja}
+    out: dict[str, Any] = {"tabela": g.tabela}
+    if g.esquema:
+        out["esquema"] = g.esquema
+    out.update({"chave_primaria": g.chave_primaria, "loja": g.loja})
     if g.modificado_em:
         out["modificado_em"] = g.modificado_em
     out["exclusao"] = g.exclusao
@@ -350,7 +354,7 @@ def _guess_table(engine: Engine, entity: str, info: TableInfo, sample: int, fiel
     columns = list(info.columns)
     pk = info.primary_key[0] if len(info.primary_key) == 1 else columns[0]
     taken: set[str] = {pk}
-    guess = TableGuess(tabela=info.name, chave_primaria=pk, campos={}, motivo="")
+    guess = TableGuess(tabela=info.name, chave_primaria=pk, campos={}, motivo="", esquema=info.schema)
     if fields_kind != "item":
         store = _find(columns, STORE_HINTS, taken)
         if store is not None:
@@ -527,7 +531,10 @@ def render_draft(result: InspectResult) -> str:
 
 
 def _render_table(g: TableGuess, ind: str, *, with_store: bool) -> list[str]:
-    out = [f"{ind}tabela: {g.tabela}  {REVIEW}: {g.motivo}", f"{ind}chave_primaria: {g.chave_primaria}  {REVIEW}"]
+    out = [f"{ind}tabela: {g.tabela}  {REVIEW}: {g.motivo}"]
+    if g.esquema:
+        out.append(f"{ind}esquema: {g.esquema}")
+    out.append(f"{ind}chave_primaria: {g.chave_primaria}  {REVIEW}")
     if g.coluna_venda is not None:
         out.append(f"{ind}coluna_venda: {g.coluna_venda}  {REVIEW}")
     if with_store:

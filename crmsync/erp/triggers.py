@@ -131,17 +131,25 @@ def _changed(conn: Connection, watched: tuple[str, ...], null_safe_eq: str) -> s
     return "NOT (" + " AND ".join(parts) + ")"
 
 
-def _mysql_triggers(conn: Connection, t: _Target) -> list[str]:
+def _outbox_name(conn: Connection, dialect: str) -> str:
+    """The outbox, qualified with the schema (PostgreSQL) or database (MariaDB) it is
+    created in: a trigger body resolves names in its table's schema, or by the ERP
+    session's search_path, not by ours."""
+    if dialect == "sqlite":
+        return OUTBOX_TABLE
+    current = conn.execute(text("SELECT DATABASE()" if dialect == "mysql" else "SELECT current_schema()")).scalar()
+    return f"{_q(conn, str(current))}.{OUTBOX_TABLE}"
+
+
+def _mysql_triggers(conn: Connection, t: _Target, outbox: str) -> list[str]:
     table = _qualified(conn, t)
     key = _q(conn, t.key_column)
     out = []
     for event, suffix, op in _OPS:
         row = "OLD" if event == "DELETE" else "NEW"
-        insert = (
-            f"INSERT INTO {OUTBOX_TABLE} (tabela, chave, operacao) VALUES ('{t.logical_table}', {row}.{key}, '{op}')"
-        )
+        insert = f"INSERT INTO {outbox} (tabela, chave, operacao) VALUES ('{t.logical_table}', {row}.{key}, '{op}')"
         if event == "UPDATE":
-            moved = f"INSERT INTO {OUTBOX_TABLE} (tabela, chave, operacao) VALUES ('{t.logical_table}', OLD.{key}, 'U')"
+            moved = f"INSERT INTO {outbox} (tabela, chave, operacao) VALUES ('{t.logical_table}', OLD.{key}, 'U')"
             body = (
                 f"BEGIN IF {_changed(conn, t.watched, '{old} <=> {new}')} THEN {insert}; "
                 f"IF NOT (OLD.{key} <=> NEW.{key}) THEN {moved}; END IF; END IF; END"
@@ -154,20 +162,18 @@ def _mysql_triggers(conn: Connection, t: _Target) -> list[str]:
     return out
 
 
-def _sqlite_triggers(conn: Connection, t: _Target) -> list[str]:
+def _sqlite_triggers(conn: Connection, t: _Target, outbox: str) -> list[str]:
     table = _q(conn, t.table)
     key = _q(conn, t.key_column)
     out = []
     for event, suffix, op in _OPS:
         row = "OLD" if event == "DELETE" else "NEW"
-        insert = (
-            f"INSERT INTO {OUTBOX_TABLE} (tabela, chave, operacao) VALUES ('{t.logical_table}', {row}.{key}, '{op}');"
-        )
+        insert = f"INSERT INTO {outbox} (tabela, chave, operacao) VALUES ('{t.logical_table}', {row}.{key}, '{op}');"
         when = ""
         if event == "UPDATE":
             when = f" WHEN {_changed(conn, t.watched, '{old} IS {new}')}"
             insert += (
-                f" INSERT INTO {OUTBOX_TABLE} (tabela, chave, operacao)"
+                f" INSERT INTO {outbox} (tabela, chave, operacao)"
                 f" SELECT '{t.logical_table}', OLD.{key}, 'U' WHERE OLD.{key} IS NOT NEW.{key};"
             )
         out.append(
@@ -177,8 +183,8 @@ def _sqlite_triggers(conn: Connection, t: _Target) -> list[str]:
     return out
 
 
-_PG_FUNCTION_SQL = f"""
-CREATE OR REPLACE FUNCTION {PG_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
+_PG_FUNCTION_SQL = """
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     old_key text;
     new_key text;
@@ -186,12 +192,12 @@ BEGIN
     IF TG_OP <> 'INSERT' THEN old_key := to_jsonb(OLD) ->> TG_ARGV[1]; END IF;
     IF TG_OP <> 'DELETE' THEN new_key := to_jsonb(NEW) ->> TG_ARGV[1]; END IF;
     IF TG_OP = 'DELETE' THEN
-        INSERT INTO {OUTBOX_TABLE} (tabela, chave, operacao) VALUES (TG_ARGV[0], old_key, 'D');
+        INSERT INTO {outbox} (tabela, chave, operacao) VALUES (TG_ARGV[0], old_key, 'D');
         RETURN OLD;
     END IF;
-    INSERT INTO {OUTBOX_TABLE} (tabela, chave, operacao) VALUES (TG_ARGV[0], new_key, left(TG_OP, 1));
+    INSERT INTO {outbox} (tabela, chave, operacao) VALUES (TG_ARGV[0], new_key, left(TG_OP, 1));
     IF TG_OP = 'UPDATE' AND old_key IS DISTINCT FROM new_key THEN
-        INSERT INTO {OUTBOX_TABLE} (tabela, chave, operacao) VALUES (TG_ARGV[0], old_key, 'U');
+        INSERT INTO {outbox} (tabela, chave, operacao) VALUES (TG_ARGV[0], old_key, 'U');
     END IF;
     RETURN NEW;
 END
@@ -199,7 +205,7 @@ $$
 """
 
 
-def _pg_triggers(conn: Connection, t: _Target) -> list[str]:
+def _pg_triggers(conn: Connection, t: _Target, outbox: str) -> list[str]:
     table = _qualified(conn, t)
     args = f"'{t.logical_table}', '{t.key_column}'"
     out = []
@@ -207,20 +213,19 @@ def _pg_triggers(conn: Connection, t: _Target) -> list[str]:
         when = f" WHEN ({_changed(conn, t.watched, '{old} IS NOT DISTINCT FROM {new}')})" if event == "UPDATE" else ""
         out.append(
             f"CREATE TRIGGER {_q(conn, trigger_name(t.table, suffix))} AFTER {event} ON {table}"
-            f" FOR EACH ROW{when} EXECUTE FUNCTION {PG_FUNCTION}({args})"
+            f" FOR EACH ROW{when} EXECUTE FUNCTION {outbox.rsplit('.', 1)[0]}.{PG_FUNCTION}({args})"
         )
     return out
 
 
-def installed_triggers(engine: Engine) -> list[tuple[str, str]]:
-    """(table, trigger) of every crmsync trigger in the database, found by name."""
-    dialect = _dialect(engine)
+def _found_triggers(engine: Engine, dialect: str) -> list[tuple[str | None, str, str]]:
+    """(schema, table, trigger) of every crmsync trigger, found by name in the catalog."""
     like = TRIGGER_PREFIX.replace("_", "\\_") + "%"
     with engine.connect() as conn:
         if dialect == "mysql":
             rows = conn.execute(
                 text(
-                    "SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME FROM information_schema.TRIGGERS"
+                    "SELECT EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE, TRIGGER_NAME FROM information_schema.TRIGGERS"
                     " WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE :p"
                 ),
                 {"p": like},
@@ -228,17 +233,30 @@ def installed_triggers(engine: Engine) -> list[tuple[str, str]]:
         elif dialect == "postgresql":
             rows = conn.execute(
                 text(
-                    "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+                    "SELECT ns.nspname, c.relname, t.tgname FROM pg_trigger t"
+                    " JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace ns ON ns.oid = c.relnamespace"
                     " WHERE NOT t.tgisinternal AND t.tgname LIKE :p"
                 ),
                 {"p": like},
             )
         else:
             rows = conn.execute(
-                text("SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger' AND name LIKE :p ESCAPE '\\'"),
+                text(
+                    "SELECT NULL, tbl_name, name FROM sqlite_master WHERE type = 'trigger' AND name LIKE :p ESCAPE '\\'"
+                ),
                 {"p": like},
             )
-        return sorted((str(a), str(b)) for a, b in rows)
+        return sorted((None if a is None else str(a), str(b), str(c)) for a, b, c in rows)
+
+
+def installed_triggers(engine: Engine) -> list[tuple[str, str]]:
+    """(table, trigger) of every crmsync trigger in the database, found by name; the table
+    is "schema.table" outside PostgreSQL's public schema."""
+    dialect = _dialect(engine)
+    return [
+        (table if schema in (None, "public") or dialect != "postgresql" else f"{schema}.{table}", name)
+        for schema, table, name in _found_triggers(engine, dialect)
+    ]
 
 
 def install_triggers(schema_map: SchemaMap, engine: Engine) -> list[tuple[str, str]]:
@@ -257,21 +275,25 @@ def install_triggers(schema_map: SchemaMap, engine: Engine) -> list[tuple[str, s
     _drop_triggers(engine, dialect)
     with engine.begin() as conn:
         _create_outbox(conn, dialect)
+        outbox = _outbox_name(conn, dialect)
         if dialect == "postgresql":
-            conn.execute(text(_PG_FUNCTION_SQL))
+            function = f"{outbox.rsplit('.', 1)[0]}.{PG_FUNCTION}"
+            conn.execute(text(_PG_FUNCTION_SQL.format(function=function, outbox=outbox)))
         for t in targets:
             builder = {"mysql": _mysql_triggers, "postgresql": _pg_triggers, "sqlite": _sqlite_triggers}[dialect]
-            for stmt in builder(conn, t):
+            for stmt in builder(conn, t, outbox):
                 conn.execute(text(stmt))
     return installed_triggers(engine)
 
 
 def _drop_triggers(engine: Engine, dialect: str) -> int:
-    found = installed_triggers(engine)
+    found = _found_triggers(engine, dialect)
     with engine.begin() as conn:
-        for table, name in found:
+        for schema, table, name in found:
             if dialect == "postgresql":
-                conn.execute(text(f"DROP TRIGGER IF EXISTS {_q(conn, name)} ON {_q(conn, table)}"))
+                conn.execute(
+                    text(f"DROP TRIGGER IF EXISTS {_q(conn, name)} ON {_q(conn, str(schema))}.{_q(conn, table)}")
+                )
             else:
                 conn.execute(text(f"DROP TRIGGER IF EXISTS {_q(conn, name)}"))
     return len(found)

@@ -117,12 +117,16 @@ def _rows(kind: str) -> list[str]:
     ]
 
 
-def build_legacy_erp(url: str) -> None:
-    """Create and fill the legacy schema with plain SQL, as the PHP ERP would have."""
+def build_legacy_erp(url: str, schema: str | None = None) -> None:
+    """Create and fill the legacy schema with plain SQL, as the PHP ERP would have (in a
+    PostgreSQL `schema` of its own when given)."""
     kind = _kind(url)
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
+            if schema is not None:
+                conn.execute(text(f"CREATE SCHEMA {schema}"))
+                conn.execute(text(f"SET LOCAL search_path TO {schema}"))
             for stmt in _ddl(kind) + _rows(kind):
                 conn.execute(text(stmt))
     finally:
@@ -137,7 +141,7 @@ def _kind(url: str) -> str:
     return "mariadb"
 
 
-def erp_ddl(url: str, tables: tuple[str, ...] = ERP_TABLES) -> dict[str, Any]:
+def erp_ddl(url: str, tables: tuple[str, ...] = ERP_TABLES, schema: str | None = None) -> dict[str, Any]:
     """Everything about the ERP's tables that a migration or a trigger could change: the
     server's own DDL text where it has one, columns, keys, indexes, triggers, and the rows."""
     kind = _kind(url)
@@ -147,15 +151,16 @@ def erp_ddl(url: str, tables: tuple[str, ...] = ERP_TABLES) -> dict[str, Any]:
         insp = inspect(engine)
         with engine.connect() as conn:
             for table in tables:
+                qualified = f"{schema}.{table}" if schema else table
                 snap: dict[str, Any] = {
                     "columns": [
                         (c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
-                        for c in insp.get_columns(table)
+                        for c in insp.get_columns(table, schema=schema)
                     ],
-                    "pk": insp.get_pk_constraint(table),
-                    "fks": insp.get_foreign_keys(table),
-                    "indexes": sorted(insp.get_indexes(table), key=lambda i: str(i["name"])),
-                    "rows": [tuple(r) for r in conn.execute(text(f"SELECT * FROM {table} ORDER BY 1"))],
+                    "pk": insp.get_pk_constraint(table, schema=schema),
+                    "fks": insp.get_foreign_keys(table, schema=schema),
+                    "indexes": sorted(insp.get_indexes(table, schema=schema), key=lambda i: str(i["name"])),
+                    "rows": [tuple(r) for r in conn.execute(text(f"SELECT * FROM {qualified} ORDER BY 1"))],
                 }
                 if kind == "mariadb":
                     create = conn.execute(text(f"SHOW CREATE TABLE `{table}`")).one()[1]
@@ -177,18 +182,19 @@ def erp_ddl(url: str, tables: tuple[str, ...] = ERP_TABLES) -> dict[str, Any]:
                                 "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
                                 " WHERE conrelid = :t ::regclass"
                             ),
-                            {"t": table},
+                            {"t": qualified},
                         )
                     )
                     snap["indexdefs"] = sorted(
                         conn.execute(
-                            text("SELECT indexdef FROM pg_indexes WHERE tablename = :t"), {"t": table}
+                            text("SELECT indexdef FROM pg_indexes WHERE tablename = :t AND schemaname = :s"),
+                            {"t": table, "s": schema or "public"},
                         ).scalars()
                     )
                     snap["triggers"] = sorted(
                         conn.execute(
                             text("SELECT tgname FROM pg_trigger WHERE tgrelid = :t ::regclass AND NOT tgisinternal"),
-                            {"t": table},
+                            {"t": qualified},
                         ).scalars()
                     )
                 else:

@@ -127,3 +127,33 @@ def test_install_refuses_a_map_that_does_not_fit(runner: CliRunner, sqlite_url: 
     r = runner.invoke(app, ["schema", "triggers", "install", str(map_path), "--url", sqlite_url])
     assert r.exit_code == 2 and "status_x" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert erp_ddl(sqlite_url) == before
+
+
+@pytest.mark.postgres
+def test_erp_tables_in_their_own_postgresql_schema(runner: CliRunner, fresh_database: Any, tmp_path: Path) -> None:
+    """An ERP in schema `erp` (not public): inspect --esquema drafts a map that names it,
+    check passes once the bad rows are fixed, triggers go in and out by schema."""
+    url = fresh_database("postgresql")
+    build_legacy_erp(url, schema="erp")
+    tables = ("cad_clientes", "cad_produtos", "pedidos", "pedidos_itens")
+    before = _without_rows(erp_ddl(url, tables, schema="erp"))
+    draft = tmp_path / "mapa.yaml"
+    r = runner.invoke(app, ["schema", "inspect", "--url", url, "--esquema", "erp", "-o", str(draft)])
+    assert r.exit_code == 0, r.output
+    smap = load_schema_map(draft)
+    assert smap.entidades["cliente"].esquema == "erp" and smap.entidades["venda"].itens is not None
+    _sql(
+        url,
+        "UPDATE erp.cad_clientes SET cpf = NULL WHERE cod_cli = 4",
+        "DELETE FROM erp.cad_clientes WHERE cod_cli = 5",
+    )
+    r = runner.invoke(app, ["schema", "check", str(draft), "--url", url])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["schema", "triggers", "install", str(draft), "--url", url, "--json"])
+    assert r.exit_code == 0, r.output
+    assert {t["tabela"] for t in json.loads(r.stdout)["gatilhos"]} == {f"erp.{t}" for t in tables}
+    _sql(url, "UPDATE erp.cad_clientes SET email = 'novo@example.com' WHERE cod_cli = 2")
+    assert _outbox(url) == [("cad_clientes", "2", "U")]
+    r = runner.invoke(app, ["schema", "triggers", "remove", "--url", url])
+    assert r.exit_code == 0, r.output
+    assert _without_rows(erp_ddl(url, tables, schema="erp")) == before
