@@ -86,6 +86,17 @@ def _charsets(engine: Engine, table_name: str) -> tuple[str | None, dict[str, st
     return table_charset, cols
 
 
+def _numbered(engine: Engine, col: Any, pk: list[str]) -> bool:
+    """Whether the database numbers new rows in this column: AUTO_INCREMENT, SERIAL or an
+    identity, and on SQLite the single INTEGER PRIMARY KEY (an alias of the rowid)."""
+    if col.get("autoincrement") is True:
+        return True
+    single_key = pk == [col["name"]] and kind_of(col["type"]) == "integer"
+    if engine.dialect.name == "sqlite":
+        return single_key and str(col["type"]).upper() == "INTEGER"
+    return single_key and ("nextval(" in str(col.get("default") or "") or col.get("identity") is not None)
+
+
 def list_tables(engine: Engine, schema: str | None = None) -> list[str]:
     """The database's tables, without crmsync's own."""
     names = inspect(engine).get_table_names(schema=schema)
@@ -102,7 +113,6 @@ def describe_table(engine: Engine, name: str, schema: str | None = None) -> Tabl
     columns: dict[str, ColumnInfo] = {}
     for col in insp.get_columns(name, schema=schema):
         sql_type = col["type"]
-        auto = col.get("autoincrement")
         columns[col["name"]] = ColumnInfo(
             name=col["name"],
             kind=kind_of(sql_type),
@@ -111,9 +121,7 @@ def describe_table(engine: Engine, name: str, schema: str | None = None) -> Tabl
             scale=getattr(sql_type, "scale", None),
             nullable=bool(col["nullable"]),
             has_default=col.get("default") is not None,
-            autoincrement=bool(
-                auto is True or (auto == "auto" and pk == [col["name"]] and kind_of(sql_type) == "integer")
-            ),
+            autoincrement=_numbered(engine, col, pk),
             charset=charsets.get(col["name"]),
         )
     fks = [

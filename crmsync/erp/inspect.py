@@ -435,6 +435,8 @@ def _table_score(entity: str, info: TableInfo) -> int:
             score += 3
     if len(info.primary_key) == 1:
         score += 2
+    if entity != "produto" and any(h in tokens for h in ("item", "itens", "det", "detalhe")):
+        score -= 20  # a detail table, never the entity itself
     return score
 
 
@@ -448,15 +450,16 @@ def inspect_database(engine: Engine, *, sample: int = 200, schema: str | None = 
         scored = sorted(
             ((_table_score(entity, i), i.name, i) for i in infos if i.name not in used), key=lambda s: (-s[0], s[1])
         )
-        if not scored or scored[0][0] < 15:
-            continue
-        score, _name, info = scored[0]
-        guess = _guess_table(engine, entity, info, sample, entity)
-        if any(f not in guess.campos for f in _required(entity)):
-            continue
-        guess.motivo = f"tabela escolhida pelo nome e pelas colunas (pontuação {score})"
-        result.entidades[entity] = guess
-        used.add(info.name)
+        for score, _name, info in scored:
+            if score < 15:
+                break
+            guess = _guess_table(engine, entity, info, sample, entity)
+            if any(f not in guess.campos for f in _required(entity)):
+                continue  # e.g. `venda_itens` looks like a venda but has no cliente
+            guess.motivo = f"tabela escolhida pelo nome e pelas colunas (pontuação {score})"
+            result.entidades[entity] = guess
+            used.add(info.name)
+            break
     venda = result.entidades.get("venda")
     if venda is not None and "cliente" not in result.entidades:
         del result.entidades["venda"]

@@ -414,9 +414,13 @@ class EntityMap(TableMap):
         return cols
 
     def writable_columns(self) -> set[str]:
+        """Also the store column (on insert) and the modified column, which every write
+        sets to its time so the ERP, like crmsync's own scans, sees the change."""
         cols = super().writable_columns()
         if self.loja.coluna is not None:
             cols.add(self.loja.coluna)
+        if self.modificado_em is not None:
+            cols.add(self.modificado_em)
         return cols
 
     def store_of(self, row: Mapping[str, Any]) -> int:

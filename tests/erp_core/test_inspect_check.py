@@ -228,3 +228,21 @@ def test_default_map_checks_clean_against_our_own_tables(db_url: str) -> None:
         engine.dispose()
     assert report.problemas == [] and report.linhas_com_erro == [], report.as_dict()
     assert report.linhas_verificadas["cliente"] == 1
+
+
+def test_inspect_finds_our_own_tables_and_its_draft_checks(runner: CliRunner, db_url: str, tmp_path: Path) -> None:
+    """The built-in tables read like any ERP's: all entities and the items are found
+    (`venda_itens` is not taken for the venda), keys are numbered by the database."""
+    upgrade(db_url, local_tables=True)
+    draft = tmp_path / "nosso.yaml"
+    ents = _inspect(runner, db_url, draft)["mapa"]["entidades"]
+    assert {k: v["tabela"] for k, v in ents.items()} == {
+        "cliente": "clientes",
+        "produto": "produtos",
+        "venda": "vendas",
+    }
+    assert ents["venda"]["itens"]["tabela"] == "venda_itens" and ents["venda"]["itens"]["coluna_venda"] == "id_venda"
+    assert ents["cliente"]["exclusao"] == {"modo": "data", "coluna": "deletado_em"}
+    r = runner.invoke(app, ["schema", "check", str(draft), "--url", db_url, "--json"])
+    assert r.exit_code == 0, r.output
+    assert not [a for a in json.loads(r.stdout)["avisos"] if "chave_primaria" in a]
