@@ -10,17 +10,21 @@ The database is the ERP's (CRMSYNC_ERP_DATABASE_URL, else CRMSYNC_DATABASE_URL) 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.exc import DBAPIError, NoSuchModuleError, OperationalError
 
 from crmsync.cli.common import EXIT_USAGE, JsonOption, console, emit_json, fail
-from crmsync.erp.check import check_schema_map
-from crmsync.erp.inspect import inspect_database, render_draft
-from crmsync.erp.schema_map import SchemaMap, SchemaMapError, load_schema_map
-from crmsync.erp.triggers import TriggerError, install_triggers, installed_triggers, remove_triggers
 from crmsync.settings import get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from crmsync.erp.schema_map import SchemaMap
+
+# SQLAlchemy and crmsync.erp (pydantic models, phone and document validators) are imported
+# inside the commands, as the other command modules do: every `crmsync` invocation loads
+# every command module, and only `schema ...` needs them (start-up time).
 
 schema_app = typer.Typer(help="Mapa do esquema do ERP: inspecionar, validar, gatilhos.", no_args_is_help=True)
 triggers_app = typer.Typer(help="Gatilhos opcionais que avisam mudanças (crm_erp_outbox).", no_args_is_help=True)
@@ -35,6 +39,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _engine(url: str | None) -> Engine:
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import DBAPIError, NoSuchModuleError, OperationalError
+
     target = url or get_settings().resolved_erp_database_url()
     try:
         engine = create_engine(target)
@@ -47,6 +54,8 @@ def _engine(url: str | None) -> Engine:
 
 
 def _map(path: Path | None) -> SchemaMap:
+    from crmsync.erp.schema_map import SchemaMapError, load_schema_map
+
     source = path or (Path(get_settings().schema_map) if get_settings().schema_map else None)
     if source is None:
         fail("informe o arquivo do mapa (ou defina CRMSYNC_SCHEMA_MAP)")
@@ -65,6 +74,10 @@ def inspect_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """Lê o banco do ERP e escreve um rascunho de mapa (cada palpite marcado '# revisar')."""
+    from sqlalchemy.exc import DBAPIError
+
+    from crmsync.erp.inspect import inspect_database, render_draft
+
     if saida is not None and saida.exists():
         fail(f"'{saida}' já existe; escolha outro nome (o rascunho nunca sobrescreve um mapa)")
     engine = _engine(url)
@@ -98,6 +111,10 @@ def check_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """Valida o mapa contra o banco do ERP; lista as linhas que não convertem (sai com 2)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from crmsync.erp.check import check_schema_map
+
     schema_map = _map(mapa)
     engine = _engine(url)
     try:
@@ -132,6 +149,10 @@ def check_cmd(
 @triggers_app.command("install")
 def triggers_install(mapa: Path | None = MapArgument, url: str | None = UrlOption, as_json: bool = JsonOption) -> None:
     """Cria crm_erp_outbox e os gatilhos das tabelas mapeadas (refaz os que já existem)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from crmsync.erp.triggers import TriggerError, install_triggers
+
     schema_map = _map(mapa)
     engine = _engine(url)
     try:
@@ -155,6 +176,10 @@ def triggers_remove(
     as_json: bool = JsonOption,
 ) -> None:
     """Remove todos os gatilhos do crmsync (pelo nome) e a crm_erp_outbox."""
+    from sqlalchemy.exc import DBAPIError
+
+    from crmsync.erp.triggers import TriggerError, remove_triggers
+
     engine = _engine(url)
     try:
         count = remove_triggers(engine, keep_outbox=manter_outbox)
@@ -173,6 +198,8 @@ def triggers_remove(
 @triggers_app.command("status")
 def triggers_status(url: str | None = UrlOption, as_json: bool = JsonOption) -> None:
     """Lista os gatilhos do crmsync instalados."""
+    from crmsync.erp.triggers import TriggerError, installed_triggers
+
     engine = _engine(url)
     try:
         found = installed_triggers(engine)
