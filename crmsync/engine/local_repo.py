@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from crmsync.db.bulk import bulk_insert
 from crmsync.engine.links import Binder
-from crmsync.erp.table import MappedEntity, MappedSchema, RowInvalid, active_schema, raw_hash
+from crmsync.erp.table import MappedEntity, MappedSchema, RowInvalid, active_schema
 from crmsync.model.canonical import CANONICAL_MODELS, canonicalize
 
 __all__ = ["LocalRepo", "RowInvalid", "UnresolvedReference", "complete_canonical"]
@@ -87,16 +87,30 @@ class LocalRepo:
             stmt = stmt.options(selectinload(model.itens))
         return stmt
 
+    def _rows(self, s: Session, entity_type: str, stmt: Any) -> list[Any]:
+        """Rows of a select, each with the database's own fingerprint kept beside it when
+        the database computes it (read in the same query: no second round trip)."""
+        expr = self.entity(entity_type).server_hash(s.get_bind().dialect.name)
+        if expr is None:
+            return list(s.scalars(stmt))
+        rows = []
+        for row, fingerprint in s.execute(stmt.add_columns(expr.label("crm_fingerprint"))):
+            row.__dict__["_crm_hash"] = fingerprint
+            rows.append(row)
+        return rows
+
     def get(self, s: Session, entity_type: str, entity_id: int) -> Any:
         model = self.model(entity_type)
-        return s.scalars(self._select(entity_type).where(model.id == entity_id)).first()
+        rows = self._rows(s, entity_type, self._select(entity_type).where(model.id == entity_id))
+        return rows[0] if rows else None
 
     def many(self, s: Session, entity_type: str, ids: Iterable[int]) -> dict[int, Any]:
         model = self.model(entity_type)
         wanted = list(dict.fromkeys(ids))
         out: dict[int, Any] = {}
         for start in range(0, len(wanted), 500):
-            for row in s.scalars(self._select(entity_type).where(model.id.in_(wanted[start : start + 500]))):
+            stmt = self._select(entity_type).where(model.id.in_(wanted[start : start + 500]))
+            for row in self._rows(s, entity_type, stmt):
                 out[row.id] = row
         return out
 
@@ -167,15 +181,13 @@ class LocalRepo:
         """Fingerprints of rows as the table now holds them (after a Core insert, whose
         values the database may have padded, rounded or re-encoded)."""
         ent = self.entity(entity_type)
-        cols = [ent.table.c[ent.shape.keys[c]] for c in ent.shape.hashed]
+        cols, server = ent.fingerprint_columns(s.get_bind().dialect.name)
         out: dict[int, str] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             for row in s.execute(select(ent.table.c.id, *cols).where(ent.table.c.id.in_(chunk))):
-                values: list[Any] = list(row[1:])
-                if ent.items is not None:
-                    values.append([])  # rows inserted by the batch path have no items yet
-                out[int(row[0])] = raw_hash(values)
+                # rows inserted by the batch path have no items yet
+                out[int(row[0])] = ent.fingerprint_of(row[1:], [], server=server)
         return out
 
     def canon(self, entity_type: str, row: Any) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Change detection on the mapped tables, level-triggered: which local rows differ from
 what was last synced.
 
-A row is *new* (no link), *changed* (the hash of its raw mapped columns differs from the
-link's ``local_hash``), *deleted* (soft-deleted by the map's convention while its link is
+A row is *new* (no link), *changed* (the fingerprint of its mapped columns differs from
+the link's ``local_hash``: computed by MariaDB/PostgreSQL themselves, or hashed here from
+the raw values on SQLite and for vendas), *deleted* (soft-deleted by the map's convention while its link is
 active) or *gone* (its link is active but the key vanished from the table: a hard delete
 by the ERP). The hash needs no conversion, so a full scan is a stream of plain tuples
 through ``blake2b``.
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from crmsync.db.sync import CrmEntityLink
 from crmsync.engine.links import ACTIVE_STATUSES
-from crmsync.erp.table import MappedEntity, raw_hash
+from crmsync.erp.table import MappedEntity
 
 __all__ = ["ScanHit", "scan_local"]
 
@@ -68,7 +69,7 @@ def scan_local(
     quick pass; a map without a modified column always scans everything).
     ``report_equal``: also yield unchanged rows (``igual``; used by ``--all``)."""
     table = ent.table
-    hashed = [table.c[ent.shape.keys[c]] for c in ent.shape.hashed]
+    hashed, server = ent.fingerprint_columns(s.get_bind().dialect.name)
     modified = ent.modified_column()
     delete_col = (
         table.c[ent.shape.keys[ent.emap.exclusao.coluna]]
@@ -86,6 +87,12 @@ def scan_local(
         stmt = stmt.where(modified >= since)
     elif after_sync and modified is not None:
         stmt = stmt.where(or_(CrmEntityLink.id.is_(None), modified > CrmEntityLink.sincronizado_em))
+    if server and ids is None and not report_equal:
+        # the database compares the fingerprints itself: an unchanged row never leaves it
+        differs = or_(
+            CrmEntityLink.id.is_(None), CrmEntityLink.local_hash.is_(None), CrmEntityLink.local_hash != hashed[0]
+        )
+        stmt = stmt.where(differs if delete_col is None else or_(differs, ~ent.live_clause()))
     conn = s.connection()  # Core rows: the ORM's per-row bookkeeping doubled a scan's time
     last: int | None = None
     while True:
@@ -109,10 +116,10 @@ def scan_local(
             if status is None:
                 yield ScanHit(entity_id, "novo", stamp, None)
                 continue
-            values: list[Any] = list(r[first_hashed:])
-            if items is not None:
-                values.append(items.get(entity_id, []))
-            if raw_hash(values) != local_hash:
+            fingerprint = ent.fingerprint_of(
+                r[first_hashed:], items.get(entity_id, []) if items is not None else None, server=server
+            )
+            if fingerprint != local_hash:
                 yield ScanHit(entity_id, "alterado", stamp, status)
             elif report_equal or ids is not None:
                 yield ScanHit(entity_id, "igual", stamp, status)

@@ -45,8 +45,11 @@ from sqlalchemy import (
     String,
     Table,
     case,
+    cast,
     false,
+    func,
     literal_column,
+    select,
     true,
     type_coerce,
 )
@@ -65,6 +68,7 @@ from crmsync.model.canonical import canonicalize
 from crmsync.settings import get_settings
 
 __all__ = [
+    "ConcurrentChange",
     "MappedEntity",
     "MappedSchema",
     "RowInvalid",
@@ -74,6 +78,9 @@ __all__ = [
 ]
 
 _SQLITE_STAMP = "%Y-%m-%d %H:%M:%S.%f"
+_SERVER_HASH = ("mysql", "mariadb", "postgresql")
+_SEPARATOR = "\x1f"
+_NULL_MARK = "\x01"
 
 
 def _naive_utc(value: datetime) -> datetime:
@@ -145,6 +152,15 @@ class RowInvalid(ValueError):
         self.key = key
         self.reasons = reasons
         super().__init__(f"{table} #{key}: " + "; ".join(reasons))
+
+
+class ConcurrentChange(RuntimeError):
+    """The ERP changed the row while crmsync was syncing it: tried again later."""
+
+    def __init__(self, table: str, key: Any) -> None:
+        super().__init__(f"{table} #{key} mudou no ERP durante a sincronização; será tentado de novo")
+        self.table = table
+        self.key = key
 
 
 def _reasons(exc: Exception) -> list[str]:
@@ -336,8 +352,50 @@ class MappedEntity:
             raise RowInvalid(self.table.name, row.id, _reasons(exc)) from exc
         return {k: v for k, v in full.items() if k in data}
 
+    # ------------------------------------------------------------------ fingerprints
+
+    def server_hash(self, dialect: str) -> ColumnElement[str] | None:
+        """The fingerprint computed by the database itself (MariaDB/MySQL, PostgreSQL), for
+        an entity without items: a scan then reads one short string a row instead of every
+        mapped column (with a pure-Python driver, parsing the columns was most of a scan).
+        None on SQLite (no MD5) and for vendas: their raw columns are hashed here."""
+        if dialect not in _SERVER_HASH or self.items is not None:
+            return None
+        parts = [func.coalesce(cast(self.table.c[self.shape.keys[c]], String()), _NULL_MARK) for c in self.shape.hashed]
+        return func.md5(func.concat_ws(_SEPARATOR, *parts))
+
+    def fingerprint_columns(self, dialect: str) -> tuple[list[Any], bool]:
+        """What a query selects to fingerprint a row, and whether that is the database's
+        own hash (one column); see :meth:`fingerprint_of`."""
+        expr = self.server_hash(dialect)
+        if expr is not None:
+            return [expr], True
+        return [self.table.c[self.shape.keys[c]] for c in self.shape.hashed], False
+
+    def fingerprint_of(self, values: Sequence[Any], items: list[tuple[Any, ...]] | None, *, server: bool) -> str:
+        """The fingerprint from the values of :meth:`fingerprint_columns` (and the items'
+        raw values, for a venda)."""
+        if server:
+            return str(values[0])
+        out: list[Any] = list(values)
+        if self.items is not None:
+            out.append(items or [])
+        return raw_hash(out)
+
     def row_hash(self, row: Any) -> str:
-        if row.__dict__.pop("_crm_written", False) and "_crm_gone" not in row.__dict__:
+        written = row.__dict__.pop("_crm_written", False) and "_crm_gone" not in row.__dict__
+        s = object_session(row)
+        dialect = s.get_bind().dialect.name if s is not None else "sqlite"
+        expr = self.server_hash(dialect)
+        if expr is not None and s is not None and row.id is not None:
+            cached = row.__dict__.get("_crm_hash")
+            if cached is not None and not written and row not in s.dirty:
+                return str(cached)
+            s.flush()
+            value = str(s.execute(select(expr).where(self.table.c.id == row.id)).scalar_one())
+            row.__dict__["_crm_hash"] = value
+            return value
+        if written:
             self.expire_raw(row)
         values: list[Any] = self.shape.hash_values(row)
         if self.items is not None:
@@ -385,10 +443,35 @@ class MappedEntity:
                 item_columns = [self._item_columns(item) for item in values["itens"] or []]
         except (RowConversionError, ValueError) as exc:
             raise RowInvalid(self.table.name, row.id, _reasons(exc)) from exc
+        self.guard(row)
         self.shape.set_columns(row, columns)
         if item_columns is not None:
             self._apply_items(row, item_columns, now or datetime.now(UTC))
         self._touch(row, now or datetime.now(UTC))
+
+    def guard(self, row: Any) -> None:
+        """Before the first write to a row in a transaction: lock it and check it still holds
+        what was read. The ERP's own code may have changed it since (MariaDB and PostgreSQL
+        read committed data); writing on top and then fingerprinting what the table holds
+        would record that change as synced, and it would never be pushed. Changed, the
+        record stops here (ConcurrentChange) and its next attempt reads it afresh. SQLite
+        needs no check: a write transaction there starts from the newest data or fails."""
+        s = object_session(row)
+        if s is None or row.id is None or "_crm_guarded" in row.__dict__ or "_crm_gone" in row.__dict__:
+            return
+        dialect = s.get_bind().dialect.name
+        if dialect == "sqlite":
+            return
+        row.__dict__["_crm_guarded"] = True
+        cols, server = self.fingerprint_columns(dialect)
+        current = s.execute(select(*cols).where(self.table.c.id == row.id).with_for_update()).one_or_none()
+        if server:
+            expected = row.__dict__.get("_crm_hash")
+            changed = current is None or (expected is not None and str(current[0]) != expected)
+        else:
+            changed = current is None or tuple(current) != tuple(self.shape.hash_values(row))
+        if changed:
+            raise ConcurrentChange(self.table.name, row.id)
 
     def _touch(self, row: Any, now: datetime) -> None:
         row.__dict__["_crm_written"] = True

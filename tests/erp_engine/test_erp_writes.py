@@ -68,3 +68,35 @@ def test_our_mariadb_sessions_are_strict_whatever_the_server_default(fresh_datab
             assert "STRICT_ALL_TABLES" in conn.execute(text("SELECT @@SESSION.sql_mode")).scalar_one()
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "kind", [pytest.param("postgresql", marks=pytest.mark.postgres), pytest.param("mariadb", marks=pytest.mark.mariadb)]
+)
+def test_a_row_the_erp_changed_after_it_was_read_is_not_written_over(
+    kind: str, fresh_database: Any, sandbox: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from erp_world import attach
+
+    from crmsync.engine.links import Binder
+    from crmsync.engine.local_repo import LocalRepo
+    from crmsync.erp.table import ConcurrentChange
+
+    erp = attach(fresh_database(kind), sandbox, monkeypatch, tmp_path)
+    try:
+        repo = LocalRepo(id_loja=1, binder=Binder(id_loja=1, id_integracao=erp.integracao_id, provider="gestao_click"))
+        with erp.sf() as s, s.begin():
+            row = repo.get(s, "cliente", 1)  # read (as a push or pull does) ...
+            erp.sql("UPDATE cad_clientes SET fone = '(11) 4000-0000' WHERE cod_cli = 1")  # ... the PHP writes ...
+            with pytest.raises(ConcurrentChange):
+                repo.apply("cliente", row, {"email": "crm@example.com"})  # ... so nothing is written over it
+        assert tuple(erp.one("SELECT fone, email FROM cad_clientes WHERE cod_cli = 1")) == (
+            "(11) 4000-0000",
+            "jose@example.com",
+        )
+        with erp.sf() as s, s.begin():  # read afresh, the write goes through
+            row = repo.get(s, "cliente", 1)
+            repo.apply("cliente", row, {"email": "crm@example.com"})
+        assert erp.one("SELECT email FROM cad_clientes WHERE cod_cli = 1").email == "crm@example.com"
+    finally:
+        erp.close()
