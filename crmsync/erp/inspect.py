@@ -216,21 +216,21 @@ def _text_options(col: ColumnInfo) -> dict[str, Any]:
 
 
 def _document_guess(field_name: str, col: ColumnInfo, values: list[Any], shared: bool) -> Guess:
+    """CPF/CNPJ spelling from the column type and a sample: a number, mostly formatted
+    text, or digits; with no values, a column wide enough for the formatted spelling."""
     kind = field_name  # cpf | cnpj
     texts = _text_values(values)
-    pattern = _FORMATTED_CPF if kind == "cpf" else _FORMATTED_CNPJ
+    formatted = sum(1 for t in texts if _FORMATTED_CPF.fullmatch(t) or _FORMATTED_CNPJ.fullmatch(t))
     if col.kind in ("integer", "decimal"):
         fmt, why = "numero", "coluna numérica (zeros à esquerda perdidos)"
-    elif texts and sum(
-        1 for t in texts if pattern.fullmatch(t) or _FORMATTED_CPF.fullmatch(t) or _FORMATTED_CNPJ.fullmatch(t)
-    ) * 2 >= len(texts):
+    elif texts and formatted * 2 >= len(texts):
         fmt, why = "formatado", "valores amostrados formatados"
     elif texts:
         fmt, why = "digitos", "valores amostrados só com dígitos"
     else:
-        fmt, why = ("formatado" if col.length in (14, 18) else "digitos"), "sem valores na amostra: pelo tamanho"
+        wide = (col.length or 0) >= (18 if kind == "cnpj" or shared else 14)
+        fmt, why = ("formatado" if wide else "digitos"), "sem valores na amostra: pelo tamanho da coluna"
     opts = _text_options(col) if fmt != "numero" else {}
-    opts.pop("tamanho", None) if fmt == "numero" else None
     if shared:
         return Guess(
             col.name, "documento", {"tipo": kind, "formato": fmt, **opts}, f"CPF e CNPJ na mesma coluna; {why}"

@@ -243,6 +243,8 @@ def test_inspect_finds_our_own_tables_and_its_draft_checks(runner: CliRunner, db
     }
     assert ents["venda"]["itens"]["tabela"] == "venda_itens" and ents["venda"]["itens"]["coluna_venda"] == "id_venda"
     assert ents["cliente"]["exclusao"] == {"modo": "data", "coluna": "deletado_em"}
+    docs = {f: ents["cliente"]["campos"][f]["conversor"] for f in ("cpf", "cnpj")}
+    assert docs == {"cpf": "cpf_digitos", "cnpj": "cnpj_digitos"}  # empty tables: by the columns' width
     r = runner.invoke(app, ["schema", "check", str(draft), "--url", db_url, "--json"])
     assert r.exit_code == 0, r.output
     assert not [a for a in json.loads(r.stdout)["avisos"] if "chave_primaria" in a]
