@@ -138,7 +138,9 @@ class LojaMap(_Strict):
 
 
 class ExclusaoMap(_Strict):
-    """How the ERP deletes a row: really (`fisico`), by a flag column, or by a date column."""
+    """How the ERP deletes a row: really (`fisico`), by a flag column, or by a date column
+    (whose `valor_ativo`, when the column is NOT NULL, is its "no date", e.g.
+    '0000-00-00 00:00:00'; NULL and a zero date always mean "not deleted")."""
 
     modo: Literal["fisico", "flag", "data"] = "fisico"
     coluna: str | None = None
@@ -163,8 +165,8 @@ class ExclusaoMap(_Strict):
                 raise ValueError("modo 'flag' precisa de 'valor_excluido' e 'valor_ativo'")
             if str(self.valor_excluido) == str(self.valor_ativo):
                 raise ValueError("'valor_excluido' e 'valor_ativo' devem ser diferentes")
-        elif self.valor_excluido is not None or self.valor_ativo is not None:
-            raise ValueError("modo 'data' não usa valores (a data preenchida marca a exclusão)")
+        elif self.valor_excluido is not None:
+            raise ValueError("modo 'data' não usa valor_excluido (a data preenchida marca a exclusão)")
         return self
 
 
@@ -320,7 +322,7 @@ class TableMap(_Strict):
             return False
         raw = row.get(ex.coluna)
         if ex.modo == "data":
-            if raw is None:
+            if raw is None or (ex.valor_ativo is not None and str(raw).strip() == str(ex.valor_ativo).strip()):
                 return False
             return not (isinstance(raw, str) and (not raw.strip() or raw.startswith("0000-00-00")))
         if raw is None:
@@ -339,7 +341,7 @@ class TableMap(_Strict):
         ex = self.exclusao
         if ex.coluna is None:
             return {}
-        return {ex.coluna: None if ex.modo == "data" else ex.valor_ativo}
+        return {ex.coluna: ex.valor_ativo}  # for `data`: None, or the map's "no date" value
 
 
 class _KeyedError(ValueError):

@@ -189,3 +189,24 @@ def test_insert_default_on_a_field_column_and_never_on_the_key() -> None:
     with pytest.raises(SchemaMapError) as info:
         load_schema_map(LEGACY.replace('tipo_cad: "C",', "cod_cli: 1,", 1))
     assert info.value.key == "entidades.cliente.padroes_insercao.cod_cli"
+
+
+def test_deleted_at_column_with_a_zero_date_for_not_deleted() -> None:
+    smap = load_schema_map(
+        LEGACY.replace(
+            'exclusao: {modo: flag, coluna: excluido, valor_excluido: "S", valor_ativo: "N"}',
+            'exclusao: {modo: data, coluna: dt_exclusao, valor_ativo: "0000-00-00 00:00:00"}',
+        )
+    )
+    ent = smap.entidades["cliente"]
+    assert not ent.is_deleted({"dt_exclusao": "0000-00-00 00:00:00"}) and not ent.is_deleted({"dt_exclusao": None})
+    assert ent.is_deleted({"dt_exclusao": datetime(2026, 1, 1)})
+    assert ent.undeleted_values() == {"dt_exclusao": "0000-00-00 00:00:00"}
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    assert ent.deleted_values(now) == {"dt_exclusao": now}
+    plain = load_schema_map(
+        LEGACY.replace(
+            'modo: flag, coluna: excluido, valor_excluido: "S", valor_ativo: "N"', "modo: data, coluna: dt_exclusao"
+        )
+    )
+    assert plain.entidades["cliente"].undeleted_values() == {"dt_exclusao": None}
