@@ -51,7 +51,7 @@ FIELD_HINTS: dict[str, dict[str, tuple[str, ...]]] = {
         "estado": ("estado", "uf", "sigla_uf"),
         "ativo": ("ativo", "situacao", "status", "sit"),
         "observacoes": ("observacoes", "observacao", "obs", "observ"),
-        "tipo_pessoa": ("tipo_pessoa", "tp_pessoa", "pessoa", "fisica_juridica"),
+        "tipo_pessoa": ("tipo_pessoa", "tp_pessoa", "pessoa", "fisica_juridica", "tipo", "tipo_cliente"),
     },
     "produto": {
         "nome": ("nome", "descricao", "nome_produto", "desc_produto", "produto", "ds_produto"),
@@ -317,6 +317,16 @@ def _place_documents(engine: Engine, info: TableInfo, sample: int, guess: TableG
         taken.add(col_name)
 
 
+def _person_type_guess(col: ColumnInfo, values: list[Any]) -> Guess | None:
+    """F/J codes or the canonical PF/PJ; a column whose values are neither is not this."""
+    seen = {str(v).strip().upper() for v in values if str(v).strip()}
+    if seen and seen <= {"F", "J"}:
+        return Guess(col.name, "valores", {"valores": {"F": "PF", "J": "PJ"}}, "valores amostrados: F/J")
+    if seen and seen <= {"PF", "PJ", "ES"}:
+        return Guess(col.name, "texto", _text_options(col), "valores amostrados: PF/PJ")
+    return None
+
+
 def _place_field(entity: str, field_name: str, col: ColumnInfo, values: list[Any], shared_doc: bool) -> Guess | None:
     if field_name in ("cpf", "cnpj"):
         return _document_guess(field_name, col, values, shared_doc)
@@ -340,6 +350,8 @@ def _place_field(entity: str, field_name: str, col: ColumnInfo, values: list[Any
         "desconto",
     ):
         return _money_guess(col, values)
+    if field_name == "tipo_pessoa":
+        return _person_type_guess(col, values)
     if field_name in ("cliente_id", "produto_id"):
         return Guess(col.name, "inteiro" if col.kind in ("integer", "decimal") else "texto", {}, "referência pelo nome")
     if field_name == "codigo" and col.kind in ("integer", "decimal"):

@@ -4,6 +4,7 @@ with the ERP's DDL unchanged."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,24 @@ def test_docs_example_map_checks_against_its_schema(fresh_database: Any, tmp_pat
     assert r.exit_code == 0, r.output
     assert erp_ddl(url, TABLES) == before
 
-    # The draft inspect makes of it finds the same tables.
-    r = runner.invoke(app, ["schema", "inspect", "--url", url, "--json"])
+    # The draft inspect makes of it finds the same tables, and checks as it stands.
+    draft_path = tmp_path / "rascunho.yaml"
+    r = runner.invoke(app, ["schema", "inspect", "--url", url, "-o", str(draft_path), "--json"])
     assert r.exit_code == 0, r.output
-    assert '"tabela": "tb_clientes"' in r.stdout and '"tabela": "tb_vendas_itens"' in r.stdout
+    draft = json.loads(r.stdout)["mapa"]["entidades"]
+    assert draft["cliente"]["tabela"] == "tb_clientes" and draft["venda"]["itens"]["tabela"] == "tb_vendas_itens"
+    campos = draft["cliente"]["campos"]
+    assert campos["tipo_pessoa"] == {
+        "coluna": "tipo",
+        "conversor": "valores",
+        "opcoes": {"valores": {"F": "PF", "J": "PJ"}},
+    }
+    assert campos["cpf"]["conversor"] == campos["cnpj"]["conversor"] == "documento"
+    assert draft["cliente"]["exclusao"] == {
+        "modo": "flag",
+        "coluna": "excluido",
+        "valor_excluido": "S",
+        "valor_ativo": "N",
+    }
+    r = runner.invoke(app, ["schema", "check", str(draft_path), "--url", url])
+    assert r.exit_code == 0, r.output
