@@ -37,11 +37,11 @@ from typing import Any
 
 from huey import Huey
 from huey.exceptions import RetryTask
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from crmsync.db.sync import CrmEntityLink, CrmIntegracao, CrmItemFalho, CrmWebhookInbox
+from crmsync.db.sync import CrmCursor, CrmEntityLink, CrmIntegracao, CrmItemFalho, CrmWebhookInbox
 from crmsync.db.types import utcnow
 from crmsync.engine.results import UNKNOWN_EXTERNAL_ID
 from crmsync.runtime.locks import LockBusy, hold, pull_key, record_key
@@ -776,17 +776,19 @@ def process_webhook(inbox_id: int) -> str:
 def dirty_local_ids(session: Session, integ: CrmIntegracao, entity_type: str, *, full_scan: bool) -> list[int]:
     """Local rows whose content differs from what was last synced (or that were never synced).
 
-    Level-triggered: the hash of the row's raw mapped columns is compared with the link's
+    Level-triggered: the fingerprint of the row's mapped columns is compared with the link's
     `local_hash`, so a row changed by the PHP ERP straight in the database is found without
     any event (crmsync.engine.scan, streamed in key-ordered pages). The quick pass
-    (`full_scan=False`) only hashes rows whose modified column is after the link's
-    `sincronizado_em`; the full pass (at the pull interval) hashes every row, catching
-    writers that do not touch it, and finds rows the ERP hard-deleted (their link stays,
-    their key is gone). A map without a modified column always scans fully.
-    Rows whose failed item is parked (`falhou`/`ignorado`) and unchanged since are skipped.
+    (`full_scan=False`) reads only rows whose modified column is at or after the watermark
+    (the highest value seen by the previous pass, minus WATERMARK_MARGIN: the watermark is in
+    the ERP's own clock, whatever its time zone or precision), plus every row never linked
+    and the keys that vanished; the full pass (at the pull interval) hashes every row,
+    catching writers that do not touch the modified column. A map without one always scans
+    fully. Rows whose failed item is parked (`falhou`/`ignorado`) and unchanged since are
+    skipped.
     """
     from crmsync.engine.scan import scan_local  # the engine is imported lazily here (start-up time)
-    from crmsync.erp.table import active_schema
+    from crmsync.erp.table import Stamp, active_schema, db_clock
 
     ent = active_schema().entity(entity_type)
     parked = {
@@ -801,14 +803,55 @@ def dirty_local_ids(session: Session, integ: CrmIntegracao, entity_type: str, *,
         )
         if item.entity_id is not None
     }
+    modified = ent.modified_column()
+    mark = _watermark(session, integ, entity_type) if modified is not None else None
+    since = None
+    if not full_scan and mark is not None and mark.cursor:
+        since = datetime.fromisoformat(mark.cursor) - WATERMARK_MARGIN
+    top = None
+    if modified is not None:  # read before the scan: a row stamped during it is seen next time
+        top = session.scalar(select(func.max(modified)).where(ent.store_clause(integ.id_loja)))
+        if top is not None and not ent.own_clock:  # a stamp in the future must not hold the mark
+            now = session.scalar(select(type_coerce(db_clock(session.get_bind().dialect.name), Stamp())))
+            top = min(top, now) if now is not None else top
     out: list[int] = []
     for hit in scan_local(
-        session, ent, id_loja=integ.id_loja, provider=integ.provider, after_sync=not full_scan, batch=5000
+        session, ent, id_loja=integ.id_loja, provider=integ.provider, since=since, new_rows=True, batch=5000
     ):
         if hit.entity_id in parked and (hit.modified is None or hit.modified <= _aware(parked[hit.entity_id])):
             continue
         out.append(hit.entity_id)
+    if top is not None:
+        _advance_watermark(session, integ, entity_type, mark, top)
     return out
+
+
+WATERMARK_MARGIN = timedelta(minutes=5)  # a PHP transaction stamped before it committed
+_WATERMARK = "varredura_local"
+
+
+def _watermark(session: Session, integ: CrmIntegracao, entity_type: str) -> CrmCursor | None:
+    return session.scalar(
+        select(CrmCursor).where(
+            CrmCursor.id_integracao == integ.id, CrmCursor.entity_type == entity_type, CrmCursor.direcao == _WATERMARK
+        )
+    )
+
+
+def _advance_watermark(
+    session: Session, integ: CrmIntegracao, entity_type: str, mark: CrmCursor | None, top: datetime
+) -> None:
+    """Keep the highest modified value seen (losing an update only means a wider next pass)."""
+    try:
+        if mark is None:
+            session.add(CrmCursor(id_integracao=integ.id, entity_type=entity_type, direcao=_WATERMARK))
+            session.flush()
+            mark = _watermark(session, integ, entity_type)
+        if mark is not None and (not mark.cursor or datetime.fromisoformat(mark.cursor) < top):
+            mark.cursor = top.isoformat()
+        session.commit()
+    except IntegrityError:  # another reconcile created it a moment ago
+        session.rollback()
 
 
 def _aware(value: datetime) -> datetime:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from crmsync.db.bulk import bulk_insert
 from crmsync.engine.links import Binder
-from crmsync.erp.table import MappedEntity, MappedSchema, RowInvalid, active_schema
+from crmsync.erp.table import MappedEntity, MappedSchema, RowInvalid, active_schema, db_clock
 from crmsync.model.canonical import CANONICAL_MODELS, canonicalize
 
 __all__ = ["LocalRepo", "RowInvalid", "UnresolvedReference", "complete_canonical"]
@@ -154,6 +154,8 @@ class LocalRepo:
         ent = self.entity(entity_type)
         table = ent.table
         conn = s.connection()
+        if not ent.own_clock and "modificado_em" in constants:  # the ERP's clock, read once
+            constants = {**constants, "modificado_em": conn.execute(select(db_clock(conn.dialect.name))).scalar()}
         if conn.dialect.name == "sqlite":
             bulk_insert(conn, table, params, constants)
             last: int = int(conn.execute(text("SELECT last_insert_rowid()")).scalar_one())

@@ -58,15 +58,15 @@ def scan_local(
     provider: str,
     ids: list[int] | None = None,
     since: datetime | None = None,
-    after_sync: bool = False,
+    new_rows: bool = False,
     report_equal: bool = False,
     batch: int = 2000,
 ) -> Iterator[ScanHit]:
     """Rows of one store that need a push, in key order, then the vanished keys.
 
-    ``since``: only rows whose modified column is at or after it (the watermark scan).
-    ``after_sync``: only rows modified after their link's last sync, or never linked (the
-    quick pass; a map without a modified column always scans everything).
+    ``since``: only rows whose modified column is at or after it (a map without a modified
+    column scans everything); with ``new_rows`` also every row never linked and the
+    vanished keys (the reconcile's watermark pass, see crmsync.jobs.dirty_local_ids).
     ``report_equal``: also yield unchanged rows (``igual``; used by ``--all``)."""
     table = ent.table
     hashed, server = ent.fingerprint_columns(s.get_bind().dialect.name)
@@ -84,9 +84,8 @@ def scan_local(
     if ids is not None:
         stmt = stmt.where(table.c.id.in_(ids))
     elif since is not None and modified is not None:
-        stmt = stmt.where(modified >= since)
-    elif after_sync and modified is not None:
-        stmt = stmt.where(or_(CrmEntityLink.id.is_(None), modified > CrmEntityLink.sincronizado_em))
+        recent = modified >= since
+        stmt = stmt.where(or_(recent, CrmEntityLink.id.is_(None)) if new_rows else recent)
     if server and ids is None and not report_equal:
         # the database compares the fingerprints itself: an unchanged row never leaves it
         differs = or_(
@@ -125,7 +124,7 @@ def scan_local(
                 yield ScanHit(entity_id, "igual", stamp, status)
         if len(rows) < batch:
             break
-    if since is None:
+    if since is None or new_rows:
         yield from _vanished(s, ent, id_loja=id_loja, provider=provider, ids=ids)
 
 

@@ -62,6 +62,7 @@ from crmsync.erp.schema_map import (
     RowConversionError,
     SchemaMap,
     default_schema_map,
+    is_default_map,
     load_schema_map,
 )
 from crmsync.model.canonical import canonicalize
@@ -73,6 +74,7 @@ __all__ = [
     "MappedSchema",
     "RowInvalid",
     "active_schema",
+    "db_clock",
     "mapped_schema",
     "raw_hash",
 ]
@@ -137,6 +139,15 @@ def parse_stamp(value: Any) -> datetime | None:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     return None
+
+
+def db_clock(dialect: str) -> ColumnElement[Any]:
+    """The database's own "now" as the ERP's PHP would stamp it (local, without zone)."""
+    if dialect == "postgresql":
+        return func.localtimestamp()
+    if dialect == "sqlite":
+        return func.current_timestamp()
+    return func.now()
 
 
 def raw_hash(values: Sequence[Any]) -> str:
@@ -224,9 +235,14 @@ def _shape(tmap: EntityMap | ItemsMap, metadata: MetaData, special: Mapping[str,
 class MappedEntity:
     """One entity of a schema map: its Table, its row class and the conversions."""
 
-    def __init__(self, entity_type: str, emap: EntityMap, metadata: MetaData, reg: registry) -> None:
+    def __init__(
+        self, entity_type: str, emap: EntityMap, metadata: MetaData, reg: registry, *, own_clock: bool = True
+    ) -> None:
         self.entity_type = entity_type
         self.emap = emap
+        #: our own tables keep modificado_em in UTC from Python's clock; an ERP's modified
+        #: column is stamped by its database's clock (in the ERP's time zone, like its PHP)
+        self.own_clock = own_clock
         special = {emap.chave_primaria: "id"}
         if emap.loja.coluna is not None:
             special[emap.loja.coluna] = "id_loja"
@@ -476,7 +492,7 @@ class MappedEntity:
     def _touch(self, row: Any, now: datetime) -> None:
         row.__dict__["_crm_written"] = True
         if self.emap.modificado_em is not None:
-            row.modificado_em = now
+            row.modificado_em = now if self.own_clock else func.current_timestamp()
 
     def _item_columns(self, item: Mapping[str, Any]) -> dict[str, Any]:
         assert self.items is not None and self.emap.itens is not None
@@ -540,7 +556,10 @@ def mapped_schema(schema_map: SchemaMap) -> MappedSchema:
         return found
     metadata = MetaData()
     reg = registry(metadata=metadata)
-    entities = {name: MappedEntity(name, emap, metadata, reg) for name, emap in schema_map.entidades.items()}
+    own = is_default_map(schema_map)
+    entities = {
+        name: MappedEntity(name, emap, metadata, reg, own_clock=own) for name, emap in schema_map.entidades.items()
+    }
     built = MappedSchema(schema_map=schema_map, entities=entities, token=next(_TOKENS))
     reg.configure()
     _BUILT[id(schema_map)] = built
