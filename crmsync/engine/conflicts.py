@@ -60,6 +60,8 @@ class ConflictsMixin(EngineBase):
             entity_type = conflict.entity_type
             link = self.binder.by_local(s, entity_type, conflict.entity_id)
             row = self.repo.get(s, entity_type, conflict.entity_id)
+            if row is None and link is not None and DELETE_FIELD in conflict.campos:
+                row = self.repo.ghost(entity_type, conflict.entity_id)  # the ERP deleted the row itself
             if link is None or row is None:
                 self._close_conflict(
                     conflict, who, {"usar": usar, "campos": choices, "motivo": "registro não existe mais"}
@@ -167,6 +169,8 @@ class ConflictsMixin(EngineBase):
                         self.provider.delete(entity_type, link.external_id)
                 link.status = "excluido_local"
                 return {DELETE_FIELD: "excluído nos dois lados"}
+            if row.id is not None and "_crm_gone" in row.__dict__:
+                raise ValueError("a linha foi excluída fisicamente no ERP e não pode ser restaurada; use 'local'")
             if self.dry_run:
                 self._plan("local", "restore", entity_type, entity_id=row.id, external_id=link.external_id)
             row.deletado_em = None

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from erp_world import Erp, ddl_only
+from sqlalchemy import select
+
+from crmsync.db.sync import CrmConflito
 
 
 def test_push_sends_converted_rows_and_reports_legacy_rows_that_do_not_convert(erp: Erp) -> None:
@@ -147,3 +151,23 @@ def test_products_without_modified_column_and_vendas_with_items(erp: Erp) -> Non
     assert erp.writes() == writes
     assert erp.one("SELECT preco_venda FROM cad_produtos WHERE cod_prod = 1").preco_venda == "5,49"
     assert ddl_only(erp.url) == ddl
+
+
+def test_a_hard_delete_held_as_a_conflict_is_decided_in_the_console(erp: Erp) -> None:
+    erp.set_config({"limite_exclusao_em_massa": 1.0, "entidades": {"cliente": {"delete_remoto": "conflict"}}})
+    erp.engine().push("cliente")
+    maria = erp.remote("clientes", "nome", "Maria Inativa")[0]
+    erp.sql("DELETE FROM cad_clientes WHERE cod_cli = 3")
+    summary = erp.engine().push("cliente")
+    assert summary.conflitos == 1
+    with erp.sf() as s:
+        conflito = s.scalar(select(CrmConflito).where(CrmConflito.entity_id == 3, CrmConflito.status == "pendente"))
+        assert conflito is not None
+        conflito_id = conflito.id
+    with pytest.raises(ValueError, match="não pode ser restaurada"):
+        erp.engine().resolve_conflict(conflito_id, "externo")  # a row the ERP deleted cannot come back
+    result = erp.engine().resolve_conflict(conflito_id, "local")  # confirm: deleted in the CRM too
+    assert result["success"]
+    assert not [r for r in erp.sb.panel_list("clientes") if r["id"] == maria["id"]]
+    link = erp.link("cliente", 3)
+    assert link is not None and link.status == "excluido_local"
