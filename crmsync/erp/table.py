@@ -49,6 +49,7 @@ from sqlalchemy import (
     false,
     func,
     literal_column,
+    or_,
     select,
     true,
     type_coerce,
@@ -306,7 +307,10 @@ class MappedEntity:
             return true()
         col = self.table.c[self.shape.keys[ex.coluna]]
         if ex.modo == "data":
-            return col.is_(None)
+            if ex.valor_ativo is None:
+                return col.is_(None)
+            # a NOT NULL deleted-at column's "no date" (e.g. MySQL's zero date)
+            return or_(col.is_(None), cast(col, String()) == str(ex.valor_ativo))
         raw = type_coerce(col, String())
         return case((raw.is_(None), true()), else_=raw != str(ex.valor_excluido))
 

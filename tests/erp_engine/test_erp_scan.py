@@ -50,3 +50,47 @@ def test_products_without_modified_column_are_always_fully_scanned(erp: Erp) -> 
     assert _dirty(erp, "produto", full_scan=False) == []
     erp.sql("UPDATE cad_produtos SET unidade = 'KG' WHERE cod_prod = 2")
     assert _dirty(erp, "produto", full_scan=False) == [2]
+
+
+def test_a_not_null_deleted_at_column_with_a_zero_date_means_live(db_url: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.orm import Session
+
+    from crmsync.erp.schema_map import parse_schema_map
+    from crmsync.erp.table import mapped_schema
+
+    dt = "TIMESTAMP" if db_url.startswith("postgresql") else "DATETIME"
+    zero = "'1970-01-01 00:00:00'" if db_url.startswith("postgresql") else "'0000-00-00 00:00:00'"
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                f"CREATE TABLE cli (id INTEGER PRIMARY KEY, nome VARCHAR(40), excluido_em {dt} NOT NULL DEFAULT {zero})"
+            )
+        )
+        conn.execute(text("INSERT INTO cli (id, nome) VALUES (1, 'viva')"))
+        conn.execute(text("INSERT INTO cli (id, nome, excluido_em) VALUES (2, 'excluida', '2024-02-03 04:05:06')"))
+    schema = mapped_schema(
+        parse_schema_map(
+            {
+                "entidades": {
+                    "cliente": {
+                        "tabela": "cli",
+                        "chave_primaria": "id",
+                        "loja": {"fixa": 1},
+                        "exclusao": {"modo": "data", "coluna": "excluido_em", "valor_ativo": zero.strip("'")},
+                        "campos": {"nome": {"coluna": "nome"}},
+                    }
+                }
+            }
+        )
+    )
+    ent = schema.entity("cliente")
+    try:
+        with Session(engine) as s:
+            live = s.scalars(select(ent.table.c.id).where(ent.live_clause()).order_by(ent.table.c.id)).all()
+            assert list(live) == [1]
+            rows = {r.id: r for r in s.scalars(select(ent.cls))}
+            assert rows[1].deletado_em is None and rows[2].deletado_em is not None
+    finally:
+        engine.dispose()
