@@ -81,11 +81,11 @@ def run(writes: int, database_url: str = "", queue_url: str = "") -> dict[str, A
     import httpx
 
     from crmsync.cli.admin import migrate
+    from crmsync.cli.demo import _ApiServer, _free_port
     from crmsync.db.session import session_scope
+    from crmsync.logs import configure
     from crmsync.runtime import install_listeners
-    from crmsync.runtime.demo import _ApiServer, _free_port
     from crmsync.runtime.embedded import EmbeddedRuntime
-    from crmsync.runtime.logs import configure
     from crmsync.services.integracoes import create_integracao
     from crmsync.services.lojas import create_loja
 

@@ -43,12 +43,12 @@ def run(saves: int, interval: float, records: int) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from crmsync.cli.admin import migrate
+    from crmsync.cli.demo import _ApiServer, _free_port
     from crmsync.db.session import session_scope
     from crmsync.db.sync import CrmEntityLink
+    from crmsync.logs import configure
     from crmsync.runtime import install_listeners
-    from crmsync.runtime.demo import _ApiServer, _free_port
     from crmsync.runtime.embedded import EmbeddedRuntime
-    from crmsync.runtime.logs import configure
     from crmsync.sandbox.server import SandboxServer
     from crmsync.services.integracoes import create_integracao
     from crmsync.services.lojas import create_loja

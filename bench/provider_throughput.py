@@ -30,9 +30,9 @@ import structlog
 from crmsync.mapping.normalize import digits
 from crmsync.providers.base import ProviderError
 from crmsync.providers.gestaoclick import GestaoClickProvider
+from crmsync.providers.transport import DEFAULT_PACE_FACTOR
 from crmsync.sandbox.server import SandboxServer
 from crmsync.settings import Settings
-from crmsync.transport import DEFAULT_PACE_FACTOR
 
 CREDENTIALS = {"access_token": "sandbox-access-token", "secret_access_token": "sandbox-secret-token"}
 

@@ -9,13 +9,14 @@ Unknown keys are refused with the key named: a typo must not silently mean "defa
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from crmsync.merge_policy import FieldPolicy
+from crmsync.merge import FieldPolicy
+from crmsync.model.canonical import ENTITY_TYPES
 
 STRATEGY_ALIASES = {
     "last_write_wins": "last_write_wins",
@@ -188,6 +189,21 @@ class IntegrationConfig(_Strict):
     def direction(self, entity_type: str) -> str:
         return self.entity(entity_type).direcao
 
+    def entities(self) -> list[str]:
+        """Entities the integration syncs, in dependency order (customers and products first);
+        attached to an ERP, only those its schema map has a table for."""
+        # imported when used: the active map comes from the settings (CRMSYNC_SCHEMA_MAP)
+        from crmsync.erp.table import active_schema_map
+
+        mapped = active_schema_map().entidades
+        if self.entidades:
+            return [e for e in ENTITY_TYPES if e in self.entidades and e in mapped]
+        return [e for e in ENTITY_TYPES if e in mapped]
+
+    def syncs(self, entity_type: str, direction: str) -> bool:
+        """Whether `entity_type` is synced in `direction` ("push" or "pull")."""
+        return entity_type in self.entities() and str(self.direction(entity_type)) in ("both", direction)
+
     def policy_for(self, entity_type: str, field: str) -> FieldPolicy:
         """Field rule of the entity, then the global field rule, then the entity's strategy,
         then the default strategy."""
@@ -211,6 +227,18 @@ def parse_config(data: Any) -> IntegrationConfig:
         loc = ".".join(str(p) for p in err["loc"]) or "config"
         msg = err["msg"].removeprefix("Value error, ")
         raise ConfigError(f"configuração inválida em '{loc}': {msg}") from None
+
+
+class HasConfig(Protocol):
+    """An integration row (`crm_integracoes`): its raw `config` column."""
+
+    config: Any
+
+
+def integration_config(integ: HasConfig) -> IntegrationConfig:
+    """The integration's raw config parsed into its typed form: the one place the column is
+    read; callers parse once per job, request or scheduler decision and pass the result on."""
+    return parse_config(integ.config or {})
 
 
 def load_config_file(path: str | Path) -> IntegrationConfig:

@@ -36,6 +36,7 @@ __all__ = [
     "NAME_FIELDS",
     "PLACEHOLDER_EMAIL_NAMES",
     "Candidate",
+    "ExactIndex",
     "MatchIndex",
     "exact_value",
     "ignored_keys",
@@ -259,6 +260,47 @@ def _sorted_tokens(normalised: str) -> str:
     # token_sort_ratio(a, b) is ratio() of the token-sorted strings; sorting once when a
     # record is indexed keeps that work out of every comparison.
     return " ".join(sorted(normalised.split()))
+
+
+class ExactIndex:
+    """Unique keys -> local id, for every live local row (linked or not) and for records
+    created earlier in the same run (negative ids while their page is not yet flushed)."""
+
+    def __init__(self, entity_type: str, ignored: frozenset[str] = frozenset()) -> None:
+        self.keys = EXACT_KEYS[entity_type]
+        self._ignored = ignored  # placeholders of this store: never linked on
+        # One map per key: a (key, value) tuple per entry cost ~10 MB more on a 100k store.
+        self._maps: dict[str, dict[str, int]] = {key: {} for key in self.keys}
+
+    def pairs(self, canon: dict[str, Any]) -> list[tuple[str, str]]:
+        """The record's normalised unique keys; callers that look a record up and then
+        add it keep these (normalising is most of the index's cost on a large pull)."""
+        out = []
+        for key in self.keys:
+            value = exact_value(key, canon.get(key), self._ignored)
+            if value is not None:
+                out.append((key, value))
+        return out
+
+    def add(self, local_id: int, canon: dict[str, Any]) -> None:
+        self.add_pairs(local_id, self.pairs(canon))
+
+    def add_pairs(self, local_id: int, pairs: list[tuple[str, str]]) -> None:
+        for key, value in pairs:
+            known = self._maps[key]
+            current = known.get(value)
+            if current is None or current < 0 or (local_id >= 0 and local_id < current):
+                known[value] = local_id
+
+    def find(self, canon: dict[str, Any]) -> tuple[int, str] | None:
+        return self.find_pairs(self.pairs(canon))
+
+    def find_pairs(self, pairs: list[tuple[str, str]]) -> tuple[int, str] | None:
+        for key, value in pairs:
+            hit = self._maps[key].get(value)
+            if hit is not None:
+                return hit, key
+        return None
 
 
 class MatchIndex:

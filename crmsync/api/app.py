@@ -24,6 +24,8 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crmsync.config import ConfigError
+from crmsync.db.session import get_engine
+from crmsync.runtime import install_listeners
 from crmsync.services.errors import ServiceError, validation_detail
 
 log = logging.getLogger(__name__)
@@ -156,8 +158,6 @@ def create_app() -> FastAPI:
     @app.get("/health", tags=["status"])
     def health() -> JSONResponse:
         """Liveness: the process answers and the database is reachable (503 if not)."""
-        from crmsync.db.session import get_engine
-
         try:
             with get_engine().connect() as conn:
                 conn.execute(text("SELECT 1"))
@@ -168,8 +168,6 @@ def create_app() -> FastAPI:
 
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)
-
-    from crmsync.runtime import install_listeners
 
     # After each committed local write, queue its push in the background: the spec's
     # automatic trigger (2.1), which never blocks or fails the user's request.

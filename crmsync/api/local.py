@@ -5,7 +5,7 @@ store's ids answer 404. Lists are paginated with `?limit=&offset=` (or the spec'
 `?pagina=&limite=`, pages from 1), ordered by id, at most 500 per page, and answer
 `{"registros": [...], "total", "limit", "offset"}`. Soft-deleted rows are left out unless
 `?incluir_deletados=true`. A create, update or delete schedules the push automatically
-(`crmsync.services.hooks.after_local_write`). Responses use the local column names; money
+(`crmsync.db.hooks.after_local_write`). Responses use the local column names; money
 and quantities are strings with 4 decimal places.
 """
 

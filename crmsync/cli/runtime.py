@@ -22,8 +22,8 @@ def worker(
 
     SIGTERM termina com elegância: os jobs em andamento terminam, os demais ficam na fila."""
     from crmsync.cli.admin import migrate
+    from crmsync.logs import configure
     from crmsync.runtime.embedded import run_worker
-    from crmsync.runtime.logs import configure
     from crmsync.settings import get_settings
 
     configure(get_settings().log_level)
@@ -43,7 +43,7 @@ def retry(
     """Tentar de novo agora os itens que falharam (zera as tentativas)."""
     from crmsync.cli.admin import migrate
     from crmsync.db.session import session_scope
-    from crmsync.runtime.failures import item_to_dict, retry_item, retry_many
+    from crmsync.services.failures import item_to_dict, retry_item, retry_many
 
     with user_errors():
         migrate()
@@ -73,7 +73,7 @@ def ignore(
     """Parar de tentar um item falho (volta a ser sincronizado se o registro mudar de novo)."""
     from crmsync.cli.admin import migrate
     from crmsync.db.session import session_scope
-    from crmsync.runtime.failures import ignore_item, item_to_dict
+    from crmsync.services.failures import ignore_item, item_to_dict
 
     with user_errors():
         migrate()
@@ -93,8 +93,8 @@ def demo(
     as_json: bool = JsonOption,
 ) -> None:
     """Sandbox do GestãoClick + crmsync serve + dados de exemplo + uma sincronização; mostra onde olhar."""
-    from crmsync.runtime.demo import DemoError, run_demo
-    from crmsync.runtime.logs import configure
+    from crmsync.cli.demo import DemoError, run_demo
+    from crmsync.logs import configure
 
     configure("WARNING")
 

@@ -27,8 +27,8 @@ def serve(
     with user_errors():
         url = migrate()
     typer.echo(f"crmsync: banco {url}; API em http://{host}:{port} (documentação em /docs)", err=True)
+    from crmsync.logs import configure
     from crmsync.runtime import EmbeddedRuntime
-    from crmsync.runtime.logs import configure
 
     configure(get_settings().log_level)  # logs to stderr, so stdout stays for results
     app = create_app()

@@ -11,7 +11,7 @@ lines so stdout stays one parseable document. `--dry-run` prints every write the
 planned and writes nothing.
 
 The work itself is done by the same functions the REST API calls
-(`crmsync.api.sync.push_record` & co.), so both paths validate and scope identically.
+(`crmsync.services.sync.push_record` & co.), so both paths validate and scope identically.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _logs_to_stderr() -> None:
     """Keep stdout for results: `--json` output must parse, and `crmsync pull > file` must
     hold only the summary. The runtime's one logging setup sends structlog through stdlib
     logging to stderr (and leaves an existing configuration alone)."""
-    from crmsync.runtime.logs import configure
+    from crmsync.logs import configure
     from crmsync.settings import get_settings
 
     configure(get_settings().log_level)
@@ -225,7 +225,7 @@ def _finish(
 def _run_errors(as_json: bool = False) -> Iterator[None]:
     """user_errors() plus: provider unreachable -> exit 1 with one clear line (and, with
     --json, the same fact as a JSON document on stdout)."""
-    from crmsync.api.sync import ProviderUnavailableError
+    from crmsync.services.sync import ProviderUnavailableError
 
     with user_errors():
         try:
@@ -287,8 +287,8 @@ def push(
     (nada foi alterado).
     """
     _logs_to_stderr()
-    from crmsync.api.sync import push_changed, push_record
-    from crmsync.engine_queries import parse_duration
+    from crmsync.services.queries import parse_duration
+    from crmsync.services.sync import push_changed, push_record
 
     chosen = [
         name for name, on in (("--id", id_ is not None), ("--since", since is not None), ("--all", all_rows)) if on
@@ -330,7 +330,7 @@ def pull(
 ) -> None:
     """CRM -> local: as mudanças desde o último cursor (ou tudo, com --full)."""
     _logs_to_stderr()
-    from crmsync.api.sync import import_entity
+    from crmsync.services.sync import import_entity
 
     with _run_errors(as_json), _ProgressReporter(as_json, "recebendo") as reporter:
         result = import_entity(loja, entity, full=full, dry_run=dry_run, actor=_actor(), progress=reporter).as_dict()
@@ -353,7 +353,7 @@ def sync(
 ) -> None:
     """Os dois sentidos: envia, recebe e aplica conflitos já decididos."""
     _logs_to_stderr()
-    from crmsync.api.sync import sync_store
+    from crmsync.services.sync import sync_store
 
     with _run_errors(as_json), _ProgressReporter(as_json, "sincronizando") as reporter:
         result = sync_store(
@@ -419,9 +419,9 @@ def conflicts_list(
     as_json: bool = JsonOpt,
 ) -> None:
     """Lista conflitos (pendentes, por padrão) com os valores de cada lado."""
-    from crmsync.api.sync import resolve_entity
     from crmsync.db.session import session_scope
-    from crmsync.engine_queries import list_conflicts
+    from crmsync.services.queries import list_conflicts
+    from crmsync.services.sync import resolve_entity
 
     with user_errors(), session_scope() as session:
         _check_loja(session, loja)
@@ -470,7 +470,7 @@ def conflicts_resolve(
 ) -> None:
     """Decide um conflito: grava a escolha nos dois lados, atualiza a base e registra quem decidiu."""
     _logs_to_stderr()
-    from crmsync.api.review import resolve_conflict_now
+    from crmsync.services.review import resolve_conflict_now
 
     choices = {"local": "local", "external": "externo", "externo": "externo", "merge": "merge"}
     choice = choices.get(use.strip().lower())
@@ -507,7 +507,7 @@ def duplicates_list(
 ) -> None:
     """Lista sugestões de duplicata (mesma pessoa/produto nos dois lados, sem vínculo)."""
     from crmsync.db.session import session_scope
-    from crmsync.engine_queries import list_duplicates
+    from crmsync.services.queries import list_duplicates
 
     with user_errors(), session_scope() as session:
         _check_loja(session, loja)
@@ -542,7 +542,7 @@ def duplicates_resolve(
 ) -> None:
     """Vincula (--link) ou descarta (--dismiss) uma sugestão de duplicata."""
     _logs_to_stderr()
-    from crmsync.api.review import resolve_duplicate_now
+    from crmsync.services.review import resolve_duplicate_now
 
     if link == dismiss:
         fail("use exatamente uma de --link ou --dismiss")
@@ -567,9 +567,9 @@ def log(
     as_json: bool = JsonOpt,
 ) -> None:
     """O log de sincronização, mais recente primeiro."""
-    from crmsync.api.sync import resolve_entity
     from crmsync.db.session import session_scope
-    from crmsync.engine_queries import list_log, parse_duration
+    from crmsync.services.queries import list_log, parse_duration
+    from crmsync.services.sync import resolve_entity
 
     with user_errors(), session_scope() as session:
         _check_loja(session, loja)

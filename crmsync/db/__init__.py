@@ -1,8 +1,8 @@
 """Database models and session handling.
 
-The models are loaded on first use of one of these names, not by importing the package:
-`crmsync.db.wal` serves the rate-limit store and the runtime state, and the process that
-lists a long scan's pages (crmsync.providers.read_ahead) should not pay for the ORM.
+The models are loaded on first use of one of these names, not by importing the package: a
+process that imports only a submodule (the one that lists a long scan's pages,
+crmsync.providers.read_ahead) should not pay for the ORM.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmsync import fastjson
-from crmsync.db.wal import enable_wal
 from crmsync.settings import get_settings
+from crmsync.sqlite_wal import enable_wal
 
 
 def _mysql_strict(dbapi_conn: Any, _record: Any) -> None:

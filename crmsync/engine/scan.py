@@ -50,6 +50,73 @@ def _link_join(ent: MappedEntity, id_loja: int, provider: str) -> Any:
     )
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """The scan's statement and where each value sits in its rows."""
+
+    stmt: Any
+    server: bool  # the fingerprint column is the database's own hash
+    has_modified: bool
+    delete_name: str | None  # the soft-delete column, when the map has one
+    first_hashed: int
+
+
+def _plan(
+    s: Session,
+    ent: MappedEntity,
+    *,
+    id_loja: int,
+    provider: str,
+    ids: list[int] | None,
+    since: datetime | None,
+    new_rows: bool,
+    report_equal: bool,
+) -> _Plan:
+    table = ent.table
+    hashed, server = ent.fingerprint_columns(s.get_bind().dialect.name)
+    modified = ent.modified_column()
+    ex = ent.emap.exclusao
+    delete_col = table.c[ent.shape.keys[ex.coluna]] if ex.modo != "fisico" and ex.coluna is not None else None
+    extra = [c for c in (modified, delete_col) if c is not None]
+    cols = [table.c.id, CrmEntityLink.status, CrmEntityLink.local_hash, *extra, *hashed]
+    stmt = select(*cols).outerjoin(CrmEntityLink, _link_join(ent, id_loja, provider)).where(ent.store_clause(id_loja))
+    if ids is not None:
+        stmt = stmt.where(table.c.id.in_(ids))
+    elif since is not None and modified is not None:
+        recent = modified >= since
+        stmt = stmt.where(or_(recent, CrmEntityLink.id.is_(None)) if new_rows else recent)
+    if server and ids is None and not report_equal:
+        # the database compares the fingerprints itself: an unchanged row never leaves it
+        differs = or_(
+            CrmEntityLink.id.is_(None), CrmEntityLink.local_hash.is_(None), CrmEntityLink.local_hash != hashed[0]
+        )
+        stmt = stmt.where(differs if delete_col is None else or_(differs, ~ent.live_clause()))
+    return _Plan(
+        stmt=stmt,
+        server=server,
+        has_modified=modified is not None,
+        delete_name=ex.coluna if delete_col is not None else None,
+        first_hashed=3 + len(extra),
+    )
+
+
+def _classify(
+    ent: MappedEntity, plan: _Plan, r: Any, items: dict[int, list[tuple[Any, ...]]] | None, *, report_equal: bool
+) -> ScanHit | None:
+    entity_id, status, local_hash = int(r[0]), r[1], r[2]
+    stamp = r[3] if plan.has_modified else None
+    if plan.delete_name is not None and ent.emap.is_deleted({plan.delete_name: r[3 + plan.has_modified]}):
+        return ScanHit(entity_id, "excluido", stamp, status) if status in ACTIVE_STATUSES else None
+    if status is not None and status not in ACTIVE_STATUSES:
+        return None
+    if status is None:
+        return ScanHit(entity_id, "novo", stamp, None)
+    row_items = items.get(entity_id, []) if items is not None else None
+    if ent.fingerprint_of(r[plan.first_hashed :], row_items, server=plan.server) != local_hash:
+        return ScanHit(entity_id, "alterado", stamp, status)
+    return ScanHit(entity_id, "igual", stamp, status) if report_equal else None
+
+
 def scan_local(
     s: Session,
     ent: MappedEntity,
@@ -65,63 +132,27 @@ def scan_local(
     """Rows of one store that need a push, in key order, then the vanished keys.
 
     ``since``: only rows whose modified column is at or after it (a map without a modified
-    column scans everything); with ``new_rows`` also every row never linked and the
-    vanished keys (the reconcile's watermark pass, see crmsync.jobs.dirty_local_ids).
-    ``report_equal``: also yield unchanged rows (``igual``; used by ``--all``)."""
-    table = ent.table
-    hashed, server = ent.fingerprint_columns(s.get_bind().dialect.name)
-    modified = ent.modified_column()
-    delete_col = (
-        table.c[ent.shape.keys[ent.emap.exclusao.coluna]]
-        if ent.emap.exclusao.modo != "fisico" and ent.emap.exclusao.coluna is not None
-        else None
+    column scans everything); with ``new_rows`` also every row never linked and the vanished
+    keys (the reconcile's watermark pass, crmsync.runtime.jobs.reconcile.dirty_local_ids).
+    ``report_equal``: also yield unchanged rows (``igual``; used by ``--all`` and ``ids``)."""
+    plan = _plan(
+        s, ent, id_loja=id_loja, provider=provider, ids=ids, since=since, new_rows=new_rows, report_equal=report_equal
     )
-    delete_name = ent.emap.exclusao.coluna
-    extra = [c for c in (modified, delete_col) if c is not None]
-    cols = [table.c.id, CrmEntityLink.status, CrmEntityLink.local_hash, *extra, *hashed]
-    first_hashed = 3 + len(extra)
-    stmt = select(*cols).outerjoin(CrmEntityLink, _link_join(ent, id_loja, provider)).where(ent.store_clause(id_loja))
-    if ids is not None:
-        stmt = stmt.where(table.c.id.in_(ids))
-    elif since is not None and modified is not None:
-        recent = modified >= since
-        stmt = stmt.where(or_(recent, CrmEntityLink.id.is_(None)) if new_rows else recent)
-    if server and ids is None and not report_equal:
-        # the database compares the fingerprints itself: an unchanged row never leaves it
-        differs = or_(
-            CrmEntityLink.id.is_(None), CrmEntityLink.local_hash.is_(None), CrmEntityLink.local_hash != hashed[0]
-        )
-        stmt = stmt.where(differs if delete_col is None else or_(differs, ~ent.live_clause()))
     conn = s.connection()  # Core rows: the ORM's per-row bookkeeping doubled a scan's time
     last: int | None = None
     while True:
-        page_stmt = stmt.order_by(table.c.id).limit(batch)
+        page_stmt = plan.stmt.order_by(ent.table.c.id).limit(batch)
         if last is not None:
-            page_stmt = page_stmt.where(table.c.id > last)
+            page_stmt = page_stmt.where(ent.table.c.id > last)
         rows = conn.execute(page_stmt).all()
         if not rows:
             break
         last = int(rows[-1][0])
         items = _items_of(s, ent, [int(r[0]) for r in rows]) if ent.items is not None else None
         for r in rows:
-            entity_id, status, local_hash = int(r[0]), r[1], r[2]
-            stamp = r[3] if modified is not None else None
-            if delete_col is not None and ent.emap.is_deleted({str(delete_name): r[3 + (modified is not None)]}):
-                if status in ACTIVE_STATUSES:
-                    yield ScanHit(entity_id, "excluido", stamp, status)
-                continue
-            if status is not None and status not in ACTIVE_STATUSES:
-                continue
-            if status is None:
-                yield ScanHit(entity_id, "novo", stamp, None)
-                continue
-            fingerprint = ent.fingerprint_of(
-                r[first_hashed:], items.get(entity_id, []) if items is not None else None, server=server
-            )
-            if fingerprint != local_hash:
-                yield ScanHit(entity_id, "alterado", stamp, status)
-            elif report_equal or ids is not None:
-                yield ScanHit(entity_id, "igual", stamp, status)
+            hit = _classify(ent, plan, r, items, report_equal=report_equal or ids is not None)
+            if hit is not None:
+                yield hit
         if len(rows) < batch:
             break
     if since is None or new_rows:

@@ -1,1 +1,2 @@
-"""Normalisers and the mapping between local rows and canonical records."""
+"""Normalisers of field values (the pure half of mapping; local ORM rows <-> canonical is
+`crmsync.engine.local_rows`)."""

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from crmsync.model.canonical import ENTITY_TYPES
+
 
 class ProviderError(Exception):
     """Base of all provider errors. `retriable` says whether the same call may succeed later."""
@@ -92,7 +94,7 @@ class Capabilities:
     rate_limit_per_second: float = 3.0
     daily_quota: int | None = None
     timezone: str = "UTC"
-    entities: tuple[str, ...] = ("cliente", "produto", "venda")
+    entities: tuple[str, ...] = ENTITY_TYPES
 
 
 @dataclass

@@ -141,7 +141,7 @@ def _list_in_child(
     ahead by a thread here too) until the listing ends or fails, then an `_End` saying
     which. A closed pipe means the parent stopped listening: stop quietly."""
     if log_level:
-        from crmsync.runtime.logs import configure
+        from crmsync.logs import configure  # only a child asked to log pays for structlog (start-up)
 
         configure(log_level)
     try:

@@ -19,13 +19,16 @@ import logging
 import signal
 import threading
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Any
 
 from huey.consumer import Consumer
+from starlette.concurrency import run_in_threadpool
 
 from crmsync.runtime.options import RuntimeOptions, runtime_options
 from crmsync.runtime.outbox import OutboxWatcher, watcher_if_mapped
+from crmsync.runtime.queue import get_huey
 from crmsync.runtime.scheduler import Scheduler
 from crmsync.settings import Settings, get_settings
 
@@ -59,8 +62,6 @@ class EmbeddedRuntime:
         self.outbox: OutboxWatcher | None = None
 
     def start(self) -> EmbeddedRuntime:
-        from crmsync.runtime.queue import get_huey
-
         if self.consumer is not None:
             return self
         huey = get_huey(self.settings)
@@ -123,10 +124,6 @@ class EmbeddedRuntime:
         uvicorn re-raises SIGTERM/SIGINT once its own shutdown is done, which ends the process
         before code after `uvicorn.run()` could run; the app's shutdown event runs before that,
         so running jobs get to finish."""
-        from contextlib import asynccontextmanager
-
-        from starlette.concurrency import run_in_threadpool
-
         inner = app.router.lifespan_context
         runtime = self
 

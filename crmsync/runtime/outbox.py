@@ -22,7 +22,9 @@ from collections.abc import Callable
 from sqlalchemy import BigInteger, Column, Engine, Integer, MetaData, String, Table, delete, inspect, select
 from sqlalchemy.exc import DBAPIError
 
+from crmsync.config import integration_config
 from crmsync.erp.table import MappedSchema, active_schema
+from crmsync.runtime.enqueue import enqueue_push
 from crmsync.settings import Settings, get_settings
 
 __all__ = ["OUTBOX_TABLE", "OutboxWatcher", "outbox_targets"]
@@ -78,14 +80,14 @@ def forget_outbox(engine: Engine, last: int) -> None:
 def _enqueue_pushes(changed: dict[tuple[str, int], None]) -> int:
     from crmsync.db.session import get_sessionmaker  # runtime wiring, imported when used
     from crmsync.db.sync import CrmIntegracao
-    from crmsync.jobs import _can, enqueue_push
 
     with get_sessionmaker()() as session:
         integs = list(session.scalars(select(CrmIntegracao).where(CrmIntegracao.ativo.is_(True))))
+    configs = {integ.id: integration_config(integ) for integ in integs}
     queued = 0
     for entity_type, key in changed:
         for integ in integs:
-            if _can(integ, entity_type, "push"):
+            if configs[integ.id].syncs(entity_type, "push"):
                 queued += int(enqueue_push(integ.id, entity_type, key, trigger="outbox"))
     return queued
 

@@ -1,15 +1,20 @@
 """The task queue: Huey on the SQLite file by default, on Redis for scale-out.
 
-The same task functions (`crmsync.jobs`) are registered on whichever Huey this builds, so
+The queue owns task registration: each job module declares its body with `@job("name")`,
+and every Huey this builds (and every one already built) gets the same tasks, so
 `crmsync serve` on a laptop and a fleet of `crmsync worker` processes run identical code.
-The instance is built lazily per queue URL (tests and the CLI change settings at run time).
+Jobs import this module, never the other way round; a process that consumes the queue
+imports `crmsync.runtime.jobs` first so every job is declared. The instance is built
+lazily per queue URL (tests and the CLI change settings at run time).
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from huey import Huey, PriorityRedisHuey, SqliteHuey
 
@@ -19,12 +24,48 @@ from crmsync.settings import Settings, get_settings
 _lock = threading.Lock()
 _hueys: dict[str, Huey] = {}
 _states: dict[str, RuntimeState] = {}
+_jobs: dict[str, Callable[..., Any]] = {}
+_tasks: dict[int, dict[str, Any]] = {}  # id(huey) -> job name -> Huey task wrapper
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def job(name: str) -> Callable[[F], F]:
+    """Declare `fn` as the queue's task `name` (on every Huey, built or still to be built)."""
+
+    def declare(fn: F) -> F:
+        with _lock:
+            _jobs[name] = fn
+            for huey in _hueys.values():
+                _register(huey, name, fn)
+        return fn
+
+    return declare
+
+
+def _register(huey: Huey, name: str, fn: Callable[..., Any]) -> None:
+    tasks = _tasks.setdefault(id(huey), {})
+    if name not in tasks:
+        tasks[name] = huey.task(name=name)(fn)
+
+
+def register_tasks(huey: Huey) -> dict[str, Any]:
+    """Register every declared job on `huey` (idempotent per instance)."""
+    for name, fn in _jobs.items():
+        _register(huey, name, fn)
+    return _tasks[id(huey)]
+
+
+def task(name: str, settings: Settings | None = None) -> Any:
+    """The Huey task wrapper of job `name` on the current queue (KeyError: never declared)."""
+    huey = get_huey(settings)
+    return _tasks[id(huey)][name]
 
 
 def make_huey(queue_url: str) -> Huey:
     """A Huey for `sqlite:///path` or `redis://host:port/db[?queue=name]`, tasks registered."""
     if queue_url.startswith(("redis://", "rediss://", "unix://")):
-        from redis import ConnectionPool
+        from redis import ConnectionPool  # only a Redis queue needs the client (start-up time)
 
         clean, name = split_queue_url(queue_url)
         # Timeouts: an unreachable Redis must fail an enqueue quickly, never hang a caller.
@@ -38,8 +79,7 @@ def make_huey(queue_url: str) -> Huey:
         raise ValueError(
             f"CRMSYNC_QUEUE_URL não suportada: {queue_url.split(':', 1)[0]}:// (use sqlite:/// ou redis://)"
         )
-    from crmsync.jobs import register_tasks
-
+    _tasks[id(huey)] = {}  # fresh: an id may be reused after an earlier instance was dropped
     register_tasks(huey)
     return huey
 
@@ -73,3 +113,4 @@ def reset_queue() -> None:
             with contextlib.suppress(Exception):
                 huey.storage.close()
         _hueys.clear()
+        _tasks.clear()

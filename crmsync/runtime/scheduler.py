@@ -37,8 +37,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from crmsync.config import IntegrationConfig, integration_config
+from crmsync.crypto import decrypt_json
+from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmEntityLink, CrmIntegracao
+from crmsync.providers.limits import open_shared_limits
+from crmsync.providers.registry import open_provider
+from crmsync.runtime.jobs import enqueue_pull, enqueue_reconcile
 from crmsync.runtime.options import RuntimeOptions, runtime_options
+from crmsync.runtime.queue import get_state
 from crmsync.runtime.state import RuntimeState
 from crmsync.settings import Settings, get_settings
 
@@ -147,10 +154,6 @@ class Scheduler:
 
     # ------------------------------------------------------------------ tick
     def tick(self, now: float | None = None) -> list[ScheduleDecision]:
-        from crmsync.db.session import get_sessionmaker
-        from crmsync.jobs import enqueue_reconcile
-        from crmsync.runtime.queue import get_state
-
         state = get_state(self.settings)
         now = time.time() if now is None else now
         token = uuid.uuid4().hex
@@ -170,7 +173,8 @@ class Scheduler:
                     per_company[integ.credenciais_hash] = per_company.get(integ.credenciais_hash, 0) + 1
                 for integ in integs:
                     try:
-                        decision = self.decide(session, state, integ, per_company[integ.credenciais_hash], now)
+                        cfg = integration_config(integ)  # parsed once for this decision
+                        decision = self.decide(session, state, integ, per_company[integ.credenciais_hash], now, cfg)
                     except Exception:
                         log.exception("agendamento da integração %s falhou", integ.id)
                         continue
@@ -179,7 +183,7 @@ class Scheduler:
                     if now >= float(due_local):
                         enqueue_reconcile(integ.id, remote=False, trigger="cron")
                         state.set_json(f"due:{integ.id}:local", now + self.options.local_sweep_seconds)
-                    self._queue_full_scans(state, integ, decision, now)
+                    self._queue_full_scans(state, integ, cfg, decision, now)
                     due_pull = decision.proxima_varredura
                     due = due_pull is not None and now >= due_pull and decision.situacao != "adiado"
                     if due and enqueue_reconcile(integ.id, remote=True, trigger="cron"):
@@ -192,7 +196,7 @@ class Scheduler:
         return decisions
 
     def _queue_full_scans(
-        self, state: RuntimeState, integ: CrmIntegracao, decision: ScheduleDecision, now: float
+        self, state: RuntimeState, integ: CrmIntegracao, cfg: IntegrationConfig, decision: ScheduleDecision, now: float
     ) -> None:
         """Queue the periodic full scan of a newest-first integration's entities when due.
 
@@ -201,15 +205,13 @@ class Scheduler:
         an integration is seen only starts the clock: its first pull (no watermark yet) is
         a full scan anyway. An entity whose pull is already queued is tried on a later tick.
         """
-        from crmsync.jobs import _can, enqueue_pull, entities_of
-
-        if not bool(getattr(_config_of(integ), "ordenar_por_modificacao", False)):
+        if not cfg.ordenar_por_modificacao:
             return
         if decision.situacao == "adiado":
             return  # not even the next incremental scan fits in what is left today
         period = max(float(self.options.full_scan_seconds), decision.intervalo_efetivo_min * 60.0)
-        for entity_type in entities_of(integ):
-            if not _can(integ, entity_type, "pull"):
+        for entity_type in cfg.entities():
+            if not cfg.syncs(entity_type, "pull"):
                 continue
             key = f"last:{integ.id}:fullscan:{entity_type}"
             last = state.get_json(key)
@@ -220,16 +222,20 @@ class Scheduler:
 
     # ------------------------------------------------------------------ decision
     def decide(
-        self, session: Any, state: RuntimeState, integ: CrmIntegracao, sharing: int, now: float
+        self,
+        session: Any,
+        state: RuntimeState,
+        integ: CrmIntegracao,
+        sharing: int,
+        now: float,
+        cfg: IntegrationConfig | None = None,
     ) -> ScheduleDecision:
-        from crmsync.jobs import _can, entities_of
-
-        cfg = _config_of(integ)
+        cfg = cfg if cfg is not None else integration_config(integ)
         configured = int(cfg.intervalo_pull_minutos)
-        quota, tz = self._capabilities(integ)
+        quota, tz = self._capabilities(integ, cfg)
         cost = 0
-        for entity_type in entities_of(integ):
-            if not _can(integ, entity_type, "pull"):
+        for entity_type in cfg.entities():
+            if not cfg.syncs(entity_type, "pull"):
                 continue
             stats = state.get_json(f"pullstats:{integ.id}:{entity_type}") or {}
             links = (
@@ -275,20 +281,18 @@ class Scheduler:
             decidido_em=now,
         )
 
-    def _capabilities(self, integ: CrmIntegracao) -> tuple[int | None, str]:
+    def _capabilities(self, integ: CrmIntegracao, cfg: IntegrationConfig) -> tuple[int | None, str]:
         """(daily quota, time zone) of the integration's provider; cached for ten minutes."""
         cached = self._caps.get(integ.id)
         if cached and time.monotonic() - cached[0] < _CAPS_TTL:
             return cached[1], cached[2]
-        quota, tz = capabilities_of(integ, self.settings)
+        quota, tz = capabilities_of(integ, self.settings, cfg)
         self._caps[integ.id] = (time.monotonic(), quota, tz)
         return quota, tz
 
     def _used_today(self, integ: CrmIntegracao, tz: str) -> int | None:
         try:
             if self._limits is None:
-                from crmsync.transport import open_shared_limits
-
                 self._limits = open_shared_limits(self.settings.resolved_ratelimit_url())
             day = datetime.now(ZoneInfo(tz)).date().isoformat()
             return int(self._limits.quota_used(integ.credenciais_hash, day))
@@ -297,23 +301,16 @@ class Scheduler:
             return None
 
 
-def _config_of(integ: CrmIntegracao) -> Any:
-    from crmsync.config import parse_config
-
-    return parse_config(integ.config or {})
-
-
-def capabilities_of(integ: CrmIntegracao, settings: Settings | None = None) -> tuple[int | None, str]:
+def capabilities_of(
+    integ: CrmIntegracao, settings: Settings | None = None, cfg: IntegrationConfig | None = None
+) -> tuple[int | None, str]:
     """Open the provider once to read its declared daily quota and time zone."""
-    cfg = _config_of(integ)
+    cfg = cfg if cfg is not None else integration_config(integ)
     try:
-        from crmsync.providers.registry import open_provider
-        from crmsync.services.integracoes import get_credentials
-
         provider = open_provider(
             integ.provider,
             base_url=integ.base_url,
-            credentials=get_credentials(integ),
+            credentials={str(k): str(v) for k, v in decrypt_json(integ.credenciais).items()},
             config=cfg,
             settings=settings,
         )

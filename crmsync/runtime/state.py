@@ -19,7 +19,7 @@ import uuid
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from crmsync.db.wal import enable_wal
+from crmsync.sqlite_wal import enable_wal
 
 
 class RuntimeState(Protocol):
@@ -179,7 +179,7 @@ class RedisState:
     """The same on Redis: `SET NX PX` locks with compare-and-delete, a hash of counters."""
 
     def __init__(self, url: str, namespace: str = "crmsync") -> None:
-        import redis
+        import redis  # only a Redis URL needs the client (start-up time)
 
         self.namespace = namespace
         self._redis = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, decode_responses=True)

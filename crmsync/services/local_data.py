@@ -23,16 +23,16 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
 from crmsync.config import parse_config
+from crmsync.db.hooks import after_local_write
 from crmsync.db.local import LOCAL_MODELS, Cliente, Produto, Venda, VendaItem
 from crmsync.db.sync import CrmIntegracao
 from crmsync.db.types import Money, UTCDateTime, utcnow
-from crmsync.mapping.local import CLIENTE_FIELDS, PRODUTO_FIELDS, apply_canon_to_row
+from crmsync.engine.local_rows import CLIENTE_FIELDS, PRODUTO_FIELDS, apply_canon_to_row
 from crmsync.mapping.normalize import FOUR_PLACES, digits
 from crmsync.matching import exact_value, ignored_keys
 from crmsync.model.canonical import ClienteCanon, ProdutoCanon, canonicalize
 from crmsync.services import mapped_data
 from crmsync.services.errors import DuplicateError, InvalidInputError, NotFoundError
-from crmsync.services.hooks import after_local_write
 from crmsync.services.ids import valid_id
 
 LocalRow = Cliente | Produto | Venda

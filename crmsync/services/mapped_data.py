@@ -19,11 +19,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
+from crmsync.db.hooks import after_local_write
 from crmsync.erp.schema_map import is_default_map
 from crmsync.erp.table import MappedEntity, RowInvalid, active_schema, active_schema_map
 from crmsync.model.canonical import CANONICAL_MODELS, canonicalize
 from crmsync.services.errors import DuplicateError, InvalidInputError, NotFoundError
-from crmsync.services.hooks import after_local_write
 from crmsync.services.ids import valid_id
 
 if TYPE_CHECKING:

@@ -31,11 +31,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from crmsync import engine_queries as eq
 from crmsync.db.local import Loja
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmIntegracao
-from crmsync.web import actions
+from crmsync.services import console_actions as actions
+from crmsync.services import queries as eq
+from crmsync.services.console import get_failed_item, list_failed_items, nav_counts, pending_duplicates
+from crmsync.services.lojas import loja_by_api_key
+from crmsync.services.status import integration_status
 from crmsync.web import format as fmt
 from crmsync.web.auth import (
     CSRF_FIELD,
@@ -48,7 +51,6 @@ from crmsync.web.auth import (
     start_store_session,
     write_cookie,
 )
-from crmsync.web.queries import get_failed_item, list_failed_items, nav_counts, pending_duplicates
 
 log = logging.getLogger(__name__)
 
@@ -308,8 +310,6 @@ async def login(request: Request) -> Response:
     target = _safe_next(data.get("next"))
 
     def lookup() -> tuple[int, str] | None:
-        from crmsync.services.lojas import loja_by_api_key
-
         with _sessions()() as db:
             loja = loja_by_api_key(db, key)
             return (loja.id, loja.api_key_hash) if loja is not None else None
@@ -719,8 +719,6 @@ def _do_failed_item(request: Request, store: Store, item_id: int, acao: str) -> 
 def _integration_rows(db: Session, loja_id: int) -> list[dict[str, Any]]:
     """Per integration, the runtime's health summary (the same as ``GET /api/crm/status``)
     plus the duplicates waiting for review."""
-    from crmsync.api.status import integration_status
-
     integs = db.scalars(select(CrmIntegracao).where(CrmIntegracao.id_loja == loja_id).order_by(CrmIntegracao.id)).all()
     rows = []
     for integ in integs:

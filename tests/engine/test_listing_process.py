@@ -31,9 +31,9 @@ from crmsync.engine import RunOptions, SyncEngine
 from crmsync.providers.base import ProviderError, RetriableError
 from crmsync.providers.gestaoclick import GestaoClickProvider
 from crmsync.providers.read_ahead import portable_error
+from crmsync.providers.transport import ServerError
 from crmsync.sandbox import SandboxServer
 from crmsync.settings import Settings
-from crmsync.transport import ServerError
 
 CREDS = {"access_token": "sandbox-access-token", "secret_access_token": "sandbox-secret-token"}
 # 30 pages: page 1 decides, page 2 is read here, pages 3-30 by the listing process. Enough

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from crmsync.db.local import Cliente
 from crmsync.db.sync import CrmItemFalho
 from crmsync.providers.base import FatalError, ProviderError, RateLimitedError
-from crmsync.runtime.failures import ignore_item
+from crmsync.services.failures import ignore_item
 
 
 def _item(world: World) -> CrmItemFalho:

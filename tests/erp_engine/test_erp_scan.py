@@ -9,7 +9,7 @@ from erp_world import Erp
 from sqlalchemy import select
 
 from crmsync.db.sync import CrmIntegracao
-from crmsync.jobs import dirty_local_ids
+from crmsync.runtime.jobs import dirty_local_ids
 
 ERP_ONLY = ("lojas", "clientes", "produtos")  # the ERP's tables no map names
 

@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from crmsync.db import hooks
 from crmsync.db.local import Cliente, Produto, Venda
 from crmsync.db.session import session_scope
-from crmsync.services import hooks
 
 from .helpers import ADMIN, CNPJ_OK, CPF_OK, CPF_OK_2, Store, new_cliente, new_produto, new_venda
 

@@ -16,7 +16,7 @@ import pytest
 
 OPEN = """
 import sys, time
-from crmsync.transport import SQLiteLimits
+from crmsync.providers.limits import SQLiteLimits
 time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
 SQLiteLimits(sys.argv[1]).close()
 """

@@ -16,9 +16,9 @@ from gc_helpers import ACCESS, SECRET, cliente, make_cpf
 from crmsync.mapping.normalize import digits
 from crmsync.providers.base import RateLimitedError
 from crmsync.providers.gestaoclick import CreateOutcomeUnknownError, GestaoClickProvider
+from crmsync.providers.transport import Transport, company_key
 from crmsync.sandbox.server import SandboxServer
 from crmsync.settings import Settings
-from crmsync.transport import Transport, company_key
 
 Make = Callable[..., GestaoClickProvider]
 

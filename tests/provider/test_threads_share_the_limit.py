@@ -83,7 +83,7 @@ def test_listing_thread_and_gets_stay_under_the_limit(
 @pytest.mark.parametrize("store", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 def test_quota_reservations_from_many_threads_are_exact(store: str, tmp_path: Path) -> None:
     """No lost update and no overdraft when threads reserve the daily quota at once."""
-    from crmsync.transport import open_shared_limits
+    from crmsync.providers.limits import open_shared_limits
 
     url = f"sqlite:///{(tmp_path / 'limits.db').as_posix()}" if store == "sqlite" else redis_url_or_skip()
     limits = open_shared_limits(url)

@@ -193,7 +193,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, step: float = 
 @pytest.fixture
 def api_server() -> Iterator[Callable[[], Any]]:
     """Factory: start the real app on a free port (uvicorn thread); stopped at teardown."""
-    from crmsync.runtime.demo import _ApiServer, _free_port
+    from crmsync.cli.demo import _ApiServer, _free_port
 
     servers: list[Any] = []
 

@@ -140,7 +140,7 @@ def test_row_written_directly_in_the_database_is_found_and_pushed(rt_env: Env) -
 
 
 def test_job_run_twice_has_the_effect_of_one(rt_env: Env) -> None:
-    from crmsync.jobs import pull_entity, push_record
+    from crmsync.runtime.jobs import pull_entity, push_record
 
     with SandboxServer(access_token="a4", secret_access_token="s4", seed=3, seed_records={"clientes": 15}) as sb:
         tenant = make_tenant(sb.base_url, access_token="a4", secret_access_token="s4")

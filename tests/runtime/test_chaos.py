@@ -85,7 +85,7 @@ def _problems(st: dict[str, Any], local_edits: dict[int, str], remote_edits: dic
 
 @pytest.mark.slow
 def test_chaos_sigkill_workers_with_faults_converges(rt_env: Env, tmp_path: Path) -> None:
-    from crmsync.jobs import enqueue_pull, enqueue_push, enqueue_reconcile
+    from crmsync.runtime.jobs import enqueue_pull, enqueue_push, enqueue_reconcile
 
     seed = int(os.environ.get("CRMSYNC_CHAOS_SEED", str(random.SystemRandom().randrange(1_000_000))))
     rnd = random.Random(seed)

@@ -9,7 +9,7 @@ import time
 import uvicorn
 
 from crmsync.api.app import create_app
-from crmsync.runtime.demo import _free_port
+from crmsync.cli.demo import _free_port
 from crmsync.runtime.embedded import EmbeddedRuntime
 from runtime.conftest import Env, wait_for
 

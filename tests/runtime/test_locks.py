@@ -101,7 +101,7 @@ def test_lock_of_a_sigkilled_holder_frees_itself(state: tuple[RuntimeState, str]
 
 
 def test_jobs_on_one_record_or_one_pull_never_overlap(rt_env: Env) -> None:
-    from crmsync.jobs import pull_entity, push_record
+    from crmsync.runtime.jobs import pull_entity, push_record
     from crmsync.runtime.queue import get_state
 
     with SandboxServer(access_token="l1", secret_access_token="ls1") as sb:

@@ -52,7 +52,7 @@ def _seed_item(integracao_id: int, **fields: Any) -> None:
 
 
 def _note_failure(integracao_id: int, error: str) -> None:
-    from crmsync.jobs import note_failure
+    from crmsync.engine.ledger import note_failure
 
     with session_scope() as s:
         integ = s.get(CrmIntegracao, integracao_id)
@@ -70,7 +70,7 @@ def test_failure_after_a_resolved_episode_starts_over(rt_env: Env) -> None:
 
 
 def test_ignored_item_is_left_alone_by_failures_and_closed_by_a_success(rt_env: Env) -> None:
-    from crmsync.jobs import note_success
+    from crmsync.engine.ledger import note_success
 
     tenant = make_tenant("http://127.0.0.1:9")
     _seed_item(tenant.integracao_id, status="ignorado", tentativas=3, ultimo_erro="erro antigo")
@@ -91,7 +91,7 @@ def test_ignored_item_is_left_alone_by_failures_and_closed_by_a_success(rt_env: 
 def _spend_quota(tenant_hash: str, used: int) -> None:
     """Pretend the company already used `used` requests today."""
     path = get_settings().resolved_ratelimit_url()[len("sqlite:///") :]
-    from crmsync.transport import open_shared_limits
+    from crmsync.providers.limits import open_shared_limits
 
     open_shared_limits("sqlite:///" + path).close()  # create the tables
     day = datetime.now(ZoneInfo(ZONE)).date().isoformat()
@@ -108,7 +108,7 @@ def _next_midnight() -> datetime:
 def test_quota_refusal_waits_for_the_providers_next_day(rt_env: Env) -> None:
     """The runtime takes the refusal from the result's flag and waits the `retry_after` the
     quota guard gave (the provider's midnight), instead of a fixed hour, without counting."""
-    from crmsync.jobs import pull_record, push_record
+    from crmsync.runtime.jobs import pull_record, push_record
     from crmsync.services.integracoes import credentials_hash
 
     with SandboxServer(access_token="rf-q", secret_access_token="rf-qs") as sb:
@@ -137,7 +137,7 @@ def _full_pulls() -> list[tuple[Any, ...]]:
 
 
 def test_newest_first_integration_gets_a_daily_full_scan_that_finds_remote_deletes(rt_env: Env) -> None:
-    from crmsync.jobs import pull_entity
+    from crmsync.runtime.jobs import pull_entity
 
     with SandboxServer(access_token="rf-d", secret_access_token="rf-ds", seed=3, seed_records={"clientes": 4}) as sb:
         tenant = make_tenant(

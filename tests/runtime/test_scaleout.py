@@ -33,7 +33,7 @@ N = 16
 def test_two_workers_on_redis_and_postgres_share_the_work(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_database: Any
 ) -> None:
-    from crmsync.jobs import enqueue_push
+    from crmsync.runtime.jobs import enqueue_push
     from crmsync.runtime.queue import get_state
 
     redis_available()
@@ -82,7 +82,7 @@ def test_two_workers_on_redis_and_postgres_share_the_work(
 
 
 def test_sigterm_lets_the_running_job_finish_and_leaves_the_rest_queued(rt_env: Any, tmp_path: Path) -> None:
-    from crmsync.jobs import enqueue_pull, enqueue_push
+    from crmsync.runtime.jobs import enqueue_pull, enqueue_push
     from crmsync.runtime.locks import pull_key
     from crmsync.runtime.queue import get_huey, get_state
 

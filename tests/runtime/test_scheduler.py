@@ -43,7 +43,7 @@ def test_plan_interval_arithmetic() -> None:
 def _spend_quota(tenant_hash: str, used: int) -> None:
     """Pretend the company (its other apps, earlier runs) already used `used` requests today."""
     path = get_settings().resolved_ratelimit_url()[len("sqlite:///") :]
-    from crmsync.transport import open_shared_limits
+    from crmsync.providers.limits import open_shared_limits
 
     open_shared_limits("sqlite:///" + path).close()  # create the tables
     day = datetime.now(ZoneInfo("America/Sao_Paulo")).date().isoformat()
@@ -145,7 +145,7 @@ def _schedule(port: int, headers: dict[str, str]) -> dict[str, Any] | None:
 
 def test_direct_writes_are_swept_without_provider_requests_when_nothing_changed(rt_env: Env) -> None:
     """The local sweep costs no quota: unchanged rows are not pushed again."""
-    from crmsync.jobs import push_record, reconcile
+    from crmsync.runtime.jobs import push_record, reconcile
 
     with SandboxServer(access_token="q3", secret_access_token="qs3") as sb:
         tenant = make_tenant(sb.base_url, access_token="q3", secret_access_token="qs3")

@@ -36,7 +36,7 @@ def _failed_item(tenant: Any, entity_id: int, status: str = "falhou") -> int:
 
 
 def test_status_metrics_and_failed_items(rt_env: Env, api_server: Any) -> None:
-    from crmsync.jobs import pull_entity
+    from crmsync.runtime.jobs import pull_entity
 
     with SandboxServer(access_token="st1", secret_access_token="sst1", seed=2, seed_records={"clientes": 5}) as sb:
         tenant = make_tenant(sb.base_url, access_token="st1", secret_access_token="sst1", nome="Loja A")

@@ -101,8 +101,8 @@ def test_forged_and_stale_deliveries_are_refused_and_not_stored(rt_env: Env, api
 
 
 def test_repeated_and_reordered_deliveries_converge(rt_env: Env, api_server: Any) -> None:
-    from crmsync.jobs import pull_entity
-    from crmsync.runtime.demo import _free_port
+    from crmsync.cli.demo import _free_port
+    from crmsync.runtime.jobs import pull_entity
 
     api = api_server()
     sb_port = _free_port()
@@ -178,7 +178,7 @@ def test_repeated_and_reordered_deliveries_converge(rt_env: Env, api_server: Any
 
 
 def test_stored_delivery_whose_job_was_lost_is_processed_by_the_sweep(rt_env: Env) -> None:
-    from crmsync.jobs import pull_entity
+    from crmsync.runtime.jobs import pull_entity
 
     with SandboxServer(access_token="w3", secret_access_token="ws3", seed=6, seed_records={"clientes": 3}) as sb:
         tenant = make_tenant(sb.base_url, access_token="w3", secret_access_token="ws3")

@@ -176,7 +176,7 @@ class World:
             )
 
     def pending_conflicts(self) -> list[dict[str, Any]]:
-        from crmsync.engine_queries import list_conflicts
+        from crmsync.services.queries import list_conflicts
 
         with session_scope() as s:
             return list_conflicts(s, loja_id=self.loja_id)["items"]

@@ -30,7 +30,7 @@ from crmsync.providers.base import (
     ProtocolError,
     ValidationError,
 )
-from crmsync.transport import Transport, describe_request
+from crmsync.providers.transport import Transport, describe_request
 
 DEFAULT_BASE_URL = "https://api.gestaoclick.com"
 

@@ -57,8 +57,15 @@ from crmsync.providers.gestaoclick.client import (
     normalise_base_url,
 )
 from crmsync.providers.gestaoclick.pagination import PageMeta, PageNumberPaginator, check_page
+from crmsync.providers.transport import (
+    DEFAULT_PACE_FACTOR,
+    Transport,
+    TransportError,
+    company_key,
+    describe_request,
+    jitter,
+)
 from crmsync.settings import Settings, get_settings
-from crmsync.transport import DEFAULT_PACE_FACTOR, Transport, TransportError, company_key, describe_request, jitter
 
 log = structlog.get_logger("crmsync.providers.gestaoclick")
 

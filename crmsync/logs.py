@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 
+import structlog
+
 
 def configure(level_name: str) -> None:
-    import structlog
-
     level = logging.getLevelName(level_name.upper())
     if not isinstance(level, int):
         level = logging.INFO

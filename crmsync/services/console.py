@@ -1,7 +1,7 @@
-"""Read-only look-ups the console needs beyond the shared list queries.
+"""Read-only look-ups the web console needs beyond the shared list queries.
 
-Conflicts, duplicates and the log come from :mod:`crmsync.engine_queries` and integration
-health from :mod:`crmsync.api.status` (shared with the CLI and the API so every surface
+Conflicts, duplicates and the log come from :mod:`crmsync.services.queries` and integration
+health from :mod:`crmsync.services.status` (shared with the CLI and the API so every surface
 filters and scopes the same way). What is here is console-only: the open failed items of a
 store (with its id, for the buttons) and the navigation badges. Every function takes the
 store id and never returns another store's rows.
@@ -15,43 +15,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crmsync.db.sync import CrmConflito, CrmDuplicata, CrmItemFalho
-
-OPEN_FAILED_STATUSES = ("pendente", "falhou")
-
-
-def failed_item_to_dict(row: CrmItemFalho) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "id_integracao": row.id_integracao,
-        "entity_type": row.entity_type,
-        "direcao": row.direcao,
-        "chave": row.chave,
-        "entity_id": row.entity_id,
-        "external_id": row.external_id,
-        "status": row.status,
-        "tentativas": row.tentativas,
-        "ultimo_erro": row.ultimo_erro,
-        "proxima_tentativa": row.proxima_tentativa,
-        "atualizado_em": row.atualizado_em,
-    }
+from crmsync.engine.ledger import count_open, get_item, item_to_dict, open_items
 
 
 def list_failed_items(session: Session, loja_id: int, *, limit: int = 50) -> list[dict[str, Any]]:
     """Open failed items (waiting for a retry or parked), most recently touched first."""
-    rows = session.scalars(
-        select(CrmItemFalho)
-        .where(CrmItemFalho.id_loja == loja_id, CrmItemFalho.status.in_(OPEN_FAILED_STATUSES))
-        .order_by(CrmItemFalho.atualizado_em.desc(), CrmItemFalho.id.desc())
-        .limit(limit)
-    ).all()
-    return [failed_item_to_dict(r) for r in rows]
+    return [item_to_dict(r, for_display=True) for r in open_items(session, loja_id, limit=limit)]
 
 
 def get_failed_item(session: Session, loja_id: int, item_id: int) -> CrmItemFalho | None:
-    row = session.get(CrmItemFalho, item_id)
-    if row is None or row.id_loja != loja_id:
+    try:
+        return get_item(session, item_id, loja_id)
+    except LookupError:
         return None
-    return row
 
 
 def pending_duplicates(session: Session, integracao_id: int) -> int:
@@ -82,10 +58,5 @@ def nav_counts(session: Session, loja_id: int) -> dict[str, int]:
             .select_from(CrmDuplicata)
             .where(CrmDuplicata.id_loja == loja_id, CrmDuplicata.status == "pendente"),
         ),
-        "falhas": _count(
-            session,
-            select(func.count())
-            .select_from(CrmItemFalho)
-            .where(CrmItemFalho.id_loja == loja_id, CrmItemFalho.status.in_(OPEN_FAILED_STATUSES)),
-        ),
+        "falhas": count_open(session, loja_id),
     }

@@ -1,4 +1,5 @@
-"""Local rows <-> canonical records.
+"""Local rows <-> canonical records (ORM rows in, ORM rows out: so it lives on the engine side,
+out of the pure mapping core).
 
 The local side keeps ids as integers and decimals as `Decimal`; canonical records use
 strings. Reference ids of a venda stay local ids here.

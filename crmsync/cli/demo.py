@@ -24,7 +24,24 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import uvicorn
 from sqlalchemy import select, update
+
+from crmsync.api.app import create_app
+from crmsync.cli.admin import migrate
+from crmsync.db.local import Cliente, Loja
+from crmsync.db.session import get_sessionmaker, session_scope
+from crmsync.db.sync import CrmConflito, CrmEntityLink, CrmIntegracao
+from crmsync.db.types import utcnow
+from crmsync.engine import RunOptions, SyncEngine
+from crmsync.runtime import install_listeners, wait_dispatched
+from crmsync.runtime.embedded import EmbeddedRuntime
+from crmsync.runtime.queue import get_state
+from crmsync.sandbox.server import SandboxServer
+from crmsync.services.integracoes import create_integracao
+from crmsync.services.local_data import create_record, update_record
+from crmsync.services.lojas import create_loja
+from crmsync.settings import get_settings
 
 DEMO_STORE = "Loja Demo (crmsync demo)"
 WAIT_SECONDS = 45.0
@@ -58,10 +75,6 @@ class _ApiServer:
     """uvicorn on a background thread (the host process keeps its own signal handling)."""
 
     def __init__(self, port: int) -> None:
-        import uvicorn
-
-        from crmsync.api.app import create_app
-
         self.port = port
         config = uvicorn.Config(
             create_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
@@ -80,17 +93,6 @@ class _ApiServer:
 
 
 def run_demo(*, once: bool, port: int = 0, sandbox_port: int = 0, clientes: int = 20, as_json: bool = False) -> int:
-    from crmsync.cli.admin import migrate
-    from crmsync.db.session import session_scope
-    from crmsync.db.sync import CrmIntegracao
-    from crmsync.runtime import install_listeners, wait_dispatched
-    from crmsync.runtime.embedded import EmbeddedRuntime
-    from crmsync.runtime.queue import get_state
-    from crmsync.sandbox.server import SandboxServer
-    from crmsync.services.integracoes import create_integracao
-    from crmsync.services.lojas import create_loja
-    from crmsync.settings import get_settings
-
     say: Callable[[str], None] = (lambda _m: None) if as_json else (lambda m: print(m, flush=True))
     settings = get_settings()
     try:
@@ -199,15 +201,10 @@ def run_demo(*, once: bool, port: int = 0, sandbox_port: int = 0, clientes: int 
 
 
 def _loja_model() -> Any:
-    from crmsync.db.local import Loja
-
     return Loja
 
 
 def _create_local_customers(loja_id: int) -> list[int]:
-    from crmsync.db.session import session_scope
-    from crmsync.services.local_data import create_record
-
     people = [
         {
             "nome": "Ana Beatriz Demo",
@@ -239,9 +236,6 @@ def _create_local_customers(loja_id: int) -> list[int]:
 
 
 def _first_sync(integ_id: int) -> dict[str, Any]:
-    from crmsync.db.session import get_sessionmaker
-    from crmsync.engine import RunOptions, SyncEngine
-
     engine = SyncEngine(get_sessionmaker(), integ_id, options=RunOptions(trigger="manual", actor="demo"))
     try:
         result = engine.sync()
@@ -257,9 +251,6 @@ def _first_sync(integ_id: int) -> dict[str, Any]:
 
 
 def _links(integ_id: int) -> list[tuple[int, str]]:
-    from crmsync.db.session import session_scope
-    from crmsync.db.sync import CrmEntityLink
-
     with session_scope() as session:
         rows = session.execute(
             select(CrmEntityLink.entity_id, CrmEntityLink.external_id)
@@ -270,12 +261,6 @@ def _links(integ_id: int) -> list[tuple[int, str]]:
 
 
 def _make_changes(sandbox: Any, loja_id: int, integ_id: int, local_ids: list[int]) -> dict[str, Any]:
-    from crmsync.db.local import Cliente
-    from crmsync.db.session import session_scope
-    from crmsync.db.sync import CrmConflito
-    from crmsync.db.types import utcnow
-    from crmsync.services.local_data import update_record
-
     links = _links(integ_id)
     if len(links) < 3:
         raise DemoError("a primeira sincronização não vinculou clientes suficientes")

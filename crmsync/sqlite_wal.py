@@ -1,5 +1,8 @@
 """Switch a SQLite file to WAL, surviving other processes opening it at the same moment.
 
+Shared by the database package, the runtime state and the providers' rate-limit stores,
+so it sits beside them (it imports nothing of crmsync).
+
 Why: the switch needs a moment of exclusive access and SQLite answers "database is
 locked" at once, without waiting out the busy timeout, when another connection is opening
 the file then (two workers started together, a test's two processes). The mode is stored in

@@ -1,4 +1,4 @@
-"""What the console's buttons do: thin calls into the engine and the runtime.
+"""What the console's buttons do: thin calls into the engine and the runtime, as services.
 
 Why a separate module: the decision logic (writing both sides, updating the merge base,
 logging who decided, queueing a retry) belongs to the engine and the runtime; the console
@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmsync.engine import RunOptions, SyncEngine
+from crmsync.services.failures import ignore_item, retry_item
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +104,6 @@ def retry_failed_item(session_factory: sessionmaker[Session], loja_id: int, item
     """[Tentar de novo]: the runtime makes the item due now and queues it; True when queued.
 
     LookupError for a missing item or one of another store (the page answers 404)."""
-    from crmsync.runtime.failures import retry_item
-
     with session_factory() as session:
         try:
             _, queued = retry_item(session, item_id, loja_id)
@@ -117,7 +116,5 @@ def retry_failed_item(session_factory: sessionmaker[Session], loja_id: int, item
 
 def ignore_failed_item(session_factory: sessionmaker[Session], loja_id: int, item_id: int) -> None:
     """[Ignorar]: the runtime stops retrying it; a later change of the record re-enables it."""
-    from crmsync.runtime.failures import ignore_item
-
     with session_factory() as session:
         ignore_item(session, item_id, loja_id)

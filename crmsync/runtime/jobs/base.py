@@ -1,0 +1,216 @@
+"""The one job wrapper every task-queue job runs in.
+
+Every job is safe to run twice and to be killed half way (the engine's writes are
+idempotent and level-triggered; see ARCHITECTURE.md), so the queue only needs
+at-least-once delivery. What the jobs add on top of the engine, once, here:
+
+- **Skipping.** An inactive integration, or an entity it does not sync in the job's
+  direction: the job is `ignorado`. Its config is parsed once into `IntegrationConfig` and
+  travels with the job (`JobRun.cfg`).
+- **The breaker** (`crmsync.runtime.breaker`): while the integration's CRM is unreachable a
+  job is `adiado` without calling it.
+- **Locks.** Jobs for one record (store, provider, entity, local id / external id) never run
+  at the same time, nor two pulls of one (integration, entity). Work that may *create* a
+  record (an unlinked push, an unlinked webhook pull) also takes the entity's pull lock, so a
+  running page scan cannot import the same record while it is being created on the other
+  side (the classic duplicate of connector-magento #165). Locks expire, so a worker killed
+  with SIGKILL frees them after `lock_ttl_seconds`. A busy lock sends the job back through
+  the queue (`ocupado`).
+- **Coalescing** (`crmsync.runtime.enqueue`): the job clears its "queued" marker only once it
+  holds the lock, so a save made while it runs queues a new one.
+- **Failed items** (`crm_itens_falhos`, owned by `crmsync.engine.ledger`): an item that fails
+  is retried with exponential backoff, then parked as `falhou` with its last error until
+  `crmsync retry`/`ignore`.
+- **Counters** for `/metrics` in the shared runtime state (jobs by status, provider HTTP
+  requests by status, 429s), so every worker process contributes.
+
+Task bodies take only ids (never ORM objects or secrets): the queue stores arguments in
+clear text.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from huey.exceptions import RetryTask
+from sqlalchemy.orm import Session, sessionmaker
+
+from crmsync.config import IntegrationConfig, integration_config
+from crmsync.db.session import get_sessionmaker
+from crmsync.db.sync import CrmIntegracao
+from crmsync.engine import RunOptions, SyncEngine
+from crmsync.engine.ledger import clip_error, note_failure, note_success
+from crmsync.providers.base import ProviderError, RateLimitedError
+from crmsync.runtime.breaker import breaker_after, breaker_open_until
+from crmsync.runtime.locks import LockBusy, hold
+from crmsync.runtime.options import RuntimeOptions, runtime_options
+from crmsync.runtime.queue import get_state
+from crmsync.runtime.state import RuntimeState
+
+log = logging.getLogger("crmsync.jobs")
+
+BUSY_RETRY_SECONDS = 1.0
+LOCK_WAIT_SECONDS = 3.0  # record locks: wait this long before going back through the queue
+_WORKER_ID = f"{socket.gethostname()}-{os.getpid()}"
+
+R = TypeVar("R")
+
+
+def count(state: RuntimeState, job: str, status: str) -> str:
+    """Count one finished job by status (for `/metrics`); returns `status`."""
+    try:
+        state.incr(f"jobs:{job}:{status}")
+        state.incr(f"worker:{_WORKER_ID}:{job}")
+    except Exception:  # metrics must never fail a job
+        log.debug("contador indisponível", exc_info=True)
+    return status
+
+
+def record_transport(state: RuntimeState, engine: Any) -> dict[str, Any]:
+    """Add the engine's HTTP statistics (per job, fresh transport) to the shared counters."""
+    try:
+        provider = getattr(engine, "provider", None) or getattr(engine, "_provider", None)
+        transport = getattr(provider, "transport", None) or getattr(provider, "_transport", None)
+        stats = transport.stats() if transport is not None and hasattr(transport, "stats") else None
+        if not stats:
+            return {}
+        key = getattr(provider, "key", "provider")
+        for status, n in (stats.get("by_status") or {}).items():
+            if n:
+                state.incr(f"http:{key}:{status}", int(n))
+        if stats.get("rate_limited"):
+            state.incr(f"http429:{key}", int(stats["rate_limited"]))
+        if stats.get("quota_refused"):
+            state.incr(f"quota_refused:{key}", int(stats["quota_refused"]))
+        return dict(stats)
+    except Exception:
+        log.debug("estatísticas HTTP indisponíveis", exc_info=True)
+        return {}
+
+
+def provider_error(exc: BaseException) -> tuple[bool, float | None, bool]:
+    """(retriable, retry_after, quota_exhausted) of an exception the engine let through."""
+    if isinstance(exc, RateLimitedError):
+        return True, exc.retry_after, bool(exc.quota_exhausted)
+    if isinstance(exc, ProviderError):
+        return exc.retriable, None, False
+    return True, None, False
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return clip_error(f"{type(exc).__name__}: {text}")
+
+
+def active_integration(session: Session, integracao_id: int) -> CrmIntegracao | None:
+    integ = session.get(CrmIntegracao, integracao_id)
+    if integ is None or not integ.ativo:
+        return None
+    return integ
+
+
+class JobRun:
+    """One run of a job: its context, its integration and typed config, and the skeleton
+    every job shares (skip, breaker, lock, engine call, failed items, counters)."""
+
+    def __init__(self, name: str, session: Session, sf: sessionmaker[Session], marker: str | None) -> None:
+        self.name = name
+        self.session = session
+        self.sf = sf
+        self.state: RuntimeState = get_state()
+        self.opts: RuntimeOptions = runtime_options()
+        self.marker = marker
+        self.integ: CrmIntegracao | None = None
+        self.cfg: IntegrationConfig | None = None
+
+    # ------------------------------------------------------------------ outcome
+    def done(self, status: str) -> str:
+        return count(self.state, self.name, status)
+
+    def forget_marker(self) -> None:
+        if self.marker is not None:
+            self.state.delete(self.marker)
+
+    def skip(self, status: str = "ignorado") -> str:
+        """Finish without work (`ignorado`, `adiado`, `sem_mudanca`), clearing the marker."""
+        self.forget_marker()
+        return self.done(status)
+
+    # ------------------------------------------------------------------ guards
+    def load(self, integracao_id: int, entity_type: str | None = None, direction: str | None = None) -> bool:
+        """Load the active integration and its config; False when the job has nothing to do."""
+        self.integ = active_integration(self.session, integracao_id)
+        if self.integ is None:
+            return False
+        self.cfg = integration_config(self.integ)
+        return entity_type is None or direction is None or self.cfg.syncs(entity_type, direction)
+
+    @property
+    def integration(self) -> CrmIntegracao:
+        assert self.integ is not None, "load() first"
+        return self.integ
+
+    def breaker_until(self) -> float | None:
+        return breaker_open_until(self.state, self.integration.id)
+
+    @contextmanager
+    def locked(
+        self, keys: Sequence[str], *, wait: float = 0.0, busy_delay: float = BUSY_RETRY_SECONDS
+    ) -> Iterator[None]:
+        """Hold `keys`, clear the queued marker, run the body; a busy lock sends the job back
+        through the queue after `busy_delay` (the marker stays set, so it stays the one queued)."""
+        try:
+            with hold(self.state, keys, self.opts.lock_ttl_seconds, wait=wait):
+                self.forget_marker()
+                yield
+        except LockBusy:
+            self.done("ocupado")
+            raise RetryTask(delay=busy_delay) from None
+
+    # ------------------------------------------------------------------ the engine
+    def call_engine(self, trigger: str, call: Callable[[SyncEngine], R]) -> R:
+        """Run `call` on a fresh engine, then feed the breaker and the HTTP counters and close
+        the engine whatever happened. Exceptions propagate to the job."""
+        engine = None
+        ok = False
+        try:
+            engine = SyncEngine(self.sf, self.integration.id, options=RunOptions(trigger=trigger))
+            result = call(engine)
+            ok = bool(getattr(result, "success", False))
+            return result
+        finally:
+            if engine is not None:
+                breaker_after(self.state, self.integration.id, ok, record_transport(self.state, engine))
+                engine.close()
+
+    # ------------------------------------------------------------------ failed items
+    def failed(self, entity_type: str, direcao: str, **kwargs: Any) -> None:
+        note_failure(self.session, self.integration, entity_type, direcao, opts=self.opts, **kwargs)
+
+    def deferred(self, entity_type: str, direcao: str, until: float, **kwargs: Any) -> None:
+        """The breaker is open: the item waits (not counted as an attempt) until it closes."""
+        self.failed(
+            entity_type,
+            direcao,
+            error="CRM inacessível: aguardando para tentar de novo",
+            retry_after=until - time.time(),
+            quota=True,
+            **kwargs,
+        )
+
+    def succeeded(self, entity_type: str, direcao: str, **kwargs: Any) -> None:
+        note_success(self.session, self.integration, entity_type, direcao, **kwargs)
+
+
+@contextmanager
+def job_run(name: str, marker: str | None = None) -> Iterator[JobRun]:
+    """A job's run with its own session (closed when the job ends)."""
+    sf = get_sessionmaker()
+    with sf() as session:
+        yield JobRun(name, session, sf, marker)

@@ -1,0 +1,355 @@
+"""Sync operations: push one record, import an entity, sync a whole store.
+
+Why operations apart from routes: each route of `crmsync.api.sync` is one thin call into one
+plain function here (`push_record`, `import_entity`, `sync_store`), which takes only
+serialisable arguments (store id, entity, ids, flags). The CLI calls the same functions,
+and the runtime can later enqueue them instead of running them inline without touching the
+validation, the store scoping or the error mapping.
+
+Every check that can refuse a request happens before the engine runs, so a refused request
+changes nothing: unknown entity (404), record not in this store (404), no integration or a
+disabled one (409), an entity configured in the other direction only (409). A provider that
+cannot be reached is a 503 (retriable) or 502 (answered nonsense), with the request named
+and never a credential.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from crmsync.config import ENTITY_ALIASES, ConfigError, integration_config
+from crmsync.db.local import Loja
+from crmsync.db.session import get_sessionmaker
+from crmsync.db.sync import CrmIntegracao
+from crmsync.engine import PullResult, PushResult, PushSummary, RunOptions, SyncEngine, SyncResult
+from crmsync.erp.table import active_schema
+from crmsync.providers.base import AuthError, ProtocolError, ProviderError
+from crmsync.services.errors import InvalidInputError, NotFoundError, ServiceError
+
+ProgressFn = Callable[[dict[str, Any]], None]
+DIRECTION_WORDS = {"pull": "somente leitura (só recebe do CRM)", "push": "somente envio (só envia ao CRM)"}
+
+
+class IntegrationUnavailableError(ServiceError, ValueError):
+    """The store has no integration, or it is disabled, or the entity does not sync in the
+    asked direction: a configuration state, so 409 (and exit code 2 in the CLI)."""
+
+    status_code = 409
+
+
+class ProviderUnavailableError(ServiceError):
+    """The provider could not be reached or answered nonsense before any work was done."""
+
+    status_code = 503
+
+    def __init__(self, message: str, status_code: int = 503, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.retry_after = retry_after
+
+
+# ------------------------------------------------------------------------------ operations
+
+
+def resolve_entity(entity: str) -> str:
+    """`cliente`/`clientes` -> `cliente`; anything else is NotFoundError (404 / exit 2)."""
+    key = (entity or "").strip().lower()
+    if key not in ENTITY_ALIASES:
+        raise NotFoundError(f"entidade desconhecida '{entity}' (use cliente, produto ou venda)")
+    return ENTITY_ALIASES[key]
+
+
+def _factory(session_factory: sessionmaker[Session] | None) -> sessionmaker[Session]:
+    return session_factory or get_sessionmaker()
+
+
+def find_integration(session: Session, loja_id: int, integracao_id: int | None = None) -> CrmIntegracao:
+    """The store's active integration (or the named one of this store), or a Portuguese
+    reason why there is none to use."""
+    if session.get(Loja, loja_id) is None:
+        raise NotFoundError(f"loja {loja_id} não encontrada")
+    query = select(CrmIntegracao).where(CrmIntegracao.id_loja == loja_id).order_by(CrmIntegracao.id)
+    if integracao_id is not None:
+        query = query.where(CrmIntegracao.id == integracao_id)
+    rows = list(session.scalars(query))
+    if not rows:
+        raise IntegrationUnavailableError(
+            f"a loja {loja_id} não tem integração com CRM (crie uma com `crmsync integration add`)"
+        )
+    active = [r for r in rows if r.ativo]
+    if not active:
+        raise IntegrationUnavailableError(
+            f"a integração da loja {loja_id} está desativada (ative com `crmsync integration enable`)"
+        )
+    preferred = [r for r in active if r.provider == "gestao_click"]
+    return (preferred or active)[0]
+
+
+def _check_direction(integ: CrmIntegracao, entity_type: str, wanted: str) -> None:
+    """Refuse a push of a read-only entity (or a pull of a push-only one) up front, so the
+    user learns it from the config instead of a run that silently did nothing."""
+    try:
+        direction = integration_config(integ).direction(entity_type)
+    except ConfigError as exc:
+        raise IntegrationUnavailableError(f"configuração da integração {integ.id} inválida: {exc}") from None
+    if direction != "both" and direction != wanted:
+        raise IntegrationUnavailableError(
+            f"a entidade {entity_type} está configurada como {DIRECTION_WORDS[direction]} nesta integração"
+        )
+
+
+def _check_local_row(session: Session, loja_id: int, entity_type: str, entity_id: int) -> None:
+    ent = active_schema().entity(entity_type)  # the mapped table (ours, or the ERP's)
+    found = session.scalar(select(ent.table.c.id).where(ent.table.c.id == entity_id, ent.store_clause(loja_id)))
+    if found is None:
+        raise NotFoundError(f"{entity_type} {entity_id} não encontrado na loja {loja_id}")
+
+
+def _options(trigger: str, dry_run: bool, actor: str | None, run_id: str | None) -> Any:
+    return RunOptions(trigger=trigger, dry_run=dry_run, actor=actor, run_id=run_id)
+
+
+@contextmanager
+def open_engine(
+    loja_id: int,
+    *,
+    trigger: str = "manual",
+    dry_run: bool = False,
+    actor: str | None = None,
+    run_id: str | None = None,
+    progress: ProgressFn | None = None,
+    session_factory: sessionmaker[Session] | None = None,
+    check: Callable[[Session, CrmIntegracao], None] | None = None,
+    integracao_id: int | None = None,
+) -> Iterator[SyncEngine]:
+    """Validate the store and its integration (plus `check`), then open the engine on it.
+
+    Provider errors raised while opening or running (the whole run could not start: DNS,
+    refused connection, bad credentials) become ProviderUnavailableError with a clear
+    message; per-item errors stay inside the engine's results.
+    """
+    factory = _factory(session_factory)
+    with factory() as session:
+        integ = find_integration(session, loja_id, integracao_id)
+        if check is not None:
+            check(session, integ)
+        integ_id = integ.id
+        provider = integ.provider
+    try:
+        engine = SyncEngine(factory, integ_id, options=_options(trigger, dry_run, actor, run_id), progress=progress)
+    except ProviderError as exc:
+        raise provider_problem(provider, exc) from None
+    engine.provider = ProviderWatch(engine.provider)
+    try:
+        yield engine
+    except ProviderError as exc:
+        raise provider_problem(provider, exc) from None
+    finally:
+        engine.close()
+
+
+class ProviderWatch:
+    """Transparent wrapper of the engine's provider that remembers the last provider-level
+    failure (unreachable, 5xx, rate limit, refused credentials, nonsense answers).
+
+    Why: the engine rightly turns every error into a per-item failure and keeps going, so
+    a run against a dead provider ends as "all items failed". The caller still needs to say
+    *why* (HTTP 503 / 502 with the provider's own message) without parsing messages; this
+    records the error's type on the way through and changes nothing else.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.last_error: ProviderError | None = None
+
+    def _note(self, exc: ProviderError) -> None:
+        if exc.retriable or isinstance(exc, AuthError | ProtocolError):
+            self.last_error = exc
+
+    def _watch_iter(self, it: Iterator[Any]) -> Iterator[Any]:
+        try:
+            yield from it
+        except ProviderError as exc:
+            self._note(exc)
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                out = attr(*args, **kwargs)
+            except ProviderError as exc:
+                self._note(exc)
+                raise
+            return self._watch_iter(out) if inspect.isgenerator(out) else out
+
+        return call
+
+
+def raise_if_provider_down(engine: Any, provider: str, failed: bool, progressed: bool) -> None:
+    """A failed run that got nothing done because the provider could not be used is not an
+    "item error" but an outage: say so (503 retriable / 502 otherwise)."""
+    watch = getattr(engine, "provider", None)
+    exc = getattr(watch, "last_error", None)
+    if failed and not progressed and exc is not None:
+        raise provider_problem(provider, exc)
+
+
+def provider_problem(provider: str, exc: ProviderError) -> ProviderUnavailableError:
+    """503 for what may work later (timeouts, 5xx, rate limit), 502 for the rest. The
+    message is the provider error's own text, which names the request, never a header."""
+    name = "GestãoClick" if provider == "gestao_click" else provider
+    status = 503 if exc.retriable else 502
+    retry_after = getattr(exc, "retry_after", None)
+    return ProviderUnavailableError(f"{name} indisponível ou com erro: {exc}", status, retry_after)
+
+
+def push_record(
+    loja_id: int,
+    entity: str,
+    entity_id: int,
+    *,
+    dry_run: bool = False,
+    trigger: str = "manual",
+    actor: str | None = None,
+    run_id: str | None = None,
+    session_factory: sessionmaker[Session] | None = None,
+) -> PushResult:
+    """Push one local record now (spec 2.3, `sincronizarParaExterno`)."""
+    entity_type = resolve_entity(entity)
+
+    def check(session: Session, integ: CrmIntegracao) -> None:
+        _check_local_row(session, loja_id, entity_type, entity_id)
+        _check_direction(integ, entity_type, "push")
+
+    with open_engine(
+        loja_id,
+        trigger=trigger,
+        dry_run=dry_run,
+        actor=actor,
+        run_id=run_id,
+        session_factory=session_factory,
+        check=check,
+    ) as engine:
+        result = engine.push_one(entity_type, entity_id)
+        raise_if_provider_down(engine, engine.provider_name, not result.success, False)
+        return result
+
+
+def push_changed(
+    loja_id: int,
+    entity: str,
+    *,
+    since: Any = None,
+    all_rows: bool = False,
+    dry_run: bool = False,
+    trigger: str = "bulk",
+    actor: str | None = None,
+    run_id: str | None = None,
+    progress: ProgressFn | None = None,
+    session_factory: sessionmaker[Session] | None = None,
+) -> PushSummary:
+    """Push rows changed since a time, every row (`all_rows`), or by default every dirty row
+    (spec `sincronizarTodosParaCrm`)."""
+    entity_type = resolve_entity(entity)
+
+    def check(session: Session, integ: CrmIntegracao) -> None:
+        _check_direction(integ, entity_type, "push")
+
+    with open_engine(
+        loja_id,
+        trigger=trigger,
+        dry_run=dry_run,
+        actor=actor,
+        run_id=run_id,
+        progress=progress,
+        session_factory=session_factory,
+        check=check,
+    ) as engine:
+        summary = engine.push(entity_type, since=since, all_rows=all_rows)
+        raise_if_provider_down(engine, engine.provider_name, not summary.success, summary.sucessos > 0)
+        return summary
+
+
+def import_entity(
+    loja_id: int,
+    entity: str,
+    *,
+    full: bool = False,
+    dry_run: bool = False,
+    trigger: str = "manual",
+    actor: str | None = None,
+    run_id: str | None = None,
+    progress: ProgressFn | None = None,
+    session_factory: sessionmaker[Session] | None = None,
+) -> PullResult:
+    """Pull an entity from the provider (spec 3.3, `sincronizarDoExterno`)."""
+    entity_type = resolve_entity(entity)
+
+    def check(session: Session, integ: CrmIntegracao) -> None:
+        _check_direction(integ, entity_type, "pull")
+
+    with open_engine(
+        loja_id,
+        trigger=trigger,
+        dry_run=dry_run,
+        actor=actor,
+        run_id=run_id,
+        progress=progress,
+        session_factory=session_factory,
+        check=check,
+    ) as engine:
+        result = engine.pull(entity_type, full=full)
+        raise_if_provider_down(engine, engine.provider_name, not result.success, result.total_processados > 0)
+        return result
+
+
+def sync_store(
+    loja_id: int,
+    entities: list[str] | None = None,
+    *,
+    dry_run: bool = False,
+    trigger: str = "manual",
+    actor: str | None = None,
+    run_id: str | None = None,
+    progress: ProgressFn | None = None,
+    session_factory: sessionmaker[Session] | None = None,
+) -> SyncResult:
+    """Push, then pull, then settled conflicts (spec 6.1, `sincronizarBidirecional`)."""
+    entity_types = None if not entities else [resolve_entity(e) for e in entities]
+    with open_engine(
+        loja_id,
+        trigger=trigger,
+        dry_run=dry_run,
+        actor=actor,
+        run_id=run_id,
+        progress=progress,
+        session_factory=session_factory,
+    ) as engine:
+        result = engine.sync(entity_types)
+        progressed = bool(result.para_crm.get("sucessos")) or bool(result.do_crm.get("total_processados"))
+        raise_if_provider_down(engine, engine.provider_name, not result.success, progressed)
+        return result
+
+
+__all__ = [
+    "IntegrationUnavailableError",
+    "InvalidInputError",
+    "ProviderUnavailableError",
+    "find_integration",
+    "import_entity",
+    "open_engine",
+    "push_changed",
+    "push_record",
+    "resolve_entity",
+    "sync_store",
+]
