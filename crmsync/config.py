@@ -207,10 +207,15 @@ class IntegrationConfig(_Strict):
         return self.entity(entity_type).direcao
 
     def entities(self) -> list[str]:
-        """Entities the integration syncs, in dependency order (customers and products first)."""
+        """Entities the integration syncs, in dependency order (customers and products first);
+        attached to an ERP, only those its schema map has a table for."""
+        # imported when used: the active map comes from the settings (CRMSYNC_SCHEMA_MAP)
+        from crmsync.erp.schema_map import active_schema_map
+
+        mapped = active_schema_map().entidades
         if self.entidades:
-            return [e for e in ENTITY_TYPES if e in self.entidades]
-        return list(ENTITY_TYPES)
+            return [e for e in ENTITY_TYPES if e in self.entidades and e in mapped]
+        return [e for e in ENTITY_TYPES if e in mapped]
 
     def syncs(self, entity_type: str, direction: str) -> bool:
         """Whether `entity_type` is synced in `direction` ("push" or "pull")."""

@@ -15,6 +15,7 @@ savepoints and the dry-run rollback.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,7 +30,6 @@ from crmsync.config import IntegrationConfig, parse_config
 from crmsync.db.sync import CrmConflito, CrmDuplicata, CrmEntityLink, CrmIntegracao
 from crmsync.engine.links import ACTIVE_STATUSES, Binder
 from crmsync.engine.local_repo import LocalRepo
-from crmsync.engine.local_rows import apply_canon_to_row
 from crmsync.engine.log import FailedItems, RunLog, decisions_diff
 from crmsync.engine.results import RunOptions
 from crmsync.merge import MergeContext, MergeResult, three_way_merge
@@ -316,7 +316,7 @@ class EngineBase:
                         campos=result.to_local,
                     )
                 )
-            apply_canon_to_row(entity_type, row, values)
+            self.repo.apply(entity_type, row, values)
             s.flush()
             out.wrote_local = True
         out.conflicts = self._record_conflicts(s, entity_type, link, row, remote, result, local_ext)
@@ -444,7 +444,10 @@ class EngineBase:
         self, s: Session, entity_type: str, link: CrmEntityLink, row: Any, *, lado: str, when: datetime
     ) -> None:
         """A delete on one side that the policy says a human must confirm."""
-        local_data = self.repo.canon(entity_type, row) if row is not None else {}
+        local_data: dict[str, Any] = {}
+        if row is not None and row.id is not None:
+            with contextlib.suppress(ValueError):  # a row the ERP hard-deleted, or one that does not convert
+                local_data = self.repo.canon(entity_type, row)
         campos = {
             DELETE_FIELD: {
                 "base": False,

@@ -20,7 +20,6 @@ from sqlalchemy import select
 
 from crmsync.db.sync import CrmConflito
 from crmsync.engine.base import DELETE_FIELD, EngineBase, parse_utc
-from crmsync.engine.local_rows import apply_canon_to_row
 from crmsync.merge import three_way_merge, values_equal
 from crmsync.model.canonical import canonical_hash
 from crmsync.providers.base import NotFoundError, RemoteRecord, error_message
@@ -61,6 +60,8 @@ class ConflictsMixin(EngineBase):
             entity_type = conflict.entity_type
             link = self.binder.by_local(s, entity_type, conflict.entity_id)
             row = self.repo.get(s, entity_type, conflict.entity_id)
+            if row is None and link is not None and DELETE_FIELD in conflict.campos:
+                row = self.repo.ghost(entity_type, conflict.entity_id)  # the ERP deleted the row itself
             if link is None or row is None:
                 self._close_conflict(
                     conflict, who, {"usar": usar, "campos": choices, "motivo": "registro não existe mais"}
@@ -149,7 +150,7 @@ class ConflictsMixin(EngineBase):
                     campos=to_local,
                     motivo="resolução de conflito",
                 )
-            apply_canon_to_row(entity_type, row, self.repo.to_local_refs(s, entity_type, to_local))
+            self.repo.apply(entity_type, row, self.repo.to_local_refs(s, entity_type, to_local))
             s.flush()
         link.base_snapshot = base
         link.base_hash = canonical_hash(base)
@@ -170,6 +171,8 @@ class ConflictsMixin(EngineBase):
                         self.provider.delete(entity_type, link.external_id)
                 link.status = "excluido_local"
                 return {DELETE_FIELD: "excluído nos dois lados"}
+            if row.id is not None and "_crm_gone" in row.__dict__:
+                raise ValueError("a linha foi excluída fisicamente no ERP e não pode ser restaurada; use 'local'")
             if self.dry_run:
                 self._plan("local", "restore", entity_type, entity_id=row.id, external_id=link.external_id)
             row.deletado_em = None

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from crmsync.db.bulk import bulk_insert
@@ -519,20 +519,17 @@ class PullMixin(EngineBase):
         run.exact = ExactIndex(entity_type, ignored)
         run.fuzzy = MatchIndex(entity_type, ignored)
         linked = self.binder.linked_local_ids(s, entity_type)
-        model = self.repo.model(entity_type)
-        cols: tuple[Any, ...]
-        if entity_type == "cliente":
-            cols = (model.id, model.email, model.cpf, model.cnpj, model.nome, model.razao_social)
-            names: tuple[str, ...] = ("email", "cpf", "cnpj", "nome", "razao_social")
-        elif entity_type == "produto":
-            cols = (model.id, model.codigo, model.codigo_barra, model.nome)
-            names = ("codigo", "codigo_barra", "nome")
-        else:
-            cols = (model.id, model.codigo)
-            names = ("codigo",)
-        live = select(*cols).where(model.id_loja == self.id_loja, model.deletado_em.is_(None))
+        ent = self.repo.entity(entity_type)
+        names: tuple[str, ...] = {
+            "cliente": ("email", "cpf", "cnpj", "nome", "razao_social"),
+            "produto": ("codigo", "codigo_barra", "nome"),
+        }.get(entity_type, ("codigo",))
+        fields = {name: ent.emap.campos[name] for name in names if name in ent.emap.campos}
+        columns = list(dict.fromkeys(f.coluna for f in fields.values()))
+        cols = (ent.table.c.id, *(ent.table.c[ent.shape.keys[c]] for c in columns))
+        live = select(*cols).where(self.repo.store_clause(entity_type), self.repo.live_clause(entity_type))
         for row in s.execute(live.execution_options(yield_per=2000)):  # streamed: a 100k store is ~25 MB at once
-            canon = dict(zip(names, row[1:], strict=True))
+            canon = _index_values(fields, dict(zip(columns, row[1:], strict=True)))
             run.exact.add(row[0], canon)
             if row[0] not in linked:
                 run.fuzzy.add(row[0], canon)
@@ -735,15 +732,24 @@ class PullMixin(EngineBase):
                 prepared.append((record, complete_canonical(entity_type, record.data), pairs))
             except ValueError as exc:
                 self._item_failed(s, run, record.external_id, record.modified_at, error_message(exc), exc)
+        params: list[dict[str, Any]] = []
+        fitting: list[tuple[RemoteRecord, dict[str, Any], list[tuple[str, str]]]] = []
+        ignored = store_ignored_keys(s, self.id_loja) if self.repo.keeps_keys(entity_type) else frozenset()
+        for item in prepared:
+            try:  # a value the mapped column cannot hold fails that record only
+                params.append(self.repo.insert_params(entity_type, item[1], ignored))
+                fitting.append(item)
+            except ValueError as exc:
+                self._item_failed(s, run, item[0].external_id, item[0].modified_at, error_message(exc), exc)
+        prepared = fitting
         if not prepared:
             return
         now = datetime.now(UTC)
-        ignored = store_ignored_keys(s, self.id_loja)
-        params = [self.repo.insert_params(entity_type, full, ignored) for _, full, _pairs in prepared]
         try:
             with s.begin_nested():
                 s.flush()  # ORM objects pending in this transaction go first, as an ORM insert would
-                ids = self.repo.insert_rows(s, entity_type, params, self.repo.insert_constants(now))
+                ids = self.repo.insert_rows(s, entity_type, params, self.repo.insert_constants(entity_type, now))
+                hashes = self.repo.stored_hashes(s, entity_type, ids)
                 bulk_insert(
                     s.connection(),
                     cast(Table, CrmEntityLink.__table__),
@@ -753,11 +759,11 @@ class PullMixin(EngineBase):
                             "external_id": record.external_id,
                             "base_snapshot": full,
                             "base_hash": canonical_hash(full),
-                            "local_hash": self.repo.params_hash(entity_type, row),
+                            "local_hash": hashes[row_id],
                             "remote_version": record.version,
                             "remote_modificado_em": record.modified_at,
                         }
-                        for (record, full, _pairs), row, row_id in zip(prepared, params, ids, strict=True)
+                        for (record, full, _pairs), row_id in zip(prepared, ids, strict=True)
                     ],
                     {
                         "id_loja": self.id_loja,
@@ -769,7 +775,7 @@ class PullMixin(EngineBase):
                         "cadastrado_em": now,
                     },
                 )
-        except IntegrityError:
+        except DBAPIError:  # a unique violation, or a value an ERP column refused
             for record, _full, _pairs in prepared:  # slow path: find which one collides
                 try:
                     with s.begin_nested():
@@ -837,13 +843,29 @@ class PullMixin(EngineBase):
             except ProviderError as exc:
                 result.error(ext_id, f"não foi possível confirmar a exclusão: {error_message(exc)}", exc)
                 continue
-            with self._uow() as s:
-                link = s.get(CrmEntityLink, link_id)
-                if link is None or not self._is_active(link):
-                    continue
-                row = self.repo.get(s, entity_type, link.entity_id)
-                op = self._apply_remote_delete(s, entity_type, link, row, direcao="pull")
-                if op == "delete":
-                    result.total_excluidos += 1
-                elif op == "conflict":
-                    result.total_conflitos += 1
+            try:  # the ERP may refuse the delete (a foreign key): that record fails, the run goes on
+                with self._uow() as s:
+                    link = s.get(CrmEntityLink, link_id)
+                    if link is None or not self._is_active(link):
+                        continue
+                    row = self.repo.get(s, entity_type, link.entity_id)
+                    op = self._apply_remote_delete(s, entity_type, link, row, direcao="pull")
+            except DBAPIError as exc:
+                result.error(ext_id, f"exclusão não aplicada no ERP: {error_message(exc)}", exc)
+                continue
+            if op == "delete":
+                result.total_excluidos += 1
+            elif op == "conflict":
+                result.total_conflitos += 1
+
+
+def _index_values(fields: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
+    """The matching keys of a local row, canonical; a value that does not convert is left
+    out of the index (that row fails on its own when it is pushed)."""
+    out: dict[str, Any] = {}
+    for name, fmap in fields.items():
+        try:
+            out[name] = fmap.converter.to_canonical(raw.get(fmap.coluna))
+        except ValueError:
+            out[name] = None
+    return out

@@ -19,18 +19,25 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crmsync.engine.base import EngineBase, RemoteWriteNeeded, WrittenMerge
 from crmsync.engine.links import LinkTaken
 from crmsync.engine.local_repo import UnresolvedReference
 from crmsync.engine.results import PushResult, PushSummary
+from crmsync.engine.scan import scan_local
+from crmsync.erp.table import ConcurrentChange
 from crmsync.providers.base import AuthError, NotFoundError, ProviderError, RemoteRecord, error_message
 
 __all__ = ["DependencyError", "PushMixin"]
 
 _STAGED_ROUNDS = 5  # reads of a record that keeps moving before the push gives up (retried later)
+
+
+def _link_state(link: Any) -> tuple[Any, ...] | None:
+    if link is None:
+        return None
+    return (link.id, link.status, link.base_hash, link.local_hash, link.remote_version, link.sincronizado_em)
 
 
 class DependencyError(Exception):
@@ -122,36 +129,28 @@ class PushMixin(EngineBase):
     def _push_candidates(
         self, entity_type: str, *, since: timedelta | None, ids: list[int] | None, all_rows: bool
     ) -> tuple[list[int], list[int]]:
-        """(rows to merge or create, soft-deleted rows whose delete must propagate)."""
-        model = self.repo.model(entity_type)
+        """(rows to merge or create, deleted rows whose delete must propagate): a streamed
+        scan of the mapped table (see crmsync.engine.scan); a row the ERP hard-deleted shows
+        as a link whose key vanished and is pushed as a delete."""
+        ent = self.repo.entity(entity_type)
+        since_at = datetime.now(UTC) - since if since is not None and ids is None else None
+        candidates: list[int] = []
+        deletes: list[int] = []
         with self.session_factory() as s:
-            stmt = select(model).where(model.id_loja == self.id_loja).order_by(model.id)
-            if ids is not None:
-                stmt = stmt.where(model.id.in_(ids))
-            elif since is not None:
-                stmt = stmt.where(model.modificado_em >= datetime.now(UTC) - since)
-            rows: list[Any] = list(s.scalars(stmt))
-            links = self.binder.many_by_local(s, entity_type, [r.id for r in rows])
-            candidates: list[int] = []
-            deletes: list[int] = []
-            for row in rows:
-                link = links.get(row.id)
-                if row.deletado_em is not None:
-                    if link is not None and self._is_active(link):
-                        deletes.append(row.id)
-                    continue
-                if link is not None and not self._is_active(link):
-                    continue
-                if ids is not None or since is not None or all_rows or link is None:
-                    candidates.append(row.id)
-                    continue
-                try:
-                    dirty = self.repo.row_hash(entity_type, row) != link.local_hash
-                except ValueError:
-                    dirty = True  # an invalid local row: let push_one report why
-                if dirty:
-                    candidates.append(row.id)
-            return candidates, deletes
+            for hit in scan_local(
+                s,
+                ent,
+                id_loja=self.id_loja,
+                provider=self.provider_name,
+                ids=ids,
+                since=since_at,
+                report_equal=all_rows or since is not None,
+            ):
+                if hit.kind in ("excluido", "sumiu"):
+                    deletes.append(hit.entity_id)
+                else:
+                    candidates.append(hit.entity_id)
+        return candidates, deletes
 
     # ------------------------------------------------------------------ one row, staged
 
@@ -206,7 +205,7 @@ class PushMixin(EngineBase):
                 with self._uow() as s:
                     row = self.repo.get(s, entity_type, entity_id)
                     link = self.binder.by_local(s, entity_type, entity_id)
-                    if row is None or self._fingerprint(entity_type, row, link) != seen:
+                    if not self._unmoved(entity_type, row, link, seen):
                         remote, written = None, None  # moved meanwhile: read both sides again
                         continue
                     assert link is not None
@@ -249,7 +248,7 @@ class PushMixin(EngineBase):
         with self._uow() as s:
             row = self.repo.get(s, entity_type, entity_id)
             link = self.binder.by_local(s, entity_type, entity_id)
-            if row is None or link is None or self._fingerprint(entity_type, row, link) != seen:
+            if link is None or not self._unmoved(entity_type, row, link, seen):
                 return None
             if remote is not None:
                 link.remote_version = remote.version
@@ -268,23 +267,22 @@ class PushMixin(EngineBase):
         return PushResult(True, operacao, external_id, entity_id)
 
     def _fingerprint(self, entity_type: str, row: Any, link: Any) -> tuple[Any, ...]:
-        """What must not move between reading a record and applying the CRM's answer."""
+        """What must not move between reading a record and applying the CRM's answer: the
+        row as :meth:`crmsync.erp.table.MappedEntity.seen` takes it (first), then its link."""
+        return (*self.repo.entity(entity_type).seen(row), _link_state(link))
+
+    def _unmoved(self, entity_type: str, row: Any, link: Any, seen: tuple[Any, ...]) -> bool:
+        """In the applying transaction: the link is as it was read, and the row too, checked
+        (and locked, on MariaDB/PostgreSQL) by the engine's one before-write check,
+        :meth:`crmsync.erp.table.MappedEntity.guard`, against what was read before the CRM
+        was called."""
+        if row is None or _link_state(link) != seen[-1]:
+            return False
         try:
-            row_hash: str | None = self.repo.row_hash(entity_type, row)
-        except ValueError:
-            row_hash = None
-        if link is None:
-            return (row_hash, row.deletado_em)
-        return (
-            row_hash,
-            row.deletado_em,
-            link.id,
-            link.status,
-            link.base_hash,
-            link.local_hash,
-            link.remote_version,
-            link.sincronizado_em,
-        )
+            self.repo.entity(entity_type).guard(row, expected=seen[:-1])
+        except ConcurrentChange:
+            return False
+        return True
 
     def _push_new_staged(
         self, entity_type: str, entity_id: int, local_ext: dict[str, Any], seen: tuple[Any, ...], started: float
@@ -372,11 +370,13 @@ class PushMixin(EngineBase):
     def _push_row(self, s: Session, entity_type: str, entity_id: int) -> PushResult:
         started = time.perf_counter()
         row = self.repo.get(s, entity_type, entity_id)
+        link = self.binder.by_local(s, entity_type, entity_id)
+        if row is None and link is not None and self._is_active(link):
+            row = self.repo.ghost(entity_type, entity_id)  # hard-deleted by the ERP: push the delete
         if row is None:
             raise LookupError(f"{entity_type} #{entity_id} não encontrado nesta loja")
         if self.config.direction(entity_type) == "pull":
             return self._push_skip(entity_type, entity_id, None, "entidade somente leitura (direção pull)")
-        link = self.binder.by_local(s, entity_type, entity_id)
         if row.deletado_em is not None:
             return self._push_local_delete(s, entity_type, row, link)
         if link is not None and not self._is_active(link):
@@ -575,7 +575,8 @@ class PushMixin(EngineBase):
 
     def _push_dependencies(self, s: Session, venda: Any) -> None:
         """Push the venda's cliente and every produto first (parents before children)."""
-        needed = [("cliente", int(venda.id_cliente))] + [("produto", int(i.id_produto)) for i in venda.itens]
+        canon = self.repo.canon("venda", venda)
+        needed = [("cliente", int(canon["cliente_id"]))] + [("produto", int(i["produto_id"])) for i in canon["itens"]]
         for dep_type, dep_id in dict.fromkeys(needed):
             dep = self.repo.get(s, dep_type, dep_id)
             if dep is None:

@@ -32,6 +32,10 @@ def error_message(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     if isinstance(exc, ProviderError):
         return text
+    orig = getattr(exc, "orig", None)
+    if orig is not None and type(exc).__module__ == "sqlalchemy.exc":
+        # the database's own message, without the SQL and its parameters (a row's data)
+        return f"{type(exc).__name__}: {orig}"
     return f"{type(exc).__name__}: {text}"
 
 

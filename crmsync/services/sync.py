@@ -24,10 +24,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmsync.config import ENTITY_ALIASES, ConfigError, integration_config
-from crmsync.db.local import LOCAL_MODELS, Loja
+from crmsync.db.local import Loja
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmIntegracao
 from crmsync.engine import PullResult, PushResult, PushSummary, RunOptions, SyncEngine, SyncResult
+from crmsync.erp.table import active_schema
 from crmsync.providers.base import AuthError, ProtocolError, ProviderError
 from crmsync.providers.registry import display_name
 from crmsync.services.errors import InvalidInputError, NotFoundError, ServiceError
@@ -105,9 +106,9 @@ def _check_direction(integ: CrmIntegracao, entity_type: str, wanted: str) -> Non
 
 
 def _check_local_row(session: Session, loja_id: int, entity_type: str, entity_id: int) -> None:
-    model = LOCAL_MODELS[entity_type]
-    row: Any = session.get(model, entity_id)
-    if row is None or row.id_loja != loja_id:
+    ent = active_schema().entity(entity_type)  # the mapped table (ours, or the ERP's)
+    found = session.scalar(select(ent.table.c.id).where(ent.table.c.id == entity_id, ent.store_clause(loja_id)))
+    if found is None:
         raise NotFoundError(f"{entity_type} {entity_id} não encontrado na loja {loja_id}")
 
 
