@@ -1,6 +1,9 @@
 """Benchmark: first full pull of N clientes from the GestãoClick sandbox into SQLite.
 
     .venv/bin/python bench/pull.py [--records 100000] [--seed 1] [--keep DIR]
+    .venv/bin/python bench/pull.py --provider suitecrm [--records 20000] [--changes 10]
+
+(`--provider suitecrm`: see bench/pull_suitecrm.py.)
 
 The sandbox runs in its own process (seeded through its store, not over HTTP; no rate limit,
 no quota) so the memory figure is the engine's alone. Measured:
@@ -172,7 +175,14 @@ def main() -> int:
         help="auto: a long scan is listed by another process (the default); thread: always in "
         "this process, for comparison",
     )
+    parser.add_argument("--provider", choices=("gestao_click", "suitecrm"), default="gestao_click")
+    parser.add_argument("--changes", type=int, default=10, help="suitecrm: records edited before the poll")
     args = parser.parse_args()
+    if args.provider == "suitecrm":
+        sys.path.insert(0, str(Path(__file__).parent))
+        from pull_suitecrm import run  # the SuiteCRM bench beside this file
+
+        return run(args.records if args.records != 100_000 else 20_000, args.changes, args.seed, args.keep)
 
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="crmsync-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)

@@ -147,6 +147,9 @@ class IntegrationConfig(_Strict):
     # Values of unique keys this store uses for "none" (its own CNPJ on walk-in sales, a
     # shared e-mail): never linked on. Common placeholders ("naotem@...") are built in.
     chaves_ignoradas: list[str] = Field(default_factory=list, max_length=200, alias="ignored_keys")
+    # What only one provider understands (SuiteCRM's custom CPF/CNPJ field names, its pace):
+    # validated by that provider (crmsync.providers.registry.validate_config).
+    opcoes_provedor: dict[str, Any] = Field(default_factory=dict, alias="provider_options")
 
     @model_validator(mode="before")
     @classmethod
@@ -204,10 +207,15 @@ class IntegrationConfig(_Strict):
         return self.entity(entity_type).direcao
 
     def entities(self) -> list[str]:
-        """Entities the integration syncs, in dependency order (customers and products first)."""
+        """Entities the integration syncs, in dependency order (customers and products first);
+        attached to an ERP, only those its schema map has a table for."""
+        # imported when used: the active map comes from the settings (CRMSYNC_SCHEMA_MAP)
+        from crmsync.erp.schema_map import active_schema_map
+
+        mapped = active_schema_map().entidades
         if self.entidades:
-            return [e for e in ENTITY_TYPES if e in self.entidades]
-        return list(ENTITY_TYPES)
+            return [e for e in ENTITY_TYPES if e in self.entidades and e in mapped]
+        return [e for e in ENTITY_TYPES if e in mapped]
 
     def syncs(self, entity_type: str, direction: str) -> bool:
         """Whether `entity_type` is synced in `direction` ("push" or "pull")."""

@@ -24,6 +24,11 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=lambda: Path.cwd())
     database_url: str = ""
+    # The ERP's database, when crmsync is attached to an ERP through a schema map and keeps
+    # its own crm_* tables elsewhere ("" = the same database as database_url).
+    erp_database_url: str = ""
+    # Path of the schema map (YAML) of the ERP's tables ("" = crmsync's built-in tables).
+    schema_map: str = ""
     queue_url: str = ""
     secret_key: str = ""
     admin_token: str = ""
@@ -47,6 +52,9 @@ class Settings(BaseSettings):
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'crmsync.db').as_posix()}"
+
+    def resolved_erp_database_url(self) -> str:
+        return self.erp_database_url or self.resolved_database_url()
 
     def resolved_queue_url(self) -> str:
         return self.queue_url or f"sqlite:///{(self.data_dir / 'crmsync-queue.db').as_posix()}"

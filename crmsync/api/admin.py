@@ -36,10 +36,13 @@ class IntegracaoCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id_loja: int
-    provider: str = Field(default="gestao_click", description="Hoje: `gestao_click`.")
+    provider: str = Field(default="gestao_click", description="`gestao_click` ou `suitecrm`.")
     base_url: str = Field(max_length=300)
-    access_token: str = Field(min_length=1, max_length=500)
-    secret_access_token: str = Field(min_length=1, max_length=500)
+    # Each provider asks for its own: GestãoClick the token pair, SuiteCRM an OAuth2 client.
+    access_token: str | None = Field(default=None, min_length=1, max_length=500)
+    secret_access_token: str | None = Field(default=None, min_length=1, max_length=500)
+    client_id: str | None = Field(default=None, min_length=1, max_length=500)
+    client_secret: str | None = Field(default=None, min_length=1, max_length=500)
     config: dict[str, Any] | None = Field(default=None, description="Configuração (mesmo formato do YAML).")
 
 
@@ -71,6 +74,7 @@ def create_integracao(body: IntegracaoCreate, _admin: AdminDep, session: Session
         base_url=body.base_url,
         access_token=body.access_token,
         secret_access_token=body.secret_access_token,
+        credentials={"client_id": body.client_id, "client_secret": body.client_secret},
         config=body.config,
     )
     return integ_svc.integracao_to_dict(integ)

@@ -200,7 +200,7 @@ def create_app() -> FastAPI:
     app = FastAPI(
         title="crmsync",
         version="0.1.0",
-        description="Sincronização bidirecional entre o ERP local e CRMs externos (GestãoClick).",
+        description="Sincronização bidirecional entre o ERP local e CRMs externos (GestãoClick, SuiteCRM).",
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)

@@ -23,6 +23,7 @@ from crmsync.cli.common import JsonOption, console, emit_json, provider_secret, 
 from crmsync.config import load_config_file
 from crmsync.db import schema
 from crmsync.db.session import session_scope
+from crmsync.providers.registry import available_providers, credential_fields, display_name
 from crmsync.services import integracoes as integ_svc
 from crmsync.services import lojas as lojas_svc
 from crmsync.settings import get_settings
@@ -122,19 +123,26 @@ def loja_list(as_json: bool = JsonOption) -> None:
 @integration_app.command("add")
 def integration_add(
     loja_id: int = typer.Option(..., "--loja", help="Id da loja."),
-    provider: str = typer.Option("gestao_click", "--provider", help="Provedor (hoje: gestao_click)."),
+    provider: str = typer.Option("gestao_click", "--provider", help="Provedor: gestao_click ou suitecrm."),
     base_url: str = typer.Option(..., "--base-url", help="URL base da API do provedor."),
     access_token: str | None = typer.Option(
-        None, "--access-token", help="access-token do provedor (prefira o arquivo ou a variável de ambiente)."
+        None, "--access-token", help="access-token (GestãoClick; prefira o arquivo ou a variável de ambiente)."
     ),
     secret_access_token: str | None = typer.Option(
-        None, "--secret-access-token", help="secret-access-token do provedor (idem)."
+        None, "--secret-access-token", help="secret-access-token (GestãoClick; idem)."
     ),
     access_token_file: Path | None = typer.Option(
         None, "--access-token-file", help="Arquivo com o access-token (não fica no histórico do shell)."
     ),
     secret_access_token_file: Path | None = typer.Option(
         None, "--secret-access-token-file", help="Arquivo com o secret-access-token."
+    ),
+    client_id: str | None = typer.Option(None, "--client-id", help="client_id do cliente OAuth2 (SuiteCRM)."),
+    client_secret: str | None = typer.Option(
+        None, "--client-secret", help="client_secret OAuth2 (SuiteCRM; prefira o arquivo ou a variável de ambiente)."
+    ),
+    client_secret_file: Path | None = typer.Option(
+        None, "--client-secret-file", help="Arquivo com o client_secret (SuiteCRM)."
     ),
     config_file: Path | None = typer.Option(None, "--config", help="Arquivo de configuração YAML ou JSON."),
     as_json: bool = JsonOption,
@@ -145,10 +153,16 @@ def integration_add(
     ambiente CRMSYNC_ACCESS_TOKEN / CRMSYNC_SECRET_ACCESS_TOKEN, nessa ordem: o arquivo e a
     variável não deixam o segredo na linha de comando (visível em `ps` e no histórico)."""
     with _session() as session:
-        access_token = provider_secret("access_token", access_token, access_token_file, "CRMSYNC_ACCESS_TOKEN")
-        secret_access_token = provider_secret(
-            "secret_access_token", secret_access_token, secret_access_token_file, "CRMSYNC_SECRET_ACCESS_TOKEN"
-        )
+        # Only the secrets this provider asks for (GestãoClick's token pair, SuiteCRM's client).
+        needs = credential_fields(provider) if provider in available_providers() else ()
+        if "access_token" in needs:
+            access_token = provider_secret("access_token", access_token, access_token_file, "CRMSYNC_ACCESS_TOKEN")
+        if "secret_access_token" in needs:
+            secret_access_token = provider_secret(
+                "secret_access_token", secret_access_token, secret_access_token_file, "CRMSYNC_SECRET_ACCESS_TOKEN"
+            )
+        if "client_secret" in needs:
+            client_secret = provider_secret("client_secret", client_secret, client_secret_file, "CRMSYNC_CLIENT_SECRET")
         config = load_config_file(config_file) if config_file is not None else None
         integ = integ_svc.create_integracao(
             session,
@@ -157,13 +171,15 @@ def integration_add(
             base_url=base_url,
             access_token=access_token,
             secret_access_token=secret_access_token,
+            credentials={"client_id": client_id, "client_secret": client_secret},
             config=config,
         )
         data = integ_svc.integracao_to_dict(integ, include_config=False)
     if as_json:
         emit_json(data)
         return
-    console.print(f"integração criada: id {data['id']} (loja {loja_id}, {provider})", highlight=False, markup=False)
+    name = display_name(provider)
+    console.print(f"integração criada: id {data['id']} (loja {loja_id}, {name})", highlight=False, markup=False)
     console.print(f"webhook: POST {data['webhook_path']}", highlight=False, markup=False, soft_wrap=True)
 
 
@@ -188,7 +204,7 @@ def integration_list(
             row["provider"],
             "sim" if row["ativo"] else "não",
             row["base_url"],
-            str(row["credenciais"].get("access_token", "")),
+            str(row["credenciais"].get("access_token") or row["credenciais"].get("client_id", "")),
         )
     console.print(table)
 

@@ -1,4 +1,4 @@
-"""``crmsync sandbox``: run the local GestãoClick stand-in until Ctrl-C (demos, manual tests)."""
+"""``crmsync sandbox``: run a local GestãoClick (default) or SuiteCRM stand-in until Ctrl-C (demos, manual tests)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from crmsync.sandbox.config import (
     SandboxConfig,
     numbered_companies,
 )
+from crmsync.sandbox.suitecrm.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+PROVIDERS = ("gestaoclick", "suitecrm")
 
 
 def _hint(secret: str) -> str:
@@ -19,13 +22,18 @@ def _hint(secret: str) -> str:
 
 
 def sandbox(
+    provider: str = typer.Option("gestaoclick", "--provider", help="Qual API simular: gestaoclick ou suitecrm."),
     host: str = typer.Option("127.0.0.1", "--host", help="Endereço de escuta."),
     port: int = typer.Option(8900, "--port", help="Porta (0 = uma livre)."),
-    rate_limit: float = typer.Option(3.0, "--rate-limit", help="Requisições/s por empresa (0 = sem)."),
+    rate_limit: float | None = typer.Option(
+        None, "--rate-limit", help="Requisições/s (GestãoClick: por empresa, padrão 3; SuiteCRM: padrão sem limite)."
+    ),
     daily_quota: int = typer.Option(30000, "--daily-quota", help="Requisições/dia por empresa (0 = sem)."),
     fault_rate: float = typer.Option(0.0, "--fault-rate", help="Probabilidade de falha injetada (0 a 1)."),
     seed: int | None = typer.Option(None, "--seed", help="Semente para dados e falhas determinísticos."),
-    records: int = typer.Option(0, "--records", help="Quantidade de clientes de exemplo a criar."),
+    records: int = typer.Option(
+        0, "--records", help="Registros de exemplo (GestãoClick: clientes; SuiteCRM: de cada módulo)."
+    ),
     webhook_url: str | None = typer.Option(None, "--webhook-url", help="URL que recebe os webhooks."),
     webhook_secret: str | None = typer.Option(None, "--webhook-secret", help="Segredo HMAC dos webhooks."),
     access_token: str = typer.Option(DEFAULT_ACCESS_TOKEN, "--access-token", help="Header access-token."),
@@ -42,10 +50,44 @@ def sandbox(
     ),
     db: str | None = typer.Option(None, "--db", help="Arquivo SQLite (padrão: em memória)."),
     slow_seconds: float = typer.Option(3.0, "--slow-seconds", help="Atraso da falha 'resposta lenta'."),
+    client_id: str = typer.Option(DEFAULT_CLIENT_ID, "--client-id", help="SuiteCRM: client_id do cliente OAuth2."),
+    client_secret: str = typer.Option(
+        DEFAULT_CLIENT_SECRET, "--client-secret", help="SuiteCRM: client_secret do cliente OAuth2."
+    ),
+    token_ttl: float = typer.Option(3600.0, "--token-ttl", help="SuiteCRM: validade dos tokens em segundos."),
+    custom_fields: str = typer.Option(
+        "Contacts:cpf_c;Accounts:cnpj_c", "--custom-fields", help="SuiteCRM: campos *_c por módulo (Módulo:a_c,b_c;…)."
+    ),
 ) -> None:
-    """Sobe um simulador local da API do GestãoClick (até Ctrl-C)."""
+    """Sobe um simulador local da API do GestãoClick ou do SuiteCRM (até Ctrl-C)."""
     from crmsync.sandbox.server import SandboxServer
 
+    if provider not in PROVIDERS:
+        typer.echo(f"Provedor desconhecido: {provider} (use {' ou '.join(PROVIDERS)}).", err=True)
+        raise typer.Exit(2)
+    if provider == "suitecrm":
+        if webhook_url or webhook_secret:
+            typer.echo("O SuiteCRM não envia webhooks: --webhook-url não se aplica.", err=True)
+            raise typer.Exit(2)
+        # Imported here for start-up time, like SandboxServer below: only this branch needs it.
+        from crmsync.cli.sandbox_suitecrm import serve_suitecrm
+
+        serve_suitecrm(
+            host=host,
+            port=port,
+            client_id=client_id,
+            client_secret=client_secret,
+            token_ttl=token_ttl,
+            custom_fields=custom_fields,
+            rate_limit=rate_limit or 0.0,
+            fault_rate=fault_rate,
+            slow_seconds=slow_seconds,
+            seed=seed,
+            records=records,
+            db=db,
+        )
+        return
+    rate_limit = 3.0 if rate_limit is None else rate_limit
     try:
         declared = [CompanyCredentials.parse(text) for text in company] + numbered_companies(max(0, companies))
     except ValueError as exc:

@@ -429,6 +429,7 @@ def conflicts_list(
         page = list_conflicts(
             session, loja_id=loja, status=None if status == "todos" else status, entity_type=ent, limit=limit
         )
+        names = _provider_names(session, page["items"])
     if as_json:
         emit_json(page)
         return
@@ -447,7 +448,7 @@ def conflicts_list(
             soft_wrap=True,
         )
         table = Table(show_header=True, box=None, pad_edge=False)
-        for col in ("campo", "Ecletech", "GestãoClick", "antes"):
+        for col in ("campo", "Ecletech", names.get(c.get("id_integracao"), "CRM"), "antes"):
             table.add_column(col, overflow="fold")
         for name, vals in (c["campos"] or {}).items():
             vals = vals if isinstance(vals, dict) else {}
@@ -498,6 +499,19 @@ def conflicts_resolve(
     )
 
 
+def _provider_names(session: Any, items: list[dict[str, Any]]) -> dict[Any, str]:
+    """Integration id -> its provider's display name ("GestãoClick", "SuiteCRM")."""
+    from crmsync.db.sync import CrmIntegracao  # lazily, as the other commands: a fast --help
+    from crmsync.providers.registry import display_name
+
+    names: dict[Any, str] = {}
+    for integ_id in {item.get("id_integracao") for item in items}:
+        integ = session.get(CrmIntegracao, integ_id) if integ_id is not None else None
+        if integ is not None:
+            names[integ_id] = display_name(integ.provider)
+    return names
+
+
 @duplicates_app.command("list")
 def duplicates_list(
     loja: int | None = typer.Option(None, "--loja", help="Só desta loja."),
@@ -512,6 +526,7 @@ def duplicates_list(
     with user_errors(), session_scope() as session:
         _check_loja(session, loja)
         page = list_duplicates(session, loja_id=loja, status=None if status == "todos" else status, limit=limit)
+        names = _provider_names(session, page["items"])
     if as_json:
         emit_json(page)
         return
@@ -524,7 +539,8 @@ def duplicates_list(
             f"\n#{d['id']} {d['entity_type']} semelhança {d['score']:.2f} "
             f"(loja {d['id_loja']}, {d['status']})\n"
             f"  Ecletech    local {d['entity_id']}: {_short(d['dados_local'].get('nome'), 60)}\n"
-            f"  GestãoClick externo {d['external_id']}: {_short(d['dados_externo'].get('nome'), 60)}",
+            f"  {names.get(d.get('id_integracao'), 'CRM'):<11} externo {d['external_id']}: "
+            f"{_short(d['dados_externo'].get('nome'), 60)}",
             markup=False,
             highlight=False,
             soft_wrap=True,

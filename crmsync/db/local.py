@@ -19,7 +19,7 @@ from crmsync.db.types import KeyString, Money, UTCDateTime, utcnow
 
 
 class Loja(Base):
-    __tablename__ = "lojas"
+    __tablename__ = "crm_lojas"  # crm_ like every table of ours (migration 0003)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     nome: Mapped[str] = mapped_column(String(200))
@@ -27,6 +27,15 @@ class Loja(Base):
     api_key_prefix: Mapped[str] = mapped_column(String(16))
     ativo: Mapped[bool] = mapped_column(Boolean, default=True)
     cadastrado_em: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# The unique keys crmsync keeps on its OWN clientes/produtos tables (migration 0002), as
+# entity -> {canonical field: key column}; written by crmsync.engine.unique_keys. An ERP's
+# mapped tables never get such columns (crmsync never alters an ERP table).
+KEY_COLUMNS: dict[str, dict[str, str]] = {
+    "cliente": {"cpf": "chave_cpf", "cnpj": "chave_cnpj", "email": "chave_email"},
+    "produto": {"codigo": "chave_codigo", "codigo_barra": "chave_codigo_barra"},
+}
 
 
 class _Timestamps:
@@ -47,7 +56,7 @@ class Cliente(_Timestamps, Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_loja: Mapped[int] = mapped_column(ForeignKey("lojas.id"), index=True)
+    id_loja: Mapped[int] = mapped_column(ForeignKey("crm_lojas.id"), index=True)
     tipo_pessoa: Mapped[str] = mapped_column(String(2), default="PF")
     nome: Mapped[str] = mapped_column(String(200))
     razao_social: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -85,7 +94,7 @@ class Produto(_Timestamps, Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_loja: Mapped[int] = mapped_column(ForeignKey("lojas.id"), index=True)
+    id_loja: Mapped[int] = mapped_column(ForeignKey("crm_lojas.id"), index=True)
     nome: Mapped[str] = mapped_column(String(200))
     codigo: Mapped[str | None] = mapped_column(String(60), nullable=True)
     codigo_barra: Mapped[str | None] = mapped_column(String(60), nullable=True)
@@ -103,7 +112,7 @@ class Venda(_Timestamps, Base):
     __tablename__ = "vendas"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_loja: Mapped[int] = mapped_column(ForeignKey("lojas.id"), index=True)
+    id_loja: Mapped[int] = mapped_column(ForeignKey("crm_lojas.id"), index=True)
     id_cliente: Mapped[int] = mapped_column(ForeignKey("clientes.id"), index=True)
     codigo: Mapped[str | None] = mapped_column(String(30), nullable=True)
     data: Mapped[date] = mapped_column(Date)

@@ -11,18 +11,22 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from crmsync.db.layout import LOCAL_TABLES_ATTRIBUTE
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str, local_tables: bool | None = None) -> Config:
+    """`local_tables` forces the layout (crmsync.db.layout); None = from the settings."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes[LOCAL_TABLES_ATTRIBUTE] = local_tables
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+def upgrade(url: str, revision: str = "head", *, local_tables: bool | None = None) -> None:
+    command.upgrade(alembic_config(url, local_tables), revision)
 
 
 def downgrade(url: str, revision: str = "base") -> None:

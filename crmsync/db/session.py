@@ -20,6 +20,16 @@ from crmsync.settings import get_settings
 from crmsync.sqlite_wal import enable_wal
 
 
+def _mysql_strict(dbapi_conn: Any, _record: Any) -> None:
+    """Strict mode on our own sessions, whatever the server's default: an old PHP ERP's
+    server often runs with sql_mode='' and MariaDB would then cut a too-long text or store
+    0 for a bad number with a warning. Strict, the write fails and the record becomes a
+    failed item with the database's message; nothing is cut silently."""
+    cur = dbapi_conn.cursor()
+    cur.execute("SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')")
+    cur.close()
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     enable_wal(cur)
@@ -50,7 +60,7 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("mysql") or url.startswith("mariadb"):
-        return create_engine(
+        engine = create_engine(
             url,
             pool_pre_ping=True,
             pool_recycle=3600,
@@ -58,6 +68,8 @@ def make_engine(url: str) -> Engine:
             json_serializer=fastjson.dumps,
             json_deserializer=fastjson.loads,
         )
+        event.listen(engine, "connect", _mysql_strict)
+        return engine
     return create_engine(url, pool_pre_ping=True, json_serializer=fastjson.dumps, json_deserializer=fastjson.loads)
 
 

@@ -23,7 +23,7 @@ class CrmIntegracao(Base):
     __table_args__ = (UniqueConstraint("id_loja", "provider"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_loja: Mapped[int] = mapped_column(ForeignKey("lojas.id"), index=True)
+    id_loja: Mapped[int] = mapped_column(ForeignKey("crm_lojas.id"), index=True)
     provider: Mapped[str] = mapped_column(String(40))
     ativo: Mapped[bool] = mapped_column(Boolean, default=True)
     base_url: Mapped[str] = mapped_column(String(300))
@@ -46,7 +46,7 @@ class CrmEntityLink(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_loja: Mapped[int] = mapped_column(ForeignKey("lojas.id"), index=True)
+    id_loja: Mapped[int] = mapped_column(ForeignKey("crm_lojas.id"), index=True)
     id_integracao: Mapped[int] = mapped_column(ForeignKey("crm_integracoes.id"), index=True)
     provider: Mapped[str] = mapped_column(String(40))
     entity_type: Mapped[str] = mapped_column(String(20))
@@ -72,7 +72,7 @@ class CrmSyncLog(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     id_integracao: Mapped[int | None] = mapped_column(ForeignKey("crm_integracoes.id"), nullable=True)
-    id_loja: Mapped[int] = mapped_column(ForeignKey("lojas.id"), index=True)
+    id_loja: Mapped[int] = mapped_column(ForeignKey("crm_lojas.id"), index=True)
     run_id: Mapped[str] = mapped_column(String(40), index=True)
     tipo: Mapped[str] = mapped_column(String(20))  # trigger: automatico, manual, cron, webhook, bulk
     direcao: Mapped[str] = mapped_column(String(20))  # push (para_crm), pull (do_crm), conflito
@@ -92,7 +92,7 @@ class CrmConflito(Base):
     __table_args__ = (Index("ix_crm_conflitos_loja_status", "id_loja", "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_loja: Mapped[int] = mapped_column(ForeignKey("lojas.id"))
+    id_loja: Mapped[int] = mapped_column(ForeignKey("crm_lojas.id"))
     id_integracao: Mapped[int] = mapped_column(ForeignKey("crm_integracoes.id"))
     entity_type: Mapped[str] = mapped_column(String(20))
     entity_id: Mapped[int] = mapped_column(Integer)
@@ -113,7 +113,7 @@ class CrmDuplicata(Base):
     __table_args__ = (Index("ix_crm_duplicatas_loja_status", "id_loja", "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_loja: Mapped[int] = mapped_column(ForeignKey("lojas.id"))
+    id_loja: Mapped[int] = mapped_column(ForeignKey("crm_lojas.id"))
     id_integracao: Mapped[int] = mapped_column(ForeignKey("crm_integracoes.id"))
     entity_type: Mapped[str] = mapped_column(String(20))
     entity_id: Mapped[int] = mapped_column(Integer)
@@ -168,7 +168,7 @@ class CrmItemFalho(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_loja: Mapped[int] = mapped_column(ForeignKey("lojas.id"), index=True)
+    id_loja: Mapped[int] = mapped_column(ForeignKey("crm_lojas.id"), index=True)
     id_integracao: Mapped[int] = mapped_column(ForeignKey("crm_integracoes.id"))
     entity_type: Mapped[str] = mapped_column(String(20))
     direcao: Mapped[str] = mapped_column(String(20))

@@ -15,6 +15,7 @@ savepoints and the dry-run rollback.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,7 +30,6 @@ from crmsync.config import IntegrationConfig, parse_config
 from crmsync.db.sync import CrmConflito, CrmDuplicata, CrmEntityLink, CrmIntegracao
 from crmsync.engine.links import ACTIVE_STATUSES, Binder
 from crmsync.engine.local_repo import LocalRepo
-from crmsync.engine.local_rows import apply_canon_to_row
 from crmsync.engine.log import FailedItems, RunLog, decisions_diff
 from crmsync.engine.results import RunOptions
 from crmsync.merge import MergeContext, MergeResult, three_way_merge
@@ -59,6 +59,16 @@ class Outcome:
     remote: RemoteRecord | None = None
     message: str | None = None
     planned: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _fields_to_send(result: MergeResult, local_ext: dict[str, Any]) -> dict[str, Any]:
+    """What a merge writes to the CRM: its changed fields, or the whole merged record when
+    `tipo_pessoa` changes (a person turned company may become another kind of record, as a
+    SuiteCRM Contact becomes an Account, which needs every field, not only the changed ones)."""
+    if "tipo_pessoa" not in result.to_external:
+        return dict(result.to_external)
+    kept = {k: v for k, v in local_ext.items() if k not in result.conflicts}
+    return {**kept, **result.to_local, **result.to_external}
 
 
 class RemoteWriteNeeded(Exception):
@@ -269,9 +279,11 @@ class EngineBase:
             result = three_way_merge(base, local_ext, remote.data, self._policy(entity_type), ctx)
             result.new_base = {k: v for k, v in result.new_base.items() if v is not NO_BASE}
         if result.to_external and not remote_writes and written is None and not self.dry_run:
-            raise RemoteWriteNeeded(dict(result.to_external), remote, result, local_ext)
+            raise RemoteWriteNeeded(_fields_to_send(result, local_ext), remote, result, local_ext)
         if written is not None:
             new_remote = written.remote
+            if new_remote.external_id and new_remote.external_id != link.external_id:
+                link.external_id = new_remote.external_id  # it moved (SuiteCRM: a Contact turned Account)
             out.wrote_remote = bool(result.to_external)
         elif result.to_external:
             if self.dry_run:
@@ -286,7 +298,10 @@ class EngineBase:
                     )
                 )
             else:
-                new_remote = self.provider.update(entity_type, link.external_id, result.to_external, current=remote)
+                to_external = _fields_to_send(result, local_ext)
+                new_remote = self.provider.update(entity_type, link.external_id, to_external, current=remote)
+                if new_remote.external_id and new_remote.external_id != link.external_id:
+                    link.external_id = new_remote.external_id  # it moved (SuiteCRM: a Contact turned Account)
             out.wrote_remote = True
         if result.to_local:
             values = self.repo.to_local_refs(s, entity_type, result.to_local)
@@ -301,7 +316,7 @@ class EngineBase:
                         campos=result.to_local,
                     )
                 )
-            apply_canon_to_row(entity_type, row, values)
+            self.repo.apply(entity_type, row, values)
             s.flush()
             out.wrote_local = True
         out.conflicts = self._record_conflicts(s, entity_type, link, row, remote, result, local_ext)
@@ -429,7 +444,10 @@ class EngineBase:
         self, s: Session, entity_type: str, link: CrmEntityLink, row: Any, *, lado: str, when: datetime
     ) -> None:
         """A delete on one side that the policy says a human must confirm."""
-        local_data = self.repo.canon(entity_type, row) if row is not None else {}
+        local_data: dict[str, Any] = {}
+        if row is not None and row.id is not None:
+            with contextlib.suppress(ValueError):  # a row the ERP hard-deleted, or one that does not convert
+                local_data = self.repo.canon(entity_type, row)
         campos = {
             DELETE_FIELD: {
                 "base": False,

@@ -20,7 +20,6 @@ from sqlalchemy import select
 
 from crmsync.db.sync import CrmConflito
 from crmsync.engine.base import DELETE_FIELD, EngineBase, RemoteWriteNeeded, parse_utc
-from crmsync.engine.local_rows import apply_canon_to_row
 from crmsync.engine.results import PushResult
 from crmsync.merge import three_way_merge, values_equal
 from crmsync.model.canonical import canonical_hash
@@ -38,6 +37,8 @@ class ConflictsMixin(EngineBase):
         def push_one(self, entity_type: str, entity_id: int) -> PushResult: ...
 
         def _fingerprint(self, entity_type: str, row: Any, link: Any) -> tuple[Any, ...]: ...
+
+        def _unmoved(self, entity_type: str, row: Any, link: Any, seen: tuple[Any, ...]) -> bool: ...
 
     def resolve_conflict(
         self, conflito_id: int, usar: str, campos: dict[str, str] | None = None, actor: str | None = None
@@ -61,6 +62,8 @@ class ConflictsMixin(EngineBase):
                 entity_type = conflict.entity_type
                 link = self.binder.by_local(s, entity_type, conflict.entity_id)
                 row = self.repo.get(s, entity_type, conflict.entity_id)
+                if row is None and link is not None and DELETE_FIELD in conflict.campos:
+                    row = self.repo.ghost(entity_type, conflict.entity_id)  # the ERP deleted the row itself
                 gone = link is None or row is None
                 if not gone:
                     assert link is not None and row is not None
@@ -163,6 +166,8 @@ class ConflictsMixin(EngineBase):
             entity_type = conflict.entity_type
             link = self.binder.by_local(s, entity_type, conflict.entity_id)
             row = self.repo.get(s, entity_type, conflict.entity_id)
+            if row is None and link is not None and DELETE_FIELD in conflict.campos:
+                row = self.repo.ghost(entity_type, conflict.entity_id)  # the ERP deleted the row itself
             if link is None or row is None:
                 self._close_conflict(
                     conflict, who, {"usar": usar, "campos": choices, "motivo": "registro não existe mais"}
@@ -170,7 +175,8 @@ class ConflictsMixin(EngineBase):
                 return {"success": True, "conflito_id": conflito_id, "status": "resolvido", "campos": choices}, False
             created = isinstance(crm_step, RemoteRecord)
             # A record recreated on the CRM is linked whatever moved: doing it again would duplicate it.
-            if not created and self._fingerprint(entity_type, row, link) != seen:
+            # The push's one check that nothing moved: the link as read, the row by its guard.
+            if not created and (seen is None or not self._unmoved(entity_type, row, link, seen)):
                 return None
             follow_up = False
             if DELETE_FIELD in conflict.campos:
@@ -187,6 +193,8 @@ class ConflictsMixin(EngineBase):
                 values, to_external, to_local = self._field_plan(s, entity_type, row, conflict, choices, remote, sent)
                 if to_external and not self.dry_run:
                     return None  # the CRM moved under the plan: work it out again
+                if not self.dry_run and remote.external_id and remote.external_id != link.external_id:
+                    link.external_id = remote.external_id  # our write moved it (SuiteCRM: a Contact turned Account)
                 self._apply_fields(s, entity_type, link, row, choices, values, to_external, to_local)
             self._close_conflict(conflict, who, {"usar": usar, "campos": choices, "valores": values})
             if remote is not None and not self.dry_run and DELETE_FIELD not in conflict.campos:
@@ -287,7 +295,7 @@ class ConflictsMixin(EngineBase):
                     campos=to_local,
                     motivo="resolução de conflito",
                 )
-            apply_canon_to_row(entity_type, row, self.repo.to_local_refs(s, entity_type, to_local))
+            self.repo.apply(entity_type, row, self.repo.to_local_refs(s, entity_type, to_local))
             s.flush()
         base = {**(link.base_snapshot or {}), **{name: values[name] for name in choices}}
         link.base_snapshot = base
@@ -309,6 +317,8 @@ class ConflictsMixin(EngineBase):
                     self._plan("externo", "delete", entity_type, entity_id=row.id, external_id=link.external_id)
                 link.status = "excluido_local"
                 return {DELETE_FIELD: "excluído nos dois lados"}
+            if row.id is not None and "_crm_gone" in row.__dict__:
+                raise ValueError("a linha foi excluída fisicamente no ERP e não pode ser restaurada; use 'local'")
             if self.dry_run:
                 self._plan("local", "restore", entity_type, entity_id=row.id, external_id=link.external_id)
             row.deletado_em = None

@@ -10,30 +10,20 @@ what the provider returns) and translates through the links on the way in and ou
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
-from decimal import Decimal
-from functools import cache
-from types import SimpleNamespace
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from crmsync.db.bulk import bulk_insert
-from crmsync.db.local import LOCAL_MODELS, Cliente, Produto, Venda
 from crmsync.engine.links import Binder
-from crmsync.engine.local_rows import CLIENTE_FIELDS, PRODUTO_FIELDS, apply_canon_to_row, row_to_canon
 from crmsync.engine.unique_keys import key_columns
-from crmsync.model.canonical import CANONICAL_MODELS, canonical_hash, canonicalize
+from crmsync.erp.table import MappedEntity, MappedSchema, RowInvalid, active_schema, db_clock
+from crmsync.model.canonical import CANONICAL_MODELS, canonicalize
 
-__all__ = ["LocalRepo", "UnresolvedReference", "complete_canonical"]
+__all__ = ["LocalRepo", "RowInvalid", "UnresolvedReference", "complete_canonical"]
 
-_FOUR = Decimal("0.0001")
-_FINGERPRINT_FIELDS: dict[str, tuple[str, ...]] = {
-    "cliente": CLIENTE_FIELDS,
-    "produto": PRODUTO_FIELDS,
-    "venda": ("codigo", "id_cliente", "data", "situacao", "valor_total", "observacoes"),
-}
 _DEFAULTS: dict[str, dict[str, Any]] = {
     entity: {name: f.default for name, f in model.model_fields.items() if not f.is_required()}
     for entity, model in CANONICAL_MODELS.items()
@@ -42,28 +32,6 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     entity: tuple(name for name, f in model.model_fields.items() if f.is_required())
     for entity, model in CANONICAL_MODELS.items()
 }
-
-
-def _plain(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, Decimal):
-        return str(value.quantize(_FOUR))
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    return str(value)
-
-
-# Canonical strings that become typed columns; every other field is stored as it is.
-_TYPED_COLUMNS: dict[str, Any] = {
-    "data_nascimento": date.fromisoformat,
-    "data": date.fromisoformat,
-    "valor_custo": Decimal,
-    "valor_venda": Decimal,
-    "estoque": Decimal,
-    "valor_total": Decimal,
-}
-_SIMPLE = (type(None), bool, int, str)
 
 
 def complete_canonical(entity_type: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -79,22 +47,6 @@ def complete_canonical(entity_type: str, data: dict[str, Any]) -> dict[str, Any]
     }
 
 
-Row = Cliente | Produto | Venda
-
-
-@cache
-def _data_columns(entity_type: str) -> tuple[str, ...]:
-    """The columns of a local table that hold canonical fields (cached: it runs for every
-    new row of a large pull, and a SQLAlchemy column collection is slow to walk)."""
-    fields = CANONICAL_MODELS[entity_type].model_fields
-    return tuple(c.key for c in LOCAL_MODELS[entity_type].__table__.c if c.key in fields)
-
-
-@cache
-def _typed_columns(entity_type: str) -> tuple[str, ...]:
-    return tuple(name for name in _data_columns(entity_type) if name in _TYPED_COLUMNS)
-
-
 class UnresolvedReference(Exception):
     """A venda references a cliente or produto that has no counterpart on the other side."""
 
@@ -107,57 +59,103 @@ class UnresolvedReference(Exception):
 
 
 class LocalRepo:
-    def __init__(self, *, id_loja: int, binder: Binder) -> None:
+    """One store's rows of the mapped tables (the active schema map unless one is given).
+
+    Rows are the row classes of :mod:`crmsync.erp.table` (raw column values); canonical
+    records come from the map's converters, fingerprints from the raw mapped columns."""
+
+    def __init__(self, *, id_loja: int, binder: Binder, schema: MappedSchema | None = None) -> None:
         self.id_loja = id_loja
         self.binder = binder
+        self.schema = schema or active_schema()
+
+    def entity(self, entity_type: str) -> MappedEntity:
+        return self.schema.entity(entity_type)
 
     def model(self, entity_type: str) -> Any:
-        return LOCAL_MODELS[entity_type]
+        return self.entity(entity_type).cls
+
+    def store_clause(self, entity_type: str) -> Any:
+        return self.entity(entity_type).store_clause(self.id_loja)
+
+    def live_clause(self, entity_type: str) -> Any:
+        return self.entity(entity_type).live_clause()
 
     def _select(self, entity_type: str) -> Any:
         model = self.model(entity_type)
-        stmt = select(model).where(model.id_loja == self.id_loja)
-        if entity_type == "venda":
-            stmt = stmt.options(selectinload(Venda.itens))
+        stmt = select(model).where(self.store_clause(entity_type))
+        if self.entity(entity_type).items is not None:
+            stmt = stmt.options(selectinload(model.itens))
         return stmt
+
+    def _rows(self, s: Session, entity_type: str, stmt: Any) -> list[Any]:
+        """Rows of a select, each with the database's own fingerprint kept beside it when
+        the database computes it (read in the same query: no second round trip)."""
+        expr = self.entity(entity_type).server_hash(s.get_bind().dialect.name)
+        if expr is None:
+            return list(s.scalars(stmt))
+        rows = []
+        for row, fingerprint in s.execute(stmt.add_columns(expr.label("crm_fingerprint"))):
+            row.__dict__["_crm_hash"] = fingerprint
+            rows.append(row)
+        return rows
 
     def get(self, s: Session, entity_type: str, entity_id: int) -> Any:
         model = self.model(entity_type)
-        return s.scalars(self._select(entity_type).where(model.id == entity_id)).first()
+        rows = self._rows(s, entity_type, self._select(entity_type).where(model.id == entity_id))
+        return rows[0] if rows else None
 
     def many(self, s: Session, entity_type: str, ids: Iterable[int]) -> dict[int, Any]:
         model = self.model(entity_type)
         wanted = list(dict.fromkeys(ids))
         out: dict[int, Any] = {}
         for start in range(0, len(wanted), 500):
-            for row in s.scalars(self._select(entity_type).where(model.id.in_(wanted[start : start + 500]))):
+            stmt = self._select(entity_type).where(model.id.in_(wanted[start : start + 500]))
+            for row in self._rows(s, entity_type, stmt):
                 out[row.id] = row
         return out
 
+    def ghost(self, entity_type: str, entity_id: int) -> Any:
+        return self.entity(entity_type).ghost(entity_id)
+
     def new_row(self, entity_type: str, values: dict[str, Any]) -> Any:
-        row = self.model(entity_type)(id_loja=self.id_loja)
-        if entity_type == "venda":
-            row.itens = []
-        apply_canon_to_row(entity_type, row, values)
-        return row
+        return self.entity(entity_type).new_row(self.id_loja, values, datetime.now(UTC))
+
+    def apply(self, entity_type: str, row: Any, values: dict[str, Any]) -> None:
+        """Canonical values onto a row (only mapped, writable columns)."""
+        self.entity(entity_type).apply(row, values)
+
+    def keeps_keys(self, entity_type: str) -> bool:
+        """Whether the entity's table has crmsync's `chave_*` unique-key columns (only our
+        own built-in tables: an ERP's table is never altered, its keys are checked in code)."""
+        return bool(self.entity(entity_type).key_fields)
 
     def insert_params(
         self, entity_type: str, full: dict[str, Any], ignored: frozenset[str] = frozenset()
     ) -> dict[str, Any]:
-        """Column values of a new cliente/produto row from a full canonical record: every
-        data column, so all rows of a batch carry the same keys (the store and the
-        timestamps are the batch's constants, see :meth:`insert_constants`), and the unique
-        key columns (``ignored``: the store's ignored key values, see
-        :func:`crmsync.engine.unique_keys.store_ignored_keys`)."""
-        params = {name: full.get(name) for name in _data_columns(entity_type)}
-        params.update(key_columns(entity_type, params, ignored))
-        for name in _typed_columns(entity_type):
-            if params[name] is not None:
-                params[name] = _TYPED_COLUMNS[name](params[name])
+        """Core parameters of a new row from a full canonical record: every writable mapped
+        field, so all rows of a batch carry the same keys (the store, defaults and stamps
+        are the batch's constants, see :meth:`insert_constants`), and, on our own tables, the
+        unique-key columns (``ignored``: the store's ignored key values, see
+        :func:`crmsync.engine.unique_keys.store_ignored_keys`). Raises RowInvalid."""
+        ent = self.entity(entity_type)
+        try:
+            columns = ent.emap.to_columns(full)
+        except ValueError as exc:
+            raise RowInvalid(ent.table.name, None, [str(exc)]) from exc
+        for fmap in ent.emap.campos.values():
+            if not fmap.somente_leitura:
+                columns.setdefault(fmap.coluna, None)
+        params = ent.shape.attr_params(ent.fill_defaults(columns, datetime.now(UTC)))
+        if ent.key_fields:
+            params.update(key_columns(entity_type, full, ignored))
         return params
 
-    def insert_constants(self, now: datetime) -> dict[str, Any]:
-        return {"id_loja": self.id_loja, "cadastrado_em": now, "modificado_em": now, "deletado_em": None}
+    def insert_constants(self, entity_type: str, now: datetime) -> dict[str, Any]:
+        ent = self.entity(entity_type)
+        fields = {f.coluna for f in ent.emap.campos.values() if not f.somente_leitura}
+        constants = ent.insert_constants(self.id_loja, now)
+        return ent.shape.attr_params({c: v for c, v in constants.items() if c not in fields})
 
     def insert_rows(
         self, s: Session, entity_type: str, params: list[dict[str, Any]], constants: dict[str, Any]
@@ -166,17 +164,22 @@ class LocalRepo:
         are the last ones of the table (SQLite has a single writer, and this transaction
         already holds the write lock after its first insert). Other databases: one INSERT
         per row, its key read back by the driver (still without the ORM's per-object work)."""
-        table = self.model(entity_type).__table__
+        ent = self.entity(entity_type)
+        table = ent.table
         conn = s.connection()
+        if not ent.own_clock and "modificado_em" in constants:  # the ERP's clock, read once
+            constants = {**constants, "modificado_em": conn.execute(select(db_clock(conn.dialect.name))).scalar()}
         if conn.dialect.name == "sqlite":
             bulk_insert(conn, table, params, constants)
             last: int = int(conn.execute(text("SELECT last_insert_rowid()")).scalar_one())
             first = int(last) - len(params) + 1
             ids = list(range(first, int(last) + 1))
-            check: list[int] = list(
+            check: list[Any] = list(
                 conn.execute(
-                    select(table.c.id).where(table.c.id.between(first, int(last)), table.c.id_loja == self.id_loja)
-                ).scalars()
+                    select(table.c.id).where(table.c.id.between(first, int(last)), ent.store_clause(self.id_loja))
+                )
+                .scalars()
+                .all()
             )
             if len(check) != len(params):  # never expected; refuse rather than mislink
                 raise RuntimeError("ids das linhas inseridas não são contíguos")
@@ -189,37 +192,36 @@ class LocalRepo:
             keys.append(int(key[0]))
         return keys
 
-    @staticmethod
-    def params_hash(entity_type: str, params: dict[str, Any]) -> str:
-        """The fingerprint of a row about to be inserted with these column values (the
-        same as :meth:`row_hash` of that row, read from the dict without building one)."""
-        if entity_type == "venda":
-            return LocalRepo.row_hash(entity_type, SimpleNamespace(**params))
-        values = [params[name] for name in _FINGERPRINT_FIELDS[entity_type]]
-        return canonical_hash({"v": [v if type(v) in _SIMPLE else _plain(v) for v in values]})
+    def stored_hashes(self, s: Session, entity_type: str, ids: list[int]) -> dict[int, str]:
+        """Fingerprints of rows as the table now holds them (after a Core insert, whose
+        values the database may have padded, rounded or re-encoded)."""
+        ent = self.entity(entity_type)
+        cols, server = ent.fingerprint_columns(s.get_bind().dialect.name)
+        out: dict[int, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for row in s.execute(select(ent.table.c.id, *cols).where(ent.table.c.id.in_(chunk))):
+                # rows inserted by the batch path have no items yet
+                out[int(row[0])] = ent.fingerprint_of(row[1:], [], server=server)
+        return out
 
-    @staticmethod
-    def canon(entity_type: str, row: Any) -> dict[str, Any]:
-        return row_to_canon(entity_type, row)
+    def canon(self, entity_type: str, row: Any) -> dict[str, Any]:
+        return self.entity(entity_type).canon(row)
 
-    @staticmethod
-    def row_hash(entity_type: str, row: Any) -> str:
+    def row_hash(self, entity_type: str, row: Any) -> str:
         """Fingerprint of the row's stored values, the dirty check's half: the link keeps
         the fingerprint taken right after the last sync, so any change to the row since
         (by a user, or by another program writing the table directly) shows as a different
-        fingerprint. Taken from the raw columns, not the canonical record, because it runs
-        for every linked row on every scan and canonicalising (document, e-mail and phone
-        validation) costs about a millisecond a row; a change that is only cosmetic is
-        found dirty, merged, found equal, and the fingerprint is refreshed."""
-        values: list[Any] = [_plain(getattr(row, name)) for name in _FINGERPRINT_FIELDS[entity_type]]
-        if entity_type == "venda":
-            values.append(
-                [
-                    [item.id_produto, _plain(item.quantidade), _plain(item.valor_unitario), _plain(item.desconto)]
-                    for item in row.itens
-                ]
-            )
-        return canonical_hash({"v": values})
+        fingerprint. Taken from the raw mapped columns, not the canonical record: it runs
+        for every linked row on every scan, and raw tuples hash without converting; a
+        change that is only cosmetic is found dirty, merged, found equal, and the
+        fingerprint is refreshed."""
+        return self.entity(entity_type).row_hash(row)
+
+    def settle(self, entity_type: str, row: Any) -> None:
+        """After writing a row: flush and read it back, so its fingerprint is taken from
+        what the database stored."""
+        self.entity(entity_type).expire_raw(row)
 
     # ------------------------------------------------------------ reference translation (vendas)
 

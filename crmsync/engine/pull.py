@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from crmsync.db.bulk import bulk_insert
@@ -38,7 +38,15 @@ from crmsync.engine.results import PullResult, PushResult
 from crmsync.engine.unique_keys import store_ignored_keys
 from crmsync.matching import ExactIndex, MatchIndex, ignored_keys
 from crmsync.model.canonical import canonical_hash, canonicalize
-from crmsync.providers.base import NotFoundError, Page, ProviderError, RemoteRecord, error_message
+from crmsync.providers.base import (
+    ChangedSinceListing,
+    ListsIds,
+    NotFoundError,
+    Page,
+    ProviderError,
+    RemoteRecord,
+    error_message,
+)
 from crmsync.settings import get_settings
 
 __all__ = ["PullMixin"]
@@ -49,6 +57,12 @@ __all__ = ["PullMixin"]
 # threads and processes: one pacing bucket and one quota counter per company, in a store
 # every process opens (tests/provider/test_threads_share_the_limit.py counts it at the sandbox).
 PREFETCH_PAGES = 2
+
+# A changed-since poll never sees deletes: when the provider can list ids, one poll in this
+# many seconds also scans every id (a request per ~1,000 records) and infers them. The time of
+# the last complete listing (id scan or full scan) is kept in the pull cursor's checkpoint.
+ID_SCAN_SECONDS = 3600
+ID_SCAN_KEY = "varredura_ids_em"
 
 
 APPLY_CHUNK = 250  # records applied per transaction: a page of a few hundred, one chunk
@@ -72,6 +86,12 @@ class _PullRun:
     failed_without_time: bool = False
 
 
+def _kept(checkpoint: dict[str, Any] | None) -> dict[str, Any]:
+    """What a cursor's checkpoint keeps across runs (the last complete listing's time)."""
+    value = (checkpoint or {}).get(ID_SCAN_KEY)
+    return {ID_SCAN_KEY: value} if value else {}
+
+
 class PullMixin(EngineBase):
     if TYPE_CHECKING:  # provided by PushMixin in SyncEngine
 
@@ -83,6 +103,9 @@ class PullMixin(EngineBase):
         if self.config.direction(entity_type) == "push":
             result.message = "entidade somente envio (direção push): nada a importar"
             return result
+        if entity_type not in self.provider.capabilities.entities:  # SuiteCRM: no vendas
+            result.message = f"o provedor não sincroniza {entity_type}: nada a importar"
+            return result
         self._dep_runs: dict[str, _PullRun] = {}
         run = _PullRun(entity_type, result)
         run_started = datetime.now(UTC)
@@ -91,8 +114,16 @@ class PullMixin(EngineBase):
             cursor = self._cursor(s, entity_type)
             watermark = parse_utc(cursor.cursor)
             checkpoint = dict(cursor.checkpoint or {})
-        newest_first = bool(caps.sort_by_modification and not full and watermark is not None)
-        mode = "newest_first" if newest_first else "full_scan"
+        # A provider that lists "changed since" polls in proportion to the changes; deletes
+        # are then found by the periodic full scan (`full=True`), which lists everything.
+        changed_since = bool(
+            caps.changed_since_filter
+            and isinstance(self.provider, ChangedSinceListing)
+            and not full
+            and watermark is not None
+        )
+        newest_first = bool(caps.sort_by_modification and not full and watermark is not None and not changed_since)
+        mode = "changed_since" if changed_since else "newest_first" if newest_first else "full_scan"
         start_page = 1
         if checkpoint.get("mode") == mode == "full_scan" and checkpoint.get("page"):
             start_page = int(checkpoint["page"]) + 1
@@ -105,14 +136,20 @@ class PullMixin(EngineBase):
         try:
             # An incremental poll usually stops after its first page: reading ahead would
             # spend the provider's request quota on pages never used.
-            source = read_ahead(
-                self.provider,
-                entity_type,
-                start_page,
-                newest_first=newest_first,
-                depth=0 if newest_first else PREFETCH_PAGES,
-                log_level=get_settings().log_level,
-            )
+            if changed_since:
+                assert cutoff is not None and isinstance(self.provider, ChangedSinceListing)
+                # From the watermark less the clock tolerance: records seen again are dropped
+                # by version in _pull_linked. A failed poll restarts the window (cheap).
+                source = self.provider.iter_changed(entity_type, cutoff)
+            else:
+                source = read_ahead(
+                    self.provider,
+                    entity_type,
+                    start_page,
+                    newest_first=newest_first,
+                    depth=0 if newest_first else PREFETCH_PAGES,
+                    log_level=get_settings().log_level,
+                )
             with closing(source) as pages:  # a listing process or thread stops with the loop
                 for page in pages:
                     page_no = page.page
@@ -139,9 +176,36 @@ class PullMixin(EngineBase):
             return result
         if seen is not None:
             self._infer_remote_deletes(run, seen, run_started)
-        self._complete_run(run, watermark)
+        elif changed_since and isinstance(self.provider, ListsIds) and self._id_scan_due(checkpoint):
+            seen = self._scan_ids(run)
+        self._complete_run(run, watermark, listed_all=seen is not None)
         result.planned = self.planned[first_plan:]
         return result
+
+    @staticmethod
+    def _id_scan_due(checkpoint: dict[str, Any]) -> bool:
+        last = parse_utc(checkpoint.get(ID_SCAN_KEY))
+        return last is None or datetime.now(UTC) - last >= timedelta(seconds=ID_SCAN_SECONDS)
+
+    def _scan_ids(self, run: _PullRun) -> set[str] | None:
+        """Every live id of the entity, then deletes inferred from them; None when the scan
+        failed (nothing is inferred from an incomplete listing)."""
+        assert isinstance(self.provider, ListsIds)
+        started = datetime.now(UTC)
+        seen: set[str] = set()
+        try:
+            for ids in self.provider.iter_ids(run.entity_type):
+                seen.update(ids)
+        except Exception as exc:
+            message = f"falha na varredura de ids (exclusões não verificadas): {error_message(exc)}"
+            run.result.error(None, message, exc)
+            with self._uow():
+                self.log.add(
+                    direcao="pull", operacao="list", entity_type=run.entity_type, status="erro", mensagem=message
+                )
+            return None
+        self._infer_remote_deletes(run, seen, started)
+        return seen
 
     def pull_one(self, entity_type: str, external_id: str) -> PullResult:
         """One external record (the webhook path): same pipeline as a page of one."""
@@ -219,7 +283,7 @@ class PullMixin(EngineBase):
                 ).one()
         return cursor
 
-    def _complete_run(self, run: _PullRun, previous: datetime | None) -> None:
+    def _complete_run(self, run: _PullRun, previous: datetime | None, *, listed_all: bool = False) -> None:
         """The listing was read to its end: advance the watermark (never past a failed
         item) and, when nothing failed, the completion time; drop the checkpoint."""
         result = run.result
@@ -234,7 +298,10 @@ class PullMixin(EngineBase):
                 cursor.cursor = iso(watermark)
             if result.success:
                 cursor.ultima_execucao_completa = datetime.now(UTC)
-            cursor.checkpoint = None
+            kept = _kept(cursor.checkpoint)
+            if listed_all:
+                kept[ID_SCAN_KEY] = iso(datetime.now(UTC))
+            cursor.checkpoint = kept or None
             self.log.add(
                 direcao="pull",
                 operacao="pull",
@@ -353,6 +420,7 @@ class PullMixin(EngineBase):
             if checkpoint is not None:
                 cursor = self._cursor(s, entity_type)
                 cursor.checkpoint = {
+                    **_kept(cursor.checkpoint),
                     **checkpoint,
                     "run_id": self.run_id,
                     "max_seen": iso(run.max_seen),
@@ -460,20 +528,17 @@ class PullMixin(EngineBase):
         run.exact = ExactIndex(entity_type, ignored)
         run.fuzzy = MatchIndex(entity_type, ignored)
         linked = self.binder.linked_local_ids(s, entity_type)
-        model = self.repo.model(entity_type)
-        cols: tuple[Any, ...]
-        if entity_type == "cliente":
-            cols = (model.id, model.email, model.cpf, model.cnpj, model.nome, model.razao_social)
-            names: tuple[str, ...] = ("email", "cpf", "cnpj", "nome", "razao_social")
-        elif entity_type == "produto":
-            cols = (model.id, model.codigo, model.codigo_barra, model.nome)
-            names = ("codigo", "codigo_barra", "nome")
-        else:
-            cols = (model.id, model.codigo)
-            names = ("codigo",)
-        live = select(*cols).where(model.id_loja == self.id_loja, model.deletado_em.is_(None))
+        ent = self.repo.entity(entity_type)
+        names: tuple[str, ...] = {
+            "cliente": ("email", "cpf", "cnpj", "nome", "razao_social"),
+            "produto": ("codigo", "codigo_barra", "nome"),
+        }.get(entity_type, ("codigo",))
+        fields = {name: ent.emap.campos[name] for name in names if name in ent.emap.campos}
+        columns = list(dict.fromkeys(f.coluna for f in fields.values()))
+        cols = (ent.table.c.id, *(ent.table.c[ent.shape.keys[c]] for c in columns))
+        live = select(*cols).where(self.repo.store_clause(entity_type), self.repo.live_clause(entity_type))
         for row in s.execute(live.execution_options(yield_per=2000)):  # streamed: a 100k store is ~25 MB at once
-            canon = dict(zip(names, row[1:], strict=True))
+            canon = _index_values(fields, dict(zip(columns, row[1:], strict=True)))
             run.exact.add(row[0], canon)
             if row[0] not in linked:
                 run.fuzzy.add(row[0], canon)
@@ -676,15 +741,24 @@ class PullMixin(EngineBase):
                 prepared.append((record, complete_canonical(entity_type, record.data), pairs))
             except ValueError as exc:
                 self._item_failed(s, run, record.external_id, record.modified_at, error_message(exc), exc)
+        params: list[dict[str, Any]] = []
+        fitting: list[tuple[RemoteRecord, dict[str, Any], list[tuple[str, str]]]] = []
+        ignored = store_ignored_keys(s, self.id_loja) if self.repo.keeps_keys(entity_type) else frozenset()
+        for item in prepared:
+            try:  # a value the mapped column cannot hold fails that record only
+                params.append(self.repo.insert_params(entity_type, item[1], ignored))
+                fitting.append(item)
+            except ValueError as exc:
+                self._item_failed(s, run, item[0].external_id, item[0].modified_at, error_message(exc), exc)
+        prepared = fitting
         if not prepared:
             return
         now = datetime.now(UTC)
-        ignored = store_ignored_keys(s, self.id_loja)
-        params = [self.repo.insert_params(entity_type, full, ignored) for _, full, _pairs in prepared]
         try:
             with s.begin_nested():
                 s.flush()  # ORM objects pending in this transaction go first, as an ORM insert would
-                ids = self.repo.insert_rows(s, entity_type, params, self.repo.insert_constants(now))
+                ids = self.repo.insert_rows(s, entity_type, params, self.repo.insert_constants(entity_type, now))
+                hashes = self.repo.stored_hashes(s, entity_type, ids)
                 bulk_insert(
                     s.connection(),
                     cast(Table, CrmEntityLink.__table__),
@@ -694,11 +768,11 @@ class PullMixin(EngineBase):
                             "external_id": record.external_id,
                             "base_snapshot": full,
                             "base_hash": canonical_hash(full),
-                            "local_hash": self.repo.params_hash(entity_type, row),
+                            "local_hash": hashes[row_id],
                             "remote_version": record.version,
                             "remote_modificado_em": record.modified_at,
                         }
-                        for (record, full, _pairs), row, row_id in zip(prepared, params, ids, strict=True)
+                        for (record, full, _pairs), row_id in zip(prepared, ids, strict=True)
                     ],
                     {
                         "id_loja": self.id_loja,
@@ -710,7 +784,7 @@ class PullMixin(EngineBase):
                         "cadastrado_em": now,
                     },
                 )
-        except IntegrityError:
+        except DBAPIError:  # a unique violation, or a value an ERP column refused
             for record, _full, _pairs in prepared:  # slow path: find which one collides
                 try:
                     with s.begin_nested():
@@ -796,16 +870,32 @@ class PullMixin(EngineBase):
             except ProviderError as exc:
                 result.error(ext_id, f"não foi possível confirmar a exclusão: {error_message(exc)}", exc)
                 continue
-            with self._uow() as s:
-                link = s.get(CrmEntityLink, link_id)
-                if link is None or not self._is_active(link):
-                    continue
-                row = self.repo.get(s, entity_type, link.entity_id)
-                op = self._apply_remote_delete(s, entity_type, link, row, direcao="pull")
-                if op == "delete":
-                    result.total_excluidos += 1
-                elif op == "conflict":
-                    result.total_conflitos += 1
+            try:  # the ERP may refuse the delete (a foreign key): that record fails, the run goes on
+                with self._uow() as s:
+                    link = s.get(CrmEntityLink, link_id)
+                    if link is None or not self._is_active(link):
+                        continue
+                    row = self.repo.get(s, entity_type, link.entity_id)
+                    op = self._apply_remote_delete(s, entity_type, link, row, direcao="pull")
+            except DBAPIError as exc:
+                result.error(ext_id, f"exclusão não aplicada no ERP: {error_message(exc)}", exc)
+                continue
+            if op == "delete":
+                result.total_excluidos += 1
+            elif op == "conflict":
+                result.total_conflitos += 1
+
+
+def _index_values(fields: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
+    """The matching keys of a local row, canonical; a value that does not convert is left
+    out of the index (that row fails on its own when it is pushed)."""
+    out: dict[str, Any] = {}
+    for name, fmap in fields.items():
+        try:
+            out[name] = fmap.converter.to_canonical(raw.get(fmap.coluna))
+        except ValueError:
+            out[name] = None
+    return out
 
 
 def _references(record: RemoteRecord) -> list[tuple[str, str]]:

@@ -19,18 +19,25 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crmsync.engine.base import EngineBase, RemoteWriteNeeded, WrittenMerge
 from crmsync.engine.links import LinkTaken
 from crmsync.engine.local_repo import UnresolvedReference
 from crmsync.engine.results import PushResult, PushSummary
-from crmsync.providers.base import NotFoundError, ProviderError, RemoteRecord, error_message
+from crmsync.engine.scan import scan_local
+from crmsync.erp.table import ConcurrentChange
+from crmsync.providers.base import AuthError, NotFoundError, ProviderError, RemoteRecord, error_message
 
 __all__ = ["DependencyError", "PushMixin"]
 
 _STAGED_ROUNDS = 5  # reads of a record that keeps moving before the push gives up (retried later)
+
+
+def _link_state(link: Any) -> tuple[Any, ...] | None:
+    if link is None:
+        return None
+    return (link.id, link.status, link.base_hash, link.local_hash, link.remote_version, link.sincronizado_em)
 
 
 class DependencyError(Exception):
@@ -38,6 +45,9 @@ class DependencyError(Exception):
 
 
 class PushMixin(EngineBase):
+    # Set when a push was refused for the integration's credentials (see push_one).
+    _credentials_refused: AuthError | None = None
+
     def push_one(self, entity_type: str, entity_id: int) -> PushResult:
         started = time.perf_counter()
         first_plan = len(self.planned)
@@ -68,7 +78,11 @@ class PushMixin(EngineBase):
                     mensagem=message,
                     duracao_ms=int((time.perf_counter() - started) * 1000),
                 )
-                if not self.dry_run:
+                if isinstance(exc, AuthError):
+                    # The integration's credentials, not this record: one error for the run
+                    # (push stops), no failed item per record to retry or ignore one by one.
+                    self._credentials_refused = exc
+                elif not self.dry_run:
                     changed_at = None
                     with contextlib.suppress(Exception):  # only a hint for an ignored item
                         changed_at = getattr(self.repo.get(s, entity_type, entity_id), "modificado_em", None)
@@ -90,6 +104,8 @@ class PushMixin(EngineBase):
         summary = PushSummary()
         if self.config.direction(entity_type) == "pull":
             return summary
+        if entity_type not in self.provider.capabilities.entities:  # SuiteCRM: no vendas
+            return summary
         explicit = ids is not None
         candidates, deletes = self._push_candidates(entity_type, since=since, ids=ids, all_rows=all_rows)
         if deletes and not explicit:
@@ -103,8 +119,11 @@ class PushMixin(EngineBase):
                     )
                 summary.add(PushResult(False, "erro", None, None, message=blocked))
                 deletes = []
+        self._credentials_refused = None
         for entity_id in [*candidates, *deletes]:
             summary.add(self.push_one(entity_type, entity_id))
+            if self._credentials_refused is not None:
+                break  # every other record would be refused the same way
             if self.progress is not None:
                 self.progress({"records": summary.total, "pages": 0, "quota_left": None, "entity": entity_type})
         return summary
@@ -112,36 +131,28 @@ class PushMixin(EngineBase):
     def _push_candidates(
         self, entity_type: str, *, since: timedelta | None, ids: list[int] | None, all_rows: bool
     ) -> tuple[list[int], list[int]]:
-        """(rows to merge or create, soft-deleted rows whose delete must propagate)."""
-        model = self.repo.model(entity_type)
+        """(rows to merge or create, deleted rows whose delete must propagate): a streamed
+        scan of the mapped table (see crmsync.engine.scan); a row the ERP hard-deleted shows
+        as a link whose key vanished and is pushed as a delete."""
+        ent = self.repo.entity(entity_type)
+        since_at = datetime.now(UTC) - since if since is not None and ids is None else None
+        candidates: list[int] = []
+        deletes: list[int] = []
         with self.session_factory() as s:
-            stmt = select(model).where(model.id_loja == self.id_loja).order_by(model.id)
-            if ids is not None:
-                stmt = stmt.where(model.id.in_(ids))
-            elif since is not None:
-                stmt = stmt.where(model.modificado_em >= datetime.now(UTC) - since)
-            rows: list[Any] = list(s.scalars(stmt))
-            links = self.binder.many_by_local(s, entity_type, [r.id for r in rows])
-            candidates: list[int] = []
-            deletes: list[int] = []
-            for row in rows:
-                link = links.get(row.id)
-                if row.deletado_em is not None:
-                    if link is not None and self._is_active(link):
-                        deletes.append(row.id)
-                    continue
-                if link is not None and not self._is_active(link):
-                    continue
-                if ids is not None or since is not None or all_rows or link is None:
-                    candidates.append(row.id)
-                    continue
-                try:
-                    dirty = self.repo.row_hash(entity_type, row) != link.local_hash
-                except ValueError:
-                    dirty = True  # an invalid local row: let push_one report why
-                if dirty:
-                    candidates.append(row.id)
-            return candidates, deletes
+            for hit in scan_local(
+                s,
+                ent,
+                id_loja=self.id_loja,
+                provider=self.provider_name,
+                ids=ids,
+                since=since_at,
+                report_equal=all_rows or since is not None,
+            ):
+                if hit.kind in ("excluido", "sumiu"):
+                    deletes.append(hit.entity_id)
+                else:
+                    candidates.append(hit.entity_id)
+        return candidates, deletes
 
     # ------------------------------------------------------------------ one row, staged
 
@@ -186,7 +197,8 @@ class PushMixin(EngineBase):
                     return created
                 linked_now = linked_now or created == "linked"
                 continue
-            if remote is None or remote.external_id != external_id:
+            if remote is None or (remote.external_id != external_id and written is None):
+                # (a written record may answer another id: it moved module and is relinked)
                 try:
                     remote = self.provider.get(entity_type, external_id)
                 except NotFoundError:
@@ -195,7 +207,7 @@ class PushMixin(EngineBase):
                 with self._uow() as s:
                     row = self.repo.get(s, entity_type, entity_id)
                     link = self.binder.by_local(s, entity_type, entity_id)
-                    if row is None or self._fingerprint(entity_type, row, link) != seen:
+                    if not self._unmoved(entity_type, row, link, seen):
                         remote, written = None, None  # moved meanwhile: read both sides again
                         continue
                     assert link is not None
@@ -238,7 +250,7 @@ class PushMixin(EngineBase):
         with self._uow() as s:
             row = self.repo.get(s, entity_type, entity_id)
             link = self.binder.by_local(s, entity_type, entity_id)
-            if row is None or link is None or self._fingerprint(entity_type, row, link) != seen:
+            if link is None or not self._unmoved(entity_type, row, link, seen):
                 return None
             if remote is not None:
                 link.remote_version = remote.version
@@ -257,23 +269,22 @@ class PushMixin(EngineBase):
         return PushResult(True, operacao, external_id, entity_id)
 
     def _fingerprint(self, entity_type: str, row: Any, link: Any) -> tuple[Any, ...]:
-        """What must not move between reading a record and applying the CRM's answer."""
+        """What must not move between reading a record and applying the CRM's answer: the
+        row as :meth:`crmsync.erp.table.MappedEntity.seen` takes it (first), then its link."""
+        return (*self.repo.entity(entity_type).seen(row), _link_state(link))
+
+    def _unmoved(self, entity_type: str, row: Any, link: Any, seen: tuple[Any, ...]) -> bool:
+        """In the applying transaction: the link is as it was read, and the row too, checked
+        (and locked, on MariaDB/PostgreSQL) by the engine's one before-write check,
+        :meth:`crmsync.erp.table.MappedEntity.guard`, against what was read before the CRM
+        was called."""
+        if row is None or _link_state(link) != seen[-1]:
+            return False
         try:
-            row_hash: str | None = self.repo.row_hash(entity_type, row)
-        except ValueError:
-            row_hash = None
-        if link is None:
-            return (row_hash, row.deletado_em)
-        return (
-            row_hash,
-            row.deletado_em,
-            link.id,
-            link.status,
-            link.base_hash,
-            link.local_hash,
-            link.remote_version,
-            link.sincronizado_em,
-        )
+            self.repo.entity(entity_type).guard(row, expected=seen[:-1])
+        except ConcurrentChange:
+            return False
+        return True
 
     def _push_new_staged(
         self, entity_type: str, entity_id: int, local_ext: dict[str, Any], seen: tuple[Any, ...], started: float
@@ -361,11 +372,13 @@ class PushMixin(EngineBase):
     def _push_row(self, s: Session, entity_type: str, entity_id: int) -> PushResult:
         started = time.perf_counter()
         row = self.repo.get(s, entity_type, entity_id)
+        link = self.binder.by_local(s, entity_type, entity_id)
+        if row is None and link is not None and self._is_active(link):
+            row = self.repo.ghost(entity_type, entity_id)  # hard-deleted by the ERP: push the delete
         if row is None:
             raise LookupError(f"{entity_type} #{entity_id} não encontrado nesta loja")
         if self.config.direction(entity_type) == "pull":
             return self._push_skip(entity_type, entity_id, None, "entidade somente leitura (direção pull)")
-        link = self.binder.by_local(s, entity_type, entity_id)
         if row.deletado_em is not None:
             return self._push_local_delete(s, entity_type, row, link)
         if link is not None and not self._is_active(link):
@@ -581,6 +594,8 @@ class PushMixin(EngineBase):
                 if result is None:  # a rare case for the one-transaction path (e.g. gone from the CRM)
                     with self._uow() as s:
                         result = self._push_row(s, dep_type, dep_id)
+            except AuthError:
+                raise  # the integration's credentials: push_one stops the run with one error
             except Exception as exc:
                 raise DependencyError(
                     f"{dep_type} #{dep_id} da venda #{venda_id} não pôde ser sincronizado: {error_message(exc)}"
@@ -610,7 +625,8 @@ class PushMixin(EngineBase):
     def _dependencies_to_push(self, s: Session, venda: Any) -> list[tuple[str, int]]:
         """The venda's cliente and produtos that are not linked and clean yet; a missing,
         read-only unlinked or CRM-deleted one is a :class:`DependencyError`."""
-        needed = [("cliente", int(venda.id_cliente))] + [("produto", int(i.id_produto)) for i in venda.itens]
+        canon = self.repo.canon("venda", venda)
+        needed = [("cliente", int(canon["cliente_id"]))] + [("produto", int(i["produto_id"])) for i in canon["itens"]]
         todo: list[tuple[str, int]] = []
         for dep_type, dep_id in dict.fromkeys(needed):
             dep = self.repo.get(s, dep_type, dep_id)

@@ -10,8 +10,12 @@ type for "none" (``naotem@...``) or one of the store's `chaves_ignoradas`. A pla
 index on ``(id_loja, chave_*)`` then behaves the same on SQLite, PostgreSQL and MariaDB
 (NULLs never collide), with no partial index nor generated column.
 
-The columns are kept by a `before_flush` listener for ORM writes (API, console, engine
-updates) and by :func:`key_columns` for the engine's bulk inserts. Rows written by another
+The columns exist only on crmsync's own tables (the default schema map): an ERP's mapped
+table is never altered, so there the keys are checked in code before a write, as before.
+They are kept by a `before_flush` listener for ORM writes: the API's and console's
+`Cliente`/`Produto`, and the engine's rows of the default map (`crmsync.erp.table` maps the
+key columns there as crmsync-maintained columns and marks the row class with
+``__crm_unique_keys__``); and by :func:`key_columns` for the engine's bulk inserts. Rows written by another
 program (the PHP ERP) keep NULL keys until crmsync next writes them: the database never
 refuses the ERP's own writes.
 """
@@ -26,8 +30,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crmsync.config import parse_config
-from crmsync.db.local import Cliente, Produto
+from crmsync.db.local import KEY_COLUMNS, Cliente, Produto
 from crmsync.db.sync import CrmIntegracao
+from crmsync.erp.schema_map import active_schema_map, is_default_map
 from crmsync.matching import exact_value, ignored_keys
 
 __all__ = [
@@ -38,11 +43,6 @@ __all__ = [
     "violated_key",
 ]
 
-# entity -> {canonical field: key column}
-KEY_COLUMNS: dict[str, dict[str, str]] = {
-    "cliente": {"cpf": "chave_cpf", "cnpj": "chave_cnpj", "email": "chave_email"},
-    "produto": {"codigo": "chave_codigo", "codigo_barra": "chave_codigo_barra"},
-}
 _MODELS: dict[type[Any], str] = {Cliente: "cliente", Produto: "produto"}
 # Longest first, so "chave_codigo_barra" is not read as "chave_codigo".
 _ALL_COLUMNS = sorted(
@@ -96,12 +96,22 @@ def _cached_ignored(session: Session, loja_id: int) -> frozenset[str]:
     return cache[loja_id]
 
 
-def _set_keys(session: Session, row: Any) -> None:
+def _key_sources(row: Any) -> tuple[str, dict[str, str]] | None:
+    """(entity, {canonical field: attribute holding its value}) of a row whose table has key
+    columns: our ORM models, or an engine row of the default map (see crmsync.erp.table)."""
     entity_type = _MODELS.get(type(row))
-    if entity_type is None or row.id_loja is None:
+    if entity_type is not None:
+        return entity_type, {field: field for field in KEY_COLUMNS[entity_type]}
+    marked: tuple[str, dict[str, str]] | None = getattr(type(row), "__crm_unique_keys__", None)
+    return marked
+
+
+def _set_keys(session: Session, row: Any) -> None:
+    sources = _key_sources(row)
+    if sources is None or row.id_loja is None:
         return
-    fields = KEY_COLUMNS[entity_type]
-    values = {field: getattr(row, field) for field in fields}
+    entity_type, attrs = sources
+    values = {field: getattr(row, attr) for field, attr in attrs.items()}
     computed = key_columns(
         entity_type, values, _cached_ignored(session, row.id_loja), deleted=row.deletado_em is not None
     )
@@ -114,8 +124,7 @@ def _set_keys(session: Session, row: Any) -> None:
 def _keep_keys(session: Session, _context: Any, _instances: Any) -> None:
     """Every new or changed cliente/produto gets its `chave_*` columns recomputed."""
     for row in (*session.new, *session.dirty):
-        if type(row) in _MODELS:
-            _set_keys(session, row)
+        _set_keys(session, row)
 
 
 @event.listens_for(Session, "after_commit")
@@ -129,7 +138,10 @@ def refresh_store_keys(session: Session, loja_id: int) -> int:
     """Recompute every row's keys of a store (after its `chaves_ignoradas` changed, or for
     rows written by another program). When several live rows hold one value, the row that
     already holds the key keeps it (else the oldest): existing duplicates are kept unkeyed,
-    never refused here. Answers how many rows changed; the caller commits."""
+    never refused here. Answers how many rows changed; the caller commits. Attached to an
+    ERP (a schema map is set) there is nothing to refresh: its tables have no key columns."""
+    if not is_default_map(active_schema_map()):
+        return 0
     ignored = store_ignored_keys(session, loja_id)
     changed = 0
     for model, entity_type in _MODELS.items():

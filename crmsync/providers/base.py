@@ -7,7 +7,7 @@ that item. Records cross this boundary as canonical dicts; the provider owns its
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -32,6 +32,10 @@ def error_message(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     if isinstance(exc, ProviderError):
         return text
+    orig = getattr(exc, "orig", None)
+    if orig is not None and type(exc).__module__ == "sqlalchemy.exc":
+        # the database's own message, without the SQL and its parameters (a row's data)
+        return f"{type(exc).__name__}: {orig}"
     return f"{type(exc).__name__}: {text}"
 
 
@@ -145,3 +149,36 @@ class Provider(Protocol):
     def requests_used_today(self) -> int | None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ChangedSinceListing(Protocol):
+    """A provider whose API can list what changed since a moment (SuiteCRM's
+    ``filter[date_modified][gte]``), declared by ``capabilities.changed_since_filter``.
+
+    The engine then polls with it: an incremental pull costs requests in proportion to the
+    changes, not to the store's size. Pages may repeat records already applied (providers
+    read with an overlap because their stamps are coarse); the engine drops those by
+    version. Deletes are never listed: they are inferred by a full listing (``iter_pages``).
+    """
+
+    def iter_changed(self, entity_type: str, since: datetime) -> Generator[Page, None, None]: ...
+
+
+@runtime_checkable
+class ListsIds(Protocol):
+    """A provider that can list only the ids of an entity's live records, in large cheap
+    pages: what a changed-since provider's deletes are inferred from (they are never listed
+    as changes). Every id once; an error rather than an incomplete listing."""
+
+    def iter_ids(self, entity_type: str) -> Generator[list[str], None, None]: ...
+
+
+@runtime_checkable
+class ParsesWebhooks(Protocol):
+    """A provider that receives webhook deliveries: it checks their signature and says which
+    record a delivery is about (the record itself is always fetched, never trusted)."""
+
+    def verify_webhook(self, secret: str, timestamp: str, body: bytes, signature: str) -> bool: ...
+
+    def webhook_target(self, payload: Mapping[str, Any]) -> tuple[str, str] | None: ...

@@ -161,6 +161,7 @@ class Transport:
         base_url: str,
         *,
         headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
         budget_key: str,
         rate_limit_per_second: float | None = 3.0,
         daily_quota: int | None = None,
@@ -208,6 +209,7 @@ class Transport:
         self._stats_lock = threading.Lock()
         self._client = httpx.Client(
             headers=dict(headers or {}),
+            auth=auth,  # e.g. an OAuth2 flow that fetches, renews and re-sends once on 401
             timeout=self.timeout,
             transport=http_transport,
             limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=30.0),
@@ -351,6 +353,12 @@ class Transport:
         tomorrow = (now + timedelta(days=1)).date()
         return datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=self.zone).timestamp()
 
+    def pace(self, desc: str) -> None:
+        """Wait for this company's turn (and spend its quota) for a request sent outside
+        `request`, e.g. an OAuth2 token fetched inside an ``httpx.Auth`` flow."""
+        if self._limits is not None:
+            self._wait_for_turn(desc)
+
     def _wait_for_turn(self, desc: str) -> None:
         """Honour a shared Retry-After pause, spend quota, then wait for a token."""
         assert self._limits is not None
@@ -425,6 +433,15 @@ class Transport:
                 "o provedor recusou por limite de requisições (HTTP 429)",
                 retry_after=retry_after,
                 request=desc,
+            )
+        if status == 503 and response.headers.get("retry-after"):
+            # An overloaded server (or its proxy) saying when to come back: honoured like a 429.
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if retry_after is not None and self._limits is not None:
+                self._limits.pause(self.budget_key, time.time() + min(retry_after, self.max_retry_after))
+            self._log.warning("http_503_retry_after", request=desc, retry_after=retry_after)
+            raise RateLimitedError(
+                "o provedor está sobrecarregado (HTTP 503 com Retry-After)", retry_after=retry_after, request=desc
             )
         if status >= 500:
             raise ServerError(f"erro do provedor (HTTP {status})", status=status, request=desc)

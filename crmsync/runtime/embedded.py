@@ -27,6 +27,7 @@ from huey.consumer import Consumer
 from starlette.concurrency import run_in_threadpool
 
 from crmsync.runtime.options import RuntimeOptions, runtime_options
+from crmsync.runtime.outbox import OutboxWatcher, watcher_if_mapped
 from crmsync.runtime.queue import get_huey
 from crmsync.runtime.scheduler import Scheduler
 from crmsync.settings import Settings, get_settings
@@ -58,6 +59,7 @@ class EmbeddedRuntime:
         self.with_scheduler = scheduler
         self.consumer: Consumer | None = None
         self.scheduler: Scheduler | None = None
+        self.outbox: OutboxWatcher | None = None
 
     def start(self) -> EmbeddedRuntime:
         if self.consumer is not None:
@@ -81,6 +83,9 @@ class EmbeddedRuntime:
         self._health.start()
         if self.with_scheduler:
             self.scheduler = Scheduler(self.settings, self.options).start()
+            self.outbox = watcher_if_mapped(self.settings)  # attached to an ERP: its trigger outbox
+            if self.outbox is not None:
+                self.outbox.start()
         log.info(
             "runtime embutido: %s workers, agendador %s",
             self.workers,
@@ -104,6 +109,9 @@ class EmbeddedRuntime:
         if self.scheduler is not None:
             self.scheduler.stop()
             self.scheduler = None
+        if self.outbox is not None:
+            self.outbox.stop()
+            self.outbox = None
         if self.consumer is not None:
             self._stopping.set()
             self.consumer.stop(graceful=graceful)

@@ -43,7 +43,7 @@ from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmEntityLink, CrmIntegracao
 from crmsync.engine.retention import purge_expired
 from crmsync.providers.limits import open_shared_limits
-from crmsync.providers.registry import open_provider
+from crmsync.providers.registry import lists_changed_since, open_provider
 from crmsync.runtime.jobs import enqueue_pull, enqueue_reconcile
 from crmsync.runtime.options import RuntimeOptions, runtime_options
 from crmsync.runtime.queue import get_state
@@ -218,7 +218,8 @@ class Scheduler:
         an integration is seen only starts the clock: its first pull (no watermark yet) is
         a full scan anyway. An entity whose pull is already queued is tried on a later tick.
         """
-        if not cfg.ordenar_por_modificacao:
+        # Newest-first or changed-since polls never see deletes: a periodic full scan does.
+        if not (cfg.ordenar_por_modificacao or lists_changed_since(integ.provider)):
             return
         if decision.situacao == "adiado":
             return  # not even the next incremental scan fits in what is left today

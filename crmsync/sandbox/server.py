@@ -34,6 +34,74 @@ def quiet_uvicorn_fault_logs() -> None:
         logger.addFilter(_DropNoise())
 
 
+class LoopbackUvicorn:
+    """Serve one ASGI app with uvicorn in a daemon thread on a loopback socket.
+
+    Shared by the GestãoClick and SuiteCRM sandboxes' harnesses: binding the socket ourselves
+    gives a free port before the server runs, and ``start`` returns only once it accepts TCP.
+    """
+
+    def __init__(self, host: str, port: int, log_level: str = "warning") -> None:
+        self.host = host
+        self.port = port
+        self._log_level = log_level
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, app: Any, timeout: float = 15.0) -> int:
+        """Run ``app``; returns the bound port."""
+        quiet_uvicorn_fault_logs()
+        # proto must be IPPROTO_TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto
+        # says TCP, and without it every response pays a 40 ms Nagle/delayed-ACK stall.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        self._socket = sock
+        uconfig = uvicorn.Config(
+            app,
+            log_level=self._log_level,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+            timeout_keep_alive=5,
+        )
+        self._server = uvicorn.Server(uconfig)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name=f"sandbox-{self.port}", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive():
+                self.stop()
+                raise RuntimeError("sandbox server failed to start")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("sandbox server did not start in time")
+            time.sleep(0.01)
+        # Belt and braces: it must accept a TCP connection before tests talk to it.
+        with socket.create_connection((self.host, self.port), timeout=timeout):
+            pass
+        return self.port
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._socket is not None:
+            self._socket.close()
+        self._server = None
+        self._thread = None
+        self._socket = None
+
+
 class SandboxServer:
     """A running sandbox: ``with SandboxServer(rate_limit=0) as sb: httpx.get(sb.base_url + "/clientes")``."""
 
@@ -53,15 +121,12 @@ class SandboxServer:
         self._log_level = log_level
         self.port = 0
         self._state: SandboxState | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
+        self._runner: LoopbackUvicorn | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, timeout: float = 15.0) -> SandboxServer:
-        if self._thread is not None:
+        if self._runner is not None:
             return self
-        quiet_uvicorn_fault_logs()
         if self._state is None:
             self._state = build_state(self.config)
         else:
@@ -69,52 +134,18 @@ class SandboxServer:
             # company. Only the webhook thread, closed by stop(), is recreated.
             self._state.restart_emitter()
         app = create_app(state=self._state)
-        # proto must be IPPROTO_TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto
-        # says TCP, and without it every response pays a 40 ms Nagle/delayed-ACK stall.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port or self._requested_port))
-        self.port = sock.getsockname()[1]
-        self._socket = sock
-        uconfig = uvicorn.Config(
-            app,
-            log_level=self._log_level,
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=2,
-            timeout_keep_alive=5,
-        )
-        self._server = uvicorn.Server(uconfig)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name=f"sandbox-{self.port}", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError("sandbox server failed to start")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("sandbox server did not start in time")
-            time.sleep(0.01)
-        # Belt and braces: it must accept a TCP connection before tests talk to it.
-        with socket.create_connection((self.host, self.port), timeout=timeout):
-            pass
+        runner = LoopbackUvicorn(self.host, self.port or self._requested_port, self._log_level)
+        self.port = runner.start(app, timeout)
+        self._runner = runner
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self._socket is not None:
-            self._socket.close()
+        if self._runner is not None:
+            self._runner.stop()
         if self._state is not None and self._state.emitter is not None:
             # The store stays open so tests can still inspect it after the ``with`` block.
             self._state.emitter.close()
-        self._server = None
-        self._thread = None
-        self._socket = None
+        self._runner = None
 
     def close(self) -> None:
         """Stop and also release the store (the CLI does this on Ctrl-C)."""
@@ -127,7 +158,7 @@ class SandboxServer:
         """Blocking run (separate-process use); Ctrl-C stops it."""
         self.start()
         try:
-            while self._thread is not None and self._thread.is_alive():
+            while self._runner is not None and self._runner.alive:
                 time.sleep(0.5)
         except KeyboardInterrupt:
             pass

@@ -20,7 +20,8 @@ from crmsync.sandbox.config import SandboxConfig
 from crmsync.sandbox.formats import SandboxClock
 
 FAULT_KINDS = ("http_500", "slow", "drop", "lost_answer")
-_ID_SEGMENT = re.compile(r"/\d+(?=/|$)")
+# Numeric ids (GestãoClick) and UUIDs (SuiteCRM) both collapse to ``{id}`` in route stats.
+_ID_SEGMENT = re.compile(r"/(?:\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})(?=/|$)")
 
 
 def normalise_route(method: str, path: str) -> str:
@@ -167,7 +168,8 @@ class Traffic:
             return {
                 "total_requests": self.total_requests,
                 "routes": routes,
-                "faults": {k: self.faults.get(k, 0) for k in FAULT_KINDS},
+                # Another sandbox may inject kinds of its own (SuiteCRM's 429/503): show them too.
+                "faults": {**{k: self.faults.get(k, 0) for k in FAULT_KINDS}, **self.faults},
                 "companies": companies,
                 "webhooks": dict(self.webhooks),
                 "rate_limit": self.config.rate_limit,

@@ -15,14 +15,17 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmsync.engine import RunOptions, SyncEngine
+from crmsync.providers.registry import display_name
 from crmsync.services.failures import ignore_item, retry_item
 
 log = logging.getLogger(__name__)
 
-UNAVAILABLE = (
-    "Não foi possível concluir agora (o GestãoClick pode estar indisponível). "
-    "Nada foi perdido: tente de novo em alguns minutos."
-)
+
+def unavailable(provider: str) -> str:
+    return (
+        f"Não foi possível concluir agora (o {display_name(provider)} pode estar indisponível). "
+        "Nada foi perdido: tente de novo em alguns minutos."
+    )
 
 
 class ActionError(Exception):
@@ -58,7 +61,7 @@ def _run(session_factory: sessionmaker[Session], loja_id: int, provider: str, ca
         raise ActionError(f"Não foi possível aplicar: {exc}") from exc
     except Exception as exc:  # provider down, quota, network: say so, log the detail for operators
         log.exception("console action failed for loja %s", loja_id)
-        raise ActionError(UNAVAILABLE) from exc
+        raise ActionError(unavailable(provider)) from exc
     finally:
         engine.close()
 

@@ -23,6 +23,7 @@ from crmsync.config import IntegrationConfig, load_config_file, parse_config
 from crmsync.crypto import decrypt_json, encrypt_json, mask_secret
 from crmsync.db.sync import CrmIntegracao
 from crmsync.engine.unique_keys import refresh_store_keys
+from crmsync.providers.registry import credential_fields, display_name, validate_options
 from crmsync.services.errors import DuplicateError, InvalidInputError, NotFoundError
 from crmsync.services.ids import valid_id
 from crmsync.services.lojas import get_loja
@@ -37,14 +38,20 @@ def known_providers() -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def credentials_hash(access_token: str, secret_access_token: str) -> str:
-    return hashlib.sha256(f"{access_token}\x00{secret_access_token}".encode()).hexdigest()
+def credentials_hash(*values: str) -> str:
+    return hashlib.sha256("\x00".join(values).encode()).hexdigest()
 
 
-def config_to_column(config: IntegrationConfig | Mapping[str, Any] | None) -> dict[str, Any]:
-    """Validate (raising `ConfigError` naming the key) and dump in the stored form."""
+def config_to_column(
+    config: IntegrationConfig | Mapping[str, Any] | None, provider: str | None = None
+) -> dict[str, Any]:
+    """Validate (raising `ConfigError` naming the key) and dump in the stored form; with
+    `provider`, its own options (``opcoes_provedor``) are validated by that provider."""
     model = config if isinstance(config, IntegrationConfig) else parse_config(config)
-    return model.model_dump(by_alias=False)
+    dumped = model.model_dump(by_alias=False)
+    if provider is not None:
+        dumped["opcoes_provedor"] = validate_options(provider, model.opcoes_provedor)
+    return dumped
 
 
 def _check_base_url(base_url: str) -> str:
@@ -63,21 +70,33 @@ def create_integracao(
     loja_id: int,
     provider: str,
     base_url: str,
-    access_token: str,
-    secret_access_token: str,
+    access_token: str | None = None,
+    secret_access_token: str | None = None,
     config: IntegrationConfig | Mapping[str, Any] | None = None,
+    credentials: Mapping[str, str | None] | None = None,
 ) -> CrmIntegracao:
-    """Connect a store to a provider and commit. One integration per (store, provider)."""
+    """Connect a store to a provider and commit. One integration per (store, provider).
+
+    Credentials are the provider's own (`credential_fields`: GestãoClick's token pair,
+    SuiteCRM's ``client_id``/``client_secret``); ``access_token``/``secret_access_token``
+    are GestãoClick's, kept as arguments for the callers that name them."""
     get_loja(session, loja_id)
     if provider not in known_providers():
         choices = ", ".join(known_providers())
         raise InvalidInputError(f"provider desconhecido '{provider}' (use um de: {choices})", ("provider",))
     url = _check_base_url(base_url)
-    if not access_token or not access_token.strip():
-        raise InvalidInputError("access_token é obrigatório", ("access_token",))
-    if not secret_access_token or not secret_access_token.strip():
-        raise InvalidInputError("secret_access_token é obrigatório", ("secret_access_token",))
-    stored_config = config_to_column(config)
+    given = {k: v for k, v in (credentials or {}).items() if v is not None}
+    if access_token is not None:
+        given.setdefault("access_token", access_token)
+    if secret_access_token is not None:
+        given.setdefault("secret_access_token", secret_access_token)
+    creds: dict[str, str] = {}
+    for name in credential_fields(provider):
+        value = given.get(name)
+        if not value or not str(value).strip():
+            raise InvalidInputError(f"obrigatório para o {display_name(provider)}", (name,))
+        creds[name] = str(value).strip()
+    stored_config = config_to_column(config, provider)
     existing = session.scalar(
         select(CrmIntegracao).where(CrmIntegracao.id_loja == loja_id, CrmIntegracao.provider == provider)
     )
@@ -88,10 +107,8 @@ def create_integracao(
         provider=provider,
         ativo=True,
         base_url=url,
-        credenciais=encrypt_json(
-            {"access_token": access_token.strip(), "secret_access_token": secret_access_token.strip()}
-        ),
-        credenciais_hash=credentials_hash(access_token.strip(), secret_access_token.strip()),
+        credenciais=encrypt_json(creds),
+        credenciais_hash=credentials_hash(*creds.values()),
         config=stored_config,
         webhook_token=secrets.token_urlsafe(24),
         webhook_secret=secrets.token_urlsafe(32),
@@ -125,7 +142,7 @@ def set_config(
     """Replace the config. Validation happens before anything is written, so an invalid
     config (`ConfigError` naming the key) leaves the stored one untouched."""
     integ = get_integracao(session, integracao_id)
-    integ.config = config_to_column(config)
+    integ.config = config_to_column(config, integ.provider)
     session.flush()
     refresh_store_keys(session, integ.id_loja)  # chaves_ignoradas may have changed
     session.commit()

@@ -31,6 +31,7 @@ from crmsync.engine.unique_keys import KEY_COLUMNS, store_ignored_keys, violated
 from crmsync.mapping.normalize import FOUR_PLACES, digits
 from crmsync.matching import exact_value
 from crmsync.model.canonical import ClienteCanon, ProdutoCanon, canonicalize
+from crmsync.services import mapped_data
 from crmsync.services.errors import DuplicateError, InvalidInputError, NotFoundError
 from crmsync.services.ids import valid_id
 
@@ -139,7 +140,7 @@ def _out_type(column: Any) -> Any:
     if isinstance(col_type, Money):
         base: Any = str
     elif isinstance(col_type, UTCDateTime):
-        base = datetime
+        return datetime | None  # an ERP's table may have no such stamp (crmsync.services.mapped_data)
     elif isinstance(col_type, Date):
         base = date
     elif isinstance(col_type, Integer):
@@ -184,6 +185,10 @@ def _columns_out(row: Any) -> dict[str, Any]:
 
 def row_to_dict(entity_type: str, row: LocalRow) -> dict[str, Any]:
     """A local row as the API answers it: local column names, money as strings."""
+    if isinstance(row, dict):  # already answered (a deleted row of an ERP's table)
+        return row
+    if not isinstance(row, Cliente | Produto | Venda):  # a row of an ERP's table
+        return mapped_data.row_to_dict(entity_type, row)
     data = _columns_out(row)
     if entity_type == "venda":
         assert isinstance(row, Venda)
@@ -259,7 +264,7 @@ def _refuse_documents_without_digits(data: Mapping[str, Any]) -> None:
             raise InvalidInputError(message, (key,))
 
 
-def _validate_canon(entity_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
+def _validate_canon(entity_type: str, data: Mapping[str, Any], *, lengths: bool = True) -> dict[str, Any]:
     if entity_type == "cliente":
         _refuse_documents_without_digits(data)
     try:
@@ -273,7 +278,8 @@ def _validate_canon(entity_type: str, data: Mapping[str, Any]) -> dict[str, Any]
                 raise InvalidInputError("valor grande demais", (key,))
             if key != "estoque" and amount < 0:
                 raise InvalidInputError("não pode ser negativo", (key,))
-    _check_lengths(MODELS[entity_type], values)
+    if lengths:  # our own columns' sizes (an ERP's columns answer for themselves)
+        _check_lengths(MODELS[entity_type], values)
     return values
 
 
@@ -307,6 +313,19 @@ def _own_row(session: Session, model: type[Cliente] | type[Produto], loja_id: in
 
 def _validate_venda(session: Session, loja_id: int, data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
     """Validate a sale (or the fields of one) and its references to the store's own rows."""
+    values = _validate_venda_input(data, partial=partial)
+    if "id_cliente" in values and not _own_row(session, Cliente, loja_id, values["id_cliente"]):
+        raise InvalidInputError(f"cliente {values['id_cliente']} não encontrado nesta loja", ("id_cliente",))
+    for i, item in enumerate(values.get("itens") or []):
+        if not _own_row(session, Produto, loja_id, item["id_produto"]):
+            raise InvalidInputError(
+                f"produto {item['id_produto']} não encontrado nesta loja", ("itens", i, "id_produto")
+            )
+    return values
+
+
+def _validate_venda_input(data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
+    """A sale's body validated on its own (amounts, items' totals), references not checked."""
     model = VendaUpdate if partial else VendaIn
     try:
         parsed = model.model_validate(dict(data))
@@ -321,13 +340,7 @@ def _validate_venda(session: Session, loja_id: int, data: Mapping[str, Any], *, 
             values["itens"] = []
     if values.get("codigo") == "":
         values["codigo"] = None
-    if "id_cliente" in values and not _own_row(session, Cliente, loja_id, values["id_cliente"]):
-        raise InvalidInputError(f"cliente {values['id_cliente']} não encontrado nesta loja", ("id_cliente",))
     for i, item in enumerate(values.get("itens") or []):
-        if not _own_row(session, Produto, loja_id, item["id_produto"]):
-            raise InvalidInputError(
-                f"produto {item['id_produto']} não encontrado nesta loja", ("itens", i, "id_produto")
-            )
         item["valor_total"] = item["quantidade"] * item["valor_unitario"] - item["desconto"]
         if item["valor_total"] < 0:
             raise InvalidInputError("desconto maior que o valor do item", ("itens", i, "desconto"))
@@ -359,6 +372,8 @@ def _apply_venda(row: Venda, values: Mapping[str, Any]) -> None:
 
 def create_record(session: Session, loja_id: int, entity_type: str, data: Mapping[str, Any]) -> LocalRow:
     """Validate, check unique keys, insert, commit, then fire `after_local_write`."""
+    if mapped_data.attached():
+        return cast(LocalRow, mapped_data.create_record(session, loja_id, entity_type, data))
     model = _check_entity(entity_type)
     now = utcnow()
     row: LocalRow
@@ -383,6 +398,8 @@ def update_record(
 ) -> LocalRow:
     """Change the fields given (the others keep their values); the whole record is validated
     again, so a partial update cannot leave an invalid row behind."""
+    if mapped_data.attached():
+        return cast(LocalRow, mapped_data.update_record(session, loja_id, entity_type, entity_id, data))
     row = _get_live(session, loja_id, entity_type, entity_id)
     if entity_type == "venda":
         values = _validate_venda(session, loja_id, data, partial=True)
@@ -402,7 +419,10 @@ def update_record(
 
 
 def delete_record(session: Session, loja_id: int, entity_type: str, entity_id: int) -> LocalRow:
-    """Soft delete: set `deletado_em` (and `modificado_em`); the row stays for sync and audit."""
+    """Soft delete: set `deletado_em` (and `modificado_em`); the row stays for sync and audit.
+    Attached to an ERP, its map's delete convention decides (a flag, a date, or a hard delete)."""
+    if mapped_data.attached():
+        return cast(LocalRow, mapped_data.delete_record(session, loja_id, entity_type, entity_id))
     row = _get_live(session, loja_id, entity_type, entity_id)
     now = utcnow()
     row.deletado_em = now
@@ -414,6 +434,8 @@ def delete_record(session: Session, loja_id: int, entity_type: str, entity_id: i
 
 def get_record(session: Session, loja_id: int, entity_type: str, entity_id: int) -> LocalRow:
     """One row of the store, soft-deleted ones included (they show `deletado_em`)."""
+    if mapped_data.attached():
+        return cast(LocalRow, mapped_data.get_record(session, loja_id, entity_type, entity_id))
     row: LocalRow = _get_live(session, loja_id, entity_type, entity_id, include_deleted=True)
     return row
 
@@ -473,6 +495,11 @@ def list_records(
     offset: int = 0,
 ) -> tuple[Sequence[LocalRow], int]:
     """A page of the store's rows (ordered by id) and the total matching the filters."""
+    if mapped_data.attached():
+        rows, count = mapped_data.list_records(
+            session, loja_id, entity_type, filters or ListFilters(), limit=limit, offset=offset
+        )
+        return cast(Sequence[LocalRow], rows), count
     model = _check_entity(entity_type)
     conds = [model.id_loja == loja_id, *(filters or ListFilters()).conditions(model)]
     total = int(session.scalar(select(func.count()).select_from(model).where(*conds)) or 0)

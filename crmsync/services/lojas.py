@@ -49,7 +49,8 @@ def _advance_sequence(session: Session) -> None:
     """PostgreSQL's serial sequence ignores explicit ids; move it past them so the next
     automatic id does not collide. (SQLite and MariaDB do this by themselves.)"""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT setval(pg_get_serial_sequence('lojas', 'id'), (SELECT MAX(id) FROM lojas))"))
+        table = Loja.__tablename__
+        session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"))
 
 
 def list_lojas(session: Session) -> list[Loja]:

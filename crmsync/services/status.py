@@ -12,11 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, null, or_, select
 from sqlalchemy.orm import Session
 
 from crmsync.config import integration_config
-from crmsync.db.local import LOCAL_MODELS
 from crmsync.db.sync import (
     CrmConflito,
     CrmCursor,
@@ -26,8 +25,9 @@ from crmsync.db.sync import (
     CrmWebhookInbox,
 )
 from crmsync.db.types import utcnow
-from crmsync.engine.changes import changed_since_link, link_join
 from crmsync.engine.ledger import count_by_status
+from crmsync.erp.table import active_schema
+from crmsync.providers.registry import display_name
 from crmsync.runtime.queue import get_state
 
 log = logging.getLogger("crmsync.status")
@@ -56,12 +56,24 @@ def _last_log(session: Session, integ: CrmIntegracao, direcao: str, ok: bool) ->
 
 def pending_push(session: Session, integ: CrmIntegracao, entity_type: str) -> tuple[int, datetime | None]:
     """(rows changed since their last sync or never synced, oldest such change) without hashing."""
-    model: Any = LOCAL_MODELS[entity_type]
+    ent = active_schema().entity(entity_type)  # the mapped table (ours, or the ERP's)
+    table = ent.table
+    join = and_(
+        CrmEntityLink.id_loja == integ.id_loja,
+        CrmEntityLink.provider == integ.provider,
+        CrmEntityLink.entity_type == entity_type,
+        CrmEntityLink.entity_id == table.c.id,
+    )
+    modified = ent.modified_column()
+    pending = and_(CrmEntityLink.id.is_(None), ent.live_clause())
+    if modified is not None:
+        pending = or_(pending, modified > CrmEntityLink.sincronizado_em)
+    oldest = func.min(modified) if modified is not None else func.min(null())
     row = session.execute(
-        select(func.count(model.id), func.min(model.modificado_em))
-        .select_from(model)
-        .outerjoin(CrmEntityLink, link_join(model, integ.provider, entity_type))
-        .where(model.id_loja == integ.id_loja, changed_since_link(model))
+        select(func.count(table.c.id), oldest)
+        .select_from(table)
+        .outerjoin(CrmEntityLink, join)
+        .where(ent.store_clause(integ.id_loja), pending)
     ).one()
     return int(row[0] or 0), _aware(row[1])
 
@@ -149,6 +161,7 @@ def integration_status(session: Session, integ: CrmIntegracao) -> dict[str, Any]
     return {
         "id": integ.id,
         "provider": integ.provider,
+        "provedor_nome": display_name(integ.provider),  # "GestãoClick", "SuiteCRM"
         "ativo": integ.ativo,
         "ultimo_pull": _iso(last_pull.criado_em) if last_pull else None,
         "ultimo_push": _iso(last_push.criado_em) if last_push else None,

@@ -24,11 +24,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmsync.config import ENTITY_ALIASES, ConfigError, integration_config
-from crmsync.db.local import LOCAL_MODELS, Loja
+from crmsync.db.local import Loja
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmIntegracao
 from crmsync.engine import PullResult, PushResult, PushSummary, RunOptions, SyncEngine, SyncResult
+from crmsync.erp.table import active_schema
 from crmsync.providers.base import AuthError, ProtocolError, ProviderError
+from crmsync.providers.registry import display_name
 from crmsync.services.errors import InvalidInputError, NotFoundError, ServiceError
 
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -104,9 +106,9 @@ def _check_direction(integ: CrmIntegracao, entity_type: str, wanted: str) -> Non
 
 
 def _check_local_row(session: Session, loja_id: int, entity_type: str, entity_id: int) -> None:
-    model = LOCAL_MODELS[entity_type]
-    row: Any = session.get(model, entity_id)
-    if row is None or row.id_loja != loja_id:
+    ent = active_schema().entity(entity_type)  # the mapped table (ours, or the ERP's)
+    found = session.scalar(select(ent.table.c.id).where(ent.table.c.id == entity_id, ent.store_clause(loja_id)))
+    if found is None:
         raise NotFoundError(f"{entity_type} {entity_id} não encontrado na loja {loja_id}")
 
 
@@ -206,7 +208,7 @@ def raise_if_provider_down(engine: Any, provider: str, failed: bool, progressed:
 def provider_problem(provider: str, exc: ProviderError) -> ProviderUnavailableError:
     """503 for what may work later (timeouts, 5xx, rate limit), 502 for the rest. The
     message is the provider error's own text, which names the request, never a header."""
-    name = "GestãoClick" if provider == "gestao_click" else provider
+    name = display_name(provider)
     status = 503 if exc.retriable else 502
     retry_after = getattr(exc, "retry_after", None)
     return ProviderUnavailableError(f"{name} indisponível ou com erro: {exc}", status, retry_after)

@@ -21,6 +21,7 @@ import hmac
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -28,6 +29,8 @@ from sqlalchemy.exc import IntegrityError
 
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmIntegracao, CrmWebhookInbox
+from crmsync.providers.kit.webhooks import signature_matches
+from crmsync.providers.registry import webhook_signature_check
 from crmsync.runtime import defer
 from crmsync.runtime.jobs import enqueue_webhook
 from crmsync.runtime.options import runtime_options
@@ -51,11 +54,6 @@ class WebhookBodyInvalid(ServiceError):
     status_code = 400
 
 
-def expected_signature(secret: str, timestamp: str, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
-
-
 def verify(
     secret: str | None,
     timestamp: str | None,
@@ -64,6 +62,7 @@ def verify(
     *,
     tolerance: int,
     now: float | None = None,
+    check: Callable[[str, str, bytes, str], bool] = signature_matches,
 ) -> str | None:
     """None when the delivery is authentic and fresh; otherwise the reason (for the log only)."""
     now = time.time() if now is None else now
@@ -77,9 +76,7 @@ def verify(
     if secret:
         if not signature:
             return "assinatura ausente"
-        if not hmac.compare_digest(
-            signature.strip().encode(), expected_signature(secret, str(timestamp), body).encode()
-        ):
+        if not check(secret, str(timestamp), body, signature):  # the provider's own scheme
             return "assinatura inválida"
     return None
 
@@ -132,6 +129,7 @@ def accept_delivery(
             signature,
             body,
             tolerance=runtime_options().webhook_tolerance_seconds,
+            check=webhook_signature_check(integ.provider),
         )
         if problem is not None:
             log.warning("webhook recusado (integração %s): %s", integ.id, problem)

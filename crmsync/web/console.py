@@ -94,6 +94,7 @@ templates.env.globals.update(
     ENTITY_LABELS=fmt.ENTITY_LABELS,
     record_title=fmt.record_title,
     diff_rows=fmt.diff_rows,
+    direction_label=fmt.direction_label,
     CSRF_FIELD=CSRF_FIELD,
 )
 
@@ -236,7 +237,14 @@ def page(
     with _sessions()() as db:
         counts = nav_counts(db, store.id)
         tz = context.pop("tz", None) or _store_tz(db, store.id)
+        # The store's CRMs by integration id, for rows ("SuiteCRM 7f3a…") and the header.
+        crms = {
+            integ.id: fmt.provider_label(integ.provider)
+            for integ in db.scalars(select(CrmIntegracao).where(CrmIntegracao.id_loja == store.id))
+        }
     base = {
+        "crms": crms,
+        "crm_nome": " / ".join(sorted(set(crms.values()))) or "CRM",
         "loja": store,
         "csrf": session.csrf,
         "flash": session.pop_flash(),
@@ -514,7 +522,7 @@ def _do_resolve_conflict(request: Request, store: Store, cid: int, usar: str, es
             store,
             cid,
             status_code=422,
-            erro="Escolha uma das opções: Usar Ecletech, Usar GestãoClick ou Mesclar.",
+            erro=f"Escolha uma das opções: Usar Ecletech, Usar {fmt.provider_label(provider)} ou Mesclar.",
         )
     campos: dict[str, str] | None = None
     if usar == "merge":
@@ -747,7 +755,7 @@ async def integration_sync(request: Request, integracao_id: str) -> Response:
     return await run_in_threadpool(_do_sync, request, store, int(integracao_id))
 
 
-def _summary_text(result: dict[str, Any]) -> str:
+def _summary_text(result: dict[str, Any], provider: str = "gestao_click") -> str:
     def part(d: Any, *keys: str) -> int:
         if not isinstance(d, dict):
             return 0
@@ -758,7 +766,7 @@ def _summary_text(result: dict[str, Any]) -> str:
     recebidos = part(result.get("do_crm"), "total_criados", "total_atualizados", "total_vinculados")
     conflitos = part(result.get("conflitos"), "pendentes")
     text = (
-        f"Sincronização concluída: {enviados} enviado(s) ao GestãoClick, {recebidos} recebido(s), "
+        f"Sincronização concluída: {enviados} enviado(s) ao {fmt.provider_label(provider)}, {recebidos} recebido(s), "
         f"{conflitos} conflito(s) aguardando decisão"
     )
     return text + (f", {erros} erro(s) (veja o registro)." if erros else ".")
@@ -777,7 +785,7 @@ def _do_sync(request: Request, store: Store, integracao_id: int) -> Response:
         session.set_flash(str(exc), "erro")
     else:
         ok = result.get("success", True) is not False
-        session.set_flash(_summary_text(result), "sucesso" if ok else "aviso")
+        session.set_flash(_summary_text(result, provider), "sucesso" if ok else "aviso")
     return redirect("/console/integracoes")
 
 

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from crmsync.providers.registry import display_name
+
 DEFAULT_TZ = "America/Sao_Paulo"
 
 LOCAL_NAME = "Ecletech"
@@ -121,7 +123,10 @@ DIFF_ACTIONS = {
 
 
 def provider_label(key: str | None) -> str:
-    return PROVIDER_LABELS.get(key or "", key or "—")
+    """The provider's display name ("GestãoClick", "SuiteCRM"), as the provider declares it."""
+    if not key:
+        return "—"
+    return PROVIDER_LABELS.get(key) or display_name(key)
 
 
 def field_label(name: str) -> str:
@@ -239,7 +244,16 @@ def record_title(dados: dict[str, Any] | None) -> str:
     return "(sem nome)"
 
 
-def diff_rows(diff: Any) -> list[dict[str, str]]:
+def with_crm(label: str, crm: str | None) -> str:
+    """A label written for GestãoClick ("Ecletech → GestãoClick") for the row's own CRM."""
+    return label.replace(PROVIDER_LABELS["gestao_click"], crm) if crm else label
+
+
+def direction_label(direcao: str, crm: str | None = None) -> str:
+    return with_crm(DIRECTION_LABELS.get(direcao, direcao), crm)
+
+
+def diff_rows(diff: Any, crm: str | None = None) -> list[dict[str, str]]:
     """Normalise the log's ``diff`` into rows of (campo, acao, valor).
 
     The engine writes ``{field: {"acao": to_local|to_external|conflict|kept, "motivo": ...,
@@ -254,7 +268,7 @@ def diff_rows(diff: Any) -> list[dict[str, str]]:
         valor: str
         if isinstance(change, dict) and any(k in change for k in ("acao", "escolha", "valor")):
             key = str(change.get("acao") or change.get("escolha") or "")
-            acao = DIFF_ACTIONS.get(key, key)
+            acao = with_crm(DIFF_ACTIONS.get(key, key), crm)
             valor = format_value(change.get("valor")) if "valor" in change else "—"
         elif isinstance(change, dict) and any(k in change for k in ("antes", "depois")):
             valor = f"{format_value(change.get('antes'))} → {format_value(change.get('depois'))}"

@@ -9,11 +9,12 @@ from sqlalchemy import create_engine, inspect
 from sqlalchemy.orm import Session
 
 from crmsync.db import Base
+from crmsync.db.layout import VERSION_TABLE
 from crmsync.db.schema import downgrade, upgrade
 from crmsync.services.lojas import create_loja
 
 TABLES = {
-    "lojas",
+    "crm_lojas",
     "clientes",
     "produtos",
     "vendas",
@@ -33,15 +34,18 @@ def test_upgrade_matches_models_and_downgrade_empties(db_url: str) -> None:
     upgrade(db_url)
     engine = create_engine(db_url)
     try:
-        assert set(inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
+        assert set(inspect(engine).get_table_names()) == TABLES | {"crm_alembic_version"}
         with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+            diff = compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True, "version_table": VERSION_TABLE}),
+                Base.metadata,
+            )
         assert diff == [], f"migration and models differ: {diff}"
         upgrade(db_url)  # at head already: a no-op, not an error
         downgrade(db_url, "base")
-        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+        assert set(inspect(engine).get_table_names()) <= {"crm_alembic_version"}
         upgrade(db_url)  # and back up again from base
-        assert set(inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
+        assert set(inspect(engine).get_table_names()) == TABLES | {"crm_alembic_version"}
     finally:
         engine.dispose()
 

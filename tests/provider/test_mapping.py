@@ -15,7 +15,8 @@ from crmsync.providers.base import ProtocolError
 from crmsync.providers.gestaoclick import GestaoClickProvider
 from crmsync.providers.gestaoclick import mapping as m
 from crmsync.providers.gestaoclick.client import normalise_base_url
-from crmsync.providers.gestaoclick.pagination import PageMeta, PageNumberPaginator
+from crmsync.providers.gestaoclick.pagination import PageMeta
+from crmsync.providers.kit import PageAnswer, PageNumberPaginator
 
 SP = ZoneInfo("America/Sao_Paulo")
 
@@ -181,9 +182,9 @@ def test_meta_fallback_to_total_paginas_and_paginator_guard() -> None:
     meta = PageMeta.parse({"pagina_atual": "2", "total_paginas": 3}, request="GET /produtos?pagina=2")
     assert meta.next_page == 3
     paginator = PageNumberPaginator()
-    paginator.update(1, 2, request="GET /x?pagina=1")
-    with pytest.raises(ProtocolError, match="já foi lida"):
-        paginator.update(2, 1, request="GET /x?pagina=2")
+    paginator.update_state(PageAnswer(page=1, items=[{}], next_page=2, request="GET /x?pagina=1"))
+    with pytest.raises(ProtocolError, match="paginação em laço"):
+        paginator.update_state(PageAnswer(page=2, items=[{}], next_page=1, request="GET /x?pagina=2"))
 
 
 def test_listing_asks_for_modification_order_only_when_configured(

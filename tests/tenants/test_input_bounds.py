@@ -18,9 +18,9 @@ from fastapi.testclient import TestClient
 
 from crmsync.api.app import create_app
 from crmsync.db.session import session_scope
+from crmsync.providers.kit.webhooks import expected_signature
 from crmsync.services.integracoes import create_integracao
 from crmsync.services.lojas import create_loja
-from crmsync.services.webhooks import expected_signature
 
 from .conftest import use_database
 

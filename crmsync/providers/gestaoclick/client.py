@@ -91,39 +91,54 @@ def _error_message(data: Any, fallback: str) -> tuple[str, dict[str, str]]:
     return fallback, {}
 
 
+def _read_body(response: httpx.Response) -> tuple[Any, str | None]:
+    """(parsed JSON or None, why it could not be parsed or None)."""
+    content_type = response.headers.get("content-type", "")
+    content = response.content  # parsed as bytes: decoding to text first cost as much as parsing
+    if "html" in content_type.lower() or content.lstrip().startswith(b"<"):
+        return None, "a API respondeu uma página HTML em vez de JSON"
+    if not content.strip():
+        return None, "a API respondeu um corpo vazio"
+    try:
+        return fastjson.loads(content), None
+    except ValueError:
+        return None, f"JSON inválido ou truncado ({len(content)} bytes)"
+
+
+def classify_error(response: httpx.Response, request: str, body: Any = None) -> FatalError | None:
+    """The provider error an HTTP 4xx answer means (None below 400); the kit's
+    ``classify_error`` override point for GestãoClick."""
+    status = response.status_code
+    if status < 400:
+        return None
+    if body is None:
+        body, _why = _read_body(response)
+    attempts = int(response.extensions.get("crmsync_attempts", 1) or 1)
+    data = body.get("data") if isinstance(body, Mapping) else None
+    fallback = f"a API recusou a requisição (HTTP {status})"
+    message, fields = _error_message(data, fallback)
+    if isinstance(body, Mapping) and isinstance(body.get("message"), str) and message == fallback:
+        message = body["message"]
+    if status in (400, 422):
+        return ValidationError(message, fields=fields, request=request)
+    if status in (401, 403):
+        return AuthError(f"credenciais recusadas pelo GestãoClick (HTTP {status}): {message}", request=request)
+    if status == 404:
+        return RemoteNotFoundError(f"registro não encontrado: {message}", request=request, attempts=attempts)
+    return FatalError(f"{message} (HTTP {status})", request=request)
+
+
 def parse_response(response: httpx.Response, request: str, *, allow_empty: bool = False) -> Envelope:
     """Turn one HTTP answer into an `Envelope` or a provider error (never a secret in it)."""
     status = response.status_code
-    content_type = response.headers.get("content-type", "")
-    content = response.content  # parsed as bytes: decoding to text first cost as much as parsing
-    body: Any = None
-    parse_error: str | None = None
-    if "html" in content_type.lower() or content.lstrip().startswith(b"<"):
-        parse_error = "a API respondeu uma página HTML em vez de JSON"
-    elif not content.strip():
-        parse_error = "a API respondeu um corpo vazio"
-    else:
-        try:
-            body = fastjson.loads(content)
-        except ValueError:
-            parse_error = f"JSON inválido ou truncado ({len(content)} bytes)"
+    content = response.content
     attempts = int(response.extensions.get("crmsync_attempts", 1) or 1)
     if allow_empty and status < 400 and not content.strip():
         return Envelope(data=None, meta=None, request=request, attempts=attempts)
-
-    if status >= 400:
-        data = body.get("data") if isinstance(body, Mapping) else None
-        fallback = f"a API recusou a requisição (HTTP {status})"
-        message, fields = _error_message(data, fallback)
-        if isinstance(body, Mapping) and isinstance(body.get("message"), str) and message == fallback:
-            message = body["message"]
-        if status in (400, 422):
-            raise ValidationError(message, fields=fields, request=request)
-        if status in (401, 403):
-            raise AuthError(f"credenciais recusadas pelo GestãoClick (HTTP {status}): {message}", request=request)
-        if status == 404:
-            raise RemoteNotFoundError(f"registro não encontrado: {message}", request=request, attempts=attempts)
-        raise FatalError(f"{message} (HTTP {status})", request=request)
+    body, parse_error = _read_body(response)
+    error = classify_error(response, request, body)
+    if error is not None:
+        raise error
 
     if parse_error is not None:
         text = response.text

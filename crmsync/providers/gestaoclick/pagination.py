@@ -1,7 +1,7 @@
 """Page-number pagination over GestãoClick's `meta` object, with loop guards.
 
-Shaped like dlt's paginators: one object per listing that reads each answer
-(`update(meta, items, page)`) and says what to ask next (`next_page`). A realistic answer::
+What GestãoClick's answers say about a listing; the kit's `PageNumberPaginator` (dlt's
+``update_state``/``update_request`` protocol) follows it. A realistic answer::
 
     GET /clientes?pagina=2&limite=100
     {"code": 200, "status": "success",
@@ -21,7 +21,7 @@ stop early without noticing: both raise `ProtocolError` naming the request inste
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -106,30 +106,6 @@ def check_page(meta: PageMeta, *, requested: int, item_count: int, page_size: in
                 request=request,
             )
     return nxt
-
-
-@dataclass
-class PageNumberPaginator:
-    """Follows one listing page by page; refuses to read any page number twice."""
-
-    start_page: int = 1
-    page_size: int = 100
-    seen: set[int] = field(default_factory=set)
-    next_page: int | None = None
-
-    def __post_init__(self) -> None:
-        self.next_page = self.start_page
-
-    @property
-    def has_next(self) -> bool:
-        return self.next_page is not None
-
-    def update(self, page: int, next_page: int | None, *, request: str) -> None:
-        """Record that `page` was read and where it points."""
-        self.seen.add(page)
-        if next_page is not None and next_page in self.seen:
-            raise ProtocolError(f"paginação em laço: a página {next_page} já foi lida", request=request)
-        self.next_page = next_page
 
 
 def check_items(items: list[Any], *, page_size: int, request: str) -> None:

@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -41,7 +40,6 @@ from crmsync.providers.base import (
     AuthError,
     Capabilities,
     FatalError,
-    Page,
     ProtocolError,
     RateLimitedError,
     RemoteRecord,
@@ -55,16 +53,12 @@ from crmsync.providers.gestaoclick.client import (
     GestaoClickClient,
     RemoteNotFoundError,
     normalise_base_url,
+    parse_response,
 )
-from crmsync.providers.gestaoclick.pagination import PageMeta, PageNumberPaginator, check_items, check_page
-from crmsync.providers.transport import (
-    DEFAULT_PACE_FACTOR,
-    Transport,
-    TransportError,
-    company_key,
-    describe_request,
-    jitter,
-)
+from crmsync.providers.gestaoclick.pagination import PageMeta, check_items, check_page
+from crmsync.providers.kit import HttpProvider, PageAnswer, PageNumberPaginator, PageRequest, Paginator
+from crmsync.providers.kit.webhooks import signature_matches
+from crmsync.providers.transport import DEFAULT_PACE_FACTOR, TransportError, company_key, jitter
 from crmsync.settings import Settings, get_settings
 
 log = structlog.get_logger("crmsync.providers.gestaoclick")
@@ -97,8 +91,19 @@ def _fold(text: str | None) -> str:
     return unidecode(text or "").strip().casefold()
 
 
-class GestaoClickProvider:
-    """Provider for GestãoClick (key "gestao_click").
+# What a webhook delivery's `recurso` (or the head of its `evento`) names, per entity.
+RECURSO_TO_ENTITY = {
+    "clientes": "cliente",
+    "produtos": "produto",
+    "vendas": "venda",
+    "cliente": "cliente",
+    "produto": "produto",
+    "venda": "venda",
+}
+
+
+class GestaoClickProvider(HttpProvider):
+    """Provider for GestãoClick (key "gestao_click"), on the provider kit.
 
     `credentials` holds `access_token` and `secret_access_token` (the hyphenated header
     names are accepted too). `rate_limit_per_second`/`daily_quota` default to the documented
@@ -108,6 +113,8 @@ class GestaoClickProvider:
     """
 
     key = "gestao_click"
+    display_name = "GestãoClick"
+    mapping_errors = (m.MappingError,)
 
     def __init__(
         self,
@@ -164,14 +171,14 @@ class GestaoClickProvider:
             daily_quota=daily_quota,
             timezone=timezone,
         )
-        self.transport = Transport(
+        self._headers = {
+            "access-token": access,
+            "secret-access-token": secret,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        self.open_transport(
             self.base_url,
-            headers={
-                "access-token": access,
-                "secret-access-token": secret,
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-            },
             budget_key=company_key(access, secret),
             rate_limit_per_second=rate_limit_per_second,
             daily_quota=daily_quota,
@@ -194,6 +201,72 @@ class GestaoClickProvider:
         self._log = log.bind(run_id=run_id) if run_id else log
         self._situacoes: list[dict[str, Any]] | None = None
         self._uncertain: set[tuple[str, str]] = set()
+
+    # -- kit override points ----------------------------------------------------------
+
+    def auth_headers(self) -> dict[str, str]:
+        return dict(self._headers)
+
+    def list_path(self, entity_type: str) -> str:
+        return self._resource(entity_type)
+
+    def get_url_params(self, entity_type: str, *, newest_first: bool = False) -> dict[str, Any]:
+        params: dict[str, Any] = {"limite": PAGE_SIZE}
+        if self.capabilities.sort_by_modification:
+            params["ordenacao"] = "modificado_em"
+            params["direcao"] = "desc" if newest_first else "asc"
+        return params
+
+    def get_paginator(self, entity_type: str, start_page: int) -> Paginator:
+        return PageNumberPaginator(start_page=start_page, page_param="pagina", page_size=PAGE_SIZE)
+
+    def parse_page(self, entity_type: str, response: httpx.Response, request: PageRequest, desc: str) -> PageAnswer:
+        env = parse_response(response, desc)
+        if not isinstance(env.data, list):
+            raise ProtocolError(f"data deveria ser uma lista, veio {type(env.data).__name__}", request=desc)
+        meta = PageMeta.parse(env.meta, request=desc, base_url=self._origin)
+        page = request.page
+        check_items(env.data, page_size=PAGE_SIZE, request=desc)
+        nxt = check_page(meta, requested=page, item_count=len(env.data), page_size=PAGE_SIZE, request=desc)
+        if env.meta is None and len(env.data) >= PAGE_SIZE:
+            nxt = page + 1  # no meta at all: keep going until a short or empty page
+        return PageAnswer(
+            page=page,
+            items=env.data,
+            next_page=nxt,
+            request=desc,
+            total_records=meta.total_records,
+            total_pages=meta.total_pages,
+            page_size=meta.per_page or PAGE_SIZE,
+        )
+
+    def map_in(self, entity_type: str, raw: Mapping[str, Any]) -> RemoteRecord:
+        return self._record(entity_type, raw)
+
+    def map_out(self, entity_type: str, data: Mapping[str, Any], current: Mapping[str, Any] | None) -> dict[str, Any]:
+        return self._to_remote(entity_type, data, current)
+
+    # -- webhooks (the sandbox's emitter; real GestãoClick sends none) -------------------
+
+    @staticmethod
+    def verify_webhook(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
+        return signature_matches(secret, timestamp, body, signature)
+
+    @staticmethod
+    def webhook_target(payload: Mapping[str, Any]) -> tuple[str, str] | None:
+        """(entity, external id) a delivery is about, or None when it names nothing we sync."""
+        recurso = str(payload.get("recurso") or "").strip().lower()
+        entity = RECURSO_TO_ENTITY.get(recurso)
+        if entity is None:
+            evento = str(payload.get("evento") or "")
+            entity = RECURSO_TO_ENTITY.get(evento.split(".", 1)[0].strip().lower())
+        ext = payload.get("id")
+        data = payload.get("data")
+        if ext is None and isinstance(data, Mapping):
+            ext = data.get("id")
+        if entity is None or ext is None or str(ext).strip() == "":
+            return None
+        return entity, str(ext)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -291,51 +364,6 @@ class GestaoClickProvider:
         if kwargs["settings"] is None:
             kwargs["settings"] = self.settings  # the same data directory and stores, not the child's guess
         return functools.partial(GestaoClickProvider, **kwargs)
-
-    def _list_params(self, page: int, newest_first: bool) -> dict[str, Any]:
-        params: dict[str, Any] = {"pagina": page, "limite": PAGE_SIZE}
-        if self.capabilities.sort_by_modification:
-            params["ordenacao"] = "modificado_em"
-            params["direcao"] = "desc" if newest_first else "asc"
-        return params
-
-    def list_page(self, entity_type: str, page: int = 1, *, newest_first: bool = False) -> Page:
-        return self._read_page(entity_type, page, self._list_params(page, newest_first))
-
-    def _read_page(self, entity_type: str, page: int, params: Mapping[str, Any]) -> Page:
-        """One page of a listing (``params``: its page, size, order or filter), mapped."""
-        fetched_at = datetime.now(UTC)
-        env = self.client.get_list(self._resource(entity_type), dict(params))
-        meta = PageMeta.parse(env.meta, request=env.request, base_url=self._origin)
-        check_items(env.data, page_size=PAGE_SIZE, request=env.request)
-        nxt = check_page(meta, requested=page, item_count=len(env.data), page_size=PAGE_SIZE, request=env.request)
-        if env.meta is None and len(env.data) >= PAGE_SIZE:
-            nxt = page + 1  # no meta at all: keep going until a short or empty page
-        records: list[RemoteRecord] = []
-        errors: list[tuple[str, str]] = []
-        for item in env.data:
-            if not isinstance(item, dict):
-                errors.append(("?", f"item com tipo inesperado ({type(item).__name__}) [{env.request}]"))
-                continue
-            ext = item.get("id")
-            try:
-                records.append(self._record(entity_type, item))
-            except m.MappingError as exc:
-                errors.append((str(ext) if ext not in (None, "") else "?", f"{exc} [{env.request}]"))
-        return Page(
-            records=records, page=page, next_page=nxt, total=meta.total_records, errors=errors, fetched_at=fetched_at
-        )
-
-    def iter_pages(self, entity_type: str, start_page: int = 1, *, newest_first: bool = False) -> Iterator[Page]:
-        paginator = PageNumberPaginator(start_page=start_page, page_size=PAGE_SIZE)
-        while paginator.next_page is not None:
-            number = paginator.next_page
-            page = self.list_page(entity_type, number, newest_first=newest_first)
-            request = describe_request(
-                "GET", f"/{self._resource(entity_type)}", self._list_params(number, newest_first)
-            )
-            paginator.update(number, page.next_page, request=request)
-            yield page
 
     def get(self, entity_type: str, external_id: str) -> RemoteRecord:
         raw, env = self.client.get_object(f"{self._resource(entity_type)}/{external_id}")
@@ -468,24 +496,19 @@ class GestaoClickProvider:
                 request=lost.request,
             ) from lost
         same: list[RemoteRecord] = []
-        paginator = PageNumberPaginator(page_size=PAGE_SIZE)
-        while paginator.next_page is not None:
-            number = paginator.next_page
-            if number > self.content_lookup_pages:  # the newest namesake may be on a page not read
-                raise CreateOutcomeUnknownError(
-                    f"a criação pode ter acontecido e há homônimos demais para conferir: {lost.reason}",
-                    request=lost.request,
-                ) from lost
-            params = {"nome": nome, "pagina": number, "limite": PAGE_SIZE}
-            page = self._read_page(entity_type, number, params)
+        params = {"nome": nome, "limite": PAGE_SIZE}
+        for page, answer in self.paginate(entity_type, self._resource(entity_type), params):
             same += [
                 record
                 for record in page.records
                 if all(record.data.get(k) == v for k, v in data.items() if k in record.data)
             ]
-            paginator.update(
-                number, page.next_page, request=describe_request("GET", f"/{self._resource(entity_type)}", params)
-            )
+            if answer.next_page is not None and answer.next_page > self.content_lookup_pages:
+                # the newest namesake may be on a page not read
+                raise CreateOutcomeUnknownError(
+                    f"a criação pode ter acontecido e há homônimos demais para conferir: {lost.reason}",
+                    request=lost.request,
+                ) from lost
         if not same:
             return None
         return max(same, key=lambda r: int(r.external_id) if r.external_id.isdigit() else 0)
@@ -516,20 +539,7 @@ class GestaoClickProvider:
             raise ValidationError("vendas não têm o campo ativo no GestãoClick", fields={"ativo": "não suportado"})
         return self.update(entity_type, external_id, {"ativo": False})
 
-    # -- budget and lifecycle ----------------------------------------------------------
-
-    def requests_used_today(self) -> int | None:
-        return self.transport.requests_used_today()
-
-    def stats(self) -> dict[str, Any]:
-        return self.transport.stats()
-
-    def add_stats(self, stats: Mapping[str, Any]) -> None:
-        """Count in the requests of a process built by `listing_factory`."""
-        self.transport.add_stats(stats)
-
-    def close(self) -> None:
-        self.transport.close()
+    # -- lifecycle (stats, quota, close: from the kit) -----------------------------------
 
     def __enter__(self) -> GestaoClickProvider:
         return self

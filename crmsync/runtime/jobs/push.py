@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from sqlalchemy.orm import Session
 
-from crmsync.db.local import LOCAL_MODELS
 from crmsync.db.sync import CrmEntityLink
 from crmsync.engine.links import Binder
-from crmsync.engine.local_repo import LocalRepo
+from crmsync.engine.scan import scan_local
+from crmsync.erp.table import active_schema
 from crmsync.runtime.enqueue import pending_key
 from crmsync.runtime.jobs.base import LOCK_WAIT_SECONDS, JobRun, describe, job_run, provider_error
 from crmsync.runtime.locks import pull_key, record_key
@@ -21,21 +20,13 @@ log = logging.getLogger("crmsync.jobs")
 NAME = "push_record"
 
 
-def row_fingerprint(entity_type: str, row: Any) -> str:
-    """The engine's own dirty fingerprint of a local row (compared with `link.local_hash`)."""
-    return str(LocalRepo.row_hash(entity_type, row))
-
-
 def _unchanged_since_sync(session: Session, entity_type: str, entity_id: int, link: CrmEntityLink) -> bool:
+    """The mapped row still has the fingerprint its link took at the last sync."""
     if link.status != "sincronizado" or not link.local_hash:
         return False
-    row: Any = session.get(LOCAL_MODELS[entity_type], entity_id)
-    if row is None or row.deletado_em is not None:
-        return False
-    try:
-        return bool(row_fingerprint(entity_type, row) == link.local_hash)
-    except Exception:
-        return False
+    ent = active_schema().entity(entity_type)
+    hits = list(scan_local(session, ent, id_loja=link.id_loja, provider=link.provider, ids=[entity_id]))
+    return len(hits) == 1 and hits[0].kind == "igual"
 
 
 @job(NAME)

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, type_coerce
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crmsync.db.local import LOCAL_MODELS
-from crmsync.db.sync import CrmEntityLink, CrmIntegracao
-from crmsync.engine.changes import changed_since_link, link_join, may_need_push
+from crmsync.db.sync import CrmCursor, CrmIntegracao
 from crmsync.engine.ledger import parked_push_items
+from crmsync.engine.scan import scan_local
+from crmsync.erp.table import Stamp, active_schema, db_clock
 from crmsync.runtime.enqueue import enqueue_pull, enqueue_push, enqueue_webhook, pending_key
 from crmsync.runtime.jobs.base import job_run
 from crmsync.runtime.jobs.inbox import stale_inbox_ids
-from crmsync.runtime.jobs.push import row_fingerprint
 from crmsync.runtime.jobs.retry import retry_failed
 from crmsync.runtime.options import RuntimeOptions
 from crmsync.runtime.queue import job
@@ -28,40 +29,74 @@ NAME = "reconcile"
 def dirty_local_ids(session: Session, integ: CrmIntegracao, entity_type: str, *, full_scan: bool) -> list[int]:
     """Local rows whose content differs from what was last synced (or that were never synced).
 
-    Level-triggered: the content hash of the row is compared with the link's `local_hash`, so
-    a row changed by the PHP ERP straight in the database is found without any event. The
-    quick pass (`full_scan=False`) only hashes rows whose `modificado_em` is after the link's
-    `sincronizado_em`; the full pass (at the pull interval) hashes every row, catching
-    writers that do not touch `modificado_em`.
-    Rows whose failed item is parked (`falhou`/`ignorado`) and unchanged since are skipped.
+    Level-triggered: the fingerprint of the row's mapped columns is compared with the link's
+    `local_hash`, so a row changed by the PHP ERP straight in the database is found without
+    any event (crmsync.engine.scan, streamed in key-ordered pages). The quick pass
+    (`full_scan=False`) reads only rows whose modified column is at or after the watermark
+    (the highest value seen by the previous pass, minus WATERMARK_MARGIN: the watermark is in
+    the ERP's own clock, whatever its time zone or precision), plus every row never linked
+    and the keys that vanished; the full pass (at the pull interval) hashes every row,
+    catching writers that do not touch the modified column. A map without one always scans
+    fully. Rows whose failed item is parked (`falhou`/`ignorado`) and unchanged since are
+    skipped.
     """
-    model: Any = LOCAL_MODELS[entity_type]
-    query = (
-        select(model, CrmEntityLink)
-        .outerjoin(CrmEntityLink, link_join(model, integ.provider, entity_type))
-        .where(model.id_loja == integ.id_loja)
-        .where(may_need_push(model) if full_scan else changed_since_link(model))
-    )
+    ent = active_schema().entity(entity_type)
     parked = parked_push_items(session, integ.id, entity_type)
+    modified = ent.modified_column()
+    mark = _watermark(session, integ, entity_type) if modified is not None else None
+    since = None
+    if not full_scan and mark is not None and mark.cursor:
+        since = datetime.fromisoformat(mark.cursor) - WATERMARK_MARGIN
+    top = None
+    if modified is not None:  # read before the scan: a row stamped during it is seen next time
+        top = session.scalar(select(func.max(modified)).where(ent.store_clause(integ.id_loja)))
+        if top is not None and not ent.own_clock:  # a stamp in the future must not hold the mark
+            now = session.scalar(select(type_coerce(db_clock(session.get_bind().dialect.name), Stamp())))
+            top = min(top, now) if now is not None else top
     out: list[int] = []
-    row: Any
-    link: Any
-    for row, link in session.execute(query.order_by(model.id)).all():
-        if row.id in parked and (row.modificado_em is None or row.modificado_em <= parked[row.id]):
+    for hit in scan_local(
+        session, ent, id_loja=integ.id_loja, provider=integ.provider, since=since, new_rows=True, batch=5000
+    ):
+        stamp = parked.get(hit.entity_id, _NOT_PARKED)
+        if stamp is not _NOT_PARKED and (hit.modified is None or stamp is None or hit.modified <= _aware(stamp)):
             continue
-        if link is None:
-            out.append(row.id)
-            continue
-        if row.deletado_em is not None and link.status in ("excluido", "desativado", "deletado"):
-            continue
-        try:
-            current = row_fingerprint(entity_type, row)
-        except Exception:  # an invalid row: let the push report it as a failed item
-            out.append(row.id)
-            continue
-        if current != link.local_hash:
-            out.append(row.id)
+        out.append(hit.entity_id)
+    if top is not None:
+        _advance_watermark(session, integ, entity_type, mark, top)
     return out
+
+
+WATERMARK_MARGIN = timedelta(minutes=5)  # a PHP transaction stamped before it committed
+_WATERMARK = "varredura_local"
+_NOT_PARKED: Any = object()
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _watermark(session: Session, integ: CrmIntegracao, entity_type: str) -> CrmCursor | None:
+    return session.scalar(
+        select(CrmCursor).where(
+            CrmCursor.id_integracao == integ.id, CrmCursor.entity_type == entity_type, CrmCursor.direcao == _WATERMARK
+        )
+    )
+
+
+def _advance_watermark(
+    session: Session, integ: CrmIntegracao, entity_type: str, mark: CrmCursor | None, top: datetime
+) -> None:
+    """Keep the highest modified value seen (losing an update only means a wider next pass)."""
+    try:
+        if mark is None:
+            session.add(CrmCursor(id_integracao=integ.id, entity_type=entity_type, direcao=_WATERMARK))
+            session.flush()
+            mark = _watermark(session, integ, entity_type)
+        if mark is not None and (not mark.cursor or datetime.fromisoformat(mark.cursor) < top):
+            mark.cursor = top.isoformat()
+        session.commit()
+    except IntegrityError:  # another reconcile created it a moment ago
+        session.rollback()
 
 
 @job(NAME)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from crmsync.config import ENTITY_ALIASES
-from crmsync.db.sync import CrmWebhookInbox
+from crmsync.db.sync import CrmIntegracao, CrmWebhookInbox
+from crmsync.providers.registry import webhook_target as provider_webhook_target
 from crmsync.runtime.jobs.base import job_run
 from crmsync.runtime.jobs.inbox import mark_inbox
 from crmsync.runtime.jobs.pull import pull_record
@@ -13,22 +13,10 @@ from crmsync.runtime.queue import job
 
 NAME = "process_webhook"
 
-RECURSO_TO_ENTITY = ENTITY_ALIASES  # "clientes" or "cliente" -> "cliente"
 
-
-def webhook_target(payload: dict[str, Any]) -> tuple[str, str] | None:
-    """(entity, external id) a delivery is about, or None when it names nothing we sync."""
-    recurso = str(payload.get("recurso") or "").strip().lower()
-    entity = RECURSO_TO_ENTITY.get(recurso)
-    if entity is None:
-        evento = str(payload.get("evento") or "")
-        entity = RECURSO_TO_ENTITY.get(evento.split(".", 1)[0].strip().lower())
-    ext = payload.get("id")
-    if ext is None and isinstance(payload.get("data"), dict):
-        ext = payload["data"].get("id")
-    if entity is None or ext is None or str(ext).strip() == "":
-        return None
-    return entity, str(ext)
+def webhook_target(payload: dict[str, Any], provider: str = "gestao_click") -> tuple[str, str] | None:
+    """(entity, external id) a delivery is about: the provider reads its own deliveries."""
+    return provider_webhook_target(provider, payload)
 
 
 @job(NAME)
@@ -43,7 +31,8 @@ def process_webhook(inbox_id: int) -> str:
         row = run.session.get(CrmWebhookInbox, inbox_id)
         if row is None or row.status in ("processado", "ignorado"):
             return run.done("ignorado")
-        target = webhook_target(row.payload or {})
+        integ = run.session.get(CrmIntegracao, row.id_integracao)
+        target = webhook_target(row.payload or {}, integ.provider if integ is not None else "gestao_click")
         if target is None:
             mark_inbox(run.session, inbox_id, "ignorado")
             return run.done("ignorado")

@@ -10,6 +10,11 @@ value empty, a placeholder or one of the store's chaves_ignoradas); a unique ind
 keyed here; where several live rows already share a value, only the oldest gets the key
 (the others stay as they are, to be merged by a person), so the upgrade never fails on old
 duplicates.
+
+Only our own built-in `clientes`/`produtos` get key columns (crmsync.db.layout decides from
+the database itself): attached to an ERP's database, whose tables are never altered, this
+revision does nothing, and unique keys are checked in code. At this revision our store
+table is still `lojas` (0003 renames it); the check accepts either name.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import crmsync.db.types
 # The spelling rules are the application's own (the keys must be written the way the
 # running code writes them); imported here, at upgrade time only.
 from crmsync.config import parse_config
+from crmsync.db import layout
 from crmsync.matching import exact_value, ignored_keys
 
 revision: str = "0002"
@@ -38,8 +44,18 @@ _KEYS: dict[str, dict[str, tuple[str, int]]] = {
 }
 
 
+def _ours() -> bool:
+    """Whether this database's clientes/produtos are crmsync's own (never an ERP's)."""
+    bind = op.get_bind()
+    existing = layout.table_names(bind)
+    store = layout.STORE_TABLE if layout.STORE_TABLE in existing else layout.LEGACY_STORE_TABLE
+    return layout.owns_local_tables(bind, store)
+
+
 def upgrade() -> None:
     """Add the key columns, key the existing rows, then create the unique indexes."""
+    if not _ours():
+        return
     for table, keys in _KEYS.items():
         with op.batch_alter_table(table, schema=None) as batch_op:
             for column, length in keys.values():
@@ -53,6 +69,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Drop the indexes and the key columns."""
+    if not _ours():
+        return
     for table, keys in _KEYS.items():
         with op.batch_alter_table(table, schema=None) as batch_op:
             for column, _length in keys.values():

@@ -1,0 +1,216 @@
+"""``crmsync schema``: attach crmsync to an ERP's own tables.
+
+inspect (reflect the database and write a draft map, every guess marked `# revisar`),
+check (validate a map against the live database: exit 2 naming the first problem), and
+triggers install|remove (optional change triggers feeding `crm_erp_outbox`).
+The database is the ERP's (CRMSYNC_ERP_DATABASE_URL, else CRMSYNC_DATABASE_URL) unless
+`--url` says otherwise; the map is CRMSYNC_SCHEMA_MAP unless given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from crmsync.cli.common import EXIT_USAGE, JsonOption, console, emit_json, fail
+from crmsync.settings import get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from crmsync.erp.schema_map import SchemaMap
+
+# SQLAlchemy and crmsync.erp (pydantic models, phone and document validators) are imported
+# inside the commands, as the other command modules do: every `crmsync` invocation loads
+# every command module, and only `schema ...` needs them (start-up time).
+
+schema_app = typer.Typer(help="Mapa do esquema do ERP: inspecionar, validar, gatilhos.", no_args_is_help=True)
+triggers_app = typer.Typer(help="Gatilhos opcionais que avisam mudanças (crm_erp_outbox).", no_args_is_help=True)
+
+UrlOption = typer.Option(None, "--url", help="URL do banco do ERP (padrão: CRMSYNC_ERP_DATABASE_URL).")
+MapArgument = typer.Argument(None, help="Arquivo YAML do mapa (padrão: CRMSYNC_SCHEMA_MAP).")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(schema_app, name="schema")
+    schema_app.add_typer(triggers_app, name="triggers")
+
+
+def _engine(url: str | None) -> Engine:
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import DBAPIError, NoSuchModuleError, OperationalError
+
+    target = url or get_settings().resolved_erp_database_url()
+    try:
+        engine = create_engine(target)
+        with engine.connect():
+            pass
+    except (OperationalError, DBAPIError, NoSuchModuleError, ValueError, ImportError) as exc:
+        reason = type(exc).__name__ if not isinstance(exc, DBAPIError) else type(exc.orig).__name__
+        fail(f"não foi possível conectar ao banco do ERP ({reason})")
+    return engine
+
+
+def _map(path: Path | None) -> SchemaMap:
+    from crmsync.erp.schema_map import SchemaMapError, load_schema_map
+
+    source = path or (Path(get_settings().schema_map) if get_settings().schema_map else None)
+    if source is None:
+        fail("informe o arquivo do mapa (ou defina CRMSYNC_SCHEMA_MAP)")
+    try:
+        return load_schema_map(source)
+    except SchemaMapError as exc:
+        fail(str(exc))
+
+
+@schema_app.command("inspect")
+def inspect_cmd(
+    url: str | None = UrlOption,
+    saida: Path | None = typer.Option(None, "--saida", "-o", help="Grava o rascunho neste arquivo (não sobrescreve)."),
+    amostra: int = typer.Option(200, "--amostra", min=1, max=100_000, help="Linhas lidas por coluna para adivinhar."),
+    esquema: str | None = typer.Option(None, "--esquema", help="Esquema do PostgreSQL (padrão: o da conexão)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Lê o banco do ERP e escreve um rascunho de mapa (cada palpite marcado '# revisar')."""
+    from sqlalchemy.exc import DBAPIError
+
+    from crmsync.erp.inspect import inspect_database, render_draft
+
+    if saida is not None and saida.exists():
+        fail(f"'{saida}' já existe; escolha outro nome (o rascunho nunca sobrescreve um mapa)")
+    engine = _engine(url)
+    try:
+        result = inspect_database(engine, sample=amostra, schema=esquema)
+    except DBAPIError as exc:
+        fail(f"erro ao ler o banco do ERP: {type(exc.orig).__name__}")
+    finally:
+        engine.dispose()
+    draft = render_draft(result)
+    if saida is not None:
+        saida.write_text(draft, encoding="utf-8")
+    if as_json:
+        emit_json({"mapa": result.as_map_data(), "tabelas": result.tabelas, "arquivo": str(saida) if saida else None})
+    elif saida is None:
+        typer.echo(draft, nl=False)
+    else:
+        found = ", ".join(f"{k}={g.tabela}" for k, g in result.entidades.items()) or "nenhuma entidade"
+        console.print(
+            f"Rascunho gravado em {saida} ({found}). Revise e rode `crmsync schema check {saida}`.",
+            markup=False,
+            soft_wrap=True,
+        )
+
+
+@schema_app.command("check")
+def check_cmd(
+    mapa: Path | None = MapArgument,
+    url: str | None = UrlOption,
+    amostra: int = typer.Option(1000, "--amostra", min=1, max=10_000_000, help="Linhas verificadas por tabela."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Valida o mapa contra o banco do ERP; lista as linhas que não convertem (sai com 2)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from crmsync.erp.check import check_schema_map
+
+    schema_map = _map(mapa)
+    engine = _engine(url)
+    try:
+        report = check_schema_map(schema_map, engine, sample=amostra)
+    except DBAPIError as exc:
+        fail(f"erro ao ler o banco do ERP: {type(exc.orig).__name__}")
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        for problem in report.problemas:
+            console.print(f"problema {problem}", highlight=False, markup=False, soft_wrap=True)
+        for row in report.linhas_com_erro:
+            console.print(
+                f"linha {row.tabela} chave={row.chave} {row.campo} ({row.coluna}): {row.motivo}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+        for warning in report.avisos:
+            console.print(f"aviso {warning}", highlight=False, markup=False, soft_wrap=True)
+        checked = ", ".join(f"{k}: {v}" for k, v in report.linhas_verificadas.items())
+        if checked:
+            console.print(f"linhas verificadas: {checked}", highlight=False, markup=False)
+    if not report.ok:
+        fail(report.summary(), EXIT_USAGE)
+    if not as_json:
+        console.print("mapa confere com o banco", markup=False)
+
+
+@triggers_app.command("install")
+def triggers_install(mapa: Path | None = MapArgument, url: str | None = UrlOption, as_json: bool = JsonOption) -> None:
+    """Cria crm_erp_outbox e os gatilhos das tabelas mapeadas (refaz os que já existem)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from crmsync.erp.triggers import TriggerError, install_triggers
+
+    schema_map = _map(mapa)
+    engine = _engine(url)
+    try:
+        found = install_triggers(schema_map, engine)
+    except TriggerError as exc:
+        fail(str(exc))
+    except DBAPIError as exc:
+        fail(f"o banco recusou os gatilhos: {type(exc.orig).__name__}: {str(exc.orig).splitlines()[0][:200]}")
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json({"gatilhos": [{"tabela": t, "gatilho": n} for t, n in found]})
+    else:
+        console.print(f"{len(found)} gatilho(s) instalados em {len({t for t, _ in found})} tabela(s)", markup=False)
+
+
+@triggers_app.command("remove")
+def triggers_remove(
+    url: str | None = UrlOption,
+    manter_outbox: bool = typer.Option(False, "--manter-outbox", help="Não apaga a tabela crm_erp_outbox."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Remove todos os gatilhos do crmsync (pelo nome) e a crm_erp_outbox."""
+    from sqlalchemy.exc import DBAPIError
+
+    from crmsync.erp.triggers import TriggerError, remove_triggers
+
+    engine = _engine(url)
+    try:
+        count = remove_triggers(engine, keep_outbox=manter_outbox)
+    except TriggerError as exc:
+        fail(str(exc))
+    except DBAPIError as exc:
+        fail(f"o banco recusou a remoção: {type(exc.orig).__name__}")
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json({"removidos": count})
+    else:
+        console.print(f"{count} gatilho(s) removidos", markup=False)
+
+
+@triggers_app.command("status")
+def triggers_status(url: str | None = UrlOption, as_json: bool = JsonOption) -> None:
+    """Lista os gatilhos do crmsync instalados."""
+    from crmsync.erp.triggers import TriggerError, installed_triggers
+
+    engine = _engine(url)
+    try:
+        found = installed_triggers(engine)
+    except TriggerError as exc:
+        fail(str(exc))
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json({"gatilhos": [{"tabela": t, "gatilho": n} for t, n in found]})
+    else:
+        for table, name in found:
+            console.print(f"{table}\t{name}", markup=False)
+        if not found:
+            console.print("nenhum gatilho do crmsync instalado", markup=False)

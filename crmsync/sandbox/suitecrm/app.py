@@ -1,0 +1,579 @@
+"""FastAPI application of the SuiteCRM sandbox (API V8, JSON:API).
+
+Routes and bodies follow SuiteCRM's own description (``Api/docs/swagger/swagger.json``) and
+code (``Api/V8``): ``POST /Api/access_token``; ``GET /Api/V8/module/{Module}`` and
+``/{Module}/{id}``; ``POST`` and ``PATCH /Api/V8/module`` with a ``data`` document;
+``DELETE /Api/V8/module/{Module}/{id}``. Everything about *traffic* (bearer tokens, a pace a
+proxy enforces, fault injection, stats) lives in :class:`SuiteCrmMiddleware`, a pure ASGI
+middleware like the GestãoClick sandbox's, because a dropped connection needs control below
+FastAPI's response objects. Stats and the request log are the GestãoClick sandbox's
+:class:`~crmsync.sandbox.traffic.Traffic`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import json
+import random
+import re
+import threading
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from crmsync.sandbox.formats import SandboxClock
+from crmsync.sandbox.suitecrm.auth import TokenIssuer
+from crmsync.sandbox.suitecrm.config import SUITE_FAULT_KINDS, SuiteCrmSandboxConfig
+from crmsync.sandbox.suitecrm.errors import JSON_API, OAuthError, SuiteError
+from crmsync.sandbox.suitecrm.legacy import LEGACY_PATH, LegacyRest
+from crmsync.sandbox.suitecrm.modules import ModuleSpec
+from crmsync.sandbox.suitecrm.query import ParsedQuery, parse_fields, parse_listing
+from crmsync.sandbox.suitecrm.store import SuiteCrmStore
+from crmsync.sandbox.traffic import Traffic
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+API_PREFIX = "/Api/V8"
+TOKEN_PATH = "/Api/access_token"
+_ID_PATTERN = re.compile(r"^(\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$", re.IGNORECASE)
+_HTML = {
+    500: b"<html><head><title>500 Internal Server Error</title></head><body>Internal Server Error</body></html>",
+    429: b"<html><head><title>429 Too Many Requests</title></head><body>Too Many Requests</body></html>",
+    503: b"<html><head><title>503 Service Unavailable</title></head><body>Service Unavailable</body></html>",
+}
+
+
+@dataclass
+class QueuedFault:
+    """A fault forced on the next matching request(s), for deterministic tests."""
+
+    kind: str
+    times: int
+    method: str | None = None
+    path_prefix: str | None = None
+
+
+@dataclass
+class SuiteCrmState:
+    """Everything one SuiteCRM sandbox owns; reachable as ``app.state.sandbox``."""
+
+    config: SuiteCrmSandboxConfig
+    clock: SandboxClock
+    store: SuiteCrmStore
+    traffic: Traffic
+    tokens: TokenIssuer
+    legacy: LegacyRest
+    fault_rng: random.Random
+    fault_lock: threading.Lock = field(default_factory=threading.Lock)
+    queued_faults: list[QueuedFault] = field(default_factory=list)
+
+    def queue_fault(self, kind: str, times: int = 1, method: str | None = None, path_prefix: str | None = None) -> None:
+        """Force ``kind`` on the next ``times`` API requests matching ``method``/``path_prefix``.
+
+        ``lost_answer`` waits for the next create (``POST /Api/V8/module``) whatever the filter.
+        """
+        if kind not in SUITE_FAULT_KINDS:
+            raise ValueError(f"fault kind must be one of {', '.join(SUITE_FAULT_KINDS)}")
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        with self.fault_lock:
+            self.queued_faults.append(QueuedFault(kind, times, method.upper() if method else None, path_prefix))
+
+    def take_queued_fault(self, method: str, path: str, is_create: bool) -> str | None:
+        with self.fault_lock:
+            for queued in self.queued_faults:
+                if queued.kind == "lost_answer" and not is_create:
+                    continue
+                if queued.method and queued.method != method:
+                    continue
+                if queued.path_prefix and not path.startswith(queued.path_prefix):
+                    continue
+                queued.times -= 1
+                if queued.times == 0:
+                    self.queued_faults.remove(queued)
+                return queued.kind
+        return None
+
+    def set_clock_offset(self, seconds: float) -> None:
+        """Move the sandbox clock (stamps and token expiry) without waiting."""
+        self.clock.offset_seconds = float(seconds)
+        self.config.clock_offset_seconds = float(seconds)
+
+    def set_faults(self, rate: float, kinds: tuple[str, ...] | None = None, slow_seconds: float | None = None) -> None:
+        """Change fault injection of a running sandbox (validated like the config)."""
+        trial = dataclasses.replace(
+            self.config,
+            fault_rate=rate,
+            fault_kinds=tuple(kinds) if kinds is not None else self.config.fault_kinds,
+            slow_seconds=self.config.slow_seconds if slow_seconds is None else slow_seconds,
+        )
+        trial.validate()
+        with self.fault_lock:
+            self.config.fault_rate = trial.fault_rate
+            self.config.fault_kinds = trial.fault_kinds
+            self.config.slow_seconds = trial.slow_seconds
+            self.traffic.config.fault_rate = trial.fault_rate
+
+    def stats(self) -> dict[str, Any]:
+        out = self.traffic.snapshot()
+        out["sandbox_time_utc"] = self.clock.now_utc().isoformat()  # SuiteCRM keeps UTC; sandbox_time is São Paulo
+        out["tokens"] = self.tokens.snapshot()
+        out["fault_kinds"] = list(self.config.fault_kinds)
+        out["records"] = {m: self.store.count(m) for m in self.store.modules()}
+        out["deleted"] = {
+            m: self.store.count(m, include_deleted=True) - out["records"][m] for m in self.store.modules()
+        }
+        return out
+
+
+def build_state(config: SuiteCrmSandboxConfig) -> SuiteCrmState:
+    config.validate()
+    clock = SandboxClock(config.clock_offset_seconds)
+    store = SuiteCrmStore(
+        config.db_path,
+        clock,
+        config.custom_fields,
+        stamp_seconds=config.stamp_seconds,
+        unstable_ties=config.unstable_ties,
+    )
+    traffic = Traffic(config.traffic_config(), clock)
+    state = SuiteCrmState(
+        config,
+        clock,
+        store,
+        traffic,
+        TokenIssuer(config, clock),
+        LegacyRest(config, clock, store),
+        random.Random(config.seed),
+    )
+    if config.seed_records:
+        # Imported here: Faker takes a while to import and most tests start an empty sandbox.
+        from crmsync.sandbox.suitecrm.seed import seed_store
+
+        seed_store(store, config.seed_records, config.seed)
+    return state
+
+
+# ---------------------------------------------------------------------------- bodies
+
+
+def jsonapi(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=JSON_API, headers=headers)
+
+
+def suite_error(exc: SuiteError) -> JSONResponse:
+    return jsonapi(exc.body(), exc.status)
+
+
+def _json_bytes(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+def resource(spec: ModuleSpec, record: dict[str, Any], fields: list[str] | None = None) -> dict[str, Any]:
+    """A bean as SuiteCRM answers it: object name as ``type``, strings, relationship links."""
+    attributes = {k: v for k, v in record.items() if k != "id"}
+    if fields is not None:
+        attributes = {k: v for k, v in attributes.items() if k in fields}
+    path = f"V8/module/{spec.name}/{record['id']}"
+    return {
+        "type": spec.object_name,
+        "id": record["id"],
+        "attributes": attributes,
+        "relationships": {rel: {"links": {"related": f"{path}/relationships/{rel}"}} for rel in spec.relationships},
+    }
+
+
+def _page_link(path: str, items: list[tuple[str, str]], number: int) -> str:
+    """SuiteCRM's PaginationObjectHelper: the path below ``/Api`` (Slim's base path), the query
+    with ``page[number]`` set inside the ``page`` group, URL-decoded."""
+    relative = path.removeprefix("/Api/")
+    pairs = list(items)
+    if any(k == "page[number]" for k, _ in pairs):
+        pairs = [(k, str(number) if k == "page[number]" else v) for k, v in pairs]
+    else:
+        at = next((i + 1 for i, (k, _) in enumerate(pairs) if k == "page[size]"), len(pairs))
+        pairs.insert(at, ("page[number]", str(number)))
+    query = unquote(urlencode(pairs))
+    return f"{relative}?{query}"
+
+
+async def read_document(request: Request) -> dict[str, Any]:
+    """The ``data`` object of a JSON:API request body, or SuiteCRM's 400."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in (JSON_API, "application/json") and not content_type.endswith("+json"):
+        shown = content_type or "none"
+        raise SuiteError(f"Content-Type {shown} is not supported: send {JSON_API}")
+    raw = await request.body()
+    try:
+        body = json.loads(raw) if raw.strip() else None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SuiteError("Syntax error, malformed JSON") from exc
+    if not isinstance(body, dict) or "data" not in body:
+        raise SuiteError('The required option "data" is missing.')
+    data = body["data"]
+    if not isinstance(data, dict):
+        raise SuiteError('The option "data" with value is expected to be of type "array".')
+    if not isinstance(data.get("type"), str) or not data["type"]:
+        raise SuiteError('The required option "type" is missing.')
+    attributes = data.get("attributes", {})
+    if attributes is None:
+        attributes = {}
+    if not isinstance(attributes, dict):
+        raise SuiteError('The option "attributes" with value is expected to be of type "array".')
+    data["attributes"] = attributes
+    if data.get("id") is not None and (not isinstance(data["id"], str) or not _ID_PATTERN.match(data["id"])):
+        raise SuiteError(f'The option "id" with value "{data["id"]}" is invalid.')
+    return data
+
+
+# ---------------------------------------------------------------------------- middleware
+
+
+class SuiteCrmMiddleware:
+    """Bearer token -> pace (429) -> fault injection -> app, with stats and the request log."""
+
+    def __init__(self, app: ASGIApp, state: SuiteCrmState) -> None:
+        self.app = app
+        self.state = state
+
+    def _pick_fault(self, is_create: bool) -> str | None:
+        config = self.state.config
+        with self.state.fault_lock:
+            if config.fault_rate <= 0:
+                return None
+            rng = self.state.fault_rng
+            if rng.random() >= config.fault_rate:
+                return None
+            kinds = [k for k in config.fault_kinds if k != "lost_answer" or is_create]
+            if not kinds:
+                return None
+            return rng.choice(kinds)
+
+    def _coin(self) -> bool:
+        with self.state.fault_lock:
+            return self.state.fault_rng.random() < 0.5
+
+    @staticmethod
+    async def _send(
+        send: Send, status: int, body: bytes, content_type: str, extra: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        headers = [
+            (b"content-type", content_type.encode()),
+            (b"content-length", str(len(body)).encode()),
+            *(extra or []),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    async def _drop(send: Send) -> None:
+        """Promise a long body, send a fragment and return: uvicorn closes the connection."""
+        headers = [(b"content-type", JSON_API.encode()), (b"content-length", b"4096")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b'{"data":{"type":"', "more_body": True})
+
+    @staticmethod
+    def _authorization(scope: Scope) -> str:
+        for key, value in scope.get("headers", []):
+            if key.lower() == b"authorization":
+                return str(value.decode("latin-1"))
+        return ""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
+            await self.app(scope, receive, send)
+            return
+        traffic = self.state.traffic
+        method, path = scope["method"], scope["path"]
+        client = self.state.config.client_id
+        is_api = path == API_PREFIX or path.startswith(API_PREFIX + "/")
+        if is_api:
+            try:
+                self.state.tokens.check(self._authorization(scope))
+            except OAuthError as exc:
+                traffic.record(method, path, exc.status, None, "401")
+                await self._send(send, exc.status, _json_bytes(exc.body()), "application/json")
+                return
+        decision = traffic.admit(client)
+        if not decision.allowed:
+            traffic.record(method, path, 429, client, "429")
+            error = SuiteError("Too many requests: slow down", 429, "Too Many Requests")
+            await self._send(
+                send, 429, _json_bytes(error.body()), JSON_API, [(b"retry-after", str(decision.retry_after).encode())]
+            )
+            return
+        is_create = method == "POST" and path.rstrip("/") == f"{API_PREFIX}/module"
+        fault = (
+            (self.state.take_queued_fault(method, path, is_create) or self._pick_fault(is_create)) if is_api else None
+        )
+        status_box = {"status": 0}
+
+        async def capture(message: Message) -> None:
+            # Stats are recorded before the last byte goes out, so a client reading
+            # /_sandbox/stats right after its answer sees its own request counted.
+            if message["type"] == "http.response.start":
+                status_box["status"] = int(message["status"])
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                traffic.record(method, path, status_box["status"], client, "served", fault)
+            await send(message)
+
+        if fault == "slow":
+            await asyncio.sleep(self.state.config.slow_seconds)
+        if fault in (None, "slow"):
+            await self.app(scope, receive, capture)
+            return
+        if fault == "lost_answer":
+
+            async def swallow(message: Message) -> None:
+                return None
+
+            await self.app(scope, receive, swallow)  # the record IS created...
+            fault_status = 500 if self._coin() else 0  # ...and the client never learns it
+        elif fault in ("http_429", "http_503"):
+            status = 429 if fault == "http_429" else 503
+            traffic.record(method, path, status, client, "faulted", fault)
+            retry = str(self.state.config.retry_after_seconds).encode()
+            await self._send(send, status, _HTML[status], "text/html; charset=utf-8", [(b"retry-after", retry)])
+            return
+        else:
+            fault_status = 500 if fault == "http_500" else 0
+        traffic.record(method, path, fault_status, client, "faulted", fault)
+        if fault_status == 500:
+            await self._send(send, 500, _HTML[500], "text/html; charset=utf-8")
+        else:
+            await self._drop(send)
+
+
+# ---------------------------------------------------------------------------- app factory
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every failure answers a SuiteCRM shape: ``errors`` for the API, league's body for OAuth."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        titles = {404: "Not Found", 405: "Method Not Allowed"}
+        detail = f"{request.method} {request.url.path}: {titles.get(exc.status_code, exc.detail)}"
+        return suite_error(SuiteError(detail, exc.status_code, titles.get(exc.status_code)))
+
+    @app.exception_handler(SuiteError)
+    async def handled(request: Request, exc: SuiteError) -> Response:
+        return suite_error(exc)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # A sandbox bug still answers SuiteCRM's error shape (500), never a stack trace.
+        return suite_error(SuiteError(f"{request.method} {request.url.path}: internal error", 500))
+
+    @app.exception_handler(OAuthError)
+    async def oauth_failed(request: Request, exc: OAuthError) -> Response:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+
+async def _token_request(request: Request) -> tuple[dict[str, Any], tuple[str, str] | None]:
+    """The token request's parameters (JSON or form body) and HTTP Basic client credentials, if any."""
+    raw = await request.body()
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type.endswith("json"):
+        try:
+            parsed = json.loads(raw) if raw.strip() else {}
+        except (ValueError, UnicodeDecodeError):
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise OAuthError("invalid_request", "The request body is not valid JSON.", 400)
+        form: dict[str, Any] = parsed
+    else:
+        form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    auth = request.headers.get("authorization", "")
+    if not auth.lower().startswith("basic "):
+        return form, None
+    try:
+        user, _, password = base64.b64decode(auth[6:].strip()).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return form, None
+    return form, (user, password)
+
+
+def _add_auth_routes(app: FastAPI, state: SuiteCrmState) -> None:
+    """``/Api/access_token`` (V8) and ``service/v4_1/rest.php`` (legacy login + get_entry_list)."""
+
+    async def access_token(request: Request) -> Response:
+        form, basic = await _token_request(request)
+        answer = state.tokens.grant(form, basic)
+        return JSONResponse(answer, headers={"cache-control": "no-store", "pragma": "no-cache"})
+
+    async def legacy_rest(request: Request) -> Response:
+        """Form (POST) or query-string (GET) fields, JSON answer."""
+        fields = dict(request.query_params)
+        if request.method == "POST":
+            raw = await request.body()
+            fields.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        answer = await run_in_threadpool(state.legacy.call, fields.get("method", ""), fields.get("rest_data", ""))
+        return JSONResponse(answer)
+
+    app.add_api_route(TOKEN_PATH, access_token, methods=["POST"], include_in_schema=False)
+    app.add_api_route(LEGACY_PATH, legacy_rest, methods=["GET", "POST"], include_in_schema=False)
+
+
+def _list_body(
+    data: list[dict[str, Any]], total: int, path: str, items: list[tuple[str, str]], parsed: ParsedQuery
+) -> dict[str, Any]:
+    """A listing document as ModuleService::getRecords + DocumentResponse build it."""
+    if not data:
+        return {"meta": {"message": "Request was successful, but there is no result"}, "data": []}
+    if parsed.page_size is None:
+        return {"data": data}
+    total_pages = -(-total // parsed.page_size)
+    number = parsed.page_number
+    return {
+        "meta": {"total-pages": total_pages, "records-on-this-page": len(data)},
+        "data": data,
+        "links": {
+            "first": _page_link(path, items, 1) if number > 1 else None,
+            "prev": _page_link(path, items, number - 1) if number > 1 else None,
+            "next": _page_link(path, items, number + 1) if number + 1 <= total_pages else None,
+            "last": _page_link(path, items, total_pages) if number + 1 <= total_pages else None,
+        },
+    }
+
+
+def _add_module_routes(app: FastAPI, state: SuiteCrmState) -> None:
+    """The V8 module routes: list, get, create, PATCH, delete."""
+    store = state.store
+
+    async def list_records(request: Request, module: str) -> Response:
+        spec = store.spec(module)
+        items = list(request.query_params.multi_items())
+        parsed = parse_listing(spec, items, store.attributes_of(spec))
+        page = await run_in_threadpool(store.list_page, spec.name, parsed.listing)
+        data = [resource(spec, r, parsed.fields) for r in page.rows]
+        return jsonapi(_list_body(data, page.total, request.url.path, items, parsed))
+
+    async def get_record(request: Request, module: str, id: str) -> Response:
+        spec = store.spec(module)
+        fields = parse_fields(spec, request.query_params.multi_items(), store.attributes_of(spec))
+        record = await run_in_threadpool(store.get, spec.name, id)
+        return jsonapi({"data": resource(spec, record, fields)})
+
+    async def create_record(request: Request) -> Response:
+        data = await read_document(request)
+        spec = store.spec(data["type"])
+        record = await run_in_threadpool(lambda: store.create(spec.name, data["attributes"], data.get("id")))
+        return jsonapi({"data": resource(spec, record)}, 201)
+
+    async def update_record(request: Request) -> Response:
+        data = await read_document(request)
+        spec = store.spec(data["type"])
+        if not data.get("id"):
+            raise SuiteError('The required option "id" is missing.')
+        record = await run_in_threadpool(lambda: store.update(spec.name, data["id"], data["attributes"]))
+        # 201, not the 200 of swagger.json: ModuleController::updateModuleRecord answers 201.
+        return jsonapi({"data": resource(spec, record)}, 201)
+
+    async def delete_record(request: Request, module: str, id: str) -> Response:
+        spec = store.spec(module)
+        await run_in_threadpool(store.delete, spec.name, id)
+        return jsonapi({"meta": {"message": f"Record with id {id} is deleted"}, "data": []})
+
+    base = f"{API_PREFIX}/module"
+    app.add_api_route(base, create_record, methods=["POST"], include_in_schema=False)
+    app.add_api_route(base, update_record, methods=["PATCH"], include_in_schema=False)
+    app.add_api_route(base + "/{module}", list_records, methods=["GET"], include_in_schema=False)
+    app.add_api_route(base + "/{module}/{id}", get_record, methods=["GET"], include_in_schema=False)
+    app.add_api_route(base + "/{module}/{id}", delete_record, methods=["DELETE"], include_in_schema=False)
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SuiteError("Syntax error, malformed JSON") from exc
+    if not isinstance(body, dict):
+        raise SuiteError("The body must be a JSON object")
+    return body
+
+
+def _apply_fault_settings(state: SuiteCrmState, body: dict[str, Any]) -> None:
+    try:
+        if "fault_rate" in body or "fault_kinds" in body:
+            rate = float(body.get("fault_rate", state.config.fault_rate))
+            kinds = tuple(body.get("fault_kinds") or state.config.fault_kinds)
+            state.set_faults(rate, kinds)
+        queued = body.get("queue")
+        if queued is not None:
+            state.queue_fault(
+                str(queued["kind"]), int(queued.get("times", 1)), queued.get("method"), queued.get("path_prefix")
+            )
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        raise SuiteError(f"Invalid fault settings: {exc}") from exc
+
+
+def _add_control_routes(app: FastAPI, state: SuiteCrmState) -> None:
+    """``/_sandbox/*``: no token, no pace, no faults."""
+
+    @app.get("/_sandbox/stats")
+    async def stats() -> dict[str, Any]:
+        return await run_in_threadpool(state.stats)
+
+    @app.get("/_sandbox/requests")
+    async def requests_log() -> list[dict[str, Any]]:
+        return state.traffic.requests()
+
+    @app.post("/_sandbox/reset-stats")
+    async def reset_stats() -> dict[str, Any]:
+        state.traffic.reset(quota=True)
+        return {"ok": True}
+
+    @app.post("/_sandbox/expire-tokens")
+    async def expire_tokens() -> dict[str, Any]:
+        return {"expired": state.tokens.expire_all()}
+
+    @app.post("/_sandbox/clock")
+    async def set_clock(request: Request) -> dict[str, Any]:
+        body = await _json_object(request)
+        try:
+            offset = float(body.get("offset_seconds", 0))
+        except (ValueError, TypeError) as exc:
+            raise SuiteError("offset_seconds must be a number") from exc
+        state.set_clock_offset(offset)
+        return {"offset_seconds": offset, "sandbox_time": state.clock.now_utc().isoformat()}
+
+    @app.post("/_sandbox/faults")
+    async def set_faults(request: Request) -> dict[str, Any]:
+        """``{"fault_rate": 0.1, "fault_kinds": [...]}`` and/or ``{"queue": {"kind": "http_429", "times": 1}}``."""
+        _apply_fault_settings(state, await _json_object(request))
+        return {
+            "fault_rate": state.config.fault_rate,
+            "fault_kinds": list(state.config.fault_kinds),
+            "queued": [dataclasses.asdict(q) for q in state.queued_faults],
+        }
+
+
+def create_app(config: SuiteCrmSandboxConfig | None = None, *, state: SuiteCrmState | None = None) -> FastAPI:
+    """Build the sandbox app; ``state`` lets the harness share an already-built store."""
+    state = state or build_state(config or SuiteCrmSandboxConfig())
+    app = FastAPI(
+        title="SuiteCRM sandbox (crmsync)",
+        docs_url="/_sandbox/docs",
+        openapi_url="/_sandbox/openapi.json",
+        redoc_url=None,
+    )
+    app.state.sandbox = state
+    _add_error_handlers(app)
+    _add_auth_routes(app, state)
+    _add_module_routes(app, state)
+    _add_control_routes(app, state)
+    app.add_middleware(SuiteCrmMiddleware, state=state)
+    return app

@@ -1,0 +1,89 @@
+"""#12 on #11's engine: the engine writes our own tables through the default schema map
+(crmsync.erp.table), so the database-held unique keys (`chave_*`) must be kept by those
+rows too, and the staged push's "did the row move" check is the engine's one before-write
+guard. On SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from crmsync.db.local import Cliente
+from crmsync.db.schema import upgrade
+from crmsync.db.session import get_sessionmaker
+from crmsync.providers.base import RemoteRecord
+from crmsync.providers.memory import MemoryProvider
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "engine"))
+from engine_world import make_world
+
+
+def test_engine_writes_keep_the_unique_keys(app_env: dict[str, str], db_url: str) -> None:
+    upgrade(db_url)
+    provider = MemoryProvider()
+    world = make_world(get_sessionmaker(db_url), provider)
+    ext = provider.panel_create("cliente", {"nome": "Ana Souza", "email": "Ana@Exemplo.com"})
+    first = world.engine().pull("cliente")
+    assert first.success and first.total_criados == 1
+    with world.sf() as s:
+        row = s.scalar(select(Cliente).where(Cliente.id_loja == world.loja_id))
+        assert row is not None and row.chave_email == "ana@exemplo.com"  # the bulk insert keyed it
+    provider.panel_update("cliente", ext, {"email": "ana.souza@exemplo.com", "cpf": "52998224725"})
+    second = world.engine().pull("cliente")
+    assert second.success and second.total_atualizados == 1, second.erros
+    with world.sf() as s:
+        row = s.scalar(select(Cliente).where(Cliente.id_loja == world.loja_id))
+        assert row is not None
+        # the engine's update of a default-map row recomputed its keys (before_flush)
+        assert (row.chave_email, row.chave_cpf) == ("ana.souza@exemplo.com", "52998224725")
+    # a second record with the same e-mail in the CRM: the database refuses the local copy,
+    # which is one failed item, not a broken run, and nothing is half-written
+    provider.panel_create("cliente", {"nome": "Outra Ana", "email": "ANA.SOUZA@exemplo.com"})
+    third = world.engine().pull("cliente")
+    assert third.total_criados == 0, third
+    with world.sf() as s:
+        live = s.scalars(select(Cliente).where(Cliente.id_loja == world.loja_id)).all()
+    assert [r.chave_email for r in live] == ["ana.souza@exemplo.com"]
+
+
+class CrmWithUserAtTheDesk(MemoryProvider):
+    """The in-process CRM, with a person editing the local row while an update is in flight."""
+
+    during_update: Callable[[], None] | None = None
+
+    def update(
+        self, entity_type: str, external_id: str, data: Mapping[str, Any], current: RemoteRecord | None = None
+    ) -> RemoteRecord:
+        action, self.during_update = self.during_update, None
+        if action is not None:
+            action()  # a write to the database while the push waits on the CRM
+        return super().update(entity_type, external_id, data, current)
+
+
+def test_row_moved_during_the_crm_write_is_reconciled_again(app_env: dict[str, str], db_url: str) -> None:
+    """The guard, given what was read before the CRM call, finds the row moved (on the
+    server databases through their own fingerprint, under a row lock) and the push merges
+    again: both edits reach the CRM and the link, nothing is left dirty."""
+    upgrade(db_url)
+    provider = CrmWithUserAtTheDesk()
+    world = make_world(get_sessionmaker(db_url), provider)
+    cliente = world.add_cliente(nome="Ana Souza", email="ana@exemplo.com")
+    first = world.engine().push_one("cliente", cliente)
+    assert first.success and first.operacao == "create"
+
+    world.edit(Cliente, cliente, nome="Ana Souza Lima")
+    provider.during_update = lambda: world.edit(Cliente, cliente, observacoes="cliente desde 2020")
+    second = world.engine().push_one("cliente", cliente)
+    assert second.success and second.operacao == "update", second.message
+
+    remote = provider.panel_get("cliente", second.external_id or "")
+    assert remote is not None
+    assert remote["nome"] == "Ana Souza Lima" and remote["observacoes"] == "cliente desde 2020"
+    assert world.engine().push("cliente").total == 0
+    with world.sf() as s:
+        row = s.get(Cliente, cliente)
+        assert row is not None and row.chave_email == "ana@exemplo.com"
