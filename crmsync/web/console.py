@@ -769,13 +769,15 @@ def _do_sync(request: Request, store: Store, integracao_id: int) -> Response:
         integ = db.get(CrmIntegracao, integracao_id)
         if integ is None or integ.id_loja != store.id:
             raise StarletteHTTPException(404)
-        provider = integ.provider
     session = load_session(request)
     try:
-        result = actions.sync_now(_sessions(), store.id, provider)
+        result = actions.sync_now(_sessions(), store.id, integracao_id)
     except actions.ActionError as exc:
         session.set_flash(str(exc), "erro")
     else:
+        if "na_fila" in result:
+            session.set_flash(str(result["na_fila"]), "aviso")
+            return redirect("/console/integracoes")
         ok = result.get("success", True) is not False
         session.set_flash(_summary_text(result), "sucesso" if ok else "aviso")
     return redirect("/console/integracoes")

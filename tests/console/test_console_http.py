@@ -177,7 +177,7 @@ def test_an_unexpected_failure_is_a_friendly_page_not_a_trace(
 
 
 def test_sync_now_refused_by_the_provider_says_so_in_portuguese(
-    app_server: AppServer, make_store: Callable[..., StoreData]
+    app_server: AppServer, make_store: Callable[..., StoreData], worker: None
 ) -> None:
     with SandboxServer(rate_limit=0, daily_quota=0, access_token="other", secret_access_token="other") as sb:
         store = make_store("Loja Sem Acesso", base_url=sb.base_url)  # its tokens are not the sandbox's
@@ -195,7 +195,7 @@ def test_sync_now_refused_by_the_provider_says_so_in_portuguese(
 
 
 def test_sync_now_on_a_disabled_integration_is_refused_politely(
-    app_server: AppServer, make_store: Callable[..., StoreData]
+    app_server: AppServer, make_store: Callable[..., StoreData], worker: None
 ) -> None:
     store = make_store("Loja Desativada")
     with get_sessionmaker()() as db:
