@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from crmsync.sandbox.config import DEFAULT_ACCESS_TOKEN, DEFAULT_SECRET_ACCESS_TOKEN, SandboxConfig
+from crmsync.sandbox.config import (
+    DEFAULT_ACCESS_TOKEN,
+    DEFAULT_SECRET_ACCESS_TOKEN,
+    CompanyCredentials,
+    SandboxConfig,
+    numbered_companies,
+)
 
 
 def _hint(secret: str) -> str:
@@ -26,13 +32,27 @@ def sandbox(
     secret_access_token: str = typer.Option(
         DEFAULT_SECRET_ACCESS_TOKEN, "--secret-access-token", help="Header secret-access-token."
     ),
+    companies: int = typer.Option(
+        0, "--companies", help="Quantas empresas numeradas (empresa-N, tokens sandbox-access-token-N...)."
+    ),
+    company: list[str] = typer.Option(
+        [],
+        "--company",
+        help="Uma empresa NOME:ACCESS_TOKEN:SECRET_ACCESS_TOKEN (repetível), com dados e limites próprios.",
+    ),
     db: str | None = typer.Option(None, "--db", help="Arquivo SQLite (padrão: em memória)."),
     slow_seconds: float = typer.Option(3.0, "--slow-seconds", help="Atraso da falha 'resposta lenta'."),
 ) -> None:
     """Sobe um simulador local da API do GestãoClick (até Ctrl-C)."""
     from crmsync.sandbox.server import SandboxServer
 
+    try:
+        declared = [CompanyCredentials.parse(text) for text in company] + numbered_companies(max(0, companies))
+    except ValueError as exc:
+        typer.echo(f"Configuração inválida: {exc}", err=True)
+        raise typer.Exit(2) from exc
     config = SandboxConfig(
+        companies=declared,
         access_token=access_token,
         secret_access_token=secret_access_token,
         rate_limit=rate_limit,
@@ -57,7 +77,9 @@ def sandbox(
         typer.echo(f"Não foi possível iniciar o simulador: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"Simulador GestãoClick em {server.base_url} (também em {server.base_url}/api)")
-    typer.echo(f"Credenciais: access-token={_hint(access_token)} secret-access-token={_hint(secret_access_token)}")
+    for c in config.company_list():
+        creds = f"access-token={_hint(c.access_token)} secret-access-token={_hint(c.secret_access_token)}"
+        typer.echo(f"Empresa {c.name}: {creds}")
     limites = f"{rate_limit:g} req/s" if rate_limit else "sem limite por segundo"
     cota = f"{daily_quota} req/dia" if daily_quota else "sem cota diária"
     typer.echo(f"Limites: {limites}, {cota}; falhas injetadas: {fault_rate:.0%}")

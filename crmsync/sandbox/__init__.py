@@ -5,7 +5,7 @@ port in a background thread.
 """
 
 from crmsync.sandbox.app import create_app
-from crmsync.sandbox.config import CompanyCredentials, SandboxConfig
+from crmsync.sandbox.config import CompanyCredentials, SandboxConfig, numbered_companies
 from crmsync.sandbox.server import SandboxServer
 
-__all__ = ["CompanyCredentials", "SandboxConfig", "SandboxServer", "create_app"]
+__all__ = ["CompanyCredentials", "SandboxConfig", "SandboxServer", "create_app", "numbered_companies"]

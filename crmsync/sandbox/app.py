@@ -16,6 +16,7 @@ import random
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -42,6 +43,7 @@ RATE_LIMIT_MESSAGE = "O limite de requisicoes foi atingido"
 NOT_FOUND_MESSAGE = "Registro não encontrado"
 META_VARIANT_B = {"produtos"}
 HTML_500 = b"<html><body>Internal Server Error</body></html>"
+COMPANY_KEY = "sandbox_company"
 
 
 @dataclass
@@ -50,11 +52,21 @@ class SandboxState:
 
     config: SandboxConfig
     clock: SandboxClock
-    store: SandboxStore
+    store: SandboxStore  # the first company's data (the only one in a single-company sandbox)
     traffic: Traffic
     fault_rng: random.Random
     emitter: WebhookEmitter | None = None
     fault_lock: threading.Lock = field(default_factory=threading.Lock)
+    stores: dict[str, SandboxStore] = field(default_factory=dict)  # company name -> its data
+
+    def store_for(self, company: str | None) -> SandboxStore:
+        """A company's data; None is the first company."""
+        if company is None:
+            return self.store
+        try:
+            return self.stores[company]
+        except KeyError:
+            raise NotFound(company) from None
 
     def set_clock_offset(self, seconds: float) -> None:
         self.store.set_clock_offset(seconds)
@@ -77,7 +89,8 @@ class SandboxState:
     def close(self) -> None:
         if self.emitter is not None:
             self.emitter.close()
-        self.store.close()
+        for store in self.stores.values() or [self.store]:
+            store.close()
 
 
 # ---------------------------------------------------------------------------- envelopes
@@ -236,6 +249,7 @@ class SandboxMiddleware:
                 send, 401, _error_bytes(401, "Token de acesso inválido ou não informado."), "application/json"
             )
             return
+        scope.setdefault("state", {})[COMPANY_KEY] = company  # routes read their company's data
         decision = traffic.admit(company)
         if not decision.allowed:
             extra = []
@@ -283,16 +297,29 @@ class SandboxMiddleware:
 # ---------------------------------------------------------------------------- app factory
 
 
+def _company_db_path(db_path: str | None, index: int, name: str) -> str | None:
+    """The first company keeps ``db_path`` itself (a single-company sandbox is unchanged);
+    the others get a file beside it named after them."""
+    if db_path is None or index == 0:
+        return db_path
+    base = Path(db_path)
+    return str(base.with_name(f"{base.stem}-{name}{base.suffix}"))
+
+
 def build_state(config: SandboxConfig) -> SandboxState:
     config.validate()
     clock = SandboxClock(config.clock_offset_seconds)
-    store = SandboxStore(config.db_path, clock, config.seed)
-    traffic = Traffic(config, clock)
-    state = SandboxState(config, clock, store, traffic, random.Random(config.seed))
-    if config.seed_records:
-        from crmsync.sandbox.seed import seed_store
+    stores: dict[str, SandboxStore] = {}
+    for i, company in enumerate(config.company_list()):
+        seed = None if config.seed is None else config.seed + i
+        stores[company.name] = SandboxStore(_company_db_path(config.db_path, i, company.name), clock, seed)
+        if config.seed_records:
+            from crmsync.sandbox.seed import seed_store
 
-        seed_store(store, config.seed_records, config.seed)
+            seed_store(stores[company.name], config.seed_records, seed)
+    store = next(iter(stores.values()))
+    traffic = Traffic(config, clock)
+    state = SandboxState(config, clock, store, traffic, random.Random(config.seed), stores=stores)
     if config.webhook_url:
         state.emitter = WebhookEmitter(
             config.webhook_url,
@@ -316,7 +343,14 @@ def create_app(config: SandboxConfig | None = None, *, state: SandboxState | Non
         redoc_url=None,
     )
     app.state.sandbox = state
-    store = state.store
+
+    def company_store(request: Request) -> SandboxStore:
+        """The data of the company whose tokens the request carries (set by the middleware)."""
+        return state.store_for(getattr(request.state, COMPANY_KEY, None))
+
+    def panel_store(request: Request) -> SandboxStore:
+        """Panel routes pick a company with ``?empresa=name`` (default: the first)."""
+        return state.store_for(request.query_params.get("empresa"))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -337,7 +371,7 @@ def create_app(config: SandboxConfig | None = None, *, state: SandboxState | Non
         async def list_records(request: Request) -> Response:
             pagina, limite, ordenacao, direcao, filters = paging(request)
             page = await run_in_threadpool(
-                store.list_page,
+                company_store(request).list_page,
                 recurso,
                 filters,
                 pagina=pagina,
@@ -348,19 +382,21 @@ def create_app(config: SandboxConfig | None = None, *, state: SandboxState | Non
             return envelope(page.rows, build_meta(recurso, request, pagina, limite, page.total, len(page.rows)))
 
         async def get_record(request: Request, id: str) -> Response:
-            return envelope(await run_in_threadpool(store.get, recurso, id))
+            return envelope(await run_in_threadpool(company_store(request).get, recurso, id))
 
         async def create_record(request: Request) -> Response:
             body = await read_json(request)
             loja_id = request.query_params.get("loja_id")
+            store = company_store(request)
             return envelope(await run_in_threadpool(lambda: store.create(recurso, body, loja_id=loja_id)))
 
         async def update_record(request: Request, id: str) -> Response:
             body = await read_json(request)
+            store = company_store(request)
             return envelope(await run_in_threadpool(lambda: store.update(recurso, id, body, require_full=True)))
 
         async def delete_record(request: Request, id: str) -> Response:
-            return envelope(await run_in_threadpool(store.delete, recurso, id))
+            return envelope(await run_in_threadpool(company_store(request).delete, recurso, id))
 
         name = f"{prefix.strip('/') or 'root'}_{recurso}"
         app.add_api_route(base, list_records, methods=["GET"], name=f"{name}_list", include_in_schema=False)
@@ -417,25 +453,28 @@ def create_app(config: SandboxConfig | None = None, *, state: SandboxState | Non
         return {"offset_seconds": offset, "sandbox_time": state.clock.stamp()}
 
     @app.get("/_sandbox/panel/{recurso}")
-    async def panel_list(recurso: str) -> Response:
-        return envelope(await run_in_threadpool(store.list_all, recurso))
+    async def panel_list(request: Request, recurso: str) -> Response:
+        return envelope(await run_in_threadpool(panel_store(request).list_all, recurso))
 
     @app.get("/_sandbox/panel/{recurso}/{id}")
-    async def panel_get(recurso: str, id: str) -> Response:
-        return envelope(await run_in_threadpool(store.get, recurso, id))
+    async def panel_get(request: Request, recurso: str, id: str) -> Response:
+        return envelope(await run_in_threadpool(panel_store(request).get, recurso, id))
 
     @app.post("/_sandbox/panel/{recurso}")
     async def panel_create(request: Request, recurso: str) -> Response:
         body = await read_json(request)
+        store = panel_store(request)
         return envelope(await run_in_threadpool(lambda: store.create(recurso, body, origem="painel")))
 
     @app.put("/_sandbox/panel/{recurso}/{id}")
     async def panel_update(request: Request, recurso: str, id: str) -> Response:
         body = await read_json(request)
+        store = panel_store(request)
         return envelope(await run_in_threadpool(lambda: store.update(recurso, id, body, origem="painel")))
 
     @app.delete("/_sandbox/panel/{recurso}/{id}")
-    async def panel_delete(recurso: str, id: str) -> Response:
+    async def panel_delete(request: Request, recurso: str, id: str) -> Response:
+        store = panel_store(request)
         return envelope(await run_in_threadpool(lambda: store.delete(recurso, id, origem="painel")))
 
     for prefix in ("/api", ""):

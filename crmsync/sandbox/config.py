@@ -14,7 +14,8 @@ DEFAULT_SECRET_ACCESS_TOKEN = "sandbox-secret-token"
 
 @dataclass(frozen=True)
 class CompanyCredentials:
-    """One credential pair = one GestãoClick company (own rate-limit window and daily quota).
+    """One credential pair = one GestãoClick company: its own rate-limit window, daily quota
+    and data, as on the real service, where the tokens identify the company.
 
     ``name`` is what stats show; the tokens themselves are never reported.
     """
@@ -22,6 +23,24 @@ class CompanyCredentials:
     access_token: str
     secret_access_token: str
     name: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> CompanyCredentials:
+        """``name:access-token:secret-access-token`` (the CLI's ``--company``)."""
+        parts = text.split(":")
+        if len(parts) != 3 or not all(p.strip() for p in parts):
+            raise ValueError("empresa deve ser NOME:ACCESS_TOKEN:SECRET_ACCESS_TOKEN")
+        name, access, secret = (p.strip() for p in parts)
+        return cls(access, secret, name)
+
+
+def numbered_companies(count: int, prefix: str = "empresa") -> list[CompanyCredentials]:
+    """``count`` companies ``empresa-1``... with tokens ``sandbox-access-token-1``...
+    (benchmarks and demos with many stores, each with its own company)."""
+    return [
+        CompanyCredentials(f"{DEFAULT_ACCESS_TOKEN}-{i}", f"{DEFAULT_SECRET_ACCESS_TOKEN}-{i}", f"{prefix}-{i}")
+        for i in range(1, count + 1)
+    ]
 
 
 @dataclass
@@ -58,6 +77,11 @@ class SandboxConfig:
 
     def validate(self) -> None:
         """Fail early on nonsense values rather than misbehaving at request time."""
+        companies = self.company_list()
+        if len({c.name for c in companies}) != len(companies):
+            raise ValueError("company names must be unique")
+        if len({(c.access_token, c.secret_access_token) for c in companies}) != len(companies):
+            raise ValueError("company tokens must be unique")
         if not 0.0 <= self.fault_rate <= 1.0:
             raise ValueError("fault_rate must be within [0, 1]")
         if self.rate_limit < 0:

@@ -120,7 +120,8 @@ class SandboxServer:
         """Stop and also release the store (the CLI does this on Ctrl-C)."""
         self.stop()
         if self._state is not None:
-            self._state.store.close()
+            for store in self._state.stores.values() or [self._state.store]:
+                store.close()
 
     def serve_forever(self) -> None:
         """Blocking run (separate-process use); Ctrl-C stops it."""
@@ -159,8 +160,19 @@ class SandboxServer:
     @property
     def headers(self) -> dict[str, str]:
         """Auth headers of the first company, for convenience in tests."""
-        company = self.config.company_list()[0]
-        return {"access-token": company.access_token, "secret-access-token": company.secret_access_token}
+        return self.headers_for(None)
+
+    def headers_for(self, company: str | None) -> dict[str, str]:
+        """Auth headers of the company named ``company`` (None: the first)."""
+        companies = self.config.company_list()
+        found = companies[0] if company is None else next((c for c in companies if c.name == company), None)
+        if found is None:
+            raise KeyError(company)
+        return {"access-token": found.access_token, "secret-access-token": found.secret_access_token}
+
+    def company_store(self, company: str | None) -> SandboxStore:
+        """A company's data (None: the first company's, the same as ``.store``)."""
+        return self.state.store_for(company)
 
     def stats(self) -> dict[str, Any]:
         return self.state.traffic.snapshot()
@@ -175,20 +187,23 @@ class SandboxServer:
         self.state.set_clock_offset(seconds)
 
     # ------------------------------------------------------------------ panel (no limits, no faults)
-    def panel_create(self, recurso: str, data: dict[str, Any]) -> dict[str, Any]:
-        return self.store.create(recurso, data, origem="painel")
+    # ``company``: whose data (None: the first company, the only one unless several are declared).
+    def panel_create(self, recurso: str, data: dict[str, Any], *, company: str | None = None) -> dict[str, Any]:
+        return self.company_store(company).create(recurso, data, origem="painel")
 
-    def panel_update(self, recurso: str, id: Any, data: dict[str, Any]) -> dict[str, Any]:
-        return self.store.update(recurso, id, data, origem="painel")
+    def panel_update(
+        self, recurso: str, id: Any, data: dict[str, Any], *, company: str | None = None
+    ) -> dict[str, Any]:
+        return self.company_store(company).update(recurso, id, data, origem="painel")
 
-    def panel_delete(self, recurso: str, id: Any) -> None:
-        self.store.delete(recurso, id, origem="painel")
+    def panel_delete(self, recurso: str, id: Any, *, company: str | None = None) -> None:
+        self.company_store(company).delete(recurso, id, origem="painel")
 
-    def panel_get(self, recurso: str, id: Any) -> dict[str, Any]:
-        return self.store.get(recurso, id)
+    def panel_get(self, recurso: str, id: Any, *, company: str | None = None) -> dict[str, Any]:
+        return self.company_store(company).get(recurso, id)
 
-    def panel_list(self, recurso: str) -> list[dict[str, Any]]:
-        return self.store.list_all(recurso)
+    def panel_list(self, recurso: str, *, company: str | None = None) -> list[dict[str, Any]]:
+        return self.company_store(company).list_all(recurso)
 
     def flush_webhooks(self, timeout: float = 10.0) -> bool:
         """Wait for queued webhook deliveries (True when none are left)."""
