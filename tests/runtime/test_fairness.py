@@ -106,6 +106,11 @@ def _two_stores_one_hung(sandbox: SandboxServer, hung: HungServer) -> tuple[Any,
     return bad, good
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="SQLite: the engine still holds the database's write lock across a CRM call; the `tenants` "
+    "branch (#12 item 2) removes it. Strict: once merged this passes, and the mark must go.",
+)
 def test_a_hung_store_takes_one_worker_and_the_other_keeps_flowing_sqlite(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_url: str
 ) -> None:
@@ -189,7 +194,7 @@ def test_manual_sync_from_the_api_is_a_job_with_a_readable_status(
         ids = insert_clientes(store.loja_id, [("Ana Manual", "ana@example.com")])
         server = api_server()
         auth = {"Authorization": f"Bearer {store.api_key}"}
-        with httpx.Client(base_url=server.url, headers=auth, timeout=30) as client:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", headers=auth, timeout=30) as client:
             # No worker yet: the run is queued, answered 202 with its id, and stays queued.
             resp = client.post("/api/crm/sync", json={"entidades": ["cliente"]})
             assert resp.status_code == 202, resp.text
