@@ -10,8 +10,13 @@ that one record, under its lock), so deliveries repeated or out of order converg
 stays as the reconciler: a delivery that never arrives changes nothing in the end state.
 
 Signature scheme (HubSpot v3 style): `X-Sandbox-Signature: sha256=<hex HMAC-SHA256(secret,
-f"{X-Sandbox-Timestamp}.{raw body}")>`; `X-Sandbox-Delivery` carries the delivery id. The
+f"{X-Sandbox-Timestamp}.{X-Sandbox-Delivery}.{raw body}")>`; `X-Sandbox-Delivery` carries the
+delivery id, and the signature covers it, so a captured delivery cannot be replayed under a
+fresh id to get past the de-duplication (an absent header signs as empty). The
 `X-Crmsync-*` names are accepted too, for other senders using the same scheme.
+
+An integration without a webhook secret refuses every delivery (401): an unsigned endpoint
+would let anyone who learns the URL make the store pull records at will.
 """
 
 from __future__ import annotations
@@ -51,9 +56,9 @@ class WebhookBodyInvalid(ServiceError):
     status_code = 400
 
 
-def expected_signature(secret: str, timestamp: str, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
+def expected_signature(secret: str, timestamp: str, body: bytes, delivery_id: str = "") -> str:
+    signed = timestamp.encode() + b"." + delivery_id.encode() + b"." + body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
 def verify(
@@ -64,23 +69,23 @@ def verify(
     *,
     tolerance: int,
     now: float | None = None,
+    delivery_id: str | None = None,
 ) -> str | None:
     """None when the delivery is authentic and fresh; otherwise the reason (for the log only)."""
+    if not secret:
+        return "integração sem segredo de webhook: entregas recusadas"
     now = time.time() if now is None else now
-    if timestamp is not None or secret:
-        try:
-            ts = int(str(timestamp).strip())
-        except (TypeError, ValueError):
-            return "carimbo de tempo ausente ou inválido"
-        if abs(now - ts) > tolerance:
-            return "entrega fora da janela de tempo (antiga ou adiantada)"
-    if secret:
-        if not signature:
-            return "assinatura ausente"
-        if not hmac.compare_digest(
-            signature.strip().encode(), expected_signature(secret, str(timestamp), body).encode()
-        ):
-            return "assinatura inválida"
+    try:
+        ts = int(str(timestamp).strip())
+    except (TypeError, ValueError):
+        return "carimbo de tempo ausente ou inválido"
+    if abs(now - ts) > tolerance:
+        return "entrega fora da janela de tempo (antiga ou adiantada)"
+    if not signature:
+        return "assinatura ausente"
+    expected = expected_signature(secret, str(timestamp), body, delivery_id or "")
+    if not hmac.compare_digest(signature.strip().encode(), expected.encode()):
+        return "assinatura inválida"
     return None
 
 
@@ -104,6 +109,7 @@ def accept_delivery(
             signature,
             body,
             tolerance=runtime_options().webhook_tolerance_seconds,
+            delivery_id=delivery_header,
         )
         if problem is not None:
             log.warning("webhook recusado (integração %s): %s", integ.id, problem)

@@ -54,6 +54,7 @@ from crmsync.providers.gestaoclick.client import (
     Envelope,
     GestaoClickClient,
     RemoteNotFoundError,
+    item_path,
     normalise_base_url,
 )
 from crmsync.providers.gestaoclick.pagination import PageMeta, PageNumberPaginator, check_page
@@ -337,7 +338,7 @@ class GestaoClickProvider:
             yield page
 
     def get(self, entity_type: str, external_id: str) -> RemoteRecord:
-        raw, env = self.client.get_object(f"{self._resource(entity_type)}/{external_id}")
+        raw, env = self.client.get_object(item_path(self._resource(entity_type), external_id))
         return self._record_or_fail(entity_type, raw, env.request)
 
     def find_by_keys(self, entity_type: str, data: Mapping[str, Any]) -> RemoteRecord | None:
@@ -494,16 +495,16 @@ class GestaoClickProvider:
         resource = self._resource(entity_type)
         if current is None or not current.raw:
             # Full-object PUT: without what GestãoClick holds now we would erase it.
-            raw_now, _env = self.client.get_object(f"{resource}/{external_id}")
+            raw_now, _env = self.client.get_object(item_path(resource, external_id))
         else:
             raw_now = current.raw
         payload = self._to_remote(entity_type, data, raw_now)
-        env = self.client.call("PUT", f"{resource}/{external_id}", body=payload)
+        env = self.client.call("PUT", item_path(resource, external_id), body=payload)
         return self._record_or_fail(entity_type, self._object(env), env.request)
 
     def delete(self, entity_type: str, external_id: str) -> None:
         try:
-            self.client.call("DELETE", f"{self._resource(entity_type)}/{external_id}", allow_empty=True)
+            self.client.call("DELETE", item_path(self._resource(entity_type), external_id), allow_empty=True)
         except RemoteNotFoundError as exc:
             if exc.attempts > 1:
                 return  # an earlier try whose answer was lost already deleted it

@@ -46,6 +46,7 @@ from huey.exceptions import RetryTask
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmsync.config import IntegrationConfig, integration_config
+from crmsync.db.local import Loja
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmIntegracao
 from crmsync.engine import RunOptions, SyncEngine
@@ -116,6 +117,9 @@ def describe(exc: BaseException) -> str:
 def active_integration(session: Session, integracao_id: int) -> CrmIntegracao | None:
     integ = session.get(CrmIntegracao, integracao_id)
     if integ is None or not integ.ativo:
+        return None
+    loja = session.get(Loja, integ.id_loja)
+    if loja is None or not loja.ativo:  # a disabled store syncs nothing
         return None
     return integ
 
