@@ -236,3 +236,19 @@ def test_deciding_twice_only_says_it_is_already_resolved(
     assert again.status_code == 200
     assert "Este conflito já foi resolvido" in again.text
     assert "linha de comando da loja 1" in again.text and "J. Silva" in again.text
+
+
+def test_sign_out_ends_the_session_on_the_server(app_server: AppServer, make_store: Callable[..., StoreData]) -> None:
+    """A copy of the cookie taken before "Sair" opens nothing afterwards (issue #12)."""
+    store = make_store("Loja Sair")
+    client = http_login(app_server, store.api_key)
+    home = client.get("/console/conflitos")
+    assert home.status_code == 200
+    copy = httpx.Client(base_url=app_server.url, follow_redirects=False, timeout=30, cookies=dict(client.cookies))
+    assert copy.get("/console/conflitos").status_code == 200  # the copy works while signed in
+    assert client.post("/console/sair", data={"csrf_token": csrf_from(home.text)}).status_code == 303
+    after = copy.get("/console/conflitos")
+    assert after.status_code == 303 and after.headers["location"].startswith("/console/entrar")
+    # Signing in again starts a new session, which works.
+    again = http_login(app_server, store.api_key)
+    assert again.get("/console/conflitos").status_code == 200
