@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901 - one linear 
     else:
         code = "from crmsync.cli import app; app()"
         for _ in range(args.workers):
-            cmd = [sys.executable, "-c", code, "worker", "--concurrency", "1", "--no-scheduler"]
+            cmd = [sys.executable, "-c", code, "worker", "--concurrency", str(args.threads), "--no-scheduler"]
             workers.append(subprocess.Popen(cmd, env={**os.environ, **env}))
     client = httpx.Client(timeout=60)
     try:
@@ -377,6 +377,7 @@ def summarize(
         "benchmark": "tenants",
         "backend": "sqlite+embedded" if args.backend == "sqlite" else "postgres+redis",
         "workers": args.workers,
+        "threads_per_worker": args.threads if args.backend == "postgres" else 1,
         "stores": args.stores,
         "sandbox": "one process, one company per healthy store (3 req/s, own quota and data)",
         "hung_crm": "HungServer in the bench process (accepts, never answers)",
@@ -405,10 +406,11 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--stores", type=int, default=50, help="stores in all (two of them are the bad neighbours)")
     parser.add_argument("--workers", type=int, default=2, help="worker threads (sqlite) or `crmsync worker` processes")
-    parser.add_argument("--phase-seconds", type=float, default=45.0, help="load time of each phase")
-    parser.add_argument("--write-every", type=float, default=6.0, help="seconds between local saves of one store")
-    parser.add_argument("--remote-every", type=float, default=12.0, help="seconds between CRM edits of one store")
-    parser.add_argument("--pull-every", type=float, default=10.0, help="seconds between queued pulls of every store")
+    parser.add_argument("--threads", type=int, default=2, help="threads of each `crmsync worker` (postgres)")
+    parser.add_argument("--phase-seconds", type=float, default=60.0, help="load time of each phase")
+    parser.add_argument("--write-every", type=float, default=20.0, help="seconds between local saves of one store")
+    parser.add_argument("--remote-every", type=float, default=40.0, help="seconds between CRM edits of one store")
+    parser.add_argument("--pull-every", type=float, default=30.0, help="seconds between queued pulls of every store")
     parser.add_argument("--settle", type=float, default=60.0, help="seconds to wait for the last edits to sync")
     args = parser.parse_args()
     if args.stores < 3:

@@ -7,8 +7,11 @@ store's trouble from reaching the others:
   renewed lock in the runtime state, the same store the record locks use, so it holds on the
   SQLite queue inside one process and on Redis across `crmsync worker` processes). A job
   whose integration is busy does not wait on a worker: it goes back through the queue after
-  a short, jittered delay (`IntegrationBusy`). So one integration's backlog can occupy at
-  most one worker at a time, however many of its jobs are queued.
+  short, jittered delay (`IntegrationBusy`) that grows with how long the turn has been held
+  (up to `MAX_BUSY_DELAY`): a job that has run for a minute will likely run longer, and a
+  long backlog of a stuck store must not spend the workers' time bouncing through the queue.
+  So one integration's backlog can occupy at most one worker at a time, however many of its
+  jobs are queued.
 - **A slow failure costs a pause.** A job that ended in error after more than
   `fair_free_seconds` (a hung or drip-feeding CRM, a timeout) puts its integration on a
   cool-down of `elapsed * fair_cooldown_factor` seconds before its next turn. Over time a
@@ -43,6 +46,13 @@ def turn_key(integracao_id: int) -> str:
     return f"lock:integ:{integracao_id}"
 
 
+MAX_BUSY_DELAY = 30.0
+
+
+def started_key(integracao_id: int) -> str:
+    return f"turnstart:integ:{integracao_id}"
+
+
 def cooldown_key(integracao_id: int) -> str:
     return f"cooldown:integ:{integracao_id}"
 
@@ -54,9 +64,11 @@ def cooldown_left(state: RuntimeState, integracao_id: int, now: float | None = N
     return max(0.0, float(until) - now) if isinstance(until, int | float) else 0.0
 
 
-def busy_delay(base: float) -> float:
-    """A jittered delay, so a backlog of one integration does not come back all at once."""
-    return base * (0.5 + random.random())
+def busy_delay(base: float, held_for: float = 0.0) -> float:
+    """A jittered delay, so a backlog of one integration does not come back all at once; the
+    longer the turn has been held, the longer a waiting job stays away (at most
+    `MAX_BUSY_DELAY`)."""
+    return min(MAX_BUSY_DELAY, max(base, held_for / 2.0)) * (0.5 + random.random())
 
 
 def cooldown_after(elapsed: float, failed: bool, free_seconds: float, factor: float) -> float:
@@ -95,6 +107,7 @@ def integration_turn(
     turn = Turn()
     try:
         with hold(state, [turn_key(integracao_id)], ttl, wait=wait):
+            state.set_json(started_key(integracao_id), time.time())
             started = time.monotonic()
             try:
                 yield turn
@@ -108,4 +121,6 @@ def integration_turn(
     except LockBusy as exc:
         if exc.key != turn_key(integracao_id):
             raise  # a record lock taken inside the body: not ours to translate
-        raise IntegrationBusy(integracao_id, busy_delay(retry_base)) from None
+        since = state.get_json(started_key(integracao_id))
+        held_for = max(0.0, time.time() - float(since)) if isinstance(since, int | float) else 0.0
+        raise IntegrationBusy(integracao_id, busy_delay(retry_base, held_for)) from None

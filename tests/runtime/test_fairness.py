@@ -22,7 +22,14 @@ from sqlalchemy import func, select
 from crmsync.db.schema import upgrade
 from crmsync.db.session import session_scope
 from crmsync.db.sync import CrmEntityLink
-from crmsync.runtime.fairness import IntegrationBusy, cooldown_after, cooldown_left, integration_turn
+from crmsync.runtime.fairness import (
+    MAX_BUSY_DELAY,
+    IntegrationBusy,
+    busy_delay,
+    cooldown_after,
+    cooldown_left,
+    integration_turn,
+)
 from crmsync.runtime.state import SqliteState
 from crmsync.sandbox.hung import HungServer
 from crmsync.sandbox.server import SandboxServer
@@ -59,6 +66,16 @@ def test_only_a_slow_failure_earns_a_cooldown(elapsed: float, failed: bool, free
         assert pause == 0
     else:
         assert pause == elapsed * factor  # a hung store holds at most 1/(1+factor) of a worker
+
+
+@given(
+    base=st.floats(min_value=0.01, max_value=10, allow_nan=False),
+    held=st.floats(min_value=0, max_value=1e6, allow_nan=False),
+)
+def test_a_waiting_job_stays_away_longer_the_longer_the_turn_is_held(base: float, held: float) -> None:
+    delay = busy_delay(base, held)
+    assert 0.5 * min(MAX_BUSY_DELAY, max(base, held / 2)) <= delay <= 1.5 * min(MAX_BUSY_DELAY, max(base, held / 2))
+    assert delay <= 1.5 * MAX_BUSY_DELAY
 
 
 def test_one_turn_per_integration_and_the_cooldown(tmp_path: Path) -> None:
