@@ -68,6 +68,7 @@ class Store:
 class Phase:
     writes: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
     lags: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
+    lag_by_way: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     failed_writes: int = 0
     unsynced: int = 0
 
@@ -324,6 +325,7 @@ def run_phase(  # noqa: C901 - the phase's threads are closures over its shared 
                         if pending.get((loja_id, local_id), (None, None, None))[1] == nome:
                             pending.pop((loja_id, local_id))
                             phase.lags[loja_id].append(time.monotonic() - t0)
+                            phase.lag_by_way[kind].append(time.monotonic() - t0)
             time.sleep(0.1)
 
     watch_stop = threading.Event()
@@ -384,6 +386,8 @@ def summarize(
         "phase_seconds": args.phase_seconds,
         "write_p99_ms": [round(x, 1) for x in w],
         "lag_p95_s": [round(x, 2) for x in lag],
+        "push_lag_p95_s": [round(pct(p.lag_by_way["push"], 0.95), 2) for p in (alone, crowded)],
+        "pull_lag_p95_s": [round(pct(p.lag_by_way["pull"], 0.95), 2) for p in (alone, crowded)],
         "write_p99_change": round(w_change, 3),
         "lag_p95_change": round(lag_change, 3),
         "failed_writes": failed,
