@@ -117,6 +117,23 @@ class EntityConfig(_Strict):
         return self
 
 
+def _unwrap_sync_config(data: dict[str, Any]) -> dict[str, Any]:
+    """The spec's `config.php` holds `sync_config` (strategies, field rules) and, beside it,
+    `entidades`: both are one config. Keys found in both places are merged when they are
+    mappings (the outer entries win per key) and must agree otherwise."""
+    merged = dict(data["sync_config"])
+    for key, value in data.items():
+        if key == "sync_config":
+            continue
+        if key not in merged:
+            merged[key] = value
+        elif isinstance(merged[key], dict) and isinstance(value, dict):
+            merged[key] = {**merged[key], **value}
+        elif merged[key] != value:
+            raise ValueError(f"'{key}' aparece dentro e fora de sync_config com valores diferentes")
+    return merged
+
+
 class IntegrationConfig(_Strict):
     estrategia_padrao: str = Field(default="last_write_wins", alias="default_strategy")
     campos_especiais: dict[str, FieldRule] = Field(default_factory=dict, alias="field_rules")
@@ -138,10 +155,7 @@ class IntegrationConfig(_Strict):
         (`produtos: {estrategia: crm_wins, read_only: true}`) written among the field rules."""
         if not isinstance(data, dict):
             return data
-        if set(data) == {"sync_config"} and isinstance(data["sync_config"], dict):
-            data = dict(data["sync_config"])
-        else:
-            data = dict(data)
+        data = _unwrap_sync_config(data) if isinstance(data.get("sync_config"), dict) else dict(data)
         for container in ("campos_especiais", "field_rules"):
             rules = data.get(container)
             if not isinstance(rules, dict):

@@ -6,6 +6,7 @@ it, a generated secret key), so `pip install` then `crmsync serve` works with no
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from functools import lru_cache
@@ -33,6 +34,13 @@ class Settings(BaseSettings):
     # Where the shared rate limiter keeps its buckets ("" = SQLite beside the database).
     ratelimit_url: str = ""
     http_timeout_seconds: float = 10.0
+    # Whole-answer bounds of one request to a CRM: connect plus every read within the
+    # deadline, and no answer larger than the cap (a CRM page of 100 records is ~200 KB).
+    http_deadline_seconds: float = 60.0
+    http_max_answer_bytes: int = 16 * 1024 * 1024
+    # Retention (days; 0 keeps forever) of processed webhook deliveries and of the sync log.
+    webhook_retention_days: int = 30
+    sync_log_retention_days: int = 90
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'crmsync.db').as_posix()}"
@@ -56,14 +64,28 @@ class Settings(BaseSettings):
         if self.secret_key:
             return self.secret_key
         key_file = self.data_dir / ".crmsync_secret_key"
-        if key_file.exists():
-            return key_file.read_text().strip()
-        key = Fernet.generate_key().decode()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        if not key_file.exists():
+            _publish_once(key_file, Fernet.generate_key().decode())
+        return key_file.read_text().strip()
+
+
+def _publish_once(target: Path, content: str) -> None:
+    """Write `content` to `target` unless it exists, atomically and once: the content goes to
+    a private temporary file first, then is hard-linked into place, which fails if another
+    process got there first. So two processes starting together both end up reading the one
+    key that won, never an empty or half-written file, and never overwrite it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f"{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
         with os.fdopen(fd, "w") as fh:
-            fh.write(key)
-        return key
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 @lru_cache(maxsize=1)

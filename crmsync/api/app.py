@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crmsync.config import ConfigError
+from crmsync.db.health import RETRY_AFTER_SECONDS, is_busy, is_out_of_range, write_problem
 from crmsync.db.session import get_engine
 from crmsync.runtime import install_listeners
 from crmsync.services.errors import ServiceError, validation_detail
@@ -71,6 +73,9 @@ class BodySizeLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._too_large(scope, send)
             return
+        if _has_nul(scope.get("query_string") or b"", urlencoded=True) or "\x00" in scope.get("path", ""):
+            await self._nul(scope, send)
+            return
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -86,13 +91,32 @@ class BodySizeLimit:
             chunks.append(body)
             if not message.get("more_body", False):
                 break
+        form = b"x-www-form-urlencoded" in dict(scope.get("headers") or []).get(b"content-type", b"")
+        if _has_nul(b"".join(chunks), urlencoded=form):
+            await self._nul(scope, send)
+            return
         await self.app(scope, _replay(chunks, None, receive), send)
+
+    async def _nul(self, scope: Scope, send: Send) -> None:
+        response = JSONResponse({"detail": "caractere NUL não é aceito"}, status_code=422)
+        await response(scope, _never_receive, send)
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
         response = JSONResponse(
             {"detail": f"corpo da requisição maior que {self.max_bytes // 1024} KiB"}, status_code=413
         )
         await response(scope, _never_receive, send)
+
+
+# A NUL byte raw, percent-encoded, or as a JSON escape (\u0000 after an even run of
+# backslashes: "\\u0000" is the text \u0000, not a NUL). PostgreSQL refuses NUL in text
+# (a 500) and the other databases would store a value no other program reads back whole.
+_NUL_BODY = re.compile(rb"\x00|(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
+_NUL_URLENCODED = re.compile(rb"\x00|%00", re.IGNORECASE)
+
+
+def _has_nul(data: bytes, *, urlencoded: bool = False) -> bool:
+    return (_NUL_URLENCODED if urlencoded else _NUL_BODY).search(data) is not None
 
 
 async def _never_receive() -> Message:
@@ -134,6 +158,32 @@ def install_error_handlers(app: FastAPI) -> None:
     async def config_error(_request: Request, exc: ConfigError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
+    @app.exception_handler(OverflowError)
+    async def overflow(_request: Request, _exc: OverflowError) -> JSONResponse:
+        # a number or date past what Python or the driver can hold (2^63, year 10000)
+        return JSONResponse({"detail": "valor fora do intervalo aceito"}, status_code=422)
+
+    @app.exception_handler(StatementError)
+    async def statement_error(request: Request, exc: StatementError) -> JSONResponse:
+        if isinstance(exc.orig, OverflowError):  # a bound value the driver cannot convert
+            return await overflow(request, exc.orig)
+        if isinstance(exc, DBAPIError):
+            return await database_error(request, exc)
+        return await unexpected(request, exc)
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if is_out_of_range(exc):  # the database refused a value past its column's range
+            return JSONResponse({"detail": "valor fora do intervalo aceito"}, status_code=422)
+        if is_busy(exc):  # another writer holds the database: a moment later it will not
+            log.warning("database busy on %s %s", request.method, request.url.path)
+            return JSONResponse(
+                {"detail": "banco de dados ocupado; tente novamente em instantes"},
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        return await unexpected(request, exc)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error(
@@ -157,13 +207,20 @@ def create_app() -> FastAPI:
 
     @app.get("/health", tags=["status"])
     def health() -> JSONResponse:
-        """Liveness: the process answers and the database is reachable (503 if not)."""
+        """Liveness: the process answers and the database is reachable and takes writes
+        (503 if not: a database locked by another writer or read-only is not "ok")."""
         try:
-            with get_engine().connect() as conn:
-                conn.execute(text("SELECT 1"))
+            problem = write_problem(get_engine())
         except Exception as exc:
             log.warning("health: database unreachable: %s", type(exc).__name__)
             return JSONResponse({"status": "erro", "database": "indisponível"}, status_code=503)
+        if problem is not None:
+            log.warning("health: database cannot take writes: %s", problem)
+            return JSONResponse(
+                {"status": "erro", "database": "sem escrita"},
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         return JSONResponse({"status": "ok", "database": "ok"})
 
     for name in ROUTER_MODULES:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, create_model
 
 from crmsync.api.deps import LojaDep, SessionDep
 from crmsync.services import local_data as svc
+from crmsync.services.ids import MAX_OFFSET
 from crmsync.services.local_data import (
     ClienteIn,
     ClienteUpdate,
@@ -51,8 +52,10 @@ ProdutoPage = _page_model("ProdutoPage", ProdutoOut)
 VendaPage = _page_model("VendaPage", VendaOut)
 
 Limit = Annotated[int | None, Query(ge=1, le=svc.MAX_LIMIT, description="Itens por página (padrão 50).")]
-Offset = Annotated[int | None, Query(ge=0, description="Quantos itens pular.")]
-Pagina = Annotated[int | None, Query(ge=1, description="Página (a partir de 1), com `limite`.")]
+Offset = Annotated[int | None, Query(ge=0, le=MAX_OFFSET, description="Quantos itens pular.")]
+Pagina = Annotated[
+    int | None, Query(ge=1, le=MAX_OFFSET // svc.MAX_LIMIT, description="Página (a partir de 1), com `limite`.")
+]
 Limite = Annotated[int | None, Query(ge=1, le=svc.MAX_LIMIT, description="Itens por página, com `pagina`.")]
 Since = Annotated[datetime | None, Query(description="Modificadas desde (ISO 8601; sem fuso = UTC).")]
 WithDeleted = Annotated[bool, Query(description="Incluir linhas excluídas (soft delete).")]

@@ -15,6 +15,7 @@ from crmsync.api.deps import LojaDep, SessionDep
 from crmsync.api.sync import as_http
 from crmsync.db.local import Loja
 from crmsync.services.errors import InvalidInputError, NotFoundError
+from crmsync.services.ids import MAX_OFFSET
 from crmsync.services.queries import (
     PageDict,
     get_conflict,
@@ -65,7 +66,7 @@ def get_conflitos(
     status: str | None = Query(None, description="pendente (padrão), resolvido ou todos"),
     entidade: str | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> PageDict:
     with as_http():
         ent = resolve_entity(entidade) if entidade else None
@@ -103,7 +104,7 @@ def get_duplicatas(
     status: str | None = Query(None, description="pendente (padrão), vinculado, descartado ou todos"),
     entidade: str | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> PageDict:
     with as_http():
         ent = resolve_entity(entidade) if entidade else None
@@ -146,7 +147,7 @@ def get_logs(
     entity_id: int | None = None,
     external_id: str | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> PageDict:
     with as_http():
         ent = resolve_entity(entidade) if entidade else None

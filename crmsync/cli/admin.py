@@ -19,7 +19,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from crmsync.cli.common import JsonOption, console, emit_json, user_errors
+from crmsync.cli.common import JsonOption, console, emit_json, provider_secret, user_errors
 from crmsync.config import load_config_file
 from crmsync.db import schema
 from crmsync.db.session import session_scope
@@ -169,13 +169,31 @@ def integration_add(
     loja_id: int = typer.Option(..., "--loja", help="Id da loja."),
     provider: str = typer.Option("gestao_click", "--provider", help="Provedor (hoje: gestao_click)."),
     base_url: str = typer.Option(..., "--base-url", help="URL base da API do provedor."),
-    access_token: str = typer.Option(..., "--access-token", help="access-token do provedor."),
-    secret_access_token: str = typer.Option(..., "--secret-access-token", help="secret-access-token do provedor."),
+    access_token: str | None = typer.Option(
+        None, "--access-token", help="access-token do provedor (prefira o arquivo ou a variável de ambiente)."
+    ),
+    secret_access_token: str | None = typer.Option(
+        None, "--secret-access-token", help="secret-access-token do provedor (idem)."
+    ),
+    access_token_file: Path | None = typer.Option(
+        None, "--access-token-file", help="Arquivo com o access-token (não fica no histórico do shell)."
+    ),
+    secret_access_token_file: Path | None = typer.Option(
+        None, "--secret-access-token-file", help="Arquivo com o secret-access-token."
+    ),
     config_file: Path | None = typer.Option(None, "--config", help="Arquivo de configuração YAML ou JSON."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Conecta uma loja a um provedor. As credenciais ficam cifradas e nunca são mostradas inteiras."""
+    """Conecta uma loja a um provedor. As credenciais ficam cifradas e nunca são mostradas inteiras.
+
+    Cada credencial vem da opção, do arquivo (`--access-token-file`) ou da variável de
+    ambiente CRMSYNC_ACCESS_TOKEN / CRMSYNC_SECRET_ACCESS_TOKEN, nessa ordem: o arquivo e a
+    variável não deixam o segredo na linha de comando (visível em `ps` e no histórico)."""
     with _session() as session:
+        access_token = provider_secret("access_token", access_token, access_token_file, "CRMSYNC_ACCESS_TOKEN")
+        secret_access_token = provider_secret(
+            "secret_access_token", secret_access_token, secret_access_token_file, "CRMSYNC_SECRET_ACCESS_TOKEN"
+        )
         config = load_config_file(config_file) if config_file is not None else None
         integ = integ_svc.create_integracao(
             session,

@@ -4,9 +4,11 @@ our own exceptions into messages a person can act on (never a stack trace)."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
@@ -52,6 +54,26 @@ def user_errors() -> Iterator[None]:
         fail(str(exc))
     except OperationalError:
         fail("banco de dados indisponível ou não migrado (rode `crmsync db upgrade`)")
+
+
+def provider_secret(name: str, value: str | None, file: Path | None, env_var: str) -> str:
+    """A provider secret from its option, else its file (first line, trimmed), else its
+    environment variable; ValueError (exit 2) naming the three ways when none gives one."""
+    if value:
+        return value
+    if file is not None:
+        try:
+            text = file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"não foi possível ler o arquivo de {name}: {exc.strerror}") from None
+        if not text:
+            raise ValueError(f"o arquivo de {name} está vazio")
+        return text.splitlines()[0].strip()
+    from_env = os.environ.get(env_var, "").strip()
+    if from_env:
+        return from_env
+    option = name.replace("_", "-")
+    raise ValueError(f"{name} é obrigatório: use --{option}, --{option}-file ou a variável {env_var}")
 
 
 def run_reporting(fn: Callable[[], Any]) -> Any:

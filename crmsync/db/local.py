@@ -15,7 +15,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crmsync.db.base import Base
-from crmsync.db.types import Money, UTCDateTime, utcnow
+from crmsync.db.types import KeyString, Money, UTCDateTime, utcnow
 
 
 class Loja(Base):
@@ -41,6 +41,9 @@ class Cliente(_Timestamps, Base):
         Index("ix_clientes_loja_email", "id_loja", "email"),
         Index("ix_clientes_loja_cpf", "id_loja", "cpf"),
         Index("ix_clientes_loja_cnpj", "id_loja", "cnpj"),
+        Index("uq_clientes_loja_chave_cpf", "id_loja", "chave_cpf", unique=True),
+        Index("uq_clientes_loja_chave_cnpj", "id_loja", "chave_cnpj", unique=True),
+        Index("uq_clientes_loja_chave_email", "id_loja", "chave_email", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -65,6 +68,11 @@ class Cliente(_Timestamps, Base):
     estado: Mapped[str | None] = mapped_column(String(2), nullable=True)
     ativo: Mapped[bool] = mapped_column(Boolean, default=True)
     observacoes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Unique keys of the store's live rows (crmsync.engine.unique_keys): NULL when deleted,
+    # empty, a placeholder or one of the store's chaves_ignoradas.
+    chave_cpf: Mapped[str | None] = mapped_column(KeyString(11), nullable=True)
+    chave_cnpj: Mapped[str | None] = mapped_column(KeyString(14), nullable=True)
+    chave_email: Mapped[str | None] = mapped_column(KeyString(254), nullable=True)
 
 
 class Produto(_Timestamps, Base):
@@ -72,6 +80,8 @@ class Produto(_Timestamps, Base):
     __table_args__ = (
         Index("ix_produtos_loja_codigo", "id_loja", "codigo"),
         Index("ix_produtos_loja_codigo_barra", "id_loja", "codigo_barra"),
+        Index("uq_produtos_loja_chave_codigo", "id_loja", "chave_codigo", unique=True),
+        Index("uq_produtos_loja_chave_codigo_barra", "id_loja", "chave_codigo_barra", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -85,6 +95,8 @@ class Produto(_Timestamps, Base):
     estoque: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     unidade: Mapped[str | None] = mapped_column(String(10), nullable=True)
     ativo: Mapped[bool] = mapped_column(Boolean, default=True)
+    chave_codigo: Mapped[str | None] = mapped_column(KeyString(60), nullable=True)
+    chave_codigo_barra: Mapped[str | None] = mapped_column(KeyString(60), nullable=True)
 
 
 class Venda(_Timestamps, Base):

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmsync import fastjson
+from crmsync.private_files import create_private, sqlite_file
 from crmsync.settings import get_settings
 from crmsync.sqlite_wal import enable_wal
 
@@ -37,6 +38,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        path = sqlite_file(url)
+        if path is not None:
+            create_private(path)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},

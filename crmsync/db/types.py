@@ -63,5 +63,11 @@ class Money(TypeDecorator[Decimal]):
         return Decimal(str(value)).quantize(Decimal("0.0001"))
 
 
+def KeyString(length: int) -> TypeEngine[str]:
+    """A unique key's text, compared byte for byte on every backend: MariaDB's default
+    collation would find "ABC" and "abc" (or "CAFE" and "CAFÉ") the same product code."""
+    return String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -61,6 +61,29 @@ class Outcome:
     planned: list[dict[str, Any]] = field(default_factory=list)
 
 
+class RemoteWriteNeeded(Exception):
+    """A reconcile run with ``remote_writes=False`` found fields to write to the CRM: the
+    caller ends its transaction (nothing was written), writes ``fields`` with no transaction
+    open, then applies the same merge with ``written=`` in a new one, after checking that
+    the row and its link did not move meanwhile."""
+
+    def __init__(self, fields: dict[str, Any], remote: RemoteRecord, merge: MergeResult, local_ext: dict[str, Any]):
+        super().__init__("fields to write to the CRM")
+        self.fields = fields
+        self.remote = remote
+        self.merge = merge
+        self.local_ext = local_ext
+
+
+@dataclass
+class WrittenMerge:
+    """A merge whose CRM side is done: what the CRM answered to the write."""
+
+    merge: MergeResult
+    local_ext: dict[str, Any]
+    remote: RemoteRecord
+
+
 def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
 
@@ -166,6 +189,17 @@ class EngineBase:
         finally:
             s.close()
 
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        """A read-only look, rolled back at once: it takes no write lock (SQLite in WAL mode
+        lets writers go on), so a CRM call made after it never holds one."""
+        s = self.session_factory()
+        try:
+            yield s
+        finally:
+            s.rollback()
+            s.close()
+
     def _plan(
         self,
         lado: str,
@@ -208,17 +242,38 @@ class EngineBase:
         return self.repo.to_external_refs(s, entity_type, self.repo.canon(entity_type, row))
 
     def _reconcile(
-        self, s: Session, entity_type: str, link: CrmEntityLink, row: Any, remote: RemoteRecord, *, direcao: str
+        self,
+        s: Session,
+        entity_type: str,
+        link: CrmEntityLink,
+        row: Any,
+        remote: RemoteRecord,
+        *,
+        direcao: str,
+        remote_writes: bool = True,
+        written: WrittenMerge | None = None,
     ) -> Outcome:
+        """Three-way merge of the row and the remote record against the link's base, writing
+        the sides that need it. ``remote_writes=False``: a needed CRM write raises
+        :class:`RemoteWriteNeeded` before anything is written (the staged push makes that
+        call with no transaction open); ``written``: that merge, its CRM write done, to apply."""
         started = time.perf_counter()
-        local_ext = self._local_ext(s, entity_type, row)
-        ctx = self._ctx(entity_type, row.modificado_em, remote.modified_at)
-        base = self._merge_base(s, entity_type, link)
-        result = three_way_merge(base, local_ext, remote.data, self._policy(entity_type), ctx)
-        result.new_base = {k: v for k, v in result.new_base.items() if v is not NO_BASE}
         out = Outcome(operacao="skip")
         new_remote = remote
-        if result.to_external:
+        if written is not None:
+            result, local_ext = written.merge, written.local_ext
+        else:
+            local_ext = self._local_ext(s, entity_type, row)
+            ctx = self._ctx(entity_type, row.modificado_em, remote.modified_at)
+            base = self._merge_base(s, entity_type, link)
+            result = three_way_merge(base, local_ext, remote.data, self._policy(entity_type), ctx)
+            result.new_base = {k: v for k, v in result.new_base.items() if v is not NO_BASE}
+        if result.to_external and not remote_writes and written is None and not self.dry_run:
+            raise RemoteWriteNeeded(dict(result.to_external), remote, result, local_ext)
+        if written is not None:
+            new_remote = written.remote
+            out.wrote_remote = bool(result.to_external)
+        elif result.to_external:
             if self.dry_run:
                 out.planned.append(
                     self._plan(

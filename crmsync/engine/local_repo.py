@@ -23,6 +23,7 @@ from crmsync.db.bulk import bulk_insert
 from crmsync.db.local import LOCAL_MODELS, Cliente, Produto, Venda
 from crmsync.engine.links import Binder
 from crmsync.engine.local_rows import CLIENTE_FIELDS, PRODUTO_FIELDS, apply_canon_to_row, row_to_canon
+from crmsync.engine.unique_keys import key_columns
 from crmsync.model.canonical import CANONICAL_MODELS, canonical_hash, canonicalize
 
 __all__ = ["LocalRepo", "UnresolvedReference", "complete_canonical"]
@@ -140,11 +141,16 @@ class LocalRepo:
         apply_canon_to_row(entity_type, row, values)
         return row
 
-    def insert_params(self, entity_type: str, full: dict[str, Any]) -> dict[str, Any]:
+    def insert_params(
+        self, entity_type: str, full: dict[str, Any], ignored: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
         """Column values of a new cliente/produto row from a full canonical record: every
         data column, so all rows of a batch carry the same keys (the store and the
-        timestamps are the batch's constants, see :meth:`insert_constants`)."""
+        timestamps are the batch's constants, see :meth:`insert_constants`), and the unique
+        key columns (``ignored``: the store's ignored key values, see
+        :func:`crmsync.engine.unique_keys.store_ignored_keys`)."""
         params = {name: full.get(name) for name in _data_columns(entity_type)}
+        params.update(key_columns(entity_type, params, ignored))
         for name in _typed_columns(entity_type):
             if params[name] is not None:
                 params[name] = _TYPED_COLUMNS[name](params[name])

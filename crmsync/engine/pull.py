@@ -23,7 +23,7 @@ from __future__ import annotations
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
@@ -31,10 +31,11 @@ from sqlalchemy.orm import Session
 
 from crmsync.db.bulk import bulk_insert
 from crmsync.db.sync import CrmCursor, CrmDuplicata, CrmEntityLink
-from crmsync.engine.base import EngineBase, iso, parse_utc
+from crmsync.engine.base import EngineBase, RemoteWriteNeeded, iso, parse_utc
 from crmsync.engine.listing import read_ahead
 from crmsync.engine.local_repo import UnresolvedReference, complete_canonical
-from crmsync.engine.results import PullResult
+from crmsync.engine.results import PullResult, PushResult
+from crmsync.engine.unique_keys import store_ignored_keys
 from crmsync.matching import ExactIndex, MatchIndex, ignored_keys
 from crmsync.model.canonical import canonical_hash, canonicalize
 from crmsync.providers.base import NotFoundError, Page, ProviderError, RemoteRecord, error_message
@@ -50,6 +51,9 @@ __all__ = ["PullMixin"]
 PREFETCH_PAGES = 2
 
 
+APPLY_CHUNK = 250  # records applied per transaction: a page of a few hundred, one chunk
+
+
 @dataclass
 class _PullRun:
     entity_type: str
@@ -58,6 +62,10 @@ class _PullRun:
     fuzzy: MatchIndex | None = None
     dismissed: set[str] = field(default_factory=set)
     creates: list[tuple[RemoteRecord, list[tuple[str, str]]]] = field(default_factory=list)  # with unique keys
+    deferred: list[int] = field(default_factory=list)  # local ids to merge by a staged push
+    # Runs applied page by page (pull, pull_one) hand CRM writes to a staged push after each
+    # chunk; the others (a venda's references, a duplicate's review) merge in place.
+    defers_remote_writes: bool = False
     temp_ids: int = 0
     max_seen: datetime | None = None
     oldest_failed: datetime | None = None
@@ -65,6 +73,10 @@ class _PullRun:
 
 
 class PullMixin(EngineBase):
+    if TYPE_CHECKING:  # provided by PushMixin in SyncEngine
+
+        def push_one(self, entity_type: str, entity_id: int) -> PushResult: ...
+
     def pull(self, entity_type: str, *, full: bool = False) -> PullResult:
         result = PullResult()
         first_plan = len(self.planned)
@@ -72,7 +84,7 @@ class PullMixin(EngineBase):
             result.message = "entidade somente envio (direção push): nada a importar"
             return result
         self._dep_runs: dict[str, _PullRun] = {}
-        run = _PullRun(entity_type, result)
+        run = _PullRun(entity_type, result, defers_remote_writes=entity_type != "venda")
         run_started = datetime.now(UTC)
         caps = self.provider.capabilities
         with self._uow() as s:
@@ -136,7 +148,7 @@ class PullMixin(EngineBase):
         result = PullResult()
         first_plan = len(self.planned)
         self._dep_runs = {}
-        run = _PullRun(entity_type, result)
+        run = _PullRun(entity_type, result, defers_remote_writes=entity_type != "venda")
         try:
             record = self.provider.get(entity_type, str(external_id))
         except NotFoundError:
@@ -259,15 +271,59 @@ class PullMixin(EngineBase):
     def _apply_page(
         self, run: _PullRun, page: Page, *, seen: set[str] | None, checkpoint: dict[str, Any] | None
     ) -> None:
+        """Apply a page in chunks of at most :data:`APPLY_CHUNK` records, each in its own short
+        transaction (a page far larger than asked for never holds the database for long);
+        the checkpoint moves with the last chunk, so a crash mid-page reads the page again."""
+        records = page.records
+        chunks = [records[i : i + APPLY_CHUNK] for i in range(0, len(records), APPLY_CHUNK)] or [[]]
+        for number, chunk in enumerate(chunks):
+            first, last = number == 0, number == len(chunks) - 1
+            self._apply_chunk(
+                run,
+                page,
+                chunk,
+                errors=page.errors if first else [],
+                seen=seen,
+                checkpoint=checkpoint if last else None,
+            )
+            self._push_deferred(run)
+
+    def _push_deferred(self, run: _PullRun) -> None:
+        """Merge the records changed on both sides with a staged push (the CRM written with
+        no transaction open), counted as this pull's updates or conflicts."""
+        pending, run.deferred = run.deferred, []
+        for local_id in pending:
+            outcome = self.push_one(run.entity_type, local_id)
+            if outcome.success and outcome.external_id and not self.dry_run:
+                with self._uow() as s:
+                    self._item_ok(s, run, outcome.external_id)
+            if not outcome.success:
+                run.result.error(outcome.external_id, outcome.message or "falha ao mesclar")
+            elif outcome.conflitos:
+                run.result.total_conflitos += 1
+            elif outcome.operacao == "update":
+                run.result.total_atualizados += 1
+            else:
+                run.result.total_ignorados += 1
+
+    def _apply_chunk(
+        self,
+        run: _PullRun,
+        page: Page,
+        records: list[RemoteRecord],
+        *,
+        errors: list[tuple[str, str]],
+        seen: set[str] | None,
+        checkpoint: dict[str, Any] | None,
+    ) -> None:
         entity_type = run.entity_type
         result = run.result
         with self._uow() as s:
-            for ext_id, message in page.errors:
+            for ext_id, message in errors:
                 result.total_processados += 1
                 if seen is not None:
                     seen.add(str(ext_id))
                 self._item_failed(s, run, str(ext_id), None, message)
-            records = page.records
             links = self.binder.many_by_external(s, entity_type, [r.external_id for r in records])
             rows = self.repo.many(s, entity_type, [link.entity_id for link in links.values()])
             for record in records:
@@ -365,10 +421,18 @@ class PullMixin(EngineBase):
                 result.total_ignorados += 1
                 self._item_ok(s, run, record.external_id)
                 return
-        with s.begin_nested():
-            if entity_type == "venda":
-                self._import_references(s, record)
-            out = self._reconcile(s, entity_type, link, row, record, direcao="pull")
+        try:
+            with s.begin_nested():
+                if entity_type == "venda":
+                    self._import_references(s, record)
+                out = self._reconcile(
+                    s, entity_type, link, row, record, direcao="pull", remote_writes=not run.defers_remote_writes
+                )
+        except RemoteWriteNeeded:
+            # Changed on both sides: the CRM must be written, which never happens inside this
+            # chunk's transaction; a staged push merges the record after it commits.
+            run.deferred.append(row.id)
+            return
         if out.conflicts:
             result.total_conflitos += 1
         elif out.operacao == "update":
@@ -518,12 +582,20 @@ class PullMixin(EngineBase):
                 external_id=record.external_id,
                 motivo=f"mesmo {key}",
             )
-        out = self._reconcile(s, entity_type, link, row, record, direcao="pull")
         run.result.total_vinculados += 1
-        if out.conflicts:
-            run.result.total_conflitos += 1
         if run.fuzzy is not None:
             run.fuzzy.remove(local_id)
+        # A write to the CRM the merge needs waits for a staged push after this chunk (the
+        # link stays); references a venda pulls in are merged here, as before.
+        try:
+            out = self._reconcile(
+                s, entity_type, link, row, record, direcao="pull", remote_writes=not run.defers_remote_writes
+            )
+        except RemoteWriteNeeded:
+            run.deferred.append(local_id)
+            return local_id
+        if out.conflicts:
+            run.result.total_conflitos += 1
         return local_id
 
     def _local_values(
@@ -598,7 +670,8 @@ class PullMixin(EngineBase):
         if not prepared:
             return
         now = datetime.now(UTC)
-        params = [self.repo.insert_params(entity_type, full) for _, full, _pairs in prepared]
+        ignored = store_ignored_keys(s, self.id_loja)
+        params = [self.repo.insert_params(entity_type, full, ignored) for _, full, _pairs in prepared]
         try:
             with s.begin_nested():
                 s.flush()  # ORM objects pending in this transaction go first, as an ORM insert would

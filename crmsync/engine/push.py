@@ -22,13 +22,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crmsync.engine.base import EngineBase
+from crmsync.engine.base import EngineBase, RemoteWriteNeeded, WrittenMerge
 from crmsync.engine.links import LinkTaken
 from crmsync.engine.local_repo import UnresolvedReference
 from crmsync.engine.results import PushResult, PushSummary
-from crmsync.providers.base import NotFoundError, ProviderError, error_message
+from crmsync.providers.base import NotFoundError, ProviderError, RemoteRecord, error_message
 
 __all__ = ["DependencyError", "PushMixin"]
+
+_STAGED_ROUNDS = 5  # reads of a record that keeps moving before the push gives up (retried later)
 
 
 class DependencyError(Exception):
@@ -40,8 +42,9 @@ class PushMixin(EngineBase):
         started = time.perf_counter()
         first_plan = len(self.planned)
         try:
+            staged = self._push_staged(entity_type, entity_id, started)
             with self._uow() as s:
-                result = self._push_row(s, entity_type, entity_id)
+                result = self._push_row(s, entity_type, entity_id) if staged is None else staged
                 if not self.dry_run and result.success:
                     self.failed.succeeded(
                         s, entity_type=entity_type, direcao="push", entity_id=entity_id, external_id=result.external_id
@@ -137,6 +140,219 @@ class PushMixin(EngineBase):
                 if dirty:
                     candidates.append(row.id)
             return candidates, deletes
+
+    # ------------------------------------------------------------------ one row, staged
+
+    def _push_staged(self, entity_type: str, entity_id: int, started: float) -> PushResult | None:
+        """Push one live cliente/produto with no transaction open while the CRM is called:
+        read in a short transaction, call the CRM, apply in another short transaction that
+        first checks the row and its link did not move meanwhile (if they did, the record
+        is read and reconciled again). A CRM that hangs then holds no database lock, so other
+        stores (and this one's users) keep writing. None: a case for the one-transaction
+        path (dry runs, vendas with their dependencies, deletes, skips, records gone from
+        the CRM), which the caller then takes."""
+        if self.dry_run or entity_type == "venda" or self.config.direction(entity_type) == "pull":
+            return None
+        remote: RemoteRecord | None = None
+        written: WrittenMerge | None = None  # a merge whose CRM write is done, to apply
+        linked_now = False  # linked by this push to a record found by its keys
+        for _round in range(_STAGED_ROUNDS):
+            with self._read() as s:
+                row = self.repo.get(s, entity_type, entity_id)
+                if row is None:
+                    return None
+                link = self.binder.by_local(s, entity_type, entity_id)
+                if link is not None and not self._is_active(link):
+                    return None
+                if row.deletado_em is not None:
+                    if link is None or self.config.entity(entity_type).delete_remoto not in ("delete", "deactivate"):
+                        return None
+                    seen = self._fingerprint(entity_type, row, link)
+                    return self._push_delete_staged(entity_type, entity_id, link.external_id, seen)
+                now_seen = self._fingerprint(entity_type, row, link)
+                external_id = link.external_id if link is not None else None
+                local_ext = self._local_ext(s, entity_type, row) if link is None else None
+            if written is None:
+                seen = now_seen
+            elif now_seen != seen:
+                written = None  # moved while the CRM was written: merge again with its answer
+                seen = now_seen
+            if external_id is None:
+                assert local_ext is not None
+                created = self._push_new_staged(entity_type, entity_id, local_ext, seen, started)
+                if isinstance(created, PushResult):
+                    return created
+                linked_now = linked_now or created == "linked"
+                continue
+            if remote is None or remote.external_id != external_id:
+                try:
+                    remote = self.provider.get(entity_type, external_id)
+                except NotFoundError:
+                    return None
+            try:
+                with self._uow() as s:
+                    row = self.repo.get(s, entity_type, entity_id)
+                    link = self.binder.by_local(s, entity_type, entity_id)
+                    if row is None or self._fingerprint(entity_type, row, link) != seen:
+                        remote, written = None, None  # moved meanwhile: read both sides again
+                        continue
+                    assert link is not None
+                    out = self._reconcile(
+                        s, entity_type, link, row, remote, direcao="push", remote_writes=False, written=written
+                    )
+            except RemoteWriteNeeded as need:
+                answer = self.provider.update(entity_type, external_id, need.fields, current=need.remote)
+                written = WrittenMerge(need.merge, need.local_ext, answer)
+                remote = answer
+                continue  # apply that merge in the next round, if nothing moved meanwhile
+            return PushResult(
+                True,
+                "link" if linked_now else out.operacao,
+                external_id,
+                entity_id,
+                conflitos=out.conflicts,
+                message=self._conflict_message(out.conflicts),
+            )
+        raise RuntimeError("o registro mudou a cada tentativa durante o envio; será tentado de novo")
+
+    def _push_delete_staged(
+        self, entity_type: str, entity_id: int, external_id: str, seen: tuple[Any, ...]
+    ) -> PushResult | None:
+        """A local delete to propagate (policy delete or deactivate): the CRM is called with
+        no transaction open, then the link is marked in a short one if nothing moved (a row
+        restored meanwhile goes back through the whole push: None)."""
+        policy = self.config.entity(entity_type).delete_remoto
+        operacao = policy
+        remote: RemoteRecord | None = None
+        if policy == "delete":
+            with contextlib.suppress(NotFoundError):  # already gone: the goal is reached
+                self.provider.delete(entity_type, external_id)
+        else:
+            try:
+                remote = self.provider.deactivate(entity_type, external_id)
+                operacao = "deactivate"
+            except NotFoundError:
+                operacao = "delete"
+        with self._uow() as s:
+            row = self.repo.get(s, entity_type, entity_id)
+            link = self.binder.by_local(s, entity_type, entity_id)
+            if row is None or link is None or self._fingerprint(entity_type, row, link) != seen:
+                return None
+            if remote is not None:
+                link.remote_version = remote.version
+                link.remote_modificado_em = remote.modified_at
+            link.status = "excluido_local" if operacao == "delete" else "desativado"
+            link.sincronizado_em = datetime.now(UTC)
+            self.log.add(
+                direcao="push",
+                operacao=operacao,
+                entity_type=entity_type,
+                status="sucesso",
+                entity_id=entity_id,
+                external_id=external_id,
+                mensagem="excluído localmente",
+            )
+        return PushResult(True, operacao, external_id, entity_id)
+
+    def _fingerprint(self, entity_type: str, row: Any, link: Any) -> tuple[Any, ...]:
+        """What must not move between reading a record and applying the CRM's answer."""
+        try:
+            row_hash: str | None = self.repo.row_hash(entity_type, row)
+        except ValueError:
+            row_hash = None
+        if link is None:
+            return (row_hash, row.deletado_em)
+        return (
+            row_hash,
+            row.deletado_em,
+            link.id,
+            link.status,
+            link.base_hash,
+            link.local_hash,
+            link.remote_version,
+            link.sincronizado_em,
+        )
+
+    def _push_new_staged(
+        self, entity_type: str, entity_id: int, local_ext: dict[str, Any], seen: tuple[Any, ...], started: float
+    ) -> PushResult | str:
+        """An unlinked row: look it up by its unique keys, else create it, with no transaction
+        open; then link in a short one. "linked" (by us, to a record found by key) or
+        "taken" (by another run): to be merged as a linked row."""
+        found = self.provider.find_by_keys(entity_type, local_ext)
+        if found is not None:
+            with self._uow() as s:
+                if self.binder.by_local(s, entity_type, entity_id) is not None:
+                    return "taken"
+                other = self.binder.by_external(s, entity_type, found.external_id)
+                if other is not None:
+                    raise ValueError(
+                        f"o registro {found.external_id} do CRM tem a mesma chave única e já está vinculado ao "
+                        f"registro local #{other.entity_id}: possível duplicata, revise os dados"
+                    )
+                self.binder.create(
+                    s,
+                    self.binder.new_link(
+                        entity_type,
+                        entity_id,
+                        found.external_id,
+                        base=None,
+                        local_hash=None,
+                        remote_version=None,
+                        remote_modified_at=None,
+                    ),
+                )
+                self.log.add(
+                    direcao="push",
+                    operacao="link",
+                    entity_type=entity_type,
+                    status="sucesso",
+                    entity_id=entity_id,
+                    external_id=found.external_id,
+                    mensagem="já existia no CRM (mesma chave única): vínculo criado",
+                )
+            return "linked"
+        remote = self.provider.create(entity_type, local_ext)
+        duplicate: str | None = None
+        with self._uow() as s:
+            row = self.repo.get(s, entity_type, entity_id)
+            link = self.binder.new_link(
+                entity_type,
+                entity_id,
+                remote.external_id,
+                base={**remote.data, **local_ext},
+                # the fingerprint of what was sent: a change made meanwhile shows as dirty
+                local_hash=seen[0],
+                remote_version=remote.version,
+                remote_modified_at=remote.modified_at,
+            )
+            try:
+                self.binder.create(s, link)
+            except LinkTaken as taken:
+                if taken.existing.external_id == remote.external_id:
+                    raise ValueError(
+                        f"o registro {remote.external_id} do CRM já está vinculado ao registro local "
+                        f"#{taken.existing.entity_id} e é idêntico a este: possível duplicata, revise os dados"
+                    ) from None
+                duplicate = remote.external_id
+            else:
+                self.log.add(
+                    direcao="push",
+                    operacao="create",
+                    entity_type=entity_type,
+                    status="sucesso",
+                    entity_id=entity_id,
+                    external_id=remote.external_id,
+                    duracao_ms=int((time.perf_counter() - started) * 1000),
+                )
+            if row is None:
+                raise LookupError(f"{entity_type} #{entity_id} não encontrado nesta loja")
+        if duplicate is not None:
+            # Another run linked this row meanwhile: ours is a duplicate on the provider.
+            with contextlib.suppress(ProviderError):
+                self.provider.delete(entity_type, duplicate)
+            return "taken"
+        return PushResult(True, "create", remote.external_id, entity_id)
 
     # ------------------------------------------------------------------ one row
 

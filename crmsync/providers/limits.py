@@ -10,13 +10,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from pathlib import Path
 from typing import Protocol
 
 import structlog
 from pyrate_limiter import Rate, StateBucket, StateStore, TokenBucket, WallClock
 from pyrate_limiter.abstracts.algorithm import Decision, State, StateAlgorithm
 
+from crmsync.private_files import create_private
 from crmsync.sqlite_wal import enable_wal
 
 log = structlog.get_logger("crmsync.providers.transport")
@@ -101,7 +101,7 @@ class SQLiteLimits:
     def __init__(self, path: str) -> None:
         self.shared_across_processes = path != ":memory:"
         if self.shared_across_processes:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            create_private(path)  # 0600, its parent made
         # Autocommit mode: every read-modify-write opens its own BEGIN IMMEDIATE.
         self._conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
         self._lock = threading.RLock()

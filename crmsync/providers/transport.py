@@ -9,7 +9,9 @@ So every request goes through:
 2. the daily quota counter, which refuses to *send* once our share of the day is spent;
 3. a token bucket (pyrate-limiter's GCRA with burst 1, i.e. perfectly even spacing) kept in
    a store every process sees: SQLite by default, Redis when the URL is `redis://`;
-4. the request itself, with a timeout, over one keep-alive `httpx.Client`;
+4. the request itself over one keep-alive `httpx.Client`, with a timeout per phase, an
+   overall deadline (connect and every read of the answer) and a size cap on the answer,
+   so a CRM that drip-feeds or floods its answer cannot hold a worker;
 5. retries with exponential backoff and jitter (tenacity) on retriable failures only.
    `Retry-After` wins over the backoff. A request that may have reached the server
    (timeout, dropped answer, 5xx) is retried only when it is idempotent; a POST is handed
@@ -40,7 +42,7 @@ import structlog
 from pyrate_limiter import Rate, RateItem, StateBucket
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from crmsync.providers.base import RateLimitedError, RetriableError
+from crmsync.providers.base import ProtocolError, RateLimitedError, RetriableError
 from crmsync.providers.limits import SharedLimits, open_shared_limits  # the budget's stores
 from crmsync.settings import Settings, get_settings
 
@@ -166,6 +168,8 @@ class Transport:
         settings: Settings | None = None,
         pace_factor: float = DEFAULT_PACE_FACTOR,
         timeout: float | None = None,
+        deadline: float | None = None,
+        max_answer_bytes: int | None = None,
         max_attempts: int = 5,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
@@ -190,6 +194,10 @@ class Transport:
         self.max_attempts = max(1, max_attempts)
         self.max_retry_after = max_retry_after
         self.timeout = httpx.Timeout(timeout if timeout is not None else self.settings.http_timeout_seconds)
+        self.deadline = deadline if deadline is not None else self.settings.http_deadline_seconds
+        self.max_answer_bytes = (
+            max_answer_bytes if max_answer_bytes is not None else self.settings.http_max_answer_bytes
+        )
         # Exponential backoff with full jitter on top; spelled out rather than with
         # tenacity's wait_exponential_jitter, whose arguments changed between 8.x and 9.x.
         self._backoff_initial = backoff_initial
@@ -385,7 +393,7 @@ class Transport:
             self._stats.requests_sent += 1
         started = time.monotonic()
         try:
-            response = self._client.request(method, self.url(path), params=params or None, json=body)
+            response = self._bounded_request(method, path, params, body, desc, started + self.deadline)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             self._count_failure(timeout=isinstance(exc, httpx.TimeoutException))
             raise TransportError(
@@ -421,6 +429,66 @@ class Transport:
         if status >= 500:
             raise ServerError(f"erro do provedor (HTTP {status})", status=status, request=desc)
         return response
+
+    def _phase_timeout(self, left: float) -> httpx.Timeout:
+        """The per-phase timeouts, none longer than the time left before the deadline."""
+        left = max(0.001, left)
+
+        def cap(value: float | None) -> float:
+            return left if value is None else min(value, left)
+
+        t = self.timeout
+        return httpx.Timeout(connect=cap(t.connect), read=cap(t.read), write=cap(t.write), pool=cap(t.pool))
+
+    def _bounded_request(
+        self, method: str, path: str, params: Mapping[str, Any], body: Any, desc: str, deadline: float
+    ) -> httpx.Response:
+        """Send and read the whole answer within `deadline` (monotonic) and the size cap.
+        Each read waits at most the time left, so a drip-fed answer ends at the deadline
+        (give or take one read), not after a read timeout per byte."""
+        request = self._client.build_request(
+            method,
+            self.url(path),
+            params=params or None,
+            json=body,
+            timeout=self._phase_timeout(deadline - time.monotonic()),
+        )
+        response = self._client.send(request, stream=True)
+        if response.is_stream_consumed:  # an answer already in memory (a test transport)
+            if len(response.content) > self.max_answer_bytes:
+                raise self._too_large(desc)
+            return response
+        try:
+            declared = response.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > self.max_answer_bytes:
+                raise self._too_large(desc)
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_raw():
+                size += len(chunk)
+                if size > self.max_answer_bytes:
+                    raise self._too_large(desc)
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout(f"answer not complete within {self.deadline:g} s", request=request)
+        finally:
+            response.close()
+        content = b"".join(chunks)
+        decoded = httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            content=content,
+            request=request,
+            extensions=dict(response.extensions),
+        )
+        if len(decoded.content) > self.max_answer_bytes:  # a compressed answer, inflated
+            raise self._too_large(desc)
+        return decoded
+
+    def _too_large(self, desc: str) -> ProtocolError:
+        with self._stats_lock:
+            self._stats.by_status["too_large"] += 1
+        return ProtocolError(f"resposta do provedor maior que o limite de {self.max_answer_bytes} bytes", request=desc)
 
     def _count_failure(self, *, timeout: bool) -> None:
         with self._stats_lock:

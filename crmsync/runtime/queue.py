@@ -13,11 +13,11 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 from huey import Huey, PriorityRedisHuey, SqliteHuey
 
+from crmsync.private_files import create_private
 from crmsync.runtime.state import RuntimeState, open_state, split_queue_url
 from crmsync.settings import Settings, get_settings
 
@@ -73,7 +73,7 @@ def make_huey(queue_url: str) -> Huey:
         huey: Huey = PriorityRedisHuey(name=name, connection_pool=pool, results=False, blocking=True, read_timeout=1)
     elif queue_url.startswith("sqlite:///"):
         path = queue_url[len("sqlite:///") :]
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        create_private(path)  # 0600, its parent made
         huey = SqliteHuey(name="crmsync", filename=path, results=False, timeout=30)
     else:
         raise ValueError(

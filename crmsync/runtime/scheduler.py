@@ -41,6 +41,7 @@ from crmsync.config import IntegrationConfig, integration_config
 from crmsync.crypto import decrypt_json
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmEntityLink, CrmIntegracao
+from crmsync.engine.retention import purge_expired
 from crmsync.providers.limits import open_shared_limits
 from crmsync.providers.registry import open_provider
 from crmsync.runtime.jobs import enqueue_pull, enqueue_reconcile
@@ -191,9 +192,21 @@ class Scheduler:
                         decision.ultima_varredura_enfileirada = now
                         decision.proxima_varredura = now + decision.intervalo_efetivo_min * 60
                     state.set_json(f"sched:{integ.id}", decision.as_dict())
+            self._purge_daily(state, now)
         finally:
             state.release("lock:scheduler", token)
         return decisions
+
+    def _purge_daily(self, state: Any, now: float) -> None:
+        """Once a day, the webhook inbox and the sync log past their retention go."""
+        if now < float(state.get_json("due:purge") or 0):
+            return
+        state.set_json("due:purge", now + 24 * 3600)
+        sf = get_sessionmaker(self.settings.resolved_database_url())
+        s = self.settings
+        done = purge_expired(sf, webhook_days=s.webhook_retention_days, log_days=s.sync_log_retention_days)
+        if done.webhooks or done.logs:
+            log.info("retenção: %s entregas de webhook e %s linhas de log apagadas", done.webhooks, done.logs)
 
     def _queue_full_scans(
         self, state: RuntimeState, integ: CrmIntegracao, cfg: IntegrationConfig, decision: ScheduleDecision, now: float

@@ -19,6 +19,7 @@ import uuid
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from crmsync.private_files import create_private
 from crmsync.sqlite_wal import enable_wal
 
 
@@ -76,6 +77,7 @@ class SqliteState:
         self.namespace = namespace
         self.path = path
         self._local = threading.local()
+        create_private(path)  # the queue's file, 0600 (the queue may not have made it yet)
         conn = self._conn()
         conn.executescript(
             "CREATE TABLE IF NOT EXISTS crmsync_locks (key TEXT PRIMARY KEY, token TEXT NOT NULL, "

@@ -9,3 +9,7 @@ MAX_ID = 2**31 - 1
 
 def valid_id(value: int) -> bool:
     return 1 <= value <= MAX_ID
+
+
+# Offsets far past any table; larger ones (2^63 overflows every driver) are refused.
+MAX_OFFSET = 2**62

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from crmsync.config import IntegrationConfig, load_config_file, parse_config
 from crmsync.crypto import decrypt_json, encrypt_json, mask_secret
 from crmsync.db.sync import CrmIntegracao
+from crmsync.engine.unique_keys import refresh_store_keys
 from crmsync.services.errors import DuplicateError, InvalidInputError, NotFoundError
 from crmsync.services.ids import valid_id
 from crmsync.services.lojas import get_loja
@@ -101,6 +102,8 @@ def create_integracao(
         webhook_secret=secrets.token_urlsafe(32),
     )
     session.add(integ)
+    session.flush()
+    refresh_store_keys(session, loja_id)  # its chaves_ignoradas now count for the store's keys
     session.commit()
     return integ
 
@@ -128,6 +131,8 @@ def set_config(
     config (`ConfigError` naming the key) leaves the stored one untouched."""
     integ = get_integracao(session, integracao_id)
     integ.config = config_to_column(config)
+    session.flush()
+    refresh_store_keys(session, integ.id_loja)  # chaves_ignoradas may have changed
     session.commit()
     return integ
 

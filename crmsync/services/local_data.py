@@ -17,19 +17,19 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
-from sqlalchemy import Date, Integer, String, Text, false, func, select
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, create_model, field_validator
+from sqlalchemy import Date, Integer, String, Text, and_, false, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
-from crmsync.config import parse_config
 from crmsync.db.hooks import after_local_write
 from crmsync.db.local import LOCAL_MODELS, Cliente, Produto, Venda, VendaItem
-from crmsync.db.sync import CrmIntegracao
 from crmsync.db.types import Money, UTCDateTime, utcnow
 from crmsync.engine.local_rows import CLIENTE_FIELDS, PRODUTO_FIELDS, apply_canon_to_row
+from crmsync.engine.unique_keys import KEY_COLUMNS, store_ignored_keys, violated_key
 from crmsync.mapping.normalize import FOUR_PLACES, digits
-from crmsync.matching import exact_value, ignored_keys
+from crmsync.matching import exact_value
 from crmsync.model.canonical import ClienteCanon, ProdutoCanon, canonicalize
 from crmsync.services.errors import DuplicateError, InvalidInputError, NotFoundError
 from crmsync.services.ids import valid_id
@@ -45,7 +45,12 @@ UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
     "produto": ("codigo", "codigo_barra"),
     "venda": ("codigo",),
 }
+_KEY_COLUMN_NAMES = frozenset(c for keys in KEY_COLUMNS.values() for c in keys.values())
 MAX_LIMIT = 500
+# Documents given as text with no digit at all ("abcdefghijk"): the canonical normaliser
+# reads them as "no document" (right for a CRM's "não tem"), but from a user it is a typo
+# that must be refused, never stored as an empty document.
+_DOCUMENT_FIELDS = {"cpf": "CPF inválido", "cnpj": "CNPJ inválido"}
 DEFAULT_LIMIT = 50
 _MAX_AMOUNT = Decimal("10000000000")  # Numeric(14, 4): ten integer digits
 
@@ -57,6 +62,14 @@ _MAX_AMOUNT = Decimal("10000000000")  # Numeric(14, 4): ten integer digits
 class ClienteIn(ClienteCanon):
     """A customer. CPF/CNPJ with or without punctuation (check digits verified), e-mail,
     phones in any Brazilian spelling (stored E.164), `data_nascimento` as AAAA-MM-DD."""
+
+    @field_validator("cpf", "cnpj", mode="before")
+    @classmethod
+    def _document_has_digits(cls, value: Any, info: ValidationInfo) -> Any:
+        """A document typed as letters is refused, not read as "no document"."""
+        if isinstance(value, str) and value.strip() and not digits(value):
+            raise ValueError(_DOCUMENT_FIELDS[str(info.field_name)])
+        return value
 
 
 class ProdutoIn(ProdutoCanon):
@@ -138,8 +151,13 @@ def _out_type(column: Any) -> Any:
     return base | None if column.nullable else base
 
 
+def _public_columns(model: type[Any]) -> list[Any]:
+    """The columns the API shows: all but the internal unique-key columns (`chave_*`)."""
+    return [c for c in model.__table__.columns if c.key not in _KEY_COLUMN_NAMES]
+
+
 def _out_model(model: type[Any], name: str, extra: Mapping[str, Any] | None = None) -> type[BaseModel]:
-    fields: dict[str, Any] = {c.key: (_out_type(c), ...) for c in model.__table__.columns}
+    fields: dict[str, Any] = {c.key: (_out_type(c), ...) for c in _public_columns(model)}
     fields.update(extra or {})
     return create_model(name, **fields)
 
@@ -161,7 +179,7 @@ def _value_out(value: Any) -> Any:
 
 
 def _columns_out(row: Any) -> dict[str, Any]:
-    return {c.key: _value_out(getattr(row, c.key)) for c in type(row).__table__.columns}
+    return {c.key: _value_out(getattr(row, c.key)) for c in _public_columns(type(row))}
 
 
 def row_to_dict(entity_type: str, row: LocalRow) -> dict[str, Any]:
@@ -193,22 +211,6 @@ def _check_lengths(model: type[Any], values: Mapping[str, Any]) -> None:
                 raise InvalidInputError(f"no máximo {length} caracteres", (key,))
 
 
-def _ignored_by_every_integration(session: Session, loja_id: int) -> frozenset[str]:
-    """Key values that no integration of the store links on: those in the `chaves_ignoradas`
-    of each one. A value that one integration still links on must stay unique in the store."""
-    ignored: frozenset[str] | None = None
-    configs: list[dict[str, Any] | None] = list(
-        session.scalars(select(CrmIntegracao.config).where(CrmIntegracao.id_loja == loja_id))
-    )
-    for config in configs:
-        try:
-            values = ignored_keys(parse_config(config or {}).chaves_ignoradas)
-        except ValueError:  # a config saved before a validation rule existed: ignores nothing
-            values = frozenset()
-        ignored = values if ignored is None else ignored & values
-    return ignored or frozenset()
-
-
 def _check_unique(
     session: Session, entity_type: str, loja_id: int, values: Mapping[str, Any], exclude_id: int | None = None
 ) -> None:
@@ -220,11 +222,16 @@ def _check_unique(
         if spelled is None:  # empty, or a placeholder ("naotem@...") the matcher never links on
             continue
         if ignored is None:
-            ignored = _ignored_by_every_integration(session, loja_id)
+            ignored = store_ignored_keys(session, loja_id)
         if spelled in ignored:  # the store's own "none" value (chaves_ignoradas)
             continue
-        column = getattr(model, key)
-        query = select(model.id).where(model.id_loja == loja_id, model.deletado_em.is_(None), column == value)
+        same: ColumnElement[bool] = getattr(model, key) == value
+        key_column = KEY_COLUMNS.get(entity_type, {}).get(key)
+        if key_column is not None:  # the key as the unique index compares it; rows another
+            # program wrote (no key yet) by their raw value
+            keyed = getattr(model, key_column)
+            same = or_(keyed == spelled, and_(keyed.is_(None), same))
+        query = select(model.id).where(model.id_loja == loja_id, model.deletado_em.is_(None), same)
         if exclude_id is not None:
             query = query.where(model.id != exclude_id)
         other = session.scalar(query.limit(1))
@@ -232,7 +239,29 @@ def _check_unique(
             raise DuplicateError(f"já existe {_ARTICLE[entity_type]} com este {key} nesta loja (id {other})")
 
 
+def _commit(session: Session, entity_type: str) -> None:
+    """Commit; a unique key taken meanwhile by a concurrent write (the database's unique
+    index, not our SELECT, is what decides) answers the same 409 as the check above."""
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        key = violated_key(exc)
+        if key is None:
+            raise
+        raise DuplicateError(f"já existe {_ARTICLE[entity_type]} com este {key} nesta loja") from None
+
+
+def _refuse_documents_without_digits(data: Mapping[str, Any]) -> None:
+    for key, message in _DOCUMENT_FIELDS.items():
+        value = data.get(key)
+        if isinstance(value, str) and value.strip() and not digits(value):
+            raise InvalidInputError(message, (key,))
+
+
 def _validate_canon(entity_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    if entity_type == "cliente":
+        _refuse_documents_without_digits(data)
     try:
         values = canonicalize(entity_type, data)
     except ValidationError as exc:
@@ -344,7 +373,7 @@ def create_record(session: Session, loja_id: int, entity_type: str, data: Mappin
         row = model(id_loja=loja_id, cadastrado_em=now, modificado_em=now)
         apply_canon_to_row(entity_type, row, canon)
     session.add(row)
-    session.commit()
+    _commit(session, entity_type)
     after_local_write(loja_id, entity_type, row.id)
     return row
 
@@ -367,7 +396,7 @@ def update_record(
         _check_unique(session, entity_type, loja_id, canon, exclude_id=row.id)
         apply_canon_to_row(entity_type, row, canon)
     row.modificado_em = utcnow()
-    session.commit()
+    _commit(session, entity_type)
     after_local_write(loja_id, entity_type, row.id)
     return row
 

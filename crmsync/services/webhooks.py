@@ -89,6 +89,34 @@ def verify(
     return None
 
 
+MAX_JSON_DEPTH = 32  # a webhook is an event and an id or two; deeper is an attack or a bug
+
+
+def json_depth_exceeds(body: bytes, limit: int) -> bool:
+    """Whether the JSON text nests objects/arrays deeper than ``limit``, read by counting
+    brackets outside strings before parsing it (the parser would recurse once per level
+    and the stored payload would not serialise back past 255 levels)."""
+    depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x7B, 0x5B):  # { [
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x7D, 0x5D):
+            depth -= 1
+    return False
+
+
 def accept_delivery(
     provider: str,
     token: str,
@@ -114,9 +142,11 @@ def accept_delivery(
         if problem is not None:
             log.warning("webhook recusado (integração %s): %s", integ.id, problem)
             raise WebhookRefused()
+        if json_depth_exceeds(body, MAX_JSON_DEPTH):
+            raise WebhookBodyInvalid(f"JSON aninhado demais (máximo {MAX_JSON_DEPTH} níveis)")
         try:
             payload = json.loads(body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):
             raise WebhookBodyInvalid("corpo não é JSON válido") from None
         if not isinstance(payload, dict):
             raise WebhookBodyInvalid("corpo deve ser um objeto JSON")

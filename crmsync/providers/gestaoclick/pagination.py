@@ -130,3 +130,15 @@ class PageNumberPaginator:
         if next_page is not None and next_page in self.seen:
             raise ProtocolError(f"paginação em laço: a página {next_page} já foi lida", request=request)
         self.next_page = next_page
+
+
+def check_items(items: list[Any], *, page_size: int, request: str) -> None:
+    """A page longer than the page size asked for, or holding one id twice, is not what the
+    API documents: applying it would spend minutes on records that cannot all be right (a
+    server repeating itself, or ignoring ``limite``), so the page is refused as a whole."""
+    if len(items) > page_size:
+        raise ProtocolError(f"página com {len(items)} itens, mais que os {page_size} pedidos", request=request)
+    ids = [str(item.get("id")) for item in items if isinstance(item, dict) and item.get("id") not in (None, "")]
+    if len(ids) != len(set(ids)):
+        repeated = next(i for i in ids if ids.count(i) > 1)
+        raise ProtocolError(f"página repete o id {repeated[:20]}", request=request)

@@ -57,7 +57,7 @@ from crmsync.providers.gestaoclick.client import (
     item_path,
     normalise_base_url,
 )
-from crmsync.providers.gestaoclick.pagination import PageMeta, PageNumberPaginator, check_page
+from crmsync.providers.gestaoclick.pagination import PageMeta, PageNumberPaginator, check_items, check_page
 from crmsync.providers.transport import (
     DEFAULT_PACE_FACTOR,
     Transport,
@@ -308,6 +308,7 @@ class GestaoClickProvider:
         fetched_at = datetime.now(UTC)
         env = self.client.get_list(self._resource(entity_type), dict(params))
         meta = PageMeta.parse(env.meta, request=env.request, base_url=self._origin)
+        check_items(env.data, page_size=PAGE_SIZE, request=env.request)
         nxt = check_page(meta, requested=page, item_count=len(env.data), page_size=PAGE_SIZE, request=env.request)
         if env.meta is None and len(env.data) >= PAGE_SIZE:
             nxt = page + 1  # no meta at all: keep going until a short or empty page
@@ -345,6 +346,7 @@ class GestaoClickProvider:
         """Look a record up by its unique keys, in the spec's order; exact matches only."""
         for params, matches in self._key_queries(entity_type, data):
             env = self.client.get_list(self._resource(entity_type), {**params, "limite": PAGE_SIZE})
+            check_items(env.data, page_size=PAGE_SIZE, request=env.request)
             found = [item for item in env.data if isinstance(item, dict) and matches(item)]
             if found:
                 found.sort(key=lambda item: int(str(item.get("id"))) if str(item.get("id")).isdigit() else 0)

@@ -1,0 +1,92 @@
+"""Fixtures of the many-stores tests: the real app served by uvicorn on a free loopback port
+(real concurrent HTTP requests), on a fresh database of each kind."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from crmsync.api.app import create_app
+from crmsync.db.schema import upgrade
+from crmsync.db.session import dispose_engines
+from crmsync.settings import reset_settings_cache
+
+SECRET_KEY = "xJ7Ob0rNwrZ0Vq3r9mOe2jvV6lE4hN8XcZ1pQ5sT7uY="
+ADMIN_TOKEN = "admin-token-for-tests"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def valid_cpf(base: int) -> str:
+    """A CPF with correct check digits from a 9-digit number."""
+    nums = [int(c) for c in f"{base:09d}"]
+    for weight in (10, 11):
+        total = sum(n * w for n, w in zip(nums, range(weight, 1, -1), strict=False))
+        digit = (total * 10) % 11
+        nums.append(0 if digit == 10 else digit)
+    return "".join(map(str, nums))
+
+
+def use_database(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRMSYNC_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CRMSYNC_DATABASE_URL", url)
+    monkeypatch.setenv("CRMSYNC_QUEUE_URL", f"sqlite:///{(tmp_path / 'queue.db').as_posix()}")
+    monkeypatch.setenv("CRMSYNC_SECRET_KEY", SECRET_KEY)
+    monkeypatch.setenv("CRMSYNC_ADMIN_TOKEN", ADMIN_TOKEN)
+    reset_settings_cache()
+    dispose_engines()
+    upgrade(url)
+
+
+class LiveApp:
+    """The whole app in a uvicorn thread (lifespan off: no embedded worker)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(
+            create_app(), host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="off"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert self.server.started, "the app did not start"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def live_app() -> Iterator[Callable[[], LiveApp]]:
+    apps: list[LiveApp] = []
+
+    def start() -> LiveApp:
+        app = LiveApp()
+        app.start()
+        apps.append(app)
+        return app
+
+    yield start
+    for app in apps:
+        app.stop()
+    dispose_engines()
+    reset_settings_cache()
