@@ -123,11 +123,6 @@ def _two_stores_one_hung(sandbox: SandboxServer, hung: HungServer) -> tuple[Any,
     return bad, good
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SQLite: the engine still holds the database's write lock across a CRM call; the `tenants` "
-    "branch (#12 item 2) removes it. Strict: once merged this passes, and the mark must go.",
-)
 def test_a_hung_store_takes_one_worker_and_the_other_keeps_flowing_sqlite(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_url: str
 ) -> None:
