@@ -113,3 +113,63 @@ def enable(integracao_id: int, _admin: AdminDep, session: SessionDep) -> dict[st
 def disable(integracao_id: int, _admin: AdminDep, session: SessionDep) -> dict[str, Any]:
     """Stop syncing this integration (nothing is deleted; `enable` resumes it)."""
     return integ_svc.integracao_to_dict(integ_svc.set_active(session, integracao_id, False), include_config=False)
+
+
+# ------------------------------------------------------------------------------ life cycle
+
+
+@router.post("/lojas/{loja_id}/rotate-key")
+def rotate_key(loja_id: int, _admin: AdminDep, session: SessionDep) -> dict[str, Any]:
+    """A new API key for the store (answered this one time); the old one stops at once, and
+    console sessions opened with it end."""
+    loja, key = lojas_svc.rotate_api_key(session, loja_id)
+    return {**lojas_svc.loja_to_dict(loja), "api_key": key}
+
+
+@router.post("/lojas/{loja_id}/revoke-key")
+def revoke_key(loja_id: int, _admin: AdminDep, session: SessionDep) -> dict[str, Any]:
+    """Take the store's key away (no new one): nothing opens it until `rotate-key`."""
+    return lojas_svc.loja_to_dict(lojas_svc.revoke_api_key(session, loja_id))
+
+
+@router.post("/lojas/{loja_id}/disable")
+def disable_loja(loja_id: int, _admin: AdminDep, session: SessionDep) -> dict[str, Any]:
+    """Switch the store off: its key opens nothing and its jobs are skipped (nothing deleted)."""
+    return lojas_svc.loja_to_dict(lojas_svc.set_loja_active(session, loja_id, False))
+
+
+@router.post("/lojas/{loja_id}/enable")
+def enable_loja(loja_id: int, _admin: AdminDep, session: SessionDep) -> dict[str, Any]:
+    return lojas_svc.loja_to_dict(lojas_svc.set_loja_active(session, loja_id, True))
+
+
+class ConexaoUpdate(BaseModel):
+    """Body of `PATCH /api/admin/integracoes/{id}`: what to change (tokens as a pair)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str | None = Field(default=None, max_length=300)
+    access_token: str | None = Field(default=None, min_length=1, max_length=500)
+    secret_access_token: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+@router.patch("/integracoes/{integracao_id}")
+def update_integracao(integracao_id: int, body: ConexaoUpdate, _admin: AdminDep, session: SessionDep) -> dict[str, Any]:
+    """Change the base URL and/or the credentials (answered masked). Invalid values are a
+    422 naming the field, and nothing changes."""
+    integ = integ_svc.update_connection(
+        session,
+        integracao_id,
+        base_url=body.base_url,
+        access_token=body.access_token,
+        secret_access_token=body.secret_access_token,
+    )
+    return integ_svc.integracao_to_dict(integ, include_config=False)
+
+
+@router.post("/integracoes/{integracao_id}/webhook-secret")
+def rotate_webhook_secret(integracao_id: int, _admin: AdminDep, session: SessionDep) -> dict[str, Any]:
+    """A new webhook secret and URL (the secret answered this one time, to configure the
+    sender); deliveries signed with the old one, or sent to the old URL, are refused."""
+    integ, secret = integ_svc.rotate_webhook_secret(session, integracao_id)
+    return {**integ_svc.integracao_to_dict(integ, include_config=False), "webhook_secret": secret}

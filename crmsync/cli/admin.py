@@ -1,5 +1,5 @@
-"""Administration commands: `db upgrade`, `loja add|list`, `integration add|list|show|
-set-config|enable|disable`.
+"""Administration commands: `db upgrade`, `loja add|list|rotate-key|revoke-key|enable|disable`,
+`integration add|list|show|set-config|set-connection|rotate-webhook-secret|enable|disable`.
 
 They run the same service functions as the admin API (`crmsync.services`), so both paths
 validate identically. Each command brings the database to the current schema first (a
@@ -115,6 +115,51 @@ def loja_list(as_json: bool = JsonOption) -> None:
             row["cadastrado_em"],
         )
     console.print(table)
+
+
+@loja_app.command("rotate-key")
+def loja_rotate_key(loja_id: int = typer.Argument(..., help="Id da loja."), as_json: bool = JsonOption) -> None:
+    """Gera uma nova chave de API (mostrada só desta vez); a antiga para de funcionar na hora."""
+    with _session() as session:
+        loja, key = lojas_svc.rotate_api_key(session, loja_id)
+        data = {**lojas_svc.loja_to_dict(loja), "api_key": key}
+    if as_json:
+        emit_json(data)
+        return
+    console.print(f"nova chave de API da loja {loja_id}: {key}", highlight=False, markup=False, soft_wrap=True)
+    console.print("a chave anterior já não funciona; guarde esta agora.", highlight=False, markup=False)
+
+
+@loja_app.command("revoke-key")
+def loja_revoke_key(loja_id: int = typer.Argument(..., help="Id da loja."), as_json: bool = JsonOption) -> None:
+    """Revoga a chave de API da loja sem criar outra (use rotate-key para uma nova)."""
+    with _session() as session:
+        data = lojas_svc.loja_to_dict(lojas_svc.revoke_api_key(session, loja_id))
+    if as_json:
+        emit_json(data)
+    else:
+        console.print(f"chave de API da loja {loja_id} revogada", highlight=False, markup=False)
+
+
+def _set_loja_active(loja_id: int, ativo: bool, as_json: bool) -> None:
+    with _session() as session:
+        data = lojas_svc.loja_to_dict(lojas_svc.set_loja_active(session, loja_id, ativo))
+    if as_json:
+        emit_json(data)
+    else:
+        console.print(f"loja {loja_id} {'ativada' if ativo else 'desativada'}", highlight=False, markup=False)
+
+
+@loja_app.command("enable")
+def loja_enable(loja_id: int = typer.Argument(..., help="Id da loja."), as_json: bool = JsonOption) -> None:
+    """Reativa a loja."""
+    _set_loja_active(loja_id, True, as_json)
+
+
+@loja_app.command("disable")
+def loja_disable(loja_id: int = typer.Argument(..., help="Id da loja."), as_json: bool = JsonOption) -> None:
+    """Desativa a loja: sua chave não abre nada e nada dela sincroniza (nada é apagado)."""
+    _set_loja_active(loja_id, False, as_json)
 
 
 # --- integration ---------------------------------------------------------------------------
@@ -240,6 +285,52 @@ def integration_set_config(
         emit_json({"id": integracao_id, "config": config})
     else:
         console.print(f"configuração da integração {integracao_id} atualizada", highlight=False, markup=False)
+
+
+@integration_app.command("set-connection")
+def integration_set_connection(
+    integracao_id: int = typer.Argument(..., help="Id da integração."),
+    base_url: str | None = typer.Option(None, "--base-url", help="Nova URL base da API do provedor."),
+    access_token: str | None = typer.Option(
+        None, "--access-token", envvar="CRMSYNC_NEW_ACCESS_TOKEN", help="Novo access-token (ou a variável)."
+    ),
+    secret_access_token: str | None = typer.Option(
+        None,
+        "--secret-access-token",
+        envvar="CRMSYNC_NEW_SECRET_ACCESS_TOKEN",
+        help="Novo secret-access-token (ou a variável).",
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Troca a URL base e/ou as credenciais (as duas juntas) de uma integração."""
+    with _session() as session:
+        integ = integ_svc.update_connection(
+            session,
+            integracao_id,
+            base_url=base_url,
+            access_token=access_token,
+            secret_access_token=secret_access_token,
+        )
+        data = integ_svc.integracao_to_dict(integ, include_config=False)
+    if as_json:
+        emit_json(data)
+    else:
+        console.print(f"conexão da integração {integracao_id} atualizada", highlight=False, markup=False)
+
+
+@integration_app.command("rotate-webhook-secret")
+def integration_rotate_webhook_secret(
+    integracao_id: int = typer.Argument(..., help="Id da integração."), as_json: bool = JsonOption
+) -> None:
+    """Gera um novo segredo e uma nova URL de webhook (o segredo é mostrado só desta vez)."""
+    with _session() as session:
+        integ, secret = integ_svc.rotate_webhook_secret(session, integracao_id)
+        data = {**integ_svc.integracao_to_dict(integ, include_config=False), "webhook_secret": secret}
+    if as_json:
+        emit_json(data)
+        return
+    console.print(f"webhook: POST {data['webhook_path']}", highlight=False, markup=False, soft_wrap=True)
+    console.print(f"segredo do webhook: {secret}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _set_active(integracao_id: int, ativo: bool, as_json: bool) -> None:

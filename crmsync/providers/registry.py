@@ -77,9 +77,9 @@ def webhook_target(key: str, payload: Mapping[str, Any]) -> tuple[str, str] | No
     return None if parse is None else parse(payload)
 
 
-def webhook_signature_check(key: str) -> Callable[[str, str, bytes, str], bool]:
+def webhook_signature_check(key: str) -> Callable[[str, str, bytes, str, str], bool]:
     """How provider `key` checks a delivery's signature (secret, timestamp, body,
-    signature); the kit's HMAC scheme when the provider has none of its own."""
+    signature, delivery id); the kit's HMAC scheme when the provider has none of its own."""
     try:
         check = getattr(provider_class(key), "verify_webhook", None)
     except LookupError:

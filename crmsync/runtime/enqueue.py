@@ -103,3 +103,8 @@ def enqueue_reconcile(integracao_id: int, remote: bool = True, trigger: str = "c
 
 def enqueue_retry(integracao_id: int | None = None) -> bool:
     return _enqueue(None, "retry_failed_task", (integracao_id,), PRIORITY_RETRY)
+
+
+def enqueue_manual(job_id: str) -> bool:
+    """A manual run (its parameters are in its job record, `crmsync.runtime.job_records`)."""
+    return _enqueue(None, "manual_run", (job_id,), PRIORITY_PUSH)

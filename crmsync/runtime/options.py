@@ -39,6 +39,16 @@ class RuntimeOptions(BaseSettings):
     # watermark, so a record deleted in the CRM is never noticed; the scheduler also queues
     # a full scan (`pull(full=True)`, which infers remote deletes) this often per entity.
     full_scan_seconds: float = 86400.0
+    # Fair sharing (crmsync.runtime.fairness): a job whose integration is busy goes back
+    # through the queue after about this many seconds (jittered).
+    fair_retry_seconds: float = 1.0
+    # A job that failed after more than this many seconds puts its integration on a
+    # cool-down of `elapsed * fair_cooldown_factor` before its next turn.
+    fair_free_seconds: float = 5.0
+    fair_cooldown_factor: float = 1.0
+    # Manual runs that wait for their result (API `?esperar=true`, CLI) wait this long for
+    # the integration's turn before answering "busy, try again" (503 / exit 1).
+    manual_turn_wait_seconds: float = 60.0
     # Worker threads of the embedded runtime (`crmsync serve`).
     embedded_workers: int = 2
     # Seconds a graceful stop waits for running jobs before giving up on them.

@@ -22,10 +22,11 @@ import httpx
 from crmsync.sandbox.formats import SandboxClock
 
 
-def sign(secret: str, timestamp: str, raw_body: bytes) -> str:
-    """``sha256=<hex HMAC-SHA256(secret, f"{timestamp}.{raw_body}")>``."""
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + raw_body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
+def sign(secret: str, timestamp: str, raw_body: bytes, delivery_id: str = "") -> str:
+    """``sha256=<hex HMAC-SHA256(secret, f"{timestamp}.{delivery_id}.{raw_body}")>`` (the
+    delivery id is signed too, so a captured delivery cannot be replayed under a new id)."""
+    signed = timestamp.encode() + b"." + delivery_id.encode() + b"." + raw_body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
 class WebhookEmitter:
@@ -88,7 +89,7 @@ class WebhookEmitter:
                 "Content-Type": "application/json",
                 "X-Sandbox-Delivery": delivery_id,
                 "X-Sandbox-Timestamp": timestamp,
-                "X-Sandbox-Signature": sign(self.secret, timestamp, body),
+                "X-Sandbox-Signature": sign(self.secret, timestamp, body, delivery_id),
                 "User-Agent": "crmsync-sandbox-webhooks/1",
             }
             try:

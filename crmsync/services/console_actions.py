@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crmsync.engine import RunOptions, SyncEngine
 from crmsync.providers.registry import display_name
+from crmsync.services.errors import ServiceError
 from crmsync.services.failures import ignore_item, retry_item
+from crmsync.services.sync import IntegrationUnavailableError, queue_run, wait_job
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +98,39 @@ def resolve_duplicate(
     return result if isinstance(result, dict) else {}
 
 
-def sync_now(session_factory: sessionmaker[Session], loja_id: int, provider: str) -> dict[str, Any]:
-    """Run both directions for the store now (the button waits for the run to end)."""
-    result = _run(session_factory, loja_id, provider, lambda e: e.sync())
-    as_dict = getattr(result, "as_dict", None)
-    return as_dict() if callable(as_dict) else (result if isinstance(result, dict) else {})
+SYNC_NOW_WAIT_SECONDS = 20.0
+QUEUED = (
+    "Sincronização na fila: ela roda assim que for a vez desta loja. O resultado aparece no registro de sincronização."
+)
+
+
+def sync_now(
+    session_factory: sessionmaker[Session],
+    loja_id: int,
+    integracao_id: int,
+    provider: str,
+    wait: float = SYNC_NOW_WAIT_SECONDS,
+) -> dict[str, Any]:
+    """Queue both directions for the store as a job (the same one-turn-per-integration rule as
+    every job), and wait a little for it: the run's summary when it ended in time, else
+    `{"na_fila": message}` (the job goes on)."""
+    try:
+        job = queue_run(
+            loja_id, "sync", actor=actor_for(loja_id), integracao_id=integracao_id, session_factory=session_factory
+        )
+    except IntegrationUnavailableError as exc:
+        if "desativada" in str(exc):
+            raise ActionError("A integração está desativada: ative-a antes de sincronizar.") from exc
+        raise ActionError("A integração desta loja não foi encontrada.") from exc
+    except ServiceError as exc:
+        raise ActionError(unavailable(provider)) from exc
+    view = wait_job(loja_id, str(job["id"]), wait)
+    if view.get("status") == "erro":
+        raise ActionError(unavailable(provider))
+    if view.get("status") != "concluido":
+        return {"na_fila": QUEUED}
+    result = view.get("resultado")
+    return result if isinstance(result, dict) else {}
 
 
 def retry_failed_item(session_factory: sessionmaker[Session], loja_id: int, item_id: int) -> bool:

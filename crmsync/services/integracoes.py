@@ -57,8 +57,13 @@ def config_to_column(
 def _check_base_url(base_url: str) -> str:
     url = (base_url or "").strip().rstrip("/")
     parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or not parsed.hostname:
         raise InvalidInputError("URL inválida (use http:// ou https://)", ("base_url",))
+    if "@" in parsed.netloc:
+        # Credentials in a URL end up in logs and error messages: they go in the token fields.
+        raise InvalidInputError("a URL não pode conter usuário ou senha (use os campos de token)", ("base_url",))
+    if any(not c.isprintable() or c.isspace() for c in url):
+        raise InvalidInputError("URL inválida (espaços ou caracteres de controle)", ("base_url",))
     if len(url) > 300:
         raise InvalidInputError("no máximo 300 caracteres", ("base_url",))
     return url
@@ -158,6 +163,48 @@ def set_active(session: Session, integracao_id: int, ativo: bool) -> CrmIntegrac
     integ.ativo = ativo
     session.commit()
     return integ
+
+
+def update_connection(
+    session: Session,
+    integracao_id: int,
+    *,
+    base_url: str | None = None,
+    access_token: str | None = None,
+    secret_access_token: str | None = None,
+) -> CrmIntegracao:
+    """Change where and as whom the integration calls its CRM, and commit. Each value is
+    checked before anything is written; tokens change as a pair (a company is a pair, and
+    `credenciais_hash` names the company for its shared rate limit and quota)."""
+    integ = get_integracao(session, integracao_id)
+    url = _check_base_url(base_url) if base_url is not None else None
+    if (access_token is None) != (secret_access_token is None):
+        raise InvalidInputError(
+            "informe access_token e secret_access_token juntos", ("access_token", "secret_access_token")
+        )
+    if access_token is not None and secret_access_token is not None:
+        access, secret = access_token.strip(), secret_access_token.strip()
+        if not access:
+            raise InvalidInputError("access_token é obrigatório", ("access_token",))
+        if not secret:
+            raise InvalidInputError("secret_access_token é obrigatório", ("secret_access_token",))
+        integ.credenciais = encrypt_json({"access_token": access, "secret_access_token": secret})
+        integ.credenciais_hash = credentials_hash(access, secret)
+    if url is not None:
+        integ.base_url = url
+    session.commit()
+    return integ
+
+
+def rotate_webhook_secret(session: Session, integracao_id: int) -> tuple[CrmIntegracao, str]:
+    """A new webhook signing secret (and a new secret URL token, so the old address stops
+    too), committed; the secret is answered this one time, to configure the sender."""
+    integ = get_integracao(session, integracao_id)
+    secret = secrets.token_urlsafe(32)
+    integ.webhook_secret = secret
+    integ.webhook_token = secrets.token_urlsafe(24)
+    session.commit()
+    return integ, secret
 
 
 def get_credentials(integ: CrmIntegracao) -> dict[str, str]:

@@ -1,6 +1,8 @@
-"""Stores (lojas): creation with a one-time API key, look-up by key, listing.
+"""Stores (lojas): creation with a one-time API key, look-up by key, listing, and the key's
+life cycle (rotate, revoke) and the store's (disable, enable).
 
-Only the SHA-256 of a store's API key is kept; the key itself is shown once, at creation.
+Only the SHA-256 of a store's API key is kept; the key itself is shown once, at creation or
+rotation.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from crmsync.services.ids import MAX_ID, valid_id
 from crmsync.settings import new_api_key
 
 API_KEY_PREFIX_LEN = 12
+REVOKED_PREFIX = "revogada"
 
 
 def create_loja(session: Session, nome: str, loja_id: int | None = None) -> tuple[Loja, str]:
@@ -51,6 +54,38 @@ def _advance_sequence(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         table = Loja.__tablename__
         session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"))
+
+
+def rotate_api_key(session: Session, loja_id: int) -> tuple[Loja, str]:
+    """Give the store a new API key and commit; the old key stops working at once (keys are
+    looked up by their hash, and console sessions carry a fingerprint of it, so they end too).
+    The new key is answered this one time."""
+    loja = get_loja(session, loja_id)
+    key = new_api_key()
+    loja.api_key_hash = hash_api_key(key)
+    loja.api_key_prefix = key[:API_KEY_PREFIX_LEN]
+    session.commit()
+    return loja, key
+
+
+def revoke_api_key(session: Session, loja_id: int) -> Loja:
+    """Take the store's key away without a new one (a leaked key, a store leaving): no key
+    opens it until `rotate_api_key`. The stored hash becomes the hash of a random key that
+    was never shown to anyone."""
+    loja = get_loja(session, loja_id)
+    loja.api_key_hash = hash_api_key(new_api_key())
+    loja.api_key_prefix = REVOKED_PREFIX
+    session.commit()
+    return loja
+
+
+def set_loja_active(session: Session, loja_id: int, ativo: bool) -> Loja:
+    """Switch a store off (its key opens nothing, its jobs are skipped) or back on; nothing
+    is deleted."""
+    loja = get_loja(session, loja_id)
+    loja.ativo = ativo
+    session.commit()
+    return loja
 
 
 def list_lojas(session: Session) -> list[Loja]:

@@ -16,6 +16,7 @@ and never a credential.
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -31,6 +32,11 @@ from crmsync.engine import PullResult, PushResult, PushSummary, RunOptions, Sync
 from crmsync.erp.table import active_schema
 from crmsync.providers.base import AuthError, ProtocolError, ProviderError
 from crmsync.providers.registry import display_name
+from crmsync.runtime.fairness import IntegrationBusy, integration_turn
+from crmsync.runtime.job_records import new_record, read_record
+from crmsync.runtime.jobs import enqueue_manual
+from crmsync.runtime.options import runtime_options
+from crmsync.runtime.queue import get_state
 from crmsync.services.errors import InvalidInputError, NotFoundError, ServiceError
 
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -134,6 +140,10 @@ def open_engine(
     Provider errors raised while opening or running (the whole run could not start: DNS,
     refused connection, bad credentials) become ProviderUnavailableError with a clear
     message; per-item errors stay inside the engine's results.
+
+    The run takes its integration's turn (`crmsync.runtime.fairness`), like every job: it
+    waits for a running job of the same integration to end (up to
+    `manual_turn_wait_seconds`), then answers 503 with Retry-After.
     """
     factory = _factory(session_factory)
     with factory() as session:
@@ -142,6 +152,38 @@ def open_engine(
             check(session, integ)
         integ_id = integ.id
         provider = integ.provider
+    opts = runtime_options()
+    try:
+        with (
+            integration_turn(
+                get_state(),
+                integ_id,
+                ttl=opts.lock_ttl_seconds,
+                wait=opts.manual_turn_wait_seconds,
+                respect_cooldown=False,
+            ),
+            _engine(factory, integ_id, provider, trigger, dry_run, actor, run_id, progress) as engine,
+        ):
+            yield engine
+    except IntegrationBusy as exc:
+        raise ProviderUnavailableError(
+            "outra sincronização desta integração está em andamento; tente de novo em instantes",
+            503,
+            max(1.0, exc.retry_after),
+        ) from None
+
+
+@contextmanager
+def _engine(
+    factory: sessionmaker[Session],
+    integ_id: int,
+    provider: str,
+    trigger: str,
+    dry_run: bool,
+    actor: str | None,
+    run_id: str | None,
+    progress: ProgressFn | None,
+) -> Iterator[SyncEngine]:
     try:
         engine = SyncEngine(factory, integ_id, options=_options(trigger, dry_run, actor, run_id), progress=progress)
     except ProviderError as exc:
@@ -342,15 +384,95 @@ def sync_store(
         return result
 
 
+# ------------------------------------------------------------------------------ as jobs
+
+
+def queue_run(
+    loja_id: int,
+    kind: str,
+    *,
+    entity: str | None = None,
+    entity_id: int | None = None,
+    entities: list[str] | None = None,
+    full: bool = False,
+    all_rows: bool = False,
+    dry_run: bool = False,
+    actor: str | None = None,
+    integracao_id: int | None = None,
+    session_factory: sessionmaker[Session] | None = None,
+) -> dict[str, Any]:
+    """Validate exactly as the inline operations do, then queue the run as a job (same
+    one-turn-per-integration rule as every job); the job's public view (`na_fila`).
+
+    `kind`: `push_one` (entity + entity_id), `push` (entity), `pull` (entity), `sync`."""
+    entity_type = resolve_entity(entity) if entity is not None else None
+    entity_types = None if not entities else [resolve_entity(e) for e in entities]
+    with _factory(session_factory)() as session:
+        integ = find_integration(session, loja_id, integracao_id)
+        if kind == "push_one":
+            assert entity_type is not None and entity_id is not None
+            _check_local_row(session, loja_id, entity_type, entity_id)
+        if entity_type is not None and kind != "sync":
+            _check_direction(integ, entity_type, "pull" if kind == "pull" else "push")
+        integ_id = integ.id
+    params: dict[str, Any] = {"dry_run": dry_run, "actor": actor}
+    if entity_type is not None:
+        params["entity"] = entity_type
+    if entity_id is not None:
+        params["entity_id"] = int(entity_id)
+    if entity_types:
+        params["entities"] = entity_types
+    if full:
+        params["full"] = True
+    if all_rows:
+        params["all_rows"] = True
+    state = get_state()
+    job_id = new_record(state, loja_id, integ_id, kind, params)
+    if not enqueue_manual(job_id):
+        raise ProviderUnavailableError("a fila de jobs está indisponível; tente de novo em instantes", 503, 5.0)
+    return job_view(read_record(state, job_id) or {})
+
+
+def job_view(record: dict[str, Any]) -> dict[str, Any]:
+    """A job record as a store sees it (no internal ids beyond its own)."""
+    keys = ("id", "tipo", "status", "sucesso", "resultado", "erro", "criado_em", "iniciado_em", "terminado_em")
+    view = {k: record.get(k) for k in keys if k in record}
+    params = record.get("parametros") or {}
+    view["parametros"] = {k: v for k, v in params.items() if k != "actor"}
+    return view
+
+
+def job_status(loja_id: int, job_id: str) -> dict[str, Any]:
+    """A job of this store (404 for an unknown id or another store's job)."""
+    record = read_record(get_state(), job_id)
+    if record is None or record.get("loja_id") != loja_id:
+        raise NotFoundError(f"job {job_id} não encontrado")
+    return job_view(record)
+
+
+def wait_job(loja_id: int, job_id: str, timeout: float, poll: float = 0.2) -> dict[str, Any]:
+    """The job's view once it has ended, or as it is after `timeout` seconds (still queued or
+    running: the caller says so, the job goes on)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        view = job_status(loja_id, job_id)
+        if view.get("status") in ("concluido", "erro") or time.monotonic() >= deadline:
+            return view
+        time.sleep(poll)
+
+
 __all__ = [
     "IntegrationUnavailableError",
     "InvalidInputError",
     "ProviderUnavailableError",
     "find_integration",
     "import_entity",
+    "job_status",
     "open_engine",
     "push_changed",
     "push_record",
+    "queue_run",
     "resolve_entity",
     "sync_store",
+    "wait_job",
 ]

@@ -10,8 +10,13 @@ that one record, under its lock), so deliveries repeated or out of order converg
 stays as the reconciler: a delivery that never arrives changes nothing in the end state.
 
 Signature scheme (HubSpot v3 style): `X-Sandbox-Signature: sha256=<hex HMAC-SHA256(secret,
-f"{X-Sandbox-Timestamp}.{raw body}")>`; `X-Sandbox-Delivery` carries the delivery id. The
+f"{X-Sandbox-Timestamp}.{X-Sandbox-Delivery}.{raw body}")>`; `X-Sandbox-Delivery` carries the
+delivery id, and the signature covers it, so a captured delivery cannot be replayed under a
+fresh id to get past the de-duplication (an absent header signs as empty). The
 `X-Crmsync-*` names are accepted too, for other senders using the same scheme.
+
+An integration without a webhook secret refuses every delivery (401): an unsigned endpoint
+would let anyone who learns the URL make the store pull records at will.
 """
 
 from __future__ import annotations
@@ -62,22 +67,23 @@ def verify(
     *,
     tolerance: int,
     now: float | None = None,
-    check: Callable[[str, str, bytes, str], bool] = signature_matches,
+    check: Callable[[str, str, bytes, str, str], bool] = signature_matches,
+    delivery_id: str | None = None,
 ) -> str | None:
     """None when the delivery is authentic and fresh; otherwise the reason (for the log only)."""
+    if not secret:
+        return "integração sem segredo de webhook: entregas recusadas"
     now = time.time() if now is None else now
-    if timestamp is not None or secret:
-        try:
-            ts = int(str(timestamp).strip())
-        except (TypeError, ValueError):
-            return "carimbo de tempo ausente ou inválido"
-        if abs(now - ts) > tolerance:
-            return "entrega fora da janela de tempo (antiga ou adiantada)"
-    if secret:
-        if not signature:
-            return "assinatura ausente"
-        if not check(secret, str(timestamp), body, signature):  # the provider's own scheme
-            return "assinatura inválida"
+    try:
+        ts = int(str(timestamp).strip())
+    except (TypeError, ValueError):
+        return "carimbo de tempo ausente ou inválido"
+    if abs(now - ts) > tolerance:
+        return "entrega fora da janela de tempo (antiga ou adiantada)"
+    if not signature:
+        return "assinatura ausente"
+    if not check(secret, str(timestamp), body, signature, delivery_id or ""):  # the provider's own scheme
+        return "assinatura inválida"
     return None
 
 
@@ -130,6 +136,7 @@ def accept_delivery(
             body,
             tolerance=runtime_options().webhook_tolerance_seconds,
             check=webhook_signature_check(integ.provider),
+            delivery_id=delivery_header,
         )
         if problem is not None:
             log.warning("webhook recusado (integração %s): %s", integ.id, problem)

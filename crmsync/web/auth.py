@@ -6,6 +6,9 @@ The cookie holds only the store id, a fingerprint of the store's current API key
 random CSRF token; it is signed with a key derived from ``CRMSYNC_SECRET_KEY`` (itsdangerous
 salts the HMAC, so the signature key differs from the Fernet key's other use).
 
+A signed-in session also carries a random id; signing out records it as ended on the server
+(`crmsync.services.console_sessions`), so a copy of the cookie taken before stops working.
+
 The key fingerprint makes a rotated or revoked API key end every console session opened with
 the old key, without having to track sessions. A visitor who has not signed in still gets a
 cookie (with a CSRF token only), so the sign-in form is protected against login CSRF too.
@@ -23,6 +26,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
+from crmsync.services.console_sessions import console_session_ended, end_console_session
 from crmsync.settings import get_settings
 
 COOKIE_NAME = "crmsync_console"
@@ -45,6 +49,7 @@ class ConsoleSession:
     """What the cookie carries. ``dirty`` marks that the cookie must be written back."""
 
     csrf: str
+    sid: str | None = None  # a signed-in session's id, so a sign-out can end it server-side
     loja_id: int | None = None
     key_fingerprint: str | None = None
     flash: dict[str, str] | None = None
@@ -56,6 +61,7 @@ class ConsoleSession:
         if self.loja_id is not None:
             data["l"] = self.loja_id
             data["k"] = self.key_fingerprint
+            data["s"] = self.sid
         if self.flash:
             data["f"] = self.flash
         return data
@@ -68,6 +74,7 @@ class ConsoleSession:
         flash = data.get("f")
         return cls(
             csrf=data["c"],
+            sid=data.get("s") if isinstance(data.get("s"), str) else None,
             loja_id=loja if isinstance(loja, int) else None,
             key_fingerprint=data.get("k") if isinstance(data.get("k"), str) else None,
             flash=flash if isinstance(flash, dict) else None,
@@ -109,6 +116,14 @@ def load_session(request: Request) -> ConsoleSession:
             session = ConsoleSession.from_payload(_serializer().loads(raw, max_age=SESSION_MAX_AGE))
         except BadSignature:
             session = None
+    # A signed-in cookie without a session id (older) or whose session was ended by a
+    # sign-out is anonymous: signing out holds even against a copy of the cookie.
+    if (
+        session is not None
+        and session.loja_id is not None
+        and (session.sid is None or console_session_ended(session.sid))
+    ):
+        session = None
     if session is None:
         session = new_session()
     request.state.console_session = session
@@ -119,12 +134,18 @@ def start_store_session(request: Request, loja_id: int, api_key_hash: str) -> Co
     """Sign a store in with a brand-new session (new CSRF token: no session fixation)."""
     session = new_session()
     session.loja_id = loja_id
+    session.sid = secrets.token_urlsafe(16)
     session.key_fingerprint = key_fingerprint(api_key_hash)
     request.state.console_session = session
     return session
 
 
 def end_session(request: Request) -> ConsoleSession:
+    """Sign out: the session's id is recorded as ended on the server (see
+    `crmsync.services.console_sessions`), then the browser gets a fresh anonymous cookie."""
+    old = load_session(request)
+    if old.sid is not None:
+        end_console_session(old.sid, SESSION_MAX_AGE)
     session = new_session()
     request.state.console_session = session
     return session

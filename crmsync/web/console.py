@@ -780,10 +780,13 @@ def _do_sync(request: Request, store: Store, integracao_id: int) -> Response:
         provider = integ.provider
     session = load_session(request)
     try:
-        result = actions.sync_now(_sessions(), store.id, provider)
+        result = actions.sync_now(_sessions(), store.id, integracao_id, provider)
     except actions.ActionError as exc:
         session.set_flash(str(exc), "erro")
     else:
+        if "na_fila" in result:
+            session.set_flash(str(result["na_fila"]), "aviso")
+            return redirect("/console/integracoes")
         ok = result.get("success", True) is not False
         session.set_flash(_summary_text(result, provider), "sucesso" if ok else "aviso")
     return redirect("/console/integracoes")

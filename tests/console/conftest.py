@@ -96,6 +96,19 @@ def app_server(app_env: dict[str, str]) -> Iterator[AppServer]:
     reset_queue()
 
 
+@pytest.fixture
+def worker(app_server: AppServer) -> Iterator[None]:
+    """One worker thread consuming this test's queue, for the console's "Sincronizar agora"
+    (a queued job, issue #12). Automatic pushes after local writes are switched off in these
+    tests, so what moves data is the button alone (what the tests are about)."""
+    from crmsync.runtime import EmbeddedRuntime, uninstall_listeners
+
+    uninstall_listeners()
+    runtime = EmbeddedRuntime(workers=1, scheduler=False).start()
+    yield
+    runtime.stop()
+
+
 # ------------------------------------------------------------------------------ data
 
 

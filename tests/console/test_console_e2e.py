@@ -89,7 +89,11 @@ def _sync_now(page: Any, server: AppServer) -> str:
 
 
 def test_conflicts_resolved_in_the_console_reach_both_sides(
-    app_server: AppServer, sandbox: SandboxServer, make_store: Callable[..., StoreData], new_page: Callable[..., Any]
+    app_server: AppServer,
+    sandbox: SandboxServer,
+    make_store: Callable[..., StoreData],
+    new_page: Callable[..., Any],
+    worker: None,
 ) -> None:
     store = make_store(
         "Loja Ponta a Ponta", base_url=sandbox.base_url, config=MANUAL_CONFIG, access_token=ACCESS, secret=SECRET

@@ -177,7 +177,7 @@ def test_an_unexpected_failure_is_a_friendly_page_not_a_trace(
 
 
 def test_sync_now_refused_by_the_provider_says_so_in_portuguese(
-    app_server: AppServer, make_store: Callable[..., StoreData]
+    app_server: AppServer, make_store: Callable[..., StoreData], worker: None
 ) -> None:
     with SandboxServer(rate_limit=0, daily_quota=0, access_token="other", secret_access_token="other") as sb:
         store = make_store("Loja Sem Acesso", base_url=sb.base_url)  # its tokens are not the sandbox's
@@ -195,7 +195,7 @@ def test_sync_now_refused_by_the_provider_says_so_in_portuguese(
 
 
 def test_sync_now_on_a_disabled_integration_is_refused_politely(
-    app_server: AppServer, make_store: Callable[..., StoreData]
+    app_server: AppServer, make_store: Callable[..., StoreData], worker: None
 ) -> None:
     store = make_store("Loja Desativada")
     with get_sessionmaker()() as db:
@@ -236,3 +236,19 @@ def test_deciding_twice_only_says_it_is_already_resolved(
     assert again.status_code == 200
     assert "Este conflito já foi resolvido" in again.text
     assert "linha de comando da loja 1" in again.text and "J. Silva" in again.text
+
+
+def test_sign_out_ends_the_session_on_the_server(app_server: AppServer, make_store: Callable[..., StoreData]) -> None:
+    """A copy of the cookie taken before "Sair" opens nothing afterwards (issue #12)."""
+    store = make_store("Loja Sair")
+    client = http_login(app_server, store.api_key)
+    home = client.get("/console/conflitos")
+    assert home.status_code == 200
+    copy = httpx.Client(base_url=app_server.url, follow_redirects=False, timeout=30, cookies=dict(client.cookies))
+    assert copy.get("/console/conflitos").status_code == 200  # the copy works while signed in
+    assert client.post("/console/sair", data={"csrf_token": csrf_from(home.text)}).status_code == 303
+    after = copy.get("/console/conflitos")
+    assert after.status_code == 303 and after.headers["location"].startswith("/console/entrar")
+    # Signing in again starts a new session, which works.
+    again = http_login(app_server, store.api_key)
+    assert again.get("/console/conflitos").status_code == 200

@@ -30,7 +30,7 @@ from crmsync.db.sync import CrmCursor, CrmEntityLink
 from crmsync.engine import RunOptions, SyncEngine
 from crmsync.providers.base import ProviderError, RetriableError
 from crmsync.providers.gestaoclick import GestaoClickProvider
-from crmsync.providers.read_ahead import portable_error
+from crmsync.providers.read_ahead import ListingProcess, portable_error
 from crmsync.providers.transport import ServerError
 from crmsync.sandbox import SandboxServer
 from crmsync.settings import Settings
@@ -62,6 +62,27 @@ def _provider(sb: SandboxServer, tmp_path: Path, **kwargs: Any) -> GestaoClickPr
     return GestaoClickProvider(sb.base_url, credentials=CREDS, settings=Settings(data_dir=tmp_path), **kwargs)
 
 
+def _children() -> set[int]:
+    """Processes started by this one (by any of its threads) and not yet reaped."""
+    pids: set[int] = set()
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            pids.update(int(pid) for pid in (task / "children").read_text().split())
+        except OSError:
+            continue  # a thread that ended meanwhile
+    return pids
+
+
+class _RecordedListingProcess(ListingProcess):
+    """The real listing process, its pid noted for the test as it starts."""
+
+    started: list[int] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.started.append(self.pid)
+
+
 def _listing_children() -> list[int]:
     """Processes started by this one that run the listing child (found by command line)."""
     pids = []
@@ -80,23 +101,34 @@ def _listing_children() -> list[int]:
     return pids
 
 
-def test_pages_after_the_handover_come_from_another_process(sandbox: SandboxServer, tmp_path: Path) -> None:
+def test_pages_after_the_handover_come_from_another_process(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The child is known by the pid its ListingProcess started, not by its command line:
+    # Popen returns once exec has begun, and /proc/PID/cmdline reads empty until the kernel
+    # has laid out the new program's arguments, so a look at page 1 could miss it.
+    started: list[int] = []
+    monkeypatch.setattr(_RecordedListingProcess, "started", started)
+    monkeypatch.setattr(listing, "ListingProcess", _RecordedListingProcess)
     provider = _provider(sandbox, tmp_path)
     try:
         expected = [
             (p.page, [(r.external_id, r.data, r.version) for r in p.records]) for p in provider.iter_pages("cliente")
         ]
         got = []
-        children_seen = []
+        alive_at = []
         for page in listing.read_ahead(provider, "cliente", 1, depth=2, log_level="WARNING"):
-            children_seen.append(len(_listing_children()))
+            alive_at.append(page.page if len(started) == 1 and started[0] in _children() else None)
             got.append((page.page, [(r.external_id, r.data, r.version) for r in page.records]))
             assert page.fetched_at is not None
     finally:
         provider.close()
     assert got == expected and len(got) == PAGES
-    assert children_seen[0] == 1  # started as soon as page 1 showed a long listing
-    assert _listing_children() == []  # and gone with the loop
+    # Started as soon as page 1 showed a long listing, one process only, and a child of this
+    # one (unreaped, so still listed once it has sent its last page) until the loop ended.
+    assert alive_at == list(range(1, PAGES + 1)), alive_at
+    assert started[0] not in _children()  # and gone (reaped) with the loop
+    assert _listing_children() == []
 
 
 def test_stopping_early_ends_the_listing_process(sandbox: SandboxServer, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -255,3 +256,51 @@ def test_errors_and_logs_never_show_a_token(mocked: Callable[[Handler], GestaoCl
     assert_clean(info.value)
     assert ACCESS not in repr(logs) and SECRET not in repr(logs)
     assert info.value.request == "GET /clientes/9"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("ext_id", ["1/../../usuarios", "7?limite=1000", "3#x", "a b", "%2e%2e"])
+def test_external_ids_are_escaped_as_one_path_segment(
+    mocked: Callable[[Handler], GestaoClickProvider], ext_id: str
+) -> None:
+    """An id from a CRM or a webhook can never address another resource or add a parameter."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(404, json={"code": 404, "status": "error", "data": "Registro não encontrado"})
+
+    provider = mocked(handler)
+    with pytest.raises(Exception):  # noqa: B017 - the 404 itself is not what is tested here
+        provider.get("cliente", ext_id)
+    with pytest.raises(Exception):  # noqa: B017
+        provider.delete("cliente", ext_id)
+    for request in seen:
+        raw = request.url.raw_path.decode()
+        path, _, query = raw.partition("?")
+        assert path.startswith("/api/clientes/") and path.count("/") == 3, raw
+        assert query == "", raw  # nothing of the id became a parameter
+        assert unquote(path.rsplit("/", 1)[1]) == ext_id  # the id, intact, as one segment
+
+
+def test_a_crm_error_text_is_cleaned_and_cut(mocked: Callable[[Handler], GestaoClickProvider]) -> None:
+    """Whatever a CRM answers in an error (markup, control characters, a huge message) is
+    repeated only as a short, cleaned message."""
+    noisy = "<script>alert(1)</script>Erro\x00\x1b[31m interno " + "x" * 50_000
+    fields = {f"campo{i}": ["<b>inválido</b>"] * 100 for i in range(200)}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(404, json={"code": 404, "data": noisy})
+        return httpx.Response(422, json={"code": 422, "data": fields})
+
+    provider = mocked(handler)
+    with pytest.raises(Exception) as first:
+        provider.get("cliente", "1")
+    with pytest.raises(Exception) as second:
+        provider.create("cliente", {"nome": "Ana", "tipo_pessoa": "PF"})
+    for exc in (first.value, second.value):
+        text = str(exc)
+        assert len(text) < 700, len(text)
+        assert "<" not in text and "\x00" not in text and "\x1b" not in text
+        assert_clean(exc)
+    assert "Erro" in str(first.value)

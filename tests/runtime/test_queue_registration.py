@@ -12,7 +12,15 @@ from crmsync.runtime import queue
 from crmsync.runtime.jobs import __all__ as jobs_api  # declaring every job is importing this
 from crmsync.settings import reset_settings_cache
 
-JOB_NAMES = {"push_record", "pull_entity", "pull_record", "process_webhook", "reconcile", "retry_failed_task"}
+JOB_NAMES = {
+    "push_record",
+    "pull_entity",
+    "pull_record",
+    "process_webhook",
+    "reconcile",
+    "retry_failed_task",
+    "manual_run",
+}
 
 
 def test_every_job_is_a_task_of_a_new_huey(tmp_path: Path) -> None:

@@ -22,8 +22,10 @@ from crmsync.sandbox.server import SandboxServer
 from runtime.conftest import Env, Tenant, make_tenant, wait_for
 
 
-def _sign(secret: str, ts: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+def _sign(secret: str, ts: str, body: bytes, delivery: str) -> str:
+    """The documented scheme, written out here (not imported): HMAC of "ts.delivery.body"."""
+    signed = ts.encode() + b"." + delivery.encode() + b"." + body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
 def _post(
@@ -37,11 +39,12 @@ def _post(
 ) -> httpx.Response:
     body = json.dumps(payload).encode()
     stamp = str(int(time.time()) if ts is None else ts)
+    delivery_id = delivery or payload.get("delivery_id") or str(uuid.uuid4())
     headers = {
         "Content-Type": "application/json",
-        "X-Sandbox-Delivery": delivery or payload.get("delivery_id") or str(uuid.uuid4()),
+        "X-Sandbox-Delivery": delivery_id,
         "X-Sandbox-Timestamp": stamp,
-        "X-Sandbox-Signature": signature if signature is not None else _sign(secret, stamp, body),
+        "X-Sandbox-Signature": signature if signature is not None else _sign(secret, stamp, body, delivery_id),
     }
     return httpx.post(url, content=body, headers=headers)
 
@@ -82,13 +85,21 @@ def test_forged_and_stale_deliveries_are_refused_and_not_stored(rt_env: Env, api
     assert all("secret" not in r.text.lower() for r in (forged, stale))
     # A tampered body with the original signature is forged too.
     body = json.dumps(payload).encode()
-    sig = _sign(tenant.webhook_secret, str(now), body)
+    sig = _sign(tenant.webhook_secret, str(now), body, "x")
     tampered = httpx.post(
         url,
         content=body.replace(b"123", b"999"),
         headers={"X-Sandbox-Timestamp": str(now), "X-Sandbox-Signature": sig, "X-Sandbox-Delivery": "x"},
     )
     assert tampered.status_code == 401
+    # The signature covers the delivery id: a captured delivery replayed under a fresh id
+    # (to get past the de-duplication) is forged too.
+    replayed = httpx.post(
+        url,
+        content=body,
+        headers={"X-Sandbox-Timestamp": str(now), "X-Sandbox-Signature": sig, "X-Sandbox-Delivery": "y"},
+    )
+    assert replayed.status_code == 401
     unknown = _post(url.replace(tenant.webhook_token, "nope"), tenant.webhook_secret, payload)
     assert unknown.status_code == 404
     assert _inbox_count() == 0
@@ -98,6 +109,27 @@ def test_forged_and_stale_deliveries_are_refused_and_not_stored(rt_env: Env, api
     again = _post(url, tenant.webhook_secret, payload)  # same delivery id
     assert again.status_code == 202 and again.json()["status"] == "duplicado"
     assert _inbox_count() == 1
+
+
+def test_an_integration_without_a_webhook_secret_refuses_deliveries(rt_env: Env, api_server: Any) -> None:
+    from crmsync.db.sync import CrmIntegracao
+
+    tenant = make_tenant("http://127.0.0.1:9", access_token="w9", secret_access_token="ws9")
+    with session_scope() as s:
+        row = s.get(CrmIntegracao, tenant.integracao_id)
+        assert row is not None
+        row.webhook_secret = None
+    url = _hook_url(api_server().port, tenant)
+    payload = _payload("55")
+    for secret in ("", tenant.webhook_secret):  # unsigned, or signed with the old secret
+        resp = httpx.post(
+            url,
+            content=json.dumps(payload).encode(),
+            headers={"X-Sandbox-Timestamp": str(int(time.time())), "X-Sandbox-Delivery": "d1"},
+        )
+        assert resp.status_code == 401, resp.text
+        assert _post(url, secret or "x", payload).status_code == 401
+    assert _inbox_count() == 0
 
 
 def test_repeated_and_reordered_deliveries_converge(rt_env: Env, api_server: Any) -> None:

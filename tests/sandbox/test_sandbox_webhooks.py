@@ -92,8 +92,9 @@ def test_api_and_panel_changes_are_delivered_signed(receiver: Receiver) -> None:
     assert payloads[3]["origem"] == "painel" and payloads[0]["origem"] == "api"
     assert len({p["delivery_id"] for p in payloads}) == 6
     for headers, body in receiver.deliveries:
-        timestamp = headers["x-sandbox-timestamp"]
-        expected = hmac.new(SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+        timestamp, delivery = headers["x-sandbox-timestamp"], headers["x-sandbox-delivery"]
+        signed = f"{timestamp}.{delivery}.".encode() + body  # the delivery id is signed too
+        expected = hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
         assert hmac.compare_digest(headers["x-sandbox-signature"], f"sha256={expected}")
         assert headers["x-sandbox-delivery"] == json.loads(body)["delivery_id"]
     occurred = datetime.fromisoformat(payloads[0]["ocorrido_em"].replace("Z", "+00:00"))

@@ -170,7 +170,7 @@ def test_api_unreachable_provider_is_5xx_without_secrets(world: World) -> None:
     """An integration pointing at a dead address: a clear 502/503, never a token."""
     offline, key, _integ_id = make_store(world.sandbox, "Loja offline", base_url=f"http://127.0.0.1:{_closed_port()}")
     headers = {"Authorization": f"Bearer {key}"}
-    resp = world.client.post("/api/crm/sync/import/cliente", headers=headers)
+    resp = world.client.post("/api/crm/sync/import/cliente?esperar=true", headers=headers)
     assert resp.status_code in (502, 503), resp.text
     detail = resp.json()["detail"]
     assert "GestãoClick" in detail

@@ -133,7 +133,7 @@ def test_api_sync_dry_run_answers_the_spec_shape_and_writes_nothing(world: World
     cid = world.local_create(nome="Maria Santos", email="maria@email.com")
     world.sandbox.panel_create("clientes", {"tipo_pessoa": "PF", "nome": "Pedro Oliveira"})
 
-    resp = world.api("POST", "/api/crm/sync", json={"entidades": ["cliente"], "dry_run": True})
+    resp = world.api("POST", "/api/crm/sync?esperar=true", json={"entidades": ["cliente"], "dry_run": True})
 
     assert resp.status_code == 200, resp.text
     body = resp.json()
@@ -143,7 +143,7 @@ def test_api_sync_dry_run_answers_the_spec_shape_and_writes_nothing(world: World
     assert world.link_for_local(cid) is None
     assert len(world.remote_all("clientes")) == 1 and len(world.local_clientes()) == 1
 
-    real = world.api("POST", "/api/crm/sync")  # no body: every entity, for real
+    real = world.api("POST", "/api/crm/sync?esperar=true")  # no body: every entity, for real
     assert real.status_code == 200 and real.json()["success"] is True
     assert world.link_for_local(cid) is not None
     assert len(world.remote_all("clientes")) == 2 and len(world.local_clientes()) == 2

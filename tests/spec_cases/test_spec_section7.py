@@ -43,7 +43,7 @@ def test_7_1_via_the_sync_now_button(world: World) -> None:
     """`POST /api/crm/sync/cliente/{id}` answers the spec's shape `{success, operacao, external_id}`."""
     cid = world.local_create(nome="Maria Santos", email="maria@email.com")
 
-    resp = world.api("POST", f"/api/crm/sync/cliente/{cid}")
+    resp = world.api("POST", f"/api/crm/sync/cliente/{cid}?esperar=true")
 
     assert resp.status_code == 200, resp.text
     body = resp.json()
@@ -81,7 +81,7 @@ def test_7_2_via_the_import_button(world: World) -> None:
     """`POST /api/crm/sync/import/cliente` answers the spec's import shape."""
     remote = world.sandbox.panel_create("clientes", {"tipo_pessoa": "PF", "nome": "Pedro Oliveira"})
 
-    resp = world.api("POST", "/api/crm/sync/import/cliente")
+    resp = world.api("POST", "/api/crm/sync/import/cliente?esperar=true")
 
     assert resp.status_code == 200, resp.text
     body = resp.json()

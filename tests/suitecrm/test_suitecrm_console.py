@@ -21,6 +21,7 @@ from crmsync.db.local import Cliente
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmConflito, CrmEntityLink
 from crmsync.providers.suitecrm.auth import forget_all_tokens
+from crmsync.runtime import EmbeddedRuntime, uninstall_listeners
 from crmsync.runtime.queue import reset_queue
 from crmsync.sandbox.suitecrm import SuiteCrmSandboxServer
 from crmsync.services.integracoes import create_integracao
@@ -41,7 +42,12 @@ def app_url(app_env: dict[str, str]) -> Iterator[str]:
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "app server did not start"
         time.sleep(0.02)
+    # "Sincronizar agora" queues a job (issue #12): one worker thread runs it. Automatic
+    # pushes stay off, so what moves data is the button alone, as before.
+    uninstall_listeners()
+    runtime = EmbeddedRuntime(workers=1, scheduler=False).start()
     yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    runtime.stop()
     server.should_exit = True
     thread.join(timeout=10)
     sock.close()

@@ -15,10 +15,11 @@ The error body's `data` may be a string ("Token inválido") or an object
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -64,7 +65,23 @@ class Envelope:
     attempts: int = 1
 
 
-def _short(text: str, limit: int = 200) -> str:
+MESSAGE_LIMIT = 200  # what of a CRM's own words reaches a log, an API answer or a screen
+FIELD_LIMIT = 20  # field errors kept from one answer
+_TAG = re.compile(r"<[^>]{0,200}>")
+
+
+def item_path(resource: str, external_id: object) -> str:
+    """`resource/<id>` with the id escaped as one path segment: an id from a CRM (or a
+    webhook) such as `1/../../admin` or `7?x=1` can never address another resource."""
+    return f"{resource}/{quote(str(external_id), safe='')}"
+
+
+def _short(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """A CRM's text as we repeat it: markup and control characters removed, whitespace
+    collapsed, cut at `limit`. Whatever the CRM answers (an HTML error page, a stack trace,
+    a megabyte of JSON) is never echoed beyond this short, cleaned message."""
+    text = _TAG.sub(" ", str(text))
+    text = "".join(c if c.isprintable() else " " for c in text)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "..."
 
@@ -72,22 +89,23 @@ def _short(text: str, limit: int = 200) -> str:
 def _error_message(data: Any, fallback: str) -> tuple[str, dict[str, str]]:
     """(message, fields) from an error envelope's `data`, string or object."""
     if isinstance(data, str) and data.strip():
-        return data.strip(), {}
+        return _short(data), {}
     if isinstance(data, Mapping):
         fields: dict[str, str] = {}
-        for key, value in data.items():
+        for key, value in list(data.items())[:FIELD_LIMIT]:
             if isinstance(value, list):
-                fields[str(key)] = "; ".join(str(v) for v in value)
+                text = "; ".join(str(v) for v in value[:FIELD_LIMIT])
             elif isinstance(value, Mapping):
-                fields[str(key)] = "; ".join(f"{k}: {v}" for k, v in value.items())
+                text = "; ".join(f"{k}: {v}" for k, v in list(value.items())[:FIELD_LIMIT])
             else:
-                fields[str(key)] = str(value)
+                text = str(value)
+            fields[_short(str(key), 60)] = _short(text)
         message = fields.pop("mensagem", None) or fields.pop("message", None) or fallback
         if fields and message == fallback:
-            message = fallback + ": " + "; ".join(f"{k}: {v}" for k, v in fields.items())
+            message = _short(fallback + ": " + "; ".join(f"{k}: {v}" for k, v in fields.items()))
         return message, fields
     if isinstance(data, list) and data:
-        return "; ".join(str(v) for v in data), {}
+        return _short("; ".join(str(v) for v in data[:FIELD_LIMIT])), {}
     return fallback, {}
 
 
@@ -118,7 +136,7 @@ def classify_error(response: httpx.Response, request: str, body: Any = None) -> 
     fallback = f"a API recusou a requisição (HTTP {status})"
     message, fields = _error_message(data, fallback)
     if isinstance(body, Mapping) and isinstance(body.get("message"), str) and message == fallback:
-        message = body["message"]
+        message = _short(body["message"])
     if status in (400, 422):
         return ValidationError(message, fields=fields, request=request)
     if status in (401, 403):

@@ -52,6 +52,7 @@ from crmsync.providers.gestaoclick.client import (
     Envelope,
     GestaoClickClient,
     RemoteNotFoundError,
+    item_path,
     normalise_base_url,
     parse_response,
 )
@@ -249,8 +250,8 @@ class GestaoClickProvider(HttpProvider):
     # -- webhooks (the sandbox's emitter; real GestãoClick sends none) -------------------
 
     @staticmethod
-    def verify_webhook(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
-        return signature_matches(secret, timestamp, body, signature)
+    def verify_webhook(secret: str, timestamp: str, body: bytes, signature: str, delivery_id: str = "") -> bool:
+        return signature_matches(secret, timestamp, body, signature, delivery_id)
 
     @staticmethod
     def webhook_target(payload: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -366,7 +367,7 @@ class GestaoClickProvider(HttpProvider):
         return functools.partial(GestaoClickProvider, **kwargs)
 
     def get(self, entity_type: str, external_id: str) -> RemoteRecord:
-        raw, env = self.client.get_object(f"{self._resource(entity_type)}/{external_id}")
+        raw, env = self.client.get_object(item_path(self._resource(entity_type), external_id))
         return self._record_or_fail(entity_type, raw, env.request)
 
     def find_by_keys(self, entity_type: str, data: Mapping[str, Any]) -> RemoteRecord | None:
@@ -519,16 +520,16 @@ class GestaoClickProvider(HttpProvider):
         resource = self._resource(entity_type)
         if current is None or not current.raw:
             # Full-object PUT: without what GestãoClick holds now we would erase it.
-            raw_now, _env = self.client.get_object(f"{resource}/{external_id}")
+            raw_now, _env = self.client.get_object(item_path(resource, external_id))
         else:
             raw_now = current.raw
         payload = self._to_remote(entity_type, data, raw_now)
-        env = self.client.call("PUT", f"{resource}/{external_id}", body=payload)
+        env = self.client.call("PUT", item_path(resource, external_id), body=payload)
         return self._record_or_fail(entity_type, self._object(env), env.request)
 
     def delete(self, entity_type: str, external_id: str) -> None:
         try:
-            self.client.call("DELETE", f"{self._resource(entity_type)}/{external_id}", allow_empty=True)
+            self.client.call("DELETE", item_path(self._resource(entity_type), external_id), allow_empty=True)
         except RemoteNotFoundError as exc:
             if exc.attempts > 1:
                 return  # an earlier try whose answer was lost already deleted it

@@ -6,7 +6,7 @@ enqueue functions are re-exported here: callers above the runtime use this packa
 
 - `push`: push one local row.            - `pull`: pull an entity; pull one record.
 - `webhooks`: apply a stored delivery.    - `reconcile`: find dirty rows and queue them.
-- `retry`: queue failed items that are due.
+- `retry`: queue failed items that are due.   - `manual`: a manual run asked for by API/console.
 """
 
 from crmsync.runtime.enqueue import (
@@ -15,6 +15,7 @@ from crmsync.runtime.enqueue import (
     PRIORITY_RECONCILE,
     PRIORITY_RETRY,
     PRIORITY_WEBHOOK,
+    enqueue_manual,
     enqueue_pull,
     enqueue_pull_record,
     enqueue_push,
@@ -23,6 +24,7 @@ from crmsync.runtime.enqueue import (
     enqueue_webhook,
 )
 from crmsync.runtime.jobs.base import JobRun
+from crmsync.runtime.jobs.manual import manual_run
 from crmsync.runtime.jobs.pull import pull_entity, pull_record
 from crmsync.runtime.jobs.push import push_record
 from crmsync.runtime.jobs.reconcile import dirty_local_ids, reconcile
@@ -37,12 +39,14 @@ __all__ = [
     "PRIORITY_WEBHOOK",
     "JobRun",
     "dirty_local_ids",
+    "enqueue_manual",
     "enqueue_pull",
     "enqueue_pull_record",
     "enqueue_push",
     "enqueue_reconcile",
     "enqueue_retry",
     "enqueue_webhook",
+    "manual_run",
     "process_webhook",
     "pull_entity",
     "pull_record",

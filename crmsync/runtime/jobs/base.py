@@ -16,6 +16,10 @@ at-least-once delivery. What the jobs add on top of the engine, once, here:
   side (the classic duplicate of connector-magento #165). Locks expire, so a worker killed
   with SIGKILL frees them after `lock_ttl_seconds`. A busy lock sends the job back through
   the queue (`ocupado`).
+- **Fair sharing** (`crmsync.runtime.fairness`): every job that calls the CRM first takes
+  its integration's turn (one running job per integration); a busy integration sends the
+  job back through the queue (`aguardando_vez`) instead of holding a worker, and a slow
+  failure earns the integration a cool-down.
 - **Coalescing** (`crmsync.runtime.enqueue`): the job clears its "queued" marker only once it
   holds the lock, so a save made while it runs queues a new one.
 - **Failed items** (`crm_itens_falhos`, owned by `crmsync.engine.ledger`): an item that fails
@@ -42,12 +46,14 @@ from huey.exceptions import RetryTask
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmsync.config import IntegrationConfig, integration_config
+from crmsync.db.local import Loja
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmIntegracao
 from crmsync.engine import RunOptions, SyncEngine
 from crmsync.engine.ledger import clip_error, note_failure, note_success
 from crmsync.providers.base import ProviderError, RateLimitedError
 from crmsync.runtime.breaker import breaker_after, breaker_open_until
+from crmsync.runtime.fairness import IntegrationBusy, Turn, integration_turn
 from crmsync.runtime.locks import LockBusy, hold
 from crmsync.runtime.options import RuntimeOptions, runtime_options
 from crmsync.runtime.queue import get_state
@@ -112,6 +118,9 @@ def active_integration(session: Session, integracao_id: int) -> CrmIntegracao | 
     integ = session.get(CrmIntegracao, integracao_id)
     if integ is None or not integ.ativo:
         return None
+    loja = session.get(Loja, integ.id_loja)
+    if loja is None or not loja.ativo:  # a disabled store syncs nothing
+        return None
     return integ
 
 
@@ -128,9 +137,12 @@ class JobRun:
         self.marker = marker
         self.integ: CrmIntegracao | None = None
         self.cfg: IntegrationConfig | None = None
+        self.turn: Turn | None = None
 
     # ------------------------------------------------------------------ outcome
     def done(self, status: str) -> str:
+        if status == "erro" and self.turn is not None:
+            self.turn.failed = True  # a slow failure earns the integration a cool-down
         return count(self.state, self.name, status)
 
     def forget_marker(self) -> None:
@@ -163,24 +175,54 @@ class JobRun:
     def locked(
         self, keys: Sequence[str], *, wait: float = 0.0, busy_delay: float = BUSY_RETRY_SECONDS
     ) -> Iterator[None]:
-        """Hold `keys`, clear the queued marker, run the body; a busy lock sends the job back
-        through the queue after `busy_delay` (the marker stays set, so it stays the one queued)."""
+        """Take the integration's turn, hold `keys`, clear the queued marker, run the body.
+
+        A busy integration or a busy lock sends the job back through the queue (after the
+        fairness delay, or `busy_delay`); the marker stays set, so it stays the one queued."""
         try:
-            with hold(self.state, keys, self.opts.lock_ttl_seconds, wait=wait):
+            with self.integration_turn(), hold(self.state, keys, self.opts.lock_ttl_seconds, wait=wait):
                 self.forget_marker()
                 yield
+        except IntegrationBusy as exc:
+            self.done("aguardando_vez")
+            raise RetryTask(delay=exc.retry_after) from None
         except LockBusy:
             self.done("ocupado")
             raise RetryTask(delay=busy_delay) from None
+
+    @contextmanager
+    def integration_turn(self) -> Iterator[Turn]:
+        """This integration's one turn (raises `IntegrationBusy`; see `runtime.fairness`)."""
+        opts = self.opts
+        with integration_turn(
+            self.state,
+            self.integration.id,
+            ttl=opts.lock_ttl_seconds,
+            retry_base=opts.fair_retry_seconds,
+            free_seconds=opts.fair_free_seconds,
+            cooldown_factor=opts.fair_cooldown_factor,
+        ) as turn:
+            self.turn = turn
+            try:
+                yield turn
+            finally:
+                self.turn = None
 
     # ------------------------------------------------------------------ the engine
     def call_engine(self, trigger: str, call: Callable[[SyncEngine], R]) -> R:
         """Run `call` on a fresh engine, then feed the breaker and the HTTP counters and close
         the engine whatever happened. Exceptions propagate to the job."""
+        return self.call_engine_with(trigger, call)
+
+    def call_engine_with(
+        self, trigger: str, call: Callable[[SyncEngine], R], *, dry_run: bool = False, actor: str | None = None
+    ) -> R:
+        """`call_engine` with the run options a manual run carries (dry run, who asked)."""
         engine = None
         ok = False
         try:
-            engine = SyncEngine(self.sf, self.integration.id, options=RunOptions(trigger=trigger))
+            options = RunOptions(trigger=trigger, dry_run=dry_run, actor=actor)
+            engine = SyncEngine(self.sf, self.integration.id, options=options)
             result = call(engine)
             ok = bool(getattr(result, "success", False))
             return result
