@@ -44,6 +44,14 @@ class DependencyError(Exception):
     """A venda's cliente or produto could not be synced first."""
 
 
+class RowGone(LookupError):
+    """The local row is not there and was never synced: nothing exists on either side to push.
+
+    The ERP deleted a row before crmsync first pushed it (or the id never existed). A queued
+    job for it is then done, not failed: retrying can never succeed, and a failed item would
+    ask a person about a record nobody has any more."""
+
+
 class PushMixin(EngineBase):
     # Set when a push was refused for the integration's credentials (see push_one).
     _credentials_refused: AuthError | None = None
@@ -60,6 +68,13 @@ class PushMixin(EngineBase):
                 if not self.dry_run and result.success:
                     self.failed.succeeded(
                         s, entity_type=entity_type, direcao="push", entity_id=entity_id, external_id=result.external_id
+                    )
+        except RowGone as exc:
+            result = PushResult(False, "erro", None, entity_id, message=str(exc), gone=True)
+            if not self.dry_run:
+                with self._uow() as s:  # an item left by an earlier attempt has nothing left to retry
+                    self.failed.succeeded(
+                        s, entity_type=entity_type, direcao="push", entity_id=entity_id, external_id=None
                     )
         except Exception as exc:
             message = error_message(exc)
@@ -376,7 +391,7 @@ class PushMixin(EngineBase):
         if row is None and link is not None and self._is_active(link):
             row = self.repo.ghost(entity_type, entity_id)  # hard-deleted by the ERP: push the delete
         if row is None:
-            raise LookupError(f"{entity_type} #{entity_id} não encontrado nesta loja")
+            raise RowGone(f"{entity_type} #{entity_id} não encontrado nesta loja")
         if self.config.direction(entity_type) == "pull":
             return self._push_skip(entity_type, entity_id, None, "entidade somente leitura (direção pull)")
         if row.deletado_em is not None:

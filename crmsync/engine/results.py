@@ -64,6 +64,8 @@ class PushResult:
     # attempt. `retry_after`: seconds the provider asked to wait (None: unknown).
     quota_exhausted: bool = False
     retry_after: float | None = None
+    # The row does not exist and was never synced (RowGone): nothing to push, now or later.
+    gone: bool = False
 
     def note_exception(self, exc: BaseException) -> None:
         """Copy the structured rate-limit facts of the exception that failed this item."""

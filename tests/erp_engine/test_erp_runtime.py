@@ -88,9 +88,11 @@ def test_plain_sql_changes_reach_the_crm_without_triggers(
                 ],
                 what="price pushed",
             )
-            # a hard delete by the ERP
+            # a hard delete by the ERP of a row already synced (the first sweep queued every row,
+            # but the PJ row need not have been pushed yet)
+            padaria = wait_for(lambda: erp.remote("clientes", "nome", "Padaria Pão Quente Ltda"), what="PJ pushed")[0]
+            wait_for(lambda: erp.link("cliente", 2), what="PJ linked")
             erp.sql("DELETE FROM cad_clientes WHERE cod_cli = 2")
-            padaria = erp.remote("clientes", "nome", "Padaria Pão Quente Ltda")[0]
             wait_for(
                 lambda: str(erp.sb.panel_get("clientes", padaria["id"]).get("ativo")) in ("0", "False", "false"),
                 what="delete pushed",

@@ -162,6 +162,24 @@ def test_job_run_twice_has_the_effect_of_one(rt_env: Env) -> None:
         assert locals_ == 16 and links == 16
 
 
+def test_a_row_deleted_before_its_first_push_is_done_not_failed(rt_env: Env) -> None:
+    """The ERP deletes a row while its push is still queued: nothing exists on either side, so
+    the job ends `ignorado`, with no request, no failed item and no error in the log."""
+    from crmsync.db.sync import CrmSyncLog
+    from crmsync.runtime.jobs import push_record
+
+    with SandboxServer(access_token="a5", secret_access_token="s5") as sb:
+        tenant = make_tenant(sb.base_url, access_token="a5", secret_access_token="s5")
+        local_id = insert_cliente(tenant.loja_id, "Apagado Cedo", "cedo@example.com")
+        with session_scope() as s:
+            s.delete(s.get(Cliente, local_id))
+        assert push_record(tenant.integracao_id, "cliente", local_id) == "ignorado"
+        assert sb.stats()["total_requests"] == 0
+        with session_scope() as s:
+            assert s.scalar(select(func.count(CrmItemFalho.id))) == 0
+            assert s.scalar(select(func.count(CrmSyncLog.id)).where(CrmSyncLog.status == "erro")) == 0
+
+
 def test_api_answers_when_the_queue_itself_is_down(
     tmp_path: Any, monkeypatch: Any, sqlite_url: str, api_server: Any
 ) -> None:

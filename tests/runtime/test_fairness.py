@@ -145,8 +145,14 @@ def test_a_hung_store_takes_one_worker_and_the_other_keeps_flowing_sqlite(
             assert hung.open_now == 1 and _linked(bad.integracao_id) == 0
             # ... and it never had more than one worker.
             assert hung.max_open == 1 and hung.accepted == 1
-            counters = get_state().counters("jobs:push_record:")
-            assert counters.get("jobs:push_record:sucesso") == HEALTHY
+            # (a job counts its outcome after its link commits: the last one may be a moment late)
+            counters = wait_for(
+                lambda: (
+                    (c := get_state().counters("jobs:push_record:")).get("jobs:push_record:sucesso") == HEALTHY and c
+                ),
+                timeout=30,
+                what="every healthy push counted",
+            )
             assert counters.get("jobs:push_record:aguardando_vez", 0) >= 1  # the others yielded
         finally:
             hung.release()  # the hung answer is cut off: the job ends, the runtime stops

@@ -80,6 +80,9 @@ def _run_push(run: JobRun, entity_type: str, entity_id: int, trigger: str) -> st
             quota=quota,
         )
         return run.done("erro")
+    if result.gone:  # deleted by the ERP before its first push: nothing exists to sync
+        log.info("push %s %s ignorado: %s", entity_type, entity_id, result.message)
+        return run.done("ignorado")
     if result.success:
         run.succeeded(entity_type, "push", entity_id=entity_id, external_id=result.external_id)
         run.done("sucesso")
