@@ -34,6 +34,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import (
     Column,
     ColumnElement,
@@ -65,6 +66,7 @@ from crmsync.erp.schema_map import (
     is_default_map,
 )
 from crmsync.model.canonical import canonicalize
+from crmsync.model.messages import validation_reasons
 
 __all__ = [
     "ConcurrentChange",
@@ -175,6 +177,8 @@ class ConcurrentChange(RuntimeError):
 def _reasons(exc: Exception) -> list[str]:
     if isinstance(exc, RowConversionError):
         return [f"{p.field} ({p.column}): {p.reason}" for p in exc.problems]
+    if isinstance(exc, ValidationError):  # the canonical model refused it: said for a person
+        return validation_reasons(exc.errors(include_url=False))
     return [str(exc)]
 
 

@@ -28,6 +28,8 @@ def test_push_sends_converted_rows_and_reports_legacy_rows_that_do_not_convert(e
     assert sorted(f.entity_id for f in failed) == [4, 5]
     assert all("cad_clientes #" in (f.ultimo_erro or "") for f in failed)
     assert "cpf" in (failed[0].ultimo_erro or "") and "nome" in (failed[1].ultimo_erro or "")
+    # said for a person: the field and what is wrong, not pydantic's English or its URL
+    assert (failed[1].ultimo_erro or "").endswith("cad_clientes #5: nome: vazio"), failed[1].ultimo_erro
     assert not erp.remote("clientes", "nome", "CPF Errado")
     assert summary.total >= 5
     # a second run sends nothing (no echo) and the ERP's rows and DDL are untouched
