@@ -23,6 +23,7 @@ from crmsync.cli.common import JsonOption, console, emit_json, provider_secret, 
 from crmsync.config import load_config_file
 from crmsync.db import schema
 from crmsync.db.session import session_scope
+from crmsync.erp.schema_map import active_schema_map
 from crmsync.providers.registry import available_providers, credential_fields, display_name
 from crmsync.services import integracoes as integ_svc
 from crmsync.services import lojas as lojas_svc
@@ -44,6 +45,7 @@ def migrate() -> str:
     from sqlalchemy.engine import make_url
 
     url = get_settings().resolved_database_url()
+    active_schema_map()  # a missing or invalid CRMSYNC_SCHEMA_MAP stops here, key named (exit 2)
     schema.upgrade(url)
     return make_url(url).render_as_string(hide_password=True)
 

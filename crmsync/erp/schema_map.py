@@ -14,6 +14,7 @@ rows the same way.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -33,6 +34,8 @@ from crmsync.erp.converters import (
 )
 from crmsync.model.canonical import ClienteCanon, ItemVendaCanon, ProdutoCanon, VendaCanon
 from crmsync.settings import get_settings
+
+log = logging.getLogger("crmsync.erp")
 
 ENTITY_NAMES: tuple[str, ...] = ("cliente", "produto", "venda")
 _ENTITY_ALIASES = {"clientes": "cliente", "produtos": "produto", "vendas": "venda"}
@@ -635,15 +638,44 @@ def is_default_map(schema_map: SchemaMap) -> bool:
 
 
 @cache
-def _schema_from_file(path: str, mtime: float) -> SchemaMap:
-    return load_schema_map(Path(path))
+def _schema_from_file(path: str, mtime: float) -> SchemaMap | SchemaMapError:
+    """The map of one version of the file (its mtime): a refused version is remembered too,
+    so a bad edit is parsed once, not on every call."""
+    try:
+        return load_schema_map(Path(path))
+    except SchemaMapError as exc:
+        return exc
+
+
+_LAST_GOOD: dict[str, SchemaMap] = {}
 
 
 def active_schema_map() -> SchemaMap:
     """The map the process runs on: ``CRMSYNC_SCHEMA_MAP`` (a YAML file) or our own tables.
     Here, not in crmsync.erp.table, so the shared config can ask which entities are mapped
-    without importing the engine's table side (and the database models it uses)."""
+    without importing the engine's table side (and the database models it uses).
+
+    An edit that breaks the file (or deletes it) while crmsync runs does not stop the sync:
+    the last map that loaded stays in use, and the error is logged once per version of the
+    file. Without a good map yet (at start-up) the error is raised: `serve`, `worker` and
+    every command then stop with exit 2 naming the key (see crmsync.cli.admin.migrate)."""
     path = get_settings().schema_map.strip()
     if not path:
         return default_schema_map()
-    return _schema_from_file(path, Path(path).stat().st_mtime)
+    try:
+        loaded = _schema_from_file(path, Path(path).stat().st_mtime)
+    except OSError as exc:
+        loaded = SchemaMapError(path, f"não foi possível ler o arquivo: {exc.strerror}")
+    if isinstance(loaded, SchemaMap):
+        _LAST_GOOD[path] = loaded
+        return loaded
+    last = _LAST_GOOD.get(path)
+    if last is None:
+        raise loaded
+    if str(loaded) not in _REPORTED:
+        _REPORTED.add(str(loaded))
+        log.error("schema map %s refused, the previous map stays in use: %s", path, loaded)
+    return last
+
+
+_REPORTED: set[str] = set()

@@ -49,3 +49,39 @@ def test_schema_commands_read_the_environment(
         assert r.exit_code == 0, r.output
     finally:
         reset_settings_cache()
+
+
+def test_a_missing_or_broken_map_stops_start_up_and_a_later_bad_edit_keeps_the_old_map(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str
+) -> None:
+    import os
+
+    from crmsync.erp.schema_map import active_schema_map
+
+    map_path = tmp_path / "mapa.yaml"
+    monkeypatch.setenv("CRMSYNC_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("CRMSYNC_SCHEMA_MAP", str(map_path))
+    reset_settings_cache()
+    try:
+        # at start-up: no file, then a file naming a converter that does not exist
+        for command in (["worker"], ["loja", "list"]):
+            r = CliRunner().invoke(app, command)
+            assert r.exit_code == 2 and str(map_path) in r.stderr and "ler o arquivo" in r.stderr, r.output
+            assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.output
+        map_path.write_text(
+            LEGACY_MAP.replace("conversor: cpf_formatado", "conversor: cpf_magico", 1), encoding="utf-8"
+        )
+        r = CliRunner().invoke(app, ["loja", "list"])
+        assert r.exit_code == 2 and "cpf_magico" in r.stderr, r.output
+        # a good map loads; a bad edit while running keeps it (and so does deleting the file)
+        map_path.write_text(LEGACY_MAP, encoding="utf-8")
+        os.utime(map_path, (1_000_000, 1_000_000))
+        good = active_schema_map()
+        assert good.entidades["cliente"].tabela == "cad_clientes"
+        map_path.write_text("entidades: [", encoding="utf-8")
+        os.utime(map_path, (2_000_000, 2_000_000))
+        assert active_schema_map() is good
+        map_path.unlink()
+        assert active_schema_map() is good
+    finally:
+        reset_settings_cache()
