@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from crmsync.db.sync import CrmEntityLink
 from crmsync.engine.base import EngineBase, RemoteWriteNeeded, WrittenMerge
 from crmsync.engine.links import LinkTaken
 from crmsync.engine.local_repo import UnresolvedReference
@@ -312,33 +313,7 @@ class PushMixin(EngineBase):
             with self._uow() as s:
                 if self.binder.by_local(s, entity_type, entity_id) is not None:
                     return "taken"
-                other = self.binder.by_external(s, entity_type, found.external_id)
-                if other is not None:
-                    raise ValueError(
-                        f"o registro {found.external_id} do CRM tem a mesma chave única e já está vinculado ao "
-                        f"registro local #{other.entity_id}: possível duplicata, revise os dados"
-                    )
-                self.binder.create(
-                    s,
-                    self.binder.new_link(
-                        entity_type,
-                        entity_id,
-                        found.external_id,
-                        base=None,
-                        local_hash=None,
-                        remote_version=None,
-                        remote_modified_at=None,
-                    ),
-                )
-                self.log.add(
-                    direcao="push",
-                    operacao="link",
-                    entity_type=entity_type,
-                    status="sucesso",
-                    entity_id=entity_id,
-                    external_id=found.external_id,
-                    mensagem="já existia no CRM (mesma chave única): vínculo criado",
-                )
+                self._link_found(s, entity_type, entity_id, found.external_id)
             return "linked"
         remote = self.provider.create(entity_type, local_ext)
         duplicate: str | None = None
@@ -419,6 +394,39 @@ class PushMixin(EngineBase):
             )
         return self._push_unlinked(s, entity_type, row, started)
 
+    def _link_found(self, s: Session, entity_type: str, entity_id: int, external_id: str) -> CrmEntityLink:
+        """Link a local row to the CRM record its unique keys found, with no base: the merge
+        that follows treats both sides as new. Refused when that record is already linked to
+        another local row (two local rows with one key: a person must look)."""
+        other = self.binder.by_external(s, entity_type, external_id)
+        if other is not None:
+            raise ValueError(
+                f"o registro {external_id} do CRM tem a mesma chave única e já está vinculado ao "
+                f"registro local #{other.entity_id}: possível duplicata, revise os dados"
+            )
+        link = self.binder.create(
+            s,
+            self.binder.new_link(
+                entity_type,
+                entity_id,
+                external_id,
+                base=None,
+                local_hash=None,
+                remote_version=None,
+                remote_modified_at=None,
+            ),
+        )
+        self.log.add(
+            direcao="push",
+            operacao="link",
+            entity_type=entity_type,
+            status="sucesso",
+            entity_id=entity_id,
+            external_id=external_id,
+            mensagem="já existia no CRM (mesma chave única): vínculo criado",
+        )
+        return link
+
     def _push_skip(self, entity_type: str, entity_id: int, external_id: str | None, message: str) -> PushResult:
         self.log.add(
             direcao="push",
@@ -450,33 +458,7 @@ class PushMixin(EngineBase):
             raise
         found = self.provider.find_by_keys(entity_type, local_ext)
         if found is not None:
-            other = self.binder.by_external(s, entity_type, found.external_id)
-            if other is not None:
-                raise ValueError(
-                    f"o registro {found.external_id} do CRM tem a mesma chave única e já está vinculado ao "
-                    f"registro local #{other.entity_id}: possível duplicata, revise os dados"
-                )
-            link = self.binder.create(
-                s,
-                self.binder.new_link(
-                    entity_type,
-                    row.id,
-                    found.external_id,
-                    base=None,
-                    local_hash=None,
-                    remote_version=None,
-                    remote_modified_at=None,
-                ),
-            )
-            self.log.add(
-                direcao="push",
-                operacao="link",
-                entity_type=entity_type,
-                status="sucesso",
-                entity_id=row.id,
-                external_id=found.external_id,
-                mensagem="já existia no CRM (mesma chave única): vínculo criado",
-            )
+            link = self._link_found(s, entity_type, row.id, found.external_id)
             if self.dry_run:
                 self._plan(
                     "vinculo",
