@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # Retention (days; 0 keeps forever) of processed webhook deliveries and of the sync log.
     webhook_retention_days: int = 30
     sync_log_retention_days: int = 90
+    # Hours a manual job's record (GET /api/crm/jobs/{id}) is kept after its last change.
+    job_record_retention_hours: float = Field(default=72.0, gt=0)
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'crmsync.db').as_posix()}"

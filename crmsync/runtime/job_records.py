@@ -8,6 +8,10 @@ sees what any worker wrote. It carries only ids, flags and the run's summary (ne
 credential); `loja_id` scopes it, so one store never reads another's job.
 
 Statuses: `na_fila` -> `executando` -> `concluido` | `erro` (`erro` with a short message).
+
+A record lives `CRMSYNC_JOB_RECORD_RETENTION_HOURS` (72 h) after its last change, then the
+state store drops it (Redis expiry; a sweep on the next write in SQLite): an API polled by a
+busy ERP would otherwise grow the queue's state without bound. An expired id answers 404.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import uuid
 from typing import Any
 
 from crmsync.runtime.state import RuntimeState
+from crmsync.settings import get_settings
 
 KINDS = ("push_one", "push", "pull", "sync")
 
@@ -45,6 +50,7 @@ def new_record(state: RuntimeState, loja_id: int, integracao_id: int, kind: str,
             "status": "na_fila",
             "criado_em": time.time(),
         },
+        ttl=_retention_seconds(),
     )
     return job_id
 
@@ -61,5 +67,9 @@ def update_record(state: RuntimeState, job_id: str, **changes: Any) -> dict[str,
     if data is None:
         return None
     data.update(changes)
-    state.set_json(record_key(job_id), data)
+    state.set_json(record_key(job_id), data, ttl=_retention_seconds())
     return data
+
+
+def _retention_seconds() -> float:
+    return get_settings().job_record_retention_hours * 3600

@@ -11,6 +11,7 @@ moving parts it already chose: the SQLite queue file by default, the Redis serve
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -42,7 +43,9 @@ class RuntimeState(Protocol):
 
     def get_json(self, key: str) -> Any: ...
 
-    def set_json(self, key: str, value: Any) -> None: ...
+    def set_json(self, key: str, value: Any, ttl: float | None = None) -> None:
+        """Store a JSON value; with `ttl` (seconds) it is gone that long after this write."""
+        ...
 
     def incr(self, key: str, amount: int = 1) -> None: ...
 
@@ -82,9 +85,12 @@ class SqliteState:
         conn.executescript(
             "CREATE TABLE IF NOT EXISTS crmsync_locks (key TEXT PRIMARY KEY, token TEXT NOT NULL, "
             "expires REAL NOT NULL);"
-            "CREATE TABLE IF NOT EXISTS crmsync_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS crmsync_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL);"
             "CREATE TABLE IF NOT EXISTS crmsync_counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
         )
+        if "expires" not in {row[1] for row in conn.execute("PRAGMA table_info(crmsync_kv)")}:
+            with contextlib.suppress(sqlite3.OperationalError):  # another process added it just now
+                conn.execute("ALTER TABLE crmsync_kv ADD COLUMN expires REAL")  # a queue file of 0.x
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -138,14 +144,25 @@ class SqliteState:
         self._conn().execute("DELETE FROM crmsync_locks WHERE key = ?", (self._k(key),))
 
     def get_json(self, key: str) -> Any:
-        row = self._conn().execute("SELECT value FROM crmsync_kv WHERE key = ?", (self._k(key),)).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT value FROM crmsync_kv WHERE key = ? AND (expires IS NULL OR expires > ?)",
+                (self._k(key), time.time()),
+            )
+            .fetchone()
+        )
         return None if row is None else json.loads(row[0])
 
-    def set_json(self, key: str, value: Any) -> None:
-        self._conn().execute(
-            "INSERT OR REPLACE INTO crmsync_kv (key, value) VALUES (?, ?)",
-            (self._k(key), json.dumps(value, default=str)),
+    def set_json(self, key: str, value: Any, ttl: float | None = None) -> None:
+        now = time.time()
+        conn = self._conn()
+        conn.execute(
+            "INSERT OR REPLACE INTO crmsync_kv (key, value, expires) VALUES (?, ?, ?)",
+            (self._k(key), json.dumps(value, default=str), None if ttl is None else now + ttl),
         )
+        if ttl is not None:  # values with a lifetime are few (job records): sweep them here
+            conn.execute("DELETE FROM crmsync_kv WHERE expires IS NOT NULL AND expires <= ?", (now,))
 
     def incr(self, key: str, amount: int = 1) -> None:
         self._conn().execute(
@@ -216,8 +233,9 @@ class RedisState:
         raw = self._redis.get(self._k("kv:" + key))
         return None if raw is None else json.loads(str(raw))
 
-    def set_json(self, key: str, value: Any) -> None:
-        self._redis.set(self._k("kv:" + key), json.dumps(value, default=str))
+    def set_json(self, key: str, value: Any, ttl: float | None = None) -> None:
+        expires = None if ttl is None else max(1, int(ttl * 1000))
+        self._redis.set(self._k("kv:" + key), json.dumps(value, default=str), px=expires)
 
     def incr(self, key: str, amount: int = 1) -> None:
         self._redis.hincrby(self._k("counters"), key, amount)
