@@ -383,38 +383,71 @@ class ConflictsMixin(EngineBase):
         return {"total_conflitos": len(ids), "resolvidos": resolved, "pendentes": len(ids) - resolved}
 
     def _settle_one(self, conflito_id: int) -> bool:
-        with self._uow() as s:
-            conflict = s.get(CrmConflito, conflito_id)
-            if conflict is None or conflict.status != "pendente":
-                return True  # closed meanwhile (a push or pull saw the sides converge)
-            entity_type = conflict.entity_type
-            link = self.binder.by_local(s, entity_type, conflict.entity_id)
-            row = self.repo.get(s, entity_type, conflict.entity_id)
-            if link is None or row is None:
-                self._close_conflict(conflict, "sistema", {"motivo": "registro não existe mais"})
-                return True
-            if DELETE_FIELD in conflict.campos:
-                return False
-            local_ext = self._local_ext(s, entity_type, row)
-            fields = list(conflict.campos)
-            external = {f: conflict.campos[f].get("externo") for f in fields}
-            local = {f: local_ext.get(f) for f in fields}
-            ext_at = parse_utc(conflict.campos[fields[0]].get("externo_em")) if fields else None
-            ctx = self._ctx(entity_type, row.modificado_em, ext_at)
-            check = three_way_merge(
-                self._merge_base(s, entity_type, link), local, external, self._policy(entity_type), ctx, fields=fields
-            )
-            if check.conflicts:
-                return False
-            try:
-                remote = self.provider.get(entity_type, link.external_id)
-            except NotFoundError:
-                self._apply_remote_delete(s, entity_type, link, row, direcao="conflito")
-                self._close_conflict(conflict, "sistema", {"motivo": "registro excluído no CRM"})
-                return True
-            out = self._reconcile(s, entity_type, link, row, remote, direcao="conflito")
-            if out.conflicts:
-                return False
-            if conflict.status == "pendente":
-                self._close_conflict(conflict, "sistema", {"motivo": "resolvido pela política configurada"})
-            return True
+        """Close one pending conflict if the policy now settles it, the staged way (as a
+        decision is applied): look in a short read, read the CRM with no transaction open,
+        then apply in a short transaction that first checks the record and its link did not
+        move; a merge that must write to the CRM goes through a staged push. True when the
+        conflict is closed."""
+        for _round in range(_DECISION_ROUNDS):
+            with self._read() as s:
+                conflict = s.get(CrmConflito, conflito_id)
+                if conflict is None or conflict.status != "pendente":
+                    return True  # closed meanwhile (a push or pull saw the sides converge)
+                entity_type, entity_id = conflict.entity_type, conflict.entity_id
+                link = self.binder.by_local(s, entity_type, entity_id)
+                row = self.repo.get(s, entity_type, entity_id)
+                gone = link is None or row is None
+                if not gone:
+                    assert link is not None and row is not None
+                    if DELETE_FIELD in conflict.campos or not self._policy_settles(s, conflict, link, row):
+                        return False
+                    seen = self._fingerprint(entity_type, row, link)
+                    external_id = link.external_id
+            remote: RemoteRecord | None = None
+            if not gone:
+                with contextlib.suppress(NotFoundError):
+                    remote = self.provider.get(entity_type, external_id)
+            with self._uow() as s:
+                conflict = s.get(CrmConflito, conflito_id)
+                if conflict is None or conflict.status != "pendente":
+                    return True
+                link = self.binder.by_local(s, entity_type, entity_id)
+                row = self.repo.get(s, entity_type, entity_id)
+                if link is None or row is None:
+                    self._close_conflict(conflict, "sistema", {"motivo": "registro não existe mais"})
+                    return True
+                if gone or not self._unmoved(entity_type, row, link, seen):
+                    continue  # moved while the CRM was read: look again
+                if remote is None:
+                    self._apply_remote_delete(s, entity_type, link, row, direcao="conflito")
+                    self._close_conflict(conflict, "sistema", {"motivo": "registro excluído no CRM"})
+                    return True
+                try:
+                    with s.begin_nested():
+                        out = self._reconcile(
+                            s, entity_type, link, row, remote, direcao="conflito", remote_writes=False
+                        )
+                except RemoteWriteNeeded:
+                    pass  # the CRM must be written: the staged push below, then look again
+                else:
+                    if out.conflicts:
+                        return False
+                    if conflict.status == "pendente":
+                        self._close_conflict(conflict, "sistema", {"motivo": "resolvido pela política configurada"})
+                    return True
+            self.push_one(entity_type, entity_id)
+        return False
+
+    def _policy_settles(self, s: Any, conflict: CrmConflito, link: Any, row: Any) -> bool:
+        """Whether the configured policy now decides every field of the conflict (no CRM call)."""
+        entity_type = conflict.entity_type
+        local_ext = self._local_ext(s, entity_type, row)
+        fields = list(conflict.campos)
+        external = {f: conflict.campos[f].get("externo") for f in fields}
+        local = {f: local_ext.get(f) for f in fields}
+        ext_at = parse_utc(conflict.campos[fields[0]].get("externo_em")) if fields else None
+        ctx = self._ctx(entity_type, row.modificado_em, ext_at)
+        check = three_way_merge(
+            self._merge_base(s, entity_type, link), local, external, self._policy(entity_type), ctx, fields=fields
+        )
+        return not check.conflicts

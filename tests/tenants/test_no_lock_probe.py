@@ -130,3 +130,21 @@ def test_duplicate_link_merges_into_the_crm_with_no_transaction_open(app_env: di
     assert world.get(Cliente, cid).email == "mas@x.com"
     assert crm.panel_get("cliente", ext)["cidade"] == "Recife"  # type: ignore[index]
     assert crm.locked_during == []
+
+
+def test_settled_conflicts_pass_writes_the_crm_with_no_transaction_open(
+    app_env: dict[str, str], sqlite_url: str
+) -> None:
+    """A conflict held under `manual` that the store's new policy now decides is closed by the
+    settled-conflicts pass: the CRM is read and written with no transaction open."""
+    world, crm = _world(sqlite_url)
+    _cid, ext, conflito_id = _conflict_on_nome(world, crm, {"estrategia_padrao": "manual"})
+    world.set_config({"estrategia_padrao": "local_wins"})
+    crm.locked_during.clear()
+    settled = world.engine().settle_conflicts()
+    assert settled["resolvidos"] == 1 and settled["pendentes"] == 0, settled
+    remote = crm.panel_get("cliente", ext)
+    assert remote is not None and remote["nome"] == "João Silva Santos"
+    assert crm.calls.get("get", 0) >= 1 and crm.locked_during == []
+    with world.sf() as s:
+        assert s.get(CrmConflito, conflito_id).status == "resolvido"  # type: ignore[union-attr]
