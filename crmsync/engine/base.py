@@ -181,8 +181,16 @@ class EngineBase:
         s = self.session_factory()
         try:
             s.begin()
-            if self._sqlite:
+            if self._sqlite and not self.dry_run:
                 s.execute(text("UPDATE crm_cursores SET id = id WHERE 1 = 0"))
+            elif self._sqlite:
+                # A dry run is rolled back, so it need not hold the write lock while it reads
+                # the CRM. But the transaction must really be open before any SAVEPOINT: the
+                # driver begins one only before a DML statement, and a SAVEPOINT outside one
+                # would commit on release. A no-op on a temporary table begins it without
+                # touching the database's own lock.
+                s.execute(text("CREATE TEMP TABLE IF NOT EXISTS crm_dry_run (x INTEGER)"))
+                s.execute(text("UPDATE temp.crm_dry_run SET x = x WHERE 1 = 0"))
             yield s
             if self.dry_run:
                 s.rollback()

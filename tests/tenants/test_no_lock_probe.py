@@ -148,3 +148,26 @@ def test_settled_conflicts_pass_writes_the_crm_with_no_transaction_open(
     assert crm.calls.get("get", 0) >= 1 and crm.locked_during == []
     with world.sf() as s:
         assert s.get(CrmConflito, conflito_id).status == "resolvido"  # type: ignore[union-attr]
+
+
+def test_dry_runs_read_the_crm_with_no_lock_held(app_env: dict[str, str], sqlite_url: str) -> None:
+    """A dry run's transaction is rolled back, so it need not take SQLite's write lock up
+    front as a real run does; its CRM reads then hold nothing (a preview against a slow CRM
+    would otherwise stop every store's writes), and it still writes nothing anywhere.
+    (Left: a venda's dry run whose cliente must first be planned still writes the cliente's
+    key columns in its transaction before it looks up the produtos.)"""
+    world, crm = _world(sqlite_url)
+    cid = world.add_cliente(nome="Comprador", email="comp@x.com")
+    world.add_cliente(nome="Outra", email="outra@x.com")
+    world.engine(dry_run=True).push("cliente")
+    world.engine().push_one("cliente", cid)
+    world.edit(Cliente, cid, nome="Comprador Silva")
+    ext = world.link_of("cliente", cid).external_id  # type: ignore[union-attr]
+    crm.panel_update("cliente", ext, {"cidade": "Recife"})
+    crm.locked_during.clear()
+    preview = world.engine(dry_run=True).sync(["cliente"])
+    assert preview.success and world.engine(dry_run=True).push_one("cliente", cid).success
+    assert crm.calls.get("find_by_keys", 0) >= 1 and crm.calls.get("get", 0) >= 1
+    assert crm.panel_get("cliente", ext)["nome"] == "Comprador"  # type: ignore[index]  # nothing written
+    assert world.get(Cliente, cid).cidade is None and world.link_of("cliente", cid + 1) is None
+    assert crm.locked_during == []
