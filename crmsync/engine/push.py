@@ -19,6 +19,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select, type_coerce
 from sqlalchemy.orm import Session
 
 from crmsync.db.sync import CrmEntityLink
@@ -27,7 +28,7 @@ from crmsync.engine.links import LinkTaken
 from crmsync.engine.local_repo import UnresolvedReference
 from crmsync.engine.results import PushResult, PushSummary
 from crmsync.engine.scan import scan_local
-from crmsync.erp.table import ConcurrentChange
+from crmsync.erp.table import ConcurrentChange, Stamp, db_clock
 from crmsync.providers.base import AuthError, NotFoundError, ProviderError, RemoteRecord, error_message
 
 __all__ = ["DependencyError", "PushMixin"]
@@ -151,10 +152,10 @@ class PushMixin(EngineBase):
         scan of the mapped table (see crmsync.engine.scan); a row the ERP hard-deleted shows
         as a link whose key vanished and is pushed as a delete."""
         ent = self.repo.entity(entity_type)
-        since_at = datetime.now(UTC) - since if since is not None and ids is None else None
         candidates: list[int] = []
         deletes: list[int] = []
         with self.session_factory() as s:
+            since_at = self._since_on_clock(s, ent, since) if since is not None and ids is None else None
             for hit in scan_local(
                 s,
                 ent,
@@ -169,6 +170,16 @@ class PushMixin(EngineBase):
                 else:
                     candidates.append(hit.entity_id)
         return candidates, deletes
+
+    @staticmethod
+    def _since_on_clock(s: Session, ent: Any, since: timedelta) -> datetime:
+        """`--since 24h` on the clock the modified column was stamped with: ours (UTC) on our
+        own tables, the ERP database's own "now" on an ERP's table (its PHP stamps local
+        time: measured from UTC, a Brazilian ERP's window would be three hours short)."""
+        if ent.own_clock:
+            return datetime.now(UTC) - since
+        now = s.scalar(select(type_coerce(db_clock(s.get_bind(clause=ent.table).dialect.name), Stamp())))
+        return (now if now is not None else datetime.now(UTC)) - since
 
     # ------------------------------------------------------------------ one row, staged
 
