@@ -235,8 +235,24 @@ class SyncMachine(RuleBasedStateMachine):
         if not emails:
             return
         email = data.draw(st.sampled_from(emails))
-        self.provider.panel_delete("cliente", remote[email][0])
-        self.records[email].deleted = True
+        rec = self.records[email]
+        ext = remote[email][0]
+        with self.world.sf() as s:
+            linked = s.scalar(
+                select(CrmEntityLink.id).where(
+                    CrmEntityLink.id_integracao == self.world.integracao_id, CrmEntityLink.external_id == ext
+                )
+            )
+        self.provider.panel_delete("cliente", ext)
+        if linked is None and email in self._local_rows() and not rec.deleted:
+            # crmsync created this record but a fault took the answer (after=True): it never
+            # learned the record existed, so it cannot see it deleted either. Its next push
+            # creates it again from the local row; what the CRM's users edited on the lost
+            # copy went with it.
+            rec.history = {n: [e for e in h if e[1] != "remote"] for n, h in rec.history.items()}
+            rec.since_sync = {n: {k: v for k, v in d.items() if k != "remote"} for n, d in rec.since_sync.items()}
+            return
+        rec.deleted = True
 
     @rule()
     def sync(self) -> None:
