@@ -200,17 +200,18 @@ def links_of(
         CrmEntityLink.provider == provider,
         CrmEntityLink.entity_type == entity_type,
     )
+    conn = s.connection()  # Core rows, as the scan's own: the ORM's per-row work is not needed
     if ids is not None:
         out: dict[int, tuple[Any, ...]] = {}
         for start in range(0, len(ids), 500):
             chunk = stmt.where(CrmEntityLink.entity_id.in_(ids[start : start + 500]))
-            out.update((int(r[0]), tuple(r[1:])) for r in s.execute(chunk))
+            out.update((r[0], tuple(r[1:])) for r in conn.execute(chunk))
         return out
     if after is not None:
         stmt = stmt.where(CrmEntityLink.entity_id > after)
     if upto is not None:
         stmt = stmt.where(CrmEntityLink.entity_id <= upto)
-    return {int(r[0]): tuple(r[1:]) for r in s.execute(stmt)}
+    return {r[0]: tuple(r[1:]) for r in conn.execute(stmt)}
 
 
 def _apart_plan(
