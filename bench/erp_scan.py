@@ -134,6 +134,11 @@ def build(url: str, kind: str, rows: int) -> None:
                     for i in range(start, min(rows, start + 5000))
                 ],
             )
+    # the statistics autovacuum would have by the time a reconcile runs: without them, right
+    # after the load, PostgreSQL plans each keyset page of the two-database scan as a seq
+    # scan + sort that fingerprints every row of the table (measured 27,000 rows/s vs 160,000)
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE cad_clientes" if kind != "mariadb" else "ANALYZE TABLE cad_clientes"))
     engine.dispose()
 
 
