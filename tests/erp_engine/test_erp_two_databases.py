@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from crmsync.api.app import create_app
 from crmsync.crypto import hash_api_key
 from crmsync.db.local import Loja
 from crmsync.db.session import TwoDatabaseSession, dispose_engines, elsewhere, get_engine
+from crmsync.engine.scan import scan_local
 from crmsync.erp.table import active_schema
 from crmsync.runtime.embedded import EmbeddedRuntime
 from crmsync.runtime.queue import reset_queue
@@ -333,3 +334,32 @@ def test_a_crash_after_a_pulled_insert_leaves_no_duplicate(erp2: Erp) -> None:
     assert len(erp.remote("clientes", "nome", "Ana Queda")) == 1
     link = erp.link("cliente", int(rows[0].cod_cli))
     assert link is not None and link.status == "sincronizado"
+
+
+def test_the_scans_across_two_databases_find_what_the_one_database_scan_finds(erp2: Erp) -> None:
+    erp = erp2
+    erp.engine().push("cliente")
+    ent = active_schema().entity("cliente")
+    old = datetime(2001, 1, 1)
+    erp.sql("UPDATE cad_clientes SET obs = 'mudou sem carimbo', dt_alteracao = :old WHERE cod_cli = 1", old=old)
+    erp.sql("DELETE FROM cad_clientes WHERE cod_cli = 2")
+    erp.sql(
+        "INSERT INTO cad_clientes (razao, cpf, ativo, dt_alteracao) VALUES ('Nova', '390.533.447-05', 'S', :now)",
+        now=_now(),
+    )
+    new_id = erp.one("SELECT cod_cli FROM cad_clientes WHERE razao = 'Nova'").cod_cli
+    since = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+
+    def scan(**kw: Any) -> dict[int, str]:
+        with erp.sf() as s:
+            hits = scan_local(s, ent, id_loja=1, provider="gestao_click", batch=2, **kw)
+            return {h.entity_id: h.kind for h in hits}
+
+    full = scan()
+    assert full[1] == "alterado" and full[2] == "sumiu" and full[new_id] == "novo"
+    quick = scan(since=since, new_rows=True)  # the reconcile's watermark pass
+    assert 1 not in quick and quick[2] == "sumiu" and quick[new_id] == "novo"
+    assert 4 in quick and 5 in quick  # never linked (they do not convert): still found
+    recent = scan(since=since)  # only rows stamped since; no vanished keys
+    assert recent == {new_id: "novo"}
+    assert scan(ids=[1, 2, 3]) == {1: "alterado", 2: "sumiu", 3: "igual"}
