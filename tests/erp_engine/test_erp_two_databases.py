@@ -210,6 +210,11 @@ def test_a_crash_between_the_erps_commit_and_ours_converges_without_losing_an_ed
         assert crash.fired == 1
     # the ERP's half is committed; our link still says the old base
     assert erp.one("SELECT email FROM cad_clientes WHERE cod_cli = 1").email == "remoto@example.com"
+    stale = erp.link("cliente", 1)
+    assert (
+        stale is not None
+        and stale.base_snapshot.get("email") == before.base_snapshot.get("email") != "remoto@example.com"
+    )
     # the next runs converge: the CRM keeps the remote edit, nothing duplicated
     erp.engine().push("cliente")
     erp.engine().pull("cliente")
@@ -327,6 +332,7 @@ def test_a_crash_after_a_pulled_insert_leaves_no_duplicate(erp2: Erp) -> None:
         assert crash.fired == 1
     rows = erp.all("SELECT cod_cli FROM cad_clientes WHERE razao = 'Ana Queda'")
     assert len(rows) == 1  # the ERP's half is there, without a link
+    assert erp.link("cliente", int(rows[0].cod_cli)) is None
     for _ in range(2):
         erp.engine().pull("cliente")
         erp.engine().push("cliente")
