@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 from crmsync.db.bulk import bulk_insert
 from crmsync.engine.links import Binder
 from crmsync.engine.unique_keys import key_columns
-from crmsync.erp.table import MappedEntity, MappedSchema, RowInvalid, active_schema, db_clock
+from crmsync.erp.table import MappedEntity, MappedSchema, RowInvalid, active_schema, db_clock, erp_dialect
 from crmsync.model.canonical import CANONICAL_MODELS, canonicalize
 
 __all__ = ["LocalRepo", "RowInvalid", "UnresolvedReference", "complete_canonical"]
@@ -91,7 +91,8 @@ class LocalRepo:
     def _rows(self, s: Session, entity_type: str, stmt: Any) -> list[Any]:
         """Rows of a select, each with the database's own fingerprint kept beside it when
         the database computes it (read in the same query: no second round trip)."""
-        expr = self.entity(entity_type).server_hash(s.get_bind().dialect.name)
+        ent = self.entity(entity_type)
+        expr = ent.server_hash(erp_dialect(s, ent.table))
         if expr is None:
             return list(s.scalars(stmt))
         rows = []
@@ -166,7 +167,7 @@ class LocalRepo:
         per row, its key read back by the driver (still without the ORM's per-object work)."""
         ent = self.entity(entity_type)
         table = ent.table
-        conn = s.connection()
+        conn = s.connection(bind_arguments={"clause": table})  # the ERP's database
         if not ent.own_clock and "modificado_em" in constants:  # the ERP's clock, read once
             constants = {**constants, "modificado_em": conn.execute(select(db_clock(conn.dialect.name))).scalar()}
         if conn.dialect.name == "sqlite":
@@ -196,7 +197,7 @@ class LocalRepo:
         """Fingerprints of rows as the table now holds them (after a Core insert, whose
         values the database may have padded, rounded or re-encoded)."""
         ent = self.entity(entity_type)
-        cols, server = ent.fingerprint_columns(s.get_bind().dialect.name)
+        cols, server = ent.fingerprint_columns(erp_dialect(s, ent.table))
         out: dict[int, str] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]

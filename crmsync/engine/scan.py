@@ -12,6 +12,15 @@ Why keyset pages and not one server-side cursor: pages of ``batch`` keys in key 
 memory constant on every database, and leave the connection free between pages for the
 items of a page of vendas (MariaDB cannot run a second query while a streamed result is
 open on the same connection).
+
+Two databases (the ERP's tables in one, our links in another, see
+crmsync.db.session.TwoDatabaseSession): no SQL join is possible, so each page of the ERP's
+table is read alone and the links of the page's key range ``(previous last, last]`` are
+read from ours and paired in Python; a link in the range without a row, or past the last
+row, is a vanished key. The watermark pass with ``new_rows`` (the reconcile's quick pass)
+must see every key to find the rows never linked and the vanished ones, so it reads every
+row's key, modified and delete columns, and fingerprints only the rows at or after the
+watermark (the database's own hash is computed only for those).
 """
 
 from __future__ import annotations
@@ -21,12 +30,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, case, exists, null, or_, select
 from sqlalchemy.orm import Session
 
+from crmsync.db.session import elsewhere
 from crmsync.db.sync import CrmEntityLink
 from crmsync.engine.links import ACTIVE_STATUSES
-from crmsync.erp.table import MappedEntity
+from crmsync.erp.table import MappedEntity, erp_dialect
 
 __all__ = ["ScanHit", "scan_local"]
 
@@ -73,7 +83,7 @@ def _plan(
     report_equal: bool,
 ) -> _Plan:
     table = ent.table
-    hashed, server = ent.fingerprint_columns(s.get_bind().dialect.name)
+    hashed, server = ent.fingerprint_columns(erp_dialect(s, table))
     modified = ent.modified_column()
     ex = ent.emap.exclusao
     delete_col = table.c[ent.shape.keys[ex.coluna]] if ex.modo != "fisico" and ex.coluna is not None else None
@@ -135,10 +145,23 @@ def scan_local(
     column scans everything); with ``new_rows`` also every row never linked and the vanished
     keys (the reconcile's watermark pass, crmsync.runtime.jobs.reconcile.dirty_local_ids).
     ``report_equal``: also yield unchanged rows (``igual``; used by ``--all`` and ``ids``)."""
+    if elsewhere(s, ent.table):
+        yield from _scan_apart(
+            s,
+            ent,
+            id_loja=id_loja,
+            provider=provider,
+            ids=ids,
+            since=since,
+            new_rows=new_rows,
+            report_equal=report_equal,
+            batch=batch,
+        )
+        return
     plan = _plan(
         s, ent, id_loja=id_loja, provider=provider, ids=ids, since=since, new_rows=new_rows, report_equal=report_equal
     )
-    conn = s.connection()  # Core rows: the ORM's per-row bookkeeping doubled a scan's time
+    conn = s.connection(bind_arguments={"clause": ent.table})  # Core rows: the ORM's bookkeeping doubled a scan's time
     last: int | None = None
     while True:
         page_stmt = plan.stmt.order_by(ent.table.c.id).limit(batch)
@@ -159,6 +182,129 @@ def scan_local(
         yield from _vanished(s, ent, id_loja=id_loja, provider=provider, ids=ids)
 
 
+def links_of(
+    s: Session,
+    entity_type: str,
+    *,
+    id_loja: int,
+    provider: str,
+    columns: list[Any],
+    ids: list[int] | None = None,
+    after: int | None = None,
+    upto: int | None = None,
+) -> dict[int, tuple[Any, ...]]:
+    """The links (``columns`` of each) of one entity's keys, read from crmsync's database:
+    the keys ``ids``, or the key range ``(after, upto]`` (an end is open when None)."""
+    stmt = select(CrmEntityLink.entity_id, *columns).where(
+        CrmEntityLink.id_loja == id_loja,
+        CrmEntityLink.provider == provider,
+        CrmEntityLink.entity_type == entity_type,
+    )
+    conn = s.connection()  # Core rows, as the scan's own: the ORM's per-row work is not needed
+    if ids is not None:
+        out: dict[int, tuple[Any, ...]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = stmt.where(CrmEntityLink.entity_id.in_(ids[start : start + 500]))
+            out.update((r[0], tuple(r[1:])) for r in conn.execute(chunk))
+        return out
+    if after is not None:
+        stmt = stmt.where(CrmEntityLink.entity_id > after)
+    if upto is not None:
+        stmt = stmt.where(CrmEntityLink.entity_id <= upto)
+    return {r[0]: tuple(r[1:]) for r in conn.execute(stmt)}
+
+
+def _apart_plan(
+    s: Session, ent: MappedEntity, *, id_loja: int, ids: list[int] | None, since: datetime | None, new_rows: bool
+) -> tuple[_Plan, Any]:
+    """The statement on the ERP's table alone, and the "recent" condition of a watermark
+    pass (None without one)."""
+    table = ent.table
+    hashed, server = ent.fingerprint_columns(erp_dialect(s, table))
+    modified = ent.modified_column()
+    ex = ent.emap.exclusao
+    delete_col = table.c[ent.shape.keys[ex.coluna]] if ex.modo != "fisico" and ex.coluna is not None else None
+    extra = [c for c in (modified, delete_col) if c is not None]
+    recent = modified >= since if since is not None and modified is not None and ids is None else None
+    if recent is not None and new_rows and server:
+        hashed = [case((recent, hashed[0]), else_=null())]  # the database hashes recent rows only
+    stmt = select(table.c.id, *extra, *hashed).where(ent.store_clause(id_loja))
+    if ids is not None:
+        stmt = stmt.where(table.c.id.in_(ids))
+    elif recent is not None and not new_rows:
+        stmt = stmt.where(recent)
+    plan = _Plan(
+        stmt=stmt,
+        server=server,
+        has_modified=modified is not None,
+        delete_name=ex.coluna if delete_col is not None else None,
+        first_hashed=3 + len(extra),
+    )
+    return plan, recent
+
+
+def _scan_apart(
+    s: Session,
+    ent: MappedEntity,
+    *,
+    id_loja: int,
+    provider: str,
+    ids: list[int] | None,
+    since: datetime | None,
+    new_rows: bool,
+    report_equal: bool,
+    batch: int,
+) -> Iterator[ScanHit]:
+    """:func:`scan_local` when the ERP's table and our links are in two databases: the
+    same hits, from pages of the ERP's table paired with the links of their key range."""
+    table = ent.table
+    plan, recent = _apart_plan(s, ent, id_loja=id_loja, ids=ids, since=since, new_rows=new_rows)
+    stmt = plan.stmt
+    skip_old = recent is not None and new_rows
+    want_vanished = since is None or new_rows
+    dense = ids is None and want_vanished  # every key is read: the links of each page's range
+    link_cols: list[Any] = [CrmEntityLink.status, CrmEntityLink.local_hash]
+    equal = report_equal or ids is not None
+    links: dict[int, tuple[Any, ...]] = {}
+    if ids is not None:
+        links = links_of(s, ent.entity_type, id_loja=id_loja, provider=provider, columns=link_cols, ids=list(ids))
+    left: dict[int, tuple[Any, ...]] = {}  # links without a row: vanished keys
+    conn = s.connection(bind_arguments={"clause": table})
+    last: int | None = None
+    while True:
+        page_stmt = stmt.order_by(table.c.id).limit(batch)
+        if last is not None:
+            page_stmt = page_stmt.where(table.c.id > last)
+        rows = conn.execute(page_stmt).all()
+        upto = int(rows[-1][0]) if len(rows) == batch else None  # None: the last page, every key after
+        page_ids = [int(r[0]) for r in rows]
+        if dense:
+            links = links_of(
+                s, ent.entity_type, id_loja=id_loja, provider=provider, columns=link_cols, after=last, upto=upto
+            )
+        elif ids is None:
+            links = links_of(s, ent.entity_type, id_loja=id_loja, provider=provider, columns=link_cols, ids=page_ids)
+        items = _items_of(s, ent, page_ids) if ent.items is not None and rows else None
+        for r in rows:
+            status, local_hash = links.pop(int(r[0]), (None, None))
+            if skip_old and status is not None and (r[1] is None or r[1] < since):
+                continue  # linked, and not changed since the watermark: as the one-database scan
+            hit = _classify(ent, plan, (r[0], status, local_hash, *r[1:]), items, report_equal=equal)
+            if hit is not None:
+                yield hit
+        if dense:
+            left.update(links)
+        if upto is None:
+            break
+        last = upto
+    if ids is not None:
+        left = links
+    if want_vanished:
+        for key, (status, _hash) in sorted(left.items()):
+            if status in ACTIVE_STATUSES:
+                yield ScanHit(key, "sumiu", None, status)
+
+
 def _items_of(s: Session, ent: MappedEntity, venda_ids: list[int]) -> dict[int, list[tuple[Any, ...]]]:
     assert ent.items is not None and ent.emap.itens is not None
     items = ent.items
@@ -166,7 +312,7 @@ def _items_of(s: Session, ent: MappedEntity, venda_ids: list[int]) -> dict[int, 
     cols = [items.table.c[items.keys[c]] for c in items.hashed]
     out: dict[int, list[tuple[Any, ...]]] = {}
     stmt = select(fk, *cols).where(fk.in_(venda_ids)).order_by(fk, items.table.c.id)
-    for row in s.connection().execute(stmt):
+    for row in s.connection(bind_arguments={"clause": items.table}).execute(stmt):
         out.setdefault(int(row[0]), []).append(tuple(row[1:]))
     return out
 

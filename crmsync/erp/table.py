@@ -53,7 +53,7 @@ from sqlalchemy import (
     true,
     type_coerce,
 )
-from sqlalchemy.orm import column_property, object_session, registry, relationship
+from sqlalchemy.orm import Session, column_property, object_session, registry, relationship
 from sqlalchemy.types import NullType, TypeDecorator
 
 from crmsync.db.local import KEY_COLUMNS
@@ -75,6 +75,7 @@ __all__ = [
     "RowInvalid",
     "active_schema",
     "db_clock",
+    "erp_dialect",
     "mapped_schema",
     "raw_hash",
 ]
@@ -139,6 +140,12 @@ def parse_stamp(value: Any) -> datetime | None:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     return None
+
+
+def erp_dialect(s: Session, table: Table) -> str:
+    """The dialect of the database holding ``table``: the ERP's, which in the two-database
+    layout is not that of the session's own (``s.get_bind()``, crmsync's tables)."""
+    return s.get_bind(clause=table).dialect.name
 
 
 def db_clock(dialect: str) -> ColumnElement[Any]:
@@ -430,7 +437,7 @@ class MappedEntity:
     def row_hash(self, row: Any) -> str:
         written = row.__dict__.pop("_crm_written", False) and "_crm_gone" not in row.__dict__
         s = object_session(row)
-        dialect = s.get_bind().dialect.name if s is not None else "sqlite"
+        dialect = erp_dialect(s, self.table) if s is not None else "sqlite"
         expr = self.server_hash(dialect)
         if expr is not None and s is not None and row.id is not None:
             cached = row.__dict__.get("_crm_hash")
@@ -518,7 +525,7 @@ class MappedEntity:
         s = object_session(row)
         if s is None or row.id is None or "_crm_guarded" in row.__dict__ or "_crm_gone" in row.__dict__:
             return
-        dialect = s.get_bind().dialect.name
+        dialect = erp_dialect(s, self.table)
         if dialect == "sqlite" and expected is None:
             return
         row.__dict__["_crm_guarded"] = True
@@ -590,6 +597,23 @@ class MappedSchema:
 
     def names(self) -> Iterable[str]:
         return self.entities.keys()
+
+    def tables(self) -> list[Table]:
+        """Every mapped table (items tables included): what lives in the ERP's database."""
+        out: list[Table] = []
+        for ent in self.entities.values():
+            out.append(ent.table)
+            if ent.items is not None:
+                out.append(ent.items.table)
+        return out
+
+    def row_classes(self) -> list[type]:
+        out: list[type] = []
+        for ent in self.entities.values():
+            out.append(ent.cls)
+            if ent.items is not None:
+                out.append(ent.items.cls)
+        return out
 
 
 _BUILT: dict[int, MappedSchema] = {}

@@ -16,6 +16,7 @@ from sqlalchemy import and_, func, null, or_, select
 from sqlalchemy.orm import Session
 
 from crmsync.config import integration_config
+from crmsync.db.session import elsewhere
 from crmsync.db.sync import (
     CrmConflito,
     CrmCursor,
@@ -26,7 +27,8 @@ from crmsync.db.sync import (
 )
 from crmsync.db.types import utcnow
 from crmsync.engine.ledger import count_by_status
-from crmsync.erp.table import active_schema
+from crmsync.engine.scan import links_of
+from crmsync.erp.table import MappedEntity, active_schema
 from crmsync.providers.registry import display_name
 from crmsync.runtime.queue import get_state
 
@@ -58,6 +60,8 @@ def pending_push(session: Session, integ: CrmIntegracao, entity_type: str) -> tu
     """(rows changed since their last sync or never synced, oldest such change) without hashing."""
     ent = active_schema().entity(entity_type)  # the mapped table (ours, or the ERP's)
     table = ent.table
+    if elsewhere(session, table):
+        return _pending_apart(session, integ, ent)
     join = and_(
         CrmEntityLink.id_loja == integ.id_loja,
         CrmEntityLink.provider == integ.provider,
@@ -76,6 +80,41 @@ def pending_push(session: Session, integ: CrmIntegracao, entity_type: str) -> tu
         .where(ent.store_clause(integ.id_loja), pending)
     ).one()
     return int(row[0] or 0), _aware(row[1])
+
+
+def _pending_apart(session: Session, integ: CrmIntegracao, ent: MappedEntity) -> tuple[int, datetime | None]:
+    """:func:`pending_push` with the ERP's table in another database: pages of its keys,
+    modified stamps and live flags, paired with the links of each page's key range."""
+    table = ent.table
+    modified = ent.modified_column()
+    stamp = modified if modified is not None else null()
+    stmt = select(table.c.id, stamp, ent.live_clause()).where(ent.store_clause(integ.id_loja)).order_by(table.c.id)
+    conn = session.connection(bind_arguments={"clause": table})
+    count, oldest, last = 0, None, None
+    batch = 5000
+    while True:
+        rows = conn.execute((stmt if last is None else stmt.where(table.c.id > last)).limit(batch)).all()
+        upto = int(rows[-1][0]) if len(rows) == batch else None
+        links = links_of(
+            session,
+            ent.entity_type,
+            id_loja=integ.id_loja,
+            provider=integ.provider,
+            columns=[CrmEntityLink.sincronizado_em],
+            after=last,
+            upto=upto,
+        )
+        for row in rows:
+            link = links.get(int(row[0]))
+            synced = _aware(link[0]) if link is not None else None
+            changed, live = _aware(row[1]), row[2]
+            if (link is None and live) or (changed is not None and synced is not None and changed > synced):
+                count += 1
+                if changed is not None and (oldest is None or changed < oldest):
+                    oldest = changed
+        if upto is None:
+            return count, oldest
+        last = upto
 
 
 def integration_status(session: Session, integ: CrmIntegracao) -> dict[str, Any]:

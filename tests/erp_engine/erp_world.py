@@ -106,23 +106,31 @@ class Erp:
         self.db.dispose()
 
 
-def attach(url: str, sb: SandboxServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Erp:
-    """Build the legacy ERP with plain SQL, then attach crmsync: its `crm_` tables only."""
+def attach(
+    url: str, sb: SandboxServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ours: str | None = None
+) -> Erp:
+    """Build the legacy ERP with plain SQL, then attach crmsync: its `crm_` tables only, in
+    the ERP's database, or in ``ours`` (the two-database layout)."""
     build_legacy_erp(url)
+    ours = ours or url
     env = {
         "CRMSYNC_DATA_DIR": str(tmp_path),
-        "CRMSYNC_DATABASE_URL": url,
+        "CRMSYNC_DATABASE_URL": ours,
         "CRMSYNC_SCHEMA_MAP": str(MAP_PATH),
         "CRMSYNC_QUEUE_URL": f"sqlite:///{(tmp_path / 'queue.db').as_posix()}",
         "CRMSYNC_SECRET_KEY": "xJ7Ob0rNwrZ0Vq3r9mOe2jvV6lE4hN8XcZ1pQ5sT7uY=",
         "CRMSYNC_ADMIN_TOKEN": "admin-token-for-tests",
     }
+    if ours != url:
+        env["CRMSYNC_ERP_DATABASE_URL"] = url
+    else:
+        monkeypatch.delenv("CRMSYNC_ERP_DATABASE_URL", raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     reset_settings_cache()
     dispose_engines()
-    upgrade(url, local_tables=False)
-    sf = get_sessionmaker(url)
+    upgrade(ours, local_tables=False)
+    sf = get_sessionmaker(ours)
     for recurso in ("vendas", "clientes", "produtos"):
         for row in sb.panel_list(recurso):
             sb.panel_delete(recurso, row["id"])
