@@ -154,8 +154,9 @@ def test_dry_runs_read_the_crm_with_no_lock_held(app_env: dict[str, str], sqlite
     """A dry run's transaction is rolled back, so it need not take SQLite's write lock up
     front as a real run does; its CRM reads then hold nothing (a preview against a slow CRM
     would otherwise stop every store's writes), and it still writes nothing anywhere.
-    (Left: a venda's dry run whose cliente must first be planned still writes the cliente's
-    key columns in its transaction before it looks up the produtos.)"""
+    (Left: a dry run that applies a merge to a local row, then rolls it back, holds the lock
+    from that write on, e.g. a venda whose cliente takes a CRM change, during its produto
+    look-ups.)"""
     world, crm = _world(sqlite_url)
     cid = world.add_cliente(nome="Comprador", email="comp@x.com")
     world.add_cliente(nome="Outra", email="outra@x.com")
