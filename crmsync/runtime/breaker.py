@@ -4,7 +4,7 @@ Why: one store's broken CRM must cost the shared workers (and the CRM) nothing w
 broken. Sending every queued job to a CRM that does not answer holds a worker for a whole
 timeout each time; sending them to a CRM that refuses the credentials only collects 401s.
 So after a job finds the CRM **unreachable** (connection failures, timeouts, 5xx and no other
-answer) or **refusing the credentials** (401/403 and no success), the integration's breaker
+answer) or **refusing the credentials** (401 and no success), the integration's breaker
 opens:
 
 - while it is open, jobs do not call the CRM: they are deferred to the failed-items ledger
@@ -68,9 +68,11 @@ def crm_unreachable(stats: dict[str, Any]) -> bool:
 
 
 def credentials_refused(stats: dict[str, Any]) -> bool:
-    """The CRM answered, and refused who we are (401/403) without one success."""
+    """The CRM answered, and refused who we are (401) without one success. Not 403: some
+    CRMs answer it for one record or module the account may not see, and an hour's pause of
+    the whole integration for that would be worse than the 403 itself."""
     by_status = _by_status(stats)
-    refused = by_status.get("401", 0) + by_status.get("403", 0)
+    refused = by_status.get("401", 0)
     succeeded = sum(n for code, n in by_status.items() if code.startswith("2"))
     return refused > 0 and succeeded == 0
 

@@ -105,6 +105,9 @@ def test_refused_credentials_keep_it_open_until_the_connection_changes(
     assert state.get_json(breaker_key(3))["window"] == 3600.0  # an hour, not the first 0.1 s
     assert breaker_gate(state, 3, "new").until is None  # new tokens or address: go at once
     assert state.get_json(breaker_key(3)) is None
+    # a 403 (one record or module the account may not see) does not pause the integration
+    breaker_after(state, 4, {"requests_sent": 1, "by_status": {"403": 1}}, "c")
+    assert state.get_json(breaker_key(4)) is None
     state.close()
 
 
