@@ -20,6 +20,7 @@ store (the scheduler's minimum interval is a minute: too slow for a short run).
 
     .venv/bin/python bench/tenants.py                                   # SQLite, embedded worker (2 threads)
     .venv/bin/python bench/tenants.py --backend postgres --workers 2    # PostgreSQL + Redis, 2 `crmsync worker`
+    .venv/bin/python bench/tenants.py --control                         # A/A: no bad neighbours in either phase
 
 The last line is JSON.
 """
@@ -75,7 +76,8 @@ class Phase:
 
 def setup_env(backend: str) -> dict[str, str]:
     workdir = tempfile.mkdtemp(prefix="crmsync-bench-tenants-")
-    env = {"CRMSYNC_DATA_DIR": workdir, "CRMSYNC_LOG_LEVEL": "ERROR", "CRMSYNC_BREAKER_FIRST_SECONDS": "5"}
+    # the breaker and the timeouts at their production defaults: they are what is measured
+    env = {"CRMSYNC_DATA_DIR": workdir, "CRMSYNC_LOG_LEVEL": "ERROR"}
     for key in ("CRMSYNC_DATABASE_URL", "CRMSYNC_QUEUE_URL", "CRMSYNC_RATELIMIT_URL"):
         os.environ.pop(key, None)
     if backend == "postgres":
@@ -186,7 +188,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901 - one linear 
         print(f"{len(stores)} lojas semeadas ({RECORDS_PER_STORE} clientes cada)", flush=True)
 
         phases: dict[str, Phase] = {}
-        for name, with_bad in (("sozinhos", False), ("com_vizinhos", True)):
+        for name, with_bad in (("sozinhos", False), ("com_vizinhos", not args.control)):
             if with_bad:
                 for st in bad:
                     with session_scope() as s:
@@ -384,6 +386,7 @@ def summarize(
         "sandbox": "one process, one company per healthy store (3 req/s, own quota and data)",
         "hung_crm": "HungServer in the bench process (accepts, never answers)",
         "phase_seconds": args.phase_seconds,
+        "control_run": args.control,
         "write_p99_ms": [round(x, 1) for x in w],
         "lag_p95_s": [round(x, 2) for x in lag],
         "push_lag_p95_s": [round(pct(p.lag_by_way["push"], 0.95), 2) for p in (alone, crowded)],
@@ -396,7 +399,8 @@ def summarize(
         "sandbox_429": rate_limited,
         "per_store_alone_vs_crowded": per_store,
     }
-    result["ok"] = abs(w_change) <= 0.2 and abs(lag_change) <= 0.2 and failed == 0
+    # the target is a ceiling: the bad neighbours may not make the healthy stores slower by more than 20%
+    result["ok"] = w_change <= 0.2 and lag_change <= 0.2 and failed == 0
     print(
         f"escrita p99 {w[0]:.1f} -> {w[1]:.1f} ms ({w_change:+.0%}), lag p95 {lag[0]:.2f} -> {lag[1]:.2f} s "
         f"({lag_change:+.0%}), escritas com falha {failed}, conexões simultâneas no CRM travado {hung_max}",
@@ -415,6 +419,11 @@ def main() -> None:
     parser.add_argument("--write-every", type=float, default=20.0, help="seconds between local saves of one store")
     parser.add_argument("--remote-every", type=float, default=40.0, help="seconds between CRM edits of one store")
     parser.add_argument("--pull-every", type=float, default=30.0, help="seconds between queued pulls of every store")
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="A/A run: the second phase without the bad neighbours too (how much the figures move by noise alone)",
+    )
     parser.add_argument("--settle", type=float, default=60.0, help="seconds to wait for the last edits to sync")
     args = parser.parse_args()
     if args.stores < 3:

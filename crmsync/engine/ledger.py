@@ -448,6 +448,19 @@ def make_due_now(session: Session, item: CrmItemFalho) -> None:
     session.commit()
 
 
+def pending_due_now(session: Session, integracao_id: int) -> int:
+    """The integration's waiting items become due now (its address or credentials changed:
+    what waited for the CRM to accept us may work at once). Attempts are kept; committed by
+    the caller. Answers how many."""
+    items = session.scalars(
+        select(CrmItemFalho).where(CrmItemFalho.id_integracao == integracao_id, CrmItemFalho.status == "pendente")
+    ).all()
+    now = utcnow()
+    for item in items:
+        item.proxima_tentativa = now
+    return len(items)
+
+
 def ignore_item(session: Session, item_id: int, loja_id: int | None = None) -> CrmItemFalho:
     """Stop retrying the item; a later change of the record makes it eligible again."""
     item = get_item(session, item_id, loja_id)

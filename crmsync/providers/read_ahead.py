@@ -15,6 +15,7 @@ page would have been consumed.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import pickle
 import queue
@@ -102,7 +103,9 @@ def prefetched(pages: Iterator[Page], depth: int) -> Iterator[Page]:
             item = exc
         put(item)
 
-    worker = threading.Thread(target=produce, name="crmsync-prefetch", daemon=True)
+    # in the caller's context: its request policy (`transport.timeouts_tried_once`) holds here too
+    context = contextvars.copy_context()
+    worker = threading.Thread(target=context.run, args=(produce,), name="crmsync-prefetch", daemon=True)
     worker.start()
     try:
         while True:

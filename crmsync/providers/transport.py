@@ -29,7 +29,9 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -53,6 +55,25 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # ~36 ms of delay between our send and the server's clock (scheduling, GC) never puts four
 # into one second of a sliding window, while the rate stays above 95% of the limit.
 DEFAULT_PACE_FACTOR = 0.965
+
+
+# How many times one request may time out before the transport gives up on it; None: as many
+# as `max_attempts`. A worker job sets it to 1 (`timeouts_tried_once`): a CRM that took the
+# request and never answered will most likely not answer the repeat either, and each repeat
+# holds a worker shared by every store for a whole timeout; the job's failure opens the
+# integration's breaker and the failed-items ledger retries later instead.
+_TIMEOUT_ATTEMPTS: ContextVar[int | None] = ContextVar("crmsync_timeout_attempts", default=None)
+
+
+@contextmanager
+def timeouts_tried_once(attempts: int | None = 1) -> Iterator[None]:
+    """Within the block (this thread, and threads started with its context), a request that
+    times out is sent at most `attempts` times (None: the transport's usual retries)."""
+    token = _TIMEOUT_ATTEMPTS.set(attempts)
+    try:
+        yield
+    finally:
+        _TIMEOUT_ATTEMPTS.reset(token)
 
 
 def company_key(*secrets: str) -> str:
@@ -275,18 +296,29 @@ class Transport:
         clean_params = {k: v for k, v in (params or {}).items() if v is not None}
         desc = describe_request(method, path, clean_params)
         attempts = 0
+        timeouts = 0
+        timeout_cap = _TIMEOUT_ATTEMPTS.get()
 
         def attempt() -> httpx.Response:
-            nonlocal attempts
+            nonlocal attempts, timeouts
             attempts += 1
-            response = self._send_once(method, path, clean_params, json, desc, attempts)
+            try:
+                response = self._send_once(method, path, clean_params, json, desc, attempts)
+            except TransportError as exc:
+                timeouts += isinstance(exc.__cause__, httpx.TimeoutException)
+                raise
             response.extensions["crmsync_attempts"] = attempts
             return response
+
+        def should_retry(exc: BaseException) -> bool:
+            if timeout_cap is not None and timeouts >= timeout_cap and isinstance(exc, TransportError):
+                return False
+            return self._should_retry(exc, safe_to_repeat)
 
         retrying = Retrying(
             stop=stop_after_attempt(self.max_attempts),
             wait=self._wait,
-            retry=retry_if_exception(lambda exc: self._should_retry(exc, safe_to_repeat)),
+            retry=retry_if_exception(should_retry),
             before_sleep=lambda state: self._before_sleep(state, desc),
             sleep=self._sleep,
             reraise=True,

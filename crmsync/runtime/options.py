@@ -31,10 +31,19 @@ class RuntimeOptions(BaseSettings):
     webhook_tolerance_seconds: int = 300
     # Webhook inbox rows not processed after this many seconds are queued again.
     inbox_retry_seconds: float = 60.0
-    # Circuit breaker: after a job finds the CRM unreachable, wait this long before the next
-    # attempt (doubling per failed probe, up to `breaker_max_seconds`).
-    breaker_first_seconds: float = 15.0
-    breaker_max_seconds: float = 300.0
+    # Circuit breaker: after a job finds the CRM unreachable (no answer, timeouts, 5xx), wait
+    # this long before one probe job (doubling per failed probe, up to `breaker_max_seconds`).
+    breaker_first_seconds: float = 60.0
+    breaker_max_seconds: float = 1800.0
+    # After the CRM refuses the credentials (401/403): waiting does not fix that, so the
+    # breaker stays open this long (or until the integration's address or tokens change).
+    breaker_auth_seconds: float = 3600.0
+    # A probe job that died without reporting frees the probe slot after this long.
+    breaker_probe_ttl_seconds: float = 300.0
+    # Inside a job, a request that timed out is sent at most this many times (0: the
+    # transport's usual retries): a hung CRM then holds a shared worker for one timeout, not
+    # for five; the breaker and the failed-items ledger take it from there.
+    job_timeout_attempts: int = 1
     # Integrations that poll newest-first (`ordenar_por_modificacao`) stop reading at the
     # watermark, so a record deleted in the CRM is never noticed; the scheduler also queues
     # a full scan (`pull(full=True)`, which infers remote deletes) this often per entity.

@@ -3,11 +3,14 @@
 Why: the worst neighbour a store can have is not a CRM that fails (that is quick to notice)
 but one that takes a request and never answers. Tests and `bench/tenants.py` point one
 store at this to check that the others keep flowing. It also counts how many connections
-it holds at once, which is how many workers that one store has taken.
+it holds at once, which is how many workers that one store has taken. `recover(url)` makes
+it answer again (new connections are relayed to a real server, e.g. a sandbox): the CRM
+came back, at the same address.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from types import TracebackType
@@ -29,6 +32,8 @@ class HungServer:
         self._stop = threading.Event()
         self.accepted = 0
         self.max_open = 0
+        self.relayed = 0
+        self._target: tuple[str, int] | None = None
         self._thread = threading.Thread(target=self._accept, name="hung-crm", daemon=True)
 
     def _accept(self) -> None:
@@ -36,6 +41,9 @@ class HungServer:
             try:
                 conn, _ = self._sock.accept()
             except OSError:
+                continue
+            if self._target is not None:
+                self._relay(conn, self._target)
                 continue
             with self._lock:
                 self._drop_closed()
@@ -70,6 +78,24 @@ class HungServer:
             self._drop_closed()
             return len(self._held)
 
+    def recover(self, base_url: str) -> None:
+        """From now on relay new connections to `base_url` (`http://host:port`): answers again."""
+        host, port = base_url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)
+        self._target = (host, int(port))
+
+    def _relay(self, conn: socket.socket, target: tuple[str, int]) -> None:
+        with self._lock:
+            self.relayed += 1
+        try:
+            upstream = socket.create_connection(target, timeout=5)
+        except OSError:
+            conn.close()
+            return
+        conn.settimeout(None)
+        upstream.settimeout(None)
+        for src, dst in ((conn, upstream), (upstream, conn)):
+            threading.Thread(target=_pump, args=(src, dst), name="hung-crm-relay", daemon=True).start()
+
     def release(self) -> None:
         """Close every held connection (the clients see the answer cut off)."""
         with self._lock:
@@ -92,3 +118,17 @@ class HungServer:
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    """Copy bytes one way until either side closes, then close both."""
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for sock in (src, dst):  # shutdown wakes the other direction's blocked recv
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()

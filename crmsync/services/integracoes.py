@@ -10,6 +10,7 @@ stored; an invalid one is refused with the key named and the old config stays.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from collections.abc import Mapping
 from importlib.metadata import entry_points
@@ -22,11 +23,16 @@ from sqlalchemy.orm import Session
 from crmsync.config import IntegrationConfig, load_config_file, parse_config
 from crmsync.crypto import decrypt_json, encrypt_json, mask_secret
 from crmsync.db.sync import CrmIntegracao
+from crmsync.engine.ledger import pending_due_now
 from crmsync.engine.unique_keys import refresh_store_keys
 from crmsync.providers.registry import credential_fields, display_name, validate_options
+from crmsync.runtime.breaker import reset_breaker
+from crmsync.runtime.queue import get_state
 from crmsync.services.errors import DuplicateError, InvalidInputError, NotFoundError
 from crmsync.services.ids import valid_id
 from crmsync.services.lojas import get_loja
+
+log = logging.getLogger("crmsync.services")
 
 BUILTIN_PROVIDERS = ("gestao_click",)
 
@@ -192,8 +198,22 @@ def update_connection(
         integ.credenciais_hash = credentials_hash(access, secret)
     if url is not None:
         integ.base_url = url
+    if url is not None or access_token is not None:
+        pending_due_now(session, integ.id)  # what waited for the old connection may go now
     session.commit()
+    if url is not None or access_token is not None:
+        _reset_breaker(integ.id)
     return integ
+
+
+def _reset_breaker(integracao_id: int) -> None:
+    """New address or tokens: a breaker opened for the old ones (refused credentials keep it
+    open for an hour) must not hold the new ones back. The breaker also notices the change
+    by itself; this makes it immediate and shows it on the status page at once."""
+    try:
+        reset_breaker(get_state(), integracao_id)
+    except Exception:  # the queue's state unreachable: the breaker notices the change itself
+        log.debug("disjuntor não reiniciado", exc_info=True)
 
 
 def rotate_webhook_secret(session: Session, integracao_id: int) -> tuple[CrmIntegracao, str]:

@@ -7,8 +7,11 @@ at-least-once delivery. What the jobs add on top of the engine, once, here:
 - **Skipping.** An inactive integration, or an entity it does not sync in the job's
   direction: the job is `ignorado`. Its config is parsed once into `IntegrationConfig` and
   travels with the job (`JobRun.cfg`).
-- **The breaker** (`crmsync.runtime.breaker`): while the integration's CRM is unreachable a
-  job is `adiado` without calling it.
+- **The breaker** (`crmsync.runtime.breaker`): while the integration's CRM is unreachable
+  or refuses the credentials a job is `adiado` without calling it (one job at a time probes
+  once the open period is over). Inside a job a request that timed out is not repeated at
+  once (`job_timeout_attempts`): a hung CRM holds a worker for one timeout, then the breaker
+  opens.
 - **Locks.** Jobs for one record (store, provider, entity, local id / external id) never run
   at the same time, nor two pulls of one (integration, entity). Work that may *create* a
   record (an unlinked push, an unlinked webhook pull) also takes the entity's pull lock, so a
@@ -52,7 +55,8 @@ from crmsync.db.sync import CrmIntegracao
 from crmsync.engine import RunOptions, SyncEngine
 from crmsync.engine.ledger import clip_error, note_failure, note_success
 from crmsync.providers.base import ProviderError, RateLimitedError
-from crmsync.runtime.breaker import breaker_after, breaker_open_until
+from crmsync.providers.transport import timeouts_tried_once
+from crmsync.runtime.breaker import breaker_after, breaker_gate, connection_id, release_probe, waiting_message
 from crmsync.runtime.fairness import IntegrationBusy, Turn, integration_turn
 from crmsync.runtime.locks import LockBusy, hold
 from crmsync.runtime.options import RuntimeOptions, runtime_options
@@ -138,6 +142,8 @@ class JobRun:
         self.integ: CrmIntegracao | None = None
         self.cfg: IntegrationConfig | None = None
         self.turn: Turn | None = None
+        self.probing = False  # this job holds the breaker's half-open probe slot
+        self.breaker_reason = ""
 
     # ------------------------------------------------------------------ outcome
     def done(self, status: str) -> str:
@@ -168,8 +174,24 @@ class JobRun:
         assert self.integ is not None, "load() first"
         return self.integ
 
+    @property
+    def connection(self) -> str:
+        """Which address and account the breaker state is about (see `runtime.breaker`)."""
+        return connection_id(self.integration.base_url, self.integration.credenciais_hash)
+
     def breaker_until(self) -> float | None:
-        return breaker_open_until(self.state, self.integration.id)
+        """When an open breaker lets this job's work through (defer it till then); None: go,
+        maybe as the breaker's one probe."""
+        gate = breaker_gate(self.state, self.integration.id, self.connection)
+        self.probing = gate.probe
+        self.breaker_reason = gate.reason
+        return gate.until
+
+    def end_probe(self) -> None:
+        """A probe that never reached the CRM (busy turn, nothing to send): free the slot."""
+        if self.probing and self.integ is not None:
+            self.probing = False
+            release_probe(self.state, self.integ.id)
 
     @contextmanager
     def locked(
@@ -219,16 +241,16 @@ class JobRun:
     ) -> R:
         """`call_engine` with the run options a manual run carries (dry run, who asked)."""
         engine = None
-        ok = False
         try:
             options = RunOptions(trigger=trigger, dry_run=dry_run, actor=actor)
             engine = SyncEngine(self.sf, self.integration.id, options=options)
-            result = call(engine)
-            ok = bool(getattr(result, "success", False))
-            return result
+            with timeouts_tried_once(self.opts.job_timeout_attempts or None):
+                return call(engine)
         finally:
             if engine is not None:
-                breaker_after(self.state, self.integration.id, ok, record_transport(self.state, engine))
+                stats = record_transport(self.state, engine)
+                self.probing = False  # its outcome, whatever it is, settles the probe
+                breaker_after(self.state, self.integration.id, stats, self.connection)
                 engine.close()
 
     # ------------------------------------------------------------------ failed items
@@ -236,11 +258,11 @@ class JobRun:
         note_failure(self.session, self.integration, entity_type, direcao, opts=self.opts, **kwargs)
 
     def deferred(self, entity_type: str, direcao: str, until: float, **kwargs: Any) -> None:
-        """The breaker is open: the item waits (not counted as an attempt) until it closes."""
+        """The breaker is open: the item waits (not counted as an attempt) until it may probe."""
         self.failed(
             entity_type,
             direcao,
-            error="CRM inacessível: aguardando para tentar de novo",
+            error=waiting_message(self.breaker_reason),
             retry_after=until - time.time(),
             quota=True,
             **kwargs,
@@ -254,5 +276,11 @@ class JobRun:
 def job_run(name: str, marker: str | None = None) -> Iterator[JobRun]:
     """A job's run with its own session (closed when the job ends)."""
     sf = get_sessionmaker()
-    with sf() as session:
-        yield JobRun(name, session, sf, marker)
+    run: JobRun | None = None
+    try:
+        with sf() as session:
+            run = JobRun(name, session, sf, marker)
+            yield run
+    finally:
+        if run is not None:
+            run.end_probe()  # a probe that never reached the CRM frees the slot
