@@ -6,6 +6,8 @@ integration and the GestãoClick sandbox over real HTTP."""
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +156,18 @@ def attach(
         integracao_id = integ.id
     sb.reset_stats(quota=True)
     return Erp(url, sf, sb, integracao_id)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
+    """Poll until truthy (the timeout only bounds a hang; nothing here is timed)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except Exception as exc:  # the thing polled may not exist yet
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}: last={last!r}")

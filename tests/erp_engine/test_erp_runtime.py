@@ -5,8 +5,6 @@ outbox, while the sweep is too far away to be the one delivering)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ from erp_world import (
     MAP_PATH,
     Erp,
     attach,
+    wait_for,
 )
 from sqlalchemy import create_engine
 
@@ -33,21 +32,6 @@ FAST = {
     "CRMSYNC_SHUTDOWN_TIMEOUT_SECONDS": "20",
     "CRMSYNC_LOG_LEVEL": "WARNING",
 }
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
-    """Poll until truthy (the timeout only bounds a hang; nothing here is timed)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-        except Exception as exc:  # the thing polled may not exist yet
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}: last={last!r}")
 
 
 def _runtime_erp(

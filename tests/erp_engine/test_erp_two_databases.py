@@ -7,14 +7,13 @@ database. Then the commit order: the ERP first, so a crash before our commit con
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from erp_world import Erp, attach, ddl_only
+from erp_world import Erp, attach, ddl_only, wait_for
 from fastapi.testclient import TestClient
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Connection
@@ -261,21 +260,6 @@ def test_the_local_api_reads_and_writes_the_erps_rows_from_another_database(erp2
         r = api.get("/api/crm/status")
         assert r.status_code == 200, r.text
     assert not {t for t in _tables(erp.url) if t.startswith("crm_")}
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
-    """Poll until truthy (the timeout only bounds a hang; nothing here is timed)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-        except Exception as exc:  # the thing polled may not exist yet
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}: last={last!r}")
 
 
 @pytest.mark.mariadb
