@@ -19,7 +19,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, type_coerce
 from sqlalchemy.orm import Session
 
 from crmsync.db.sync import CrmEntityLink
@@ -28,7 +27,7 @@ from crmsync.engine.links import LinkTaken
 from crmsync.engine.local_repo import UnresolvedReference
 from crmsync.engine.results import PushResult, PushSummary
 from crmsync.engine.scan import scan_local
-from crmsync.erp.table import ConcurrentChange, Stamp, db_clock
+from crmsync.erp.table import ConcurrentChange, erp_now
 from crmsync.providers.base import AuthError, NotFoundError, ProviderError, RemoteRecord, error_message
 
 __all__ = ["DependencyError", "PushMixin"]
@@ -178,7 +177,7 @@ class PushMixin(EngineBase):
         time: measured from UTC, a Brazilian ERP's window would be three hours short)."""
         if ent.own_clock:
             return datetime.now(UTC) - since
-        now = s.scalar(select(type_coerce(db_clock(s.get_bind(clause=ent.table).dialect.name), Stamp())))
+        now = erp_now(s, ent.table)
         return (now if now is not None else datetime.now(UTC)) - since
 
     # ------------------------------------------------------------------ one row, staged

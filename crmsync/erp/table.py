@@ -157,6 +157,13 @@ def db_clock(dialect: str) -> ColumnElement[Any]:
     return func.now()
 
 
+def erp_now(s: Session, table: Table) -> datetime | None:
+    """The "now" of the database holding ``table`` (the ERP's, in its own time zone, as its
+    PHP stamps rows), read from that database even in the two-database layout."""
+    clock = select(type_coerce(db_clock(erp_dialect(s, table)), Stamp()))
+    return s.scalar(clock, bind_arguments={"clause": table})
+
+
 def raw_hash(values: Sequence[Any]) -> str:
     """The fingerprint of a row's raw mapped values (the link's ``local_hash``)."""
     return hashlib.blake2b(repr(tuple(values)).encode(), digest_size=16).hexdigest()

@@ -6,14 +6,14 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, type_coerce
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crmsync.db.sync import CrmCursor, CrmIntegracao
 from crmsync.engine.ledger import parked_push_items
 from crmsync.engine.scan import scan_local
-from crmsync.erp.table import Stamp, active_schema, db_clock, erp_dialect
+from crmsync.erp.table import active_schema, erp_now
 from crmsync.runtime.enqueue import enqueue_pull, enqueue_push, enqueue_webhook, pending_key
 from crmsync.runtime.jobs.base import job_run
 from crmsync.runtime.jobs.inbox import stale_inbox_ids
@@ -51,8 +51,7 @@ def dirty_local_ids(session: Session, integ: CrmIntegracao, entity_type: str, *,
     if modified is not None:  # read before the scan: a row stamped during it is seen next time
         top = session.scalar(select(func.max(modified)).where(ent.store_clause(integ.id_loja)))
         if top is not None and not ent.own_clock:  # a stamp in the future must not hold the mark
-            clock = select(type_coerce(db_clock(erp_dialect(session, ent.table)), Stamp()))
-            now = session.scalar(clock, bind_arguments={"clause": ent.table})  # the ERP's clock
+            now = erp_now(session, ent.table)  # the ERP's clock
             top = min(top, now) if now is not None else top
     out: list[int] = []
     for hit in scan_local(
