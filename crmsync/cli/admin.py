@@ -13,21 +13,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy.orm import Session
 
 from crmsync.cli.common import JsonOption, console, emit_json, provider_secret, user_errors
-from crmsync.config import load_config_file
-from crmsync.db import schema
-from crmsync.db.session import session_scope
-from crmsync.erp.schema_map import active_schema_map
-from crmsync.providers.registry import available_providers, credential_fields, display_name
-from crmsync.services import integracoes as integ_svc
-from crmsync.services import lojas as lojas_svc
-from crmsync.settings import get_settings
+from crmsync.cli.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from crmsync.services import integracoes as integ_svc
+    from crmsync.services import lojas as lojas_svc
+else:  # loaded by the first command that calls them: `crmsync --help` pays for no ORM
+    integ_svc = lazy_module("crmsync.services.integracoes")
+    lojas_svc = lazy_module("crmsync.services.lojas")
 
 db_app = typer.Typer(help="Banco de dados.", no_args_is_help=True)
 loja_app = typer.Typer(help="Lojas (cada uma com sua chave de API).", no_args_is_help=True)
@@ -44,6 +45,10 @@ def migrate() -> str:
     """Apply pending migrations to the configured database; return its URL without password."""
     from sqlalchemy.engine import make_url
 
+    from crmsync.db import schema
+    from crmsync.erp.schema_map import active_schema_map
+    from crmsync.settings import get_settings
+
     url = get_settings().resolved_database_url()
     active_schema_map()  # a missing or invalid CRMSYNC_SCHEMA_MAP stops here, key named (exit 2)
     schema.upgrade(url)
@@ -53,6 +58,8 @@ def migrate() -> str:
 @contextmanager
 def _session() -> Iterator[Session]:
     """Migrated database, one unit of work, expected errors turned into exit 2."""
+    from crmsync.db.session import session_scope
+
     with user_errors():
         migrate()
         with session_scope() as session:
@@ -199,6 +206,9 @@ def integration_add(
     Cada credencial vem da opção, do arquivo (`--access-token-file`) ou da variável de
     ambiente CRMSYNC_ACCESS_TOKEN / CRMSYNC_SECRET_ACCESS_TOKEN, nessa ordem: o arquivo e a
     variável não deixam o segredo na linha de comando (visível em `ps` e no histórico)."""
+    from crmsync.config import load_config_file
+    from crmsync.providers.registry import available_providers, credential_fields
+
     with _session() as session:
         # Only the secrets this provider asks for (GestãoClick's token pair, SuiteCRM's client).
         needs = credential_fields(provider) if provider in available_providers() else ()
@@ -225,6 +235,8 @@ def integration_add(
     if as_json:
         emit_json(data)
         return
+    from crmsync.providers.registry import display_name
+
     name = display_name(provider)
     console.print(f"integração criada: id {data['id']} (loja {loja_id}, {name})", highlight=False, markup=False)
     console.print(f"webhook: POST {data['webhook_path']}", highlight=False, markup=False, soft_wrap=True)

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 import typer
 
 from crmsync.cli.common import EXIT_USAGE, JsonOption, console, emit_json, fail
-from crmsync.settings import get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -42,6 +41,8 @@ def _engine(url: str | None) -> Engine:
     from sqlalchemy import create_engine
     from sqlalchemy.exc import DBAPIError, NoSuchModuleError, OperationalError
 
+    from crmsync.settings import get_settings
+
     target = url or get_settings().resolved_erp_database_url()
     try:
         engine = create_engine(target)
@@ -55,6 +56,7 @@ def _engine(url: str | None) -> Engine:
 
 def _map(path: Path | None) -> SchemaMap:
     from crmsync.erp.schema_map import SchemaMapError, load_schema_map
+    from crmsync.settings import get_settings
 
     source = path or (Path(get_settings().schema_map) if get_settings().schema_map else None)
     if source is None:

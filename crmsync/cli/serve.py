@@ -6,7 +6,6 @@ from __future__ import annotations
 import typer
 
 from crmsync.cli.common import user_errors
-from crmsync.settings import get_settings
 
 
 def register(app: typer.Typer) -> None:
@@ -29,6 +28,7 @@ def serve(
     typer.echo(f"crmsync: banco {url}; API em http://{host}:{port} (documentação em /docs)", err=True)
     from crmsync.logs import configure
     from crmsync.runtime import EmbeddedRuntime
+    from crmsync.settings import get_settings
 
     configure(get_settings().log_level)  # logs to stderr, so stdout stays for results
     app = create_app()

@@ -2,10 +2,34 @@
 
 ``create_app(config)`` builds the FastAPI app; ``SandboxServer`` runs it on a free loopback
 port in a background thread.
+
+The names are loaded on first use (PEP 562): ``crmsync sandbox --help`` reads only the
+option defaults in ``sandbox.config``, and must not pay for FastAPI and the server.
 """
 
-from crmsync.sandbox.app import create_app
-from crmsync.sandbox.config import CompanyCredentials, SandboxConfig, numbered_companies
-from crmsync.sandbox.server import SandboxServer
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crmsync.sandbox.app import create_app
+    from crmsync.sandbox.config import CompanyCredentials, SandboxConfig, numbered_companies
+    from crmsync.sandbox.server import SandboxServer
 
 __all__ = ["CompanyCredentials", "SandboxConfig", "SandboxServer", "create_app", "numbered_companies"]
+
+_HOMES = {
+    "create_app": "crmsync.sandbox.app",
+    "CompanyCredentials": "crmsync.sandbox.config",
+    "SandboxConfig": "crmsync.sandbox.config",
+    "numbered_companies": "crmsync.sandbox.config",
+    "SandboxServer": "crmsync.sandbox.server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

@@ -2,10 +2,32 @@
 
 ``SuiteCrmSandboxServer`` runs it on a free loopback port in a background thread; see
 ``crmsync/sandbox/README.md`` ("SuiteCRM sandbox").
+
+The names are loaded on first use (PEP 562), like ``crmsync.sandbox``'s: the CLI's option
+defaults come from ``suitecrm.config`` without FastAPI.
 """
 
-from crmsync.sandbox.suitecrm.app import create_app
-from crmsync.sandbox.suitecrm.config import SuiteCrmSandboxConfig
-from crmsync.sandbox.suitecrm.server import SuiteCrmSandboxServer
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crmsync.sandbox.suitecrm.app import create_app
+    from crmsync.sandbox.suitecrm.config import SuiteCrmSandboxConfig
+    from crmsync.sandbox.suitecrm.server import SuiteCrmSandboxServer
 
 __all__ = ["SuiteCrmSandboxConfig", "SuiteCrmSandboxServer", "create_app"]
+
+_HOMES = {
+    "create_app": "crmsync.sandbox.suitecrm.app",
+    "SuiteCrmSandboxConfig": "crmsync.sandbox.suitecrm.config",
+    "SuiteCrmSandboxServer": "crmsync.sandbox.suitecrm.server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)
