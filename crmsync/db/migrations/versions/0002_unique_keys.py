@@ -15,6 +15,10 @@ Only our own built-in `clientes`/`produtos` get key columns (crmsync.db.layout d
 the database itself): attached to an ERP's database, whose tables are never altered, this
 revision does nothing, and unique keys are checked in code. At this revision our store
 table is still `lojas` (0003 renames it); the check accepts either name.
+
+Frozen history: the keys are spelled by a copy, below, of the rules the application had
+when this revision was written (`crmsync.matching.exact_value` and `ignored_keys`, and the
+config's `chaves_ignoradas`), not by importing today's code, which may change after it.
 """
 
 from __future__ import annotations
@@ -26,12 +30,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import crmsync.db.types
-
-# The spelling rules are the application's own (the keys must be written the way the
-# running code writes them); imported here, at upgrade time only.
-from crmsync.config import parse_config
 from crmsync.db import layout
-from crmsync.matching import exact_value, ignored_keys
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -79,14 +78,65 @@ def downgrade() -> None:
                 batch_op.drop_column(column)
 
 
+# --- the key spelling rules as of this revision (crmsync.matching, 2026-12-06) -----------
+
+# What shop assistants type in the e-mail field of a customer who has none: never a key.
+_PLACEHOLDER_EMAIL_NAMES = frozenset(
+    {
+        "naotem", "naotenho", "naopossui", "naopossuiemail", "naotememail", "nao", "naoha",
+        "naoinformado", "naoinformou", "naoinformar", "naoquis", "naoquer", "naodeu", "sem",
+        "sememail", "semmail", "semcadastro", "nenhum", "nenhuma", "none", "null", "nulo", "na",
+        "nt", "x", "xx", "xxx", "xxxx", "teste", "test", "email", "consumidor", "consumidorfinal",
+    }
+)  # fmt: skip
+
+
+def _spelled(key: str, value: Any) -> str | None:
+    """The spelling a key is compared in: e-mail lower case, documents digits only."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if key == "email":
+        text = text.lower()
+    elif key in ("cpf", "cnpj"):
+        text = "".join(ch for ch in text if ch.isdigit())
+    return text or None
+
+
+def _placeholder(key: str, value: str) -> bool:
+    if key != "email":
+        return False
+    name = value.partition("@")[0]
+    return "".join(ch for ch in name if "a" <= ch <= "z") in _PLACEHOLDER_EMAIL_NAMES
+
+
+def _key_value(key: str, value: Any, ignored: frozenset[str]) -> str | None:
+    """The value a row is keyed on; None when empty, a placeholder or one of the store's own."""
+    text = _spelled(key, value)
+    if text is None or text in ignored or _placeholder(key, text):
+        return None
+    return text
+
+
+def _ignored_values(config: Any) -> frozenset[str]:
+    """A config's `chaves_ignoradas` (alias `ignored_keys`, possibly inside the spec's
+    `sync_config` wrapper) in every spelling they are compared in; none when unreadable."""
+    if not isinstance(config, dict):
+        return frozenset()
+    inner = config.get("sync_config")
+    merged = {**config, **inner} if isinstance(inner, dict) else config
+    values = merged.get("chaves_ignoradas", merged.get("ignored_keys")) or []
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        return frozenset()
+    spelled = (_spelled(key, value) for value in values for key in ("email", "cpf", "codigo"))
+    return frozenset(s for s in spelled if s is not None)
+
+
 def _store_ignored(conn: Any) -> dict[int, frozenset[str]]:
     integracoes = sa.table("crm_integracoes", sa.column("id_loja", sa.Integer), sa.column("config", sa.JSON))
     out: dict[int, frozenset[str]] = {}
     for loja_id, config in conn.execute(sa.select(integracoes.c.id_loja, integracoes.c.config)):
-        try:
-            values = ignored_keys(parse_config(config or {}).chaves_ignoradas)
-        except ValueError:
-            values = frozenset()
+        values = _ignored_values(config or {})
         out[loja_id] = out[loja_id] & values if loja_id in out else values
     return out
 
@@ -114,7 +164,7 @@ def _backfill() -> None:
         for row in conn.execute(query).all():
             values: dict[str, Any] = {}
             for field, column in zip(fields, columns, strict=True):
-                key = exact_value(field, row._mapping[field], ignored.get(row.id_loja, frozenset()))
+                key = _key_value(field, row._mapping[field], ignored.get(row.id_loja, frozenset()))
                 if key is not None and (row.id_loja, column, key) not in taken:
                     taken.add((row.id_loja, column, key))
                     values[column] = key
