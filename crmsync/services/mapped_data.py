@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -27,13 +27,17 @@ from crmsync.matching import exact_value
 from crmsync.model.canonical import CANONICAL_MODELS, canonicalize
 from crmsync.services.errors import DuplicateError, InvalidInputError, NotFoundError
 from crmsync.services.ids import valid_id
-
-if TYPE_CHECKING:
-    from crmsync.services.local_data import ListFilters
+from crmsync.services.local_shapes import (
+    ARTICLE,
+    INPUT_MODELS,
+    OUTPUT_MODELS,
+    UNIQUE_KEYS,
+    ListFilters,
+    validate_canon,
+    validate_venda_input,
+)
 
 __all__ = ["attached", "create_record", "delete_record", "get_record", "list_records", "row_to_dict", "update_record"]
-
-_ARTICLE = {"cliente": "um cliente", "produto": "um produto", "venda": "uma venda"}
 
 
 def attached() -> bool:
@@ -54,8 +58,6 @@ def _money(value: Any) -> str | None:
 
 def row_to_dict(entity_type: str, row: Any) -> dict[str, Any]:
     """An ERP row in the API's shape: canonical fields (null when unmapped), the ERP's key."""
-    from crmsync.services.local_data import OUTPUT_MODELS  # the shape is the API's (cycle: it imports us)
-
     ent = _ent(entity_type)
     try:
         canon = ent.canon(row)
@@ -139,9 +141,6 @@ def _column_value(ent: MappedEntity, field: str, value: Any) -> tuple[Any, Any] 
 def _check_unique(
     session: Session, entity_type: str, loja_id: int, values: Mapping[str, Any], exclude_id: int | None = None
 ) -> None:
-    # local_data imports this module at its top (it hands mapped maps over to it)
-    from crmsync.services.local_data import UNIQUE_KEYS
-
     ent = _ent(entity_type)
     ignored: frozenset[str] | None = None
     for key in UNIQUE_KEYS[entity_type]:
@@ -159,7 +158,7 @@ def _check_unique(
             query = query.where(ent.table.c.id != exclude_id)
         other = session.scalar(query.limit(1))
         if other is not None:
-            raise DuplicateError(f"já existe {_ARTICLE[entity_type]} com este {key} nesta loja (id {other})")
+            raise DuplicateError(f"já existe {ARTICLE[entity_type]} com este {key} nesta loja (id {other})")
 
 
 def _own(session: Session, entity_type: str, loja_id: int, row_id: int) -> bool:
@@ -212,15 +211,13 @@ def _write(ent: MappedEntity, row: Any, values: Mapping[str, Any]) -> None:
 
 
 def create_record(session: Session, loja_id: int, entity_type: str, data: Mapping[str, Any]) -> Any:
-    from crmsync.services import local_data
-
     ent = _ent(entity_type)
     if entity_type == "venda":
-        values = local_data._validate_venda_input(data, partial=False)
+        values = validate_venda_input(data, partial=False)
         _check_unique(session, entity_type, loja_id, values)
         canon = _venda_canon(session, loja_id, values)
     else:
-        canon = local_data._validate_canon(entity_type, data, lengths=False)
+        canon = validate_canon(entity_type, data, lengths=False)
         _check_unique(session, entity_type, loja_id, canon)
     try:
         row = ent.new_row(loja_id, canon, datetime.now(UTC))
@@ -233,23 +230,21 @@ def create_record(session: Session, loja_id: int, entity_type: str, data: Mappin
 
 
 def update_record(session: Session, loja_id: int, entity_type: str, entity_id: int, data: Mapping[str, Any]) -> Any:
-    from crmsync.services import local_data
-
     ent = _ent(entity_type)
     row = _get(session, loja_id, entity_type, entity_id)
     if entity_type == "venda":
-        values = local_data._validate_venda_input(data, partial=True)
+        values = validate_venda_input(data, partial=True)
         _check_unique(session, entity_type, loja_id, values, exclude_id=row.id)
         _write(ent, row, _venda_canon(session, loja_id, values))
     else:
-        unknown = [k for k in data if k not in local_data.INPUT_MODELS[entity_type].model_fields]
+        unknown = [k for k in data if k not in INPUT_MODELS[entity_type].model_fields]
         if unknown:
             raise InvalidInputError("campo desconhecido", (unknown[0],))
         try:
             current = ent.canon(row)
         except RowInvalid:
             current = {}
-        canon = local_data._validate_canon(entity_type, {**current, **data}, lengths=False)
+        canon = validate_canon(entity_type, {**current, **data}, lengths=False)
         _check_unique(session, entity_type, loja_id, canon, exclude_id=row.id)
         _write(ent, row, {k: v for k, v in canon.items() if k in data or k in current})
     session.commit()
