@@ -29,15 +29,6 @@ class Loja(Base):
     cadastrado_em: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-# The unique keys crmsync keeps on its OWN clientes/produtos tables (migration 0002), as
-# entity -> {canonical field: key column}; written by crmsync.engine.unique_keys. An ERP's
-# mapped tables never get such columns (crmsync never alters an ERP table).
-KEY_COLUMNS: dict[str, dict[str, str]] = {
-    "cliente": {"cpf": "chave_cpf", "cnpj": "chave_cnpj", "email": "chave_email"},
-    "produto": {"codigo": "chave_codigo", "codigo_barra": "chave_codigo_barra"},
-}
-
-
 class _Timestamps:
     cadastrado_em: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     modificado_em: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, index=True)

@@ -30,9 +30,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crmsync.config import parse_config
-from crmsync.db.local import KEY_COLUMNS, Cliente, Produto
+from crmsync.db.local import Cliente, Produto
 from crmsync.db.sync import CrmIntegracao
 from crmsync.erp.schema_map import active_schema_map, is_default_map
+from crmsync.erp.table import KEY_COLUMNS
 from crmsync.matching import exact_value, ignored_keys
 
 __all__ = [

@@ -56,7 +56,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, column_property, object_session, registry, relationship
 from sqlalchemy.types import NullType, TypeDecorator
 
-from crmsync.db.local import KEY_COLUMNS
 from crmsync.erp.schema_map import (
     EntityMap,
     ItemsMap,
@@ -67,6 +66,16 @@ from crmsync.erp.schema_map import (
 )
 from crmsync.model.canonical import canonicalize
 from crmsync.model.messages import validation_reasons
+
+# The unique keys crmsync keeps on its OWN clientes/produtos tables (migration 0002, the
+# `chave_*` columns of crmsync.db.local), as entity -> {canonical field: key column};
+# written by crmsync.engine.unique_keys. Declared here, where the default map's tables get
+# them, so that erp imports nothing of db (db.session asks this module, not the reverse).
+# An ERP's mapped tables never get such columns (crmsync never alters an ERP table).
+KEY_COLUMNS: dict[str, dict[str, str]] = {
+    "cliente": {"cpf": "chave_cpf", "cnpj": "chave_cnpj", "email": "chave_email"},
+    "produto": {"codigo": "chave_codigo", "codigo_barra": "chave_codigo_barra"},
+}
 
 __all__ = [
     "ConcurrentChange",
