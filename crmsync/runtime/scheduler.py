@@ -38,12 +38,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from crmsync.config import IntegrationConfig, integration_config
-from crmsync.crypto import decrypt_json
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmEntityLink, CrmIntegracao
 from crmsync.engine.retention import purge_expired
 from crmsync.providers.limits import open_shared_limits
-from crmsync.providers.registry import lists_changed_since, open_provider
+from crmsync.providers.registry import lists_changed_since, provider_class
 from crmsync.runtime.jobs import enqueue_pull, enqueue_reconcile
 from crmsync.runtime.options import RuntimeOptions, runtime_options
 from crmsync.runtime.queue import get_state
@@ -54,7 +53,6 @@ log = logging.getLogger("crmsync.scheduler")
 
 PAGE_SIZE = 100
 PUSH_RESERVE = 0.2  # share of an integration's budget kept for pushes and webhooks
-_CAPS_TTL = 600.0
 
 
 @dataclass
@@ -122,7 +120,6 @@ class Scheduler:
         self.options = options or runtime_options()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._caps: dict[int, tuple[float, int | None, str]] = {}
         self._limits: Any = None
 
     # ------------------------------------------------------------------ thread
@@ -246,7 +243,7 @@ class Scheduler:
     ) -> ScheduleDecision:
         cfg = cfg if cfg is not None else integration_config(integ)
         configured = int(cfg.intervalo_pull_minutos)
-        quota, tz = self._capabilities(integ, cfg)
+        quota, tz = capabilities_of(integ, cfg)
         cost = 0
         for entity_type in cfg.entities():
             if not cfg.syncs(entity_type, "pull"):
@@ -295,15 +292,6 @@ class Scheduler:
             decidido_em=now,
         )
 
-    def _capabilities(self, integ: CrmIntegracao, cfg: IntegrationConfig) -> tuple[int | None, str]:
-        """(daily quota, time zone) of the integration's provider; cached for ten minutes."""
-        cached = self._caps.get(integ.id)
-        if cached and time.monotonic() - cached[0] < _CAPS_TTL:
-            return cached[1], cached[2]
-        quota, tz = capabilities_of(integ, self.settings, cfg)
-        self._caps[integ.id] = (time.monotonic(), quota, tz)
-        return quota, tz
-
     def _used_today(self, integ: CrmIntegracao, tz: str) -> int | None:
         try:
             if self._limits is None:
@@ -315,27 +303,18 @@ class Scheduler:
             return None
 
 
-def capabilities_of(
-    integ: CrmIntegracao, settings: Settings | None = None, cfg: IntegrationConfig | None = None
-) -> tuple[int | None, str]:
-    """Open the provider once to read its declared daily quota and time zone."""
+def capabilities_of(integ: CrmIntegracao, cfg: IntegrationConfig | None = None) -> tuple[int | None, str]:
+    """(daily quota, time zone of its day) that the integration's provider class declares
+    (`daily_quota`, `quota_timezone`; the integration's `timezone` when it names none):
+    read from the class, so no credential is decrypted and no provider is built."""
     cfg = cfg if cfg is not None else integration_config(integ)
     try:
-        provider = open_provider(
-            integ.provider,
-            base_url=integ.base_url,
-            credentials={str(k): str(v) for k, v in decrypt_json(integ.credenciais).items()},
-            config=cfg,
-            settings=settings,
-        )
-        try:
-            caps = provider.capabilities
-            return caps.daily_quota, caps.timezone or cfg.timezone
-        finally:
-            provider.close()
-    except Exception:
-        log.debug("capacidades do provedor indisponíveis", exc_info=True)
+        cls = provider_class(integ.provider)
+    except Exception:  # an unknown key or a broken plug-in: no quota to plan for
+        log.debug("provedor indisponível para ler a cota", exc_info=True)
         return None, cfg.timezone
+    quota = getattr(cls, "daily_quota", None)
+    return (int(quota) if quota else None), str(getattr(cls, "quota_timezone", None) or cfg.timezone)
 
 
 def _next_midnight(tz: str) -> float:

@@ -116,6 +116,10 @@ class GestaoClickProvider(HttpProvider):
     key = "gestao_click"
     display_name = "GestãoClick"
     mapping_errors = (m.MappingError,)
+    # Read from the class by the scheduler (no credentials, no connection): the documented
+    # daily quota per company, counted by the day of the integration's `timezone` (None).
+    daily_quota: int | None = DAILY_QUOTA
+    quota_timezone: str | None = None
 
     def __init__(
         self,

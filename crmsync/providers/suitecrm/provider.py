@@ -145,6 +145,8 @@ class SuiteCrmProvider(HttpProvider):
     mapping_errors = (MappingFailure,)
     credential_fields = ("client_id", "client_secret")
     lists_changed_since = True  # as capabilities.changed_since_filter, readable without an instance
+    daily_quota: int | None = None  # none (read from the class by the scheduler)
+    quota_timezone: str | None = "UTC"
 
     @staticmethod
     def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
