@@ -12,13 +12,16 @@ import socket
 import threading
 import time
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, Self, TypeVar
 
 import uvicorn
 
 from crmsync.sandbox.app import SandboxState, build_state, create_app
 from crmsync.sandbox.config import SandboxConfig
 from crmsync.sandbox.store import SandboxStore
+
+ConfigT = TypeVar("ConfigT")
+StateT = TypeVar("StateT")
 
 
 class _DropNoise(logging.Filter):
@@ -102,57 +105,76 @@ class LoopbackUvicorn:
         self._socket = None
 
 
-class SandboxServer:
-    """A running sandbox: ``with SandboxServer(rate_limit=0) as sb: httpx.get(sb.base_url + "/clientes")``."""
+class LoopbackSandbox(Generic[ConfigT, StateT]):
+    """What both sandboxes' harnesses share (GestãoClick's :class:`SandboxServer`, SuiteCRM's
+    ``SuiteCrmSandboxServer``): a config with ``**overrides``, the state built at the first
+    start, the app served by :class:`LoopbackUvicorn`, a context manager, ``serve_forever``
+    for the CLI. A restart (``stop()`` then ``start()``) keeps the state and the port: an
+    outage, not a new company. Subclasses say how to build the state and the app, and what
+    to release."""
 
     def __init__(
         self,
-        config: SandboxConfig | None = None,
+        config: ConfigT | None = None,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
         log_level: str = "warning",
         **overrides: Any,
     ) -> None:
-        base = config if config is not None else SandboxConfig()
-        self.config: SandboxConfig = dataclasses.replace(base, **overrides) if overrides else base
+        base = config if config is not None else self._default_config()
+        self.config: ConfigT = dataclasses.replace(base, **overrides) if overrides else base  # type: ignore[type-var]
         self.host = host
         self._requested_port = port
         self._log_level = log_level
         self.port = 0
-        self._state: SandboxState | None = None
+        self._state: StateT | None = None
         self._runner: LoopbackUvicorn | None = None
 
+    # ------------------------------------------------------------------ what differs
+    def _default_config(self) -> ConfigT:
+        raise NotImplementedError
+
+    def _build_state(self) -> StateT:
+        raise NotImplementedError
+
+    def _app(self, state: StateT) -> Any:
+        raise NotImplementedError
+
+    def _restarted(self, state: StateT) -> None:
+        """Before serving again after a ``stop()``."""
+
+    def _stopped(self, state: StateT) -> None:
+        """After serving stopped (the store stays open for tests to inspect)."""
+
+    def _release(self, state: StateT) -> None:
+        """Close the stores (``close()``: the CLI on Ctrl-C)."""
+
     # ------------------------------------------------------------------ lifecycle
-    def start(self, timeout: float = 15.0) -> SandboxServer:
+    def start(self, timeout: float = 15.0) -> Self:
         if self._runner is not None:
             return self
         if self._state is None:
-            self._state = build_state(self.config)
+            self._state = self._build_state()
         else:
-            # A restart (stop() then start()) keeps data, stats and the port: an outage, not a new
-            # company. Only the webhook thread, closed by stop(), is recreated.
-            self._state.restart_emitter()
-        app = create_app(state=self._state)
+            self._restarted(self._state)
         runner = LoopbackUvicorn(self.host, self.port or self._requested_port, self._log_level)
-        self.port = runner.start(app, timeout)
+        self.port = runner.start(self._app(self._state), timeout)
         self._runner = runner
         return self
 
     def stop(self) -> None:
         if self._runner is not None:
             self._runner.stop()
-        if self._state is not None and self._state.emitter is not None:
-            # The store stays open so tests can still inspect it after the ``with`` block.
-            self._state.emitter.close()
+        if self._state is not None:
+            self._stopped(self._state)
         self._runner = None
 
     def close(self) -> None:
         """Stop and also release the store (the CLI does this on Ctrl-C)."""
         self.stop()
         if self._state is not None:
-            for store in self._state.stores.values() or [self._state.store]:
-                store.close()
+            self._release(self._state)
 
     def serve_forever(self) -> None:
         """Blocking run (separate-process use); Ctrl-C stops it."""
@@ -165,7 +187,7 @@ class SandboxServer:
         finally:
             self.close()
 
-    def __enter__(self) -> SandboxServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -173,20 +195,44 @@ class SandboxServer:
     ) -> None:
         self.stop()
 
-    # ------------------------------------------------------------------ accessors
     @property
-    def state(self) -> SandboxState:
+    def state(self) -> StateT:
         if self._state is None:
             raise RuntimeError("sandbox server not started")
         return self._state
 
     @property
-    def store(self) -> SandboxStore:
-        return self.state.store
-
-    @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+
+class SandboxServer(LoopbackSandbox[SandboxConfig, SandboxState]):
+    """A running sandbox: ``with SandboxServer(rate_limit=0) as sb: httpx.get(sb.base_url + "/clientes")``."""
+
+    def _default_config(self) -> SandboxConfig:
+        return SandboxConfig()
+
+    def _build_state(self) -> SandboxState:
+        return build_state(self.config)
+
+    def _app(self, state: SandboxState) -> Any:
+        return create_app(state=state)
+
+    def _restarted(self, state: SandboxState) -> None:
+        state.restart_emitter()  # stop() closed the webhook thread
+
+    def _stopped(self, state: SandboxState) -> None:
+        if state.emitter is not None:
+            state.emitter.close()
+
+    def _release(self, state: SandboxState) -> None:
+        for store in state.stores.values() or [state.store]:
+            store.close()
+
+    # ------------------------------------------------------------------ accessors
+    @property
+    def store(self) -> SandboxStore:
+        return self.state.store
 
     @property
     def headers(self) -> dict[str, str]:

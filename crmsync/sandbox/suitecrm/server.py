@@ -1,107 +1,47 @@
 """``SuiteCrmSandboxServer``: the SuiteCRM sandbox on a free loopback port inside this process.
 
-Same harness as :class:`crmsync.sandbox.server.SandboxServer` (it runs on the same
-:class:`~crmsync.sandbox.server.LoopbackUvicorn`): a context manager with ``.base_url``,
+Same harness as :class:`crmsync.sandbox.server.SandboxServer` (both are a
+:class:`~crmsync.sandbox.server.LoopbackSandbox`): a context manager with ``.base_url``
+(where SuiteCRM is installed: the API is under ``/Api``),
 ``.store`` to edit beans "from the SuiteCRM UI" without the API, and the OAuth client in
 ``.client_id`` / ``.client_secret``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from datetime import datetime
-from types import TracebackType
 from typing import Any
 
 import httpx
 
-from crmsync.sandbox.server import LoopbackUvicorn
+from crmsync.sandbox.server import LoopbackSandbox
 from crmsync.sandbox.suitecrm.app import SuiteCrmState, build_state, create_app
 from crmsync.sandbox.suitecrm.config import SuiteCrmSandboxConfig
 from crmsync.sandbox.suitecrm.errors import JSON_API
 from crmsync.sandbox.suitecrm.store import SuiteCrmStore
 
 
-class SuiteCrmSandboxServer:
-    """``with SuiteCrmSandboxServer(token_ttl_seconds=60) as sb: ...`` — a running SuiteCRM stand-in."""
+class SuiteCrmSandboxServer(LoopbackSandbox[SuiteCrmSandboxConfig, SuiteCrmState]):
+    """``with SuiteCrmSandboxServer(token_ttl_seconds=60) as sb: ...`` — a running SuiteCRM stand-in.
 
-    def __init__(
-        self,
-        config: SuiteCrmSandboxConfig | None = None,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        log_level: str = "warning",
-        **overrides: Any,
-    ) -> None:
-        base = config if config is not None else SuiteCrmSandboxConfig()
-        self.config: SuiteCrmSandboxConfig = dataclasses.replace(base, **overrides) if overrides else base
-        self.host = host
-        self._requested_port = port
-        self._log_level = log_level
-        self.port = 0
-        self._state: SuiteCrmState | None = None
-        self._runner: LoopbackUvicorn | None = None
+    A restart (stop() then start()) keeps data, tokens, stats and the port: an outage."""
 
-    # ------------------------------------------------------------------ lifecycle
-    def start(self, timeout: float = 15.0) -> SuiteCrmSandboxServer:
-        if self._runner is not None:
-            return self
-        if self._state is None:
-            self._state = build_state(self.config)
-        # A restart (stop() then start()) keeps data, tokens, stats and the port: an outage.
-        runner = LoopbackUvicorn(self.host, self.port or self._requested_port, self._log_level)
-        self.port = runner.start(create_app(state=self._state), timeout)
-        self._runner = runner
-        return self
+    def _default_config(self) -> SuiteCrmSandboxConfig:
+        return SuiteCrmSandboxConfig()
 
-    def stop(self) -> None:
-        """Stop serving; the store stays open so tests can inspect it after the ``with`` block."""
-        if self._runner is not None:
-            self._runner.stop()
-        self._runner = None
+    def _build_state(self) -> SuiteCrmState:
+        return build_state(self.config)
 
-    def close(self) -> None:
-        """Stop and also release the store (the CLI does this on Ctrl-C)."""
-        self.stop()
-        if self._state is not None:
-            self._state.store.close()
+    def _app(self, state: SuiteCrmState) -> Any:
+        return create_app(state=state)
 
-    def serve_forever(self) -> None:
-        """Blocking run (separate-process use); Ctrl-C stops it."""
-        self.start()
-        try:
-            while self._runner is not None and self._runner.alive:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.close()
-
-    def __enter__(self) -> SuiteCrmSandboxServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+    def _release(self, state: SuiteCrmState) -> None:
+        state.store.close()
 
     # ------------------------------------------------------------------ accessors
     @property
-    def state(self) -> SuiteCrmState:
-        if self._state is None:
-            raise RuntimeError("sandbox server not started")
-        return self._state
-
-    @property
     def store(self) -> SuiteCrmStore:
         return self.state.store
-
-    @property
-    def base_url(self) -> str:
-        """Where SuiteCRM is installed: the API is under ``/Api`` (``/Api/access_token``, ``/Api/V8/...``)."""
-        return f"http://{self.host}:{self.port}"
 
     @property
     def client_id(self) -> str:
