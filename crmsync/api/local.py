@@ -20,7 +20,7 @@ from pydantic import BaseModel, create_model
 from crmsync.api.deps import LojaDep, SessionDep
 from crmsync.services import local_data as svc
 from crmsync.services.ids import MAX_OFFSET
-from crmsync.services.local_data import (
+from crmsync.services.local_shapes import (
     ClienteIn,
     ClienteUpdate,
     ListFilters,

@@ -9,8 +9,9 @@ option defaults in ``sandbox.config``, and must not pay for FastAPI and the serv
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from crmsync.sandbox.lazy import lazy_names
 
 if TYPE_CHECKING:
     from crmsync.sandbox.app import create_app
@@ -19,17 +20,13 @@ if TYPE_CHECKING:
 
 __all__ = ["CompanyCredentials", "SandboxConfig", "SandboxServer", "create_app", "numbered_companies"]
 
-_HOMES = {
-    "create_app": "crmsync.sandbox.app",
-    "CompanyCredentials": "crmsync.sandbox.config",
-    "SandboxConfig": "crmsync.sandbox.config",
-    "numbered_companies": "crmsync.sandbox.config",
-    "SandboxServer": "crmsync.sandbox.server",
-}
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+__getattr__ = lazy_names(
+    __name__,
+    {
+        "create_app": "crmsync.sandbox.app",
+        "CompanyCredentials": "crmsync.sandbox.config",
+        "SandboxConfig": "crmsync.sandbox.config",
+        "numbered_companies": "crmsync.sandbox.config",
+        "SandboxServer": "crmsync.sandbox.server",
+    },
+)

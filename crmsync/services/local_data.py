@@ -37,13 +37,7 @@ from crmsync.services.local_shapes import (
     MODELS,
     OUTPUT_MODELS,
     UNIQUE_KEYS,
-    ClienteIn,
-    ClienteUpdate,
     ListFilters,
-    ProdutoIn,
-    ProdutoUpdate,
-    VendaIn,
-    VendaUpdate,
     columns_out,
     page_bounds,
     validate_canon,
@@ -51,22 +45,12 @@ from crmsync.services.local_shapes import (
 )
 
 # The request and answer shapes live in local_shapes (mapped_data shares them); the API
-# reads them here, beside the operations.
+# takes the bounds and answer models it pages with from here, beside the operations.
 __all__ = [
-    "DEFAULT_LIMIT",
-    "INPUT_MODELS",
     "MAX_LIMIT",
-    "MODELS",
     "OUTPUT_MODELS",
-    "UNIQUE_KEYS",
-    "ClienteIn",
-    "ClienteUpdate",
     "ListFilters",
     "LocalRow",
-    "ProdutoIn",
-    "ProdutoUpdate",
-    "VendaIn",
-    "VendaUpdate",
     "create_record",
     "delete_record",
     "get_record",

@@ -9,8 +9,9 @@ defaults come from ``suitecrm.config`` without FastAPI.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from crmsync.sandbox.lazy import lazy_names
 
 if TYPE_CHECKING:
     from crmsync.sandbox.suitecrm.app import create_app
@@ -19,15 +20,11 @@ if TYPE_CHECKING:
 
 __all__ = ["SuiteCrmSandboxConfig", "SuiteCrmSandboxServer", "create_app"]
 
-_HOMES = {
-    "create_app": "crmsync.sandbox.suitecrm.app",
-    "SuiteCrmSandboxConfig": "crmsync.sandbox.suitecrm.config",
-    "SuiteCrmSandboxServer": "crmsync.sandbox.suitecrm.server",
-}
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+__getattr__ = lazy_names(
+    __name__,
+    {
+        "create_app": "crmsync.sandbox.suitecrm.app",
+        "SuiteCrmSandboxConfig": "crmsync.sandbox.suitecrm.config",
+        "SuiteCrmSandboxServer": "crmsync.sandbox.suitecrm.server",
+    },
+)
