@@ -23,19 +23,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import resource
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+from pull_common import bench_database, bench_integration, sandbox_requests, start_process, stop_process
 
 CREDS = {"access_token": "sandbox-access-token", "secret_access_token": "sandbox-secret-token"}
 
@@ -47,41 +45,14 @@ def _free_port() -> int:
 
 
 def _start_sandbox(records: int, seed: int) -> tuple[subprocess.Popen[str], str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "crmsync.sandbox",
-            "--port",
-            str(port),
-            "--rate-limit",
-            "0",
-            "--daily-quota",
-            "0",
-            "--records",
-            str(records),
-            "--seed",
-            str(seed),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 900
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"sandbox exited early (code {proc.poll()})")
+    argv = [sys.executable, "-m", "crmsync.sandbox", "--port", str(_free_port()), "--rate-limit", "0"]
+    argv += ["--daily-quota", "0", "--records", str(records), "--seed", str(seed)]
+
+    def ready(line: str) -> str | None:
         match = re.search(r"(http://127\.0\.0\.1:\d+)", line)
-        if match and "Simulador" in line:
-            return proc, match.group(1)
-    raise RuntimeError("sandbox did not start in time")
+        return match.group(1) if match and "Simulador" in line else None
 
-
-def _requests(base_url: str) -> int:
-    return int(httpx.get(f"{base_url}/_sandbox/stats", timeout=30).json()["total_requests"])
+    return start_process(argv, ready)
 
 
 def _timed(obj: Any, method: str) -> list[float]:
@@ -184,31 +155,14 @@ def main() -> int:
 
         return run(args.records if args.records != 100_000 else 20_000, args.changes, args.seed, args.keep)
 
-    workdir = args.keep or Path(tempfile.mkdtemp(prefix="crmsync-bench-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    db_path = workdir / "bench.db"
-    if db_path.exists():
-        db_path.unlink()
-    os.environ["CRMSYNC_DATA_DIR"] = str(workdir)
-    os.environ["CRMSYNC_DATABASE_URL"] = f"sqlite:///{db_path}"
-    os.environ.setdefault("CRMSYNC_SECRET_KEY", "xJ7Ob0rNwrZ0Vq3r9mOe2jvV6lE4hN8XcZ1pQ5sT7uY=")
-    os.environ.setdefault("CRMSYNC_LOG_LEVEL", "WARNING")
-
-    import logging
-
-    import structlog
-
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    url = bench_database(args.keep, "crmsync-bench-")
 
     from sqlalchemy import func, select
 
     import crmsync.engine.pull as engine_pull
     from crmsync.config import parse_config
-    from crmsync.crypto import encrypt_json
-    from crmsync.db.local import Cliente, Loja
-    from crmsync.db.schema import create_schema
-    from crmsync.db.session import get_sessionmaker
-    from crmsync.db.sync import CrmEntityLink, CrmIntegracao
+    from crmsync.db.local import Cliente
+    from crmsync.db.sync import CrmEntityLink
     from crmsync.engine import RunOptions, SyncEngine
     from crmsync.providers.gestaoclick import GestaoClickProvider
 
@@ -218,25 +172,7 @@ def main() -> int:
         import crmsync.engine.listing as engine_listing
 
         engine_listing.PROCESS_MIN_PAGES = 10**9
-    url = os.environ["CRMSYNC_DATABASE_URL"]
-    create_schema(url)
-    sf = get_sessionmaker(url)
-    with sf() as s, s.begin():
-        loja = Loja(nome="Bench", api_key_hash="b" * 64, api_key_prefix="crm_")
-        s.add(loja)
-        s.flush()
-        integ = CrmIntegracao(
-            id_loja=loja.id,
-            provider="gestao_click",
-            base_url="http://sandbox",
-            credenciais=encrypt_json(CREDS),
-            credenciais_hash="bench",
-            config={},
-            webhook_token="bench",
-        )
-        s.add(integ)
-        s.flush()
-        integ_id = integ.id
+    sf, integ_id = bench_integration(url, "gestao_click", CREDS)
 
     seed_started = time.perf_counter()
     proc, base_url = _start_sandbox(args.records, args.seed)
@@ -258,13 +194,13 @@ def main() -> int:
             return SyncEngine(sf, integ_id, provider=provider, options=RunOptions(trigger="bulk"))
 
         rss_before = _rss_mb()
-        requests_before = _requests(base_url)
+        requests_before = sandbox_requests(base_url)
         started = time.perf_counter()
         with engine({}) as eng, ListingProcessMemory(proc.pid) as listing_memory:
             applying = _timed(eng, "_apply_page")
             result = eng.pull("cliente", full=True)
         elapsed = time.perf_counter() - started
-        first_requests = _requests(base_url) - requests_before
+        first_requests = sandbox_requests(base_url) - requests_before
         with sf() as s:
             rows = s.scalar(select(func.count()).select_from(Cliente)) or 0
             links = s.scalar(select(func.count()).select_from(CrmEntityLink)) or 0
@@ -302,11 +238,11 @@ def main() -> int:
         figures["provider_only_records_per_second"] = round(listed / listing_seconds, 1)
 
         # Steady state, nothing changed: default listing (full scan, versions compared).
-        before = _requests(base_url)
+        before = sandbox_requests(base_url)
         started = time.perf_counter()
         with engine({}) as eng:
             poll = eng.pull("cliente")
-        figures["poll_full_scan_requests"] = _requests(base_url) - before
+        figures["poll_full_scan_requests"] = sandbox_requests(base_url) - before
         figures["poll_full_scan_seconds"] = round(time.perf_counter() - started, 2)
         figures["poll_full_scan_writes"] = poll.total_criados + poll.total_atualizados
 
@@ -314,20 +250,16 @@ def main() -> int:
         # second is the steady-state poll.
         with engine({"ordenar_por_modificacao": True}) as eng:
             eng.pull("cliente", full=True)
-        before = _requests(base_url)
+        before = sandbox_requests(base_url)
         started = time.perf_counter()
         with engine({"ordenar_por_modificacao": True}) as eng:
             poll = eng.pull("cliente")
-        figures["poll_newest_first_requests"] = _requests(base_url) - before
+        figures["poll_newest_first_requests"] = sandbox_requests(base_url) - before
         figures["poll_newest_first_seconds"] = round(time.perf_counter() - started, 2)
         figures["poll_newest_first_writes"] = poll.total_criados + poll.total_atualizados
         figures["peak_rss_mb"] = round(_rss_mb(), 1)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
     print(json.dumps(figures))
     return 0
 

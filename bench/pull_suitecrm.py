@@ -20,15 +20,14 @@ The last line of output is one JSON object with every figure.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+from pull_common import bench_database, bench_integration, sandbox_requests, start_process, stop_process
 
 SANDBOX = (
     "import sys, time\n"
@@ -40,25 +39,8 @@ SANDBOX = (
 
 
 def _start_sandbox(records: int, seed: int) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SANDBOX.format(seed=seed, records=records)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 900
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"sandbox exited early (code {proc.poll()})")
-        if line.startswith("READY "):
-            return proc, line.split()[1]
-    raise RuntimeError("sandbox did not start in time")
-
-
-def _requests(base_url: str) -> int:
-    return int(httpx.get(f"{base_url}/_sandbox/stats", timeout=30).json()["total_requests"])
+    argv = [sys.executable, "-c", SANDBOX.format(seed=seed, records=records)]
+    return start_process(argv, lambda line: line.split()[1] if line.startswith("READY ") else None)
 
 
 def _edit_contacts(base_url: str, client_id: str, client_secret: str, count: int) -> None:
@@ -81,53 +63,17 @@ def _edit_contacts(base_url: str, client_id: str, client_secret: str, count: int
 
 
 def run(records: int, changes: int, seed: int, keep: Path | None) -> int:
-    workdir = keep or Path(tempfile.mkdtemp(prefix="crmsync-bench-suite-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    db_path = workdir / "bench.db"
-    if db_path.exists():
-        db_path.unlink()
-    os.environ["CRMSYNC_DATA_DIR"] = str(workdir)
-    os.environ["CRMSYNC_DATABASE_URL"] = f"sqlite:///{db_path}"
-    os.environ.setdefault("CRMSYNC_SECRET_KEY", "xJ7Ob0rNwrZ0Vq3r9mOe2jvV6lE4hN8XcZ1pQ5sT7uY=")
-    os.environ.setdefault("CRMSYNC_LOG_LEVEL", "WARNING")
-
-    import logging
-
-    import structlog
-
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    url = bench_database(keep, "crmsync-bench-suite-")
 
     from sqlalchemy import func, select
 
-    from crmsync.crypto import encrypt_json
-    from crmsync.db.local import Cliente, Loja
-    from crmsync.db.schema import create_schema
-    from crmsync.db.session import get_sessionmaker
-    from crmsync.db.sync import CrmIntegracao
+    from crmsync.db.local import Cliente
     from crmsync.engine import RunOptions, SyncEngine
     from crmsync.providers.suitecrm import SuiteCrmProvider
     from crmsync.sandbox.suitecrm.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
     creds = {"client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET}
-    url = os.environ["CRMSYNC_DATABASE_URL"]
-    create_schema(url)
-    sf = get_sessionmaker(url)
-    with sf() as s, s.begin():
-        loja = Loja(nome="Bench", api_key_hash="b" * 64, api_key_prefix="crm_")
-        s.add(loja)
-        s.flush()
-        integ = CrmIntegracao(
-            id_loja=loja.id,
-            provider="suitecrm",
-            base_url="http://sandbox",
-            credenciais=encrypt_json(creds),
-            credenciais_hash="bench",
-            config={},
-            webhook_token="bench",
-        )
-        s.add(integ)
-        s.flush()
-        integ_id = integ.id
+    sf, integ_id = bench_integration(url, "suitecrm", creds)
 
     seed_started = time.perf_counter()
     proc, base_url = _start_sandbox(records, seed)
@@ -145,13 +91,13 @@ def run(records: int, changes: int, seed: int, keep: Path | None) -> int:
             return SyncEngine(sf, integ_id, provider=provider, options=RunOptions(trigger="bulk"))
 
         def measured(label: str, full: bool) -> Any:
-            before = _requests(base_url)
+            before = sandbox_requests(base_url)
             started = time.perf_counter()
             with engine() as eng:
                 result = eng.pull("cliente", full=full)
             elapsed = time.perf_counter() - started
             figures[f"{label}_seconds"] = round(elapsed, 2)
-            figures[f"{label}_requests"] = _requests(base_url) - before
+            figures[f"{label}_requests"] = sandbox_requests(base_url) - before
             figures[f"{label}_pages"] = result.paginas
             figures[f"{label}_success"] = result.success
             return result, elapsed
@@ -195,10 +141,6 @@ def run(records: int, changes: int, seed: int, keep: Path | None) -> int:
         scan, _ = measured("full_scan", full=True)
         figures["full_scan_deleted"] = scan.total_excluidos
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
     print(json.dumps(figures))
     return 0
