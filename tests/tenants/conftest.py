@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import uvicorn
@@ -19,6 +20,19 @@ from crmsync.settings import reset_settings_cache
 
 SECRET_KEY = "xJ7Ob0rNwrZ0Vq3r9mOe2jvV6lE4hN8XcZ1pQ5sT7uY="
 ADMIN_TOKEN = "admin-token-for-tests"
+
+if TYPE_CHECKING:
+    from .hung_world import HungServer, HungWorld
+
+
+@pytest.fixture
+def hung() -> Iterator[HungServer]:
+    """A CRM that takes the request and hangs until the test releases it (tests/tenants/hung_world.py)."""
+    from .hung_world import HungServer  # it imports this module's helpers
+
+    server = HungServer()
+    yield server
+    server.close()
 
 
 def free_port() -> int:
@@ -90,3 +104,25 @@ def live_app() -> Iterator[Callable[[], LiveApp]]:
         app.stop()
     dispose_engines()
     reset_settings_cache()
+
+
+@pytest.fixture
+def hung_world(
+    request: pytest.FixtureRequest,
+    fresh_database: Callable[[str], str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    live_app: Callable[[], LiveApp],
+    hung: HungServer,
+) -> HungWorld:
+    """The live app on a fresh database (``request.param``: its kind, SQLite by default)
+    with store A integrated with the hung CRM, and store B."""
+    from crmsync.db.session import session_scope
+
+    from .hung_world import HungWorld, two_stores
+
+    use_database(fresh_database(getattr(request, "param", "sqlite")), tmp_path, monkeypatch)
+    app = live_app()
+    with session_scope() as s:
+        stores = two_stores(s, hung)
+    return HungWorld(app_url=app.url, stores=stores, hung=hung)
