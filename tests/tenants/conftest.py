@@ -12,10 +12,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 import uvicorn
+from sqlalchemy.orm import Session
 
 from crmsync.api.app import create_app
+from crmsync.db.local import Loja
 from crmsync.db.schema import upgrade
 from crmsync.db.session import dispose_engines
+from crmsync.db.sync import CrmIntegracao
+from crmsync.services.integracoes import create_integracao
+from crmsync.services.lojas import create_loja
 from crmsync.settings import reset_settings_cache
 
 SECRET_KEY = "xJ7Ob0rNwrZ0Vq3r9mOe2jvV6lE4hN8XcZ1pQ5sT7uY="
@@ -49,6 +54,18 @@ def valid_cpf(base: int) -> str:
         digit = (total * 10) % 11
         nums.append(0 if digit == 10 else digit)
     return "".join(map(str, nums))
+
+
+def store_with_integration(
+    session: Session, name: str = "Loja", base_url: str = "http://127.0.0.1:9"
+) -> tuple[Loja, str, CrmIntegracao]:
+    """A store (and its API key) with a GestãoClick integration at ``base_url`` (by default
+    nothing listens there)."""
+    loja, key = create_loja(session, name)
+    integ = create_integracao(
+        session, loja_id=loja.id, provider="gestao_click", base_url=base_url, access_token="a", secret_access_token="b"
+    )
+    return loja, key, integ
 
 
 def use_database(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,10 +22,9 @@ from crmsync.config import parse_config
 from crmsync.db.session import get_sessionmaker
 from crmsync.engine import RunOptions, SyncEngine
 from crmsync.providers.gestaoclick import GestaoClickProvider
-from crmsync.services.integracoes import create_integracao
 from crmsync.services.lojas import create_loja
 
-from .conftest import valid_cpf
+from .conftest import store_with_integration, valid_cpf
 from .loopback import LoopbackServer, head
 
 # The world on SQLite (one write lock for the whole file) and on PostgreSQL.
@@ -63,16 +62,8 @@ class TwoStores:
 
 def two_stores(session: Session, hung: HungServer) -> TwoStores:
     """Store A integrated with the hung CRM, store B with its API key."""
-    loja_a, _key_a = create_loja(session, "Loja A")
+    loja_a, _key_a, integ = store_with_integration(session, "Loja A", hung.url)
     _loja_b, key_b = create_loja(session, "Loja B")
-    integ = create_integracao(
-        session,
-        loja_id=loja_a.id,
-        provider="gestao_click",
-        base_url=hung.url,
-        access_token="a",
-        secret_access_token="b",
-    )
     return TwoStores(loja_a=loja_a.id, key_b=key_b, integ_id=integ.id, base_url=hung.url)
 
 

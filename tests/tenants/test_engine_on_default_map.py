@@ -6,20 +6,19 @@ guard. On SQLite, PostgreSQL and MariaDB."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 
 from crmsync.db.local import Cliente
 from crmsync.db.schema import upgrade
 from crmsync.db.session import get_sessionmaker
-from crmsync.providers.base import RemoteRecord
 from crmsync.providers.memory import MemoryProvider
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "engine"))
 from engine_world import make_world
+
+from .test_staged_push import CrmWithUserAtTheDesk
 
 
 def test_engine_writes_keep_the_unique_keys(app_env: dict[str, str], db_url: str) -> None:
@@ -48,20 +47,6 @@ def test_engine_writes_keep_the_unique_keys(app_env: dict[str, str], db_url: str
     with world.sf() as s:
         live = s.scalars(select(Cliente).where(Cliente.id_loja == world.loja_id)).all()
     assert [r.chave_email for r in live] == ["ana.souza@exemplo.com"]
-
-
-class CrmWithUserAtTheDesk(MemoryProvider):
-    """The in-process CRM, with a person editing the local row while an update is in flight."""
-
-    during_update: Callable[[], None] | None = None
-
-    def update(
-        self, entity_type: str, external_id: str, data: Mapping[str, Any], current: RemoteRecord | None = None
-    ) -> RemoteRecord:
-        action, self.during_update = self.during_update, None
-        if action is not None:
-            action()  # a write to the database while the push waits on the CRM
-        return super().update(entity_type, external_id, data, current)
 
 
 def test_row_moved_during_the_crm_write_is_reconciled_again(app_env: dict[str, str], db_url: str) -> None:

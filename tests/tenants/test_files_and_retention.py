@@ -27,11 +27,10 @@ from crmsync.db.types import utcnow
 from crmsync.engine.retention import purge_expired
 from crmsync.providers.limits import SQLiteLimits
 from crmsync.runtime.state import SqliteState
-from crmsync.services.integracoes import create_integracao, get_credentials, get_integracao
-from crmsync.services.lojas import create_loja
+from crmsync.services.integracoes import get_credentials, get_integracao
 from crmsync.settings import Settings, reset_settings_cache
 
-from .conftest import SECRET_KEY
+from .conftest import SECRET_KEY, store_with_integration
 
 
 def _mode(path: Path) -> int:
@@ -161,15 +160,7 @@ def test_retention_purges_old_processed_rows_only(app_env: dict[str, str], sqlit
     upgrade(sqlite_url)
     now = utcnow()
     with session_scope() as s:
-        loja, _key = create_loja(s, "Loja")
-        integ = create_integracao(
-            s,
-            loja_id=loja.id,
-            provider="gestao_click",
-            base_url="http://127.0.0.1:9",
-            access_token="a",
-            secret_access_token="b",
-        )
+        loja, _key, integ = store_with_integration(s)
         for i, (age, status) in enumerate([(40, "processado"), (40, "recebido"), (40, "erro"), (5, "processado")]):
             s.add(
                 CrmWebhookInbox(

@@ -19,10 +19,8 @@ from fastapi.testclient import TestClient
 from crmsync.api.app import create_app
 from crmsync.db.session import session_scope
 from crmsync.providers.kit.webhooks import expected_signature
-from crmsync.services.integracoes import create_integracao
-from crmsync.services.lojas import create_loja
 
-from .conftest import use_database
+from .conftest import store_with_integration, use_database
 
 BIG = 2**63
 HUGE = 10**30
@@ -41,15 +39,7 @@ def client(
 
 def _store() -> tuple[dict[str, str], str, str]:
     with session_scope() as s:
-        loja, key = create_loja(s, "Loja")
-        integ = create_integracao(
-            s,
-            loja_id=loja.id,
-            provider="gestao_click",
-            base_url="http://127.0.0.1:9",
-            access_token="a",
-            secret_access_token="b",
-        )
+        _loja, key, integ = store_with_integration(s)
         return {"Authorization": f"Bearer {key}"}, integ.webhook_token, integ.webhook_secret or ""
 
 
