@@ -19,9 +19,9 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -36,6 +36,9 @@ from crmsync.cli.common import (
     fail,
     user_errors,
 )
+
+if TYPE_CHECKING:
+    from crmsync.services.queries import PageDict
 
 LojaOpt = typer.Option(..., "--loja", help="Id da loja.")
 EntityOpt = typer.Option(..., "--entity", "-e", help="Entidade: cliente, produto ou venda.")
@@ -419,24 +422,22 @@ def conflicts_list(
     as_json: bool = JsonOpt,
 ) -> None:
     """Lista conflitos (pendentes, por padrão) com os valores de cada lado."""
-    from crmsync.db.session import session_scope
     from crmsync.services.queries import list_conflicts
     from crmsync.services.sync import resolve_entity
 
-    with user_errors(), session_scope() as session:
-        _check_loja(session, loja)
-        ent = resolve_entity(entity) if entity else None
-        page = list_conflicts(
-            session, loja_id=loja, status=None if status == "todos" else status, entity_type=ent, limit=limit
-        )
-        names = _provider_names(session, page["items"])
-    if as_json:
-        emit_json(page)
+    page, names = _review_page(
+        loja,
+        lambda session: list_conflicts(
+            session,
+            loja_id=loja,
+            status=None if status == "todos" else status,
+            entity_type=resolve_entity(entity) if entity else None,
+            limit=limit,
+        ),
+    )
+    empty = "nenhum conflito" + (" pendente" if status == "pendente" else "")
+    if not _page_header(page, as_json, empty, "Conflitos"):
         return
-    if not page["items"]:
-        console.print("nenhum conflito" + (" pendente" if status == "pendente" else ""), markup=False)
-        return
-    console.print(f"Conflitos: {page['total']}", markup=False, highlight=False)
     for c in page["items"]:
         # One block per conflict, like the spec's review screen: a header line, then one row
         # per field with both sides and the value both had before (fits an 80-column terminal).
@@ -499,6 +500,30 @@ def conflicts_resolve(
     )
 
 
+def _review_page(loja: int | None, fetch: Callable[[Any], PageDict]) -> tuple[PageDict, dict[Any, str]]:
+    """A page of the review queue (conflicts or duplicates) and its integrations' provider
+    names, read in one session; an unknown store or entity is exit 2."""
+    from crmsync.db.session import session_scope
+
+    with user_errors(), session_scope() as session:
+        _check_loja(session, loja)
+        page = fetch(session)
+        names = _provider_names(session, page["items"])
+    return page, names
+
+
+def _page_header(page: PageDict, as_json: bool, empty: str, title: str) -> bool:
+    """Print the page as JSON, or that it is empty, or its title: True when its items follow."""
+    if as_json:
+        emit_json(page)
+        return False
+    if not page["items"]:
+        console.print(empty, markup=False)
+        return False
+    console.print(f"{title}: {page['total']}", markup=False, highlight=False)
+    return True
+
+
 def _provider_names(session: Any, items: list[dict[str, Any]]) -> dict[Any, str]:
     """Integration id -> its provider's display name ("GestãoClick", "SuiteCRM")."""
     from crmsync.db.sync import CrmIntegracao  # lazily, as the other commands: a fast --help
@@ -520,20 +545,17 @@ def duplicates_list(
     as_json: bool = JsonOpt,
 ) -> None:
     """Lista sugestões de duplicata (mesma pessoa/produto nos dois lados, sem vínculo)."""
-    from crmsync.db.session import session_scope
     from crmsync.services.queries import list_duplicates
 
-    with user_errors(), session_scope() as session:
-        _check_loja(session, loja)
-        page = list_duplicates(session, loja_id=loja, status=None if status == "todos" else status, limit=limit)
-        names = _provider_names(session, page["items"])
-    if as_json:
-        emit_json(page)
+    page, names = _review_page(
+        loja,
+        lambda session: list_duplicates(
+            session, loja_id=loja, status=None if status == "todos" else status, limit=limit
+        ),
+    )
+    empty = "nenhuma duplicata" + (" pendente" if status == "pendente" else "")
+    if not _page_header(page, as_json, empty, "Possíveis duplicatas"):
         return
-    if not page["items"]:
-        console.print("nenhuma duplicata" + (" pendente" if status == "pendente" else ""), markup=False)
-        return
-    console.print(f"Possíveis duplicatas: {page['total']}", markup=False, highlight=False)
     for d in page["items"]:
         console.print(
             f"\n#{d['id']} {d['entity_type']} semelhança {d['score']:.2f} "
