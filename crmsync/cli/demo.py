@@ -57,6 +57,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _propagation(local_id: int, ext_id: str, ok: object, started: float) -> tuple[dict[str, Any], float]:
+    """What the demo reports of one edit's trip (and the seconds it took, from ``started``)."""
+    took = time.monotonic() - started
+    return {"cliente": local_id, "external_id": ext_id, "propagou": bool(ok), "segundos": round(took, 2)}, took
+
+
 def _wait(predicate: Callable[[], Any], timeout: float = WAIT_SECONDS, step: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -277,13 +283,7 @@ def _make_changes(sandbox: Any, loja_id: int, integ_id: int, local_ids: list[int
     with session_scope() as session:
         update_record(session, loja_id, "cliente", local_id, {"nome": new_name})
     ok = _wait(lambda: sandbox.panel_get("clientes", ext_id).get("nome") == new_name)
-    took = time.monotonic() - started
-    out["alteracao_local"] = {
-        "cliente": local_id,
-        "external_id": ext_id,
-        "propagou": bool(ok),
-        "segundos": round(took, 2),
-    }
+    out["alteracao_local"], took = _propagation(local_id, ext_id, ok, started)
     lines.append(
         f"alteração na loja: cliente {local_id} renomeado -> "
         + (f"chegou ao CRM em {took:.1f} s (push automático)" if ok else "ainda não chegou ao CRM")
@@ -302,13 +302,7 @@ def _make_changes(sandbox: Any, loja_id: int, integ_id: int, local_ids: list[int
             return None if row is None else row.nome
 
     ok = _wait(lambda: local_name() == remote_name)
-    took = time.monotonic() - started
-    out["alteracao_crm"] = {
-        "cliente": local_id,
-        "external_id": ext_id,
-        "propagou": bool(ok),
-        "segundos": round(took, 2),
-    }
+    out["alteracao_crm"], took = _propagation(local_id, ext_id, ok, started)
     lines.append(
         f"alteração no CRM: cliente {ext_id} do CRM (cliente {local_id} da loja) renomeado -> "
         + (f"chegou à loja em {took:.1f} s (webhook)" if ok else "ainda não chegou à loja")

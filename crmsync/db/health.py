@@ -16,18 +16,23 @@ RETRY_AFTER_SECONDS = 5
 _PROBE_TIMEOUT_MS = 2000
 
 
+def _driver_codes(exc: DBAPIError) -> tuple[object, int | None]:
+    """(PostgreSQL's SQLSTATE, MariaDB/MySQL's error number) of a driver error, each None
+    when the driver is not that one."""
+    orig = exc.orig
+    args = getattr(orig, "args", ())
+    number = args[0] if args and isinstance(args[0], int) else None
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None), number
+
+
 def is_busy(exc: BaseException) -> bool:
     """True when the database refused the statement because others hold its locks."""
     if not isinstance(exc, DBAPIError):
         return False
-    orig = exc.orig
-    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if code in _PG_BUSY:
+    sqlstate, number = _driver_codes(exc)
+    if sqlstate in _PG_BUSY or number in _MYSQL_BUSY:
         return True
-    args = getattr(orig, "args", ())
-    if args and isinstance(args[0], int) and args[0] in _MYSQL_BUSY:
-        return True
-    return isinstance(exc, OperationalError) and any(text_ in str(orig).lower() for text_ in _SQLITE_BUSY)
+    return isinstance(exc, OperationalError) and any(text_ in str(exc.orig).lower() for text_ in _SQLITE_BUSY)
 
 
 # PostgreSQL "numeric value out of range" / "datetime field overflow"; MariaDB "out of
@@ -39,12 +44,8 @@ def is_out_of_range(exc: BaseException) -> bool:
     """True when the database refused a bound value as out of its type's range."""
     if not isinstance(exc, DBAPIError):
         return False
-    orig = exc.orig
-    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if code in _PG_RANGE:
-        return True
-    args = getattr(orig, "args", ())
-    return bool(args and isinstance(args[0], int) and args[0] == 1264)
+    sqlstate, number = _driver_codes(exc)
+    return sqlstate in _PG_RANGE or number == 1264
 
 
 def write_problem(engine: Engine) -> str | None:

@@ -10,7 +10,8 @@ already decided is 409, a bad choice or an unknown field is 422.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +29,18 @@ ACAO_CHOICES = ("vincular", "descartar")
 
 
 # ------------------------------------------------------------------------------ operations
+
+_Row = TypeVar("_Row", CrmConflito, CrmDuplicata)
+
+
+def _pending(row: _Row | None, loja_id: int | None, missing: str, handled: Callable[[_Row], str]) -> _Row:
+    """The review item still waiting for a person; another store's is "not found" (a key
+    learns nothing of other stores), one already decided is a refusal saying by whom/how."""
+    if row is None or (loja_id is not None and row.id_loja != loja_id):
+        raise NotFoundError(missing)
+    if row.status != "pendente":
+        raise IntegrationUnavailableError(handled(row))
+    return row
 
 
 def resolve_conflict_now(
@@ -49,13 +62,15 @@ def resolve_conflict_now(
         raise InvalidInputError(f"valor inválido '{usar}' (use local, externo ou merge)", ("usar",))
     factory = session_factory or get_sessionmaker()
     with factory() as session:
-        row = session.get(CrmConflito, conflito_id)
-        if row is None or (loja_id is not None and row.id_loja != loja_id):
-            raise NotFoundError(f"conflito {conflito_id} não encontrado")
-        if row.status != "pendente":
-            raise IntegrationUnavailableError(
-                f"conflito {conflito_id} já foi resolvido" + (f" por {row.resolvido_por}" if row.resolvido_por else "")
-            )
+        row = _pending(
+            session.get(CrmConflito, conflito_id),
+            loja_id,
+            f"conflito {conflito_id} não encontrado",
+            lambda done: (
+                f"conflito {conflito_id} já foi resolvido"
+                + (f" por {done.resolvido_por}" if done.resolvido_por else "")
+            ),
+        )
         known = set((row.campos or {}).keys())
         owner, integ_id = row.id_loja, row.id_integracao
     chosen: dict[str, str] = {}
@@ -91,11 +106,12 @@ def resolve_duplicate_now(
         raise InvalidInputError(f"valor inválido '{acao}' (use vincular ou descartar)", ("acao",))
     factory = session_factory or get_sessionmaker()
     with factory() as session:
-        row = session.get(CrmDuplicata, duplicata_id)
-        if row is None or (loja_id is not None and row.id_loja != loja_id):
-            raise NotFoundError(f"duplicata {duplicata_id} não encontrada")
-        if row.status != "pendente":
-            raise IntegrationUnavailableError(f"duplicata {duplicata_id} já foi tratada ({row.status})")
+        row = _pending(
+            session.get(CrmDuplicata, duplicata_id),
+            loja_id,
+            f"duplicata {duplicata_id} não encontrada",
+            lambda done: f"duplicata {duplicata_id} já foi tratada ({done.status})",
+        )
         owner, integ_id = row.id_loja, row.id_integracao
     with open_engine(owner, trigger="manual", actor=actor, session_factory=factory, integracao_id=integ_id) as engine:
         return engine.resolve_duplicate(duplicata_id, acao_norm, actor=actor)
