@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from crmsync.cli.common import EXIT_USAGE, JsonOption, console, emit_json, fail
+from crmsync.cli.common import EXIT_USAGE, JsonOption, console, database_cause, emit_json, fail
 from crmsync.settings import get_settings
 
 if TYPE_CHECKING:
@@ -48,8 +48,7 @@ def _engine(url: str | None) -> Engine:
         with engine.connect():
             pass
     except (OperationalError, DBAPIError, NoSuchModuleError, ValueError, ImportError) as exc:
-        reason = type(exc).__name__ if not isinstance(exc, DBAPIError) else type(exc.orig).__name__
-        fail(f"não foi possível conectar ao banco do ERP ({reason})")
+        fail(f"não foi possível conectar ao banco do ERP: {database_cause(exc)}")
     return engine
 
 
@@ -84,7 +83,7 @@ def inspect_cmd(
     try:
         result = inspect_database(engine, sample=amostra, schema=esquema)
     except DBAPIError as exc:
-        fail(f"erro ao ler o banco do ERP: {type(exc.orig).__name__}")
+        fail(f"erro ao ler o banco do ERP: {database_cause(exc)}")
     finally:
         engine.dispose()
     draft = render_draft(result)
@@ -120,7 +119,7 @@ def check_cmd(
     try:
         report = check_schema_map(schema_map, engine, sample=amostra)
     except DBAPIError as exc:
-        fail(f"erro ao ler o banco do ERP: {type(exc.orig).__name__}")
+        fail(f"erro ao ler o banco do ERP: {database_cause(exc)}")
     finally:
         engine.dispose()
     if as_json:
@@ -160,7 +159,7 @@ def triggers_install(mapa: Path | None = MapArgument, url: str | None = UrlOptio
     except TriggerError as exc:
         fail(str(exc))
     except DBAPIError as exc:
-        fail(f"o banco recusou os gatilhos: {type(exc.orig).__name__}: {str(exc.orig).splitlines()[0][:200]}")
+        fail(f"o banco recusou os gatilhos: {database_cause(exc)}")
     finally:
         engine.dispose()
     if as_json:
@@ -186,7 +185,7 @@ def triggers_remove(
     except TriggerError as exc:
         fail(str(exc))
     except DBAPIError as exc:
-        fail(f"o banco recusou a remoção: {type(exc.orig).__name__}")
+        fail(f"o banco recusou a remoção: {database_cause(exc)}")
     finally:
         engine.dispose()
     if as_json:
