@@ -9,7 +9,8 @@ load or a crash between the read and the delete loses nothing, since a push of a
 is unchanged is a no-op and the scans are level-triggered.
 
 Without the table (no triggers installed) the watcher looks for it again every
-`missing_retry` seconds and otherwise does nothing.
+`missing_retry` seconds (2: triggers installed while `serve` runs are used within a few
+seconds, no restart) and otherwise does nothing.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ class OutboxWatcher:
         settings: Settings | None = None,
         *,
         interval: float = 0.25,
-        missing_retry: float = 30.0,
+        missing_retry: float = 2.0,
         enqueue: Callable[[dict[tuple[str, int], None]], int] = _enqueue_pushes,
     ) -> None:
         self.settings = settings or get_settings()
