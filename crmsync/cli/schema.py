@@ -116,7 +116,8 @@ def check_cmd(
     papel_erp: str | None = PapelOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Valida o mapa contra o banco do ERP; lista as linhas que não convertem (sai com 2)."""
+    """Valida o mapa contra o banco do ERP. Sai com 0 (confere), 1 (mapa certo, mas há linhas
+    que não convertem: listadas) ou 2 (mapa quebrado: o primeiro problema)."""
     from sqlalchemy.exc import DBAPIError
 
     from crmsync.erp.check import check_schema_map
@@ -148,8 +149,10 @@ def check_cmd(
         checked = ", ".join(f"{k}: {v}" for k, v in report.linhas_verificadas.items())
         if checked:
             console.print(f"linhas verificadas: {checked}", highlight=False, markup=False)
-    if not report.ok:
+    if report.problemas:  # the map itself is broken
         fail(report.summary(), EXIT_USAGE)
+    if report.linhas_com_erro:  # the map is sound; these rows will be failed items
+        fail(report.summary(), EXIT_ITEM_ERRORS)
     if not as_json:
         console.print("mapa confere com o banco", markup=False)
 
