@@ -20,6 +20,7 @@ import yaml
 from sqlalchemy import Engine
 
 from crmsync.erp.dbinfo import ColumnInfo, TableInfo, describe_table, list_tables, sample_rows
+from crmsync.model.canonical import ENTITY_TYPES
 
 # Table names, by entity: a match on any of these fragments (lower case).
 TABLE_HINTS: dict[str, tuple[str, ...]] = {
@@ -512,7 +513,7 @@ def inspect_database(engine: Engine, *, sample: int = 200, schema: str | None = 
     infos = [i for i in (describe_table(engine, t, schema) for t in list_tables(engine, schema)) if i is not None]
     result.tabelas = [i.name for i in infos]
     used: set[str] = set()
-    for entity in ("cliente", "produto", "venda"):
+    for entity in ENTITY_TYPES:
         scored = sorted(
             ((_table_score(entity, i), i.name, i) for i in infos if i.name not in used), key=lambda s: (-s[0], s[1])
         )

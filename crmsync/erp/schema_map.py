@@ -32,12 +32,13 @@ from crmsync.erp.converters import (
     Documento,
     get_converter,
 )
-from crmsync.model.canonical import ClienteCanon, ItemVendaCanon, ProdutoCanon, VendaCanon
+from crmsync.model.canonical import ENTITY_TYPES, ClienteCanon, ItemVendaCanon, ProdutoCanon, VendaCanon
 from crmsync.settings import get_settings
 
 log = logging.getLogger("crmsync.erp")
 
-ENTITY_NAMES: tuple[str, ...] = ("cliente", "produto", "venda")
+#: the entities a map may name: model.canonical's, declared once there.
+ENTITY_NAMES: tuple[str, ...] = ENTITY_TYPES
 _ENTITY_ALIASES = {"clientes": "cliente", "produtos": "produto", "vendas": "venda"}
 
 #: canonical fields a map may place, per entity (venda's items have their own map).
