@@ -21,5 +21,5 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in ("admin", "serve", "sandbox", "sync", "runtime", "schema"):
+for _module in ("admin", "serve", "sandbox", "sync", "runtime", "schema", "reconcile"):
     importlib.import_module(f"crmsync.cli.{_module}").register(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,7 +39,7 @@ def emit_json(data: Any) -> None:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Map expected errors (bad config, unknown ids, unreachable database) to exit 2."""
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DBAPIError
 
     from crmsync.config import ConfigError
 
@@ -52,8 +53,46 @@ def user_errors() -> Iterator[None]:
         fail(str(exc.args[0]) if exc.args else "não encontrado")
     except ValueError as exc:
         fail(str(exc))
-    except OperationalError:
-        fail("banco de dados indisponível ou não migrado (rode `crmsync db upgrade`)")
+    except DBAPIError as exc:
+        fail(database_error(exc))
+
+
+#: what a driver's message may carry that must never reach a terminal or a log.
+_URL_SECRET = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@\s]*@", re.IGNORECASE)
+_KEY_SECRET = re.compile(
+    r"(?P<key>password|passwd|pwd|secret|token)(?P<sep>\s*[=:]\s*)(?:'[^']*'|\"[^\"]*\"|\S+)", re.IGNORECASE
+)
+_MAX_CAUSE = 200
+
+
+def database_cause(exc: BaseException) -> str:
+    """The driver's own message, on one line, cut, with passwords and URL secrets masked."""
+    orig = getattr(exc, "orig", None) or exc
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+    # pymysql: (1267, "Illegal mix of ..."); the others say it in str()
+    message = f"({args[0]}) {args[1]}" if len(args) >= 2 and isinstance(args[0], int) else str(orig)
+    line = " ".join(message.split())
+    line = _URL_SECRET.sub(lambda m: f"{m['scheme']}{m['user']}:***@", line)
+    line = _KEY_SECRET.sub(lambda m: f"{m['key']}{m['sep']}***", line)
+    if len(line) > _MAX_CAUSE:
+        line = line[: _MAX_CAUSE - 1].rstrip() + "…"
+    return line or type(orig).__name__
+
+
+def database_error(exc: BaseException) -> str:
+    """One line for a database error: the cause, and "run db upgrade" only when crmsync's
+    own database really is behind its migrations."""
+    from crmsync.db.schema import pending_migrations
+    from crmsync.settings import get_settings
+
+    cause = database_cause(exc)
+    try:
+        behind = pending_migrations(get_settings().resolved_database_url())
+    except Exception:  # the settings themselves are broken: the cause is what matters
+        behind = None
+    if behind:
+        return f"banco de dados não migrado (rode `crmsync db upgrade`): {cause}"
+    return f"banco de dados: {cause}"
 
 
 def provider_secret(name: str, value: str | None, file: Path | None, env_var: str) -> str:

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from crmsync.cli.common import EXIT_USAGE, JsonOption, console, emit_json, fail
+from crmsync.cli.common import EXIT_ITEM_ERRORS, EXIT_USAGE, JsonOption, console, database_cause, emit_json, fail
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from crmsync.erp.probe import ProbeResult
     from crmsync.erp.schema_map import SchemaMap
 
 # SQLAlchemy and crmsync.erp (pydantic models, phone and document validators) are imported
@@ -30,6 +31,11 @@ triggers_app = typer.Typer(help="Gatilhos opcionais que avisam mudanças (crm_er
 
 UrlOption = typer.Option(None, "--url", help="URL do banco do ERP (padrão: CRMSYNC_ERP_DATABASE_URL).")
 MapArgument = typer.Argument(None, help="Arquivo YAML do mapa (padrão: CRMSYNC_SCHEMA_MAP).")
+PapelOption = typer.Option(
+    None,
+    "--papel-erp",
+    help="Papel (PostgreSQL) com que o ERP grava: a escrita de teste roda como ele (SET ROLE).",
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -49,8 +55,7 @@ def _engine(url: str | None) -> Engine:
         with engine.connect():
             pass
     except (OperationalError, DBAPIError, NoSuchModuleError, ValueError, ImportError) as exc:
-        reason = type(exc).__name__ if not isinstance(exc, DBAPIError) else type(exc.orig).__name__
-        fail(f"não foi possível conectar ao banco do ERP ({reason})")
+        fail(f"não foi possível conectar ao banco do ERP: {database_cause(exc)}")
     return engine
 
 
@@ -86,7 +91,7 @@ def inspect_cmd(
     try:
         result = inspect_database(engine, sample=amostra, schema=esquema)
     except DBAPIError as exc:
-        fail(f"erro ao ler o banco do ERP: {type(exc.orig).__name__}")
+        fail(f"erro ao ler o banco do ERP: {database_cause(exc)}")
     finally:
         engine.dispose()
     draft = render_draft(result)
@@ -110,9 +115,11 @@ def check_cmd(
     mapa: Path | None = MapArgument,
     url: str | None = UrlOption,
     amostra: int = typer.Option(1000, "--amostra", min=1, max=10_000_000, help="Linhas verificadas por tabela."),
+    papel_erp: str | None = PapelOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Valida o mapa contra o banco do ERP; lista as linhas que não convertem (sai com 2)."""
+    """Valida o mapa contra o banco do ERP. Sai com 0 (confere), 1 (mapa certo, mas há linhas
+    que não convertem: listadas) ou 2 (mapa quebrado: o primeiro problema)."""
     from sqlalchemy.exc import DBAPIError
 
     from crmsync.erp.check import check_schema_map
@@ -121,8 +128,10 @@ def check_cmd(
     engine = _engine(url)
     try:
         report = check_schema_map(schema_map, engine, sample=amostra)
+        if not report.problemas:  # with crmsync's triggers on its tables, the ERP must still write
+            report.problemas.extend(p.line() for p in _probe(schema_map, engine, papel_erp) if p.ok is False)
     except DBAPIError as exc:
-        fail(f"erro ao ler o banco do ERP: {type(exc.orig).__name__}")
+        fail(f"erro ao ler o banco do ERP: {database_cause(exc)}")
     finally:
         engine.dispose()
     if as_json:
@@ -142,53 +151,92 @@ def check_cmd(
         checked = ", ".join(f"{k}: {v}" for k, v in report.linhas_verificadas.items())
         if checked:
             console.print(f"linhas verificadas: {checked}", highlight=False, markup=False)
-    if not report.ok:
+    if report.problemas:  # the map itself is broken
         fail(report.summary(), EXIT_USAGE)
+    if report.linhas_com_erro:  # the map is sound; these rows will be failed items
+        fail(report.summary(), EXIT_ITEM_ERRORS)
     if not as_json:
         console.print("mapa confere com o banco", markup=False)
 
 
+def _optional_map(path: Path | None) -> SchemaMap | None:
+    from crmsync.settings import get_settings
+
+    return _map(path) if path is not None or get_settings().schema_map else None
+
+
+def _probe(schema_map: SchemaMap, engine: Engine, role: str | None) -> list[ProbeResult]:
+    """The rolled-back ERP writes, when crmsync triggers sit on the map's tables."""
+    from crmsync.erp.probe import probe_writes
+    from crmsync.erp.triggers import installed_triggers
+
+    if not installed_triggers(engine):
+        return []
+    return probe_writes(schema_map, engine, role)
+
+
 @triggers_app.command("install")
-def triggers_install(mapa: Path | None = MapArgument, url: str | None = UrlOption, as_json: bool = JsonOption) -> None:
-    """Cria crm_erp_outbox e os gatilhos das tabelas mapeadas (refaz os que já existem)."""
+def triggers_install(
+    mapa: Path | None = MapArgument,
+    url: str | None = UrlOption,
+    papel_erp: str | None = PapelOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Cria crm_erp_outbox e os gatilhos das tabelas do mapa; testa a escrita do ERP (e desfaz se falhar)."""
     from sqlalchemy.exc import DBAPIError
 
-    from crmsync.erp.triggers import TriggerError, install_triggers
+    from crmsync.erp.probe import probe_writes
+    from crmsync.erp.triggers import TriggerError, install_triggers, remove_triggers
 
     schema_map = _map(mapa)
     engine = _engine(url)
     try:
         found = install_triggers(schema_map, engine)
+        probes = probe_writes(schema_map, engine, papel_erp)
+        broken = [p for p in probes if p.ok is False]
+        if broken:  # never leave the ERP unable to write: take them out again
+            remove_triggers(engine, schema_map)
+            fail(f"gatilhos removidos: {broken[0].line()}")
     except TriggerError as exc:
         fail(str(exc))
     except DBAPIError as exc:
-        fail(f"o banco recusou os gatilhos: {type(exc.orig).__name__}: {str(exc.orig).splitlines()[0][:200]}")
+        fail(f"o banco recusou os gatilhos: {database_cause(exc)}")
     finally:
         engine.dispose()
     if as_json:
-        emit_json({"gatilhos": [{"tabela": t, "gatilho": n} for t, n in found]})
+        emit_json(
+            {
+                "gatilhos": [{"tabela": t, "gatilho": n} for t, n in found],
+                "teste_escrita": [p.__dict__ for p in probes],
+            }
+        )
     else:
         console.print(f"{len(found)} gatilho(s) instalados em {len({t for t, _ in found})} tabela(s)", markup=False)
+        for probe in probes:
+            console.print(probe.line(), markup=False, highlight=False, soft_wrap=True)
+        console.print("o serve passa a usá-los em poucos segundos (sem reiniciar)", markup=False)
 
 
 @triggers_app.command("remove")
 def triggers_remove(
+    mapa: Path | None = MapArgument,
     url: str | None = UrlOption,
     manter_outbox: bool = typer.Option(False, "--manter-outbox", help="Não apaga a tabela crm_erp_outbox."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Remove todos os gatilhos do crmsync (pelo nome) e a crm_erp_outbox."""
+    """Remove os gatilhos do crmsync das tabelas do mapa (sem mapa: todos) e, se nenhum restar, a crm_erp_outbox."""
     from sqlalchemy.exc import DBAPIError
 
     from crmsync.erp.triggers import TriggerError, remove_triggers
 
+    schema_map = _optional_map(mapa)
     engine = _engine(url)
     try:
-        count = remove_triggers(engine, keep_outbox=manter_outbox)
+        count = remove_triggers(engine, schema_map, keep_outbox=manter_outbox)
     except TriggerError as exc:
         fail(str(exc))
     except DBAPIError as exc:
-        fail(f"o banco recusou a remoção: {type(exc.orig).__name__}")
+        fail(f"o banco recusou a remoção: {database_cause(exc)}")
     finally:
         engine.dispose()
     if as_json:
@@ -198,21 +246,39 @@ def triggers_remove(
 
 
 @triggers_app.command("status")
-def triggers_status(url: str | None = UrlOption, as_json: bool = JsonOption) -> None:
-    """Lista os gatilhos do crmsync instalados."""
+def triggers_status(
+    mapa: Path | None = MapArgument,
+    url: str | None = UrlOption,
+    papel_erp: str | None = PapelOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Lista os gatilhos do crmsync e, com o mapa, testa que o ERP ainda grava (sai com 1 se não)."""
+    from sqlalchemy.exc import DBAPIError
+
     from crmsync.erp.triggers import TriggerError, installed_triggers
 
+    schema_map = _optional_map(mapa)
     engine = _engine(url)
     try:
         found = installed_triggers(engine)
+        probes = _probe(schema_map, engine, papel_erp) if schema_map is not None else []
     except TriggerError as exc:
         fail(str(exc))
+    except DBAPIError as exc:
+        fail(f"erro ao ler o banco do ERP: {database_cause(exc)}")
     finally:
         engine.dispose()
     if as_json:
-        emit_json({"gatilhos": [{"tabela": t, "gatilho": n} for t, n in found]})
+        emit_json(
+            {"gatilhos": [{"tabela": t, "gatilho": n} for t, n in found], "teste_escrita": [p.__dict__ for p in probes]}
+        )
     else:
         for table, name in found:
             console.print(f"{table}\t{name}", markup=False)
         if not found:
             console.print("nenhum gatilho do crmsync instalado", markup=False)
+        for probe in probes:
+            console.print(probe.line(), markup=False, highlight=False, soft_wrap=True)
+    broken = [p for p in probes if p.ok is False]
+    if broken:
+        fail(broken[0].line(), EXIT_ITEM_ERRORS)

@@ -37,3 +37,27 @@ def create_schema(url: str) -> None:
     """Bring `url` to the current schema through the migrations (never `create_all`), so
     tests and fresh installs run exactly the DDL users get."""
     upgrade(url)
+
+
+def pending_migrations(url: str) -> bool | None:
+    """Whether `url` is behind the migrations (True: `crmsync db upgrade` has work to do),
+    False when at the head, None when that cannot be told (the database is unreachable):
+    so an error message says "not migrated" only when it is so."""
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine, inspect, pool, text
+
+    from crmsync.db.layout import VERSION_TABLE
+
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    try:
+        engine = create_engine(url, poolclass=pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                if not inspect(conn).has_table(VERSION_TABLE):
+                    return True
+                current: set[str] = set(conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
+        finally:
+            engine.dispose()
+    except Exception:  # unreachable, no driver, bad URL: not ours to tell
+        return None
+    return current != heads

@@ -237,9 +237,19 @@ def _reasons(exc: Exception) -> list[tuple[str, str]]:
     return [("?", str(exc))]
 
 
+#: fields that identify a customer on both sides (the duplicate matching's keys).
+UNIQUE_KEYS = frozenset({"email", "cpf", "cnpj"})
+
+
 def check_schema_map(schema_map: SchemaMap, engine: Engine, *, sample: int = 1000) -> CheckReport:
     """Validate `schema_map` against the database behind `engine` (read-only)."""
     report = CheckReport()
+    cliente = schema_map.entidades.get("cliente")
+    if cliente is not None and not UNIQUE_KEYS & set(cliente.campos):
+        report.avisos.append(
+            "entidades.cliente: nenhuma chave única mapeada (email, cpf ou cnpj): sem ela o crmsync não "
+            "reconhece no CRM um cliente que já existe lá, e o cadastra de novo"
+        )
     for name, ent in schema_map.entidades.items():
         where = f"entidades.{name}"
         info = _check_table(report, engine, where, ent)

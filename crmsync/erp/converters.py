@@ -18,227 +18,51 @@ Options common to every converter (`opcoes` in the map):
 - text-shaped converters also take `tamanho` (maximum characters), `largura` (fixed-width
   CHAR: padded with spaces on write, stripped on read) and `charset` (`latin1`, `utf8mb3`,
   `iso8859_1`: characters the column's charset cannot hold are refused).
+
+The converters live in three modules: :mod:`crmsync.erp.convert_base` (the contract and
+the text shape), :mod:`crmsync.erp.documents` (CPF/CNPJ) and this one (the rest, and the
+registry `CONVERTERS` every map is resolved against).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 import phonenumbers
 
+from crmsync.erp.convert_base import (
+    ConversionError,
+    Converter,
+    ConverterOptionError,
+    _int_option,
+    _number_digits,
+    _same,
+    _TextShaped,
+)
+from crmsync.erp.documents import (
+    _DOC_FORMATS,
+    CnpjDigitos,
+    CnpjFormatado,
+    CnpjNumero,
+    CpfDigitos,
+    CpfFormatado,
+    CpfNumero,
+    Documento,
+)
 from crmsync.mapping import normalize as n
 
-
-class ConversionError(ValueError):
-    """A value that does not convert; `reason` is Portuguese, shown to the store's user."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class ConverterOptionError(ValueError):
-    """Options of a converter in the map that make no sense (`opcoes.<key>` named)."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
-        self.message = message
-
-
-# MySQL's "latin1" is Windows-1252 plus the five bytes cp1252 leaves undefined, which
-# MySQL maps to the C1 controls of the same number.
-_MYSQL_LATIN1_EXTRA = frozenset("\x81\x8d\x8f\x90\x9d")
-
-
-def _fits_mysql_latin1(text: str) -> str | None:
-    for ch in text:
-        if ch in _MYSQL_LATIN1_EXTRA:
-            continue
-        try:
-            ch.encode("cp1252")
-        except UnicodeEncodeError:
-            return ch
-    return None
-
-
-def _fits_iso8859_1(text: str) -> str | None:
-    for ch in text:
-        if ord(ch) > 0xFF:
-            return ch
-    return None
-
-
-def _fits_utf8mb3(text: str) -> str | None:
-    for ch in text:
-        if ord(ch) > 0xFFFF:
-            return ch
-    return None
-
-
-_CHARSETS: dict[str, Callable[[str], str | None]] = {
-    "latin1": _fits_mysql_latin1,
-    "cp1252": _fits_mysql_latin1,
-    "iso8859_1": _fits_iso8859_1,
-    "utf8mb3": _fits_utf8mb3,
-    "utf8": lambda _text: None,
-    "utf8mb4": lambda _text: None,
-}
-
-
-def _same(raw: Any, marker: Any) -> bool:
-    """Compare a column value with a value written in the YAML map (which may be "0" or 0)."""
-    if raw is None or marker is None:
-        return raw is None and marker is None
-    left = raw.strip() if isinstance(raw, str) else raw
-    right = marker.strip() if isinstance(marker, str) else marker
-    try:
-        if left == right:
-            return True
-    except ArithmeticError:  # a signalling NaN refuses even to be compared
-        return False
-    if isinstance(left, bool) or isinstance(right, bool):
-        return False
-    return str(left) == str(right)
-
-
-class Converter:
-    """One column spelling <-> canonical value. Subclasses implement `_read` and `_write`
-    for non-empty values; the base handles None and the `vazio` option."""
-
-    name: ClassVar[str] = ""
-    #: option keys this converter accepts besides `vazio`.
-    options: ClassVar[frozenset[str]] = frozenset()
-
-    def __init__(self, opcoes: Mapping[str, Any] | None = None) -> None:
-        self.opcoes: dict[str, Any] = dict(opcoes or {})
-        allowed = self.options | {"vazio"}
-        for key in self.opcoes:
-            if key not in allowed:
-                choices = ", ".join(sorted(allowed))
-                raise ConverterOptionError(key, f"opção desconhecida para o conversor '{self.name}' (use: {choices})")
-        self.vazio: Any = self.opcoes.get("vazio")
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Converter) and type(other) is type(self) and other.opcoes == self.opcoes
-
-    def __hash__(self) -> int:
-        return hash((type(self), repr(sorted(self.opcoes.items(), key=repr))))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.opcoes!r})"
-
-    def to_canonical(self, raw: Any) -> Any:
-        """The canonical value of what the column holds (None for "nothing")."""
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
-            return None
-        if self.vazio is not None and _same(raw, self.vazio):
-            return None
-        if isinstance(raw, (bytes, bytearray, memoryview)):
-            try:
-                raw = bytes(raw).decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ConversionError("texto com codificação inválida") from exc
-        try:
-            return self._read(raw)
-        except ConversionError:
-            raise
-        except n.NormalizationError as exc:
-            raise ConversionError(exc.message) from exc
-        except (ArithmeticError, ValueError, TypeError) as exc:
-            # A value no branch foresaw (NaN in a DECIMAL, 1e24 in a FLOAT): a failed item
-            # with the value named, never a crashed run.
-            raise ConversionError(f"valor inválido: {raw!r}") from exc
-
-    def to_column(self, value: Any) -> Any:
-        """What to write in the column for a canonical value."""
-        if value is None:
-            return self.vazio
-        try:
-            return self._write(value)
-        except ConversionError:
-            raise
-        except n.NormalizationError as exc:
-            raise ConversionError(exc.message) from exc
-        except (ArithmeticError, ValueError, TypeError) as exc:
-            raise ConversionError(f"valor inválido: {value!r}") from exc
-
-    def _read(self, raw: Any) -> Any:
-        raise NotImplementedError
-
-    def _write(self, value: Any) -> Any:
-        raise NotImplementedError
-
-
-def _number_digits(raw: Any) -> str | None:
-    """The digits of a whole number held in a numeric column (a document or CEP that lost
-    its leading zeros), None when `raw` is not numeric; ConversionError for NaN, infinity,
-    a fraction or a negative number."""
-    if isinstance(raw, bool) or not isinstance(raw, (int, Decimal, float)):
-        return None
-    if isinstance(raw, int):
-        number = raw
-    else:
-        if (isinstance(raw, Decimal) and not raw.is_finite()) or (isinstance(raw, float) and raw != raw):
-            raise ConversionError(f"número inválido: {raw!r}")
-        try:
-            number = int(raw)
-        except (ValueError, OverflowError) as exc:
-            raise ConversionError(f"número inválido: {raw!r}") from exc
-        if number != raw:
-            raise ConversionError(f"número com casas decimais: {raw!r}")
-    if number < 0:
-        raise ConversionError(f"número negativo: {raw!r}")
-    return str(number)
-
-
-def _int_option(opcoes: Mapping[str, Any], key: str, low: int = 1) -> int | None:
-    value = opcoes.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConverterOptionError(key, f"deve ser um número inteiro >= {low}")
-    return value
-
-
-class _TextShaped(Converter):
-    """Text columns: CHAR padding stripped on read; length, width and charset enforced on write."""
-
-    options = frozenset({"tamanho", "largura", "charset"})
-
-    def __init__(self, opcoes: Mapping[str, Any] | None = None) -> None:
-        super().__init__(opcoes)
-        self.tamanho = _int_option(self.opcoes, "tamanho")
-        self.largura = _int_option(self.opcoes, "largura")
-        charset = self.opcoes.get("charset")
-        if charset is not None and str(charset).lower() not in _CHARSETS:
-            choices = ", ".join(sorted(_CHARSETS))
-            raise ConverterOptionError("charset", f"charset desconhecido '{charset}' (use: {choices})")
-        self._fits = _CHARSETS[str(charset).lower()] if charset is not None else None
-
-    def _text_in(self, raw: Any) -> str:
-        text = raw if isinstance(raw, str) else str(raw)
-        return text.rstrip(" ") if self.largura is not None or isinstance(raw, str) else text
-
-    def _text_out(self, text: str) -> str:
-        limit = self.largura if self.tamanho is None else self.tamanho
-        if self.largura is not None and self.tamanho is not None:
-            limit = min(self.largura, self.tamanho)
-        if limit is not None and len(text) > limit:
-            raise ConversionError(f"texto com {len(text)} caracteres não cabe na coluna ({limit})")
-        if self._fits is not None:
-            bad = self._fits(text)
-            if bad is not None:
-                raise ConversionError(
-                    f"caractere {bad!r} (U+{ord(bad):04X}) não cabe no charset {self.opcoes['charset']} da coluna"
-                )
-        if self.largura is not None:
-            text = text.ljust(self.largura)
-        return text
+__all__ = [
+    "CONVERTERS",
+    "ConversionError",
+    "Converter",
+    "ConverterOptionError",
+    "Documento",
+    "get_converter",
+]
 
 
 class Texto(_TextShaped):
@@ -265,129 +89,6 @@ class Email(_TextShaped):
 
     def _write(self, value: Any) -> Any:
         return self._text_out(str(value))
-
-
-_DOC_FORMATS = ("formatado", "digitos", "numero")
-
-
-class _Document(_TextShaped):
-    """CPF/CNPJ in one of three spellings. Reading accepts any spelling (a CHAR(14) that
-    someone filled with bare digits still reads); writing uses the column's own."""
-
-    length: ClassVar[int] = 11
-    label: ClassVar[str] = "CPF"
-    fmt: ClassVar[str] = "digitos"
-
-    def _validate(self, d: str) -> str:
-        try:
-            result = n.normalize_cpf(d) if self.length == 11 else n.normalize_cnpj(d)
-        except n.NormalizationError as exc:
-            raise ConversionError(f"{self.label} inválido (dígito verificador)") from exc
-        assert result is not None
-        return result
-
-    def _read(self, raw: Any) -> Any:
-        if isinstance(raw, bool):
-            raise ConversionError(f"{self.label} inválido")
-        numeric = _number_digits(raw)
-        d = numeric if numeric is not None else n.digits(str(raw))
-        if not d.strip("0"):
-            return None
-        if len(d) < self.length and (not isinstance(raw, str) or raw.strip().isdigit()):
-            d = d.zfill(self.length)  # a number that lost its leading zeros
-        return self._validate(d)
-
-    def _write(self, value: Any) -> Any:
-        d = self._validate(str(value))
-        if self.fmt == "numero":
-            return int(d)
-        text = (n.format_cpf(d) if self.length == 11 else n.format_cnpj(d)) if self.fmt == "formatado" else d
-        assert text is not None
-        return self._text_out(text)
-
-
-class CpfFormatado(_Document):
-    name, length, label, fmt = "cpf_formatado", 11, "CPF", "formatado"
-
-
-class CpfDigitos(_Document):
-    name, length, label, fmt = "cpf_digitos", 11, "CPF", "digitos"
-
-
-class CpfNumero(_Document):
-    name, length, label, fmt = "cpf_numero", 11, "CPF", "numero"
-
-
-class CnpjFormatado(_Document):
-    name, length, label, fmt = "cnpj_formatado", 14, "CNPJ", "formatado"
-
-
-class CnpjDigitos(_Document):
-    name, length, label, fmt = "cnpj_digitos", 14, "CNPJ", "digitos"
-
-
-class CnpjNumero(_Document):
-    name, length, label, fmt = "cnpj_numero", 14, "CNPJ", "numero"
-
-
-class Documento(_TextShaped):
-    """One column holding a CPF or a CNPJ (`cpf_cnpj`). Map both fields on it with this
-    converter and `tipo: cpf` / `tipo: cnpj`: each reads its own kind and None for the
-    other; on write the engine puts whichever is present (see `EntityMap.to_columns`).
-    `formato`: formatado | digitos | numero (default digitos)."""
-
-    name = "documento"
-    options = _TextShaped.options | {"tipo", "formato"}
-
-    def __init__(self, opcoes: Mapping[str, Any] | None = None) -> None:
-        super().__init__(opcoes)
-        tipo = self.opcoes.get("tipo")
-        if tipo not in ("cpf", "cnpj"):
-            raise ConverterOptionError("tipo", "use 'cpf' ou 'cnpj' (o campo que esta coluna alimenta)")
-        self.tipo: str = tipo
-        fmt = self.opcoes.get("formato", "digitos")
-        if fmt not in _DOC_FORMATS:
-            raise ConverterOptionError("formato", f"formato desconhecido '{fmt}' (use: {', '.join(_DOC_FORMATS)})")
-        self.fmt = fmt
-        self._cpf = {"formatado": CpfFormatado, "digitos": CpfDigitos, "numero": CpfNumero}[fmt](
-            {k: v for k, v in self.opcoes.items() if k in _TextShaped.options}
-        )
-        self._cnpj = {"formatado": CnpjFormatado, "digitos": CnpjDigitos, "numero": CnpjNumero}[fmt](
-            {k: v for k, v in self.opcoes.items() if k in _TextShaped.options}
-        )
-
-    def kind_of(self, raw: Any) -> tuple[str, str]:
-        """("cpf"|"cnpj", digits) of a column value, or ConversionError. 11 digits in text
-        is a CPF and 14 a CNPJ; a shorter number lost its leading zeros: a CPF if it is a
-        valid one padded to 11, otherwise a CNPJ padded to 14."""
-        number = _number_digits(raw)
-        numeric = number is not None
-        d = number if number is not None else n.digits(str(raw))
-        if len(d) == 11 and not numeric:
-            return "cpf", self._cpf._validate(d)
-        if len(d) == 14:
-            return "cnpj", self._cnpj._validate(d)
-        if len(d) <= 11:
-            try:
-                return "cpf", self._cpf._validate(d.zfill(11))
-            except ConversionError:
-                pass
-        if len(d) < 14:
-            try:
-                return "cnpj", self._cnpj._validate(d.zfill(14))
-            except ConversionError:
-                pass
-        raise ConversionError("documento inválido: não é CPF nem CNPJ válido")
-
-    def _read(self, raw: Any) -> Any:
-        number = _number_digits(raw)
-        if not (number if number is not None else n.digits(str(raw))).strip("0"):
-            return None
-        kind, d = self.kind_of(raw)
-        return d if kind == self.tipo else None
-
-    def _write(self, value: Any) -> Any:
-        return (self._cpf if self.tipo == "cpf" else self._cnpj)._write(value)
 
 
 class Cep(_TextShaped):

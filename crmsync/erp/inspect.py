@@ -20,6 +20,7 @@ import yaml
 from sqlalchemy import Engine
 
 from crmsync.erp.dbinfo import ColumnInfo, TableInfo, describe_table, list_tables, sample_rows
+from crmsync.model.canonical import ENTITY_TYPES
 
 # Table names, by entity: a match on any of these fragments (lower case).
 TABLE_HINTS: dict[str, tuple[str, ...]] = {
@@ -300,14 +301,42 @@ def _cep_guess(col: ColumnInfo, values: list[Any]) -> Guess:
 SHARED_DOCUMENT = ("cpf_cnpj", "cnpj_cpf", "documento", "doc", "nr_documento")
 
 
+_DOC_TOKENS = frozenset({"doc", "docto", "documento", "documentos", "nrdoc", "numdoc"})
+
+
+def _document_by_fragment(info: TableInfo, taken: set[str]) -> dict[str, str]:
+    """Columns whose name holds `cpf`, `cnpj`, `doc` or `documento` anywhere (`cli_cpfcnpj`,
+    `nr_cpf_cli`, `cli_doc`), text or numeric: "cpf" and "cnpj" for a column of one kind,
+    "shared" for one holding both (or a `doc`/`documento`)."""
+    out: dict[str, str] = {}
+    for name, col in info.columns.items():
+        if name in taken or col.kind not in ("text", "integer", "decimal"):
+            continue
+        norm = _norm(name)
+        has_cpf, has_cnpj = "cpf" in norm, "cnpj" in norm
+        is_doc = bool(_DOC_TOKENS & set(norm.split("_")))
+        if (has_cpf and has_cnpj) or (is_doc and not (has_cpf or has_cnpj)):
+            out.setdefault("shared", name)
+        elif has_cpf:
+            out.setdefault("cpf", name)
+        elif has_cnpj:
+            out.setdefault("cnpj", name)
+    return out
+
+
 def _place_documents(engine: Engine, info: TableInfo, sample: int, guess: TableGuess, taken: set[str]) -> None:
-    """CPF and CNPJ: each in its own column, or both in one (`cpf_cnpj`, `documento`)."""
+    """CPF and CNPJ: each in its own column, or both in one (`cpf_cnpj`, `documento`); by
+    the exact names first, then by a fragment of the name (numeric columns included)."""
     columns = list(info.columns)
     own = {
         k: _find(columns, tuple(h for h in FIELD_HINTS["cliente"][k] if h not in SHARED_DOCUMENT), taken)
         for k in ("cpf", "cnpj")
     }
     shared = _find(columns, SHARED_DOCUMENT, taken)
+    if not (own["cpf"] or own["cnpj"] or shared):
+        found = _document_by_fragment(info, taken)
+        own = {"cpf": found.get("cpf"), "cnpj": found.get("cnpj")}
+        shared = found.get("shared")
     for kind in ("cpf", "cnpj"):
         col_name = own[kind] or shared
         if col_name is None:
@@ -318,13 +347,38 @@ def _place_documents(engine: Engine, info: TableInfo, sample: int, guess: TableG
 
 
 def _person_type_guess(col: ColumnInfo, values: list[Any]) -> Guess | None:
-    """F/J codes or the canonical PF/PJ; a column whose values are neither is not this."""
+    """F/J codes, 1/2 codes or the canonical PF/PJ; a column whose values are none of these
+    is not this. Mapped, it also tells a `documento` column CPF from CNPJ."""
     seen = {str(v).strip().upper() for v in values if str(v).strip()}
     if seen and seen <= {"F", "J"}:
         return Guess(col.name, "valores", {"valores": {"F": "PF", "J": "PJ"}}, "valores amostrados: F/J")
     if seen and seen <= {"PF", "PJ", "ES"}:
         return Guess(col.name, "texto", _text_options(col), "valores amostrados: PF/PJ")
+    if seen and seen <= {"1", "2"}:
+        codes: dict[Any, str] = {1: "PF", 2: "PJ"} if col.kind == "integer" else {"1": "PF", "2": "PJ"}
+        return Guess(col.name, "valores", {"valores": codes}, "valores amostrados: 1/2 (1 = PF, 2 = PJ: confira)")
     return None
+
+
+def _wire_person_type(engine: Engine, info: TableInfo, sample: int, guess: TableGuess, taken: set[str]) -> None:
+    """CPF and CNPJ in one column read right only with the row's person type: when the
+    names found none, take a column beside the document whose values are F/J, PF/PJ or
+    1/2 as `tipo_pessoa` (the `documento` converter then reads by it)."""
+    doc = guess.campos.get("cpf")
+    if doc is None or doc.conversor != "documento" or "tipo_pessoa" in guess.campos:
+        return
+    columns = list(info.columns)
+    at = columns.index(doc.coluna) if doc.coluna in columns else 0
+    for name in sorted(columns, key=lambda c: abs(columns.index(c) - at)):
+        col = info.columns[name]
+        if name in taken or col.kind not in ("text", "integer") or (col.kind == "text" and (col.length or 99) > 2):
+            continue
+        placed = _person_type_guess(col, _values(engine, info, name, sample))
+        if placed is not None:
+            placed.motivo += f"; ao lado de '{doc.coluna}': decide CPF ou CNPJ"
+            guess.campos["tipo_pessoa"] = placed
+            taken.add(name)
+            return
 
 
 def _place_field(entity: str, field_name: str, col: ColumnInfo, values: list[Any], shared_doc: bool) -> Guess | None:
@@ -409,6 +463,7 @@ def _guess_table(engine: Engine, entity: str, info: TableInfo, sample: int, fiel
             continue
         guess.campos[field_name] = placed
         taken.add(col_name)
+    _wire_person_type(engine, info, sample, guess, taken)  # clientes only: the one with documents
     # Insert defaults: NOT NULL columns with no default that nothing writes.
     written = {g.coluna for g in guess.campos.values()} | taken
     for col in info.columns.values():
@@ -458,7 +513,7 @@ def inspect_database(engine: Engine, *, sample: int = 200, schema: str | None = 
     infos = [i for i in (describe_table(engine, t, schema) for t in list_tables(engine, schema)) if i is not None]
     result.tabelas = [i.name for i in infos]
     used: set[str] = set()
-    for entity in ("cliente", "produto", "venda"):
+    for entity in ENTITY_TYPES:
         scored = sorted(
             ((_table_score(entity, i), i.name, i) for i in infos if i.name not in used), key=lambda s: (-s[0], s[1])
         )

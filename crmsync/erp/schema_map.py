@@ -32,12 +32,13 @@ from crmsync.erp.converters import (
     Documento,
     get_converter,
 )
-from crmsync.model.canonical import ClienteCanon, ItemVendaCanon, ProdutoCanon, VendaCanon
+from crmsync.model.canonical import ENTITY_TYPES, ClienteCanon, ItemVendaCanon, ProdutoCanon, VendaCanon
 from crmsync.settings import get_settings
 
 log = logging.getLogger("crmsync.erp")
 
-ENTITY_NAMES: tuple[str, ...] = ("cliente", "produto", "venda")
+#: the entities a map may name: model.canonical's, declared once there.
+ENTITY_NAMES: tuple[str, ...] = ENTITY_TYPES
 _ENTITY_ALIASES = {"clientes": "cliente", "produtos": "produto", "vendas": "venda"}
 
 #: canonical fields a map may place, per entity (venda's items have their own map).
@@ -261,19 +262,35 @@ class TableMap(_Strict):
         return cols
 
     @cached_property
-    def _read_plan(self) -> tuple[tuple[str, str, Callable[[Any], Any]], ...]:
-        """(field, column, reader) per field, resolved once: a full hash scan calls
-        `row_to_canonical` for every row, and the attribute look-ups were most of its cost."""
-        return tuple((name, f.coluna, f.converter.to_canonical) for name, f in self.campos.items())
+    def _read_plan(self) -> tuple[tuple[str, str, Callable[[Any], Any], Documento | None], ...]:
+        """(field, column, reader, typed document) per field, resolved once: a full hash scan
+        calls `row_to_canonical` for every row, and the attribute look-ups were most of its
+        cost. `tipo_pessoa` is read first, so a `documento` column reads as the row's type
+        says (CPF for PF, CNPJ for PJ) when the map has one."""
+        typed = "tipo_pessoa" in self.campos
+        fields = sorted(self.campos.items(), key=lambda kv: kv[0] != "tipo_pessoa")
+        return tuple(
+            (
+                name,
+                f.coluna,
+                f.converter.to_canonical,
+                f.converter if typed and isinstance(f.converter, Documento) else None,
+            )
+            for name, f in fields
+        )
 
     def row_to_canonical(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """The mapped fields of a row, canonical; RowConversionError lists every bad field."""
         out: dict[str, Any] = {}
         problems: list[FieldProblem] = []
         get = row.get
-        for name, column, read in self._read_plan:
+        for name, column, read, document in self._read_plan:
             try:
-                value = read(get(column))
+                value = (
+                    read(get(column))
+                    if document is None
+                    else document.to_canonical_as(get(column), out.get("tipo_pessoa"))
+                )
             except ConversionError as exc:
                 problems.append(FieldProblem(field=name, column=column, reason=exc.reason))
                 continue

@@ -53,6 +53,7 @@ from sqlalchemy import (
     true,
     type_coerce,
 )
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Session, column_property, object_session, registry, relationship
 from sqlalchemy.types import NullType, TypeDecorator
 
@@ -171,6 +172,21 @@ def erp_now(s: Session, table: Table) -> datetime | None:
     PHP stamps rows), read from that database even in the two-database layout."""
     clock = select(type_coerce(db_clock(erp_dialect(s, table)), Stamp()))
     return s.scalar(clock, bind_arguments={"clause": table})
+
+
+def server_fingerprint(dialect: str, columns: Sequence[Any]) -> ColumnElement[str]:
+    """MD5 of the columns' text as UTF-8, computed by MariaDB/MySQL or PostgreSQL, with its
+    charset and collation named on both ends: an old ERP's columns are often latin1 (or a
+    LATIN1 PostgreSQL database), and the link's `local_hash` it is compared with is ASCII
+    compared byte for byte (migration 0004). The text is made UTF-8 before hashing, so the
+    fingerprint of a row does not depend on the charset its column or database uses."""
+    if dialect == "postgresql":
+        parts = [func.coalesce(cast(c, String()), _NULL_MARK) for c in columns]
+        joined = func.concat_ws(_SEPARATOR, *parts)
+        return func.md5(func.convert_to(joined, literal_column("'UTF8'"))).collate("C")
+    parts = [func.coalesce(cast(c, mysql.CHAR(charset="utf8mb4")), _NULL_MARK) for c in columns]
+    digest = func.md5(func.concat_ws(_SEPARATOR, *parts))
+    return cast(digest, mysql.CHAR(charset="ascii")).collate("ascii_bin")
 
 
 def raw_hash(values: Sequence[Any]) -> str:
@@ -429,8 +445,7 @@ class MappedEntity:
         None on SQLite (no MD5) and for vendas: their raw columns are hashed here."""
         if dialect not in _SERVER_HASH or self.items is not None:
             return None
-        parts = [func.coalesce(cast(self.table.c[self.shape.keys[c]], String()), _NULL_MARK) for c in self.shape.hashed]
-        return func.md5(func.concat_ws(_SEPARATOR, *parts))
+        return server_fingerprint(dialect, [self.table.c[self.shape.keys[c]] for c in self.shape.hashed])
 
     def fingerprint_columns(self, dialect: str) -> tuple[list[Any], bool]:
         """What a query selects to fingerprint a row, and whether that is the database's

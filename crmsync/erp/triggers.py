@@ -13,8 +13,17 @@ trigger or a bulk load with triggers disabled loses nothing, because the reconci
 runs behind them.
 
 Everything created is named `crm_outbox_*` (triggers) or `crm_erp_outbox*` (table,
-PostgreSQL function), and `remove` drops exactly those, found by name in the catalog (not
-from the map, which may have changed since), so the ERP's own DDL comes out as it was.
+PostgreSQL function). `install` and `remove` touch only the `crm_outbox_*` triggers of the
+map's tables (found by name in the catalog, in the map's schema), never a trigger of
+another schema or table; the function and the outbox go when no crmsync trigger is left.
+
+crmsync must never make the ERP's own writes fail. The trigger writes the outbox with the
+privileges of crmsync's role, not the ERP's: on PostgreSQL the function is `SECURITY
+DEFINER` with a fixed `search_path` (so the ERP's role needs nothing on `crm_erp_outbox`);
+on MariaDB/MySQL a trigger always runs as its DEFINER, the user that installed it (who must
+keep INSERT on the outbox, and must not be dropped). :func:`crmsync.erp.probe.probe_writes`
+checks it: a write to each mapped table, as the ERP's role (PostgreSQL `SET LOCAL ROLE`),
+in a transaction that is rolled back.
 """
 
 from __future__ import annotations
@@ -184,7 +193,8 @@ def _sqlite_triggers(conn: Connection, t: _Target, outbox: str) -> list[str]:
 
 
 _PG_FUNCTION_SQL = """
-CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     old_key text;
     new_key text;
@@ -261,7 +271,7 @@ def installed_triggers(engine: Engine) -> list[tuple[str, str]]:
 
 def install_triggers(schema_map: SchemaMap, engine: Engine) -> list[tuple[str, str]]:
     """Create the outbox (if missing) and the triggers of every mapped table, replacing
-    crmsync triggers already there (so re-running after a map edit is safe)."""
+    the crmsync triggers of those tables (so re-running after a map edit is safe)."""
     dialect = _dialect(engine)
     targets = _targets(schema_map)
     insp = inspect(engine)
@@ -272,7 +282,7 @@ def install_triggers(schema_map: SchemaMap, engine: Engine) -> list[tuple[str, s
         missing = [c for c in t.watched if c not in columns]
         if missing:
             raise TriggerError(f"coluna '{missing[0]}' não existe em '{t.table}' (rode `crmsync schema check`)")
-    _drop_triggers(engine, dialect)
+    _drop_triggers(engine, dialect, schema_map)
     with engine.begin() as conn:
         _create_outbox(conn, dialect)
         outbox = _outbox_name(conn, dialect)
@@ -286,8 +296,22 @@ def install_triggers(schema_map: SchemaMap, engine: Engine) -> list[tuple[str, s
     return installed_triggers(engine)
 
 
-def _drop_triggers(engine: Engine, dialect: str) -> int:
-    found = _found_triggers(engine, dialect)
+def _scope(engine: Engine, dialect: str, schema_map: SchemaMap | None) -> set[tuple[str | None, str]] | None:
+    """(schema, table) of the map's tables as the catalog names them; None = every table
+    (no map given: `remove` of triggers whose map is gone)."""
+    if schema_map is None:
+        return None
+    default: str | None = None
+    if dialect in ("postgresql", "mysql"):
+        with engine.connect() as conn:
+            query = "SELECT current_schema()" if dialect == "postgresql" else "SELECT DATABASE()"
+            default = str(conn.execute(text(query)).scalar())
+    return {(t.schema or default, t.table) for t in _targets(schema_map)}
+
+
+def _drop_triggers(engine: Engine, dialect: str, schema_map: SchemaMap | None = None) -> int:
+    scope = _scope(engine, dialect, schema_map)
+    found = [f for f in _found_triggers(engine, dialect) if scope is None or (f[0], f[1]) in scope]
     with engine.begin() as conn:
         for schema, table, name in found:
             if dialect == "postgresql":
@@ -299,11 +323,14 @@ def _drop_triggers(engine: Engine, dialect: str) -> int:
     return len(found)
 
 
-def remove_triggers(engine: Engine, *, keep_outbox: bool = False) -> int:
-    """Drop every crmsync trigger (by name), the PostgreSQL function and, unless kept, the
-    outbox. Returns how many triggers were dropped."""
+def remove_triggers(engine: Engine, schema_map: SchemaMap | None = None, *, keep_outbox: bool = False) -> int:
+    """Drop the crmsync triggers of the map's tables (every crmsync trigger, by name, when
+    no map is given); then, once no crmsync trigger is left anywhere in the database, the
+    PostgreSQL function and, unless kept, the outbox. Returns how many were dropped."""
     dialect = _dialect(engine)
-    count = _drop_triggers(engine, dialect)
+    count = _drop_triggers(engine, dialect, schema_map)
+    if _found_triggers(engine, dialect):
+        return count  # others still write the outbox (another map's tables): keep both
     with engine.begin() as conn:
         if dialect == "postgresql":
             conn.execute(text(f"DROP FUNCTION IF EXISTS {PG_FUNCTION}()"))

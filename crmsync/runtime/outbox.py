@@ -3,13 +3,15 @@
 `crmsync schema triggers install` puts triggers on the mapped tables that record each
 changed key in `crm_erp_outbox` (in the ERP's database). This watcher polls that small
 table every `interval` seconds (an indexed read of a table that is empty most of the time),
-queues a push of each changed record for every active integration that pushes the entity,
-and deletes what it read. The reconcile still runs behind it: a dropped trigger, a bulk
+queues a push of each changed record for the active integrations of the row's own store
+that push the entity (a hard-deleted row: those that had linked it), and deletes what it
+read. The reconcile still runs behind it: a dropped trigger, a bulk
 load or a crash between the read and the delete loses nothing, since a push of a row that
 is unchanged is a no-op and the scans are level-triggered.
 
 Without the table (no triggers installed) the watcher looks for it again every
-`missing_retry` seconds and otherwise does nothing.
+`missing_retry` seconds (2: triggers installed while `serve` runs are used within a few
+seconds, no restart) and otherwise does nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import BigInteger, Column, Engine, Integer, MetaData, String, Table, delete, inspect, select
 from sqlalchemy.exc import DBAPIError
@@ -77,17 +79,74 @@ def forget_outbox(engine: Engine, last: int) -> None:
         conn.execute(delete(_outbox).where(_outbox.c.id <= last))
 
 
+def stores_of(
+    engine: Engine, schema: MappedSchema, changed: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], int | None]:
+    """The store of each changed row, read from the ERP's table (the map's `loja` column,
+    or its fixed store); None for a row that is gone (a hard delete)."""
+    by_entity: dict[str, list[int]] = {}
+    for entity_type, key in changed:
+        by_entity.setdefault(entity_type, []).append(key)
+    out: dict[tuple[str, int], int | None] = {}
+    for entity_type, keys in by_entity.items():
+        ent = schema.entity(entity_type)
+        fixed = ent.emap.loja.fixa
+        found: dict[int, int] = {}
+        with engine.connect() as conn:
+            for start in range(0, len(keys), BATCH):
+                chunk = keys[start : start + BATCH]
+                if fixed is not None:
+                    query = select(ent.table.c.id).where(ent.table.c.id.in_(chunk))
+                    found.update({int(r[0]): int(fixed) for r in conn.execute(query)})
+                else:
+                    query = select(ent.table.c.id, ent.table.c.id_loja).where(ent.table.c.id.in_(chunk))
+                    found.update({int(r[0]): int(r[1]) for r in conn.execute(query) if r[1] is not None})
+        for key in keys:
+            out[(entity_type, key)] = found.get(key)
+    return out
+
+
+def _linked(changed: list[tuple[str, int]]) -> dict[tuple[str, int], set[int]]:
+    """Integrations that linked each of these rows (where a hard delete must go)."""
+    from crmsync.db.session import get_sessionmaker
+    from crmsync.db.sync import CrmEntityLink
+
+    out: dict[tuple[str, int], set[int]] = {}
+    if not changed:
+        return out
+    with get_sessionmaker()() as session:
+        for entity_type in {e for e, _ in changed}:
+            keys = [k for e, k in changed if e == entity_type]
+            for start in range(0, len(keys), BATCH):
+                rows = session.execute(
+                    select(CrmEntityLink.entity_id, CrmEntityLink.id_integracao).where(
+                        CrmEntityLink.entity_type == entity_type,
+                        CrmEntityLink.entity_id.in_(keys[start : start + BATCH]),
+                    )
+                )
+                for entity_id, integracao in rows:
+                    out.setdefault((entity_type, int(entity_id)), set()).add(int(integracao))
+    return out
+
+
 def _enqueue_pushes(changed: dict[tuple[str, int], None]) -> int:
-    from crmsync.db.session import get_sessionmaker  # runtime wiring, imported when used
+    """Queue a push of each changed row for the integrations of the row's own store only
+    (with 50 stores, one ERP change is one job, not 50 with 49 ending `ignorado`); a row
+    that is gone goes to the integrations that had linked it."""
+    from crmsync.db.session import get_engine, get_sessionmaker  # runtime wiring, imported when used
     from crmsync.db.sync import CrmIntegracao
 
     with get_sessionmaker()() as session:
         integs = list(session.scalars(select(CrmIntegracao).where(CrmIntegracao.ativo.is_(True))))
     configs = {integ.id: integration_config(integ) for integ in integs}
+    stores = stores_of(get_engine(get_settings().resolved_erp_database_url()), active_schema(), changed)
+    linked = _linked([k for k, store in stores.items() if store is None])
     queued = 0
     for entity_type, key in changed:
+        store = stores.get((entity_type, key))
         for integ in integs:
-            if configs[integ.id].syncs(entity_type, "push"):
+            mine = integ.id_loja == store if store is not None else integ.id in linked.get((entity_type, key), ())
+            if mine and configs[integ.id].syncs(entity_type, "push"):
                 queued += int(enqueue_push(integ.id, entity_type, key, trigger="outbox"))
     return queued
 
@@ -100,7 +159,7 @@ class OutboxWatcher:
         settings: Settings | None = None,
         *,
         interval: float = 0.25,
-        missing_retry: float = 30.0,
+        missing_retry: float = 2.0,
         enqueue: Callable[[dict[tuple[str, int], None]], int] = _enqueue_pushes,
     ) -> None:
         self.settings = settings or get_settings()

@@ -30,6 +30,7 @@ from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmIntegracao
 from crmsync.engine import PullResult, PushResult, PushSummary, RunOptions, SyncEngine, SyncResult
 from crmsync.erp.table import active_schema
+from crmsync.model.canonical import ENTITY_TYPES
 from crmsync.providers.base import AuthError, ProtocolError, ProviderError
 from crmsync.providers.registry import display_name
 from crmsync.runtime.fairness import IntegrationBusy, integration_turn
@@ -69,7 +70,20 @@ def resolve_entity(entity: str) -> str:
     key = (entity or "").strip().lower()
     if key not in ENTITY_ALIASES:
         raise NotFoundError(f"entidade desconhecida '{entity}' (use cliente, produto ou venda)")
-    return ENTITY_ALIASES[key]
+    resolved = ENTITY_ALIASES[key]
+    mapped = mapped_entities()
+    if resolved not in mapped:  # refused before any work, never half a run then a KeyError
+        raise NotFoundError(
+            f"entidade '{resolved}' não está no mapa de esquema do ERP (mapeadas: {', '.join(mapped) or 'nenhuma'})"
+        )
+    return resolved
+
+
+def mapped_entities() -> list[str]:
+    """The entities the active schema map has a table for, in dependency order: attached to
+    an ERP without `venda`, a sync runs clientes and produtos and nothing else."""
+    entities = active_schema().entities
+    return [e for e in ENTITY_TYPES if e in entities]
 
 
 def _factory(session_factory: sessionmaker[Session] | None) -> sessionmaker[Session]:
@@ -368,7 +382,7 @@ def sync_store(
     session_factory: sessionmaker[Session] | None = None,
 ) -> SyncResult:
     """Push, then pull, then settled conflicts (spec 6.1, `sincronizarBidirecional`)."""
-    entity_types = None if not entities else [resolve_entity(e) for e in entities]
+    entity_types = [resolve_entity(e) for e in entities] if entities else mapped_entities()
     with open_engine(
         loja_id,
         trigger=trigger,
@@ -406,7 +420,9 @@ def queue_run(
 
     `kind`: `push_one` (entity + entity_id), `push` (entity), `pull` (entity), `sync`."""
     entity_type = resolve_entity(entity) if entity is not None else None
-    entity_types = None if not entities else [resolve_entity(e) for e in entities]
+    entity_types = [resolve_entity(e) for e in entities] if entities else None
+    if kind == "sync" and entity_types is None:
+        entity_types = mapped_entities()
     with _factory(session_factory)() as session:
         integ = find_integration(session, loja_id, integracao_id)
         if kind == "push_one":

@@ -381,3 +381,48 @@ def test_any_column_value_converts_or_is_refused_and_what_converts_is_stable(
     except ConversionError:
         return  # e.g. text the column cannot hold: refused on write, not cut
     assert conv.to_canonical(stored) == value
+
+
+_TYPED_DOCUMENT_MAP = """
+versao: 1
+entidades:
+  cliente:
+    tabela: t
+    chave_primaria: id
+    loja: {fixa: 1}
+    campos:
+      nome: {coluna: nome}
+      tipo_pessoa: {coluna: tp, conversor: valores, opcoes: {valores: {F: PF, J: PJ}}}
+      cpf: {coluna: doc, conversor: documento, opcoes: {tipo: cpf, formato: numero}}
+      cnpj: {coluna: doc, conversor: documento, opcoes: {tipo: cnpj, formato: numero}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("tp", "doc", "expected"),
+    [
+        # 191 is a valid CPF padded to 11 and a valid CNPJ padded to 14: the F/J column decides
+        ("J", 191, {"cpf": None, "cnpj": "00000000000191"}),
+        ("F", 191, {"cpf": "00000000191", "cnpj": None}),
+        (None, 191, {"cpf": "00000000191", "cnpj": None}),  # no type: the digits decide
+        ("J", 6990590000123, {"cpf": None, "cnpj": "06990590000123"}),
+        ("J", 0, {"cpf": None, "cnpj": None}),  # 0 = no document, never an error
+        ("F", None, {"cpf": None, "cnpj": None}),
+    ],
+)
+def test_documento_reads_as_the_rows_person_type_says(
+    tp: str | None, doc: int | None, expected: dict[str, Any]
+) -> None:
+    from crmsync.erp.schema_map import load_schema_map
+
+    ent = load_schema_map(_TYPED_DOCUMENT_MAP).entidades["cliente"]
+    got = ent.row_to_canonical({"nome": "x", "tp": tp, "doc": doc})
+    assert {k: got[k] for k in ("cpf", "cnpj")} == expected
+
+
+def test_documento_of_the_wrong_kind_for_the_person_type_is_refused_with_the_field() -> None:
+    from crmsync.erp.schema_map import RowConversionError, load_schema_map
+
+    ent = load_schema_map(_TYPED_DOCUMENT_MAP).entidades["cliente"]
+    with pytest.raises(RowConversionError, match="CNPJ inválido"):
+        ent.row_to_canonical({"nome": "x", "tp": "J", "doc": 11144477735})  # a CPF on a PJ

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from crmsync.cli import app
-from crmsync.erp.schema_map import load_schema_map
+from crmsync.erp.schema_map import CANONICAL_FIELDS, load_schema_map
 
 from .legacy_schema import erp_ddl
 
@@ -84,3 +84,15 @@ def test_docs_example_map_checks_against_its_schema(fresh_database: Any, tmp_pat
     }
     r = runner.invoke(app, ["schema", "check", str(draft_path), "--url", url])
     assert r.exit_code == 0, r.output
+
+
+def test_the_canonical_fields_listed_in_the_docs_are_the_models() -> None:
+    """docs/erp.md's table of canonical fields is what a map may name, no more, no less."""
+
+    text = (Path(__file__).parents[2] / "docs" / "erp.md").read_text(encoding="utf-8")
+    section = text.split("### Canonical fields", 1)[1].split("\n\n", 3)[2]
+    listed = {}
+    for line in section.splitlines()[2:]:
+        entity, fields = (cell.strip() for cell in line.strip("|").split("|"))
+        listed[entity.strip("`").replace("venda.itens", "item")] = set(re.findall(r"`(\w+)`", fields))
+    assert listed == {k: set(v) for k, v in CANONICAL_FIELDS.items()}

@@ -87,7 +87,7 @@ def test_check_lists_rows_that_will_not_convert_then_passes(runner: CliRunner, d
     before = erp_ddl(db_url)
 
     r = runner.invoke(app, ["schema", "check", str(draft_path), "--url", db_url, "--json"])
-    assert r.exit_code == 2
+    assert r.exit_code == 1  # the map is sound; rows will not convert
     assert len(r.stderr.strip().splitlines()) == 1 and "cad_clientes chave 4" in r.stderr
     report = json.loads(r.stdout)
     assert report["problemas"] == []
@@ -248,3 +248,81 @@ def test_inspect_finds_our_own_tables_and_its_draft_checks(runner: CliRunner, db
     r = runner.invoke(app, ["schema", "check", str(draft), "--url", db_url, "--json"])
     assert r.exit_code == 0, r.output
     assert not [a for a in json.loads(r.stdout)["avisos"] if "chave_primaria" in a]
+
+
+def test_inspect_wires_a_numeric_cpfcnpj_and_its_fj_column_and_check_tells_exit_codes_apart(
+    runner: CliRunner, db_url: str, tmp_path: Path
+) -> None:
+    """The ERP of issue #19: CPF or CNPJ in one BIGINT (`cli_cpfcnpj`) beside an F/J column.
+    The draft maps both documents on it (`formato: numero`) and the F/J column as
+    `tipo_pessoa`; `check` exits 0 when all converts, 1 listing rows that do not, 2 for a
+    broken map, and warns when `cliente` maps no unique key."""
+    engine = create_engine(db_url)
+    auto = {"postgresql": "SERIAL PRIMARY KEY", "sqlite": "INTEGER PRIMARY KEY"}.get(
+        db_url.split(":")[0].split("+")[0], "INT NOT NULL AUTO_INCREMENT PRIMARY KEY"
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                f"CREATE TABLE tb_cli (cli_id {auto}, cli_nome VARCHAR(60) NOT NULL, cli_fone VARCHAR(20),"
+                " cli_tipo CHAR(1), cli_cpfcnpj BIGINT)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO tb_cli (cli_nome, cli_tipo, cli_cpfcnpj) VALUES"
+                " ('Ana', 'F', 11144477735), ('Banco', 'J', 191), ('Padaria', 'J', 6990590000123), ('Sem doc', 'F', 0)"
+            )
+        )
+    engine.dispose()
+    draft = tmp_path / "mapa.yaml"
+    r = runner.invoke(app, ["schema", "inspect", "--url", db_url, "-o", str(draft), "--json"])
+    assert r.exit_code == 0, r.output
+    campos = json.loads(r.stdout)["mapa"]["entidades"]["cliente"]["campos"]
+    for kind in ("cpf", "cnpj"):
+        assert campos[kind]["coluna"] == "cli_cpfcnpj" and campos[kind]["conversor"] == "documento"
+        assert campos[kind]["opcoes"]["tipo"] == kind and campos[kind]["opcoes"]["formato"] == "numero"
+    assert campos["tipo_pessoa"]["coluna"] == "cli_tipo"
+    smap = load_schema_map(draft)
+    rows = {row["cli_id"]: smap.entidades["cliente"].row_to_canonical(row) for row in _tb_cli(db_url)}
+    assert rows[2]["cnpj"] == "00000000000191" and rows[2]["cpf"] is None  # the J decides
+    assert rows[4]["cpf"] is None and rows[4]["cnpj"] is None  # 0 = no document
+    r = runner.invoke(app, ["schema", "check", str(draft), "--url", db_url])
+    assert r.exit_code == 0, r.output
+
+    _tb_cli_sql(db_url, "UPDATE tb_cli SET cli_cpfcnpj = 11144477700 WHERE cli_id = 1")  # bad check digit
+    r = runner.invoke(app, ["schema", "check", str(draft), "--url", db_url])
+    assert r.exit_code == 1 and "tb_cli chave 1" in r.stderr, r.output
+
+    no_key = tmp_path / "sem-chave.yaml"
+    no_key.write_text(
+        "versao: 1\nentidades:\n  cliente:\n    tabela: tb_cli\n    chave_primaria: cli_id\n"
+        "    loja: {fixa: 1}\n    campos:\n      nome: {coluna: cli_nome}\n",
+        encoding="utf-8",
+    )
+    r = runner.invoke(app, ["schema", "check", str(no_key), "--url", db_url, "--json"])
+    assert r.exit_code == 0, r.output
+    assert any("chave única" in a for a in json.loads(r.stdout)["avisos"])
+
+    broken = tmp_path / "quebrado.yaml"
+    broken.write_text(no_key.read_text(encoding="utf-8").replace("cli_nome", "cli_nome_x"), encoding="utf-8")
+    r = runner.invoke(app, ["schema", "check", str(broken), "--url", db_url])
+    assert r.exit_code == 2 and "cli_nome_x" in r.stderr, r.output
+
+
+def _tb_cli(url: str) -> list[dict[str, Any]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(text("SELECT * FROM tb_cli ORDER BY cli_id"))]
+    finally:
+        engine.dispose()
+
+
+def _tb_cli_sql(url: str, statement: str) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(statement))
+    finally:
+        engine.dispose()

@@ -157,3 +157,38 @@ def test_erp_tables_in_their_own_postgresql_schema(runner: CliRunner, fresh_data
     r = runner.invoke(app, ["schema", "triggers", "remove", "--url", url])
     assert r.exit_code == 0, r.output
     assert _without_rows(erp_ddl(url, tables, schema="erp")) == before
+
+
+@pytest.mark.postgres
+def test_install_and_remove_touch_only_the_maps_tables(runner: CliRunner, fresh_database: Any, tmp_path: Path) -> None:
+    """A `crm_outbox_*` trigger outside the map (another schema, another ERP's table) is
+    never dropped by install or remove of this map."""
+    url = fresh_database("postgresql")
+    build_legacy_erp(url)
+    _sql(
+        url,
+        "CREATE SCHEMA outro",
+        "CREATE TABLE outro.cad_clientes (id INT PRIMARY KEY)",
+        "CREATE FUNCTION outro.f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$",
+        "CREATE TRIGGER crm_outbox_cad_clientes_ai AFTER INSERT ON outro.cad_clientes"
+        " FOR EACH ROW EXECUTE FUNCTION outro.f()",
+    )
+    map_path = tmp_path / "mapa.yaml"
+    map_path.write_text(LEGACY_MAP, encoding="utf-8")
+    for command in (["install", str(map_path)], ["remove", str(map_path)]):
+        r = runner.invoke(app, ["schema", "triggers", *command, "--url", url])
+        assert r.exit_code == 0, r.output
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            left = conn.execute(
+                text(
+                    "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = 'outro.cad_clientes'::regclass"
+                )
+            ).scalars()
+            assert list(left) == ["crm_outbox_cad_clientes_ai"]
+            assert not conn.execute(
+                text("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'cad_clientes'::regclass AND NOT tgisinternal")
+            ).scalar()
+    finally:
+        engine.dispose()

@@ -5,6 +5,7 @@ integration and the GestãoClick sandbox over real HTTP."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -28,6 +29,29 @@ from crmsync.settings import reset_settings_cache
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "erp_core"))
 from legacy_schema import build_legacy_erp, erp_ddl
+
+PG_ADMIN_URL = os.environ.get("CRMSYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+MARIA_ADMIN_URL = os.environ.get("CRMSYNC_TEST_MARIA_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+
+#: database kind -> (server, CREATE DATABASE options) of the legacy charsets.
+LEGACY_CHARSETS: dict[str, tuple[str, str]] = {
+    "mariadb-latin1": ("mariadb", "CHARACTER SET latin1 COLLATE latin1_swedish_ci"),
+    "mariadb-utf8mb3": ("mariadb", "CHARACTER SET utf8mb3 COLLATE utf8mb3_general_ci"),
+    "postgresql-latin1": ("postgresql", "ENCODING 'LATIN1' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"),
+}
+#: every database kind the ERP tests run on.
+ERP_KINDS = ["sqlite", "postgresql", "mariadb", *LEGACY_CHARSETS]
+
+
+def server_of(kind: str) -> str:
+    return LEGACY_CHARSETS[kind][0] if kind in LEGACY_CHARSETS else kind
+
+
+def mark_server(request: pytest.FixtureRequest, kind: str) -> None:
+    server = server_of(kind)
+    if server != "sqlite":
+        request.applymarker(getattr(pytest.mark, "postgres" if server == "postgresql" else "mariadb"))
+
 
 MAP_PATH = Path(__file__).parent / "legacy_map.yaml"
 CREDS = {"access_token": "sandbox-access-token", "secret_access_token": "sandbox-secret-token"}

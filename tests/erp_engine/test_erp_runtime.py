@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from erp_world import (
+    ERP_KINDS,
     MAP_PATH,
     Erp,
     attach,
+    mark_server,
     wait_for,
 )
 from sqlalchemy import create_engine
@@ -35,26 +37,25 @@ FAST = {
 
 
 def _runtime_erp(
-    kind: str, fresh_database: Any, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **env: str
+    kind: str, erp_database: Any, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **env: str
 ) -> Erp:
     for key, value in {**FAST, **env}.items():
         monkeypatch.setenv(key, value)
-    erp = attach(fresh_database(kind), sandbox, monkeypatch, tmp_path)
+    erp = attach(erp_database(kind), sandbox, monkeypatch, tmp_path)
     reset_queue()
     return erp
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+@pytest.fixture(params=ERP_KINDS)
 def kind(request: pytest.FixtureRequest) -> str:
-    if request.param != "sqlite":
-        request.applymarker(getattr(pytest.mark, "postgres" if request.param == "postgresql" else "mariadb"))
+    mark_server(request, request.param)
     return str(request.param)
 
 
 def test_plain_sql_changes_reach_the_crm_without_triggers(
-    kind: str, fresh_database: Any, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    kind: str, erp_database: Any, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    erp = _runtime_erp(kind, fresh_database, sandbox, monkeypatch, tmp_path, CRMSYNC_LOCAL_SWEEP_SECONDS="1")
+    erp = _runtime_erp(kind, erp_database, sandbox, monkeypatch, tmp_path, CRMSYNC_LOCAL_SWEEP_SECONDS="1")
     try:
         with EmbeddedRuntime(scheduler=True):
             wait_for(lambda: erp.remote("clientes", "nome", "José da Conceição"), what="first sweep")
@@ -87,10 +88,10 @@ def test_plain_sql_changes_reach_the_crm_without_triggers(
 
 
 def test_plain_sql_changes_reach_the_crm_through_the_trigger_outbox(
-    kind: str, fresh_database: Any, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    kind: str, erp_database: Any, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # the sweep runs once at start, then not for an hour: only the outbox can deliver
-    erp = _runtime_erp(kind, fresh_database, sandbox, monkeypatch, tmp_path, CRMSYNC_LOCAL_SWEEP_SECONDS="3600")
+    erp = _runtime_erp(kind, erp_database, sandbox, monkeypatch, tmp_path, CRMSYNC_LOCAL_SWEEP_SECONDS="3600")
     db = create_engine(erp.url)
     try:
         install_triggers(load_schema_map(MAP_PATH), db)
