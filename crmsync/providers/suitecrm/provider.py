@@ -42,7 +42,6 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from crmsync import fastjson
 from crmsync.config import IntegrationConfig
 from crmsync.mapping import normalize as n
 from crmsync.matching import exact_value, ignored_keys
@@ -61,6 +60,7 @@ from crmsync.providers.base import (
     ValidationError,
 )
 from crmsync.providers.kit import HttpProvider, MappingFailure, PageAnswer, PageNumberPaginator, PageRequest, Paginator
+from crmsync.providers.suitecrm import answers, emails
 from crmsync.providers.suitecrm import mapping as m
 from crmsync.providers.suitecrm.auth import ClientCredentialsAuth
 from crmsync.providers.transport import DEFAULT_PACE_FACTOR, TransportError, company_key, jitter
@@ -103,32 +103,6 @@ def _credential(credentials: Mapping[str, str], name: str) -> str:
     if not value or not str(value).strip():
         raise AuthError(f"credencial ausente: informe '{name}'")
     return str(value).strip()
-
-
-def _errors_detail(body: Any) -> str | None:
-    """The message(s) of a JSON:API ``errors`` member (SuiteCRM sends one object; the
-    spec says an array) or of an OAuth error body."""
-    if not isinstance(body, Mapping):
-        return None
-    errors = body.get("errors")
-    items = errors if isinstance(errors, list) else [errors] if isinstance(errors, Mapping) else []
-    texts = []
-    for item in items:
-        if isinstance(item, Mapping):
-            text = item.get("detail") or item.get("title")
-            if text:
-                texts.append(str(text))
-    if texts:
-        return "; ".join(texts)
-    for key in ("error_description", "message", "error"):
-        if isinstance(body.get(key), str) and body[key]:
-            return str(body[key])
-    return None
-
-
-def _short(text: str, limit: int = 80) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class SuiteCrmProvider(HttpProvider):
@@ -288,84 +262,10 @@ class SuiteCrmProvider(HttpProvider):
         return self.mapping.to_attributes(module, data)
 
     def classify_error(self, response: httpx.Response, desc: str) -> ProviderError | None:
-        status = response.status_code
-        if status < 400:
-            return None
-        body = self._json(response)
-        detail = _errors_detail(body)
-        if detail is None and self._looks_html(response):
-            return ProtocolError(
-                f"o servidor respondeu uma página HTML (HTTP {status}) em vez de JSON:API: há um proxy "
-                "ou a URL base está errada?",
-                request=desc,
-            )
-        detail = detail or f"HTTP {status} sem mensagem"
-        if status in (401, 403):
-            return AuthError(f"o SuiteCRM recusou o acesso (HTTP {status}): {_short(detail, 200)}", request=desc)
-        if status == 404:
-            return FatalError("endereço inexistente no SuiteCRM (HTTP 404): confira a URL base", request=desc)
-        lowered = detail.lower()
-        missing = [f for f in (self.options.campo_cpf, self.options.campo_cnpj) if f in detail.split()]
-        if "field" in lowered and "not found" in lowered and missing:
-            # "The following field in Contact module is not found: cpf_c"
-            return ProtocolError(
-                f"o campo personalizado '{missing[0]}' não existe nesta instalação do SuiteCRM: crie-o ou "
-                f"ajuste opcoes_provedor (campo_cpf/campo_cnpj) — {_short(detail, 200)}",
-                request=desc,
-            )
-        if "with id" in lowered and "not found" in lowered:
-            return NotFoundError(f"registro não encontrado no SuiteCRM: {_short(detail, 200)}", request=desc)
-        if status in (400, 422):
-            field = self._invalid_property(detail)
-            fields = {field: detail} if field else {}
-            if field and field in (self.options.campo_cpf, self.options.campo_cnpj):
-                return ValidationError(
-                    f"o campo personalizado '{field}' não existe nesta instalação do SuiteCRM: crie-o ou "
-                    f"ajuste opcoes_provedor (campo_cpf/campo_cnpj) — {_short(detail, 200)}",
-                    fields=fields,
-                    request=desc,
-                )
-            return ValidationError(f"o SuiteCRM recusou os dados: {_short(detail, 200)}", fields=fields, request=desc)
-        return FatalError(f"o SuiteCRM recusou a requisição (HTTP {status}): {_short(detail, 200)}", request=desc)
-
-    # ------------------------------------------------------------------ answers
-
-    @staticmethod
-    def _looks_html(response: httpx.Response) -> bool:
-        ctype = response.headers.get("content-type", "").lower()
-        return "html" in ctype or response.content.lstrip().startswith(b"<")
-
-    @staticmethod
-    def _json(response: httpx.Response) -> Any:
-        if not response.content.strip():
-            return None
-        try:
-            return fastjson.loads(response.content)
-        except ValueError:
-            return None
+        return answers.classify(response, desc, (self.options.campo_cpf, self.options.campo_cnpj))
 
     def _document(self, response: httpx.Response, desc: str) -> Mapping[str, Any]:
-        """A JSON:API document of a successful answer, or a ProtocolError naming the request."""
-        if self._looks_html(response):
-            raise ProtocolError(
-                f"o servidor respondeu uma página HTML em vez de JSON:API: {_short(response.text)!r}", request=desc
-            )
-        body = self._json(response)
-        if not isinstance(body, Mapping):
-            if not response.content.strip():
-                raise ProtocolError("o SuiteCRM respondeu um corpo vazio", request=desc)
-            raise ProtocolError(f"JSON inválido ou truncado ({len(response.content)} bytes)", request=desc)
-        if "data" not in body:
-            raise ProtocolError("documento JSON:API sem o membro data", request=desc)
-        return body
-
-    @staticmethod
-    def _invalid_property(detail: str) -> str | None:
-        # SuiteCRM: "Property cpf_c in Contact module is invalid"
-        words = detail.split()
-        if len(words) >= 2 and words[0] == "Property":
-            return words[1]
-        return None
+        return answers.document(response, desc)
 
     def _needs_custom_check(self, path: str) -> bool:
         module = path.rstrip("/").rsplit("/", 1)[-1]
@@ -653,8 +553,30 @@ class SuiteCrmProvider(HttpProvider):
             attributes = {k: v for k, v in attributes.items() if str(held.get(k, "")) != v or k not in held}
         if not attributes:
             return current if current is not None else self.get(entity_type, external_id)
+        if "email1" in attributes:
+            return self._update_email(entity_type, module, bean_id, attributes, current)
         body = {"data": {"type": module, "id": bean_id, "attributes": attributes}}
         response, desc = self.send("PATCH", f"{API}/module", body=body)
+        return self._record_from(entity_type, self._document(response, desc), desc)
+
+    def _update_email(
+        self, entity_type: str, module: str, bean_id: str, attributes: dict[str, str], current: RemoteRecord | None
+    ) -> RemoteRecord:
+        """SuiteCRM ignores a PATCH of ``email1`` on a record that has an address: the change
+        goes through the EmailAddresses relationship (`emails`). A record without one takes
+        the plain PATCH, as a create does."""
+        if current is None or current.external_id != m.external_id(module, bean_id):
+            current = self.get(entity_type, m.external_id(module, bean_id))
+        old = str(current.raw.get("attributes", {}).get("email1") or "")
+        if not old.strip():
+            body = {"data": {"type": module, "id": bean_id, "attributes": attributes}}
+            response, desc = self.send("PATCH", f"{API}/module", body=body)
+            record = self._record_from(entity_type, self._document(response, desc), desc)
+            stored = record.raw.get("attributes", {}).get("email1")
+            if emails.same_address(stored, attributes["email1"]):
+                return record
+            old = str(stored or "")  # it had one after all (edited meanwhile): the relationship way
+        response, desc = emails.replace_primary(self.send, self._document, module, bean_id, attributes, old)
         return self._record_from(entity_type, self._document(response, desc), desc)
 
     def _move(
