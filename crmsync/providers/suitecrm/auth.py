@@ -19,6 +19,7 @@ is an `AuthError` saying so, naming the request and never the secret.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -129,14 +130,22 @@ class ClientCredentialsAuth(httpx.Auth):
                 retry_after=parse_retry_after(response.headers.get("retry-after")),
                 request=desc,
             )
+        unknown = unknown_client(body)
+        if unknown is not None:
+            # SuiteCRM 7.14 answers an unknown client_id with a 500 naming it: not a failure of
+            # the server, and no retry will make the client exist.
+            raise AuthError(
+                f"client_id desconhecido no SuiteCRM ({unknown}): confira o client_id do cliente OAuth2",
+                request=desc,
+            )
         if status >= 500:
             raise RetriableError(f"erro do SuiteCRM ao emitir o token (HTTP {status})", request=desc)
         if status >= 400:
             code = str(body.get("error") or "") if isinstance(body, dict) else ""
             if code == "invalid_client" or status == 401:
                 raise AuthError(
-                    "o SuiteCRM recusou o client_id/client_secret da integração (invalid_client): "
-                    "confira ou gere um novo segredo do cliente OAuth2",
+                    "credenciais recusadas pelo SuiteCRM (invalid_client): confira o client_secret ou gere "
+                    "um novo segredo do cliente OAuth2",
                     request=desc,
                 )
             detail = str(body.get("error_description") or body.get("message") or "") if isinstance(body, dict) else ""
@@ -155,6 +164,17 @@ class ClientCredentialsAuth(httpx.Auth):
         value = str(body["access_token"])
         self._keep(value, expires_in)
         return value
+
+
+_UNKNOWN_CLIENT = re.compile(r"OAuth2Clients module with id (.{1,200}?) is not found")
+
+
+def unknown_client(body: Any) -> str | None:
+    """The client_id a token answer says does not exist (SuiteCRM's 500 "unknown_error")."""
+    if not isinstance(body, dict):
+        return None
+    found = _UNKNOWN_CLIENT.search(str(body.get("error_description") or body.get("message") or ""))
+    return found.group(1) if found else None
 
 
 def _looks_html(response: httpx.Response) -> bool:
