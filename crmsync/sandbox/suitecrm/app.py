@@ -174,7 +174,16 @@ def jsonapi(body: dict[str, Any], status: int = 200, headers: dict[str, str] | N
 
 
 def suite_error(exc: SuiteError) -> JSONResponse:
-    return jsonapi(exc.body(), exc.status)
+    """SuiteCRM's 400: failures of the services (a bean not found, already there, not related)
+    come as JSON:API; the parameter validation before them (unknown filter field, attribute,
+    operator, module, page size) answers plain ``application/json``, as the real 7.14.6 does."""
+    detail = exc.detail
+    service = (
+        ("module with id" in detail and detail.endswith("is not found"))
+        or "is already exist" in detail
+        or "is not related to" in detail
+    )
+    return JSONResponse(exc.body(), status_code=exc.status, media_type=JSON_API if service else "application/json")
 
 
 def _json_bytes(body: dict[str, Any]) -> bytes:
@@ -183,9 +192,10 @@ def _json_bytes(body: dict[str, Any]) -> bytes:
 
 def resource(spec: ModuleSpec, record: dict[str, Any], fields: list[str] | None = None) -> dict[str, Any]:
     """A bean as SuiteCRM answers it: object name as ``type``, strings, relationship links."""
-    attributes = {k: v for k, v in record.items() if k != "id"}
+    attributes: dict[str, Any] | list[Any] = {k: v for k, v in record.items() if k != "id"}
     if fields is not None:
-        attributes = {k: v for k, v in attributes.items() if k in fields}
+        # PHP's empty array: a record listed with fields[X]=id carries "attributes": [].
+        attributes = {k: v for k, v in record.items() if k != "id" and k in fields} or []
     path = f"V8/module/{spec.name}/{record['id']}"
     return {
         "type": spec.object_name,

@@ -180,4 +180,10 @@ class TokenIssuer:
         with self._lock:
             now = self.clock.time()
             live = sum(1 for t in self._access.values() if t.expires_at > now and not t.revoked)
-            return {"live": live, "ttl_seconds": self.config.token_ttl_seconds, **dict(self.counts)}
+            # Every token request leaves a row in SuiteCRM's oauth2tokens (nothing prunes them).
+            return {
+                "live": live,
+                "oauth2tokens": len(self._access),
+                "ttl_seconds": self.config.token_ttl_seconds,
+                **dict(self.counts),
+            }

@@ -59,7 +59,7 @@ CREATE INDEX IF NOT EXISTS ix_beans_mod ON beans (module, deleted, date_modified
 CREATE INDEX IF NOT EXISTS ix_beans_id ON beans (module, deleted, id);
 """
 
-OPERATORS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+OPERATORS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "like": "LIKE"}
 
 
 def parse_stamp(value: str) -> datetime:
