@@ -621,6 +621,11 @@ class SuiteCrmProvider(HttpProvider):
             raw=record.raw,
         )
 
+    def check_access(self) -> None:
+        """One cheap authenticated request (a token, then one id of one Contact): what
+        `integration add` and `set-connection` ask before storing credentials."""
+        self.send("GET", f"{API}/module/{m.CONTACTS}", params={"page[size]": 1, f"fields[{m.CONTACTS}]": "id"})
+
     # ------------------------------------------------------------------ figures
 
     @property
