@@ -111,6 +111,16 @@ class HttpProvider:
         """An ``httpx.Auth`` for flows that fetch and renew a token (OAuth2); None by default."""
         return None
 
+    def request_headers(self) -> dict[str, str]:
+        """Headers of each request that change over time (a bearer token fetched through the
+        transport, so it keeps the pace, the deadline and the size cap); {} by default."""
+        return {}
+
+    def renew_auth(self, used: Mapping[str, str]) -> bool:
+        """A 401 answered a request sent with `used`: forget that token and say whether the
+        request is worth sending once more with a new one (False by default)."""
+        return False
+
     def list_path(self, entity_type: str) -> str:
         raise NotImplementedError
 
@@ -160,7 +170,12 @@ class HttpProvider:
         path = "/" + path.lstrip("/")
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         desc = describe_request(method, path, clean)
-        response = self.transport.request(method, path, params=clean, json=body, idempotent=idempotent)
+        headers = self.request_headers()
+        response = self.transport.request(method, path, params=clean, json=body, idempotent=idempotent, headers=headers)
+        if response.status_code == 401 and headers and self.renew_auth(headers):
+            response = self.transport.request(
+                method, path, params=clean, json=body, idempotent=idempotent, headers=self.request_headers()
+            )
         error = self.classify_error(response, desc)
         if error is not None:
             raise error

@@ -3,8 +3,9 @@
 What the API gives us and what this class does about it (facts in
 /work/shared/reference/suitecrm-api.md):
 
-- OAuth2 client credentials (`auth.ClientCredentialsAuth`): a token per integration,
-  renewed before it expires and once on a 401.
+- OAuth2 client credentials (`auth.ClientCredentials`): a token per integration, fetched
+  through the transport, shared by the machine's processes, renewed before it expires and
+  once on a 401.
 - JSON:API bodies: ``{"data": {"type", "id", "attributes"}}``; every error is a 400 with an
   ``errors`` object (or array) — an unknown id is a 400 "... is not found", read here as
   `NotFoundError`. HTML from a proxy, a body that is not JSON:API, a custom field the
@@ -62,7 +63,7 @@ from crmsync.providers.base import (
 from crmsync.providers.kit import HttpProvider, MappingFailure, PageAnswer, PageNumberPaginator, PageRequest, Paginator
 from crmsync.providers.suitecrm import answers, emails
 from crmsync.providers.suitecrm import mapping as m
-from crmsync.providers.suitecrm.auth import ClientCredentialsAuth
+from crmsync.providers.suitecrm.auth import TOKEN_FILE, TOKEN_PATH, ClientCredentials, TokenStore
 from crmsync.providers.transport import DEFAULT_PACE_FACTOR, TransportError, company_key, jitter
 from crmsync.settings import Settings, get_settings
 
@@ -96,6 +97,16 @@ class SuiteCrmOptions(BaseModel):
         if not v.isidentifier():
             raise ValueError(f"'{v}' não é um nome de campo do SuiteCRM (ex.: cpf_c)")
         return v
+
+
+def _token_store(settings: Settings) -> TokenStore | None:
+    """The machine's shared token store, or None when it cannot be had (then tokens live in
+    this process only)."""
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return TokenStore(settings.data_dir / TOKEN_FILE, settings.resolved_secret_key())
+    except (OSError, ValueError):
+        return None
 
 
 def _credential(credentials: Mapping[str, str], name: str) -> str:
@@ -150,11 +161,9 @@ class SuiteCrmProvider(HttpProvider):
         self.base_url = url
         self.client_id = _credential(credentials, "client_id")
         client_secret = _credential(credentials, "client_secret")
-        # Token requests keep the integration's pace too (the transport exists by the time
-        # the first one is sent).
-        self._auth = ClientCredentialsAuth(
-            url, self.client_id, client_secret, pace=lambda desc: self.transport.pace(desc)
-        )
+        # Tokens are fetched through the transport (pace, deadline, size cap) and shared by the
+        # machine's processes until shortly before they expire, encrypted like the credentials.
+        self._auth = ClientCredentials(url, self.client_id, client_secret, store=_token_store(self.settings))
         self.mapping = m.SuiteMapping(self.options.campo_cpf, self.options.campo_cnpj)
         self._ignored = ignored_keys(self.config.chaves_ignoradas)
         pace = self.options.requisicoes_por_segundo if rate_limit_per_second == "config" else rate_limit_per_second
@@ -193,8 +202,21 @@ class SuiteCrmProvider(HttpProvider):
     def auth_headers(self) -> dict[str, str]:
         return {"Content-Type": JSON_API, "Accept": JSON_API}
 
-    def auth(self) -> httpx.Auth:
-        return self._auth
+    def request_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._auth.token(self._post_token_form)}"}
+
+    def renew_auth(self, used: Mapping[str, str]) -> bool:
+        self._auth.forget(used.get("Authorization", "").removeprefix("Bearer "))
+        return True  # (revoked, server restarted, clock skew): one new token, one more try
+
+    def _post_token_form(self, form: Mapping[str, str]) -> httpx.Response:
+        return self.transport.request(
+            "POST",
+            TOKEN_PATH,
+            form=form,
+            headers={"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"},
+            idempotent=False,
+        )
 
     def list_path(self, entity_type: str) -> str:
         return f"{API}/module/{self._modules(entity_type)[0]}"
