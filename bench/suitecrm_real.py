@@ -174,8 +174,10 @@ def run(records: int) -> int:
     before = _token_rows()
     for _ in range(10):
         subprocess.run(
-            [str(Path(sys.executable).with_name("crmsync")), "integration", "set-connection", str(integ_id)]
-            + ["--base-url", url],
+            [
+                str(Path(sys.executable).with_name("crmsync")),
+                *("integration", "set-connection", str(integ_id), "--base-url", url),
+            ],
             check=True,
             env=cli_env,
             capture_output=True,

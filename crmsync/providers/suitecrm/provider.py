@@ -41,12 +41,11 @@ from typing import Any
 import httpx
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic import ValidationError as PydanticValidationError
 
 from crmsync.config import IntegrationConfig
 from crmsync.mapping import normalize as n
 from crmsync.matching import exact_value, ignored_keys
-from crmsync.model.canonical import canonical_hash, canonicalize
+from crmsync.model.canonical import canonical_hash
 from crmsync.providers.base import (
     AuthError,
     Capabilities,
@@ -61,6 +60,7 @@ from crmsync.providers.base import (
     ValidationError,
 )
 from crmsync.providers.kit import HttpProvider, MappingFailure, PageAnswer, PageNumberPaginator, PageRequest, Paginator
+from crmsync.providers.kit.canonical import canonical_or_fail
 from crmsync.providers.suitecrm import answers, emails
 from crmsync.providers.suitecrm import mapping as m
 from crmsync.providers.suitecrm.auth import TOKEN_FILE, TOKEN_PATH, ClientCredentials, TokenStore
@@ -516,12 +516,14 @@ class SuiteCrmProvider(HttpProvider):
 
     def create(self, entity_type: str, data: Mapping[str, Any]) -> RemoteRecord:
         self._modules(entity_type)
-        try:
-            canonicalize(entity_type, data)  # refused here, with the field named, not half-stored there
-        except PydanticValidationError as exc:
-            fields = {".".join(str(p) for p in e["loc"]) or entity_type: str(e["msg"]) for e in exc.errors()}
-            detail = "; ".join(f"{k}: {v}" for k, v in fields.items())
-            raise ValidationError(f"registro inválido para o SuiteCRM ({detail})", fields=fields) from None
+        # Refused here, with the field named, not half-stored there.
+        canonical_or_fail(
+            entity_type,
+            data,
+            lambda msg, fields: ValidationError(msg, fields=fields),
+            partial=False,
+            what="registro inválido para o SuiteCRM",
+        )
         module = m.module_of(entity_type, data)
         return self._create_in(entity_type, module, self._map_out(module, data))
 
