@@ -120,6 +120,19 @@ class RealSuite:
         accounts = self.query("SELECT id FROM accounts WHERE deleted = 0 AND name LIKE %s", like)
         return {f"Contacts:{r[0]}" for r in contacts} | {f"Accounts:{r[0]}" for r in accounts}
 
+    def retire(self) -> None:
+        """Mark this test's records deleted (as SuiteCRM's delete does), so the instance's
+        listings do not grow with every run."""
+        like = f"%{self.tag}%"
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        self.query(
+            "UPDATE contacts SET deleted = 1, date_modified = %s "
+            "WHERE deleted = 0 AND CONCAT_WS(' ', first_name, last_name) LIKE %s",
+            now,
+            like,
+        )
+        self.query("UPDATE accounts SET deleted = 1, date_modified = %s WHERE deleted = 0 AND name LIKE %s", now, like)
+
     def seed_contacts(self, count: int, stamp: datetime) -> list[str]:
         """`count` Contacts written straight into the database (with a primary e-mail each),
         dated `stamp`: what a store's CRM already holds. Returns their ids."""

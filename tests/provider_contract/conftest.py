@@ -39,6 +39,7 @@ def side(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Side]:
         yield real
         for p in real.opened:
             p.close()
+        real.real_suite.retire()
         forget_all_tokens()
     else:
         forget_all_tokens()

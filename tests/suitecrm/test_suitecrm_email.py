@@ -37,6 +37,7 @@ def crm(request: pytest.FixtureRequest) -> Iterator[Crm]:
     if request.param == "real":
         real = real_suite()
         yield Crm("real", real.base_url, real.credentials, real.email_rows, real.tag)
+        real.retire()
         return
     with SuiteCrmSandboxServer(seed=0) as sb:
 

@@ -60,6 +60,7 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
             return {"deleted": str(rows[0][0]), field: rows[0][1]} if rows else {}
 
         yield Target("real", real.base_url, real.credentials, real.email_rows, real_bean, real.tag)
+        real.retire()
         forget_all_tokens()
         return
     with SuiteCrmSandboxServer(seed=0) as sb:
