@@ -111,6 +111,30 @@ class RealSuite:
         )
         return [(str(a), int(p)) for a, p in rows]
 
+    @contextmanager
+    def admin_time_zone(self, zone: str) -> Iterator[None]:
+        """The API user's (admin's) time zone preference set to `zone` for the block."""
+        import base64
+
+        def swap(old: str, new: str) -> None:
+            rows = self.query(
+                "SELECT id, contents FROM user_preferences WHERE assigned_user_id = '1' AND category = 'global' "
+                "AND deleted = 0"
+            )
+            for pref_id, contents in rows:
+                text = base64.b64decode(contents).decode()
+                before = f's:8:"timezone";s:{len(old)}:"{old}";'
+                after = f's:8:"timezone";s:{len(new)}:"{new}";'
+                if before in text:
+                    sealed = base64.b64encode(text.replace(before, after).encode()).decode()
+                    self.query("UPDATE user_preferences SET contents = %s WHERE id = %s", sealed, pref_id)
+
+        swap("UTC", zone)
+        try:
+            yield
+        finally:
+            swap(zone, "UTC")
+
     def my_ids(self) -> set[str]:
         """External ids of the live clientes this test made (their name carries the tag)."""
         like = f"%{self.tag}%"

@@ -8,6 +8,7 @@ import json
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +35,7 @@ class Api:
     password: str
     token_rows: Callable[[], int]  # rows of oauth2tokens (the stand-in: tokens it keeps)
     http: httpx.Client
+    time_zone: Callable[[str], AbstractContextManager[None]] = lambda _zone: nullcontext()
 
     def token(self) -> str:
         answer = self.http.post(
@@ -69,6 +71,7 @@ def api(request: pytest.FixtureRequest) -> Iterator[Api]:
                 "admin_pw_test",
                 lambda: int(real.query("SELECT COUNT(*) FROM oauth2tokens")[0][0]),
                 http,
+                real.admin_time_zone,
             )
         return
     with SuiteCrmSandboxServer(seed=0) as sb, httpx.Client(base_url=sb.base_url, timeout=60.0) as http:
@@ -206,9 +209,10 @@ def _v4(api: Api, method: str, args: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def test_stamps_are_utc_to_the_minute(api: Api) -> None:
-    bean = api.contact()
-    stamp = api.v8("GET", f"/module/Contacts/{bean}").json()["data"]["attributes"]["date_modified"]
+def test_stamps_are_utc_to_the_minute_whatever_the_users_time_zone(api: Api) -> None:
+    with api.time_zone("America/Sao_Paulo"):
+        bean = api.contact()
+        stamp = api.v8("GET", f"/module/Contacts/{bean}").json()["data"]["attributes"]["date_modified"]
     assert stamp.endswith("+00:00") and stamp[17:19] == "00"
     assert abs(datetime.fromisoformat(stamp) - datetime.now(UTC)) < timedelta(minutes=10)
 
