@@ -187,8 +187,8 @@ class HttpProvider:
         """Send one page request, parse it and map its items; unreadable items become the
         page's `errors` (external id or "?", message naming the request)."""
         fetched_at = datetime.now(UTC)
-        response, desc = self.send("GET", request.path, params=request.params)
-        answer = self.parse_page(entity_type, response, request, desc)
+        answer = self.read_answer(entity_type, request)
+        desc = answer.request
         records: list[RemoteRecord] = []
         errors: list[tuple[str, str]] = []
         for item in answer.items:
@@ -209,6 +209,21 @@ class HttpProvider:
             fetched_at=fetched_at,
         )
         return page, answer
+
+    def read_answer(self, entity_type: str, request: PageRequest) -> PageAnswer:
+        """Send one page request and parse it, without mapping its items."""
+        response, desc = self.send("GET", request.path, params=request.params)
+        return self.parse_page(entity_type, response, request, desc)
+
+    def iter_answers(
+        self, entity_type: str, path: str, params: Mapping[str, Any], paginator: Paginator
+    ) -> Iterator[PageAnswer]:
+        """Every page of one listing as raw answers (an id scan that maps nothing), driven by
+        `paginator` with the same guards as `paginate`."""
+        while paginator.has_next_page:
+            answer = self.read_answer(entity_type, self._page_request(path, params, paginator))
+            paginator.update_state(answer)
+            yield answer
 
     def raw_id(self, raw: Mapping[str, Any]) -> str | None:
         """The external id of a raw record, for error reports (may differ from the id the

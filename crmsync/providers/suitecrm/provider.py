@@ -247,10 +247,12 @@ class SuiteCrmProvider(HttpProvider):
             raise ProtocolError("listagem paginada sem meta.total-pages", request=desc)
         page = request.page
         nxt = page + 1 if total_pages is not None and page < total_pages and data else None
+        size = request.params.get("page[size]", self.page_size)
+        page_size = int(size) if isinstance(size, int) or str(size).isdigit() else self.page_size
         if data and self._needs_custom_check(request.path):
             self._check_custom_fields(request.path, data, desc)
         return PageAnswer(
-            page=page, items=data, next_page=nxt, request=desc, total_pages=total_pages, page_size=self.page_size
+            page=page, items=data, next_page=nxt, request=desc, total_pages=total_pages, page_size=page_size
         )
 
     def map_in(self, entity_type: str, raw: Mapping[str, Any]) -> RemoteRecord:
@@ -384,23 +386,10 @@ class SuiteCrmProvider(HttpProvider):
             path = f"{API}/module/{module}"
             params = {"page[size]": ID_PAGE_SIZE, "sort": "id", f"fields[{module}]": "id"}
             paginator = PageNumberPaginator(page_param="page[number]", page_size=ID_PAGE_SIZE)
-            while paginator.has_next_page:
-                request = self._page_request(path, params, paginator)
-                response, desc = self.send("GET", request.path, params=request.params)
-                body = self._document(response, desc)
-                data = body.get("data")
-                if not isinstance(data, list):
-                    raise ProtocolError(f"data deveria ser uma lista, veio {type(data).__name__}", request=desc)
-                ids = [item.get("id") for item in data if isinstance(item, Mapping)]
-                if len(ids) != len(data) or not all(isinstance(i, str) and i for i in ids):
-                    raise ProtocolError("item sem id na listagem de ids", request=desc)
-                meta = body.get("meta")
-                total = meta.get("total-pages") if isinstance(meta, Mapping) else None
-                total_pages = (
-                    int(total) if isinstance(total, int) or (isinstance(total, str) and total.isdigit()) else None
-                )
-                nxt = request.page + 1 if data and total_pages is not None and request.page < total_pages else None
-                paginator.update_state(PageAnswer(page=request.page, items=data, next_page=nxt, request=desc))
+            for answer in self.iter_answers(entity_type, path, params, paginator):
+                ids = [item.get("id") for item in answer.items if isinstance(item, Mapping)]
+                if len(ids) != len(answer.items) or not all(isinstance(i, str) and i for i in ids):
+                    raise ProtocolError("item sem id na listagem de ids", request=answer.request)
                 yield [m.external_id(module, str(i)) for i in ids]
 
     # ------------------------------------------------------------------ reading one
