@@ -103,6 +103,20 @@ class EmailBook:
             (module, bean_id, ea_id),
         )
 
+    def bulk_primary(self, rows: list[tuple[str, str, str, str]]) -> None:
+        """Seeding: (module, bean id, address, stamp) of new beans, each address its primary."""
+        if not rows:
+            return
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO email_addresses (id, address, caps, date_created) VALUES (?, ?, ?, ?)",
+            [(str(uuid.uuid4()), a.strip(), a.strip().upper(), stamp) for _m, _b, a, stamp in rows],
+        )
+        self._conn.executemany(
+            "INSERT INTO email_rel (module, bean_id, email_address_id, primary_address) "
+            "SELECT ?, ?, id, 1 FROM email_addresses WHERE caps = ?",
+            [(m, b, a.strip().upper()) for m, b, a, _stamp in rows],
+        )
+
     def link(self, module: str, bean_id: str, email_address_id: str) -> None:
         """``POST .../relationships/email_addresses``: a non-primary link (an existing live
         link is kept as it is, as ``SugarRelationship::addRow`` updates it in place)."""

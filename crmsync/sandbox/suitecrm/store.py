@@ -246,6 +246,7 @@ class SuiteCrmStore:
         """Seed many beans in one transaction (dates may be given in ``date_entered/date_modified``)."""
         spec = self.spec(module)
         rows = []
+        emails: list[str] = []
         for attributes in records:
             bean_id = str(attributes.pop("id", None) or uuid.uuid4())
             now = self.now_db()
@@ -261,16 +262,16 @@ class SuiteCrmStore:
             )
             body = self._build_attributes(spec, {}, attributes, date_entered=entered, date_modified=modified, deleted=0)
             rows.append((spec.name, bean_id, entered, modified, json.dumps(body, ensure_ascii=False)))
+            emails.append(str(body.get("email1") or ""))
         with self._lock:
             self._conn.execute("BEGIN")
             self._conn.executemany(
                 "INSERT INTO beans (module, id, deleted, date_entered, date_modified, body) VALUES (?, ?, 0, ?, ?, ?)",
                 rows,
             )
-            for module_name, bean_id, entered, _modified, body_text in rows:
-                email = json.loads(body_text).get("email1")
-                if email:
-                    self.emails.set_primary(module_name, bean_id, email, entered)
+            self.emails.bulk_primary(
+                [(r[0], r[1], email, r[2]) for r, email in zip(rows, emails, strict=True) if email]
+            )
             self._conn.execute("COMMIT")
             self._generation += 1
         return len(rows)
