@@ -101,10 +101,16 @@ class SuiteCrmOptions(BaseModel):
 
 def _token_store(settings: Settings) -> TokenStore | None:
     """The machine's shared token store, or None when it cannot be had (then tokens live in
-    this process only)."""
+    this process only). It uses the key the credentials are encrypted with, and never makes
+    one: a provider opened without a configured key keeps its tokens in memory."""
     try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return TokenStore(settings.data_dir / TOKEN_FILE, settings.resolved_secret_key())
+        key = settings.secret_key
+        if not key:
+            key_file = settings.data_dir / ".crmsync_secret_key"
+            if not key_file.is_file():
+                return None
+            key = key_file.read_text().strip()
+        return TokenStore(settings.data_dir / TOKEN_FILE, key)
     except (OSError, ValueError):
         return None
 
