@@ -144,13 +144,16 @@ def enable_loja(loja_id: int, _admin: AdminDep, session: SessionDep) -> dict[str
 
 
 class ConexaoUpdate(BaseModel):
-    """Body of `PATCH /api/admin/integracoes/{id}`: what to change (tokens as a pair)."""
+    """Body of `PATCH /api/admin/integracoes/{id}`: what to change (the provider's credentials
+    together: GestãoClick's token pair or SuiteCRM's client_id/client_secret)."""
 
     model_config = ConfigDict(extra="forbid")
 
     base_url: str | None = Field(default=None, max_length=300)
     access_token: str | None = Field(default=None, min_length=1, max_length=500)
     secret_access_token: str | None = Field(default=None, min_length=1, max_length=500)
+    client_id: str | None = Field(default=None, min_length=1, max_length=500)
+    client_secret: str | None = Field(default=None, min_length=1, max_length=500)
 
 
 @router.patch("/integracoes/{integracao_id}")
@@ -163,6 +166,7 @@ def update_integracao(integracao_id: int, body: ConexaoUpdate, _admin: AdminDep,
         base_url=body.base_url,
         access_token=body.access_token,
         secret_access_token=body.secret_access_token,
+        credentials={"client_id": body.client_id, "client_secret": body.client_secret},
     )
     return integ_svc.integracao_to_dict(integ, include_config=False)
 

@@ -35,6 +35,14 @@ loja_app = typer.Typer(help="Lojas (cada uma com sua chave de API).", no_args_is
 integration_app = typer.Typer(help="Integrações de uma loja com um CRM/ERP externo.", no_args_is_help=True)
 
 
+SkipCheckOption = typer.Option(
+    False,
+    "--sem-verificar",
+    "--no-check",
+    help="Não verifica as credenciais no provedor antes de gravar (configuração offline).",
+)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(loja_app, name="loja")
@@ -53,6 +61,15 @@ def migrate() -> str:
     active_schema_map()  # a missing or invalid CRMSYNC_SCHEMA_MAP stops here, key named (exit 2)
     schema.upgrade(url)
     return make_url(url).render_as_string(hide_password=True)
+
+
+def _logs_to_stderr() -> None:
+    """The credential check talks to the CRM: its logs go to stderr at the configured level
+    (structlog's default would print every request on stdout), so a refusal stays one line."""
+    from crmsync.logs import configure
+    from crmsync.settings import get_settings
+
+    configure(get_settings().log_level)
 
 
 @contextmanager
@@ -199,16 +216,20 @@ def integration_add(
         None, "--client-secret-file", help="Arquivo com o client_secret (SuiteCRM)."
     ),
     config_file: Path | None = typer.Option(None, "--config", help="Arquivo de configuração YAML ou JSON."),
+    skip_check: bool = SkipCheckOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Conecta uma loja a um provedor. As credenciais ficam cifradas e nunca são mostradas inteiras.
 
     Cada credencial vem da opção, do arquivo (`--access-token-file`) ou da variável de
     ambiente CRMSYNC_ACCESS_TOKEN / CRMSYNC_SECRET_ACCESS_TOKEN, nessa ordem: o arquivo e a
-    variável não deixam o segredo na linha de comando (visível em `ps` e no histórico)."""
+    variável não deixam o segredo na linha de comando (visível em `ps` e no histórico).
+    As credenciais são verificadas com uma requisição ao provedor (`--sem-verificar` pula)."""
     from crmsync.config import load_config_file
     from crmsync.providers.registry import available_providers, credential_fields
 
+    if not skip_check:
+        _logs_to_stderr()
     with _session() as session:
         # Only the secrets this provider asks for (GestãoClick's token pair, SuiteCRM's client).
         needs = credential_fields(provider) if provider in available_providers() else ()
@@ -230,6 +251,7 @@ def integration_add(
             secret_access_token=secret_access_token,
             credentials={"client_id": client_id, "client_secret": client_secret},
             config=config,
+            verify=not skip_check,
         )
         data = integ_svc.integracao_to_dict(integ, include_config=False)
     if as_json:
@@ -314,9 +336,20 @@ def integration_set_connection(
         envvar="CRMSYNC_NEW_SECRET_ACCESS_TOKEN",
         help="Novo secret-access-token (ou a variável).",
     ),
+    client_id: str | None = typer.Option(None, "--client-id", help="Novo client_id OAuth2 (SuiteCRM)."),
+    client_secret: str | None = typer.Option(
+        None,
+        "--client-secret",
+        envvar="CRMSYNC_NEW_CLIENT_SECRET",
+        help="Novo client_secret (SuiteCRM; ou a variável).",
+    ),
+    skip_check: bool = SkipCheckOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Troca a URL base e/ou as credenciais (as duas juntas) de uma integração."""
+    """Troca a URL base e/ou as credenciais (todas juntas) de uma integração; a nova conexão é
+    verificada com uma requisição ao provedor antes de gravar (`--sem-verificar` pula)."""
+    if not skip_check:
+        _logs_to_stderr()
     with _session() as session:
         integ = integ_svc.update_connection(
             session,
@@ -324,6 +357,8 @@ def integration_set_connection(
             base_url=base_url,
             access_token=access_token,
             secret_access_token=secret_access_token,
+            credentials={"client_id": client_id, "client_secret": client_secret},
+            verify=not skip_check,
         )
         data = integ_svc.integracao_to_dict(integ, include_config=False)
     if as_json:

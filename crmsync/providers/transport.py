@@ -160,11 +160,13 @@ class TransportError(RetriableError):
 
 
 class ServerError(RetriableError):
-    """HTTP 5xx: the server failed; for a POST we cannot know whether it did the work."""
+    """HTTP 5xx: the server failed; for a POST we cannot know whether it did the work.
+    `body` is its answer (read within the size cap): some 5xx say more than "failed"."""
 
-    def __init__(self, message: str, *, status: int, request: str | None = None) -> None:
+    def __init__(self, message: str, *, status: int, request: str | None = None, body: bytes = b"") -> None:
         super().__init__(message, request=request)
         self.status = status
+        self.body = body
 
 
 class Transport:
@@ -283,8 +285,11 @@ class Transport:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         idempotent: bool | None = None,
+        headers: Mapping[str, str] | None = None,
+        form: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send one request (with retries); return any answer that is not 429/5xx.
+        `headers` are this request's own (a bearer token); `form` is a form-encoded body.
 
         4xx answers come back as responses (the provider turns them into its errors);
         429, 5xx and transport failures raise `RateLimitedError`, `ServerError`,
@@ -303,7 +308,7 @@ class Transport:
             nonlocal attempts, timeouts
             attempts += 1
             try:
-                response = self._send_once(method, path, clean_params, json, desc, attempts)
+                response = self._send_once(method, path, clean_params, json, desc, attempts, headers, form)
             except TransportError as exc:
                 timeouts += isinstance(exc.__cause__, httpx.TimeoutException)
                 raise
@@ -425,7 +430,15 @@ class Transport:
                 self._stats.waited_for_rate_seconds += time.monotonic() - started
 
     def _send_once(
-        self, method: str, path: str, params: Mapping[str, Any], body: Any, desc: str, attempt: int
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any],
+        body: Any,
+        desc: str,
+        attempt: int,
+        headers: Mapping[str, str] | None = None,
+        form: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         if self._limits is not None:
             self._wait_for_turn(desc)
@@ -433,7 +446,9 @@ class Transport:
             self._stats.requests_sent += 1
         started = time.monotonic()
         try:
-            response = self._bounded_request(method, path, params, body, desc, started + self.deadline)
+            response = self._bounded_request(
+                method, path, params, body, desc, started + self.deadline, headers=headers, form=form
+            )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             self._count_failure(timeout=isinstance(exc, httpx.TimeoutException))
             raise TransportError(
@@ -476,7 +491,7 @@ class Transport:
                 "o provedor está sobrecarregado (HTTP 503 com Retry-After)", retry_after=retry_after, request=desc
             )
         if status >= 500:
-            raise ServerError(f"erro do provedor (HTTP {status})", status=status, request=desc)
+            raise ServerError(f"erro do provedor (HTTP {status})", status=status, request=desc, body=response.content)
         return response
 
     def _phase_timeout(self, left: float) -> httpx.Timeout:
@@ -490,7 +505,16 @@ class Transport:
         return httpx.Timeout(connect=cap(t.connect), read=cap(t.read), write=cap(t.write), pool=cap(t.pool))
 
     def _bounded_request(
-        self, method: str, path: str, params: Mapping[str, Any], body: Any, desc: str, deadline: float
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any],
+        body: Any,
+        desc: str,
+        deadline: float,
+        *,
+        headers: Mapping[str, str] | None = None,
+        form: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send and read the whole answer within `deadline` (monotonic) and the size cap.
         Each read waits at most the time left, so a drip-fed answer ends at the deadline
@@ -500,6 +524,8 @@ class Transport:
             self.url(path),
             params=params or None,
             json=body,
+            data=dict(form) if form is not None else None,
+            headers=dict(headers) if headers else None,
             timeout=self._phase_timeout(deadline - time.monotonic()),
         )
         response = self._client.send(request, stream=True)

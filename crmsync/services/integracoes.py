@@ -28,6 +28,7 @@ from crmsync.engine.unique_keys import refresh_store_keys
 from crmsync.providers.registry import credential_fields, display_name, validate_options
 from crmsync.runtime.breaker import reset_breaker
 from crmsync.runtime.queue import get_state
+from crmsync.services.connection_check import check_connection
 from crmsync.services.errors import DuplicateError, InvalidInputError, NotFoundError
 from crmsync.services.ids import valid_id
 from crmsync.services.lojas import get_loja
@@ -85,6 +86,7 @@ def create_integracao(
     secret_access_token: str | None = None,
     config: IntegrationConfig | Mapping[str, Any] | None = None,
     credentials: Mapping[str, str | None] | None = None,
+    verify: bool = False,
 ) -> CrmIntegracao:
     """Connect a store to a provider and commit. One integration per (store, provider).
 
@@ -113,6 +115,8 @@ def create_integracao(
     )
     if existing is not None:
         raise DuplicateError(f"a loja {loja_id} já tem uma integração {provider} (id {existing.id})")
+    if verify:
+        check_connection(provider, url, creds, stored_config)  # one request: refused here, not hours later
     integ = CrmIntegracao(
         id_loja=loja_id,
         provider=provider,
@@ -178,32 +182,59 @@ def update_connection(
     base_url: str | None = None,
     access_token: str | None = None,
     secret_access_token: str | None = None,
+    credentials: Mapping[str, str | None] | None = None,
+    verify: bool = False,
 ) -> CrmIntegracao:
     """Change where and as whom the integration calls its CRM, and commit. Each value is
-    checked before anything is written; tokens change as a pair (a company is a pair, and
-    `credenciais_hash` names the company for its shared rate limit and quota)."""
+    checked before anything is written. Credentials are the provider's own
+    (`credential_fields`: GestãoClick's token pair, SuiteCRM's OAuth2 client) and change
+    together (`credenciais_hash` names the company for its shared rate limit and quota);
+    another provider's kind of credentials is refused, never stored in their place. With
+    `verify`, the CRM is asked once whether it accepts the new connection."""
     integ = get_integracao(session, integracao_id)
     url = _check_base_url(base_url) if base_url is not None else None
-    if (access_token is None) != (secret_access_token is None):
-        raise InvalidInputError(
-            "informe access_token e secret_access_token juntos", ("access_token", "secret_access_token")
-        )
-    if access_token is not None and secret_access_token is not None:
-        access, secret = access_token.strip(), secret_access_token.strip()
-        if not access:
-            raise InvalidInputError("access_token é obrigatório", ("access_token",))
-        if not secret:
-            raise InvalidInputError("secret_access_token é obrigatório", ("secret_access_token",))
-        integ.credenciais = encrypt_json({"access_token": access, "secret_access_token": secret})
-        integ.credenciais_hash = credentials_hash(access, secret)
+    given = {k: v for k, v in (credentials or {}).items() if v is not None}
+    if access_token is not None:
+        given.setdefault("access_token", access_token)
+    if secret_access_token is not None:
+        given.setdefault("secret_access_token", secret_access_token)
+    creds = _new_credentials(integ.provider, given)
+    if verify and (creds is not None or url is not None):
+        check_connection(integ.provider, url or integ.base_url, creds or get_credentials(integ), integ.config)
+    if creds is not None:
+        integ.credenciais = encrypt_json(creds)
+        integ.credenciais_hash = credentials_hash(*creds.values())
     if url is not None:
         integ.base_url = url
-    if url is not None or access_token is not None:
+    if url is not None or creds is not None:
         pending_due_now(session, integ.id)  # what waited for the old connection may go now
     session.commit()
-    if url is not None or access_token is not None:
+    if url is not None or creds is not None:
         _reset_breaker(integ.id)
     return integ
+
+
+def _new_credentials(provider: str, given: Mapping[str, str]) -> dict[str, str] | None:
+    """The provider's full set of credentials from `given` (None: none given); a field of
+    another provider's kind, a missing or an empty one is refused naming it."""
+    if not given:
+        return None
+    fields = credential_fields(provider)
+    foreign = [k for k in given if k not in fields]
+    if foreign:
+        raise InvalidInputError(
+            f"o {display_name(provider)} não usa {', '.join(foreign)} (as credenciais dele são: {', '.join(fields)})",
+            (foreign[0],),
+        )
+    if any(k not in given for k in fields):
+        raise InvalidInputError(f"informe {' e '.join(fields)} juntos", tuple(fields))
+    creds: dict[str, str] = {}
+    for name in fields:
+        value = str(given[name]).strip()
+        if not value:
+            raise InvalidInputError(f"{name} é obrigatório", (name,))
+        creds[name] = value
+    return creds
 
 
 def _reset_breaker(integracao_id: int) -> None:

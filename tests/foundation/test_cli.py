@@ -69,6 +69,7 @@ def test_integration_commands(runner: CliRunner, tmp_path: Path) -> None:
     add = [
         "integration",
         "add",
+        "--sem-verificar",
         "--loja",
         "1",
         "--provider",

@@ -169,7 +169,15 @@ def test_cli_rotates_revokes_disables_and_changes_the_connection(db_client: Test
     assert bad.exit_code == 2 and "Traceback" not in bad.output
     ok = runner.invoke(
         cli_app,
-        ["integration", "set-connection", str(integ["id"]), "--base-url", "https://novo.example.com", "--json"],
+        [
+            "integration",
+            "set-connection",
+            str(integ["id"]),
+            "--base-url",
+            "https://novo.example.com",
+            "--sem-verificar",
+            "--json",
+        ],
         env={"CRMSYNC_NEW_ACCESS_TOKEN": "env-a", "CRMSYNC_NEW_SECRET_ACCESS_TOKEN": "env-s"},
     )
     assert ok.exit_code == 0, ok.output

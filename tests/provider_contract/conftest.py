@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helper module beside this file
-from contract_sides import GestaoClickSide, Side, SuiteCrmSide
+sys.path.insert(0, str(Path(__file__).parents[1]))  # real_suitecrm, the real SuiteCRM's helper
+from contract_sides import GestaoClickSide, RealSuiteCrmSide, Side, SuiteCrmSide
+from real_suitecrm import real_suite
 
 from crmsync.providers.suitecrm.auth import forget_all_tokens
 from crmsync.sandbox.server import SandboxServer
@@ -23,7 +25,7 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path)
 
 
-@pytest.fixture(params=["gestao_click", "suitecrm"])
+@pytest.fixture(params=["gestao_click", "suitecrm", "suitecrm_real"])
 def side(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Side]:
     if request.param == "gestao_click":
         with SandboxServer(rate_limit=0, daily_quota=0, fault_rate=0.0, seed=0) as sb:
@@ -31,6 +33,14 @@ def side(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Side]:
             yield gc
             for p in gc.opened:
                 p.close()
+    elif request.param == "suitecrm_real":
+        forget_all_tokens()
+        real = RealSuiteCrmSide(real_suite(), settings)
+        yield real
+        for p in real.opened:
+            p.close()
+        real.real_suite.retire()
+        forget_all_tokens()
     else:
         forget_all_tokens()
         with SuiteCrmSandboxServer(seed=0, retry_after_seconds=1) as ssb:

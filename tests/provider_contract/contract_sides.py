@@ -4,12 +4,15 @@ a new provider adds one `Side` here and passes the same tests."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
+from real_suitecrm import RealSuite
 
 from crmsync.mapping import normalize as n
 from crmsync.providers.base import Provider
@@ -82,6 +85,16 @@ class Side:
     """What the contract needs from one provider and its sandbox."""
 
     name: str
+    # The real system: no fault injection, and shared by the run (tests see their own records).
+    real = False
+
+    def cliente(self, i: int, **extra: Any) -> dict[str, Any]:
+        """The i-th canonical cliente of this test (unique keys per test on a shared system)."""
+        return cliente(i, **extra)
+
+    def mine(self, ids: set[str]) -> set[str]:
+        """The ids among `ids` this test made (all of them on a sandbox of its own)."""
+        return ids
 
     def provider(self, **kwargs: Any) -> Provider:
         raise NotImplementedError
@@ -211,6 +224,77 @@ class SuiteCrmSide(Side):
         return int(self.sb.stats()["total_requests"])
 
 
+class CountRequests(httpx.BaseTransport):
+    """Counts what reaches the server (the real SuiteCRM keeps no request statistics)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.count = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.count += 1
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class RealSuiteCrmSide(Side):
+    """The real SuiteCRM 7.14.6 (``real_suitecrm``): records tagged per test, seeded and edited
+    in its database the way its screens would."""
+
+    name = "suitecrm"
+    real = True
+
+    def __init__(self, real: RealSuite, settings: Settings) -> None:
+        self.real_suite = real
+        self.settings = settings
+        self.counter = CountRequests()
+        self.opened: list[Provider] = []
+        self._cpf_base = random.randrange(10**6, 10**8)
+
+    def cliente(self, i: int, **extra: Any) -> dict[str, Any]:
+        tag = self.real_suite.tag
+        return cliente(
+            i,
+            nome=f"Cliente Contrato {i} {tag}",
+            cpf=make_cpf(self._cpf_base + i),
+            email=f"contrato{i}.{tag}@example.com",
+            **extra,
+        )
+
+    def mine(self, ids: set[str]) -> set[str]:
+        return ids & self.real_suite.my_ids()
+
+    def provider(self, **kwargs: Any) -> Provider:
+        kwargs.setdefault("credentials", self.real_suite.credentials)
+        kwargs.setdefault("settings", self.settings)
+        kwargs.setdefault("rate_limit_per_second", None)
+        kwargs.setdefault("http_transport", self.counter)
+        kwargs.pop("create_settle_seconds", None)
+        provider = SuiteCrmProvider(self.real_suite.base_url, **kwargs)
+        self.opened.append(provider)
+        return provider
+
+    def seed(self, count: int) -> None:
+        self.real_suite.seed_contacts(count, datetime.now(UTC) - timedelta(days=2))
+
+    def remote_ids(self) -> set[str]:
+        return self.real_suite.my_ids()
+
+    def edit_remote(self, external_id: str, email: str) -> None:
+        self.real_suite.edit_email_in_screens(external_id.partition(":")[2], email)
+
+    def delete_remote(self, external_id: str) -> None:
+        self.real_suite.delete_in_screens(external_id)
+
+    def rate_limited(self) -> AbstractContextManager[tuple[Provider, Callable[[], int]]]:
+        pytest.skip("the real SuiteCRM has no rate limit to provoke (the stand-in's 429/503 cover it)")
+
+    def requests(self) -> int:
+        return self.counter.count
+
+
 def same_values(sent: dict[str, Any], got: dict[str, Any]) -> list[str]:
     """Fields the provider holds whose value differs from what was sent (canonical spelling)."""
     wrong = []
@@ -220,4 +304,13 @@ def same_values(sent: dict[str, Any], got: dict[str, Any]) -> list[str]:
     return wrong
 
 
-__all__ = ["GestaoClickSide", "HtmlProxy", "LoseAnswers", "Side", "SuiteCrmSide", "cliente", "same_values"]
+__all__ = [
+    "GestaoClickSide",
+    "HtmlProxy",
+    "LoseAnswers",
+    "RealSuiteCrmSide",
+    "Side",
+    "SuiteCrmSide",
+    "cliente",
+    "same_values",
+]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from contract_sides import HtmlProxy, LoseAnswers, Side, cliente, same_values
+from contract_sides import HtmlProxy, LoseAnswers, Side, same_values
 
 from crmsync.providers.base import (
     AuthError,
@@ -36,7 +36,7 @@ def test_registered_with_a_display_name(side: Side) -> None:
 def test_create_get_update_round_trip(side: Side) -> None:
     provider = side.provider()
     try:
-        data = cliente(1)
+        data = side.cliente(1)
         created = provider.create("cliente", data)
         assert created.external_id and created.version
         assert same_values(data, created.data) == []
@@ -59,8 +59,9 @@ def test_list_every_page_once(side: Side) -> None:
         pages = list(provider.iter_pages("cliente"))
         ids = [r.external_id for p in pages for r in p.records]
         assert len(pages) >= 3
-        assert len(ids) == len(set(ids)) == 250
-        assert set(ids) == side.remote_ids()
+        assert len(ids) == len(set(ids))
+        assert len(side.mine(set(ids))) == 250
+        assert side.mine(set(ids)) == side.remote_ids()
         assert all(not p.errors for p in pages)
         assert pages[-1].next_page is None
     finally:
@@ -72,7 +73,7 @@ def test_changed_since_or_full_scan_sees_a_remote_edit(side: Side) -> None:
     provider = side.provider()
     try:
         before = {r.external_id: r.version for p in provider.iter_pages("cliente") for r in p.records}
-        target = sorted(before)[7]
+        target = sorted(side.mine(set(before)))[7]
         since = datetime.now(UTC) - timedelta(seconds=1)
         side.edit_remote(target, "editado@example.com")
         if isinstance(provider, ChangedSinceListing) and provider.capabilities.changed_since_filter:
@@ -89,7 +90,7 @@ def test_changed_since_or_full_scan_sees_a_remote_edit(side: Side) -> None:
 def test_delete_then_get_is_not_found(side: Side) -> None:
     provider = side.provider()
     try:
-        created = provider.create("cliente", cliente(2))
+        created = provider.create("cliente", side.cliente(2))
         provider.delete("cliente", created.external_id)
         with pytest.raises(NotFoundError):
             provider.get("cliente", created.external_id)
@@ -102,10 +103,11 @@ def test_remote_delete_disappears_from_the_listing(side: Side) -> None:
     side.seed(30)
     provider = side.provider()
     try:
-        ids = sorted(r.external_id for p in provider.iter_pages("cliente") for r in p.records)
+        ids = sorted(side.mine({r.external_id for p in provider.iter_pages("cliente") for r in p.records}))
         side.delete_remote(ids[3])
         after = {r.external_id for p in provider.iter_pages("cliente") for r in p.records}
-        assert after == set(ids) - {ids[3]}
+        assert side.mine(after) == set(ids) - {ids[3]}
+        assert ids[3] not in after
         with pytest.raises(NotFoundError):
             provider.get("cliente", ids[3])
     finally:
@@ -115,10 +117,10 @@ def test_remote_delete_disappears_from_the_listing(side: Side) -> None:
 def test_find_by_unique_keys(side: Side) -> None:
     provider = side.provider()
     try:
-        created = provider.create("cliente", cliente(3))
-        provider.create("cliente", cliente(4))
-        by_cpf = provider.find_by_keys("cliente", {"cpf": cliente(3)["cpf"]})
-        by_email = provider.find_by_keys("cliente", {"email": "contrato3@example.com"})
+        created = provider.create("cliente", side.cliente(3))
+        provider.create("cliente", side.cliente(4))
+        by_cpf = provider.find_by_keys("cliente", {"cpf": side.cliente(3)["cpf"]})
+        by_email = provider.find_by_keys("cliente", {"email": side.cliente(3)["email"]})
         assert by_cpf is not None and by_cpf.external_id == created.external_id
         assert by_email is not None and by_email.external_id == created.external_id
         assert provider.find_by_keys("cliente", {"email": "ninguem@example.com"}) is None
@@ -131,10 +133,10 @@ def test_lost_create_answer_makes_no_duplicate(side: Side) -> None:
     provider = side.provider(http_transport=net)
     try:
         net.armed = True
-        created = provider.create("cliente", cliente(5))
+        created = provider.create("cliente", side.cliente(5))
         assert net.lost == 1  # the answer really was lost
         assert side.remote_ids() == {created.external_id}  # found, not sent twice
-        assert created.data["email"] == "contrato5@example.com"
+        assert created.data["email"] == side.cliente(5)["email"]
     finally:
         provider.close()
 
@@ -150,7 +152,7 @@ def test_rate_limit_is_waited_out(side: Side) -> None:
 def test_unknown_id_is_not_found_naming_the_request(side: Side) -> None:
     provider = side.provider()
     try:
-        created = provider.create("cliente", cliente(6))
+        created = provider.create("cliente", side.cliente(6))
         provider.delete("cliente", created.external_id)
         with pytest.raises(NotFoundError) as info:
             provider.get("cliente", created.external_id)

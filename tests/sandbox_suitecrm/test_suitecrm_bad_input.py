@@ -20,7 +20,7 @@ CREATE = "/Api/V8/module"
 
 def _error(answer: httpx.Response, status: int = 400) -> str:
     assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"].startswith(JSON_API)
+    assert answer.headers["content-type"].split(";")[0] in (JSON_API, "application/json")  # which: test_suitecrm_parity
     errors = answer.json()["errors"]
     assert errors["status"] == status
     detail: str = errors["detail"]
@@ -118,7 +118,7 @@ def test_a_duplicate_id_is_refused(api: httpx.Client) -> None:
         ("/Api/V8/module/Contacts", {"sort": ""}, 'The option "sort" with value'),
         ("/Api/V8/module/Contacts", {"sort": "shoe_size"}, "Sort field shoe_size in Contact module is not found"),
         ("/Api/V8/module/Contacts", {"filter[last_name]": "Silva"}, "Filter field last_name must be an array"),
-        ("/Api/V8/module/Contacts", {"filter[last_name][like]": "Silva"}, "Filter operator like is invalid"),
+        ("/Api/V8/module/Contacts", {"filter[last_name][ilike]": "Silva"}, "Filter operator ilike is invalid"),
         ("/Api/V8/module/Contacts", {"filter[operator]": "xor"}, "Filter operator xor is invalid"),
         (
             "/Api/V8/module/Contacts",
@@ -153,7 +153,7 @@ def shared() -> Iterator[tuple[SuiteCrmSandboxServer, httpx.Client]]:
 
 
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=8,
 )

@@ -83,7 +83,7 @@ def test_fields_limit_the_attributes(api: httpx.Client, suite: SuiteCrmSandboxSe
     body = _page(api, "Contacts", **{"fields[Contacts]": "first_name,date_modified"})
     assert set(body["data"][0]["attributes"]) == {"first_name", "date_modified"}
     only_id = _page(api, "Contacts", **{"fields[Contacts]": "id"})
-    assert only_id["data"][0]["id"] == ids[0] and only_id["data"][0]["attributes"] == {}
+    assert only_id["data"][0]["id"] == ids[0] and only_id["data"][0]["attributes"] == []
     one = api.get(f"/Api/V8/module/Contacts/{ids[0]}", params={"fields[Contacts]": "last_name"})
     assert one.json()["data"]["attributes"] == {"last_name": "Teste"}
     bad = api.get("/Api/V8/module/Contacts", params={"fields[Contacts]": "first_name,cnpj_c,nope"})

@@ -33,7 +33,8 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunne
 
 def test_integration_add_suitecrm(runner: CliRunner, tmp_path: Path) -> None:
     assert runner.invoke(app, ["loja", "add", "--nome", "Loja"]).exit_code == 0
-    base = ["integration", "add", "--loja", "1", "--provider", "suitecrm", "--base-url", "https://crm.loja.com.br"]
+    base = ["integration", "add", "--sem-verificar", "--loja", "1", "--provider", "suitecrm"]
+    base += ["--base-url", "https://crm.loja.com.br"]
 
     missing = runner.invoke(app, [*base, "--client-id", "crmsync"])
     assert missing.exit_code == 2 and "client_secret" in missing.output
@@ -64,7 +65,7 @@ def test_integration_add_suitecrm(runner: CliRunner, tmp_path: Path) -> None:
     gc = runner.invoke(
         app,
         [
-            "integration", "add", "--loja", "1", "--base-url", "https://api.gestaoclick.com",
+            "integration", "add", "--sem-verificar", "--loja", "1", "--base-url", "https://api.gestaoclick.com",
             "--access-token", "gc-access-0123456789", "--secret-access-token", "gc-secret-9876543210",
         ],
     )  # fmt: skip

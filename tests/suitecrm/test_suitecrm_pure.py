@@ -4,8 +4,8 @@ ids, minute stamps, the paginator's guards (Hypothesis), and token renewal befor
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
-import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 from crmsync.model.canonical import canonicalize
 from crmsync.providers.base import ProtocolError
 from crmsync.providers.kit import PageAnswer, PageNumberPaginator, PageRequest
+from crmsync.providers.suitecrm import SuiteCrmProvider
 from crmsync.providers.suitecrm import mapping as m
-from crmsync.providers.suitecrm.auth import ClientCredentialsAuth, forget_all_tokens
+from crmsync.providers.suitecrm.auth import forget_all_tokens
 from crmsync.sandbox.suitecrm import SuiteCrmSandboxServer
+from crmsync.settings import Settings
 
 MAPPING = m.SuiteMapping("cpf_c", "cnpj_c")
 words = st.text(alphabet="abcdefghijklmnopqrstuvwxyzçãé", min_size=1, max_size=12)
@@ -78,19 +80,27 @@ def test_paginator_never_reads_a_page_twice(jumps: list[int]) -> None:
     assert len(read) == len(set(read))
 
 
-def test_token_is_renewed_before_it_expires() -> None:
+def test_token_is_renewed_before_it_expires(tmp_path: Path) -> None:
     forget_all_tokens()
     now = [1_000_000.0]
     with SuiteCrmSandboxServer(token_ttl_seconds=600) as sb:
-        auth = ClientCredentialsAuth(sb.base_url, sb.client_id, sb.client_secret, clock=lambda: now[0])
-        with httpx.Client(auth=auth, base_url=sb.base_url) as client:
-            assert client.get("/Api/V8/module/Contacts").status_code == 200
+        provider = SuiteCrmProvider(
+            sb.base_url,
+            credentials={"client_id": sb.client_id, "client_secret": sb.client_secret},
+            settings=Settings(data_dir=tmp_path),
+            rate_limit_per_second=None,
+        )
+        provider._auth._clock = lambda: now[0]
+        try:
+            provider.list_page("cliente", 1)
             now[0] += 530  # 70 s of life left: still used
-            assert client.get("/Api/V8/module/Contacts").status_code == 200
-            assert auth.tokens_fetched == 1
+            provider.list_page("cliente", 1)
+            assert provider.tokens_fetched == 1
             now[0] += 20  # 50 s left, within the 60 s margin: renewed before the call
-            assert client.get("/Api/V8/module/Contacts").status_code == 200
-            assert auth.tokens_fetched == 2
+            provider.list_page("cliente", 1)
+            assert provider.tokens_fetched == 2
+        finally:
+            provider.close()
         statuses = [r.get("status") for r in sb.requests()]
         assert 401 not in statuses  # never let it expire on the server
     forget_all_tokens()

@@ -124,7 +124,7 @@ def test_provider_secrets_from_file_or_environment(
     r = cli.invoke(app, ["loja", "add", "--nome", "Loja", "--json"])
     assert r.exit_code == 0, r.output
     loja = str(json.loads(r.stdout)["id"])
-    base = ["integration", "add", "--loja", loja, "--base-url", "http://127.0.0.1:9", "--json"]
+    base = ["integration", "add", "--sem-verificar", "--loja", loja, "--base-url", "http://127.0.0.1:9", "--json"]
     (tmp_path / "access").write_text("acc-from-file\n")
     (tmp_path / "secret").write_text("sec-from-file\n")
     r = cli.invoke(

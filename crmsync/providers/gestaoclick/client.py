@@ -16,7 +16,7 @@ The error body's `data` may be a string ("Token inválido") or an object
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -31,7 +31,6 @@ from crmsync.providers.base import (
     ProtocolError,
     ValidationError,
 )
-from crmsync.providers.transport import Transport, describe_request
 
 DEFAULT_BASE_URL = "https://api.gestaoclick.com"
 
@@ -176,11 +175,16 @@ def parse_response(response: httpx.Response, request: str, *, allow_empty: bool 
     return Envelope(data=body["data"], meta=body.get("meta"), request=request, attempts=attempts)
 
 
-class GestaoClickClient:
-    """HTTP verbs over resources ("clientes", "produtos/12") through the shared transport."""
+Send = Callable[..., tuple[httpx.Response, str]]
 
-    def __init__(self, transport: Transport) -> None:
-        self.transport = transport
+
+class GestaoClickClient:
+    """HTTP verbs over resources ("clientes", "produtos/12") and their envelope, sent through
+    the provider kit's ``HttpProvider.send`` (the one path every request of every provider
+    takes: transport, pacing, retries, bounds, error classification)."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
 
     def call(
         self,
@@ -192,10 +196,7 @@ class GestaoClickClient:
         idempotent: bool | None = None,
         allow_empty: bool = False,
     ) -> Envelope:
-        path = "/" + path.lstrip("/")
-        clean = {k: v for k, v in (params or {}).items() if v is not None}
-        request = describe_request(method, path, clean)
-        response = self.transport.request(method, path, params=clean, json=body, idempotent=idempotent)
+        response, request = self.send(method, path, params=params, body=body, idempotent=idempotent)
         return parse_response(response, request, allow_empty=allow_empty)
 
     def get_object(self, path: str, params: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], Envelope]:

@@ -21,10 +21,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError as PydanticValidationError
-
 from crmsync.mapping import normalize as n
-from crmsync.model.canonical import canonicalize
+from crmsync.providers.kit.canonical import canonical_or_fail
 
 RESOURCES: dict[str, str] = {"cliente": "clientes", "produto": "produtos", "venda": "vendas"}
 
@@ -172,15 +170,7 @@ def _unwrap(items: Any, key: str, field: str) -> list[dict[str, Any]]:
 
 
 def _canonical(entity: str, data: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return canonicalize(entity, data, partial=True)
-    except PydanticValidationError as exc:
-        fields: dict[str, str] = {}
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or entity
-            fields[loc] = str(err["msg"]).removeprefix("Value error, ")
-        detail = "; ".join(f"{k}: {v}" for k, v in fields.items())
-        raise MappingError(f"registro inválido ({detail})", fields) from None
+    return canonical_or_fail(entity, data, MappingError)
 
 
 # ----------------------------------------------------------------------------- reading

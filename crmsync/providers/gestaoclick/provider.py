@@ -196,7 +196,7 @@ class GestaoClickProvider(HttpProvider):
             http_transport=http_transport,
             run_id=run_id,
         )
-        self.client = GestaoClickClient(self.transport)
+        self.client = GestaoClickClient(self.send)  # writes and reads take the kit's one path
         self.create_attempts = max(1, create_attempts)
         # Pages of namesakes read to find a create whose answer was lost ("Consumidor Final"
         # can have thousands; beyond this the outcome is reported unknown, never guessed).

@@ -111,6 +111,16 @@ class HttpProvider:
         """An ``httpx.Auth`` for flows that fetch and renew a token (OAuth2); None by default."""
         return None
 
+    def request_headers(self) -> dict[str, str]:
+        """Headers of each request that change over time (a bearer token fetched through the
+        transport, so it keeps the pace, the deadline and the size cap); {} by default."""
+        return {}
+
+    def renew_auth(self, used: Mapping[str, str]) -> bool:
+        """A 401 answered a request sent with `used`: forget that token and say whether the
+        request is worth sending once more with a new one (False by default)."""
+        return False
+
     def list_path(self, entity_type: str) -> str:
         raise NotImplementedError
 
@@ -160,7 +170,12 @@ class HttpProvider:
         path = "/" + path.lstrip("/")
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         desc = describe_request(method, path, clean)
-        response = self.transport.request(method, path, params=clean, json=body, idempotent=idempotent)
+        headers = self.request_headers()
+        response = self.transport.request(method, path, params=clean, json=body, idempotent=idempotent, headers=headers)
+        if response.status_code == 401 and headers and self.renew_auth(headers):
+            response = self.transport.request(
+                method, path, params=clean, json=body, idempotent=idempotent, headers=self.request_headers()
+            )
         error = self.classify_error(response, desc)
         if error is not None:
             raise error
@@ -172,8 +187,8 @@ class HttpProvider:
         """Send one page request, parse it and map its items; unreadable items become the
         page's `errors` (external id or "?", message naming the request)."""
         fetched_at = datetime.now(UTC)
-        response, desc = self.send("GET", request.path, params=request.params)
-        answer = self.parse_page(entity_type, response, request, desc)
+        answer = self.read_answer(entity_type, request)
+        desc = answer.request
         records: list[RemoteRecord] = []
         errors: list[tuple[str, str]] = []
         for item in answer.items:
@@ -194,6 +209,21 @@ class HttpProvider:
             fetched_at=fetched_at,
         )
         return page, answer
+
+    def read_answer(self, entity_type: str, request: PageRequest) -> PageAnswer:
+        """Send one page request and parse it, without mapping its items."""
+        response, desc = self.send("GET", request.path, params=request.params)
+        return self.parse_page(entity_type, response, request, desc)
+
+    def iter_answers(
+        self, entity_type: str, path: str, params: Mapping[str, Any], paginator: Paginator
+    ) -> Iterator[PageAnswer]:
+        """Every page of one listing as raw answers (an id scan that maps nothing), driven by
+        `paginator` with the same guards as `paginate`."""
+        while paginator.has_next_page:
+            answer = self.read_answer(entity_type, self._page_request(path, params, paginator))
+            paginator.update_state(answer)
+            yield answer
 
     def raw_id(self, raw: Mapping[str, Any]) -> str | None:
         """The external id of a raw record, for error reports (may differ from the id the

@@ -21,11 +21,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError as PydanticValidationError
-
 from crmsync.mapping import normalize as n
-from crmsync.model.canonical import canonicalize
 from crmsync.providers.kit import MappingFailure
+from crmsync.providers.kit.canonical import canonical_or_fail
 
 CONTACTS = "Contacts"
 ACCOUNTS = "Accounts"
@@ -133,15 +131,7 @@ class SuiteMapping:
         elif module == ACCOUNTS:
             data["tipo_pessoa"] = "PJ"
         entity = "produto" if module == PRODUCTS else "cliente"
-        try:
-            return canonicalize(entity, data, partial=True)
-        except PydanticValidationError as exc:
-            fields: dict[str, str] = {}
-            for err in exc.errors():
-                loc = ".".join(str(p) for p in err["loc"]) or entity
-                fields[loc] = str(err["msg"]).removeprefix("Value error, ")
-            detail = "; ".join(f"{k}: {v}" for k, v in fields.items())
-            raise MappingFailure(f"registro inválido ({detail})", fields) from None
+        return canonical_or_fail(entity, data, MappingFailure)
 
     # ------------------------------------------------------------------ writing
 

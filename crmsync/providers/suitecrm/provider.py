@@ -3,8 +3,9 @@
 What the API gives us and what this class does about it (facts in
 /work/shared/reference/suitecrm-api.md):
 
-- OAuth2 client credentials (`auth.ClientCredentialsAuth`): a token per integration,
-  renewed before it expires and once on a 401.
+- OAuth2 client credentials (`auth.ClientCredentials`): a token per integration, fetched
+  through the transport, shared by the machine's processes, renewed before it expires and
+  once on a 401.
 - JSON:API bodies: ``{"data": {"type", "id", "attributes"}}``; every error is a 400 with an
   ``errors`` object (or array) — an unknown id is a 400 "... is not found", read here as
   `NotFoundError`. HTML from a proxy, a body that is not JSON:API, a custom field the
@@ -40,13 +41,11 @@ from typing import Any
 import httpx
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic import ValidationError as PydanticValidationError
 
-from crmsync import fastjson
 from crmsync.config import IntegrationConfig
 from crmsync.mapping import normalize as n
 from crmsync.matching import exact_value, ignored_keys
-from crmsync.model.canonical import canonical_hash, canonicalize
+from crmsync.model.canonical import canonical_hash
 from crmsync.providers.base import (
     AuthError,
     Capabilities,
@@ -61,8 +60,10 @@ from crmsync.providers.base import (
     ValidationError,
 )
 from crmsync.providers.kit import HttpProvider, MappingFailure, PageAnswer, PageNumberPaginator, PageRequest, Paginator
+from crmsync.providers.kit.canonical import canonical_or_fail
+from crmsync.providers.suitecrm import answers, emails
 from crmsync.providers.suitecrm import mapping as m
-from crmsync.providers.suitecrm.auth import ClientCredentialsAuth
+from crmsync.providers.suitecrm.auth import TOKEN_FILE, TOKEN_PATH, ClientCredentials, TokenStore
 from crmsync.providers.transport import DEFAULT_PACE_FACTOR, TransportError, company_key, jitter
 from crmsync.settings import Settings, get_settings
 
@@ -98,37 +99,27 @@ class SuiteCrmOptions(BaseModel):
         return v
 
 
+def _token_store(settings: Settings) -> TokenStore | None:
+    """The machine's shared token store, or None when it cannot be had (then tokens live in
+    this process only). It uses the key the credentials are encrypted with, and never makes
+    one: a provider opened without a configured key keeps its tokens in memory."""
+    try:
+        key = settings.secret_key
+        if not key:
+            key_file = settings.data_dir / ".crmsync_secret_key"
+            if not key_file.is_file():
+                return None
+            key = key_file.read_text().strip()
+        return TokenStore(settings.data_dir / TOKEN_FILE, key)
+    except (OSError, ValueError):
+        return None
+
+
 def _credential(credentials: Mapping[str, str], name: str) -> str:
     value = credentials.get(name)
     if not value or not str(value).strip():
         raise AuthError(f"credencial ausente: informe '{name}'")
     return str(value).strip()
-
-
-def _errors_detail(body: Any) -> str | None:
-    """The message(s) of a JSON:API ``errors`` member (SuiteCRM sends one object; the
-    spec says an array) or of an OAuth error body."""
-    if not isinstance(body, Mapping):
-        return None
-    errors = body.get("errors")
-    items = errors if isinstance(errors, list) else [errors] if isinstance(errors, Mapping) else []
-    texts = []
-    for item in items:
-        if isinstance(item, Mapping):
-            text = item.get("detail") or item.get("title")
-            if text:
-                texts.append(str(text))
-    if texts:
-        return "; ".join(texts)
-    for key in ("error_description", "message", "error"):
-        if isinstance(body.get(key), str) and body[key]:
-            return str(body[key])
-    return None
-
-
-def _short(text: str, limit: int = 80) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class SuiteCrmProvider(HttpProvider):
@@ -178,11 +169,9 @@ class SuiteCrmProvider(HttpProvider):
         self.base_url = url
         self.client_id = _credential(credentials, "client_id")
         client_secret = _credential(credentials, "client_secret")
-        # Token requests keep the integration's pace too (the transport exists by the time
-        # the first one is sent).
-        self._auth = ClientCredentialsAuth(
-            url, self.client_id, client_secret, pace=lambda desc: self.transport.pace(desc)
-        )
+        # Tokens are fetched through the transport (pace, deadline, size cap) and shared by the
+        # machine's processes until shortly before they expire, encrypted like the credentials.
+        self._auth = ClientCredentials(url, self.client_id, client_secret, store=_token_store(self.settings))
         self.mapping = m.SuiteMapping(self.options.campo_cpf, self.options.campo_cnpj)
         self._ignored = ignored_keys(self.config.chaves_ignoradas)
         pace = self.options.requisicoes_por_segundo if rate_limit_per_second == "config" else rate_limit_per_second
@@ -221,8 +210,21 @@ class SuiteCrmProvider(HttpProvider):
     def auth_headers(self) -> dict[str, str]:
         return {"Content-Type": JSON_API, "Accept": JSON_API}
 
-    def auth(self) -> httpx.Auth:
-        return self._auth
+    def request_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._auth.token(self._post_token_form)}"}
+
+    def renew_auth(self, used: Mapping[str, str]) -> bool:
+        self._auth.forget(used.get("Authorization", "").removeprefix("Bearer "))
+        return True  # (revoked, server restarted, clock skew): one new token, one more try
+
+    def _post_token_form(self, form: Mapping[str, str]) -> httpx.Response:
+        return self.transport.request(
+            "POST",
+            TOKEN_PATH,
+            form=form,
+            headers={"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"},
+            idempotent=False,
+        )
 
     def list_path(self, entity_type: str) -> str:
         return f"{API}/module/{self._modules(entity_type)[0]}"
@@ -253,10 +255,12 @@ class SuiteCrmProvider(HttpProvider):
             raise ProtocolError("listagem paginada sem meta.total-pages", request=desc)
         page = request.page
         nxt = page + 1 if total_pages is not None and page < total_pages and data else None
+        size = request.params.get("page[size]", self.page_size)
+        page_size = int(size) if isinstance(size, int) or str(size).isdigit() else self.page_size
         if data and self._needs_custom_check(request.path):
             self._check_custom_fields(request.path, data, desc)
         return PageAnswer(
-            page=page, items=data, next_page=nxt, request=desc, total_pages=total_pages, page_size=self.page_size
+            page=page, items=data, next_page=nxt, request=desc, total_pages=total_pages, page_size=page_size
         )
 
     def map_in(self, entity_type: str, raw: Mapping[str, Any]) -> RemoteRecord:
@@ -290,84 +294,10 @@ class SuiteCrmProvider(HttpProvider):
         return self.mapping.to_attributes(module, data)
 
     def classify_error(self, response: httpx.Response, desc: str) -> ProviderError | None:
-        status = response.status_code
-        if status < 400:
-            return None
-        body = self._json(response)
-        detail = _errors_detail(body)
-        if detail is None and self._looks_html(response):
-            return ProtocolError(
-                f"o servidor respondeu uma página HTML (HTTP {status}) em vez de JSON:API: há um proxy "
-                "ou a URL base está errada?",
-                request=desc,
-            )
-        detail = detail or f"HTTP {status} sem mensagem"
-        if status in (401, 403):
-            return AuthError(f"o SuiteCRM recusou o acesso (HTTP {status}): {_short(detail, 200)}", request=desc)
-        if status == 404:
-            return FatalError("endereço inexistente no SuiteCRM (HTTP 404): confira a URL base", request=desc)
-        lowered = detail.lower()
-        missing = [f for f in (self.options.campo_cpf, self.options.campo_cnpj) if f in detail.split()]
-        if "field" in lowered and "not found" in lowered and missing:
-            # "The following field in Contact module is not found: cpf_c"
-            return ProtocolError(
-                f"o campo personalizado '{missing[0]}' não existe nesta instalação do SuiteCRM: crie-o ou "
-                f"ajuste opcoes_provedor (campo_cpf/campo_cnpj) — {_short(detail, 200)}",
-                request=desc,
-            )
-        if "with id" in lowered and "not found" in lowered:
-            return NotFoundError(f"registro não encontrado no SuiteCRM: {_short(detail, 200)}", request=desc)
-        if status in (400, 422):
-            field = self._invalid_property(detail)
-            fields = {field: detail} if field else {}
-            if field and field in (self.options.campo_cpf, self.options.campo_cnpj):
-                return ValidationError(
-                    f"o campo personalizado '{field}' não existe nesta instalação do SuiteCRM: crie-o ou "
-                    f"ajuste opcoes_provedor (campo_cpf/campo_cnpj) — {_short(detail, 200)}",
-                    fields=fields,
-                    request=desc,
-                )
-            return ValidationError(f"o SuiteCRM recusou os dados: {_short(detail, 200)}", fields=fields, request=desc)
-        return FatalError(f"o SuiteCRM recusou a requisição (HTTP {status}): {_short(detail, 200)}", request=desc)
-
-    # ------------------------------------------------------------------ answers
-
-    @staticmethod
-    def _looks_html(response: httpx.Response) -> bool:
-        ctype = response.headers.get("content-type", "").lower()
-        return "html" in ctype or response.content.lstrip().startswith(b"<")
-
-    @staticmethod
-    def _json(response: httpx.Response) -> Any:
-        if not response.content.strip():
-            return None
-        try:
-            return fastjson.loads(response.content)
-        except ValueError:
-            return None
+        return answers.classify(response, desc, (self.options.campo_cpf, self.options.campo_cnpj))
 
     def _document(self, response: httpx.Response, desc: str) -> Mapping[str, Any]:
-        """A JSON:API document of a successful answer, or a ProtocolError naming the request."""
-        if self._looks_html(response):
-            raise ProtocolError(
-                f"o servidor respondeu uma página HTML em vez de JSON:API: {_short(response.text)!r}", request=desc
-            )
-        body = self._json(response)
-        if not isinstance(body, Mapping):
-            if not response.content.strip():
-                raise ProtocolError("o SuiteCRM respondeu um corpo vazio", request=desc)
-            raise ProtocolError(f"JSON inválido ou truncado ({len(response.content)} bytes)", request=desc)
-        if "data" not in body:
-            raise ProtocolError("documento JSON:API sem o membro data", request=desc)
-        return body
-
-    @staticmethod
-    def _invalid_property(detail: str) -> str | None:
-        # SuiteCRM: "Property cpf_c in Contact module is invalid"
-        words = detail.split()
-        if len(words) >= 2 and words[0] == "Property":
-            return words[1]
-        return None
+        return answers.document(response, desc)
 
     def _needs_custom_check(self, path: str) -> bool:
         module = path.rstrip("/").rsplit("/", 1)[-1]
@@ -464,23 +394,10 @@ class SuiteCrmProvider(HttpProvider):
             path = f"{API}/module/{module}"
             params = {"page[size]": ID_PAGE_SIZE, "sort": "id", f"fields[{module}]": "id"}
             paginator = PageNumberPaginator(page_param="page[number]", page_size=ID_PAGE_SIZE)
-            while paginator.has_next_page:
-                request = self._page_request(path, params, paginator)
-                response, desc = self.send("GET", request.path, params=request.params)
-                body = self._document(response, desc)
-                data = body.get("data")
-                if not isinstance(data, list):
-                    raise ProtocolError(f"data deveria ser uma lista, veio {type(data).__name__}", request=desc)
-                ids = [item.get("id") for item in data if isinstance(item, Mapping)]
-                if len(ids) != len(data) or not all(isinstance(i, str) and i for i in ids):
-                    raise ProtocolError("item sem id na listagem de ids", request=desc)
-                meta = body.get("meta")
-                total = meta.get("total-pages") if isinstance(meta, Mapping) else None
-                total_pages = (
-                    int(total) if isinstance(total, int) or (isinstance(total, str) and total.isdigit()) else None
-                )
-                nxt = request.page + 1 if data and total_pages is not None and request.page < total_pages else None
-                paginator.update_state(PageAnswer(page=request.page, items=data, next_page=nxt, request=desc))
+            for answer in self.iter_answers(entity_type, path, params, paginator):
+                ids = [item.get("id") for item in answer.items if isinstance(item, Mapping)]
+                if len(ids) != len(answer.items) or not all(isinstance(i, str) and i for i in ids):
+                    raise ProtocolError("item sem id na listagem de ids", request=answer.request)
                 yield [m.external_id(module, str(i)) for i in ids]
 
     # ------------------------------------------------------------------ reading one
@@ -596,12 +513,14 @@ class SuiteCrmProvider(HttpProvider):
 
     def create(self, entity_type: str, data: Mapping[str, Any]) -> RemoteRecord:
         self._modules(entity_type)
-        try:
-            canonicalize(entity_type, data)  # refused here, with the field named, not half-stored there
-        except PydanticValidationError as exc:
-            fields = {".".join(str(p) for p in e["loc"]) or entity_type: str(e["msg"]) for e in exc.errors()}
-            detail = "; ".join(f"{k}: {v}" for k, v in fields.items())
-            raise ValidationError(f"registro inválido para o SuiteCRM ({detail})", fields=fields) from None
+        # Refused here, with the field named, not half-stored there.
+        canonical_or_fail(
+            entity_type,
+            data,
+            lambda msg, fields: ValidationError(msg, fields=fields),
+            partial=False,
+            what="registro inválido para o SuiteCRM",
+        )
         module = m.module_of(entity_type, data)
         return self._create_in(entity_type, module, self._map_out(module, data))
 
@@ -655,8 +574,30 @@ class SuiteCrmProvider(HttpProvider):
             attributes = {k: v for k, v in attributes.items() if str(held.get(k, "")) != v or k not in held}
         if not attributes:
             return current if current is not None else self.get(entity_type, external_id)
+        if "email1" in attributes:
+            return self._update_email(entity_type, module, bean_id, attributes, current)
         body = {"data": {"type": module, "id": bean_id, "attributes": attributes}}
         response, desc = self.send("PATCH", f"{API}/module", body=body)
+        return self._record_from(entity_type, self._document(response, desc), desc)
+
+    def _update_email(
+        self, entity_type: str, module: str, bean_id: str, attributes: dict[str, str], current: RemoteRecord | None
+    ) -> RemoteRecord:
+        """SuiteCRM ignores a PATCH of ``email1`` on a record that has an address: the change
+        goes through the EmailAddresses relationship (`emails`). A record without one takes
+        the plain PATCH, as a create does."""
+        if current is None or current.external_id != m.external_id(module, bean_id):
+            current = self.get(entity_type, m.external_id(module, bean_id))
+        old = str(current.raw.get("attributes", {}).get("email1") or "")
+        if not old.strip():
+            body = {"data": {"type": module, "id": bean_id, "attributes": attributes}}
+            response, desc = self.send("PATCH", f"{API}/module", body=body)
+            record = self._record_from(entity_type, self._document(response, desc), desc)
+            stored = record.raw.get("attributes", {}).get("email1")
+            if emails.same_address(stored, attributes["email1"]):
+                return record
+            old = str(stored or "")  # it had one after all (edited meanwhile): the relationship way
+        response, desc = emails.replace_primary(self.send, self._document, module, bean_id, attributes, old)
         return self._record_from(entity_type, self._document(response, desc), desc)
 
     def _move(
@@ -700,6 +641,11 @@ class SuiteCrmProvider(HttpProvider):
             version=canonical_hash(data),
             raw=record.raw,
         )
+
+    def check_access(self) -> None:
+        """One cheap authenticated request (a token, then one id of one Contact): what
+        `integration add` and `set-connection` ask before storing credentials."""
+        self.send("GET", f"{API}/module/{m.CONTACTS}", params={"page[size]": 1, f"fields[{m.CONTACTS}]": "id"})
 
     # ------------------------------------------------------------------ figures
 

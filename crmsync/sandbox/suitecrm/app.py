@@ -36,7 +36,7 @@ from crmsync.sandbox.suitecrm.errors import JSON_API, OAuthError, SuiteError
 from crmsync.sandbox.suitecrm.legacy import LEGACY_PATH, LegacyRest
 from crmsync.sandbox.suitecrm.modules import ModuleSpec
 from crmsync.sandbox.suitecrm.query import ParsedQuery, parse_fields, parse_listing
-from crmsync.sandbox.suitecrm.store import SuiteCrmStore
+from crmsync.sandbox.suitecrm.store import SuiteCrmStore, api_stamp
 from crmsync.sandbox.traffic import Traffic
 
 Scope = MutableMapping[str, Any]
@@ -174,7 +174,16 @@ def jsonapi(body: dict[str, Any], status: int = 200, headers: dict[str, str] | N
 
 
 def suite_error(exc: SuiteError) -> JSONResponse:
-    return jsonapi(exc.body(), exc.status)
+    """SuiteCRM's 400: failures of the services (a bean not found, already there, not related)
+    come as JSON:API; the parameter validation before them (unknown filter field, attribute,
+    operator, module, page size) answers plain ``application/json``, as the real 7.14.6 does."""
+    detail = exc.detail
+    service = (
+        ("module with id" in detail and detail.endswith("is not found"))
+        or "is already exist" in detail
+        or "is not related to" in detail
+    )
+    return JSONResponse(exc.body(), status_code=exc.status, media_type=JSON_API if service else "application/json")
 
 
 def _json_bytes(body: dict[str, Any]) -> bytes:
@@ -183,9 +192,10 @@ def _json_bytes(body: dict[str, Any]) -> bytes:
 
 def resource(spec: ModuleSpec, record: dict[str, Any], fields: list[str] | None = None) -> dict[str, Any]:
     """A bean as SuiteCRM answers it: object name as ``type``, strings, relationship links."""
-    attributes = {k: v for k, v in record.items() if k != "id"}
+    attributes: dict[str, Any] | list[Any] = {k: v for k, v in record.items() if k != "id"}
     if fields is not None:
-        attributes = {k: v for k, v in attributes.items() if k in fields}
+        # PHP's empty array: a record listed with fields[X]=id carries "attributes": [].
+        attributes = {k: v for k, v in record.items() if k != "id" and k in fields} or []
     path = f"V8/module/{spec.name}/{record['id']}"
     return {
         "type": spec.object_name,
@@ -488,11 +498,81 @@ def _add_module_routes(app: FastAPI, state: SuiteCrmState) -> None:
         return jsonapi({"meta": {"message": f"Record with id {id} is deleted"}, "data": []})
 
     base = f"{API_PREFIX}/module"
+    _add_email_relationship_routes(app, state, base)
     app.add_api_route(base, create_record, methods=["POST"], include_in_schema=False)
     app.add_api_route(base, update_record, methods=["PATCH"], include_in_schema=False)
     app.add_api_route(base + "/{module}", list_records, methods=["GET"], include_in_schema=False)
     app.add_api_route(base + "/{module}/{id}", get_record, methods=["GET"], include_in_schema=False)
     app.add_api_route(base + "/{module}/{id}", delete_record, methods=["DELETE"], include_in_schema=False)
+
+
+EMAIL_LINK = "email_addresses"
+
+
+def _email_address_resource(row: dict[str, Any]) -> dict[str, Any]:
+    stamp = api_stamp(row["date_created"])
+    return {
+        "type": "EmailAddress",
+        "id": row["id"],
+        "attributes": {
+            "email_address": row["email_address"],
+            "email_address_caps": row["email_address_caps"],
+            "invalid_email": "0",
+            "opt_out": "0",
+            "confirm_opt_in": "not-opt-in",
+            "date_created": stamp,
+            "date_modified": stamp,
+            "deleted": "0",
+        },
+        "links": {"self": f"V8/module/EmailAddress/{row['id']}"},
+    }
+
+
+def _add_email_relationship_routes(app: FastAPI, state: SuiteCrmState, base: str) -> None:
+    """``/{Module}/{id}/relationships/email_addresses``: list, link, unlink, as
+    ``RelationshipService`` answers them (the route that really changes a stored e-mail)."""
+    store = state.store
+
+    def link_name(spec: ModuleSpec, link: str) -> None:
+        if link != EMAIL_LINK or "email1" not in store.attributes_of(spec):
+            raise SuiteError(f"Cannot load relationship {link} for module {spec.object_name}")
+
+    async def list_links(module: str, id: str, link: str) -> Response:
+        spec = store.spec(module)
+        link_name(spec, link)
+        rows = await run_in_threadpool(store.email_links, spec.name, id)
+        if not rows:
+            message = f"There is no relationship set in {spec.object_name} module with {link} link field"
+            return jsonapi({"meta": {"message": message}, "data": []})
+        meta = {"total-records": len(rows), "total-pages": 1, "records-on-this-page": len(rows)}
+        return jsonapi({"meta": meta, "data": [_email_address_resource(r) for r in rows]})
+
+    async def add_link(request: Request, module: str, id: str, link: str) -> Response:
+        spec = store.spec(module)
+        link_name(spec, link)
+        data = await read_document(request)
+        if data["type"] not in ("EmailAddresses", "EmailAddress") or not data.get("id"):
+            raise SuiteError(f"Cannot load relationship {link} for module {spec.object_name}")
+        await run_in_threadpool(lambda: store.change_email_link(spec.name, id, data["id"], add=True))
+        message = (
+            f"Email Address record with id {data['id']} has been related to {spec.name} record with id {id} "
+            f"using link {link}"
+        )
+        return jsonapi({"meta": {"message": message, "relationshipLink": link}, "data": []}, 201)
+
+    async def drop_link(module: str, id: str, link: str, related: str) -> Response:
+        spec = store.spec(module)
+        link_name(spec, link)
+        await run_in_threadpool(lambda: store.change_email_link(spec.name, id, related, add=False))
+        message = (
+            f"Relationship has been deleted between {spec.object_name} with id {id} and EmailAddress with id {related}"
+        )
+        return jsonapi({"meta": {"message": message}, "data": []})
+
+    path = base + "/{module}/{id}/relationships/{link}"
+    app.add_api_route(path, list_links, methods=["GET"], include_in_schema=False)
+    app.add_api_route(path, add_link, methods=["POST"], include_in_schema=False)
+    app.add_api_route(path + "/{related}", drop_link, methods=["DELETE"], include_in_schema=False)
 
 
 async def _json_object(request: Request) -> dict[str, Any]:

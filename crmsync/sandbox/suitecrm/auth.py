@@ -80,7 +80,12 @@ class TokenIssuer:
         client_id, client_secret = basic or (str(form.get("client_id") or ""), str(form.get("client_secret") or ""))
         if not client_id:
             raise invalid_request("client_id")
-        if not (_same(client_id, self.config.client_id) and _same(client_secret, self.config.client_secret)):
+        if not _same(client_id, self.config.client_id):
+            # SuiteCRM 7.14's ClientRepository loads the OAuth2Clients bean and fails with a 500
+            # naming the id (league/oauth2-server's "unknown_error"), not a 401.
+            self.counts["unknown_client"] += 1
+            raise OAuthError("unknown_error", f"OAuth2Clients module with id {client_id} is not found", 500)
+        if not _same(client_secret, self.config.client_secret):
             self.counts["invalid_client"] += 1
             raise invalid_client()
         refresh: str | None = None
@@ -175,4 +180,10 @@ class TokenIssuer:
         with self._lock:
             now = self.clock.time()
             live = sum(1 for t in self._access.values() if t.expires_at > now and not t.revoked)
-            return {"live": live, "ttl_seconds": self.config.token_ttl_seconds, **dict(self.counts)}
+            # Every token request leaves a row in SuiteCRM's oauth2tokens (nothing prunes them).
+            return {
+                "live": live,
+                "oauth2tokens": len(self._access),
+                "ttl_seconds": self.config.token_ttl_seconds,
+                **dict(self.counts),
+            }

@@ -31,7 +31,8 @@ from crmsync.sandbox.suitecrm.store import Condition, ListQuery, SuiteCrmStore, 
 
 LEGACY_PATH = "/service/v4_1/rest.php"
 _CONDITION = re.compile(
-    r"^\s*(?:\w+\.)?(date_modified|date_entered|deleted|id)\s*(>=|<=|<>|!=|=|>|<)\s*'([^']*)'\s*$", re.IGNORECASE
+    r"^\s*(?:\w+\.)?(date_modified|date_entered|deleted|id)\s*(>=|<=|<>|!=|=|>|<)\s*(?:'([^']*)'|(\d+))\s*$",
+    re.IGNORECASE,
 )
 _ORDER = re.compile(r"^\s*(?:\w+\.)?(\w+)(?:\s+(asc|desc))?\s*$", re.IGNORECASE)
 _OPS = {"=": "eq", "<>": "neq", "!=": "neq", ">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
@@ -138,7 +139,8 @@ class LegacyRest:
             match = _CONDITION.match(part.strip().strip("()"))
             if match is None:
                 raise LegacyError("Invalid Query", 40, f"The sandbox does not understand the query: {text}")
-            field, op, value = match.group(1).lower(), _OPS[match.group(2)], match.group(3)
+            field, op = match.group(1).lower(), _OPS[match.group(2)]
+            value = match.group(3) if match.group(3) is not None else match.group(4)
             if field.startswith("date_"):
                 try:
                     parse_stamp(value)

@@ -109,7 +109,7 @@ class SuiteCrmSandboxServer(LoopbackSandbox[SuiteCrmSandboxConfig, SuiteCrmState
         return self.store.create(module, attributes, bean_id)
 
     def panel_update(self, module: str, bean_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
-        return self.store.update(module, bean_id, attributes)
+        return self.store.update(module, bean_id, attributes, panel=True)
 
     def panel_delete(self, module: str, bean_id: str) -> None:
         self.store.delete(module, bean_id)

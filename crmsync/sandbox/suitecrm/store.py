@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crmsync.sandbox.formats import SandboxClock
+from crmsync.sandbox.suitecrm.emails import EmailBook
 from crmsync.sandbox.suitecrm.errors import SuiteError
 from crmsync.sandbox.suitecrm.modules import (
     DEFAULTS,
@@ -58,7 +59,7 @@ CREATE INDEX IF NOT EXISTS ix_beans_mod ON beans (module, deleted, date_modified
 CREATE INDEX IF NOT EXISTS ix_beans_id ON beans (module, deleted, id);
 """
 
-OPERATORS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+OPERATORS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "like": "LIKE"}
 
 
 def parse_stamp(value: str) -> datetime:
@@ -133,6 +134,7 @@ class SuiteCrmStore:
         self._conn = sqlite3.connect(db_path or ":memory:", check_same_thread=False, isolation_level=None)
         self._conn.create_function("tie_rank", 2, _tie_rank, deterministic=True)
         self._conn.executescript(_SCHEMA)
+        self.emails = EmailBook(self._conn)
 
     # ------------------------------------------------------------------ modules
     def spec(self, module: str) -> ModuleSpec:
@@ -236,12 +238,15 @@ class SuiteCrmStore:
                 (spec.name, new_id, entered, modified, json.dumps(body, ensure_ascii=False)),
             )
             self._generation += 1
+            if body.get("email1"):
+                self.emails.set_primary(spec.name, new_id, body["email1"], now)
             return {"id": new_id, **body}
 
     def bulk_create(self, module: str, records: Iterable[dict[str, Any]]) -> int:
         """Seed many beans in one transaction (dates may be given in ``date_entered/date_modified``)."""
         spec = self.spec(module)
         rows = []
+        emails: list[str] = []
         for attributes in records:
             bean_id = str(attributes.pop("id", None) or uuid.uuid4())
             now = self.now_db()
@@ -257,11 +262,15 @@ class SuiteCrmStore:
             )
             body = self._build_attributes(spec, {}, attributes, date_entered=entered, date_modified=modified, deleted=0)
             rows.append((spec.name, bean_id, entered, modified, json.dumps(body, ensure_ascii=False)))
+            emails.append(str(body.get("email1") or ""))
         with self._lock:
             self._conn.execute("BEGIN")
             self._conn.executemany(
                 "INSERT INTO beans (module, id, deleted, date_entered, date_modified, body) VALUES (?, ?, 0, ?, ?, ?)",
                 rows,
+            )
+            self.emails.bulk_primary(
+                [(r[0], r[1], email, r[2]) for r, email in zip(rows, emails, strict=True) if email]
             )
             self._conn.execute("COMMIT")
             self._generation += 1
@@ -287,14 +296,18 @@ class SuiteCrmStore:
             raise self._not_found(spec, bean_id)
         return self._row_to_record(row)
 
-    def update(self, module: str, bean_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
-        """PATCH: only the attributes given change; ``date_modified`` moves to now unless given."""
+    def update(self, module: str, bean_id: str, attributes: dict[str, Any], *, panel: bool = False) -> dict[str, Any]:
+        """PATCH: only the attributes given change; ``date_modified`` moves to now unless given.
+        ``email1`` is ignored on a bean that has an address (SuiteCRM 7.14 parses it only when
+        the bean has none, see `emails`), unless the edit comes from SuiteCRM's screens (`panel`)."""
         spec = self.spec(module)
         self._check_attributes(spec, attributes)
         with self._lock:
             row = self._find(spec.name, bean_id)
             if row is None:
                 raise self._not_found(spec, bean_id)
+            if "email1" in attributes and not panel and self.emails.has_addresses(spec.name, bean_id):
+                attributes = {k: v for k, v in attributes.items() if k != "email1"}
             current = json.loads(row[1])
             modified = (
                 self._stamp_from_client(attributes["date_modified"], "date_modified", spec)
@@ -304,6 +317,9 @@ class SuiteCrmStore:
             body = self._build_attributes(
                 spec, current, attributes, date_entered=row[3], date_modified=modified, deleted=0
             )
+            if "email1" in attributes:
+                self.emails.set_primary(spec.name, bean_id, body.get("email1", ""), modified)
+                body["email1"] = self.emails.email1(spec.name, bean_id)
             self._conn.execute(
                 "UPDATE beans SET date_modified = ?, body = ? WHERE module = ? AND id = ?",
                 (modified, json.dumps(body, ensure_ascii=False), spec.name, bean_id),
@@ -355,6 +371,37 @@ class SuiteCrmStore:
         spec = self.spec(module)
         with self._lock:
             self._conn.execute("DELETE FROM beans WHERE module = ? AND id = ?", (spec.name, bean_id))
+            self._generation += 1
+
+    # ------------------------------------------------------------------ e-mail relationship
+    def email_links(self, module: str, bean_id: str) -> list[dict[str, Any]]:
+        """``GET .../{id}/relationships/email_addresses``: the bean's linked addresses."""
+        spec = self.spec(module)
+        with self._lock:
+            if self._find(spec.name, bean_id) is None:
+                raise self._not_found(spec, bean_id)
+            return self.emails.live(spec.name, bean_id)
+
+    def change_email_link(self, module: str, bean_id: str, email_address_id: str, *, add: bool) -> None:
+        """Link (POST) or unlink (DELETE) an address; the bean's ``email1`` follows, its
+        ``date_modified`` does not (a relationship change does not save the bean)."""
+        spec = self.spec(module)
+        with self._lock:
+            row = self._find(spec.name, bean_id)
+            if row is None:
+                raise self._not_found(spec, bean_id)
+            if add:
+                if not self.emails.exists(email_address_id):
+                    raise SuiteError(f"EmailAddresses module with id {email_address_id} is not found")
+                self.emails.link(spec.name, bean_id, email_address_id)
+            elif not self.emails.unlink(spec.name, bean_id, email_address_id):
+                raise SuiteError(f"Module with {email_address_id} id is not related to {spec.object_name}")
+            body = json.loads(row[1])
+            body["email1"] = self.emails.email1(spec.name, bean_id)
+            self._conn.execute(
+                "UPDATE beans SET body = ? WHERE module = ? AND id = ?",
+                (json.dumps(body, ensure_ascii=False), spec.name, bean_id),
+            )
             self._generation += 1
 
     # ------------------------------------------------------------------ listing
