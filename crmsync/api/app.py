@@ -7,7 +7,8 @@ status/metrics (status) and the web console (crmsync.web.console).
 Every error answers JSON `{"detail": ...}`: validation errors as a list naming each field
 (`loc`, `campo`, `msg`; the rejected input is never echoed, it may hold a secret), others as
 a message. An unexpected error is logged and answered 500 without a stack trace. Bodies over
-1 MiB are refused with 413 before any route reads them.
+1 MiB are refused with 413 before any route reads them. Past `CRMSYNC_API_CONCURRENCY`
+requests at once, a request waits briefly and then answers 503 (`crmsync.api.limits`).
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from crmsync.api.limits import BUSY_DETAIL, ConcurrencyLimit
 from crmsync.config import ConfigError
 from crmsync.db.health import RETRY_AFTER_SECONDS, is_busy, is_out_of_range, write_problem
 from crmsync.db.session import get_engine
 from crmsync.runtime import install_listeners
 from crmsync.services.errors import ServiceError, validation_detail
+from crmsync.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +188,12 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         return await unexpected(request, exc)
 
+    @app.exception_handler(PoolTimeout)
+    async def pool_exhausted(request: Request, _exc: PoolTimeout) -> JSONResponse:
+        # only with a pool set smaller than the API's concurrency plus the worker's threads
+        log.warning("database pool exhausted on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": BUSY_DETAIL}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error(
@@ -203,6 +213,10 @@ def create_app() -> FastAPI:
         description="Sincronização bidirecional entre o ERP local e CRMs externos (GestãoClick, SuiteCRM).",
     )
     install_error_handlers(app)
+    settings = get_settings()
+    # Inside the body limit: a slot is taken once the body has arrived, not while a slow
+    # client uploads it.
+    app.add_middleware(ConcurrencyLimit, limit=settings.api_concurrency, wait_seconds=settings.api_queue_wait_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
 
     @app.get("/health", tags=["status"])

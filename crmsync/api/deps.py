@@ -44,17 +44,21 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def current_loja(
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_store_bearer)],
 ) -> Loja:
-    """The store whose API key is in the `Authorization: Bearer` header (401 otherwise)."""
+    """The store whose API key is in the `Authorization: Bearer` header (401 otherwise).
+
+    Looked up in a session of its own, closed before this returns: the request then waits
+    for its route's thread holding no connection (issue #20). The store comes back detached,
+    its columns loaded; routes use its id and key prefix, never a relationship."""
     if credentials is None or not credentials.credentials:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "chave de API ausente (Authorization: Bearer <chave>)",
             headers=_CHALLENGE,
         )
-    loja = loja_by_api_key(session, credentials.credentials)
+    with get_sessionmaker()() as session:
+        loja = loja_by_api_key(session, credentials.credentials)
     if loja is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "chave de API inválida", headers=_CHALLENGE)
     return loja

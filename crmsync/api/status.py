@@ -16,11 +16,12 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from crmsync.api.deps import LojaDep, SessionDep
+from crmsync.api.limits import ReleasingRoute
 from crmsync.services.failures import ignore_item, item_to_dict, list_items, retry_item
 from crmsync.services.metrics import metrics_text
 from crmsync.services.status import store_status
 
-router = APIRouter(tags=["status"])
+router = APIRouter(route_class=ReleasingRoute, tags=["status"])
 log = logging.getLogger("crmsync.status")
 
 
