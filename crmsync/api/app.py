@@ -17,6 +17,7 @@ import importlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
+from decimal import InvalidOperation
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -188,12 +189,6 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         return await unexpected(request, exc)
 
-    @app.exception_handler(PoolTimeout)
-    async def pool_exhausted(request: Request, _exc: PoolTimeout) -> JSONResponse:
-        # only with a pool set smaller than the API's concurrency plus the worker's threads
-        log.warning("database pool exhausted on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": BUSY_DETAIL}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error(
@@ -206,6 +201,21 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": "erro interno; veja o log do servidor"}, status_code=500)
 
 
+def install_load_handlers(app: FastAPI) -> None:
+    """Backstops of issue #20: a pool timeout is a 503 (never a 500), and a decimal past what
+    the context holds a 422 (the models refuse it first; this covers any other path)."""
+
+    @app.exception_handler(PoolTimeout)
+    async def pool_exhausted(request: Request, _exc: PoolTimeout) -> JSONResponse:
+        # only with a pool set smaller than the API's concurrency plus the worker's threads
+        log.warning("database pool exhausted on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": BUSY_DETAIL}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+    @app.exception_handler(InvalidOperation)
+    async def decimal_overflow(_request: Request, _exc: InvalidOperation) -> JSONResponse:
+        return JSONResponse({"detail": "valor fora do intervalo aceito"}, status_code=422)
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
         title="crmsync",
@@ -213,6 +223,7 @@ def create_app() -> FastAPI:
         description="Sincronização bidirecional entre o ERP local e CRMs externos (GestãoClick, SuiteCRM).",
     )
     install_error_handlers(app)
+    install_load_handlers(app)
     settings = get_settings()
     # Inside the body limit: a slot is taken once the body has arrived, not while a slow
     # client uploads it.
