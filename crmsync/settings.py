@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     # Past the pool (only with a pool smaller than the load): wait this long, then 503.
     db_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
+    # A CRM's base URL in link-local space (169.254.0.0/16, fe80::/10: cloud metadata) is
+    # refused unless this is true (crmsync.services.crm_address); loopback is always allowed.
+    allow_link_local_crm: bool = False
+    # Bearer token of GET /metrics ("" = open, as before; see also `crmsync serve --metrics-port`).
+    metrics_token: str = ""
+
     def resolved_db_pool_size(self) -> int:
         return self.db_pool_size or self.api_concurrency + 10
 
