@@ -97,3 +97,15 @@ def test_a_link_local_crm_address_is_a_422_from_the_api_unless_allowed(
         reset_settings_cache()
         r = client.patch(f"/api/admin/integracoes/{created}", json={"base_url": LINK_LOCAL[0]}, headers=admin)
         assert r.status_code == 200, r.text
+
+
+def test_metrics_need_the_token_when_one_is_set(app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    with TestClient(create_app()) as client:
+        assert client.get("/metrics").status_code == 200  # no token configured: open, as before
+        monkeypatch.setenv("CRMSYNC_METRICS_TOKEN", "scrape-me")
+        reset_settings_cache()
+        refused = client.get("/metrics")
+        assert refused.status_code == 401 and "detail" in refused.json()
+        assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        ok = client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+        assert ok.status_code == 200 and "crmsync" in ok.text
