@@ -108,6 +108,7 @@ async def load(
     import httpx
 
     results: list[tuple[int, str, int, float]] = []
+    errors: Counter[str] = Counter()
     limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
     timeout = httpx.Timeout(args.client_timeout)
     stop_at = time.monotonic() + args.duration
@@ -131,8 +132,9 @@ async def load(
                     status = r.status_code
                 except httpx.TimeoutException:
                     status = 0
-                except httpx.HTTPError:
+                except httpx.HTTPError as exc:
                     status = -1
+                    errors[type(exc).__name__] += 1
                 results.append((store, "escrita" if write else "leitura", status, time.perf_counter() - started))
                 if status == 503:
                     await asyncio.sleep(min(1.0, args.retry_pause))  # a real client honours Retry-After (shortened)
@@ -140,6 +142,7 @@ async def load(
         began = time.monotonic()
         await asyncio.gather(*(client(i) for i in range(args.clients)))
         elapsed = time.monotonic() - began
+    load.errors = dict(errors)  # type: ignore[attr-defined]
     return results, elapsed
 
 
@@ -173,6 +176,8 @@ def summarize(
         "errors_5xx": sum(n for s, n in statuses.items() if s >= 500 and s != 503),
         "timeouts": statuses.get(0, 0),
         "transport_errors": statuses.get(-1, 0),
+        "transport_error_kinds": getattr(load, "errors", {}),
+        "busy_503_latency": lat([r for r in results if r[2] == 503]),
         "all_2xx": lat(ok),
         "healthy_reads": lat([r for r in healthy_ok if r[1] == "leitura"]),
         "healthy_writes": lat([r for r in healthy_ok if r[1] == "escrita"]),

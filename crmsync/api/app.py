@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -210,6 +210,20 @@ def install_load_handlers(app: FastAPI) -> None:
         # only with a pool set smaller than the API's concurrency plus the worker's threads
         log.warning("database pool exhausted on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": BUSY_DETAIL}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        # The database's own state, not the input: too many clients, a lost connection, a
+        # server restarting, a lock wait. A moment later it may work: 503, never 500.
+        if is_out_of_range(exc):
+            return JSONResponse({"detail": "valor fora do intervalo aceito"}, status_code=422)
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc.orig).__name__)
+        detail = "banco de dados ocupado" if is_busy(exc) else "banco de dados indisponível no momento"
+        return JSONResponse(
+            {"detail": f"{detail}; tente novamente em instantes"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
 
     @app.exception_handler(InvalidOperation)
     async def decimal_overflow(_request: Request, _exc: InvalidOperation) -> JSONResponse:

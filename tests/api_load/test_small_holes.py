@@ -109,3 +109,20 @@ def test_metrics_need_the_token_when_one_is_set(app_env: dict[str, str], monkeyp
         assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
         ok = client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
         assert ok.status_code == 200 and "crmsync" in ok.text
+
+
+def test_a_database_that_refuses_connections_is_a_503_not_a_500(
+    app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A PostgreSQL server that refuses the connection (here: no such database; in #20's
+    # bench: "too many clients already") is the database's state, not the request's fault.
+    from crmsync.db.session import dispose_engines
+
+    pg = os.environ.get("CRMSYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    monkeypatch.setenv("CRMSYNC_DATABASE_URL", pg.rsplit("/", 1)[0] + "/crmsync_no_such_database_20")
+    reset_settings_cache()
+    dispose_engines()
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        r = client.get("/api/clientes?limit=1", headers={"Authorization": "Bearer crm_whatever"})
+    assert r.status_code == 503, r.text
+    assert r.headers["Retry-After"].isdigit() and "detail" in r.json()
