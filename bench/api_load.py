@@ -9,8 +9,9 @@ CRM must not slow the others' saves.
 (`GET /api/clientes?limit=1`), 20% writes (`POST /api/clientes`, which queues the automatic
 push to the store's CRM). Every store has a GestãoClick integration on ONE sandbox process
 (own company and tokens), except store 0, whose CRM is a `HungServer` (accepts, never
-answers), unless `--no-hung`. The clients are asyncio + httpx in this process, each request
-with a `--client-timeout` deadline (a request past it counts as a timeout).
+answers), unless `--no-hung`. The clients are asyncio + httpx, spread over
+`--client-processes` processes (one cannot drive hundreds of connections on a loaded
+machine), each request with a `--client-timeout` deadline (past it: a timeout).
 
 Backends:
 
@@ -102,17 +103,17 @@ def drop_pg(name: str | None) -> None:
 
 
 async def load(
-    base: str, keys: list[str], hung_index: int | None, args: argparse.Namespace
-) -> tuple[list[tuple[int, str, int, float]], float]:
+    base: str, keys: list[str], args: argparse.Namespace, first: int, count: int
+) -> tuple[list[tuple[int, str, int, float]], float, dict[str, int]]:
     """Run the clients; (store, kind, status (0 = timeout, -1 = other transport error), seconds)."""
     import httpx
 
     results: list[tuple[int, str, int, float]] = []
     errors: Counter[str] = Counter()
-    limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
+    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
     timeout = httpx.Timeout(args.client_timeout)
     stop_at = time.monotonic() + args.duration
-    rng = random.Random(20)
+    rng = random.Random(20 + first)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as http:
 
         async def client(i: int) -> None:
@@ -140,14 +141,50 @@ async def load(
                     await asyncio.sleep(min(1.0, args.retry_pause))  # a real client honours Retry-After (shortened)
 
         began = time.monotonic()
-        await asyncio.gather(*(client(i) for i in range(args.clients)))
+        await asyncio.gather(*(client(i) for i in range(first, first + count)))
         elapsed = time.monotonic() - began
-    load.errors = dict(errors)  # type: ignore[attr-defined]
-    return results, elapsed
+    return results, elapsed, dict(errors)
+
+
+def client_process(base: str, keys: list[str], args: argparse.Namespace, first: int, count: int, out: Any) -> None:
+    """One client process (the clients are spread over several: one Python process cannot
+    drive hundreds of connections on a loaded machine without becoming the bottleneck)."""
+    out.put(asyncio.run(load(base, keys, args, first, count)))
+
+
+def run_clients(base: str, keys: list[str], args: argparse.Namespace) -> tuple[list[Any], float, dict[str, int]]:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs_n = max(1, min(args.client_processes, args.clients))
+    share = [args.clients // procs_n + (1 if i < args.clients % procs_n else 0) for i in range(procs_n)]
+    procs = []
+    first = 0
+    for count in share:
+        p = ctx.Process(target=client_process, args=(base, keys, args, first, count, out))
+        p.start()
+        procs.append(p)
+        first += count
+    results: list[Any] = []
+    elapsed = 0.0
+    errors: Counter[str] = Counter()
+    for _ in procs:
+        r, e, errs = out.get()
+        results.extend(r)
+        elapsed = max(elapsed, e)
+        errors.update(errs)
+    for p in procs:
+        p.join()
+    return results, elapsed, dict(errors)
 
 
 def summarize(
-    results: list[tuple[int, str, int, float]], elapsed: float, hung_index: int | None, args: argparse.Namespace
+    results: list[tuple[int, str, int, float]],
+    elapsed: float,
+    errors: dict[str, int],
+    hung_index: int | None,
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
     statuses = Counter(s for _, _, s, _ in results)
     ok = [r for r in results if 200 <= r[2] < 300]
@@ -165,6 +202,7 @@ def summarize(
         "backend": args.backend,
         "serve_processes": args.serve_processes if args.backend == "postgres" else 1,
         "clients": args.clients,
+        "client_processes": args.client_processes,
         "stores": args.stores,
         "hung_store": hung_index is not None,
         "duration_s": round(elapsed, 1),
@@ -176,7 +214,7 @@ def summarize(
         "errors_5xx": sum(n for s, n in statuses.items() if s >= 500 and s != 503),
         "timeouts": statuses.get(0, 0),
         "transport_errors": statuses.get(-1, 0),
-        "transport_error_kinds": getattr(load, "errors", {}),
+        "transport_error_kinds": errors,
         "busy_503_latency": lat([r for r in results if r[2] == 503]),
         "all_2xx": lat(ok),
         "healthy_reads": lat([r for r in healthy_ok if r[1] == "leitura"]),
@@ -253,8 +291,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901 - one linear 
             + (f" ({args.serve_processes} processos serve)" if args.backend == "postgres" else ""),
             flush=True,
         )
-        results, elapsed = asyncio.run(load(base, keys, hung_index, args))
-        summary = summarize(results, elapsed, hung_index, args)
+        results, elapsed, errors = run_clients(base, keys, args)
+        summary = summarize(results, elapsed, errors, hung_index, args)
     finally:
         for p in procs:
             p.terminate()
@@ -296,6 +334,7 @@ def main() -> None:
     parser.add_argument("--api-concurrency", type=int, default=0, help="CRMSYNC_API_CONCURRENCY (0: default)")
     parser.add_argument("--client-timeout", type=float, default=30.0, help="a request past this is a timeout")
     parser.add_argument("--retry-pause", type=float, default=0.2, help="pause after a 503 (seconds)")
+    parser.add_argument("--client-processes", type=int, default=4, help="processes the clients are spread over")
     parser.add_argument("--no-hung", action="store_true", help="control run: every store's CRM healthy")
     args = parser.parse_args()
     summary = run(args)
