@@ -29,7 +29,9 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 def get_session() -> Iterator[Session]:
     """One session per request, on the configured database; rolled back if the request
-    fails, closed always. Services commit their own units of work."""
+    fails, closed always. Services commit their own units of work. It takes a connection only
+    when first used, and API routes close it in their own thread as they return
+    (`crmsync.api.limits.ReleasingRoute`), so no connection waits on the next thread hop."""
     session = get_sessionmaker()()
     try:
         yield session
