@@ -22,6 +22,10 @@ from crmsync.settings import get_settings
 # job runtime: a variable of our own, read once by `worker_app`.
 _EMBED_ENV = "CRMSYNC_SERVE_EMBEDDED_RUNTIME"
 WORKER_HEALTHCHECK_SECONDS = 60
+# uvicorn closes an idle keep-alive connection after 5 s; a client that sends its next request
+# on it at that moment gets a reset (seen as ReadError in bench/api_load.py on a loaded
+# machine). 75 s, as nginx, makes that race rare; clients should still retry a reset GET.
+KEEP_ALIVE_SECONDS = 75
 
 
 def register(app: typer.Typer) -> None:
@@ -67,7 +71,7 @@ def serve(
     typer.echo(f"crmsync: banco {url}; API em http://{host}:{port} (documentação em /docs)", err=True)
     os.environ[_EMBED_ENV] = "0" if no_worker else "1"
     if workers == 1:
-        uvicorn.run(worker_app(), host=host, port=port, log_level="info")
+        uvicorn.run(worker_app(), host=host, port=port, log_level="info", timeout_keep_alive=KEEP_ALIVE_SECONDS)
         return
     if get_settings().resolved_database_url().startswith("sqlite"):
         typer.echo(
@@ -82,6 +86,7 @@ def serve(
         host=host,
         port=port,
         log_level="info",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         # uvicorn kills a process that does not answer its health ping in 5 s; one still
         # importing on a loaded machine, or busy with a burst, is not hung.
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
