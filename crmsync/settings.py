@@ -51,6 +51,25 @@ class Settings(BaseSettings):
     sync_log_retention_days: int = 90
     # Hours a manual job's record (GET /api/crm/jobs/{id}) is kept after its last change.
     job_record_retention_hours: float = Field(default=72.0, gt=0)
+    # API admission (issue #20): at most `api_concurrency` requests are being worked on at
+    # once per `serve` process; a request past that waits up to `api_queue_wait_seconds` for
+    # a turn, then answers 503 with Retry-After. The database pool is sized from the same
+    # number (`db_pool_size` 0 = api_concurrency + 10 for the embedded worker and scheduler),
+    # so an admitted request never waits on the pool.
+    api_concurrency: int = Field(default=32, ge=1, le=1000)
+    api_queue_wait_seconds: float = Field(default=5.0, ge=0, le=60)
+    db_pool_size: int = Field(default=0, ge=0, le=2000)
+    # Past the pool (only with a pool smaller than the load): wait this long, then 503.
+    db_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+
+    # A CRM's base URL in link-local space (169.254.0.0/16, fe80::/10: cloud metadata) is
+    # refused unless this is true (crmsync.services.crm_address); loopback is always allowed.
+    allow_link_local_crm: bool = False
+    # Bearer token of GET /metrics ("" = open, as before; see also `crmsync serve --metrics-port`).
+    metrics_token: str = ""
+
+    def resolved_db_pool_size(self) -> int:
+        return self.db_pool_size or self.api_concurrency + 10
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'crmsync.db').as_posix()}"

@@ -13,11 +13,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from crmsync.api.deps import AdminDep, SessionDep
+from crmsync.api.limits import ReleasingRoute
 from crmsync.services import integracoes as integ_svc
 from crmsync.services import lojas as lojas_svc
 from crmsync.services.ids import MAX_ID
 
-router = APIRouter(prefix="/api/admin", tags=["administração"])
+router = APIRouter(route_class=ReleasingRoute, prefix="/api/admin", tags=["administração"])
 
 
 class LojaCreate(BaseModel):

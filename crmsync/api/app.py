@@ -7,7 +7,8 @@ status/metrics (status) and the web console (crmsync.web.console).
 Every error answers JSON `{"detail": ...}`: validation errors as a list naming each field
 (`loc`, `campo`, `msg`; the rejected input is never echoed, it may hold a secret), others as
 a message. An unexpected error is logged and answered 500 without a stack trace. Bodies over
-1 MiB are refused with 413 before any route reads them.
+1 MiB are refused with 413 before any route reads them. Past `CRMSYNC_API_CONCURRENCY`
+requests at once, a request waits briefly and then answers 503 (`crmsync.api.limits`).
 """
 
 from __future__ import annotations
@@ -16,19 +17,23 @@ import importlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
+from decimal import InvalidOperation
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from crmsync.api.limits import BUSY_DETAIL, ConcurrencyLimit
 from crmsync.config import ConfigError
 from crmsync.db.health import RETRY_AFTER_SECONDS, is_busy, is_out_of_range, write_problem
 from crmsync.db.session import get_engine
 from crmsync.runtime import install_listeners
 from crmsync.services.errors import ServiceError, validation_detail
+from crmsync.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +201,35 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": "erro interno; veja o log do servidor"}, status_code=500)
 
 
+def install_load_handlers(app: FastAPI) -> None:
+    """Backstops of issue #20: a pool timeout is a 503 (never a 500), and a decimal past what
+    the context holds a 422 (the models refuse it first; this covers any other path)."""
+
+    @app.exception_handler(PoolTimeout)
+    async def pool_exhausted(request: Request, _exc: PoolTimeout) -> JSONResponse:
+        # only with a pool set smaller than the API's concurrency plus the worker's threads
+        log.warning("database pool exhausted on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": BUSY_DETAIL}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        # The database's own state, not the input: too many clients, a lost connection, a
+        # server restarting, a lock wait. A moment later it may work: 503, never 500.
+        if is_out_of_range(exc):
+            return JSONResponse({"detail": "valor fora do intervalo aceito"}, status_code=422)
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc.orig).__name__)
+        detail = "banco de dados ocupado" if is_busy(exc) else "banco de dados indisponível no momento"
+        return JSONResponse(
+            {"detail": f"{detail}; tente novamente em instantes"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    @app.exception_handler(InvalidOperation)
+    async def decimal_overflow(_request: Request, _exc: InvalidOperation) -> JSONResponse:
+        return JSONResponse({"detail": "valor fora do intervalo aceito"}, status_code=422)
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
         title="crmsync",
@@ -203,6 +237,11 @@ def create_app() -> FastAPI:
         description="Sincronização bidirecional entre o ERP local e CRMs externos (GestãoClick, SuiteCRM).",
     )
     install_error_handlers(app)
+    install_load_handlers(app)
+    settings = get_settings()
+    # Inside the body limit: a slot is taken once the body has arrived, not while a slow
+    # client uploads it.
+    app.add_middleware(ConcurrencyLimit, limit=settings.api_concurrency, wait_seconds=settings.api_queue_wait_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
 
     @app.get("/health", tags=["status"])

@@ -29,7 +29,9 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 def get_session() -> Iterator[Session]:
     """One session per request, on the configured database; rolled back if the request
-    fails, closed always. Services commit their own units of work."""
+    fails, closed always. Services commit their own units of work. It takes a connection only
+    when first used, and API routes close it in their own thread as they return
+    (`crmsync.api.limits.ReleasingRoute`), so no connection waits on the next thread hop."""
     session = get_sessionmaker()()
     try:
         yield session
@@ -44,17 +46,21 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def current_loja(
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_store_bearer)],
 ) -> Loja:
-    """The store whose API key is in the `Authorization: Bearer` header (401 otherwise)."""
+    """The store whose API key is in the `Authorization: Bearer` header (401 otherwise).
+
+    Looked up in a session of its own, closed before this returns: the request then waits
+    for its route's thread holding no connection (issue #20). The store comes back detached,
+    its columns loaded; routes use its id and key prefix, never a relationship."""
     if credentials is None or not credentials.credentials:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "chave de API ausente (Authorization: Bearer <chave>)",
             headers=_CHALLENGE,
         )
-    loja = loja_by_api_key(session, credentials.credentials)
+    with get_sessionmaker()() as session:
+        loja = loja_by_api_key(session, credentials.credentials)
     if loja is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "chave de API inválida", headers=_CHALLENGE)
     return loja

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, create_model
 
 from crmsync.api.deps import LojaDep, SessionDep
+from crmsync.api.limits import ReleasingRoute
 from crmsync.services import local_data as svc
 from crmsync.services.ids import MAX_OFFSET
 from crmsync.services.local_shapes import (
@@ -30,7 +31,7 @@ from crmsync.services.local_shapes import (
     VendaUpdate,
 )
 
-router = APIRouter(prefix="/api", tags=["dados locais"])
+router = APIRouter(route_class=ReleasingRoute, prefix="/api", tags=["dados locais"])
 
 ClienteOut = svc.OUTPUT_MODELS["cliente"]
 ProdutoOut = svc.OUTPUT_MODELS["produto"]

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from crmsync.api.deps import LojaDep, SessionDep
+from crmsync.api.limits import ReleasingRoute
 from crmsync.api.sync import as_http
 from crmsync.db.local import Loja
 from crmsync.services.errors import InvalidInputError, NotFoundError
@@ -31,7 +32,7 @@ from crmsync.services.review import (
 )
 from crmsync.services.sync import resolve_entity
 
-router = APIRouter(prefix="/api/crm", tags=["review"])
+router = APIRouter(route_class=ReleasingRoute, prefix="/api/crm", tags=["review"])
 
 
 class ResolverConflito(BaseModel):

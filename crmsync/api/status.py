@@ -1,26 +1,31 @@
 """Status, Prometheus metrics, and failed-item actions of the calling store.
 
 - `GET /api/crm/status`: per integration health (`crmsync.services.status`).
-- `GET /metrics`: Prometheus text. Counters kept by the jobs in the shared runtime state, so
-  every worker process is included whichever process is scraped.
+- `GET /metrics`: Prometheus text, behind `CRMSYNC_METRICS_TOKEN` (bearer) when it is set.
+  Counters kept by the jobs in the shared runtime state, so every worker process is included
+  whichever process is scraped.
 - `GET /api/crm/falhas`, `POST /api/crm/falhas/{id}/retry`, `POST /api/crm/falhas/{id}/ignorar`
   (`crmsync.services.failures`).
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from crmsync.api.deps import LojaDep, SessionDep
+from crmsync.api.limits import ReleasingRoute
 from crmsync.services.failures import ignore_item, item_to_dict, list_items, retry_item
 from crmsync.services.metrics import metrics_text
 from crmsync.services.status import store_status
+from crmsync.settings import get_settings
 
-router = APIRouter(tags=["status"])
+router = APIRouter(route_class=ReleasingRoute, tags=["status"])
 log = logging.getLogger("crmsync.status")
 
 
@@ -64,7 +69,27 @@ def ignore_failed_item(item_id: int, loja: LojaDep, session: SessionDep) -> dict
     return {"success": True, "item": item_to_dict(item)}
 
 
-@router.get("/metrics", include_in_schema=False)
+_metrics_bearer = HTTPBearer(auto_error=False, scheme_name="MetricsToken", description="CRMSYNC_METRICS_TOKEN.")
+
+
+def require_metrics_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_metrics_bearer)],
+) -> None:
+    """With `CRMSYNC_METRICS_TOKEN` set, the scraper must send it as a bearer token (the
+    counters name stores and integrations); unset, /metrics stays open as before."""
+    expected = get_settings().metrics_token
+    if not expected:
+        return
+    given = credentials.credentials if credentials is not None else ""
+    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "token de métricas ausente ou inválido (Authorization: Bearer <CRMSYNC_METRICS_TOKEN>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+@router.get("/metrics", include_in_schema=False, dependencies=[Depends(require_metrics_token)])
 def metrics() -> Response:
     """Prometheus text format."""
     return Response(metrics_text(), media_type=CONTENT_TYPE_LATEST)

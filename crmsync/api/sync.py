@@ -21,6 +21,7 @@ from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from crmsync.api.deps import LojaDep
+from crmsync.api.limits import ReleasingRoute
 from crmsync.config import ConfigError
 from crmsync.db.local import Loja
 from crmsync.services.errors import ServiceError
@@ -63,7 +64,7 @@ def as_http() -> Iterator[None]:
         raise http_error(exc) from None
 
 
-router = APIRouter(prefix="/api/crm", tags=["sync"])
+router = APIRouter(route_class=ReleasingRoute, prefix="/api/crm", tags=["sync"])
 
 
 class SyncBody(BaseModel):

@@ -11,10 +11,11 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from crmsync.api.limits import ReleasingRoute
 from crmsync.services.errors import ServiceError
 from crmsync.services.webhooks import accept_delivery
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(route_class=ReleasingRoute, tags=["webhooks"])
 
 _PREFIXES = ("x-sandbox-", "x-crmsync-")
 

@@ -1,40 +1,94 @@
 """`crmsync serve`: migrate the database, then run the REST API, the web console, the embedded
-worker and the scheduler in one process, so the default install needs nothing else running."""
+worker and the scheduler in one process, so the default install needs nothing else running.
+
+`--workers N` (N > 1) runs N API processes on the one port, with uvicorn's own process
+manager (what FastAPI's documentation shows for `uvicorn --workers`), for the scale-out
+deployment: PostgreSQL (or MariaDB) + Redis, and `crmsync worker` processes doing the jobs.
+Each process has its own admission limit (`CRMSYNC_API_CONCURRENCY`) and connection pool
+(`CRMSYNC_DB_POOL_SIZE`): the database sees up to N times the pool.
+"""
 
 from __future__ import annotations
+
+import os
+from typing import Any
 
 import typer
 
 from crmsync.cli.common import user_errors
+
+# How the parent tells the worker processes (started afresh by uvicorn) whether to embed the
+# job runtime: a variable of our own, read once by `worker_app`.
+_EMBED_ENV = "CRMSYNC_SERVE_EMBEDDED_RUNTIME"
+WORKER_HEALTHCHECK_SECONDS = 60
+# uvicorn closes an idle keep-alive connection after 5 s; a client that sends its next request
+# on it at that moment gets a reset (seen as ReadError in bench/api_load.py on a loaded
+# machine). 75 s, as nginx, makes that race rare; clients should still retry a reset GET.
+KEEP_ALIVE_SECONDS = 75
 
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
 
 
-def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Endereço de escuta."),
-    port: int = typer.Option(8000, "--port", help="Porta de escuta."),
-    no_worker: bool = typer.Option(False, "--no-worker", help="Só a API, sem o worker embutido."),
-) -> None:
-    """API REST (docs em /docs) sobre o banco configurado; migra o banco antes de começar."""
-    import uvicorn
-
+def worker_app() -> Any:
+    """The app of one `serve` process (uvicorn's factory when it runs several): logging, the
+    app, and the embedded runtime unless the parent was told `--no-worker`."""
     from crmsync.api.app import create_app
-    from crmsync.cli.admin import migrate
-
-    with user_errors():
-        url = migrate()
-    typer.echo(f"crmsync: banco {url}; API em http://{host}:{port} (documentação em /docs)", err=True)
     from crmsync.logs import configure
     from crmsync.runtime import EmbeddedRuntime
     from crmsync.settings import get_settings
 
     configure(get_settings().log_level)  # logs to stderr, so stdout stays for results
     app = create_app()
-    if not no_worker:
+    if os.environ.get(_EMBED_ENV, "1") == "1":
         # Worker threads + scheduler in this process; attach() stops them inside the app's
         # shutdown, because uvicorn re-raises SIGTERM right after its own and code after
         # run() never executes.
         EmbeddedRuntime().start().attach(app)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    return app
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Endereço de escuta."),
+    port: int = typer.Option(8000, "--port", help="Porta de escuta."),
+    no_worker: bool = typer.Option(False, "--no-worker", help="Só a API, sem o worker embutido."),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        max=64,
+        help="Processos da API na mesma porta (implantação com PostgreSQL + Redis e `crmsync worker`).",
+    ),
+) -> None:
+    """API REST (docs em /docs) sobre o banco configurado; migra o banco antes de começar."""
+    import uvicorn
+
+    from crmsync.cli.admin import migrate
+    from crmsync.settings import get_settings
+
+    with user_errors():
+        url = migrate()
+    typer.echo(f"crmsync: banco {url}; API em http://{host}:{port} (documentação em /docs)", err=True)
+    os.environ[_EMBED_ENV] = "0" if no_worker else "1"
+    if workers == 1:
+        uvicorn.run(worker_app(), host=host, port=port, log_level="info", timeout_keep_alive=KEEP_ALIVE_SECONDS)
+        return
+    if get_settings().resolved_database_url().startswith("sqlite"):
+        typer.echo(
+            "crmsync: aviso: vários processos sobre SQLite disputam um só escritor; "
+            "para escalar use PostgreSQL + Redis (veja o README)",
+            err=True,
+        )
+    uvicorn.run(
+        "crmsync.cli.serve:worker_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        # uvicorn kills a process that does not answer its health ping in 5 s; one still
+        # importing on a loaded machine, or busy with a burst, is not hung.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+    )

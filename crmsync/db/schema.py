@@ -12,6 +12,7 @@ from alembic import command
 from alembic.config import Config
 
 from crmsync.db.layout import LOCAL_TABLES_ATTRIBUTE
+from crmsync.private_files import create_private, sqlite_file
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -26,6 +27,9 @@ def alembic_config(url: str, local_tables: bool | None = None) -> Config:
 
 
 def upgrade(url: str, revision: str = "head", *, local_tables: bool | None = None) -> None:
+    path = sqlite_file(url)
+    if path is not None:
+        create_private(path)  # 0600 like the key and the queue, not the umask's 0644 (issue #20)
     command.upgrade(alembic_config(url, local_tables), revision)
 
 

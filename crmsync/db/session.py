@@ -52,6 +52,19 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _pool_args() -> dict[str, Any]:
+    """Pool sized with the API's concurrency (`CRMSYNC_DB_POOL_SIZE`, default
+    `CRMSYNC_API_CONCURRENCY` + 10): every admitted request and every embedded worker thread
+    gets a connection without waiting; past the pool, a short wait and then an error the API
+    answers 503 (never the old 30 s stall)."""
+    settings = get_settings()
+    return {
+        "pool_size": settings.resolved_db_pool_size(),
+        "max_overflow": 10,
+        "pool_timeout": settings.db_pool_timeout_seconds,
+    }
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = sqlite_file(url)
@@ -59,6 +72,7 @@ def make_engine(url: str) -> Engine:
             create_private(path)
         engine = create_engine(
             url,
+            **(_pool_args() if path is not None else {}),  # in-memory SQLite has no queue pool
             connect_args={"check_same_thread": False, "timeout": get_settings().sqlite_busy_timeout_seconds},
             json_serializer=fastjson.dumps,
             json_deserializer=fastjson.loads,
@@ -70,13 +84,16 @@ def make_engine(url: str) -> Engine:
             url,
             pool_pre_ping=True,
             pool_recycle=3600,
+            **_pool_args(),
             isolation_level="READ COMMITTED",
             json_serializer=fastjson.dumps,
             json_deserializer=fastjson.loads,
         )
         event.listen(engine, "connect", _mysql_strict)
         return engine
-    return create_engine(url, pool_pre_ping=True, json_serializer=fastjson.dumps, json_deserializer=fastjson.loads)
+    return create_engine(
+        url, pool_pre_ping=True, **_pool_args(), json_serializer=fastjson.dumps, json_deserializer=fastjson.loads
+    )
 
 
 @lru_cache(maxsize=8)

@@ -239,7 +239,10 @@ def normalize_decimal(value: Any, field: str) -> str | None:
         raise NormalizationError(field, "número inválido") from exc
     if not number.is_finite():
         raise NormalizationError(field, "número inválido")
-    return str(number.quantize(FOUR_PLACES))
+    try:
+        return str(number.quantize(FOUR_PLACES))
+    except InvalidOperation as exc:  # more digits than the decimal context holds (1e30)
+        raise NormalizationError(field, "número fora do intervalo aceito") from exc
 
 
 def normalize_date(value: Any, field: str) -> str | None:

@@ -29,6 +29,7 @@ from crmsync.providers.registry import credential_fields, display_name, validate
 from crmsync.runtime.breaker import reset_breaker
 from crmsync.runtime.queue import get_state
 from crmsync.services.connection_check import check_connection
+from crmsync.services.crm_address import check_crm_host
 from crmsync.services.errors import DuplicateError, InvalidInputError, NotFoundError
 from crmsync.services.ids import valid_id
 from crmsync.services.lojas import get_loja
@@ -73,6 +74,7 @@ def _check_base_url(base_url: str) -> str:
         raise InvalidInputError("URL inválida (espaços ou caracteres de controle)", ("base_url",))
     if len(url) > 300:
         raise InvalidInputError("no máximo 300 caracteres", ("base_url",))
+    check_crm_host(parsed.hostname)
     return url
 
 

@@ -31,11 +31,21 @@ from crmsync.db.sync import CrmIntegracao
 from crmsync.engine import PullResult, PushResult, PushSummary, RunOptions, SyncEngine, SyncResult
 from crmsync.erp.table import active_schema
 from crmsync.model.canonical import ENTITY_TYPES
-from crmsync.providers.base import AuthError, ProtocolError, ProviderError
+from crmsync.providers.base import AuthError, ProtocolError, ProviderError, RateLimitedError, RetriableError
 from crmsync.providers.registry import display_name
+from crmsync.providers.transport import timeouts_tried_once
+from crmsync.runtime.breaker import (
+    breaker_after,
+    breaker_gate,
+    connection_id,
+    crm_unreachable,
+    release_probe,
+    waiting_message,
+)
 from crmsync.runtime.fairness import IntegrationBusy, integration_turn
 from crmsync.runtime.job_records import new_record, read_record
 from crmsync.runtime.jobs import enqueue_manual
+from crmsync.runtime.jobs.base import record_transport
 from crmsync.runtime.options import runtime_options
 from crmsync.runtime.queue import get_state
 from crmsync.services.errors import InvalidInputError, NotFoundError, ServiceError
@@ -166,25 +176,49 @@ def open_engine(
             check(session, integ)
         integ_id = integ.id
         provider = integ.provider
+        conn = connection_id(integ.base_url, integ.credenciais_hash)
     opts = runtime_options()
+    state = get_state()
     try:
         with (
             integration_turn(
-                get_state(),
+                state,
                 integ_id,
                 ttl=opts.lock_ttl_seconds,
                 wait=opts.manual_turn_wait_seconds,
                 respect_cooldown=False,
             ),
+            _breaker(state, integ_id, conn, provider),
+            timeouts_tried_once(opts.job_timeout_attempts or None),
             _engine(factory, integ_id, provider, trigger, dry_run, actor, run_id, progress) as engine,
         ):
-            yield engine
+            try:
+                yield engine
+            finally:
+                breaker_after(state, integ_id, record_transport(state, engine), conn)
     except IntegrationBusy as exc:
         raise ProviderUnavailableError(
             "outra sincronização desta integração está em andamento; tente de novo em instantes",
             503,
             max(1.0, exc.retry_after),
         ) from None
+
+
+@contextmanager
+def _breaker(state: Any, integ_id: int, conn: str, provider: str) -> Iterator[None]:
+    """A manual run obeys the integration's breaker like a job (issue #20): while it is open
+    the run answers 503 with Retry-After at once, without calling the CRM; its outcome feeds
+    the breaker (`open_engine`), so a hung CRM costs one timeout, then the breaker."""
+    gate = breaker_gate(state, integ_id, conn)
+    if gate.until is not None:
+        raise ProviderUnavailableError(
+            f"{display_name(provider)}: {waiting_message(gate.reason)}", 503, max(1.0, gate.until - time.time())
+        )
+    try:
+        yield
+    finally:
+        if gate.probe:
+            release_probe(state, integ_id)  # breaker_after settled it already, unless nothing ran
 
 
 @contextmanager
@@ -209,6 +243,23 @@ def _engine(
         raise provider_problem(provider, exc) from None
     finally:
         engine.close()
+
+
+# The provider's methods that send a request to the CRM (not close, webhooks, counters).
+_CRM_CALLS = frozenset(
+    {
+        "list_page",
+        "iter_pages",
+        "get",
+        "create",
+        "update",
+        "delete",
+        "deactivate",
+        "find_by_keys",
+        "iter_changed",
+        "iter_ids",
+    }
+)
 
 
 class ProviderWatch:
@@ -236,12 +287,26 @@ class ProviderWatch:
             self._note(exc)
             raise
 
+    def _crm_down(self) -> bool:
+        """The CRM answered nothing in this run (timeouts, refused connections, 5xx only): the
+        rest of the run then fails at once with that error instead of one more timeout per
+        entity (issue #20: one timeout, then the breaker, as in jobs)."""
+        exc = self.last_error
+        if exc is None or not exc.retriable or isinstance(exc, RateLimitedError):
+            return False
+        transport = getattr(self._inner, "transport", None) or getattr(self._inner, "_transport", None)
+        stats = transport.stats() if transport is not None and hasattr(transport, "stats") else None
+        return isinstance(stats, dict) and crm_unreachable(stats)
+
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
         if not callable(attr):
             return attr
 
         def call(*args: Any, **kwargs: Any) -> Any:
+            if name in _CRM_CALLS and self._crm_down():
+                assert self.last_error is not None
+                raise RetriableError(str(self.last_error))
             try:
                 out = attr(*args, **kwargs)
             except ProviderError as exc:

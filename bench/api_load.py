@@ -1,0 +1,349 @@
+"""Benchmark: many simultaneous API clients across 50 stores, one store's CRM hung (issue #20).
+
+Why: the API is what the ERP calls on every save, from every store, all day. A burst must get
+200s and quick 503s (with Retry-After), never a 500 and never a hang, and one store's hung
+CRM must not slow the others' saves.
+
+`--clients` closed-loop clients (each bound to one store, `client % stores`) run for
+`--duration` seconds against a real `crmsync serve` in its own process(es): 80% reads
+(`GET /api/clientes?limit=1`), 20% writes (`POST /api/clientes`, which queues the automatic
+push to the store's CRM). Every store has a GestãoClick integration on ONE sandbox process
+(own company and tokens), except store 0, whose CRM is a `HungServer` (accepts, never
+answers), unless `--no-hung`. The clients are asyncio + httpx, spread over
+`--client-processes` processes (one cannot drive hundreds of connections on a loaded
+machine), each request with a `--client-timeout` deadline (past it: a timeout).
+
+Backends:
+
+- `sqlite` (default): `crmsync serve` as a new user runs it (SQLite files, embedded worker);
+- `postgres`: a fresh PostgreSQL database + Redis queue, `crmsync serve --workers
+  --serve-processes --no-worker` and `--job-workers` `crmsync worker` processes.
+
+Reports throughput, statuses (2xx / 503 / other 4xx / 5xx / timeouts), p50/p99 overall, of the
+healthy stores (reads and writes apart), of the hung store, and the spread of the healthy
+stores' own p99s. The last line printed is JSON.
+
+    .venv/bin/python bench/api_load.py --clients 100 --duration 60
+    .venv/bin/python bench/api_load.py --clients 300 --backend postgres --serve-processes 3
+    .venv/bin/python bench/api_load.py --clients 300 --backend postgres --serve-processes 3 --no-hung
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+CRMSYNC = str(Path(sys.executable).parent / "crmsync")
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))]
+
+
+def ms(value: float | None) -> float | None:
+    return None if value is None else round(value * 1000, 1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def setup_env(args: argparse.Namespace) -> tuple[dict[str, str], str | None]:
+    workdir = tempfile.mkdtemp(prefix="crmsync-bench-api-")
+    env = {"CRMSYNC_DATA_DIR": workdir, "CRMSYNC_LOG_LEVEL": "WARNING"}
+    for key in list(os.environ):
+        if key.startswith("CRMSYNC_"):
+            os.environ.pop(key)
+    if args.api_concurrency:
+        env["CRMSYNC_API_CONCURRENCY"] = str(args.api_concurrency)
+    pg_name = None
+    if args.backend == "postgres":
+        from sqlalchemy import create_engine, text
+
+        pg_name = f"bench_api_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{pg_name}"'))
+        admin.dispose()
+        env["CRMSYNC_DATABASE_URL"] = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + pg_name
+        env["CRMSYNC_QUEUE_URL"] = f"{REDIS_URL}?queue=benchapi{uuid.uuid4().hex[:8]}"
+        env["CRMSYNC_RATELIMIT_URL"] = REDIS_URL
+    os.environ.update(env)
+    return env, pg_name
+
+
+def drop_pg(name: str | None) -> None:
+    if name is None:
+        return
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+async def load(
+    base: str, keys: list[str], args: argparse.Namespace, first: int, count: int
+) -> tuple[list[tuple[int, str, int, float]], float, dict[str, int]]:
+    """Run the clients; (store, kind, status (0 = timeout, -1 = other transport error), seconds)."""
+    import httpx
+
+    results: list[tuple[int, str, int, float]] = []
+    errors: Counter[str] = Counter()
+    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+    timeout = httpx.Timeout(args.client_timeout)
+    stop_at = time.monotonic() + args.duration
+    rng = random.Random(20 + first)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as http:
+
+        async def client(i: int) -> None:
+            store = i % len(keys)
+            headers = {"Authorization": f"Bearer {keys[store]}"}
+            n = 0
+            while time.monotonic() < stop_at:
+                write = rng.random() < args.write_share
+                n += 1
+                started = time.perf_counter()
+                try:
+                    if write:
+                        tag = f"{i}-{n}-{uuid.uuid4().hex[:6]}"
+                        r = await http.post("/api/clientes", json={"nome": f"Cliente {tag}"}, headers=headers)
+                    else:
+                        r = await http.get("/api/clientes?limit=1", headers=headers)
+                    status = r.status_code
+                except httpx.TimeoutException:
+                    status = 0
+                except httpx.HTTPError as exc:
+                    status = -1
+                    errors[type(exc).__name__] += 1
+                results.append((store, "escrita" if write else "leitura", status, time.perf_counter() - started))
+                if status == 503:
+                    await asyncio.sleep(min(1.0, args.retry_pause))  # a real client honours Retry-After (shortened)
+
+        began = time.monotonic()
+        await asyncio.gather(*(client(i) for i in range(first, first + count)))
+        elapsed = time.monotonic() - began
+    return results, elapsed, dict(errors)
+
+
+def client_process(base: str, keys: list[str], args: argparse.Namespace, first: int, count: int, out: Any) -> None:
+    """One client process (the clients are spread over several: one Python process cannot
+    drive hundreds of connections on a loaded machine without becoming the bottleneck)."""
+    out.put(asyncio.run(load(base, keys, args, first, count)))
+
+
+def run_clients(base: str, keys: list[str], args: argparse.Namespace) -> tuple[list[Any], float, dict[str, int]]:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs_n = max(1, min(args.client_processes, args.clients))
+    share = [args.clients // procs_n + (1 if i < args.clients % procs_n else 0) for i in range(procs_n)]
+    procs = []
+    first = 0
+    for count in share:
+        p = ctx.Process(target=client_process, args=(base, keys, args, first, count, out))
+        p.start()
+        procs.append(p)
+        first += count
+    results: list[Any] = []
+    elapsed = 0.0
+    errors: Counter[str] = Counter()
+    for _ in procs:
+        r, e, errs = out.get()
+        results.extend(r)
+        elapsed = max(elapsed, e)
+        errors.update(errs)
+    for p in procs:
+        p.join()
+    return results, elapsed, dict(errors)
+
+
+def summarize(
+    results: list[tuple[int, str, int, float]],
+    elapsed: float,
+    errors: dict[str, int],
+    hung_index: int | None,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    statuses = Counter(s for _, _, s, _ in results)
+    ok = [r for r in results if 200 <= r[2] < 300]
+    healthy_ok = [r for r in ok if r[0] != hung_index]
+    per_store: dict[int, list[float]] = defaultdict(list)
+    for store, _, _, secs in ok:
+        per_store[store].append(secs)
+    healthy_p99s = [pct(v, 0.99) or 0.0 for s, v in per_store.items() if s != hung_index]
+
+    def lat(rows: list[tuple[int, str, int, float]]) -> dict[str, Any]:
+        secs = [r[3] for r in rows]
+        return {"n": len(secs), "p50_ms": ms(pct(secs, 0.5)), "p99_ms": ms(pct(secs, 0.99))}
+
+    return {
+        "backend": args.backend,
+        "serve_processes": args.serve_processes if args.backend == "postgres" else 1,
+        "clients": args.clients,
+        "client_processes": args.client_processes,
+        "stores": args.stores,
+        "hung_store": hung_index is not None,
+        "duration_s": round(elapsed, 1),
+        "requests": len(results),
+        "throughput_rps": round(len(results) / elapsed, 1) if elapsed else None,
+        "ok_2xx": len(ok),
+        "busy_503": statuses.get(503, 0),
+        "other_4xx": sum(n for s, n in statuses.items() if 400 <= s < 500),
+        "errors_5xx": sum(n for s, n in statuses.items() if s >= 500 and s != 503),
+        "timeouts": statuses.get(0, 0),
+        "transport_errors": statuses.get(-1, 0),
+        "transport_error_kinds": errors,
+        "busy_503_latency": lat([r for r in results if r[2] == 503]),
+        "all_2xx": lat(ok),
+        "healthy_reads": lat([r for r in healthy_ok if r[1] == "leitura"]),
+        "healthy_writes": lat([r for r in healthy_ok if r[1] == "escrita"]),
+        "hung_store_2xx": lat([r for r in ok if r[0] == hung_index]) if hung_index is not None else None,
+        "healthy_store_p99_ms": {
+            "min": ms(min(healthy_p99s)) if healthy_p99s else None,
+            "median": ms(pct(healthy_p99s, 0.5)),
+            "max": ms(max(healthy_p99s)) if healthy_p99s else None,
+        },
+        "machine": "shared 2-core machine, loaded by other engineers' work during the run",
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901 - one linear script: set up, load, tear down
+    env, pg_name = setup_env(args)
+    import httpx
+
+    from crmsync.cli.admin import migrate
+    from crmsync.db.session import dispose_engines, session_scope
+    from crmsync.sandbox.config import CompanyCredentials
+    from crmsync.sandbox.hung import HungServer
+    from crmsync.sandbox.server import SandboxServer
+    from crmsync.services.integracoes import create_integracao
+    from crmsync.services.lojas import create_loja
+
+    procs: list[subprocess.Popen[bytes]] = []
+    sb = hung = None
+    try:
+        migrate()
+        hung_index = None if args.no_hung else 0
+        companies = [CompanyCredentials(f"at-{i}", f"as-{i}", f"empresa-{i}") for i in range(args.stores)]
+        sb = SandboxServer(companies=companies, rate_limit=50, daily_quota=10_000_000).start()
+        hung = HungServer().start()
+        keys: list[str] = []
+        with session_scope() as s:
+            for i in range(args.stores):
+                loja, key = create_loja(s, f"Loja {i}")
+                create_integracao(
+                    s,
+                    loja_id=loja.id,
+                    provider="gestao_click",
+                    base_url=hung.base_url if i == hung_index else sb.base_url,
+                    access_token=f"at-{i}",
+                    secret_access_token=f"as-{i}",
+                )
+                keys.append(key)
+        dispose_engines()
+        port = free_port()
+        workdir = env["CRMSYNC_DATA_DIR"]
+        log = open(Path(workdir) / "serve.log", "wb")  # noqa: SIM115 - closed with the processes
+        serve = [CRMSYNC, "serve", "--host", "127.0.0.1", "--port", str(port)]
+        if args.backend == "postgres":
+            serve += ["--workers", str(args.serve_processes), "--no-worker"]
+        procs.append(subprocess.Popen(serve, cwd=workdir, env=os.environ.copy(), stdout=log, stderr=log))
+        if args.backend == "postgres":
+            for _ in range(args.job_workers):
+                cmd = [CRMSYNC, "worker", "--concurrency", str(args.job_threads)]
+                procs.append(subprocess.Popen(cmd, cwd=workdir, env=os.environ.copy(), stdout=log, stderr=log))
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(base + "/health", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or procs[0].poll() is not None:
+                raise SystemExit("crmsync serve did not start; see " + str(Path(workdir) / "serve.log"))
+            time.sleep(0.3)
+        time.sleep(3 if args.backend == "sqlite" else 8)  # every serve process up, not only the first
+        print(
+            f"{args.stores} lojas, {args.clients} clientes, {args.duration:.0f} s, {args.backend}"
+            + (f" ({args.serve_processes} processos serve)" if args.backend == "postgres" else ""),
+            flush=True,
+        )
+        results, elapsed, errors = run_clients(base, keys, args)
+        summary = summarize(results, elapsed, errors, hung_index, args)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if hung is not None:
+            hung.release()
+            hung.stop()
+        if sb is not None:
+            sb.stop()
+        drop_pg(pg_name)
+        queue = os.environ.get("CRMSYNC_QUEUE_URL", "")
+        if "?queue=" in queue:
+            import redis
+
+            name = queue.split("?queue=", 1)[1]
+            client = redis.Redis.from_url(REDIS_URL)
+            for pattern in (f"huey.*{name}*", f"crmsync:{name}:*"):
+                for k in client.scan_iter(pattern):
+                    client.delete(k)
+            client.close()
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--clients", type=int, default=100, help="simultaneous clients (N)")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load (default 60)")
+    parser.add_argument("--stores", type=int, default=50)
+    parser.add_argument("--write-share", type=float, default=0.2)
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--serve-processes", type=int, default=3, help="postgres: `crmsync serve --workers`")
+    parser.add_argument("--job-workers", type=int, default=1, help="postgres: `crmsync worker` processes")
+    parser.add_argument("--job-threads", type=int, default=4, help="postgres: threads per `crmsync worker`")
+    parser.add_argument("--api-concurrency", type=int, default=0, help="CRMSYNC_API_CONCURRENCY (0: default)")
+    parser.add_argument("--client-timeout", type=float, default=30.0, help="a request past this is a timeout")
+    parser.add_argument("--retry-pause", type=float, default=0.2, help="pause after a 503 (seconds)")
+    parser.add_argument("--client-processes", type=int, default=4, help="processes the clients are spread over")
+    parser.add_argument("--no-hung", action="store_true", help="control run: every store's CRM healthy")
+    args = parser.parse_args()
+    summary = run(args)
+    for key in ("throughput_rps", "ok_2xx", "busy_503", "errors_5xx", "timeouts", "transport_errors"):
+        print(f"{key}: {summary[key]}")
+    for key in ("all_2xx", "healthy_reads", "healthy_writes", "hung_store_2xx", "healthy_store_p99_ms"):
+        print(f"{key}: {summary[key]}")
+    print(json.dumps(summary, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

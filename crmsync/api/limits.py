@@ -1,0 +1,119 @@
+"""Request admission and connection hygiene: why the API answers a burst with 200s and quick
+503s instead of 500s and hangs (issue #20).
+
+Two rules, together:
+
+1. **Admission** (:class:`ConcurrencyLimit`): at most ``CRMSYNC_API_CONCURRENCY`` requests are
+   worked on at once in a process. One past that waits (holding nothing: no thread, no
+   connection) up to ``CRMSYNC_API_QUEUE_WAIT_SECONDS`` for a turn, then answers 503 with
+   ``Retry-After`` and a JSON ``detail``. The thread pool is raised to the same size, and the
+   database pool is sized from it (``crmsync.db.session``), so an admitted request never
+   waits for a thread or a connection behind requests that cannot finish.
+2. **No connection held while waiting** (:class:`ReleasingRoute`): FastAPI runs a sync
+   route's dependencies, the route and the response's validation as separate hops through the
+   thread pool. A session left open across those hops keeps its pooled connection while the
+   request waits for the next thread; with enough requests at once every thread ends up
+   waiting on the pool while every connection waits on a thread (the stall of #20). So the
+   store-key look-up uses its own short session (``crmsync.api.deps``) and every route's
+   ``Session`` argument is closed in the route's own thread as soon as it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import anyio.to_thread
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from sqlalchemy.orm import Session
+
+from crmsync.db.health import RETRY_AFTER_SECONDS
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+BUSY_DETAIL = "servidor ocupado; tente novamente em instantes"
+
+
+async def _never_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+async def answer_busy(scope: Scope, send: Send) -> None:
+    response = JSONResponse({"detail": BUSY_DETAIL}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    await response(scope, _never_receive, send)
+
+
+class ConcurrencyLimit:
+    """ASGI middleware: admit at most `limit` HTTP requests at once; the others wait up to
+    `wait_seconds` for a turn, then get 503 with Retry-After (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, limit: int, wait_seconds: float) -> None:
+        self.app = app
+        self.limit = limit
+        self.wait_seconds = wait_seconds
+        self._slots: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._loop is not loop:
+            # once per event loop: the slots, and enough threads that no admitted request
+            # waits for one (a route's hops are sequential: one thread per request at a time)
+            self._slots, self._loop = asyncio.Semaphore(self.limit), loop
+            limiter = anyio.to_thread.current_default_thread_limiter()
+            limiter.total_tokens = max(limiter.total_tokens, self.limit + 8)
+        return self._slots
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        slots = self._semaphore()
+        try:
+            await asyncio.wait_for(slots.acquire(), timeout=self.wait_seconds)
+        except TimeoutError:
+            await answer_busy(scope, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            slots.release()
+
+
+def _releasing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """`endpoint`, closing every `Session` it was given in its own thread when it returns
+    (the closing also rolls back what it did not commit). Results are plain data or rendered
+    responses, so nothing needs the session afterwards; the dependency's own close later is a
+    no-op."""
+
+    @functools.wraps(endpoint)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return endpoint(*args, **kwargs)
+        finally:
+            for value in kwargs.values():
+                if isinstance(value, Session):
+                    value.close()
+
+    # FastAPI reads the parameters from the signature; resolve the annotations against the
+    # endpoint's module (they are strings under `from __future__ import annotations`).
+    wrapper.__signature__ = inspect.signature(endpoint, eval_str=True)  # type: ignore[attr-defined]
+    return wrapper
+
+
+class ReleasingRoute(APIRoute):
+    """The route class of every API router: sync endpoints give their connections back
+    before the response is validated and sent (see the module docstring)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not inspect.iscoroutinefunction(endpoint):
+            endpoint = _releasing(endpoint)
+        super().__init__(path, endpoint, **kwargs)
