@@ -66,10 +66,15 @@ def migrate() -> str:
 def _logs_to_stderr() -> None:
     """The credential check talks to the CRM: its logs go to stderr at the configured level
     (structlog's default would print every request on stdout), so a refusal stays one line."""
+    import logging
+
     from crmsync.logs import configure
     from crmsync.settings import get_settings
 
-    configure(get_settings().log_level)
+    # At WARNING at least: the request and migration logs of a person's one command would
+    # bury the one line that says why the credentials were refused.
+    configured = logging.getLevelName(get_settings().log_level.upper())
+    configure(get_settings().log_level if isinstance(configured, int) and configured > logging.WARNING else "WARNING")
 
 
 @contextmanager
