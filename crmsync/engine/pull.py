@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from crmsync.db.bulk import bulk_insert
 from crmsync.db.sync import CrmCursor, CrmDuplicata, CrmEntityLink
 from crmsync.engine.base import EngineBase, RemoteWriteNeeded, iso, parse_utc
+from crmsync.engine.intents import intent_base
 from crmsync.engine.listing import read_ahead
 from crmsync.engine.local_repo import UnresolvedReference, complete_canonical
 from crmsync.engine.results import PullResult, PushResult
@@ -626,13 +627,15 @@ class PullMixin(EngineBase):
         row = self.repo.get(s, entity_type, local_id)
         if entity_type == "venda":
             self._import_references(s, record)
+        # the record a lost create of ours made (it matches the stored intent): what was sent is the base
+        base = intent_base(self.intents.take(s, entity_type, local_id), record.data)
         link = self.binder.create(
             s,
             self.binder.new_link(
                 entity_type,
                 local_id,
                 record.external_id,
-                base=None,
+                base=base,
                 local_hash=None,
                 remote_version=None,
                 remote_modified_at=None,
@@ -645,7 +648,11 @@ class PullMixin(EngineBase):
             status="sucesso",
             entity_id=local_id,
             external_id=record.external_id,
-            mensagem=f"vínculo retroativo pelo campo {key}",
+            mensagem=(
+                f"criado por esta integração (resposta perdida): vínculo pelo campo {key}"
+                if base is not None
+                else f"vínculo retroativo pelo campo {key}"
+            ),
         )
         if self.dry_run:
             self._plan(

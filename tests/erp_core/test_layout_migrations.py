@@ -26,6 +26,7 @@ CRM_TABLES = {
     "crm_cursores",
     "crm_webhook_inbox",
     "crm_itens_falhos",
+    "crm_criacoes_pendentes",
 }
 
 
@@ -148,7 +149,7 @@ def test_install_from_before_the_prefix_adopts_its_version_table(db_url: str) ->
         upgrade(db_url)
         assert "alembic_version" not in _tables(db_url)
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM crm_alembic_version")).scalar_one() == "0003"
+            assert conn.execute(text("SELECT version_num FROM crm_alembic_version")).scalar_one() == "0004"
         assert STORE_TABLE in _tables(db_url)
     finally:
         engine.dispose()
