@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from crmsync.config import IntegrationConfig, parse_config
+from crmsync.config import IntegrationConfig, integration_config
 from crmsync.db.sync import CrmConflito, CrmDuplicata, CrmEntityLink, CrmIntegracao
 from crmsync.engine.intents import CreateIntents, describe_refused, refused_fields
 from crmsync.engine.links import ACTIVE_STATUSES, Binder
@@ -134,6 +134,7 @@ class EngineBase:
         provider: Provider | None = None,
         options: RunOptions | None = None,
         progress: Callable[[dict[str, Any]], None] | None = None,
+        config: IntegrationConfig | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.options = options or RunOptions()
@@ -148,7 +149,8 @@ class EngineBase:
             self.id_loja: int = integ.id_loja
             self.provider_name: str = integ.provider
             self.ativo: bool = bool(integ.ativo)
-            self.config: IntegrationConfig = parse_config(integ.config)
+            # parsed once: by the caller (a job has it already), else here
+            self.config: IntegrationConfig = config if config is not None else integration_config(integ)
             self._sqlite = s.get_bind().dialect.name == "sqlite"
             self._owns_provider = provider is None
             if provider is None:
