@@ -144,7 +144,8 @@ class PushMixin(PushSupportMixin):
         explicit = ids is not None
         candidates, deletes, unlinked = self._push_candidates(entity_type, since=since, ids=ids, all_rows=all_rows)
         self._attach_index.pop(entity_type, None)
-        if unlinked >= ATTACH_INDEX_MIN_ROWS and entity_type in ATTACH_KEYS:
+        # A first attach (or any dry run: the plan alone, no look-up per row) lists the CRM once.
+        if entity_type in ATTACH_KEYS and (unlinked >= ATTACH_INDEX_MIN_ROWS or (self.dry_run and unlinked)):
             self._index_remote(entity_type)
         if deletes and not explicit:
             with self._uow() as s:

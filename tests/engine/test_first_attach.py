@@ -91,3 +91,10 @@ def test_a_listing_that_fails_half_way_decides_nothing_from_it(world_factory: Ca
     calls = world.provider.calls
     assert calls.get("find_by_keys", 0) >= ROWS and calls.get("create") == 5, calls  # looked up one by one
     assert len(world.provider.panel_list("cliente")) == ROWS and len(_links(world)) == ROWS
+
+
+def test_any_dry_run_lists_instead_of_looking_rows_up(world: World) -> None:
+    _both_sides(world, 3, in_crm=range(1))
+    summary = world.engine(dry_run=True).push("cliente")
+    assert summary.success and world.provider.calls == {"list_page": 1}, world.provider.calls
+    assert sorted(i.operacao for i in summary.itens) == ["create", "create", "link"]
