@@ -97,6 +97,9 @@ class RemoteIndex:
                 return pos
         return None
 
+    def is_claimed(self, pos: int) -> bool:
+        return pos in self._claimed
+
     def record(self, pos: int) -> RemoteRecord:
         data, stamp, version = fastjson.loads(self._rows[pos])
         modified = datetime.fromisoformat(stamp) if stamp else None

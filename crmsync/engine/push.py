@@ -160,7 +160,15 @@ class PushMixin(PushSupportMixin):
                 deletes = []
         self._credentials_refused = None
         try:
+            done: set[int] = set()
+            if entity_type in self._attach_index and not self.dry_run:
+                for item in self._link_matches(entity_type, candidates):
+                    summary.add(item)
+                    done.add(int(item.entity_id or 0))
+                self._report_push(entity_type, summary)
             for entity_id in [*candidates, *deletes]:
+                if entity_id in done:
+                    continue
                 summary.add(self.push_one(entity_type, entity_id))
                 if self._credentials_refused is not None:
                     break  # every other record would be refused the same way

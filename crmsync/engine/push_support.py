@@ -15,7 +15,8 @@ import structlog
 from sqlalchemy.orm import Session
 
 from crmsync.engine.attach import RemoteIndex, build_index
-from crmsync.engine.base import EngineBase
+from crmsync.engine.base import EngineBase, RemoteWriteNeeded
+from crmsync.engine.intents import intent_base
 from crmsync.engine.results import PushResult, PushSummary
 from crmsync.erp.table import ConcurrentChange
 from crmsync.matching import ignored_keys
@@ -30,6 +31,8 @@ from crmsync.providers.base import (
 logger = structlog.get_logger("crmsync.engine.push")
 
 __all__ = ["PushSupportMixin"]
+
+_LINK_CHUNK = 250  # a first attach's matches linked per transaction
 
 
 def _link_state(link: Any) -> tuple[Any, ...] | None:
@@ -78,6 +81,73 @@ class PushSupportMixin(EngineBase):
             raise
         except ProviderError as exc:
             logger.warning("first_attach_listing_failed", entity=entity_type, error=error_message(exc))
+
+    def _link_matches(self, entity_type: str, candidates: list[int]) -> list[PushResult]:
+        """A first attach's matches applied in chunks (one transaction per chunk, no CRM
+        call): each unlinked row whose keys the listing holds is linked to that record and
+        merged with the listed copy. A row whose merge needs a CRM write keeps its new link
+        and is left to the per-row push (which writes it with no transaction open); rows
+        with no match are left to it too (created there, with no look-up)."""
+        index = self._attach_index[entity_type]
+        out: list[PushResult] = []
+        for start in range(0, len(candidates), _LINK_CHUNK):
+            chunk = candidates[start : start + _LINK_CHUNK]
+            with self._uow() as s:
+                links = self.binder.many_by_local(s, entity_type, chunk)
+                for entity_id in chunk:
+                    result = self._link_match(s, entity_type, entity_id, index, linked=entity_id in links)
+                    if result is not None:
+                        out.append(result)
+                        self.failed.succeeded(
+                            s, entity_type=entity_type, direcao="push", entity_id=entity_id, external_id=None
+                        )
+        return out
+
+    def _link_match(
+        self, s: Session, entity_type: str, entity_id: int, index: RemoteIndex, *, linked: bool
+    ) -> PushResult | None:
+        row = None if linked else self.repo.get(s, entity_type, entity_id)
+        if row is None or row.deletado_em is not None:
+            return None
+        try:
+            local_ext = self._local_ext(s, entity_type, row)
+            pos = index.position(local_ext)
+            if pos is None or index.is_claimed(pos):
+                return None  # created, or reported as a duplicate, by the per-row push
+            found = index.find(local_ext)
+        except ValueError:
+            return None
+        assert found is not None
+        with s.begin_nested():
+            if self.binder.by_external(s, entity_type, found.external_id) is not None:
+                return None  # linked to another row meanwhile: the per-row push says so
+            link = self.binder.create(
+                s,
+                self.binder.new_link(
+                    entity_type,
+                    entity_id,
+                    found.external_id,
+                    base=intent_base(self.intents.take(s, entity_type, entity_id), found.data),
+                    local_hash=None,
+                    remote_version=None,
+                    remote_modified_at=None,
+                ),
+            )
+            self.log.add(
+                direcao="push",
+                operacao="link",
+                entity_type=entity_type,
+                status="sucesso",
+                entity_id=entity_id,
+                external_id=found.external_id,
+                mensagem="já existia no CRM (mesma chave única): vínculo criado",
+            )
+        try:
+            out = self._reconcile(s, entity_type, link, row, found, direcao="push", remote_writes=False)
+        except RemoteWriteNeeded:
+            return None  # linked; its CRM write goes through the per-row push
+        message = f"{out.conflicts} campo(s) em conflito aguardando decisão" if out.conflicts else None
+        return PushResult(True, "link", found.external_id, entity_id, conflitos=out.conflicts, message=message)
 
     def _find_by_keys(self, entity_type: str, local_ext: dict[str, Any]) -> RemoteRecord | None:
         """The CRM record holding the row's unique keys: from the first attach's listing
