@@ -146,7 +146,14 @@ class PushMixin(PushSupportMixin):
         self._attach_index.pop(entity_type, None)
         # A first attach (or any dry run: the plan alone, no look-up per row) lists the CRM once.
         if entity_type in ATTACH_KEYS and (unlinked >= ATTACH_INDEX_MIN_ROWS or (self.dry_run and unlinked)):
-            self._index_remote(entity_type)
+            failed = self._index_remote(entity_type)
+            if failed is not None:
+                with self._uow() as s:
+                    self.log.add(
+                        direcao="push", operacao="erro", entity_type=entity_type, status="erro", mensagem=failed
+                    )
+                summary.add(PushResult(False, "erro", None, None, message=failed))
+                return summary
         if deletes and not explicit:
             with self._uow() as s:
                 total = self.binder.count_active(s, entity_type)

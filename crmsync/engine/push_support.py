@@ -56,10 +56,12 @@ class PushSupportMixin(EngineBase):
             report["creates"] = sum(1 for i in summary.itens if i.operacao == "create")
         self.progress(report)
 
-    def _index_remote(self, entity_type: str) -> None:
+    def _index_remote(self, entity_type: str) -> str | None:
         """First attach: list the CRM once and index its unlinked records by unique key, so
         each unlinked row is linked or created with no look-up of its own. A listing that
-        fails leaves no index: the rows are looked up one by one, as before."""
+        fails leaves no index: the rows are looked up one by one, as before, except in a dry
+        run (the plan alone: no look-up per row) or when the credentials were refused; then
+        the listing's error is returned and the push stops with it."""
         with self._read() as s:
             linked = [link.external_id for link in self.binder.all_links(s, entity_type)]
 
@@ -77,10 +79,11 @@ class PushSupportMixin(EngineBase):
                 ignored=ignored_keys(self.config.chaves_ignoradas),
                 progress=pages,
             )
-        except AuthError:
-            raise
         except ProviderError as exc:
             logger.warning("first_attach_listing_failed", entity=entity_type, error=error_message(exc))
+            if self.dry_run or isinstance(exc, AuthError):
+                return f"a listagem do CRM falhou: {error_message(exc)}"
+        return None
 
     def _link_matches(self, entity_type: str, candidates: list[int]) -> list[PushResult]:
         """A first attach's matches applied in chunks (one transaction per chunk, no CRM

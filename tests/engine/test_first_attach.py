@@ -98,3 +98,13 @@ def test_any_dry_run_lists_instead_of_looking_rows_up(world: World) -> None:
     summary = world.engine(dry_run=True).push("cliente")
     assert summary.success and world.provider.calls == {"list_page": 1}, world.provider.calls
     assert sorted(i.operacao for i in summary.itens) == ["create", "create", "link"]
+
+
+def test_a_dry_run_against_a_failing_listing_stops_with_its_error(world_factory: Callable[..., World]) -> None:
+    world = world_factory(page_size=10)
+    _both_sides(world, ROWS, in_crm=range(ROWS - 5))
+    world.provider.fail_next(1, RetriableError, methods={"list_page"}, skip=1)
+    summary = world.engine(dry_run=True).push("cliente")
+    assert not summary.success and summary.total == 1, summary.as_dict()
+    assert "listagem do CRM falhou" in str(summary.itens[0].message)
+    assert "find_by_keys" not in world.provider.calls and world.provider.write_calls == 0
