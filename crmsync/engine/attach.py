@@ -91,7 +91,10 @@ class RemoteIndex:
 
     def position(self, data: dict[str, Any]) -> int | None:
         """Where the record holding this row's keys sits (None: no record holds them)."""
-        for key, value in key_pairs(self.entity_type, data, self.ignored):
+        return self.position_of(key_pairs(self.entity_type, data, self.ignored))
+
+    def position_of(self, pairs: list[tuple[str, str]]) -> int | None:
+        for key, value in pairs:
             pos = self._maps.get(key, {}).get(value)
             if pos is not None:
                 return pos
@@ -166,7 +169,7 @@ def decide(rows: Iterable[tuple[int, dict[str, Any]]], index: RemoteIndex) -> It
             yield AttachDecision(entity_id, "duplicata")
             continue
         seen.update(pairs)
-        pos = index.position(data)
+        pos = index.position_of(pairs)
         if pos is None or pos in index._claimed:
             yield AttachDecision(entity_id, "create")
         else:
