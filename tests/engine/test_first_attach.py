@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from crmsync.db.local import Cliente
 from crmsync.db.sync import CrmConflito, CrmEntityLink
-from crmsync.engine.attach import ATTACH_INDEX_MIN_ROWS
-from crmsync.providers.base import RetriableError
+from crmsync.engine.attach import ATTACH_INDEX_MIN_ROWS, RemoteIndex, decide
+from crmsync.providers.base import RemoteRecord, RetriableError
 
 ROWS = ATTACH_INDEX_MIN_ROWS + 10
 
@@ -108,3 +108,24 @@ def test_a_dry_run_against_a_failing_listing_stops_with_its_error(world_factory:
     assert not summary.success and summary.total == 1, summary.as_dict()
     assert "listagem do CRM falhou" in str(summary.itens[0].message)
     assert "find_by_keys" not in world.provider.calls and world.provider.write_calls == 0
+
+
+def test_the_decide_step_is_pure_and_never_plans_two_records_for_one_key() -> None:
+    index = RemoteIndex("cliente")
+    index.add(RemoteRecord("r1", {"nome": "A", "email": "a@x.com"}))
+    index.add(RemoteRecord("r2", {"nome": "B", "cpf": "52998224725"}))
+    rows = [
+        (1, {"email": "A@x.com "}),
+        (2, {"cpf": "529.982.247-25", "email": "b@x.com"}),
+        (3, {"email": "c@x.com"}),
+        (4, {"email": "c@x.com"}),  # the same key as row 3 (an ERP's own table may allow it)
+        (5, {"nome": "sem chave"}),
+    ]
+    got = [(d.entity_id, d.action, d.external_id) for d in decide(rows, index)]
+    assert got == [
+        (1, "link", "r1"),
+        (2, "link", "r2"),
+        (3, "create", None),
+        (4, "duplicata", None),
+        (5, "create", None),
+    ]
