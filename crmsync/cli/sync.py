@@ -89,13 +89,14 @@ class _ProgressReporter:
                 TextColumn("[bold]{task.description}"),
                 TextColumn("{task.fields[records]} registros"),
                 TextColumn("{task.fields[pages]} páginas"),
+                TextColumn("{task.fields[attach]}"),  # a first attach: matches and creates
                 TextColumn("cota restante: {task.fields[quota]}"),
                 TimeElapsedColumn(),
                 console=err_console,
                 transient=False,
             )
             self._progress.start()
-            self._task = self._progress.add_task(self.label, total=None, records=0, pages=0, quota="-")
+            self._task = self._progress.add_task(self.label, total=None, records=0, pages=0, attach="", quota="-")
 
     def __call__(self, event: dict[str, Any]) -> None:
         self.last = dict(event)
@@ -113,6 +114,11 @@ class _ProgressReporter:
                 description=desc,
                 records=event.get("records", 0),
                 pages=event.get("pages", 0),
+                attach=(
+                    f"{event.get('matches', 0)} vinculados, {event.get('creates', 0)} criados"
+                    if "matches" in event
+                    else ""
+                ),
                 quota="-" if quota is None else quota,
             )
 

@@ -182,3 +182,28 @@ class CrmItemFalho(Base):
     ultimo_erro: Mapped[str | None] = mapped_column(Text, nullable=True)
     proxima_tentativa: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     atualizado_em: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class CrmCriacaoPendente(Base):
+    """A create sent to the CRM whose answer crmsync has not seen yet: what was sent, per
+    field (canonical values), stored durably *before* the CRM is called.
+
+    Why: a create whose answer is lost leaves a record in the CRM that crmsync made but
+    does not know. When a later run finds it by its unique keys, this row proves it is ours
+    (it holds what was sent), so the link takes the sent values as its base: a field the
+    store changed since is a one-sided change and is pushed, not a conflict. Removed when
+    the link is made (by the create's answer or by such a match)."""
+
+    __tablename__ = "crm_criacoes_pendentes"
+    __table_args__ = (
+        UniqueConstraint("id_loja", "provider", "entity_type", "entity_id", name="uq_crm_criacoes_pendentes_local"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id_loja: Mapped[int] = mapped_column(ForeignKey("crm_lojas.id"), index=True)
+    id_integracao: Mapped[int] = mapped_column(ForeignKey("crm_integracoes.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(40))
+    entity_type: Mapped[str] = mapped_column(String(20))
+    entity_id: Mapped[int] = mapped_column(Integer)
+    enviado: Mapped[dict[str, Any]] = mapped_column(JSON)
+    enviado_em: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -26,8 +26,9 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from crmsync.config import IntegrationConfig, parse_config
+from crmsync.config import IntegrationConfig, integration_config
 from crmsync.db.sync import CrmConflito, CrmDuplicata, CrmEntityLink, CrmIntegracao
+from crmsync.engine.intents import CreateIntents, describe_refused, refused_fields
 from crmsync.engine.links import ACTIVE_STATUSES, Binder
 from crmsync.engine.local_repo import LocalRepo
 from crmsync.engine.log import FailedItems, RunLog, decisions_diff
@@ -59,6 +60,8 @@ class Outcome:
     remote: RemoteRecord | None = None
     message: str | None = None
     planned: list[dict[str, Any]] = field(default_factory=list)
+    # Fields the CRM answered a write without storing: {field: (sent, stored)}.
+    refused: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
 
 def _fields_to_send(result: MergeResult, local_ext: dict[str, Any]) -> dict[str, Any]:
@@ -87,11 +90,23 @@ class RemoteWriteNeeded(Exception):
 
 @dataclass
 class WrittenMerge:
-    """A merge whose CRM side is done: what the CRM answered to the write."""
+    """A merge whose CRM side is done: what the CRM answered to the write, and the fields
+    it did not store (compared with what was sent)."""
 
     merge: MergeResult
     local_ext: dict[str, Any]
     remote: RemoteRecord
+    refused: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+
+class PartialWrite(Exception):
+    """The CRM answered a write but did not store every field sent (a verified write that
+    failed): the item failed, its link and log already say so (raised after the commit)."""
+
+    def __init__(self, message: str, *, operacao: str, external_id: str | None) -> None:
+        super().__init__(message)
+        self.operacao = operacao
+        self.external_id = external_id
 
 
 def iso(value: datetime | None) -> str | None:
@@ -119,6 +134,7 @@ class EngineBase:
         provider: Provider | None = None,
         options: RunOptions | None = None,
         progress: Callable[[dict[str, Any]], None] | None = None,
+        config: IntegrationConfig | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.options = options or RunOptions()
@@ -133,7 +149,8 @@ class EngineBase:
             self.id_loja: int = integ.id_loja
             self.provider_name: str = integ.provider
             self.ativo: bool = bool(integ.ativo)
-            self.config: IntegrationConfig = parse_config(integ.config)
+            # parsed once: by the caller (a job has it already), else here
+            self.config: IntegrationConfig = config if config is not None else integration_config(integ)
             self._sqlite = s.get_bind().dialect.name == "sqlite"
             self._owns_provider = provider is None
             if provider is None:
@@ -149,6 +166,11 @@ class EngineBase:
             dry_run=self.options.dry_run,
         )
         self.failed = FailedItems(id_integracao=self.integracao_id, id_loja=self.id_loja)
+        self.intents = CreateIntents(
+            id_loja=self.id_loja, id_integracao=self.integracao_id, provider=self.provider_name
+        )
+        self.crm_name: str = str(getattr(self.provider, "display_name", "") or self.provider_name)
+        self._attach_index: dict[str, Any] = {}  # a push's first-attach listing (crmsync.engine.attach)
 
     def _open_provider(self, integ: CrmIntegracao) -> Provider:
         from crmsync.crypto import decrypt_json
@@ -293,6 +315,7 @@ class EngineBase:
             if new_remote.external_id and new_remote.external_id != link.external_id:
                 link.external_id = new_remote.external_id  # it moved (SuiteCRM: a Contact turned Account)
             out.wrote_remote = bool(result.to_external)
+            out.refused = dict(written.refused)
         elif result.to_external:
             if self.dry_run:
                 out.planned.append(
@@ -308,6 +331,7 @@ class EngineBase:
             else:
                 to_external = _fields_to_send(result, local_ext)
                 new_remote = self.provider.update(entity_type, link.external_id, to_external, current=remote)
+                out.refused = refused_fields(to_external, new_remote.data)
                 if new_remote.external_id and new_remote.external_id != link.external_id:
                     link.external_id = new_remote.external_id  # it moved (SuiteCRM: a Contact turned Account)
             out.wrote_remote = True
@@ -328,6 +352,7 @@ class EngineBase:
             s.flush()
             out.wrote_local = True
         out.conflicts = self._record_conflicts(s, entity_type, link, row, remote, result, local_ext)
+        self._keep_refused_base(link, result, out)
         link.base_snapshot = result.new_base
         link.base_hash = canonical_hash(result.new_base)
         link.local_hash = self.repo.row_hash(entity_type, row)
@@ -340,9 +365,7 @@ class EngineBase:
             out.operacao = "conflict"
         elif out.wrote_local or out.wrote_remote:
             out.operacao = "update"
-        status = "conflito" if out.conflicts else "sucesso"
-        if out.operacao == "skip":
-            status = "ignorado"
+        status, mensagem = self._log_status(out, result)
         self.log.add(
             direcao=direcao,
             operacao=out.operacao,
@@ -351,10 +374,32 @@ class EngineBase:
             entity_id=row.id,
             external_id=link.external_id,
             diff=out.diff,
-            mensagem=self._describe(result),
+            mensagem=mensagem,
             duracao_ms=int((time.perf_counter() - started) * 1000),
         )
         return out
+
+    def _keep_refused_base(self, link: CrmEntityLink, result: MergeResult, out: Outcome) -> None:
+        """A field the CRM answered without storing keeps its old base, so the store's value
+        stays "changed locally" and the CRM's old value never flows back over it."""
+        if not out.refused:
+            return
+        old_base = link.base_snapshot or {}
+        for name in out.refused:
+            if name in old_base:
+                result.new_base[name] = old_base[name]
+            else:
+                result.new_base.pop(name, None)
+        out.message = describe_refused(self.crm_name, out.refused)
+
+    def _log_status(self, out: Outcome, result: MergeResult) -> tuple[str, str | None]:
+        """(status, message) of a reconcile's log row; a partial write is never a success."""
+        mensagem = self._describe(result)
+        if out.refused:
+            return "erro", f"gravação parcial: {out.message}" + (f"; {mensagem}" if mensagem else "")
+        if out.operacao == "skip":
+            return "ignorado", mensagem
+        return ("conflito" if out.conflicts else "sucesso"), mensagem
 
     def _merge_base(self, s: Session, entity_type: str, link: CrmEntityLink) -> dict[str, Any] | None:
         """The link's base, with :data:`NO_BASE` for pending-conflict fields that have none."""

@@ -22,23 +22,28 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from crmsync.db.sync import CrmEntityLink
-from crmsync.engine.base import EngineBase, RemoteWriteNeeded, WrittenMerge
+from crmsync.engine.attach import ATTACH_INDEX_MIN_ROWS, ATTACH_KEYS
+from crmsync.engine.base import Outcome, PartialWrite, RemoteWriteNeeded, WrittenMerge
+from crmsync.engine.intents import describe_refused, intent_base, refused_fields
 from crmsync.engine.links import LinkTaken
 from crmsync.engine.local_repo import UnresolvedReference
+from crmsync.engine.push_support import PushSupportMixin
 from crmsync.engine.results import PushResult, PushSummary
 from crmsync.engine.scan import scan_local
-from crmsync.erp.table import ConcurrentChange, erp_now
-from crmsync.providers.base import AuthError, NotFoundError, ProviderError, RemoteRecord, error_message
+from crmsync.erp.table import erp_now
+from crmsync.providers.base import (
+    AuthError,
+    NotFoundError,
+    ProviderError,
+    RemoteRecord,
+    ValidationError,
+    error_message,
+)
 
 __all__ = ["DependencyError", "PushMixin"]
 
+
 _STAGED_ROUNDS = 5  # reads of a record that keeps moving before the push gives up (retried later)
-
-
-def _link_state(link: Any) -> tuple[Any, ...] | None:
-    if link is None:
-        return None
-    return (link.id, link.status, link.base_hash, link.local_hash, link.remote_version, link.sincronizado_em)
 
 
 class DependencyError(Exception):
@@ -53,7 +58,7 @@ class RowGone(LookupError):
     ask a person about a record nobody has any more."""
 
 
-class PushMixin(EngineBase):
+class PushMixin(PushSupportMixin):
     # Set when a push was refused for the integration's credentials (see push_one).
     _credentials_refused: AuthError | None = None
 
@@ -69,6 +74,20 @@ class PushMixin(EngineBase):
                 if not self.dry_run and result.success:
                     self.failed.succeeded(
                         s, entity_type=entity_type, direcao="push", entity_id=entity_id, external_id=result.external_id
+                    )
+        except PartialWrite as exc:
+            # Applied and logged already (the fields taken advanced, the refused ones did not):
+            # the item fails so a person sees which field the CRM would not store.
+            result = PushResult(False, exc.operacao, exc.external_id, entity_id, message=str(exc))
+            if not self.dry_run:
+                with self._uow() as s:
+                    self.failed.failed(
+                        s,
+                        entity_type=entity_type,
+                        direcao="push",
+                        entity_id=entity_id,
+                        external_id=exc.external_id,
+                        error=str(exc),
                     )
         except RowGone as exc:
             result = PushResult(False, "erro", None, entity_id, message=str(exc), gone=True)
@@ -123,7 +142,18 @@ class PushMixin(EngineBase):
         if entity_type not in self.provider.capabilities.entities:  # SuiteCRM: no vendas
             return summary
         explicit = ids is not None
-        candidates, deletes = self._push_candidates(entity_type, since=since, ids=ids, all_rows=all_rows)
+        candidates, deletes, unlinked = self._push_candidates(entity_type, since=since, ids=ids, all_rows=all_rows)
+        self._attach_index.pop(entity_type, None)
+        # A first attach (or any dry run: the plan alone, no look-up per row) lists the CRM once.
+        if entity_type in ATTACH_KEYS and (unlinked >= ATTACH_INDEX_MIN_ROWS or (self.dry_run and unlinked)):
+            failed = self._index_remote(entity_type)
+            if failed is not None:
+                with self._uow() as s:
+                    self.log.add(
+                        direcao="push", operacao="erro", entity_type=entity_type, status="erro", mensagem=failed
+                    )
+                summary.add(PushResult(False, "erro", None, None, message=failed))
+                return summary
         if deletes and not explicit:
             with self._uow() as s:
                 total = self.binder.count_active(s, entity_type)
@@ -136,23 +166,35 @@ class PushMixin(EngineBase):
                 summary.add(PushResult(False, "erro", None, None, message=blocked))
                 deletes = []
         self._credentials_refused = None
-        for entity_id in [*candidates, *deletes]:
-            summary.add(self.push_one(entity_type, entity_id))
-            if self._credentials_refused is not None:
-                break  # every other record would be refused the same way
-            if self.progress is not None:
-                self.progress({"records": summary.total, "pages": 0, "quota_left": None, "entity": entity_type})
+        try:
+            done: set[int] = set()
+            if entity_type in self._attach_index and not self.dry_run:
+                for item in self._link_matches(entity_type, candidates):
+                    summary.add(item)
+                    done.add(int(item.entity_id or 0))
+                self._report_push(entity_type, summary)
+            for entity_id in [*candidates, *deletes]:
+                if entity_id in done:
+                    continue
+                summary.add(self.push_one(entity_type, entity_id))
+                if self._credentials_refused is not None:
+                    break  # every other record would be refused the same way
+                self._report_push(entity_type, summary)
+        finally:
+            self._attach_index.pop(entity_type, None)
         return summary
 
     def _push_candidates(
         self, entity_type: str, *, since: timedelta | None, ids: list[int] | None, all_rows: bool
-    ) -> tuple[list[int], list[int]]:
-        """(rows to merge or create, deleted rows whose delete must propagate): a streamed
-        scan of the mapped table (see crmsync.engine.scan); a row the ERP hard-deleted shows
-        as a link whose key vanished and is pushed as a delete."""
+    ) -> tuple[list[int], list[int], int]:
+        """(rows to merge or create, deleted rows whose delete must propagate, how many of
+        the former have no link yet): a streamed scan of the mapped table (see
+        crmsync.engine.scan); a row the ERP hard-deleted shows as a link whose key vanished
+        and is pushed as a delete."""
         ent = self.repo.entity(entity_type)
         candidates: list[int] = []
         deletes: list[int] = []
+        unlinked = 0
         with self.session_factory() as s:
             since_at = self._since_on_clock(s, ent, since) if since is not None and ids is None else None
             for hit in scan_local(
@@ -168,7 +210,8 @@ class PushMixin(EngineBase):
                     deletes.append(hit.entity_id)
                 else:
                     candidates.append(hit.entity_id)
-        return candidates, deletes
+                    unlinked += hit.kind == "novo"
+        return candidates, deletes, unlinked
 
     @staticmethod
     def _since_on_clock(s: Session, ent: Any, since: timedelta) -> datetime:
@@ -221,7 +264,8 @@ class PushMixin(EngineBase):
                 created = self._push_new_staged(entity_type, entity_id, local_ext, seen, started)
                 if isinstance(created, PushResult):
                     return created
-                linked_now = linked_now or created == "linked"
+                found = created if isinstance(created, RemoteRecord) else None  # linked by us to it
+                linked_now, remote = linked_now or found is not None, found or remote
                 continue
             if remote is None or (remote.external_id != external_id and written is None):
                 # (a written record may answer another id: it moved module and is relinked)
@@ -242,98 +286,62 @@ class PushMixin(EngineBase):
                     )
             except RemoteWriteNeeded as need:
                 answer = self.provider.update(entity_type, external_id, need.fields, current=need.remote)
-                written = WrittenMerge(need.merge, need.local_ext, answer)
+                written = WrittenMerge(need.merge, need.local_ext, answer, refused_fields(need.fields, answer.data))
                 remote = answer
                 continue  # apply that merge in the next round, if nothing moved meanwhile
-            return PushResult(
-                True,
-                "link" if linked_now else out.operacao,
-                external_id,
-                entity_id,
-                conflitos=out.conflicts,
-                message=self._conflict_message(out.conflicts),
-            )
+            return self._staged_result(out, "link" if linked_now else out.operacao, link.external_id, entity_id)
         raise RuntimeError("o registro mudou a cada tentativa durante o envio; será tentado de novo")
 
-    def _push_delete_staged(
-        self, entity_type: str, entity_id: int, external_id: str, seen: tuple[Any, ...]
-    ) -> PushResult | None:
-        """A local delete to propagate (policy delete or deactivate): the CRM is called with
-        no transaction open, then the link is marked in a short one if nothing moved (a row
-        restored meanwhile goes back through the whole push: None)."""
-        policy = self.config.entity(entity_type).delete_remoto
-        operacao = policy
-        remote: RemoteRecord | None = None
-        if policy == "delete":
-            with contextlib.suppress(NotFoundError):  # already gone: the goal is reached
-                self.provider.delete(entity_type, external_id)
-        else:
-            try:
-                remote = self.provider.deactivate(entity_type, external_id)
-                operacao = "deactivate"
-            except NotFoundError:
-                operacao = "delete"
-        with self._uow() as s:
-            row = self.repo.get(s, entity_type, entity_id)
-            link = self.binder.by_local(s, entity_type, entity_id)
-            if link is None or not self._unmoved(entity_type, row, link, seen):
-                return None
-            if remote is not None:
-                link.remote_version = remote.version
-                link.remote_modificado_em = remote.modified_at
-            link.status = "excluido_local" if operacao == "delete" else "desativado"
-            link.sincronizado_em = datetime.now(UTC)
-            self.log.add(
-                direcao="push",
-                operacao=operacao,
-                entity_type=entity_type,
-                status="sucesso",
-                entity_id=entity_id,
-                external_id=external_id,
-                mensagem="excluído localmente",
-            )
-        return PushResult(True, operacao, external_id, entity_id)
-
-    def _fingerprint(self, entity_type: str, row: Any, link: Any) -> tuple[Any, ...]:
-        """What must not move between reading a record and applying the CRM's answer: the
-        row as :meth:`crmsync.erp.table.MappedEntity.seen` takes it (first), then its link."""
-        return (*self.repo.entity(entity_type).seen(row), _link_state(link))
-
-    def _unmoved(self, entity_type: str, row: Any, link: Any, seen: tuple[Any, ...]) -> bool:
-        """In the applying transaction: the link is as it was read, and the row too, checked
-        (and locked, on MariaDB/PostgreSQL) by the engine's one before-write check,
-        :meth:`crmsync.erp.table.MappedEntity.guard`, against what was read before the CRM
-        was called."""
-        if row is None or _link_state(link) != seen[-1]:
-            return False
-        try:
-            self.repo.entity(entity_type).guard(row, expected=seen[:-1])
-        except ConcurrentChange:
-            return False
-        return True
+    def _staged_result(self, out: Outcome, operacao: str, external_id: str, entity_id: int) -> PushResult:
+        """What a staged push applied; a write the CRM did not fully store fails the item."""
+        if out.refused:
+            raise PartialWrite(out.message or "gravação parcial", operacao="update", external_id=external_id)
+        return PushResult(
+            True,
+            operacao,
+            external_id,
+            entity_id,
+            conflitos=out.conflicts,
+            message=self._conflict_message(out.conflicts),
+        )
 
     def _push_new_staged(
         self, entity_type: str, entity_id: int, local_ext: dict[str, Any], seen: tuple[Any, ...], started: float
-    ) -> PushResult | str:
+    ) -> PushResult | RemoteRecord | str:
         """An unlinked row: look it up by its unique keys, else create it, with no transaction
-        open; then link in a short one. "linked" (by us, to a record found by key) or
-        "taken" (by another run): to be merged as a linked row."""
-        found = self.provider.find_by_keys(entity_type, local_ext)
+        open; then link in a short one. The record found (linked by us to it) or "taken"
+        (linked by another run): to be merged as a linked row.
+
+        Before the create, what is sent is stored durably (the create's intent): if its
+        answer is lost, the retry finds the record by its keys and recognises it as ours."""
+        found = self._find_by_keys(entity_type, local_ext)
         if found is not None:
             with self._uow() as s:
                 if self.binder.by_local(s, entity_type, entity_id) is not None:
                     return "taken"
-                self._link_found(s, entity_type, entity_id, found.external_id)
-            return "linked"
-        remote = self.provider.create(entity_type, local_ext)
+                self._link_found(s, entity_type, entity_id, found)
+            return found
+        with self._uow() as s:
+            self.intents.record(s, entity_type, entity_id, local_ext)
+        try:
+            remote = self.provider.create(entity_type, local_ext)
+        except ValidationError:
+            with self._uow() as s:  # refused: nothing was created, nothing to recognise later
+                self.intents.take(s, entity_type, entity_id)
+            raise
+        refused = refused_fields(local_ext, remote.data)
+        if entity_type in self._attach_index:
+            self._attach_index[entity_type].add_created(remote)
         duplicate: str | None = None
         with self._uow() as s:
             row = self.repo.get(s, entity_type, entity_id)
+            self.intents.take(s, entity_type, entity_id)
             link = self.binder.new_link(
                 entity_type,
                 entity_id,
                 remote.external_id,
-                base={**remote.data, **local_ext},
+                # a field the CRM did not store keeps the CRM's value as base: still to send
+                base={**remote.data, **{k: v for k, v in local_ext.items() if k not in refused}},
                 # the fingerprint of what was sent: a change made meanwhile shows as dirty
                 local_hash=seen[0],
                 remote_version=remote.version,
@@ -349,13 +357,15 @@ class PushMixin(EngineBase):
                     ) from None
                 duplicate = remote.external_id
             else:
+                message = describe_refused(self.crm_name, refused) if refused else None
                 self.log.add(
                     direcao="push",
                     operacao="create",
                     entity_type=entity_type,
-                    status="sucesso",
+                    status="erro" if refused else "sucesso",
                     entity_id=entity_id,
                     external_id=remote.external_id,
+                    mensagem=f"gravação parcial: {message}" if message else None,
                     duracao_ms=int((time.perf_counter() - started) * 1000),
                 )
             if row is None:
@@ -365,6 +375,9 @@ class PushMixin(EngineBase):
             with contextlib.suppress(ProviderError):
                 self.provider.delete(entity_type, duplicate)
             return "taken"
+        if refused:
+            message = describe_refused(self.crm_name, refused)
+            raise PartialWrite(message, operacao="create", external_id=remote.external_id)
         return PushResult(True, "create", remote.external_id, entity_id)
 
     # ------------------------------------------------------------------ one row
@@ -404,23 +417,28 @@ class PushMixin(EngineBase):
             )
         return self._push_unlinked(s, entity_type, row, started)
 
-    def _link_found(self, s: Session, entity_type: str, entity_id: int, external_id: str) -> CrmEntityLink:
-        """Link a local row to the CRM record its unique keys found, with no base: the merge
-        that follows treats both sides as new. Refused when that record is already linked to
-        another local row (two local rows with one key: a person must look)."""
+    def _link_found(self, s: Session, entity_type: str, entity_id: int, found: RemoteRecord) -> CrmEntityLink:
+        """Link a local row to the CRM record its unique keys found. The record a lost
+        create of ours made (it matches the create's stored intent) is linked with what was
+        sent as its base, so the store's later edits are one-sided changes; any other with
+        no base: the merge that follows treats both sides as new. Refused when that record
+        is already linked to another local row (two local rows with one key: a person must
+        look)."""
+        external_id = found.external_id
         other = self.binder.by_external(s, entity_type, external_id)
         if other is not None:
             raise ValueError(
                 f"o registro {external_id} do CRM tem a mesma chave única e já está vinculado ao "
                 f"registro local #{other.entity_id}: possível duplicata, revise os dados"
             )
+        base = intent_base(self.intents.take(s, entity_type, entity_id), found.data)
         link = self.binder.create(
             s,
             self.binder.new_link(
                 entity_type,
                 entity_id,
                 external_id,
-                base=None,
+                base=base,
                 local_hash=None,
                 remote_version=None,
                 remote_modified_at=None,
@@ -433,25 +451,13 @@ class PushMixin(EngineBase):
             status="sucesso",
             entity_id=entity_id,
             external_id=external_id,
-            mensagem="já existia no CRM (mesma chave única): vínculo criado",
+            mensagem=(
+                "criado por esta integração (resposta perdida): vínculo criado"
+                if base is not None
+                else "já existia no CRM (mesma chave única): vínculo criado"
+            ),
         )
         return link
-
-    def _push_skip(self, entity_type: str, entity_id: int, external_id: str | None, message: str) -> PushResult:
-        self.log.add(
-            direcao="push",
-            operacao="skip",
-            entity_type=entity_type,
-            status="ignorado",
-            entity_id=entity_id,
-            external_id=external_id,
-            mensagem=message,
-        )
-        return PushResult(True, "skip", external_id, entity_id, message=message)
-
-    @staticmethod
-    def _conflict_message(count: int) -> str | None:
-        return f"{count} campo(s) em conflito aguardando decisão" if count else None
 
     def _push_unlinked(self, s: Session, entity_type: str, row: Any, started: float) -> PushResult:
         try:
@@ -466,9 +472,9 @@ class PushMixin(EngineBase):
                 )
                 return PushResult(True, "create", None, row.id)
             raise
-        found = self.provider.find_by_keys(entity_type, local_ext)
+        found = self._find_by_keys(entity_type, local_ext)
         if found is not None:
-            link = self._link_found(s, entity_type, row.id, found.external_id)
+            link = self._link_found(s, entity_type, row.id, found)
             if self.dry_run:
                 self._plan(
                     "vinculo",
@@ -529,56 +535,6 @@ class PushMixin(EngineBase):
             duracao_ms=int((time.perf_counter() - started) * 1000),
         )
         return PushResult(True, "create", remote.external_id, row.id)
-
-    # ------------------------------------------------------------------ local deletes
-
-    def _push_local_delete(self, s: Session, entity_type: str, row: Any, link: Any) -> PushResult:
-        if link is None or not self._is_active(link):
-            return self._push_skip(
-                entity_type, row.id, link.external_id if link else None, "excluído localmente; nada a propagar"
-            )
-        policy = self.config.entity(entity_type).delete_remoto
-        ext = link.external_id
-        if policy == "ignore":
-            link.status = "excluido_local"
-            return self._push_skip(entity_type, row.id, ext, "excluído localmente; política: ignorar")
-        if policy == "conflict":
-            self._delete_conflict(s, entity_type, link, row, lado="local", when=row.deletado_em)
-            self.log.add(
-                direcao="conflito",
-                operacao="conflict",
-                entity_type=entity_type,
-                status="conflito",
-                entity_id=row.id,
-                external_id=ext,
-                mensagem="excluído localmente; aguardando decisão",
-            )
-            return PushResult(True, "conflict", ext, row.id, conflitos=1, message="exclusão aguardando decisão")
-        operacao = "delete" if policy == "delete" else "deactivate"
-        if self.dry_run:
-            self._plan("externo", operacao, entity_type, entity_id=row.id, external_id=ext)
-        elif policy == "delete":
-            with contextlib.suppress(NotFoundError):  # already gone: the goal is reached
-                self.provider.delete(entity_type, ext)
-        else:
-            try:
-                remote = self.provider.deactivate(entity_type, ext)
-                link.remote_version = remote.version
-                link.remote_modificado_em = remote.modified_at
-            except NotFoundError:
-                operacao = "delete"
-        link.status = "excluido_local" if operacao == "delete" else "desativado"
-        link.sincronizado_em = datetime.now(UTC)
-        self.log.add(
-            direcao="push",
-            operacao=operacao,
-            entity_type=entity_type,
-            status="sucesso",
-            entity_id=row.id,
-            external_id=ext,
-            mensagem="excluído localmente",
-        )
-        return PushResult(True, operacao, ext, row.id)
 
     # ------------------------------------------------------------------ sales
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from crmsync.config import IntegrationConfig
 from crmsync.db.sync import CrmDuplicata, CrmIntegracao
 from crmsync.engine.conflicts import ConflictsMixin
 from crmsync.engine.pull import PullMixin, _PullRun
@@ -36,8 +37,11 @@ class SyncEngine(PushMixin, PullMixin, ConflictsMixin):
         provider: Provider | None = None,
         options: RunOptions | None = None,
         progress: Callable[[dict[str, Any]], None] | None = None,
+        config: IntegrationConfig | None = None,
     ) -> None:
-        super().__init__(session_factory, integracao_id, provider=provider, options=options, progress=progress)
+        super().__init__(
+            session_factory, integracao_id, provider=provider, options=options, progress=progress, config=config
+        )
         self._dep_runs = {}
 
     @classmethod

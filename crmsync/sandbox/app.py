@@ -313,6 +313,7 @@ def build_state(config: SandboxConfig) -> SandboxState:
     for i, company in enumerate(config.company_list()):
         seed = None if config.seed is None else config.seed + i
         stores[company.name] = SandboxStore(_company_db_path(config.db_path, i, company.name), clock, seed)
+        stores[company.name].ignore_on_update = frozenset(config.ignore_on_update)
         if config.seed_records:
             from crmsync.sandbox.seed import seed_store
 

@@ -66,6 +66,10 @@ class SandboxConfig:
     webhook_max_attempts: int = 4
     webhook_backoff_seconds: float = 0.5
     request_log_size: int = 100_000
+    # API field names (``email``, ``telefone``...) an update through the API answers with
+    # success but does not store, as real CRMs sometimes do (SuiteCRM 7.14 and ``email1``):
+    # what tests of verified writes use. Panel edits store them.
+    ignore_on_update: tuple[str, ...] = ()
 
     def company_list(self) -> list[CompanyCredentials]:
         """The effective companies, each with a non-empty display name."""

@@ -165,6 +165,8 @@ class SandboxStore:
             self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
         self._listeners: list[ChangeListener] = []
+        # Fields an API update answers without storing (SandboxConfig.ignore_on_update).
+        self.ignore_on_update: frozenset[str] = frozenset()
 
     # ------------------------------------------------------------------ plumbing
     def close(self) -> None:
@@ -322,9 +324,10 @@ class SandboxStore:
                     base.update(body["fiscal"])
                 if recurso == "vendas" and "prazo_entrega" in body:
                     base.pop("previsao_entrega", None)
-                changes = {
-                    k: v for k, v in body.items() if k not in ("id", "cadastrado_em", "modificado_em", "hash", "fiscal")
-                }
+                ignored: tuple[str, ...] = ("id", "cadastrado_em", "modificado_em", "hash", "fiscal")
+                if origem == "api":
+                    ignored += tuple(self.ignore_on_update)
+                changes = {k: v for k, v in body.items() if k not in ignored}
                 merged = {**base, **changes}
                 rec = self._build(recurso, merged, previous, changes)
                 rec["id"] = str(key)

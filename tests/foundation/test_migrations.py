@@ -27,6 +27,7 @@ TABLES = {
     "crm_cursores",
     "crm_webhook_inbox",
     "crm_itens_falhos",
+    "crm_criacoes_pendentes",
 }
 
 

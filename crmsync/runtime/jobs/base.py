@@ -243,7 +243,7 @@ class JobRun:
         engine = None
         try:
             options = RunOptions(trigger=trigger, dry_run=dry_run, actor=actor)
-            engine = SyncEngine(self.sf, self.integration.id, options=options)
+            engine = SyncEngine(self.sf, self.integration.id, options=options, config=self.cfg)
             with timeouts_tried_once(self.opts.job_timeout_attempts or None):
                 return call(engine)
         finally:

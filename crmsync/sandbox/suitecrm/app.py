@@ -148,6 +148,7 @@ def build_state(config: SuiteCrmSandboxConfig) -> SuiteCrmState:
         stamp_seconds=config.stamp_seconds,
         unstable_ties=config.unstable_ties,
     )
+    store.ignore_on_update = frozenset(config.ignore_on_update)
     traffic = Traffic(config.traffic_config(), clock)
     state = SuiteCrmState(
         config,
@@ -488,7 +489,7 @@ def _add_module_routes(app: FastAPI, state: SuiteCrmState) -> None:
         spec = store.spec(data["type"])
         if not data.get("id"):
             raise SuiteError('The required option "id" is missing.')
-        record = await run_in_threadpool(lambda: store.update(spec.name, data["id"], data["attributes"]))
+        record = await run_in_threadpool(lambda: store.update(spec.name, data["id"], data["attributes"], api=True))
         # 201, not the 200 of swagger.json: ModuleController::updateModuleRecord answers 201.
         return jsonapi({"data": resource(spec, record)}, 201)
 

@@ -129,6 +129,7 @@ class SuiteCrmStore:
         self.custom_fields = {m: list(v) for m, v in (custom_fields or {}).items()}
         self.stamp_seconds = stamp_seconds
         self.unstable_ties = unstable_ties
+        self.ignore_on_update: frozenset[str] = frozenset()  # SuiteCrmSandboxConfig.ignore_on_update
         self._lock = threading.RLock()
         self._generation = 0  # bumped by every write: ties reshuffle when data changes
         self._conn = sqlite3.connect(db_path or ":memory:", check_same_thread=False, isolation_level=None)
@@ -296,12 +297,17 @@ class SuiteCrmStore:
             raise self._not_found(spec, bean_id)
         return self._row_to_record(row)
 
-    def update(self, module: str, bean_id: str, attributes: dict[str, Any], *, panel: bool = False) -> dict[str, Any]:
+    def update(
+        self, module: str, bean_id: str, attributes: dict[str, Any], *, panel: bool = False, api: bool = False
+    ) -> dict[str, Any]:
         """PATCH: only the attributes given change; ``date_modified`` moves to now unless given.
         ``email1`` is ignored on a bean that has an address (SuiteCRM 7.14 parses it only when
-        the bean has none, see `emails`), unless the edit comes from SuiteCRM's screens (`panel`)."""
+        the bean has none, see `emails`), unless the edit comes from SuiteCRM's screens (`panel`).
+        ``api``: through the API, where ``ignore_on_update`` answers without storing."""
         spec = self.spec(module)
         self._check_attributes(spec, attributes)
+        if api and self.ignore_on_update:
+            attributes = {k: v for k, v in attributes.items() if k not in self.ignore_on_update}
         with self._lock:
             row = self._find(spec.name, bean_id)
             if row is None:
