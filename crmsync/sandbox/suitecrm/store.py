@@ -396,6 +396,8 @@ class SuiteCrmStore:
             row = self._find(spec.name, bean_id)
             if row is None:
                 raise self._not_found(spec, bean_id)
+            if "email1" in self.ignore_on_update:
+                return  # a CRM that answers but does not store e-mail changes, by any route
             if add:
                 if not self.emails.exists(email_address_id):
                     raise SuiteError(f"EmailAddresses module with id {email_address_id} is not found")
