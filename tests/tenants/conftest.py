@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from db_templates import migrate
 
 from crmsync.api.app import create_app
-from crmsync.db.schema import upgrade
 from crmsync.db.session import dispose_engines
 from crmsync.settings import reset_settings_cache
 
@@ -45,7 +45,7 @@ def use_database(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("CRMSYNC_ADMIN_TOKEN", ADMIN_TOKEN)
     reset_settings_cache()
     dispose_engines()
-    upgrade(url)
+    migrate(url)  # a copy of the migrated template (tests/db_templates.py)
 
 
 class LiveApp:
