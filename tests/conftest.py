@@ -11,6 +11,7 @@ tests/db_templates.py); a test about the migrations asks for an empty one and ru
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import uuid
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from crmsync.db.session import dispose_engines
 from crmsync.settings import reset_settings_cache
@@ -26,6 +28,34 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/db_templates.py, importa
 from db_templates import TEMPLATES, admin_url, create_server_database, drop_server_database, migrate, swap_db
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+# Property tests: the README's run tries a fifth of each test's examples (at least 10); CI
+# also runs them as written (CRMSYNC_HYPOTHESIS=full, `-m hypothesis`). No example has a time
+# limit: Hypothesis' 200 ms deadline is a timed assertion, and fails on a loaded machine.
+HYPOTHESIS_FULL = os.environ.get("CRMSYNC_HYPOTHESIS", "").lower() == "full"
+HYPOTHESIS_SHARE = 1.0 if HYPOTHESIS_FULL else 0.2
+HYPOTHESIS_MIN_EXAMPLES = 10
+hypothesis_settings.register_profile("crmsync", deadline=None)
+hypothesis_settings.load_profile("crmsync")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Scale each property test's own `max_examples` (a profile cannot: a test's @settings
+    wins over it) and drop its deadline."""
+    done: set[int] = set()
+    for item in items:
+        test = getattr(getattr(item, "obj", None), "__func__", getattr(item, "obj", None))
+        if getattr(test, "hypothesis", None) is None or id(test) in done:
+            continue
+        done.add(id(test))  # parametrised items share the function: scale it once
+        current = getattr(test, "_hypothesis_internal_use_settings", None) or hypothesis_settings.default
+        examples = current.max_examples
+        if not HYPOTHESIS_FULL:
+            examples = min(examples, max(HYPOTHESIS_MIN_EXAMPLES, math.ceil(examples * HYPOTHESIS_SHARE)))
+        test._hypothesis_internal_use_settings = hypothesis_settings(  # type: ignore[union-attr]
+            current, max_examples=examples, deadline=None
+        )
 
 
 def _unavailable(what: str, exc: Exception) -> None:
