@@ -41,8 +41,10 @@ hypothesis_settings.load_profile("crmsync")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Scale each property test's own `max_examples` (a profile cannot: a test's @settings
-    wins over it) and drop its deadline."""
+    """Long tests (`slow`) first, so the xdist workers do not wait for one at the end; and
+    scale each property test's own `max_examples` (a profile cannot: a test's @settings wins
+    over it) and drop its deadline."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: order kept otherwise
     done: set[int] = set()
     for item in items:
         test = getattr(getattr(item, "obj", None), "__func__", getattr(item, "obj", None))

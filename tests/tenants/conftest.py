@@ -21,12 +21,6 @@ SECRET_KEY = "xJ7Ob0rNwrZ0Vq3r9mOe2jvV6lE4hN8XcZ1pQ5sT7uY="
 ADMIN_TOKEN = "admin-token-for-tests"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def valid_cpf(base: int) -> str:
     """A CPF with correct check digits from a 9-digit number."""
     nums = [int(c) for c in f"{base:09d}"]
@@ -52,12 +46,14 @@ class LiveApp:
     """The whole app in a uvicorn thread (lifespan off: no embedded worker)."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(
-            create_app(), host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="off"
-        )
+        # Bound here and handed to uvicorn: a port only looked up free could be taken by
+        # another xdist worker before uvicorn binds it.
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        config = uvicorn.Config(create_app(), log_level="warning", access_log=False, lifespan="off")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     @property
     def url(self) -> str:
@@ -73,6 +69,7 @@ class LiveApp:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+        self.sock.close()
 
 
 @pytest.fixture
