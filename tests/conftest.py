@@ -38,6 +38,10 @@ HYPOTHESIS_SHARE = 1.0 if HYPOTHESIS_FULL else 0.2
 HYPOTHESIS_MIN_EXAMPLES = 10
 hypothesis_settings.register_profile("crmsync", deadline=None)
 hypothesis_settings.load_profile("crmsync")
+if not HYPOTHESIS_FULL:  # the engine's state machine (tests/engine/test_stateful.py) reads its own
+    os.environ.setdefault("CRMSYNC_STATEFUL_EXAMPLES", "10")
+STATE_MACHINE_TESTS = {"test_stateful.py"}  # run_state_machine_as_test: no `hypothesis` marker of its own
+SLOW_TIMEOUT_SECONDS = 900  # a bound on a hang for `slow` tests, which take minutes on a loaded machine
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -47,6 +51,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: order kept otherwise
     done: set[int] = set()
     for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_SECONDS))
+        if item.path.name in STATE_MACHINE_TESTS:
+            item.add_marker(pytest.mark.hypothesis)
         test = getattr(getattr(item, "obj", None), "__func__", getattr(item, "obj", None))
         if getattr(test, "hypothesis", None) is None or id(test) in done:
             continue

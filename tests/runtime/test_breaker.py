@@ -186,7 +186,9 @@ def test_a_hung_store_opens_its_breaker_after_one_timeout_and_a_probe_closes_it(
     from crmsync.runtime.jobs import enqueue_pull
     from crmsync.runtime.queue import get_state
 
-    env = make_env(tmp_path, sqlite_url, CRMSYNC_HTTP_TIMEOUT_SECONDS="0.5")
+    # The hung CRM costs one whole timeout; 0.5 s was also short enough for the real sandbox's
+    # answers to miss on a loaded machine (the breaker then opened again after the recovery).
+    env = make_env(tmp_path, sqlite_url, CRMSYNC_HTTP_TIMEOUT_SECONDS="5")
     env.apply(monkeypatch)
     upgrade(sqlite_url)
     uninstall_listeners()
