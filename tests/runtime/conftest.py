@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from db_templates import migrate
 
-from crmsync.db.schema import upgrade
 from crmsync.db.session import dispose_engines, session_scope
 from crmsync.runtime.queue import reset_queue
 from crmsync.settings import reset_settings_cache
@@ -90,7 +90,7 @@ def rt_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_url: str) -> 
     """SQLite database + SQLite queue in a temporary directory, migrated, fast periods."""
     env = make_env(tmp_path, sqlite_url)
     env.apply(monkeypatch)
-    upgrade(sqlite_url)
+    migrate(sqlite_url)  # a copy of the migrated template (tests/db_templates.py)
     yield env
     reset_queue()
     dispose_engines()

@@ -146,12 +146,14 @@ def test_calls_without_a_valid_token_are_401(suite: SuiteCrmSandboxServer, heade
 
 
 def test_tokens_expire_after_their_ttl_then_a_new_one_works() -> None:
-    with SuiteCrmSandboxServer(token_ttl_seconds=60) as suite:
+    # The clock also moves for real between the calls (seconds on a loaded machine): a 600 s
+    # token checked 540 s on, then 61 s later, is alive then dead whatever that real time.
+    with SuiteCrmSandboxServer(token_ttl_seconds=600) as suite:
         token = suite.access_token()
         assert httpx.get(suite.base_url + LIST, headers=_bearer(token)).status_code == 200
-        suite.advance_clock(59)
+        suite.advance_clock(540)
         assert httpx.get(suite.base_url + LIST, headers=_bearer(token)).status_code == 200
-        suite.advance_clock(2)
+        suite.advance_clock(61)
         expired = httpx.get(suite.base_url + LIST, headers=_bearer(token))
         assert expired.status_code == 401
         assert expired.json()["hint"] == "Access token is invalid"

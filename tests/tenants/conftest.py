@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 import uvicorn
+from db_templates import migrate
 from sqlalchemy.orm import Session
 
 from crmsync.api.app import create_app
 from crmsync.db.local import Loja
-from crmsync.db.schema import upgrade
 from crmsync.db.session import dispose_engines
 from crmsync.db.sync import CrmIntegracao
 from crmsync.services.integracoes import create_integracao
@@ -38,12 +38,6 @@ def hung() -> Iterator[HungServer]:
     server = HungServer()
     yield server
     server.close()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def valid_cpf(base: int) -> str:
@@ -76,19 +70,21 @@ def use_database(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("CRMSYNC_ADMIN_TOKEN", ADMIN_TOKEN)
     reset_settings_cache()
     dispose_engines()
-    upgrade(url)
+    migrate(url)  # a copy of the migrated template (tests/db_templates.py)
 
 
 class LiveApp:
     """The whole app in a uvicorn thread (lifespan off: no embedded worker)."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(
-            create_app(), host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="off"
-        )
+        # Bound here and handed to uvicorn: a port only looked up free could be taken by
+        # another xdist worker before uvicorn binds it.
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        config = uvicorn.Config(create_app(), log_level="warning", access_log=False, lifespan="off")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     @property
     def url(self) -> str:
@@ -104,6 +100,7 @@ class LiveApp:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+        self.sock.close()
 
 
 @pytest.fixture
