@@ -21,10 +21,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from crmsync.db.sync import CrmEntityLink
 from crmsync.engine.attach import ATTACH_INDEX_MIN_ROWS, ATTACH_KEYS
 from crmsync.engine.base import Outcome, PartialWrite, RemoteWriteNeeded, WrittenMerge
-from crmsync.engine.intents import describe_refused, intent_base, refused_fields
+from crmsync.engine.intents import describe_refused, refused_fields
 from crmsync.engine.links import LinkTaken
 from crmsync.engine.local_repo import UnresolvedReference
 from crmsync.engine.push_support import PushSupportMixin
@@ -416,48 +415,6 @@ class PushMixin(PushSupportMixin):
                 message=self._conflict_message(out.conflicts),
             )
         return self._push_unlinked(s, entity_type, row, started)
-
-    def _link_found(self, s: Session, entity_type: str, entity_id: int, found: RemoteRecord) -> CrmEntityLink:
-        """Link a local row to the CRM record its unique keys found. The record a lost
-        create of ours made (it matches the create's stored intent) is linked with what was
-        sent as its base, so the store's later edits are one-sided changes; any other with
-        no base: the merge that follows treats both sides as new. Refused when that record
-        is already linked to another local row (two local rows with one key: a person must
-        look)."""
-        external_id = found.external_id
-        other = self.binder.by_external(s, entity_type, external_id)
-        if other is not None:
-            raise ValueError(
-                f"o registro {external_id} do CRM tem a mesma chave única e já está vinculado ao "
-                f"registro local #{other.entity_id}: possível duplicata, revise os dados"
-            )
-        base = intent_base(self.intents.take(s, entity_type, entity_id), found.data)
-        link = self.binder.create(
-            s,
-            self.binder.new_link(
-                entity_type,
-                entity_id,
-                external_id,
-                base=base,
-                local_hash=None,
-                remote_version=None,
-                remote_modified_at=None,
-            ),
-        )
-        self.log.add(
-            direcao="push",
-            operacao="link",
-            entity_type=entity_type,
-            status="sucesso",
-            entity_id=entity_id,
-            external_id=external_id,
-            mensagem=(
-                "criado por esta integração (resposta perdida): vínculo criado"
-                if base is not None
-                else "já existia no CRM (mesma chave única): vínculo criado"
-            ),
-        )
-        return link
 
     def _push_unlinked(self, s: Session, entity_type: str, row: Any, started: float) -> PushResult:
         try:

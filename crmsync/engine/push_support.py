@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session
 
+from crmsync.db.sync import CrmEntityLink
 from crmsync.engine.attach import RemoteIndex, build_index
 from crmsync.engine.base import EngineBase, RemoteWriteNeeded
 from crmsync.engine.intents import intent_base
@@ -124,33 +125,55 @@ class PushSupportMixin(EngineBase):
         with s.begin_nested():
             if self.binder.by_external(s, entity_type, found.external_id) is not None:
                 return None  # linked to another row meanwhile: the per-row push says so
-            link = self.binder.create(
-                s,
-                self.binder.new_link(
-                    entity_type,
-                    entity_id,
-                    found.external_id,
-                    base=intent_base(self.intents.take(s, entity_type, entity_id), found.data),
-                    local_hash=None,
-                    remote_version=None,
-                    remote_modified_at=None,
-                ),
-            )
-            self.log.add(
-                direcao="push",
-                operacao="link",
-                entity_type=entity_type,
-                status="sucesso",
-                entity_id=entity_id,
-                external_id=found.external_id,
-                mensagem="já existia no CRM (mesma chave única): vínculo criado",
-            )
+            link = self._link_found(s, entity_type, entity_id, found)
         try:
             out = self._reconcile(s, entity_type, link, row, found, direcao="push", remote_writes=False)
         except RemoteWriteNeeded:
             return None  # linked; its CRM write goes through the per-row push
         message = f"{out.conflicts} campo(s) em conflito aguardando decisão" if out.conflicts else None
         return PushResult(True, "link", found.external_id, entity_id, conflitos=out.conflicts, message=message)
+
+    def _link_found(self, s: Session, entity_type: str, entity_id: int, found: RemoteRecord) -> CrmEntityLink:
+        """Link a local row to the CRM record its unique keys found. The record a lost
+        create of ours made (it matches the create's stored intent) is linked with what was
+        sent as its base, so the store's later edits are one-sided changes; any other with
+        no base: the merge that follows treats both sides as new. Refused when that record
+        is already linked to another local row (two local rows with one key: a person must
+        look)."""
+        external_id = found.external_id
+        other = self.binder.by_external(s, entity_type, external_id)
+        if other is not None:
+            raise ValueError(
+                f"o registro {external_id} do CRM tem a mesma chave única e já está vinculado ao "
+                f"registro local #{other.entity_id}: possível duplicata, revise os dados"
+            )
+        base = intent_base(self.intents.take(s, entity_type, entity_id), found.data)
+        link = self.binder.create(
+            s,
+            self.binder.new_link(
+                entity_type,
+                entity_id,
+                external_id,
+                base=base,
+                local_hash=None,
+                remote_version=None,
+                remote_modified_at=None,
+            ),
+        )
+        self.log.add(
+            direcao="push",
+            operacao="link",
+            entity_type=entity_type,
+            status="sucesso",
+            entity_id=entity_id,
+            external_id=external_id,
+            mensagem=(
+                "criado por esta integração (resposta perdida): vínculo criado"
+                if base is not None
+                else "já existia no CRM (mesma chave única): vínculo criado"
+            ),
+        )
+        return link
 
     def _find_by_keys(self, entity_type: str, local_ext: dict[str, Any]) -> RemoteRecord | None:
         """The CRM record holding the row's unique keys: from the first attach's listing
