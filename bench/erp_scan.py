@@ -258,6 +258,22 @@ def scan_child(url: str) -> None:
     print(json.dumps({"rows": rows, "changed": hits, "seconds": elapsed, "peak_rss_mb": peak_mb}))
 
 
+def wait_for_settled_links(url: str, deadline: float) -> None:
+    """Until every link has a base (the runtime's first pushes are done) or `deadline`
+    (monotonic): timing a change before that would time the start-up too."""
+    from crmsync.db.session import get_sessionmaker
+    from crmsync.db.sync import CrmEntityLink
+
+    while time.monotonic() < deadline:
+        with get_sessionmaker(url)() as s:
+            unsettled = s.scalar(
+                select(func.count()).select_from(CrmEntityLink).where(CrmEntityLink.local_hash.is_(None))
+            )
+        if not unsettled:
+            return
+        time.sleep(0.2)
+
+
 def latency(url: str, integracao_id: int, samples: int) -> dict[str, float]:
     """p50/p99 seconds from a plain-SQL UPDATE to the sandbox holding it, with triggers."""
     from crmsync.db.session import get_sessionmaker
@@ -297,14 +313,7 @@ def latency(url: str, integracao_id: int, samples: int) -> dict[str, float]:
         times: list[float] = []
         with EmbeddedRuntime(scheduler=True):
             deadline = time.monotonic() + 300  # the first sweep settles every sampled link first
-            while time.monotonic() < deadline:
-                with get_sessionmaker(url)() as s:
-                    unsettled = s.scalar(
-                        select(func.count()).select_from(CrmEntityLink).where(CrmEntityLink.local_hash.is_(None))
-                    )
-                if not unsettled:
-                    break
-                time.sleep(0.2)
+            wait_for_settled_links(url, deadline)
             for k in range(1, samples + 1):
                 with get_sessionmaker(url)() as s:
                     ext = s.scalar(select(CrmEntityLink.external_id).where(CrmEntityLink.entity_id == k))

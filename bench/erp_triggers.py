@@ -32,11 +32,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).parent))
-from erp_scan import MAP, MARIA_ADMIN, attach, build, fresh_database, link_all
+from erp_scan import MAP, MARIA_ADMIN, attach, build, fresh_database, link_all, wait_for_settled_links
 
 STORES = 50
 
@@ -163,14 +163,7 @@ def run(url: str, kind: str, samples: int, map_path: Path) -> dict[str, Any]:
             times: list[float] = []
             with EmbeddedRuntime(scheduler=True):
                 deadline = time.monotonic() + 300
-                while time.monotonic() < deadline:
-                    with get_sessionmaker(url)() as s:
-                        unsettled = s.scalar(
-                            select(func.count()).select_from(CrmEntityLink).where(CrmEntityLink.local_hash.is_(None))
-                        )
-                    if not unsettled:
-                        break
-                    time.sleep(0.2)
+                wait_for_settled_links(url, deadline)
                 wait_until_idle(deadline)
                 for k in range(1, samples + 1):
                     with get_sessionmaker(url)() as s:
