@@ -86,6 +86,20 @@ def _same(raw: Any, marker: Any) -> bool:
     return str(left) == str(right)
 
 
+def _converted(convert: Callable[[Any], Any], value: Any) -> Any:
+    """`convert(value)` with every failure a ConversionError: a value no branch foresaw (NaN
+    in a DECIMAL, 1e24 in a FLOAT) becomes a failed item with the value named, never a
+    crashed run, in both directions."""
+    try:
+        return convert(value)
+    except ConversionError:
+        raise
+    except n.NormalizationError as exc:
+        raise ConversionError(exc.message) from exc
+    except (ArithmeticError, ValueError, TypeError) as exc:
+        raise ConversionError(f"valor inválido: {value!r}") from exc
+
+
 class Converter:
     """One column spelling <-> canonical value. Subclasses implement `_read` and `_write`
     for non-empty values; the base handles None and the `vazio` option."""
@@ -123,29 +137,13 @@ class Converter:
                 raw = bytes(raw).decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise ConversionError("texto com codificação inválida") from exc
-        try:
-            return self._read(raw)
-        except ConversionError:
-            raise
-        except n.NormalizationError as exc:
-            raise ConversionError(exc.message) from exc
-        except (ArithmeticError, ValueError, TypeError) as exc:
-            # A value no branch foresaw (NaN in a DECIMAL, 1e24 in a FLOAT): a failed item
-            # with the value named, never a crashed run.
-            raise ConversionError(f"valor inválido: {raw!r}") from exc
+        return _converted(self._read, raw)
 
     def to_column(self, value: Any) -> Any:
         """What to write in the column for a canonical value."""
         if value is None:
             return self.vazio
-        try:
-            return self._write(value)
-        except ConversionError:
-            raise
-        except n.NormalizationError as exc:
-            raise ConversionError(exc.message) from exc
-        except (ArithmeticError, ValueError, TypeError) as exc:
-            raise ConversionError(f"valor inválido: {value!r}") from exc
+        return _converted(self._write, value)
 
     def _read(self, raw: Any) -> Any:
         raise NotImplementedError
@@ -219,3 +217,19 @@ class _TextShaped(Converter):
         if self.largura is not None:
             text = text.ljust(self.largura)
         return text
+
+
+class _Spelled(_TextShaped):
+    """A text column whose spelling the map chooses with `formato`, one of `formats`
+    (`default_format` when the map says none): CEPs, phones, CPF/CNPJ in one column."""
+
+    options = _TextShaped.options | {"formato"}
+    formats: ClassVar[tuple[str, ...]] = ()
+    default_format: ClassVar[str] = ""
+
+    def __init__(self, opcoes: Mapping[str, Any] | None = None) -> None:
+        super().__init__(opcoes)
+        fmt = self.opcoes.get("formato", self.default_format)
+        if fmt not in self.formats:
+            raise ConverterOptionError("formato", f"formato desconhecido '{fmt}' (use: {', '.join(self.formats)})")
+        self.fmt: str = fmt

@@ -41,18 +41,10 @@ from crmsync.erp.convert_base import (
     _int_option,
     _number_digits,
     _same,
+    _Spelled,
     _TextShaped,
 )
-from crmsync.erp.documents import (
-    _DOC_FORMATS,
-    CnpjDigitos,
-    CnpjFormatado,
-    CnpjNumero,
-    CpfDigitos,
-    CpfFormatado,
-    CpfNumero,
-    Documento,
-)
+from crmsync.erp.documents import _DOC_FORMATS, DOCUMENT_SPELLINGS, Documento
 from crmsync.mapping import normalize as n
 
 __all__ = [
@@ -91,17 +83,11 @@ class Email(_TextShaped):
         return self._text_out(str(value))
 
 
-class Cep(_TextShaped):
+class Cep(_Spelled):
     """CEP formatted ("01310-100"), as digits, or as a number that lost its leading zero."""
 
     name = "cep"
-    options = _TextShaped.options | {"formato"}
-
-    def __init__(self, opcoes: Mapping[str, Any] | None = None) -> None:
-        super().__init__(opcoes)
-        self.fmt = self.opcoes.get("formato", "digitos")
-        if self.fmt not in _DOC_FORMATS:
-            raise ConverterOptionError("formato", f"formato desconhecido '{self.fmt}' (use: {', '.join(_DOC_FORMATS)})")
+    formats, default_format = _DOC_FORMATS, "digitos"
 
     def _read(self, raw: Any) -> Any:
         number = _number_digits(raw)
@@ -126,19 +112,12 @@ class Cep(_TextShaped):
 _PHONE_FORMATS = ("nacional", "digitos", "e164")
 
 
-class Telefone(_TextShaped):
+class Telefone(_Spelled):
     """Phones in any spelling read to E.164; written `nacional` ("(11) 3522-8899", default),
     `digitos` ("1135228899") or `e164` ("+551135228899")."""
 
     name = "telefone"
-    options = _TextShaped.options | {"formato"}
-
-    def __init__(self, opcoes: Mapping[str, Any] | None = None) -> None:
-        super().__init__(opcoes)
-        self.fmt = self.opcoes.get("formato", "nacional")
-        if self.fmt not in _PHONE_FORMATS:
-            choices = ", ".join(_PHONE_FORMATS)
-            raise ConverterOptionError("formato", f"formato desconhecido '{self.fmt}' (use: {choices})")
+    formats, default_format = _PHONE_FORMATS, "nacional"
 
     def _read(self, raw: Any) -> Any:
         number = _number_digits(raw)
@@ -315,13 +294,15 @@ class Data(_TextShaped):
             day = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
         except ValueError as exc:
             raise ConversionError(f"data inválida: {value!r}") from exc
-        if isinstance(day, datetime):
-            day = day.date()
-        if self.fmt is not None:
-            if day.year < 1000:  # strftime's %Y would not write four digits
-                raise ConversionError(f"data fora do intervalo: {day.isoformat()}")
-            return self._text_out(day.strftime(self.fmt))
-        return day
+        return self._spelled(day.date() if isinstance(day, datetime) else day)
+
+    def _spelled(self, moment: date) -> Any:
+        """The value for the column: the date itself, or in a text column its `formato`."""
+        if self.fmt is None:
+            return moment
+        if moment.year < 1000:  # strftime's %Y would not write four digits
+            raise ConversionError(f"data fora do intervalo: {moment.isoformat()}")
+        return self._text_out(moment.strftime(self.fmt))
 
 
 class DataZero(Data):
@@ -344,11 +325,7 @@ class DataHora(Data):
             moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
         except ValueError as exc:
             raise ConversionError(f"data e hora inválidas: {value!r}") from exc
-        if self.fmt is not None:
-            if moment.year < 1000:
-                raise ConversionError(f"data fora do intervalo: {moment.isoformat()}")
-            return self._text_out(moment.strftime(self.fmt))
-        return moment
+        return self._spelled(moment)
 
 
 class DataHoraZero(DataHora):
@@ -469,32 +446,25 @@ class Inteiro(Converter):
             raise ConversionError(f"inteiro inválido: {value!r}") from exc
 
 
-CONVERTERS: dict[str, type[Converter]] = {
-    cls.name: cls
-    for cls in (
-        Texto,
-        Email,
-        CpfFormatado,
-        CpfDigitos,
-        CpfNumero,
-        CnpjFormatado,
-        CnpjDigitos,
-        CnpjNumero,
-        Documento,
-        Cep,
-        Telefone,
-        Flag,
-        Booleano,
-        Valores,
-        Data,
-        DataZero,
-        DataHora,
-        DataHoraZero,
-        DinheiroVirgula,
-        DecimalConv,
-        Inteiro,
-    )
-}
+_REGISTERED: tuple[type[Converter], ...] = (
+    Texto,
+    Email,
+    *DOCUMENT_SPELLINGS.values(),
+    Documento,
+    Cep,
+    Telefone,
+    Flag,
+    Booleano,
+    Valores,
+    Data,
+    DataZero,
+    DataHora,
+    DataHoraZero,
+    DinheiroVirgula,
+    DecimalConv,
+    Inteiro,
+)
+CONVERTERS: dict[str, type[Converter]] = {cls.name: cls for cls in _REGISTERED}
 
 
 def get_converter(name: str, opcoes: Mapping[str, Any] | None = None) -> Converter:

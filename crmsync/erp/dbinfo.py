@@ -43,23 +43,22 @@ class TableInfo:
     charset: str | None = None
 
 
+# The coarse kinds, first match wins (the order is part of the rule: a dialect's reflected
+# type may derive from more than one of these generic types).
+_KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (sqltypes.Boolean, "boolean"),
+    (sqltypes.Integer, "integer"),
+    (sqltypes.Float, "float"),
+    (sqltypes.Numeric, "decimal"),
+    (sqltypes.DateTime, "datetime"),
+    (sqltypes.Date, "date"),
+    ((sqltypes.String, sqltypes.Text, sqltypes.Enum), "text"),
+)
+
+
 def kind_of(sql_type: Any) -> str:
     """The coarse kind of a reflected SQLAlchemy type."""
-    if isinstance(sql_type, sqltypes.Boolean):
-        return "boolean"
-    if isinstance(sql_type, sqltypes.Integer):
-        return "integer"
-    if isinstance(sql_type, sqltypes.Float):
-        return "float"
-    if isinstance(sql_type, sqltypes.Numeric):
-        return "decimal"
-    if isinstance(sql_type, sqltypes.DateTime):
-        return "datetime"
-    if isinstance(sql_type, sqltypes.Date):
-        return "date"
-    if isinstance(sql_type, (sqltypes.String, sqltypes.Text, sqltypes.Enum)):
-        return "text"
-    return "other"
+    return next((kind for types, kind in _KINDS if isinstance(sql_type, types)), "other")
 
 
 def _charsets(engine: Engine, table_name: str) -> tuple[str | None, dict[str, str]]:

@@ -8,7 +8,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from crmsync.erp.convert_base import ConversionError, ConverterOptionError, _number_digits, _same, _TextShaped
+from crmsync.erp.convert_base import (
+    ConversionError,
+    ConverterOptionError,
+    _number_digits,
+    _same,
+    _Spelled,
+    _TextShaped,
+)
 from crmsync.mapping import normalize as n
 
 _DOC_FORMATS = ("formatado", "digitos", "numero")
@@ -50,38 +57,30 @@ class _Document(_TextShaped):
         return self._text_out(text)
 
 
-class CpfFormatado(_Document):
-    name, length, label, fmt = "cpf_formatado", 11, "CPF", "formatado"
+def _spelling(kind: str, length: int, fmt: str) -> type[_Document]:
+    """The converter `<kind>_<fmt>` (`cpf_formatado`, `cnpj_numero`, ...): a document is
+    one rule, so its six spellings are one class each only to carry their name."""
+    attrs = {"name": f"{kind}_{fmt}", "length": length, "label": kind.upper(), "fmt": fmt}
+    return type(f"{kind.capitalize()}{fmt.capitalize()}", (_Document,), attrs)
 
 
-class CpfDigitos(_Document):
-    name, length, label, fmt = "cpf_digitos", 11, "CPF", "digitos"
+#: every CPF and CNPJ spelling by converter name (`cpf_digitos`, ...), for the registry.
+DOCUMENT_SPELLINGS: dict[str, type[_Document]] = {
+    cls.name: cls
+    for kind, length in (("cpf", 11), ("cnpj", 14))
+    for cls in (_spelling(kind, length, f) for f in _DOC_FORMATS)
+}
 
 
-class CpfNumero(_Document):
-    name, length, label, fmt = "cpf_numero", 11, "CPF", "numero"
-
-
-class CnpjFormatado(_Document):
-    name, length, label, fmt = "cnpj_formatado", 14, "CNPJ", "formatado"
-
-
-class CnpjDigitos(_Document):
-    name, length, label, fmt = "cnpj_digitos", 14, "CNPJ", "digitos"
-
-
-class CnpjNumero(_Document):
-    name, length, label, fmt = "cnpj_numero", 14, "CNPJ", "numero"
-
-
-class Documento(_TextShaped):
+class Documento(_Spelled):
     """One column holding a CPF or a CNPJ (`cpf_cnpj`). Map both fields on it with this
     converter and `tipo: cpf` / `tipo: cnpj`: each reads its own kind and None for the
     other; on write the engine puts whichever is present (see `EntityMap.to_columns`).
     `formato`: formatado | digitos | numero (default digitos)."""
 
     name = "documento"
-    options = _TextShaped.options | {"tipo", "formato"}
+    options = _Spelled.options | {"tipo"}
+    formats, default_format = _DOC_FORMATS, "digitos"
 
     def __init__(self, opcoes: Mapping[str, Any] | None = None) -> None:
         super().__init__(opcoes)
@@ -89,16 +88,9 @@ class Documento(_TextShaped):
         if tipo not in ("cpf", "cnpj"):
             raise ConverterOptionError("tipo", "use 'cpf' ou 'cnpj' (o campo que esta coluna alimenta)")
         self.tipo: str = tipo
-        fmt = self.opcoes.get("formato", "digitos")
-        if fmt not in _DOC_FORMATS:
-            raise ConverterOptionError("formato", f"formato desconhecido '{fmt}' (use: {', '.join(_DOC_FORMATS)})")
-        self.fmt = fmt
-        self._cpf = {"formatado": CpfFormatado, "digitos": CpfDigitos, "numero": CpfNumero}[fmt](
-            {k: v for k, v in self.opcoes.items() if k in _TextShaped.options}
-        )
-        self._cnpj = {"formatado": CnpjFormatado, "digitos": CnpjDigitos, "numero": CnpjNumero}[fmt](
-            {k: v for k, v in self.opcoes.items() if k in _TextShaped.options}
-        )
+        shape = {k: v for k, v in self.opcoes.items() if k in _TextShaped.options}
+        self._cpf = DOCUMENT_SPELLINGS[f"cpf_{self.fmt}"](shape)
+        self._cnpj = DOCUMENT_SPELLINGS[f"cnpj_{self.fmt}"](shape)
 
     def kind_of(self, raw: Any) -> tuple[str, str]:
         """("cpf"|"cnpj", digits) of a column value, or ConversionError. 11 digits in text

@@ -20,10 +20,19 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from crmsync.erp.converters import (
     ConversionError,
@@ -32,20 +41,18 @@ from crmsync.erp.converters import (
     Documento,
     get_converter,
 )
-from crmsync.model.canonical import ENTITY_TYPES, ClienteCanon, ItemVendaCanon, ProdutoCanon, VendaCanon
+from crmsync.model.canonical import CANONICAL_MODELS, ENTITY_TYPES, ItemVendaCanon
 from crmsync.settings import get_settings
 
 log = logging.getLogger("crmsync.erp")
 
-#: the entities a map may name: model.canonical's, declared once there.
-ENTITY_NAMES: tuple[str, ...] = ENTITY_TYPES
+#: the plurals a map may spell an entity with; the entities are model.canonical's ENTITY_TYPES.
 _ENTITY_ALIASES = {"clientes": "cliente", "produtos": "produto", "vendas": "venda"}
 
-#: canonical fields a map may place, per entity (venda's items have their own map).
+#: canonical fields a map may place, per entity of model.canonical (venda's items have
+#: their own map, `item`).
 CANONICAL_FIELDS: dict[str, frozenset[str]] = {
-    "cliente": frozenset(ClienteCanon.model_fields),
-    "produto": frozenset(ProdutoCanon.model_fields),
-    "venda": frozenset(VendaCanon.model_fields) - {"itens"},
+    **{entity: frozenset(model.model_fields) - {"itens"} for entity, model in CANONICAL_MODELS.items()},
     "item": frozenset(ItemVendaCanon.model_fields),
 }
 #: fields a record cannot exist without: the map must place them.
@@ -94,6 +101,10 @@ def _identifier(value: str) -> str:
     return value
 
 
+#: a table or column name of the map: checked once here, for every key that names one.
+Identifier = Annotated[str, AfterValidator(_identifier)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -101,16 +112,11 @@ class _Strict(BaseModel):
 class FieldMap(_Strict):
     """Where one canonical field lives: its column, converter and whether we may write it."""
 
-    coluna: str
+    coluna: Identifier
     conversor: str = "texto"
     somente_leitura: bool = False
     opcoes: dict[str, Any] = Field(default_factory=dict)
     _converter: Converter = PrivateAttr()
-
-    @field_validator("coluna")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return _identifier(v)
 
     @model_validator(mode="after")
     def _build_converter(self) -> FieldMap:
@@ -127,13 +133,8 @@ class LojaMap(_Strict):
     """The store of a row: a column holding crmsync's store id, or one fixed store for a
     single-store ERP."""
 
-    coluna: str | None = None
+    coluna: Identifier | None = None
     fixa: int | None = None
-
-    @field_validator("coluna")
-    @classmethod
-    def _name(cls, v: str | None) -> str | None:
-        return None if v is None else _identifier(v)
 
     @model_validator(mode="after")
     def _one_of(self) -> LojaMap:
@@ -148,14 +149,9 @@ class ExclusaoMap(_Strict):
     '0000-00-00 00:00:00'; NULL and a zero date always mean "not deleted")."""
 
     modo: Literal["fisico", "flag", "data"] = "fisico"
-    coluna: str | None = None
+    coluna: Identifier | None = None
     valor_excluido: Any = None
     valor_ativo: Any = None
-
-    @field_validator("coluna")
-    @classmethod
-    def _name(cls, v: str | None) -> str | None:
-        return None if v is None else _identifier(v)
 
     @model_validator(mode="after")
     def _fits_mode(self) -> ExclusaoMap:
@@ -178,17 +174,12 @@ class ExclusaoMap(_Strict):
 class TableMap(_Strict):
     """What the entity and the items maps share: a table, its key, fields, deletes, defaults."""
 
-    tabela: str
-    esquema: str | None = None
-    chave_primaria: str
+    tabela: Identifier
+    esquema: Identifier | None = None
+    chave_primaria: Identifier
     exclusao: ExclusaoMap = Field(default_factory=ExclusaoMap)
     padroes_insercao: dict[str, Any] = Field(default_factory=dict)
     campos: dict[str, FieldMap] = Field(default_factory=dict)
-
-    @field_validator("tabela", "chave_primaria", "esquema")
-    @classmethod
-    def _name(cls, v: str | None) -> str | None:
-        return None if v is None else _identifier(v)
 
     @field_validator("padroes_insercao")
     @classmethod
@@ -383,13 +374,8 @@ def _shared_document(a: FieldMap, b: FieldMap) -> bool:
 class ItemsMap(TableMap):
     """A venda's items: their own table, pointing at the venda by `coluna_venda`."""
 
-    coluna_venda: str
-    coluna_valor_total: str | None = None
-
-    @field_validator("coluna_venda", "coluna_valor_total")
-    @classmethod
-    def _col(cls, v: str | None) -> str | None:
-        return None if v is None else _identifier(v)
+    coluna_venda: Identifier
+    coluna_valor_total: Identifier | None = None
 
     def _structural_columns(self) -> dict[str, str]:
         roles = super()._structural_columns()
@@ -412,13 +398,8 @@ class EntityMap(TableMap):
     """One entity (cliente, produto, venda) in the ERP's table."""
 
     loja: LojaMap
-    modificado_em: str | None = None
+    modificado_em: Identifier | None = None
     itens: ItemsMap | None = None
-
-    @field_validator("modificado_em")
-    @classmethod
-    def _mod(cls, v: str | None) -> str | None:
-        return None if v is None else _identifier(v)
 
     def _structural_columns(self) -> dict[str, str]:
         roles = super()._structural_columns()
@@ -469,7 +450,7 @@ class SchemaMap(_Strict):
             ents: dict[str, Any] = {}
             for key, value in data["entidades"].items():
                 name = _ENTITY_ALIASES.get(str(key), str(key))
-                if name not in ENTITY_NAMES:
+                if name not in ENTITY_TYPES:
                     raise _KeyedError(f"entidades.{key}", "entidade desconhecida (use cliente, produto ou venda)")
                 ents[name] = value
             data = {**data, "entidades": ents}

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -629,22 +629,19 @@ class MappedSchema:
     def names(self) -> Iterable[str]:
         return self.entities.keys()
 
+    def _parts(self) -> Iterator[MappedEntity | _TableShape]:
+        """Each entity, followed by its items table when it has one."""
+        for ent in self.entities.values():
+            yield ent
+            if ent.items is not None:
+                yield ent.items
+
     def tables(self) -> list[Table]:
         """Every mapped table (items tables included): what lives in the ERP's database."""
-        out: list[Table] = []
-        for ent in self.entities.values():
-            out.append(ent.table)
-            if ent.items is not None:
-                out.append(ent.items.table)
-        return out
+        return [part.table for part in self._parts()]
 
     def row_classes(self) -> list[type]:
-        out: list[type] = []
-        for ent in self.entities.values():
-            out.append(ent.cls)
-            if ent.items is not None:
-                out.append(ent.items.cls)
-        return out
+        return [part.cls for part in self._parts()]
 
 
 _BUILT: dict[int, MappedSchema] = {}
