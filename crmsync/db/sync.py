@@ -38,12 +38,10 @@ class CrmIntegracao(Base):
     modificado_em: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-class CrmEntityLink(Base):
-    __tablename__ = "crm_entity_links"
-    __table_args__ = (
-        UniqueConstraint("id_loja", "provider", "entity_type", "entity_id", name="uq_crm_entity_links_local"),
-        UniqueConstraint("id_loja", "provider", "entity_type", "external_id", name="uq_crm_entity_links_external"),
-    )
+class _LinkKey:
+    """A store's record (`entity_type`, `entity_id`) as one integration's provider knows it:
+    the key of a link, and of a create still waiting for its answer (a link whose external
+    id is not known yet). Unique per (store, provider, entity, local id) in both tables."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     id_loja: Mapped[int] = mapped_column(ForeignKey("crm_lojas.id"), index=True)
@@ -51,6 +49,15 @@ class CrmEntityLink(Base):
     provider: Mapped[str] = mapped_column(String(40))
     entity_type: Mapped[str] = mapped_column(String(20))
     entity_id: Mapped[int] = mapped_column(Integer)
+
+
+class CrmEntityLink(_LinkKey, Base):
+    __tablename__ = "crm_entity_links"
+    __table_args__ = (
+        UniqueConstraint("id_loja", "provider", "entity_type", "entity_id", name="uq_crm_entity_links_local"),
+        UniqueConstraint("id_loja", "provider", "entity_type", "external_id", name="uq_crm_entity_links_external"),
+    )
+
     external_id: Mapped[str] = mapped_column(String(64))
     # Canonical values both sides agreed on at the last sync: the base of the three-way merge.
     base_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
@@ -87,45 +94,41 @@ class CrmSyncLog(Base):
     criado_em: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class CrmConflito(Base):
+class _ReviewItem:
+    """What a conflict and a duplicate suggestion share: a local record and a CRM record of
+    one store and integration, both as seen then, waiting for a person's decision (who
+    decided and when). One declaration, so the two review tables cannot drift apart."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id_loja: Mapped[int] = mapped_column(ForeignKey("crm_lojas.id"))
+    id_integracao: Mapped[int] = mapped_column(ForeignKey("crm_integracoes.id"))
+    entity_type: Mapped[str] = mapped_column(String(20))
+    entity_id: Mapped[int] = mapped_column(Integer)
+    external_id: Mapped[str] = mapped_column(String(64))
+    dados_local: Mapped[dict[str, Any]] = mapped_column(JSON)
+    dados_externo: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # conflicts: pendente, resolvido; duplicates: pendente, vinculado, descartado
+    status: Mapped[str] = mapped_column(String(20), default="pendente")
+    resolvido_por: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    resolvido_em: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    criado_em: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CrmConflito(_ReviewItem, Base):
     __tablename__ = "crm_conflitos"
     __table_args__ = (Index("ix_crm_conflitos_loja_status", "id_loja", "status"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_loja: Mapped[int] = mapped_column(ForeignKey("crm_lojas.id"))
-    id_integracao: Mapped[int] = mapped_column(ForeignKey("crm_integracoes.id"))
-    entity_type: Mapped[str] = mapped_column(String(20))
-    entity_id: Mapped[int] = mapped_column(Integer)
-    external_id: Mapped[str] = mapped_column(String(64))
     # {field: {"base":..., "local":..., "externo":..., "local_em": iso, "externo_em": iso, "motivo": str}}
     campos: Mapped[dict[str, Any]] = mapped_column(JSON)
-    dados_local: Mapped[dict[str, Any]] = mapped_column(JSON)
-    dados_externo: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(20), default="pendente")  # pendente, resolvido
     resolucao: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    resolvido_por: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    resolvido_em: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    criado_em: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class CrmDuplicata(Base):
+class CrmDuplicata(_ReviewItem, Base):
     __tablename__ = "crm_duplicatas"
     __table_args__ = (Index("ix_crm_duplicatas_loja_status", "id_loja", "status"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_loja: Mapped[int] = mapped_column(ForeignKey("crm_lojas.id"))
-    id_integracao: Mapped[int] = mapped_column(ForeignKey("crm_integracoes.id"))
-    entity_type: Mapped[str] = mapped_column(String(20))
-    entity_id: Mapped[int] = mapped_column(Integer)
-    external_id: Mapped[str] = mapped_column(String(64))
     score: Mapped[float] = mapped_column(Float)
     motivo: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    dados_local: Mapped[dict[str, Any]] = mapped_column(JSON)
-    dados_externo: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(20), default="pendente")  # pendente, vinculado, descartado
-    resolvido_por: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    resolvido_em: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    criado_em: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class CrmCursor(Base):
@@ -184,7 +187,7 @@ class CrmItemFalho(Base):
     atualizado_em: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-class CrmCriacaoPendente(Base):
+class CrmCriacaoPendente(_LinkKey, Base):
     """A create sent to the CRM whose answer crmsync has not seen yet: what was sent, per
     field (canonical values), stored durably *before* the CRM is called.
 
@@ -199,11 +202,5 @@ class CrmCriacaoPendente(Base):
         UniqueConstraint("id_loja", "provider", "entity_type", "entity_id", name="uq_crm_criacoes_pendentes_local"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_loja: Mapped[int] = mapped_column(ForeignKey("crm_lojas.id"), index=True)
-    id_integracao: Mapped[int] = mapped_column(ForeignKey("crm_integracoes.id"), index=True)
-    provider: Mapped[str] = mapped_column(String(40))
-    entity_type: Mapped[str] = mapped_column(String(20))
-    entity_id: Mapped[int] = mapped_column(Integer)
     enviado: Mapped[dict[str, Any]] = mapped_column(JSON)
     enviado_em: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

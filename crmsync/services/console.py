@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crmsync.db.sync import CrmConflito, CrmDuplicata, CrmItemFalho
+from crmsync.db.sync import CrmItemFalho
 from crmsync.engine.ledger import count_open, get_item, item_to_dict, open_items
+from crmsync.services.queries import count_pending_conflicts, count_pending_duplicates
 
 
 def list_failed_items(session: Session, loja_id: int, *, limit: int = 50) -> list[dict[str, Any]]:
@@ -30,33 +30,10 @@ def get_failed_item(session: Session, loja_id: int, item_id: int) -> CrmItemFalh
         return None
 
 
-def pending_duplicates(session: Session, integracao_id: int) -> int:
-    return _count(
-        session,
-        select(func.count())
-        .select_from(CrmDuplicata)
-        .where(CrmDuplicata.id_integracao == integracao_id, CrmDuplicata.status == "pendente"),
-    )
-
-
-def _count(session: Session, stmt: Any) -> int:
-    return int(session.scalar(stmt) or 0)
-
-
 def nav_counts(session: Session, loja_id: int) -> dict[str, int]:
     """Badges of the navigation: what is waiting for a person."""
     return {
-        "conflitos": _count(
-            session,
-            select(func.count())
-            .select_from(CrmConflito)
-            .where(CrmConflito.id_loja == loja_id, CrmConflito.status == "pendente"),
-        ),
-        "duplicatas": _count(
-            session,
-            select(func.count())
-            .select_from(CrmDuplicata)
-            .where(CrmDuplicata.id_loja == loja_id, CrmDuplicata.status == "pendente"),
-        ),
+        "conflitos": count_pending_conflicts(session, loja_id=loja_id),
+        "duplicatas": count_pending_duplicates(session, loja_id=loja_id),
         "falhas": count_open(session, loja_id),
     }

@@ -16,14 +16,18 @@ the id exists elsewhere).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 from typing_extensions import TypedDict  # pydantic (FastAPI responses) needs this one on 3.11
 
 from crmsync.db.sync import CrmConflito, CrmDuplicata, CrmSyncLog
+
+_Stmt = TypeVar("_Stmt", bound=Select)
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
@@ -94,11 +98,11 @@ def _page(session: Session, stmt: Select[Any], limit: int, offset: int, to_dict:
     return {"total": int(total), "limit": limit, "offset": offset, "items": [to_dict(r) for r in rows]}
 
 
-# ------------------------------------------------------------------------------ conflicts
+# ------------------------------------------------------------------------------ review items
 
 
-def conflict_to_dict(row: CrmConflito) -> dict[str, Any]:
-    """Every stored fact of a conflict; `campos` is {field: {base, local, externo, ...}}."""
+def _review_item(row: CrmConflito | CrmDuplicata) -> dict[str, Any]:
+    """The facts a conflict and a duplicate suggestion share (`db.sync._ReviewItem`)."""
     return {
         "id": row.id,
         "id_loja": row.id_loja,
@@ -106,16 +110,23 @@ def conflict_to_dict(row: CrmConflito) -> dict[str, Any]:
         "entity_type": row.entity_type,
         "entity_id": row.entity_id,
         "external_id": row.external_id,
-        "campos": row.campos or {},
-        "nomes_campos": sorted((row.campos or {}).keys()),
         "dados_local": row.dados_local or {},
         "dados_externo": row.dados_externo or {},
         "status": row.status,
-        "resolucao": row.resolucao,
         "resolvido_por": row.resolvido_por,
         "resolvido_em": _iso(row.resolvido_em),
         "criado_em": _iso(row.criado_em),
     }
+
+
+def conflict_to_dict(row: CrmConflito) -> dict[str, Any]:
+    """Every stored fact of a conflict; `campos` is {field: {base, local, externo, ...}}."""
+    campos = row.campos or {}
+    return {**_review_item(row), "campos": campos, "nomes_campos": sorted(campos), "resolucao": row.resolucao}
+
+
+def duplicate_to_dict(row: CrmDuplicata) -> dict[str, Any]:
+    return {**_review_item(row), "score": float(row.score), "motivo": row.motivo}
 
 
 def _list_filters(
@@ -125,92 +136,78 @@ def _list_filters(
     entity_type: str | None,
 ) -> Select[Any]:
     """The store/status/entity filters shared by the conflict, duplicate and log lists."""
-    stmt: Select[Any] = select(model)
-    if loja_id is not None:
-        stmt = stmt.where(model.id_loja == loja_id)
-    if status is not None:
-        stmt = stmt.where(model.status == status)
-    if entity_type is not None:
-        stmt = stmt.where(model.entity_type == entity_type)
+    return _where_given(
+        select(model), (model.id_loja, loja_id), (model.status, status), (model.entity_type, entity_type)
+    )
+
+
+def _where_given(stmt: _Stmt, *filters: tuple[Any, Any]) -> _Stmt:
+    """`column == value` for each (column, value) whose value is given: None filters nothing."""
+    for column, value in filters:
+        if value is not None:
+            stmt = stmt.where(column == value)
     return stmt
 
 
-def list_conflicts(
-    session: Session,
-    *,
-    loja_id: int | None = None,
-    status: str | None = "pendente",
-    entity_type: str | None = None,
-    limit: int | None = DEFAULT_LIMIT,
-    offset: int | None = 0,
-) -> PageDict:
-    """Conflicts, newest first; pending only by default (`status=None` lists all)."""
-    _check_choice("status", status, CONFLICT_STATUSES)
-    lim, off = _clamp(limit, offset)
-    stmt = _list_filters(CrmConflito, loja_id, status, entity_type)
-    stmt = stmt.order_by(CrmConflito.criado_em.desc(), CrmConflito.id.desc())
-    return _page(session, stmt, lim, off, conflict_to_dict)
+_Row = TypeVar("_Row", CrmConflito, CrmDuplicata)
 
 
-def get_conflict(session: Session, conflito_id: int, *, loja_id: int | None = None) -> dict[str, Any] | None:
-    """One conflict, or None when missing or (with `loja_id`) owned by another store."""
-    row = session.get(CrmConflito, conflito_id)
-    if row is None or (loja_id is not None and row.id_loja != loja_id):
-        return None
-    return conflict_to_dict(row)
+@dataclass(frozen=True)
+class _ReviewQueue(Generic[_Row]):
+    """The list and the look-up of one kind of review item: conflicts and duplicate
+    suggestions are listed, paged, filtered and scoped to a store the same way; only the
+    table, its statuses, its order and its dict differ."""
+
+    model: type[_Row]
+    statuses: tuple[str, ...]
+    order: tuple[Any, ...]
+    to_dict: Callable[[_Row], dict[str, Any]]
+
+    def list(
+        self,
+        session: Session,
+        *,
+        loja_id: int | None = None,
+        status: str | None = "pendente",
+        entity_type: str | None = None,
+        limit: int | None = DEFAULT_LIMIT,
+        offset: int | None = 0,
+    ) -> PageDict:
+        """Pending only by default (`status=None` lists all)."""
+        _check_choice("status", status, self.statuses)
+        lim, off = _clamp(limit, offset)
+        stmt = _list_filters(self.model, loja_id, status, entity_type).order_by(*self.order)
+        return _page(session, stmt, lim, off, self.to_dict)
+
+    def count_pending(self, session: Session, *, loja_id: int | None = None, integracao_id: int | None = None) -> int:
+        """How many wait for a person (a store's, or one integration's): the console's badges."""
+        stmt = select(func.count()).select_from(self.model).where(self.model.status == "pendente")
+        stmt = _where_given(stmt, (self.model.id_loja, loja_id), (self.model.id_integracao, integracao_id))
+        return int(session.scalar(stmt) or 0)
+
+    def get(self, session: Session, item_id: int, *, loja_id: int | None = None) -> dict[str, Any] | None:
+        """One item, or None when missing or (with `loja_id`) owned by another store."""
+        row = session.get(self.model, item_id)
+        if row is None or (loja_id is not None and row.id_loja != loja_id):
+            return None
+        return self.to_dict(row)
 
 
-def count_pending_conflicts(session: Session, *, loja_id: int | None = None) -> int:
-    stmt = select(func.count()).select_from(CrmConflito).where(CrmConflito.status == "pendente")
-    if loja_id is not None:
-        stmt = stmt.where(CrmConflito.id_loja == loja_id)
-    return int(session.scalar(stmt) or 0)
+# Conflicts, newest first.
+_CONFLICTS = _ReviewQueue(
+    CrmConflito, CONFLICT_STATUSES, (CrmConflito.criado_em.desc(), CrmConflito.id.desc()), conflict_to_dict
+)
+list_conflicts = _CONFLICTS.list
+get_conflict = _CONFLICTS.get
+count_pending_conflicts = _CONFLICTS.count_pending
 
-
-# ------------------------------------------------------------------------------ duplicates
-
-
-def duplicate_to_dict(row: CrmDuplicata) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "id_loja": row.id_loja,
-        "id_integracao": row.id_integracao,
-        "entity_type": row.entity_type,
-        "entity_id": row.entity_id,
-        "external_id": row.external_id,
-        "score": float(row.score),
-        "motivo": row.motivo,
-        "dados_local": row.dados_local or {},
-        "dados_externo": row.dados_externo or {},
-        "status": row.status,
-        "resolvido_por": row.resolvido_por,
-        "resolvido_em": _iso(row.resolvido_em),
-        "criado_em": _iso(row.criado_em),
-    }
-
-
-def list_duplicates(
-    session: Session,
-    *,
-    loja_id: int | None = None,
-    status: str | None = "pendente",
-    entity_type: str | None = None,
-    limit: int | None = DEFAULT_LIMIT,
-    offset: int | None = 0,
-) -> PageDict:
-    """Duplicate suggestions, best score first; pending only by default."""
-    _check_choice("status", status, DUPLICATE_STATUSES)
-    lim, off = _clamp(limit, offset)
-    stmt = _list_filters(CrmDuplicata, loja_id, status, entity_type)
-    stmt = stmt.order_by(CrmDuplicata.score.desc(), CrmDuplicata.id.desc())
-    return _page(session, stmt, lim, off, duplicate_to_dict)
-
-
-def get_duplicate(session: Session, duplicata_id: int, *, loja_id: int | None = None) -> dict[str, Any] | None:
-    row = session.get(CrmDuplicata, duplicata_id)
-    if row is None or (loja_id is not None and row.id_loja != loja_id):
-        return None
-    return duplicate_to_dict(row)
+# Duplicate suggestions, best score first.
+_DUPLICATES = _ReviewQueue(
+    CrmDuplicata, DUPLICATE_STATUSES, (CrmDuplicata.score.desc(), CrmDuplicata.id.desc()), duplicate_to_dict
+)
+list_duplicates = _DUPLICATES.list
+get_duplicate = _DUPLICATES.get
+count_pending_duplicates = _DUPLICATES.count_pending
 
 
 # ------------------------------------------------------------------------------ sync log
@@ -263,17 +260,14 @@ def list_log(
     _check_choice("direcao", direction, LOG_DIRECTIONS)
     _check_choice("tipo", trigger, LOG_TRIGGERS)
     lim, off = _clamp(limit, offset)
-    stmt = _list_filters(CrmSyncLog, loja_id, status, entity_type)
-    if direction is not None:
-        stmt = stmt.where(CrmSyncLog.direcao == direction)
-    if trigger is not None:
-        stmt = stmt.where(CrmSyncLog.tipo == trigger)
-    if run_id is not None:
-        stmt = stmt.where(CrmSyncLog.run_id == run_id)
-    if entity_id is not None:
-        stmt = stmt.where(CrmSyncLog.entity_id == entity_id)
-    if external_id is not None:
-        stmt = stmt.where(CrmSyncLog.external_id == external_id)
+    stmt = _where_given(
+        _list_filters(CrmSyncLog, loja_id, status, entity_type),
+        (CrmSyncLog.direcao, direction),
+        (CrmSyncLog.tipo, trigger),
+        (CrmSyncLog.run_id, run_id),
+        (CrmSyncLog.entity_id, entity_id),
+        (CrmSyncLog.external_id, external_id),
+    )
     if since is not None:
         start = (now or datetime.now(UTC)) - since if isinstance(since, timedelta) else _aware(since)
         stmt = stmt.where(CrmSyncLog.criado_em >= start)
@@ -290,11 +284,11 @@ def _aware(value: datetime) -> datetime:
 
 def log_counts_by_status(session: Session, *, loja_id: int | None = None, run_id: str | None = None) -> dict[str, int]:
     """{status: n}: lets a summary say "12 sucesso, 1 erro" without listing every row."""
-    stmt = select(CrmSyncLog.status, func.count()).group_by(CrmSyncLog.status)
-    if loja_id is not None:
-        stmt = stmt.where(CrmSyncLog.id_loja == loja_id)
-    if run_id is not None:
-        stmt = stmt.where(CrmSyncLog.run_id == run_id)
+    stmt = _where_given(
+        select(CrmSyncLog.status, func.count()).group_by(CrmSyncLog.status),
+        (CrmSyncLog.id_loja, loja_id),
+        (CrmSyncLog.run_id, run_id),
+    )
     return {str(s): int(n) for s, n in session.execute(stmt)}
 
 
@@ -307,6 +301,7 @@ __all__ = [
     "PageDict",
     "conflict_to_dict",
     "count_pending_conflicts",
+    "count_pending_duplicates",
     "duplicate_to_dict",
     "get_conflict",
     "get_duplicate",

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from crmsync.db.sync import CrmIntegracao
 from crmsync.services import console_actions as actions
 from crmsync.services import queries as eq
-from crmsync.services.console import get_failed_item, list_failed_items, pending_duplicates
+from crmsync.services.console import get_failed_item, list_failed_items
 from crmsync.services.status import integration_status
 from crmsync.web import format as fmt
 from crmsync.web.pages import (
@@ -156,7 +156,7 @@ def _integration_rows(db: Session, loja_id: int) -> list[dict[str, Any]]:
     rows = []
     for integ in integs:
         row = integration_status(db, integ)
-        row["duplicatas_pendentes"] = pending_duplicates(db, integ.id)
+        row["duplicatas_pendentes"] = eq.count_pending_duplicates(db, integracao_id=integ.id)
         row["requisicoes"] = row.get("requisicoes") or {}
         row["itens_falhos"] = row.get("itens_falhos") or {}
         rows.append(row)

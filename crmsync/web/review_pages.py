@@ -5,11 +5,11 @@ the same code the API and the CLI use."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -33,32 +33,44 @@ from crmsync.web.pages import (
 )
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+ItemView = Callable[[dict[str, Any]], dict[str, Any]]
 
 # ---------------------------------------------------------------------------- conflicts
 
 
-def _provider_of(db: Session, loja_id: int, integracao_id: int) -> str:
-    integ = db.get(CrmIntegracao, integracao_id)
-    if integ is None or integ.id_loja != loja_id:
-        raise StarletteHTTPException(404)
-    return integ.provider
+def _item_of_store(get: Callable[..., dict[str, Any] | None], item_id: int, store: Store) -> tuple[dict[str, Any], str]:
+    """A review item of this store (`eq.get_conflict`, `eq.get_duplicate`) and its CRM's
+    provider, or the 404 page (another store's item is as missing as an unknown one)."""
+    with sessions()() as db:
+        item = get(db, item_id, loja_id=store.id)
+        integ = db.get(CrmIntegracao, item["id_integracao"]) if item is not None else None
+        if item is None or integ is None or integ.id_loja != store.id:
+            raise StarletteHTTPException(404)
+        return item, integ.provider
+
+
+def _pending_page(
+    request: Request, pagina: str | None, name: str, listing: Callable[..., eq.PageDict], shown: ItemView = dict
+) -> Response:
+    """A page of the store's items waiting for a decision (`conflitos`, `duplicatas`: the
+    page, its template and its list are all called `name`), each item as `shown`."""
+    store = require_store(request)
+    current = page_param(pagina, LIST_PAGE_SIZE)
+    with sessions()() as db:
+        result = listing(
+            db, loja_id=store.id, status="pendente", limit=LIST_PAGE_SIZE, offset=(current - 1) * LIST_PAGE_SIZE
+        )
+    context = {
+        name: [shown(item) for item in result["items"]],
+        "paginas": pages(result["total"], LIST_PAGE_SIZE, current),
+        "filtros": {},
+    }
+    return page(request, store, f"{name}.html", context, nav=name)
 
 
 @router.get("/conflitos")
 def conflicts(request: Request, pagina: str | None = None) -> Response:
-    store = require_store(request)
-    current = page_param(pagina, LIST_PAGE_SIZE)
-    with sessions()() as db:
-        result = eq.list_conflicts(
-            db, loja_id=store.id, status="pendente", limit=LIST_PAGE_SIZE, offset=(current - 1) * LIST_PAGE_SIZE
-        )
-    return page(
-        request,
-        store,
-        "conflitos.html",
-        {"conflitos": result["items"], "paginas": pages(result["total"], LIST_PAGE_SIZE, current), "filtros": {}},
-        nav="conflitos",
-    )
+    return _pending_page(request, pagina, "conflitos", eq.list_conflicts)
 
 
 def _field_order(names: Any) -> list[str]:
@@ -137,11 +149,7 @@ def _conflict_page(
     escolhas: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    with sessions()() as db:
-        conflict = eq.get_conflict(db, conflito_id, loja_id=store.id)
-        if conflict is None:
-            raise StarletteHTTPException(404)
-        provider = _provider_of(db, store.id, conflict["id_integracao"])
+    conflict, provider = _item_of_store(eq.get_conflict, conflito_id, store)
     fields = _conflict_fields(conflict)
     return page(
         request,
@@ -178,11 +186,7 @@ async def conflict_resolve(request: Request, conflito_id: str) -> Response:
 
 
 def _do_resolve_conflict(request: Request, store: Store, cid: int, usar: str, escolhas: dict[str, str]) -> Response:
-    with sessions()() as db:
-        conflict = eq.get_conflict(db, cid, loja_id=store.id)
-        if conflict is None:
-            raise StarletteHTTPException(404)
-        provider = _provider_of(db, store.id, conflict["id_integracao"])
+    conflict, provider = _item_of_store(eq.get_conflict, cid, store)
     if conflict["status"] != "pendente":
         load_session(request).set_flash("Este conflito já foi resolvido.", "aviso")
         return redirect(f"/console/conflitos/{cid}")
@@ -233,19 +237,12 @@ def _do_resolve_conflict(request: Request, store: Store, cid: int, usar: str, es
 
 @router.get("/duplicatas")
 def duplicates(request: Request, pagina: str | None = None) -> Response:
-    store = require_store(request)
-    current = page_param(pagina, LIST_PAGE_SIZE)
-    with sessions()() as db:
-        result = eq.list_duplicates(
-            db, loja_id=store.id, status="pendente", limit=LIST_PAGE_SIZE, offset=(current - 1) * LIST_PAGE_SIZE
-        )
-    items = [dict(d, linhas=_record_rows(d["dados_local"], d["dados_externo"])) for d in result["items"]]
-    return page(
+    return _pending_page(
         request,
-        store,
-        "duplicatas.html",
-        {"duplicatas": items, "paginas": pages(result["total"], LIST_PAGE_SIZE, current), "filtros": {}},
-        nav="duplicatas",
+        pagina,
+        "duplicatas",
+        eq.list_duplicates,
+        lambda d: dict(d, linhas=_record_rows(d["dados_local"], d["dados_externo"])),
     )
 
 
@@ -258,11 +255,7 @@ async def duplicate_resolve(request: Request, duplicata_id: str) -> Response:
 
 
 def _do_resolve_duplicate(request: Request, store: Store, did: int, acao: str) -> Response:
-    with sessions()() as db:
-        dup = eq.get_duplicate(db, did, loja_id=store.id)
-        if dup is None:
-            raise StarletteHTTPException(404)
-        provider = _provider_of(db, store.id, dup["id_integracao"])
+    dup, provider = _item_of_store(eq.get_duplicate, did, store)
     session = load_session(request)
     if dup["status"] != "pendente":
         session.set_flash("Esta sugestão já foi tratada.", "aviso")
