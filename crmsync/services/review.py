@@ -17,11 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmConflito, CrmDuplicata
+from crmsync.engine import SyncEngine
 from crmsync.services.errors import InvalidInputError, NotFoundError
-from crmsync.services.sync import (
-    IntegrationUnavailableError,
-    open_engine,
-)
+from crmsync.services.sync import IntegrationUnavailableError, open_engine
 
 USAR_CHOICES = ("local", "externo", "merge")
 SIDE_ALIASES = {"local": "local", "externo": "externo", "external": "externo"}
@@ -31,16 +29,37 @@ ACAO_CHOICES = ("vincular", "descartar")
 # ------------------------------------------------------------------------------ operations
 
 _Row = TypeVar("_Row", CrmConflito, CrmDuplicata)
+_Choice = TypeVar("_Choice")
 
 
-def _pending(row: _Row | None, loja_id: int | None, missing: str, handled: Callable[[_Row], str]) -> _Row:
-    """The review item still waiting for a person; another store's is "not found" (a key
-    learns nothing of other stores), one already decided is a refusal saying by whom/how."""
-    if row is None or (loja_id is not None and row.id_loja != loja_id):
-        raise NotFoundError(missing)
-    if row.status != "pendente":
-        raise IntegrationUnavailableError(handled(row))
-    return row
+def _decide(
+    model: type[_Row],
+    item_id: int,
+    missing: str,
+    handled: Callable[[_Row], str],
+    choose: Callable[[_Row], _Choice],
+    apply: Callable[[SyncEngine, _Choice], dict[str, Any]],
+    *,
+    actor: str | None,
+    loja_id: int | None,
+    session_factory: sessionmaker[Session] | None,
+) -> dict[str, Any]:
+    """A person's decision on a review item, in the order that keeps a refusal harmless: the
+    item still waiting for a person (another store's is "not found": a key learns nothing
+    of other stores; one already decided is a refusal saying by whom/how), the decision
+    checked against it (`choose`), and only then the engine of its own store and
+    integration, which applies it to both sides (`apply`)."""
+    factory = session_factory or get_sessionmaker()
+    with factory() as session:
+        row = session.get(model, item_id)
+        if row is None or (loja_id is not None and row.id_loja != loja_id):
+            raise NotFoundError(missing)
+        if row.status != "pendente":
+            raise IntegrationUnavailableError(handled(row))
+        choice = choose(row)
+        owner, integ_id = row.id_loja, row.id_integracao
+    with open_engine(owner, trigger="manual", actor=actor, session_factory=factory, integracao_id=integ_id) as engine:
+        return apply(engine, choice)
 
 
 def resolve_conflict_now(
@@ -60,34 +79,37 @@ def resolve_conflict_now(
     usar_norm = SIDE_ALIASES.get((usar or "").strip().lower(), (usar or "").strip().lower())
     if usar_norm not in USAR_CHOICES:
         raise InvalidInputError(f"valor inválido '{usar}' (use local, externo ou merge)", ("usar",))
-    factory = session_factory or get_sessionmaker()
-    with factory() as session:
-        row = _pending(
-            session.get(CrmConflito, conflito_id),
-            loja_id,
-            f"conflito {conflito_id} não encontrado",
-            lambda done: (
-                f"conflito {conflito_id} já foi resolvido"
-                + (f" por {done.resolvido_por}" if done.resolvido_por else "")
-            ),
-        )
+
+    def fields_chosen(row: CrmConflito) -> dict[str, str]:
         known = set((row.campos or {}).keys())
-        owner, integ_id = row.id_loja, row.id_integracao
-    chosen: dict[str, str] = {}
-    for name, side in (campos or {}).items():
-        if name not in known:
-            raise InvalidInputError(
-                f"campo '{name}' não está em conflito (campos em conflito: {', '.join(sorted(known)) or '-'})",
-                ("campos", name),
-            )
-        side_norm = SIDE_ALIASES.get(str(side).strip().lower())
-        if side_norm is None:
-            raise InvalidInputError(f"valor inválido '{side}' (use local ou externo)", ("campos", name))
-        chosen[name] = side_norm
-    if chosen and usar_norm != "merge":
-        raise InvalidInputError("'campos' só vale com usar=merge", ("campos",))
-    with open_engine(owner, trigger="manual", actor=actor, session_factory=factory, integracao_id=integ_id) as engine:
-        return engine.resolve_conflict(conflito_id, usar_norm, chosen or None, actor=actor)
+        chosen: dict[str, str] = {}
+        for name, side in (campos or {}).items():
+            if name not in known:
+                raise InvalidInputError(
+                    f"campo '{name}' não está em conflito (campos em conflito: {', '.join(sorted(known)) or '-'})",
+                    ("campos", name),
+                )
+            side_norm = SIDE_ALIASES.get(str(side).strip().lower())
+            if side_norm is None:
+                raise InvalidInputError(f"valor inválido '{side}' (use local ou externo)", ("campos", name))
+            chosen[name] = side_norm
+        if chosen and usar_norm != "merge":
+            raise InvalidInputError("'campos' só vale com usar=merge", ("campos",))
+        return chosen
+
+    return _decide(
+        CrmConflito,
+        conflito_id,
+        f"conflito {conflito_id} não encontrado",
+        lambda done: (
+            f"conflito {conflito_id} já foi resolvido" + (f" por {done.resolvido_por}" if done.resolvido_por else "")
+        ),
+        fields_chosen,
+        lambda engine, chosen: engine.resolve_conflict(conflito_id, usar_norm, chosen or None, actor=actor),
+        actor=actor,
+        loja_id=loja_id,
+        session_factory=session_factory,
+    )
 
 
 def resolve_duplicate_now(
@@ -104,14 +126,14 @@ def resolve_duplicate_now(
     )
     if acao_norm not in ACAO_CHOICES:
         raise InvalidInputError(f"valor inválido '{acao}' (use vincular ou descartar)", ("acao",))
-    factory = session_factory or get_sessionmaker()
-    with factory() as session:
-        row = _pending(
-            session.get(CrmDuplicata, duplicata_id),
-            loja_id,
-            f"duplicata {duplicata_id} não encontrada",
-            lambda done: f"duplicata {duplicata_id} já foi tratada ({done.status})",
-        )
-        owner, integ_id = row.id_loja, row.id_integracao
-    with open_engine(owner, trigger="manual", actor=actor, session_factory=factory, integracao_id=integ_id) as engine:
-        return engine.resolve_duplicate(duplicata_id, acao_norm, actor=actor)
+    return _decide(
+        CrmDuplicata,
+        duplicata_id,
+        f"duplicata {duplicata_id} não encontrada",
+        lambda done: f"duplicata {duplicata_id} já foi tratada ({done.status})",
+        lambda _row: acao_norm,
+        lambda engine, acao_chosen: engine.resolve_duplicate(duplicata_id, acao_chosen, actor=actor),
+        actor=actor,
+        loja_id=loja_id,
+        session_factory=session_factory,
+    )

@@ -19,7 +19,7 @@ import inspect
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol, TypedDict, TypeVar, Unpack
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -335,17 +335,43 @@ def provider_problem(provider: str, exc: ProviderError) -> ProviderUnavailableEr
     return ProviderUnavailableError(f"{name} indisponível ou com erro: {exc}", status, retry_after)
 
 
-def push_record(
+class RunArgs(TypedDict, total=False):
+    """How a run was asked for, the same for every operation below (each passes them on
+    to `open_engine` as they are): `trigger` (the log's `tipo`, "manual" unless said),
+    `dry_run`, `actor`, `run_id`, `progress` and the `session_factory` to use."""
+
+    trigger: str
+    dry_run: bool
+    actor: str | None
+    run_id: str | None
+    progress: ProgressFn | None
+    session_factory: sessionmaker[Session] | None
+
+
+class _Outcome(Protocol):
+    @property
+    def success(self) -> bool: ...
+
+
+_Result = TypeVar("_Result", bound=_Outcome)
+
+
+def _run(
     loja_id: int,
-    entity: str,
-    entity_id: int,
-    *,
-    dry_run: bool = False,
-    trigger: str = "manual",
-    actor: str | None = None,
-    run_id: str | None = None,
-    session_factory: sessionmaker[Session] | None = None,
-) -> PushResult:
+    run: RunArgs,
+    work: Callable[[SyncEngine], _Result],
+    progressed: Callable[[_Result], bool],
+    check: Callable[[Session, CrmIntegracao], None] | None = None,
+) -> _Result:
+    """`work` on the store's engine; a failed run that got nothing done (`progressed`)
+    because the provider could not be used is an outage (`raise_if_provider_down`)."""
+    with open_engine(loja_id, check=check, **run) as engine:
+        result = work(engine)
+        raise_if_provider_down(engine, engine.provider_name, not result.success, progressed(result))
+        return result
+
+
+def push_record(loja_id: int, entity: str, entity_id: int, **run: Unpack[RunArgs]) -> PushResult:
     """Push one local record now (spec 2.3, `sincronizarParaExterno`)."""
     entity_type = resolve_entity(entity)
 
@@ -353,114 +379,46 @@ def push_record(
         _check_local_row(session, loja_id, entity_type, entity_id)
         _check_direction(integ, entity_type, "push")
 
-    with open_engine(
-        loja_id,
-        trigger=trigger,
-        dry_run=dry_run,
-        actor=actor,
-        run_id=run_id,
-        session_factory=session_factory,
-        check=check,
-    ) as engine:
-        result = engine.push_one(entity_type, entity_id)
-        raise_if_provider_down(engine, engine.provider_name, not result.success, False)
-        return result
+    return _run(loja_id, run, lambda engine: engine.push_one(entity_type, entity_id), lambda _r: False, check)
 
 
 def push_changed(
-    loja_id: int,
-    entity: str,
-    *,
-    since: Any = None,
-    all_rows: bool = False,
-    dry_run: bool = False,
-    trigger: str = "bulk",
-    actor: str | None = None,
-    run_id: str | None = None,
-    progress: ProgressFn | None = None,
-    session_factory: sessionmaker[Session] | None = None,
+    loja_id: int, entity: str, *, since: Any = None, all_rows: bool = False, **run: Unpack[RunArgs]
 ) -> PushSummary:
     """Push rows changed since a time, every row (`all_rows`), or by default every dirty row
-    (spec `sincronizarTodosParaCrm`)."""
+    (spec `sincronizarTodosParaCrm`); `trigger` is "bulk" unless said."""
     entity_type = resolve_entity(entity)
-
-    def check(session: Session, integ: CrmIntegracao) -> None:
-        _check_direction(integ, entity_type, "push")
-
-    with open_engine(
+    run.setdefault("trigger", "bulk")
+    return _run(
         loja_id,
-        trigger=trigger,
-        dry_run=dry_run,
-        actor=actor,
-        run_id=run_id,
-        progress=progress,
-        session_factory=session_factory,
-        check=check,
-    ) as engine:
-        summary = engine.push(entity_type, since=since, all_rows=all_rows)
-        raise_if_provider_down(engine, engine.provider_name, not summary.success, summary.sucessos > 0)
-        return summary
+        run,
+        lambda engine: engine.push(entity_type, since=since, all_rows=all_rows),
+        lambda summary: summary.sucessos > 0,
+        lambda _session, integ: _check_direction(integ, entity_type, "push"),
+    )
 
 
-def import_entity(
-    loja_id: int,
-    entity: str,
-    *,
-    full: bool = False,
-    dry_run: bool = False,
-    trigger: str = "manual",
-    actor: str | None = None,
-    run_id: str | None = None,
-    progress: ProgressFn | None = None,
-    session_factory: sessionmaker[Session] | None = None,
-) -> PullResult:
+def import_entity(loja_id: int, entity: str, *, full: bool = False, **run: Unpack[RunArgs]) -> PullResult:
     """Pull an entity from the provider (spec 3.3, `sincronizarDoExterno`)."""
     entity_type = resolve_entity(entity)
-
-    def check(session: Session, integ: CrmIntegracao) -> None:
-        _check_direction(integ, entity_type, "pull")
-
-    with open_engine(
+    return _run(
         loja_id,
-        trigger=trigger,
-        dry_run=dry_run,
-        actor=actor,
-        run_id=run_id,
-        progress=progress,
-        session_factory=session_factory,
-        check=check,
-    ) as engine:
-        result = engine.pull(entity_type, full=full)
-        raise_if_provider_down(engine, engine.provider_name, not result.success, result.total_processados > 0)
-        return result
+        run,
+        lambda engine: engine.pull(entity_type, full=full),
+        lambda result: result.total_processados > 0,
+        lambda _session, integ: _check_direction(integ, entity_type, "pull"),
+    )
 
 
-def sync_store(
-    loja_id: int,
-    entities: list[str] | None = None,
-    *,
-    dry_run: bool = False,
-    trigger: str = "manual",
-    actor: str | None = None,
-    run_id: str | None = None,
-    progress: ProgressFn | None = None,
-    session_factory: sessionmaker[Session] | None = None,
-) -> SyncResult:
+def sync_store(loja_id: int, entities: list[str] | None = None, **run: Unpack[RunArgs]) -> SyncResult:
     """Push, then pull, then settled conflicts (spec 6.1, `sincronizarBidirecional`)."""
     entity_types = [resolve_entity(e) for e in entities] if entities else mapped_entities()
-    with open_engine(
+    return _run(
         loja_id,
-        trigger=trigger,
-        dry_run=dry_run,
-        actor=actor,
-        run_id=run_id,
-        progress=progress,
-        session_factory=session_factory,
-    ) as engine:
-        result = engine.sync(entity_types)
-        progressed = bool(result.para_crm.get("sucessos")) or bool(result.do_crm.get("total_processados"))
-        raise_if_provider_down(engine, engine.provider_name, not result.success, progressed)
-        return result
+        run,
+        lambda engine: engine.sync(entity_types),
+        lambda result: bool(result.para_crm.get("sucessos")) or bool(result.do_crm.get("total_processados")),
+    )
 
 
 # ------------------------------------------------------------------------------ as jobs
