@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crmsync.sandbox import lookups
-from crmsync.sandbox.asgi import ASGIApp, FaultMiddleware, Receive, Scope, Send, sandbox_app
+from crmsync.sandbox.asgi import ASGIApp, FaultMiddleware, Receive, Scope, Send, add_clock_route, sandbox_app
 from crmsync.sandbox.config import CompanyCredentials, SandboxConfig
 from crmsync.sandbox.formats import SandboxClock
 from crmsync.sandbox.records import NotFound, ValidationFailed
@@ -356,15 +356,13 @@ def create_app(config: SandboxConfig | None = None, *, state: SandboxState | Non
         state.traffic.reset(quota=bool(body.get("quota")))
         return {"ok": True}
 
-    @app.post("/_sandbox/clock")
-    async def set_clock(request: Request) -> dict[str, Any]:
-        body = await read_json(request)
-        try:
-            offset = float(body.get("offset_seconds", 0))
-        except (TypeError, ValueError) as exc:
-            raise ValidationFailed({"offset_seconds": "Valor numérico obrigatório."}) from exc
-        state.set_clock_offset(offset)
-        return {"offset_seconds": offset, "sandbox_time": state.clock.stamp()}
+    add_clock_route(
+        app,
+        read_json,
+        lambda: ValidationFailed({"offset_seconds": "Valor numérico obrigatório."}),
+        state.set_clock_offset,
+        state.clock.stamp,
+    )
 
     @app.get("/_sandbox/panel/{recurso}")
     async def panel_list(request: Request, recurso: str) -> Response:

@@ -13,15 +13,15 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crmsync.sandbox.traffic import Traffic
 
-__all__ = ["ASGIApp", "FaultMiddleware", "Message", "Receive", "Scope", "Send", "sandbox_app"]
+__all__ = ["ASGIApp", "FaultMiddleware", "Message", "Receive", "Scope", "Send", "add_clock_route", "sandbox_app"]
 
 
 class FaultSettings(Protocol):
@@ -32,6 +32,27 @@ class FaultSettings(Protocol):
 
     @property
     def slow_seconds(self) -> float: ...
+
+
+def add_clock_route(
+    app: FastAPI,
+    read_body: Callable[[Request], Awaitable[Mapping[str, Any]]],
+    bad_offset: Callable[[], Exception],
+    set_offset: Callable[[float], None],
+    now_text: Callable[[], str],
+) -> None:
+    """``POST /_sandbox/clock {"offset_seconds": s}``: move a sandbox's clock without waiting;
+    each sandbox reads the body and refuses a bad offset in its own API's words."""
+
+    @app.post("/_sandbox/clock")
+    async def set_clock(request: Request) -> dict[str, Any]:
+        body = await read_body(request)
+        try:
+            offset = float(body.get("offset_seconds", 0))
+        except (TypeError, ValueError) as exc:
+            raise bad_offset() from exc
+        set_offset(offset)
+        return {"offset_seconds": offset, "sandbox_time": now_text()}
 
 
 def sandbox_app(title: str) -> FastAPI:

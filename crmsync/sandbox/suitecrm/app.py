@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from crmsync.sandbox.asgi import ASGIApp, FaultMiddleware, Receive, Scope, Send, sandbox_app
+from crmsync.sandbox.asgi import ASGIApp, FaultMiddleware, Receive, Scope, Send, add_clock_route, sandbox_app
 from crmsync.sandbox.formats import SandboxClock
 from crmsync.sandbox.suitecrm.auth import TokenIssuer
 from crmsync.sandbox.suitecrm.config import SUITE_FAULT_KINDS, SuiteCrmSandboxConfig
@@ -551,15 +551,13 @@ def _add_control_routes(app: FastAPI, state: SuiteCrmState) -> None:
     async def expire_tokens() -> dict[str, Any]:
         return {"expired": state.tokens.expire_all()}
 
-    @app.post("/_sandbox/clock")
-    async def set_clock(request: Request) -> dict[str, Any]:
-        body = await _json_object(request)
-        try:
-            offset = float(body.get("offset_seconds", 0))
-        except (ValueError, TypeError) as exc:
-            raise SuiteError("offset_seconds must be a number") from exc
-        state.set_clock_offset(offset)
-        return {"offset_seconds": offset, "sandbox_time": state.clock.now_utc().isoformat()}
+    add_clock_route(
+        app,
+        _json_object,
+        lambda: SuiteError("offset_seconds must be a number"),
+        state.set_clock_offset,
+        lambda: state.clock.now_utc().isoformat(),
+    )
 
     @app.post("/_sandbox/faults")
     async def set_faults(request: Request) -> dict[str, Any]:
