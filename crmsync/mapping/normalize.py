@@ -9,6 +9,7 @@ with a wrong check digit), so bad input is refused with the field named.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -81,42 +82,33 @@ def _cnpj_valid(d: str) -> bool:
     return (0 if r1 < 2 else 11 - r1) == nums[12] and (0 if r2 < 2 else 11 - r2) == nums[13]
 
 
-def _normalize_cpf_reference(value: str | None, field: str = "cpf") -> str | None:
-    """The reference (slow) path; `normalize_cpf` must always agree with it."""
+def _document(value: str | None, field: str, length: int, valid: Callable[[str], Any], name: str) -> str | None:
+    """A CPF or CNPJ as its digits, None when blank; refused unless it has `length` digits
+    that pass `valid` (the check digits)."""
     d = digits(value)
     if not d:
         return None
-    if len(d) != 11 or not _CPF.validate(d):
-        raise NormalizationError(field, "CPF inválido (dígito verificador)")
+    if len(d) != length or not valid(d):
+        raise NormalizationError(field, f"{name} inválido (dígito verificador)")
     return d
+
+
+def _normalize_cpf_reference(value: str | None, field: str = "cpf") -> str | None:
+    """The reference (slow) path; `normalize_cpf` must always agree with it."""
+    return _document(value, field, 11, _CPF.validate, "CPF")
 
 
 def normalize_cpf(value: str | None, field: str = "cpf") -> str | None:
-    d = digits(value)
-    if not d:
-        return None
-    if len(d) != 11 or not _cpf_valid(d):
-        raise NormalizationError(field, "CPF inválido (dígito verificador)")
-    return d
+    return _document(value, field, 11, _cpf_valid, "CPF")
 
 
 def _normalize_cnpj_reference(value: str | None, field: str = "cnpj") -> str | None:
     """The reference (slow) path; `normalize_cnpj` must always agree with it."""
-    d = digits(value)
-    if not d:
-        return None
-    if len(d) != 14 or not _CNPJ.validate(d):
-        raise NormalizationError(field, "CNPJ inválido (dígito verificador)")
-    return d
+    return _document(value, field, 14, _CNPJ.validate, "CNPJ")
 
 
 def normalize_cnpj(value: str | None, field: str = "cnpj") -> str | None:
-    d = digits(value)
-    if not d:
-        return None
-    if len(d) != 14 or not _cnpj_valid(d):
-        raise NormalizationError(field, "CNPJ inválido (dígito verificador)")
-    return d
+    return _document(value, field, 14, _cnpj_valid, "CNPJ")
 
 
 # Fast path for e-mails already in the plain, common form: lower-case ASCII local part of

@@ -437,13 +437,7 @@ class GestaoClickProvider(HttpProvider):
                 last = exc
                 if has_keys:
                     self._uncertain.add(identity)
-                self._log.warning(
-                    "create_outcome_unknown",
-                    entity=entity_type,
-                    attempt=attempt,
-                    request=exc.request,
-                    error=type(exc).__name__,
-                )
+                self.log_lost_create(entity_type, attempt, exc)
                 if isinstance(exc, TransportError) and exc.timed_out and self.create_settle_seconds > 0:
                     time.sleep(self.create_settle_seconds)  # a slow server may still be writing it
                 try:

@@ -38,7 +38,7 @@ from typing import Any, ClassVar, TypedDict, Unpack
 
 import httpx
 
-from crmsync.providers.base import Capabilities, Page, ProviderError, RemoteRecord
+from crmsync.providers.base import Capabilities, Page, ProviderError, RemoteRecord, RetriableError
 from crmsync.providers.kit.paginators import PageAnswer, PageNumberPaginator, PageRequest, Paginator
 from crmsync.providers.transport import Transport, TransportTuning, describe_request
 from crmsync.settings import Settings
@@ -73,6 +73,7 @@ class HttpProvider:
     display_name: ClassVar[str] = ""
     capabilities: Capabilities
     transport: Transport
+    _log: Any  # the provider's structlog logger, bound to the run
 
     # ------------------------------------------------------------------ construction
 
@@ -176,6 +177,13 @@ class HttpProvider:
         if error is not None:
             raise error
         return response, desc
+
+    def log_lost_create(self, entity_type: str, attempt: int, exc: RetriableError) -> None:
+        """A create's answer was lost (it may have happened): logged alike by every provider,
+        before the look-up that decides whether to send it again."""
+        self._log.warning(
+            "create_outcome_unknown", entity=entity_type, attempt=attempt, request=exc.request, error=type(exc).__name__
+        )
 
     # ------------------------------------------------------------------ listing
 

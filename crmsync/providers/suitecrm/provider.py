@@ -519,13 +519,7 @@ class SuiteCrmProvider(HttpProvider):
                 raise  # refused before any work (the transport already waited and retried)
             except RetriableError as exc:
                 last = exc
-                self._log.warning(
-                    "create_outcome_unknown",
-                    entity=entity_type,
-                    attempt=attempt,
-                    request=exc.request,
-                    error=type(exc).__name__,
-                )
+                self.log_lost_create(entity_type, attempt, exc)
                 if isinstance(exc, TransportError) and not exc.request_sent:
                     continue
                 if isinstance(exc, TransportError) and exc.timed_out:
