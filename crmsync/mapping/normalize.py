@@ -60,26 +60,37 @@ _CNPJ_WEIGHTS_1 = (*range(5, 1, -1), *range(9, 1, -1))
 _CNPJ_WEIGHTS_2 = (*range(6, 1, -1), *range(9, 1, -1))
 
 
-def _cpf_valid(d: str) -> bool:
-    if len(d) != 11 or not d.isascii():
-        return bool(_CPF.validate(d))
+def _checked(
+    d: str, length: int, reference: Callable[[str], Any], check: Callable[[list[int]], tuple[int, int]]
+) -> bool:
+    """Whether `d` carries its two check digits: `check` computes them for `length` plain
+    ASCII digits (one repeated digit is never valid); other input goes through `reference`."""
+    if len(d) != length or not d.isascii():
+        return bool(reference(d))
     if len(set(d)) == 1:
         return False
     nums = [ord(ch) - 48 for ch in d]
+    return check(nums) == (nums[-2], nums[-1])
+
+
+def _cpf_check(nums: list[int]) -> tuple[int, int]:
     first = sum(x * w for x, w in zip(nums, _CPF_WEIGHTS_1, strict=False)) * 10 % 11 % 10
     second = sum(x * w for x, w in zip(nums, _CPF_WEIGHTS_2, strict=False)) * 10 % 11 % 10
-    return first == nums[9] and second == nums[10]
+    return first, second
+
+
+def _cnpj_check(nums: list[int]) -> tuple[int, int]:
+    r1 = sum(x * w for x, w in zip(nums, _CNPJ_WEIGHTS_1, strict=False)) % 11
+    r2 = sum(x * w for x, w in zip(nums, _CNPJ_WEIGHTS_2, strict=False)) % 11
+    return (0 if r1 < 2 else 11 - r1), (0 if r2 < 2 else 11 - r2)
+
+
+def _cpf_valid(d: str) -> bool:
+    return _checked(d, 11, _CPF.validate, _cpf_check)
 
 
 def _cnpj_valid(d: str) -> bool:
-    if len(d) != 14 or not d.isascii():
-        return bool(_CNPJ.validate(d))
-    if len(set(d)) == 1:
-        return False
-    nums = [ord(ch) - 48 for ch in d]
-    r1 = sum(x * w for x, w in zip(nums, _CNPJ_WEIGHTS_1, strict=False)) % 11
-    r2 = sum(x * w for x, w in zip(nums, _CNPJ_WEIGHTS_2, strict=False)) % 11
-    return (0 if r1 < 2 else 11 - r1) == nums[12] and (0 if r2 < 2 else 11 - r2) == nums[13]
+    return _checked(d, 14, _CNPJ.validate, _cnpj_check)
 
 
 def _document(value: str | None, field: str, length: int, valid: Callable[[str], Any], name: str) -> str | None:
