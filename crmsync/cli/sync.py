@@ -445,8 +445,7 @@ def conflicts_list(
             limit=limit,
         ),
     )
-    empty = "nenhum conflito" + (" pendente" if status == "pendente" else "")
-    if not _page_header(page, as_json, empty, "Conflitos"):
+    if not _page_header(page, as_json, "nenhum conflito", "Conflitos", status):
         return
     for c in page["items"]:
         # One block per conflict, like the spec's review screen: a header line, then one row
@@ -524,13 +523,14 @@ def _review_page(
     return page, names
 
 
-def _page_header(page: PageDict, as_json: bool, empty: str, title: str) -> bool:
-    """Print the page as JSON, or that it is empty, or its title: True when its items follow."""
+def _page_header(page: PageDict, as_json: bool, none: str, title: str, status: str) -> bool:
+    """Print the page as JSON, or that it is empty ("nenhum conflito pendente"), or its title:
+    True when its items follow."""
     if as_json:
         emit_json(page)
         return False
     if not page["items"]:
-        console.print(empty, markup=False)
+        console.print(none + (" pendente" if status == "pendente" else ""), markup=False)
         return False
     console.print(f"{title}: {page['total']}", markup=False, highlight=False)
     return True
@@ -562,8 +562,7 @@ def duplicates_list(
     page, names = _review_page(
         loja, status, lambda session, wanted: list_duplicates(session, loja_id=loja, status=wanted, limit=limit)
     )
-    empty = "nenhuma duplicata" + (" pendente" if status == "pendente" else "")
-    if not _page_header(page, as_json, empty, "Possíveis duplicatas"):
+    if not _page_header(page, as_json, "nenhuma duplicata", "Possíveis duplicatas", status):
         return
     for d in page["items"]:
         console.print(
