@@ -9,11 +9,11 @@ Unknown keys are refused with the key named: a typo must not silently mean "defa
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from crmsync.merge import FieldPolicy
 from crmsync.model.canonical import ENTITY_TYPES
@@ -58,30 +58,27 @@ def _strategy(value: str) -> str:
     return STRATEGY_ALIASES[key]
 
 
+def _rule(value: str) -> str:
+    key = value.strip().lower()
+    if key not in RULE_ALIASES:
+        raise ValueError(f"regra desconhecida '{value}' (use uma de: {', '.join(sorted(RULE_ALIASES))})")
+    return RULE_ALIASES[key]
+
+
+# A strategy or merge rule as written in any of the spec's spellings, stored by its one name.
+Strategy = Annotated[str, AfterValidator(_strategy)]
+Rule = Annotated[str, AfterValidator(_rule)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class FieldRule(_Strict):
-    estrategia: str = Field(default="last_write_wins", alias="strategy")
-    regra: str | None = Field(default=None, alias="rule")
+    estrategia: Strategy = Field(default="last_write_wins", alias="strategy")
+    regra: Rule | None = Field(default=None, alias="rule")
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     justificativa: str | None = None
-
-    @field_validator("estrategia")
-    @classmethod
-    def _known_strategy(cls, v: str) -> str:
-        return _strategy(v)
-
-    @field_validator("regra")
-    @classmethod
-    def _known_rule(cls, v: str | None) -> str | None:
-        if v is None:
-            return None
-        key = v.strip().lower()
-        if key not in RULE_ALIASES:
-            raise ValueError(f"regra desconhecida '{v}' (use uma de: {', '.join(sorted(RULE_ALIASES))})")
-        return RULE_ALIASES[key]
 
     @model_validator(mode="after")
     def _rule_fits(self) -> FieldRule:
@@ -98,17 +95,12 @@ class FieldRule(_Strict):
 class EntityConfig(_Strict):
     direcao: Direction = Field(default="both", alias="direction")
     read_only: bool | None = None
-    estrategia: str | None = Field(default=None, alias="sync_strategy")
+    estrategia: Strategy | None = Field(default=None, alias="sync_strategy")
     campos: dict[str, FieldRule] = Field(default_factory=dict, alias="fields")
     # What a delete on the local side does on the provider, and vice versa.
     delete_remoto: Literal["delete", "deactivate", "ignore", "conflict"] = "deactivate"
     delete_local: Literal["soft_delete", "ignore", "conflict"] = "soft_delete"
     justificativa: str | None = None
-
-    @field_validator("estrategia")
-    @classmethod
-    def _known_strategy(cls, v: str | None) -> str | None:
-        return None if v is None else _strategy(v)
 
     @model_validator(mode="after")
     def _read_only_means_pull(self) -> EntityConfig:
@@ -135,7 +127,7 @@ def _unwrap_sync_config(data: dict[str, Any]) -> dict[str, Any]:
 
 
 class IntegrationConfig(_Strict):
-    estrategia_padrao: str = Field(default="last_write_wins", alias="default_strategy")
+    estrategia_padrao: Strategy = Field(default="last_write_wins", alias="default_strategy")
     campos_especiais: dict[str, FieldRule] = Field(default_factory=dict, alias="field_rules")
     entidades: dict[str, EntityConfig] = Field(default_factory=dict, alias="entities")
     timezone: str = "America/Sao_Paulo"
@@ -185,11 +177,6 @@ class IntegrationConfig(_Strict):
             data.pop("entities", None)
             data["entidades"] = normalised
         return data
-
-    @field_validator("estrategia_padrao")
-    @classmethod
-    def _known_strategy(cls, v: str) -> str:
-        return _strategy(v)
 
     @field_validator("timezone")
     @classmethod

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from crmsync.cli.common import JsonOption, console, emit_json, provider_secret, user_errors
+from crmsync.cli.common import JsonOption, answer, console, emit_json, provider_secret, user_errors
 from crmsync.cli.lazy import lazy_module
 
 if TYPE_CHECKING:
@@ -78,8 +78,9 @@ def _logs_to_stderr() -> None:
 
 
 @contextmanager
-def _session() -> Iterator[Session]:
-    """Migrated database, one unit of work, expected errors turned into exit 2."""
+def migrated_session() -> Iterator[Session]:
+    """Migrated database, one unit of work, expected errors turned into exit 2 (what most
+    commands that read or change crmsync's own data start with)."""
     from crmsync.db.session import session_scope
 
     with user_errors():
@@ -101,10 +102,7 @@ def db_upgrade(as_json: bool = JsonOption) -> None:
     """Aplica as migrações pendentes ao banco configurado (CRMSYNC_DATABASE_URL)."""
     with user_errors():
         url = migrate()
-    if as_json:
-        emit_json({"ok": True, "database": url})
-    else:
-        console.print(f"banco atualizado: {url}", highlight=False, markup=False)
+    answer(as_json, {"ok": True, "database": url}, f"banco atualizado: {url}")
 
 
 # --- loja ----------------------------------------------------------------------------------
@@ -117,7 +115,7 @@ def loja_add(
     as_json: bool = JsonOption,
 ) -> None:
     """Cria uma loja e mostra sua chave de API (só desta vez: guarde-a)."""
-    with _session() as session:
+    with migrated_session() as session:
         loja, key = lojas_svc.create_loja(session, nome, loja_id)
         data = {**lojas_svc.loja_to_dict(loja), "api_key": key}
     if as_json:
@@ -131,7 +129,7 @@ def loja_add(
 @loja_app.command("list")
 def loja_list(as_json: bool = JsonOption) -> None:
     """Lista as lojas (sem as chaves)."""
-    with _session() as session:
+    with migrated_session() as session:
         rows = [lojas_svc.loja_to_dict(loja) for loja in lojas_svc.list_lojas(session)]
     if as_json:
         emit_json(rows)
@@ -151,7 +149,7 @@ def loja_list(as_json: bool = JsonOption) -> None:
 @loja_app.command("rotate-key")
 def loja_rotate_key(loja_id: int = typer.Argument(..., help="Id da loja."), as_json: bool = JsonOption) -> None:
     """Gera uma nova chave de API (mostrada só desta vez); a antiga para de funcionar na hora."""
-    with _session() as session:
+    with migrated_session() as session:
         loja, key = lojas_svc.rotate_api_key(session, loja_id)
         data = {**lojas_svc.loja_to_dict(loja), "api_key": key}
     if as_json:
@@ -164,21 +162,15 @@ def loja_rotate_key(loja_id: int = typer.Argument(..., help="Id da loja."), as_j
 @loja_app.command("revoke-key")
 def loja_revoke_key(loja_id: int = typer.Argument(..., help="Id da loja."), as_json: bool = JsonOption) -> None:
     """Revoga a chave de API da loja sem criar outra (use rotate-key para uma nova)."""
-    with _session() as session:
+    with migrated_session() as session:
         data = lojas_svc.loja_to_dict(lojas_svc.revoke_api_key(session, loja_id))
-    if as_json:
-        emit_json(data)
-    else:
-        console.print(f"chave de API da loja {loja_id} revogada", highlight=False, markup=False)
+    answer(as_json, data, f"chave de API da loja {loja_id} revogada")
 
 
 def _set_loja_active(loja_id: int, ativo: bool, as_json: bool) -> None:
-    with _session() as session:
+    with migrated_session() as session:
         data = lojas_svc.loja_to_dict(lojas_svc.set_loja_active(session, loja_id, ativo))
-    if as_json:
-        emit_json(data)
-    else:
-        console.print(f"loja {loja_id} {'ativada' if ativo else 'desativada'}", highlight=False, markup=False)
+    answer(as_json, data, f"loja {loja_id} {'ativada' if ativo else 'desativada'}")
 
 
 @loja_app.command("enable")
@@ -235,7 +227,7 @@ def integration_add(
 
     if not skip_check:
         _logs_to_stderr()
-    with _session() as session:
+    with migrated_session() as session:
         # Only the secrets this provider asks for (GestãoClick's token pair, SuiteCRM's client).
         needs = credential_fields(provider) if provider in available_providers() else ()
         if "access_token" in needs:
@@ -275,7 +267,7 @@ def integration_list(
     as_json: bool = JsonOption,
 ) -> None:
     """Lista as integrações."""
-    with _session() as session:
+    with migrated_session() as session:
         rows = [
             integ_svc.integracao_to_dict(i, include_config=False) for i in integ_svc.list_integracoes(session, loja_id)
         ]
@@ -301,7 +293,7 @@ def integration_show(
     as_json: bool = JsonOption,
 ) -> None:
     """Mostra uma integração com sua configuração (credenciais mascaradas)."""
-    with _session() as session:
+    with migrated_session() as session:
         data = integ_svc.integracao_to_dict(integ_svc.get_integracao(session, integracao_id))
     if as_json:
         emit_json(data)
@@ -319,13 +311,10 @@ def integration_set_config(
     as_json: bool = JsonOption,
 ) -> None:
     """Troca a configuração. Inválida: erro nomeando a chave, e a configuração antiga fica."""
-    with _session() as session:
+    with migrated_session() as session:
         integ = integ_svc.set_config_file(session, integracao_id, str(config_file))
         config = dict(integ.config or {})
-    if as_json:
-        emit_json({"id": integracao_id, "config": config})
-    else:
-        console.print(f"configuração da integração {integracao_id} atualizada", highlight=False, markup=False)
+    answer(as_json, {"id": integracao_id, "config": config}, f"configuração da integração {integracao_id} atualizada")
 
 
 @integration_app.command("set-connection")
@@ -355,7 +344,7 @@ def integration_set_connection(
     verificada com uma requisição ao provedor antes de gravar (`--sem-verificar` pula)."""
     if not skip_check:
         _logs_to_stderr()
-    with _session() as session:
+    with migrated_session() as session:
         integ = integ_svc.update_connection(
             session,
             integracao_id,
@@ -366,10 +355,7 @@ def integration_set_connection(
             verify=not skip_check,
         )
         data = integ_svc.integracao_to_dict(integ, include_config=False)
-    if as_json:
-        emit_json(data)
-    else:
-        console.print(f"conexão da integração {integracao_id} atualizada", highlight=False, markup=False)
+    answer(as_json, data, f"conexão da integração {integracao_id} atualizada")
 
 
 @integration_app.command("rotate-webhook-secret")
@@ -377,7 +363,7 @@ def integration_rotate_webhook_secret(
     integracao_id: int = typer.Argument(..., help="Id da integração."), as_json: bool = JsonOption
 ) -> None:
     """Gera um novo segredo e uma nova URL de webhook (o segredo é mostrado só desta vez)."""
-    with _session() as session:
+    with migrated_session() as session:
         integ, secret = integ_svc.rotate_webhook_secret(session, integracao_id)
         data = {**integ_svc.integracao_to_dict(integ, include_config=False), "webhook_secret": secret}
     if as_json:
@@ -388,7 +374,7 @@ def integration_rotate_webhook_secret(
 
 
 def _set_active(integracao_id: int, ativo: bool, as_json: bool) -> None:
-    with _session() as session:
+    with migrated_session() as session:
         data = integ_svc.integracao_to_dict(integ_svc.set_active(session, integracao_id, ativo), include_config=False)
     if as_json:
         emit_json(data)

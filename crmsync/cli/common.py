@@ -36,6 +36,15 @@ def emit_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def answer(as_json: bool, data: Any, message: str) -> None:
+    """A command's result: `data` as JSON for machines (``--json``), else `message` as one
+    plain line (no rich markup or highlighting: names and values print as they are)."""
+    if as_json:
+        emit_json(data)
+    else:
+        console.print(message, highlight=False, markup=False)
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Map expected errors (bad config, unknown ids, unreachable database) to exit 2."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from crmsync.cli.common import JsonOption, console, emit_json, fail, user_errors
+from crmsync.cli.common import JsonOption, answer, console, emit_json, fail, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -41,15 +41,12 @@ def retry(
     as_json: bool = JsonOption,
 ) -> None:
     """Tentar de novo agora os itens que falharam (zera as tentativas)."""
-    from crmsync.cli.admin import migrate
-    from crmsync.db.session import session_scope
+    from crmsync.cli.admin import migrated_session
     from crmsync.services.failures import item_to_dict, retry_item, retry_many
 
-    with user_errors():
-        migrate()
-        with session_scope() as session:
-            pairs = [retry_item(session, item_id, loja)] if item_id is not None else retry_many(session, loja)
-            out = [dict(item_to_dict(item), enfileirado=queued) for item, queued in pairs]
+    with migrated_session() as session:
+        pairs = [retry_item(session, item_id, loja)] if item_id is not None else retry_many(session, loja)
+        out = [dict(item_to_dict(item), enfileirado=queued) for item, queued in pairs]
     if as_json:
         emit_json({"itens": out, "total": len(out)})
     else:
@@ -71,18 +68,12 @@ def ignore(
     as_json: bool = JsonOption,
 ) -> None:
     """Parar de tentar um item falho (volta a ser sincronizado se o registro mudar de novo)."""
-    from crmsync.cli.admin import migrate
-    from crmsync.db.session import session_scope
+    from crmsync.cli.admin import migrated_session
     from crmsync.services.failures import ignore_item, item_to_dict
 
-    with user_errors():
-        migrate()
-        with session_scope() as session:
-            data = item_to_dict(ignore_item(session, item_id, loja))
-    if as_json:
-        emit_json(data)
-    else:
-        console.print(f"item {data['id']} ignorado.", markup=False, highlight=False)
+    with migrated_session() as session:
+        data = item_to_dict(ignore_item(session, item_id, loja))
+    answer(as_json, data, f"item {data['id']} ignorado.")
 
 
 def demo(

@@ -9,6 +9,8 @@ The database is the ERP's (CRMSYNC_ERP_DATABASE_URL, else CRMSYNC_DATABASE_URL) 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,6 +61,25 @@ def _engine(url: str | None) -> Engine:
     return engine
 
 
+@contextmanager
+def _erp(url: str | None, refused: str = "erro ao ler o banco do ERP") -> Iterator[Engine]:
+    """The ERP's database for one command, disposed after it; a trigger error, or the
+    database refusing (`refused` says what it refused), ends the command in one line."""
+    from sqlalchemy.exc import DBAPIError
+
+    from crmsync.erp.triggers import TriggerError
+
+    engine = _engine(url)
+    try:
+        yield engine
+    except TriggerError as exc:
+        fail(str(exc))
+    except DBAPIError as exc:
+        fail(f"{refused}: {database_cause(exc)}")
+    finally:
+        engine.dispose()
+
+
 def _map(path: Path | None) -> SchemaMap:
     from crmsync.erp.schema_map import SchemaMapError, load_schema_map
     from crmsync.settings import get_settings
@@ -81,19 +102,12 @@ def inspect_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """Lê o banco do ERP e escreve um rascunho de mapa (cada palpite marcado '# revisar')."""
-    from sqlalchemy.exc import DBAPIError
-
     from crmsync.erp.inspect import inspect_database, render_draft
 
     if saida is not None and saida.exists():
         fail(f"'{saida}' já existe; escolha outro nome (o rascunho nunca sobrescreve um mapa)")
-    engine = _engine(url)
-    try:
+    with _erp(url) as engine:
         result = inspect_database(engine, sample=amostra, schema=esquema)
-    except DBAPIError as exc:
-        fail(f"erro ao ler o banco do ERP: {database_cause(exc)}")
-    finally:
-        engine.dispose()
     draft = render_draft(result)
     if saida is not None:
         saida.write_text(draft, encoding="utf-8")
@@ -120,20 +134,13 @@ def check_cmd(
 ) -> None:
     """Valida o mapa contra o banco do ERP. Sai com 0 (confere), 1 (mapa certo, mas há linhas
     que não convertem: listadas) ou 2 (mapa quebrado: o primeiro problema)."""
-    from sqlalchemy.exc import DBAPIError
-
     from crmsync.erp.check import check_schema_map
 
     schema_map = _map(mapa)
-    engine = _engine(url)
-    try:
+    with _erp(url) as engine:
         report = check_schema_map(schema_map, engine, sample=amostra)
         if not report.problemas:  # with crmsync's triggers on its tables, the ERP must still write
             report.problemas.extend(p.line() for p in _probe(schema_map, engine, papel_erp) if p.ok is False)
-    except DBAPIError as exc:
-        fail(f"erro ao ler o banco do ERP: {database_cause(exc)}")
-    finally:
-        engine.dispose()
     if as_json:
         emit_json(report.as_dict())
     else:
@@ -183,26 +190,17 @@ def triggers_install(
     as_json: bool = JsonOption,
 ) -> None:
     """Cria crm_erp_outbox e os gatilhos das tabelas do mapa; testa a escrita do ERP (e desfaz se falhar)."""
-    from sqlalchemy.exc import DBAPIError
-
     from crmsync.erp.probe import probe_writes
-    from crmsync.erp.triggers import TriggerError, install_triggers, remove_triggers
+    from crmsync.erp.triggers import install_triggers, remove_triggers
 
     schema_map = _map(mapa)
-    engine = _engine(url)
-    try:
+    with _erp(url, "o banco recusou os gatilhos") as engine:
         found = install_triggers(schema_map, engine)
         probes = probe_writes(schema_map, engine, papel_erp)
         broken = [p for p in probes if p.ok is False]
         if broken:  # never leave the ERP unable to write: take them out again
             remove_triggers(engine, schema_map)
             fail(f"gatilhos removidos: {broken[0].line()}")
-    except TriggerError as exc:
-        fail(str(exc))
-    except DBAPIError as exc:
-        fail(f"o banco recusou os gatilhos: {database_cause(exc)}")
-    finally:
-        engine.dispose()
     if as_json:
         emit_json(
             {
@@ -225,20 +223,11 @@ def triggers_remove(
     as_json: bool = JsonOption,
 ) -> None:
     """Remove os gatilhos do crmsync das tabelas do mapa (sem mapa: todos) e, se nenhum restar, a crm_erp_outbox."""
-    from sqlalchemy.exc import DBAPIError
-
-    from crmsync.erp.triggers import TriggerError, remove_triggers
+    from crmsync.erp.triggers import remove_triggers
 
     schema_map = _optional_map(mapa)
-    engine = _engine(url)
-    try:
+    with _erp(url, "o banco recusou a remoção") as engine:
         count = remove_triggers(engine, schema_map, keep_outbox=manter_outbox)
-    except TriggerError as exc:
-        fail(str(exc))
-    except DBAPIError as exc:
-        fail(f"o banco recusou a remoção: {database_cause(exc)}")
-    finally:
-        engine.dispose()
     if as_json:
         emit_json({"removidos": count})
     else:
@@ -253,21 +242,12 @@ def triggers_status(
     as_json: bool = JsonOption,
 ) -> None:
     """Lista os gatilhos do crmsync e, com o mapa, testa que o ERP ainda grava (sai com 1 se não)."""
-    from sqlalchemy.exc import DBAPIError
-
-    from crmsync.erp.triggers import TriggerError, installed_triggers
+    from crmsync.erp.triggers import installed_triggers
 
     schema_map = _optional_map(mapa)
-    engine = _engine(url)
-    try:
+    with _erp(url) as engine:
         found = installed_triggers(engine)
         probes = _probe(schema_map, engine, papel_erp) if schema_map is not None else []
-    except TriggerError as exc:
-        fail(str(exc))
-    except DBAPIError as exc:
-        fail(f"erro ao ler o banco do ERP: {database_cause(exc)}")
-    finally:
-        engine.dispose()
     if as_json:
         emit_json(
             {"gatilhos": [{"tabela": t, "gatilho": n} for t, n in found], "teste_escrita": [p.__dict__ for p in probes]}

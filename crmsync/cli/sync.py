@@ -44,6 +44,9 @@ LojaOpt = typer.Option(..., "--loja", help="Id da loja.")
 EntityOpt = typer.Option(..., "--entity", "-e", help="Entidade: cliente, produto ou venda.")
 DryRunOpt = typer.Option(False, "--dry-run", help="Mostra cada escrita planejada sem gravar nada.")
 JsonOpt = typer.Option(False, "--json", help="Saída em JSON para máquinas.")
+# The listing commands' filters (conflicts, duplicates, log).
+LojaFilter = typer.Option(None, "--loja", help="Só desta loja.")
+LimitOpt = typer.Option(50, "--limit")
 
 
 def _logs_to_stderr() -> None:
@@ -421,10 +424,10 @@ def _short(value: Any, width: int = 40) -> str:
 
 @conflicts_app.command("list")
 def conflicts_list(
-    loja: int | None = typer.Option(None, "--loja", help="Só desta loja."),
+    loja: int | None = LojaFilter,
     status: str = typer.Option("pendente", "--status", help="pendente, resolvido ou todos."),
     entity: str | None = typer.Option(None, "--entity", "-e"),
-    limit: int = typer.Option(50, "--limit"),
+    limit: int = LimitOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Lista conflitos (pendentes, por padrão) com os valores de cada lado."""
@@ -433,16 +436,16 @@ def conflicts_list(
 
     page, names = _review_page(
         loja,
-        lambda session: list_conflicts(
+        status,
+        lambda session, wanted: list_conflicts(
             session,
             loja_id=loja,
-            status=None if status == "todos" else status,
+            status=wanted,
             entity_type=resolve_entity(entity) if entity else None,
             limit=limit,
         ),
     )
-    empty = "nenhum conflito" + (" pendente" if status == "pendente" else "")
-    if not _page_header(page, as_json, empty, "Conflitos"):
+    if not _page_header(page, as_json, "nenhum conflito", "Conflitos", status):
         return
     for c in page["items"]:
         # One block per conflict, like the spec's review screen: a header line, then one row
@@ -506,25 +509,28 @@ def conflicts_resolve(
     )
 
 
-def _review_page(loja: int | None, fetch: Callable[[Any], PageDict]) -> tuple[PageDict, dict[Any, str]]:
-    """A page of the review queue (conflicts or duplicates) and its integrations' provider
-    names, read in one session; an unknown store or entity is exit 2."""
+def _review_page(
+    loja: int | None, status: str, fetch: Callable[[Any, str | None], PageDict]
+) -> tuple[PageDict, dict[Any, str]]:
+    """A page of the review queue (conflicts or duplicates) in `status` ("todos": any) and its
+    integrations' provider names, read in one session; an unknown store or entity is exit 2."""
     from crmsync.db.session import session_scope
 
     with user_errors(), session_scope() as session:
         _check_loja(session, loja)
-        page = fetch(session)
+        page = fetch(session, None if status == "todos" else status)
         names = _provider_names(session, page["items"])
     return page, names
 
 
-def _page_header(page: PageDict, as_json: bool, empty: str, title: str) -> bool:
-    """Print the page as JSON, or that it is empty, or its title: True when its items follow."""
+def _page_header(page: PageDict, as_json: bool, none: str, title: str, status: str) -> bool:
+    """Print the page as JSON, or that it is empty ("nenhum conflito pendente"), or its title:
+    True when its items follow."""
     if as_json:
         emit_json(page)
         return False
     if not page["items"]:
-        console.print(empty, markup=False)
+        console.print(none + (" pendente" if status == "pendente" else ""), markup=False)
         return False
     console.print(f"{title}: {page['total']}", markup=False, highlight=False)
     return True
@@ -545,22 +551,18 @@ def _provider_names(session: Any, items: list[dict[str, Any]]) -> dict[Any, str]
 
 @duplicates_app.command("list")
 def duplicates_list(
-    loja: int | None = typer.Option(None, "--loja", help="Só desta loja."),
+    loja: int | None = LojaFilter,
     status: str = typer.Option("pendente", "--status", help="pendente, vinculado, descartado ou todos."),
-    limit: int = typer.Option(50, "--limit"),
+    limit: int = LimitOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Lista sugestões de duplicata (mesma pessoa/produto nos dois lados, sem vínculo)."""
     from crmsync.services.queries import list_duplicates
 
     page, names = _review_page(
-        loja,
-        lambda session: list_duplicates(
-            session, loja_id=loja, status=None if status == "todos" else status, limit=limit
-        ),
+        loja, status, lambda session, wanted: list_duplicates(session, loja_id=loja, status=wanted, limit=limit)
     )
-    empty = "nenhuma duplicata" + (" pendente" if status == "pendente" else "")
-    if not _page_header(page, as_json, empty, "Possíveis duplicatas"):
+    if not _page_header(page, as_json, "nenhuma duplicata", "Possíveis duplicatas", status):
         return
     for d in page["items"]:
         console.print(
@@ -600,14 +602,14 @@ def duplicates_resolve(
 
 
 def log(
-    loja: int | None = typer.Option(None, "--loja", help="Só desta loja."),
+    loja: int | None = LojaFilter,
     status: str | None = typer.Option(None, "--status", help="sucesso, erro, ignorado, conflito, simulado."),
     entity: str | None = typer.Option(None, "--entity", "-e"),
     direction: str | None = typer.Option(None, "--direction", help="push, pull ou conflito."),
     trigger: str | None = typer.Option(None, "--trigger", help="automatico, manual, cron, webhook, bulk."),
     since: str | None = typer.Option(None, "--since", help="Período: 30m, 24h, 7d."),
     run_id: str | None = typer.Option(None, "--run", help="Só desta execução (run id)."),
-    limit: int = typer.Option(50, "--limit"),
+    limit: int = LimitOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """O log de sincronização, mais recente primeiro."""

@@ -9,6 +9,7 @@ with a wrong check digit), so bad input is refused with the field named.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -59,64 +60,66 @@ _CNPJ_WEIGHTS_1 = (*range(5, 1, -1), *range(9, 1, -1))
 _CNPJ_WEIGHTS_2 = (*range(6, 1, -1), *range(9, 1, -1))
 
 
-def _cpf_valid(d: str) -> bool:
-    if len(d) != 11 or not d.isascii():
-        return bool(_CPF.validate(d))
+def _checked(
+    d: str, length: int, reference: Callable[[str], Any], check: Callable[[list[int]], tuple[int, int]]
+) -> bool:
+    """Whether `d` carries its two check digits: `check` computes them for `length` plain
+    ASCII digits (one repeated digit is never valid); other input goes through `reference`."""
+    if len(d) != length or not d.isascii():
+        return bool(reference(d))
     if len(set(d)) == 1:
         return False
     nums = [ord(ch) - 48 for ch in d]
+    return check(nums) == (nums[-2], nums[-1])
+
+
+def _cpf_check(nums: list[int]) -> tuple[int, int]:
     first = sum(x * w for x, w in zip(nums, _CPF_WEIGHTS_1, strict=False)) * 10 % 11 % 10
     second = sum(x * w for x, w in zip(nums, _CPF_WEIGHTS_2, strict=False)) * 10 % 11 % 10
-    return first == nums[9] and second == nums[10]
+    return first, second
+
+
+def _cnpj_check(nums: list[int]) -> tuple[int, int]:
+    r1 = sum(x * w for x, w in zip(nums, _CNPJ_WEIGHTS_1, strict=False)) % 11
+    r2 = sum(x * w for x, w in zip(nums, _CNPJ_WEIGHTS_2, strict=False)) % 11
+    return (0 if r1 < 2 else 11 - r1), (0 if r2 < 2 else 11 - r2)
+
+
+def _cpf_valid(d: str) -> bool:
+    return _checked(d, 11, _CPF.validate, _cpf_check)
 
 
 def _cnpj_valid(d: str) -> bool:
-    if len(d) != 14 or not d.isascii():
-        return bool(_CNPJ.validate(d))
-    if len(set(d)) == 1:
-        return False
-    nums = [ord(ch) - 48 for ch in d]
-    r1 = sum(x * w for x, w in zip(nums, _CNPJ_WEIGHTS_1, strict=False)) % 11
-    r2 = sum(x * w for x, w in zip(nums, _CNPJ_WEIGHTS_2, strict=False)) % 11
-    return (0 if r1 < 2 else 11 - r1) == nums[12] and (0 if r2 < 2 else 11 - r2) == nums[13]
+    return _checked(d, 14, _CNPJ.validate, _cnpj_check)
+
+
+def _document(value: str | None, field: str, length: int, valid: Callable[[str], Any], name: str) -> str | None:
+    """A CPF or CNPJ as its digits, None when blank; refused unless it has `length` digits
+    that pass `valid` (the check digits)."""
+    d = digits(value)
+    if not d:
+        return None
+    if len(d) != length or not valid(d):
+        raise NormalizationError(field, f"{name} inválido (dígito verificador)")
+    return d
 
 
 def _normalize_cpf_reference(value: str | None, field: str = "cpf") -> str | None:
     """The reference (slow) path; `normalize_cpf` must always agree with it."""
-    d = digits(value)
-    if not d:
-        return None
-    if len(d) != 11 or not _CPF.validate(d):
-        raise NormalizationError(field, "CPF inválido (dígito verificador)")
-    return d
+    return _document(value, field, 11, _CPF.validate, "CPF")
 
 
 def normalize_cpf(value: str | None, field: str = "cpf") -> str | None:
-    d = digits(value)
-    if not d:
-        return None
-    if len(d) != 11 or not _cpf_valid(d):
-        raise NormalizationError(field, "CPF inválido (dígito verificador)")
-    return d
+    return _document(value, field, 11, _cpf_valid, "CPF")
 
 
 def _normalize_cnpj_reference(value: str | None, field: str = "cnpj") -> str | None:
     """The reference (slow) path; `normalize_cnpj` must always agree with it."""
-    d = digits(value)
-    if not d:
-        return None
-    if len(d) != 14 or not _CNPJ.validate(d):
-        raise NormalizationError(field, "CNPJ inválido (dígito verificador)")
-    return d
+    return _document(value, field, 14, _CNPJ.validate, "CNPJ")
 
 
 def normalize_cnpj(value: str | None, field: str = "cnpj") -> str | None:
-    d = digits(value)
-    if not d:
-        return None
-    if len(d) != 14 or not _cnpj_valid(d):
-        raise NormalizationError(field, "CNPJ inválido (dígito verificador)")
-    return d
+    return _document(value, field, 14, _cnpj_valid, "CNPJ")
 
 
 # Fast path for e-mails already in the plain, common form: lower-case ASCII local part of

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
 from crmsync.fastjson import canonical_json_bytes
 from crmsync.mapping import normalize as n
@@ -34,6 +34,20 @@ class _Canon(BaseModel):
         if isinstance(data, Mapping):
             return {k: n.blank_to_none(v) for k, v in data.items()}
         return data
+
+
+# A cliente's fields with a normaliser of their own (documents check-digit validated, e-mail
+# lower case, phones E.164, CEP digits, UF upper case), for the model's validator and the
+# fast path alike; free texts share `normalize_text`. Looked up by name on each call.
+_CLIENTE_NORMALISERS: dict[str, str] = {
+    "cpf": "normalize_cpf",
+    "cnpj": "normalize_cnpj",
+    "email": "normalize_email",
+    "telefone": "normalize_phone",
+    "celular": "normalize_phone",
+    "cep": "normalize_cep",
+    "estado": "normalize_uf",
+}
 
 
 class ClienteCanon(_Canon):
@@ -81,35 +95,11 @@ class ClienteCanon(_Canon):
             raise ValueError("nome é obrigatório")
         return v
 
-    @field_validator("cpf")
+    @field_validator(*_CLIENTE_NORMALISERS)
     @classmethod
-    def _cpf(cls, v: str | None) -> str | None:
-        return n.normalize_cpf(v)
-
-    @field_validator("cnpj")
-    @classmethod
-    def _cnpj(cls, v: str | None) -> str | None:
-        return n.normalize_cnpj(v)
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, v: str | None) -> str | None:
-        return n.normalize_email(v)
-
-    @field_validator("telefone", "celular")
-    @classmethod
-    def _phone(cls, v: str | None) -> str | None:
-        return n.normalize_phone(v)
-
-    @field_validator("cep")
-    @classmethod
-    def _cep(cls, v: str | None) -> str | None:
-        return n.normalize_cep(v)
-
-    @field_validator("estado")
-    @classmethod
-    def _uf(cls, v: str | None) -> str | None:
-        return n.normalize_uf(v)
+    def _normalised(cls, v: str | None, info: ValidationInfo) -> str | None:
+        normaliser: Callable[[str | None], str | None] = getattr(n, _CLIENTE_NORMALISERS[info.field_name or ""])
+        return normaliser(v)
 
     @field_validator("data_nascimento", mode="before")
     @classmethod
@@ -214,16 +204,6 @@ _CLIENTE_TEXT = frozenset(
         "observacoes",
     )
 )
-# Looked up by name on each call, as the model's validators do.
-_CLIENTE_NORMALISERS: dict[str, str] = {
-    "cpf": "normalize_cpf",
-    "cnpj": "normalize_cnpj",
-    "email": "normalize_email",
-    "telefone": "normalize_phone",
-    "celular": "normalize_phone",
-    "cep": "normalize_cep",
-    "estado": "normalize_uf",
-}
 _CLIENTE_FIELDS: tuple[str, ...] = tuple(ClienteCanon.model_fields)
 _CLIENTE_DEFAULTS: dict[str, Any] = {
     name: f.default for name, f in ClienteCanon.model_fields.items() if not f.is_required()

@@ -37,7 +37,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -180,6 +180,33 @@ class ServerError(RetriableError):
         self.body = body
 
 
+class TransportTuning(TypedDict, total=False):
+    """How a provider's requests are tuned, handed through the provider unread to its
+    `Transport` (the defaults are the transport's): what tests, sandboxes and benchmarks
+    change, never an integration's config. One list, so a provider's constructor, the kit's
+    ``open_transport`` and the transport cannot disagree on the names."""
+
+    pace_factor: float
+    timeout: float | None
+    max_attempts: int
+    ratelimit_url: str | None
+    http_transport: httpx.BaseTransport | None
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    """One request as every try sends it again: what `request` was asked, its query without
+    blanks, and its description for logs and errors."""
+
+    method: str
+    path: str
+    params: Mapping[str, Any]
+    body: Any
+    desc: str
+    headers: Mapping[str, str] | None
+    form: Mapping[str, str] | None
+
+
 class Transport:
     """One keep-alive HTTP client per integration, paced to the company's shared budget.
 
@@ -312,6 +339,7 @@ class Transport:
         safe_to_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         clean_params = {k: v for k, v in (params or {}).items() if v is not None}
         desc = describe_request(method, path, clean_params)
+        outgoing = _Outgoing(method, path, clean_params, json, desc, headers, form)
         attempts = 0
         timeouts = 0
         timeout_cap = _TIMEOUT_ATTEMPTS.get()
@@ -320,7 +348,7 @@ class Transport:
             nonlocal attempts, timeouts
             attempts += 1
             try:
-                response = self._send_once(method, path, clean_params, json, desc, attempts, headers, form)
+                response = self._send_once(outgoing, attempts)
             except TransportError as exc:
                 timeouts += isinstance(exc.__cause__, httpx.TimeoutException)
                 raise
@@ -441,26 +469,15 @@ class Transport:
             with self._stats_lock:
                 self._stats.waited_for_rate_seconds += time.monotonic() - started
 
-    def _send_once(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any],
-        body: Any,
-        desc: str,
-        attempt: int,
-        headers: Mapping[str, str] | None = None,
-        form: Mapping[str, str] | None = None,
-    ) -> httpx.Response:
+    def _send_once(self, outgoing: _Outgoing, attempt: int) -> httpx.Response:
+        desc = outgoing.desc
         if self._limits is not None:
             self._wait_for_turn(desc)
         with self._stats_lock:
             self._stats.requests_sent += 1
         started = time.monotonic()
         try:
-            response = self._bounded_request(
-                method, path, params, body, desc, started + self.deadline, headers=headers, form=form
-            )
+            response = self._bounded_request(outgoing, started + self.deadline)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             self._count_failure(timeout=isinstance(exc, httpx.TimeoutException))
             raise TransportError(
@@ -484,27 +501,26 @@ class Transport:
                 self._stats.rate_limited += 1
         self._log.debug("http_request", request=desc, status=status, elapsed_ms=elapsed_ms, attempt=attempt)
         if status == 429:
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            if retry_after is not None and self._limits is not None:
-                self._limits.pause(self.budget_key, time.time() + min(retry_after, self.max_retry_after))
-            self._log.warning("http_429", request=desc, retry_after=retry_after)
-            raise RateLimitedError(
-                "o provedor recusou por limite de requisições (HTTP 429)",
-                retry_after=retry_after,
-                request=desc,
+            raise self._told_to_wait(
+                response, desc, "http_429", "o provedor recusou por limite de requisições (HTTP 429)"
             )
         if status == 503 and response.headers.get("retry-after"):
             # An overloaded server (or its proxy) saying when to come back: honoured like a 429.
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            if retry_after is not None and self._limits is not None:
-                self._limits.pause(self.budget_key, time.time() + min(retry_after, self.max_retry_after))
-            self._log.warning("http_503_retry_after", request=desc, retry_after=retry_after)
-            raise RateLimitedError(
-                "o provedor está sobrecarregado (HTTP 503 com Retry-After)", retry_after=retry_after, request=desc
+            raise self._told_to_wait(
+                response, desc, "http_503_retry_after", "o provedor está sobrecarregado (HTTP 503 com Retry-After)"
             )
         if status >= 500:
             raise ServerError(f"erro do provedor (HTTP {status})", status=status, request=desc, body=response.content)
         return response
+
+    def _told_to_wait(self, response: httpx.Response, desc: str, event: str, message: str) -> RateLimitedError:
+        """The error of an answer that says when to come back (``Retry-After``): every process
+        sharing this budget pauses until then (capped at `max_retry_after`)."""
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        if retry_after is not None and self._limits is not None:
+            self._limits.pause(self.budget_key, time.time() + min(retry_after, self.max_retry_after))
+        self._log.warning(event, request=desc, retry_after=retry_after)
+        return RateLimitedError(message, retry_after=retry_after, request=desc)
 
     def _phase_timeout(self, left: float) -> httpx.Timeout:
         """The per-phase timeouts, none longer than the time left before the deadline."""
@@ -516,28 +532,18 @@ class Transport:
         t = self.timeout
         return httpx.Timeout(connect=cap(t.connect), read=cap(t.read), write=cap(t.write), pool=cap(t.pool))
 
-    def _bounded_request(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any],
-        body: Any,
-        desc: str,
-        deadline: float,
-        *,
-        headers: Mapping[str, str] | None = None,
-        form: Mapping[str, str] | None = None,
-    ) -> httpx.Response:
+    def _bounded_request(self, outgoing: _Outgoing, deadline: float) -> httpx.Response:
         """Send and read the whole answer within `deadline` (monotonic) and the size cap.
         Each read waits at most the time left, so a drip-fed answer ends at the deadline
         (give or take one read), not after a read timeout per byte."""
+        desc = outgoing.desc
         request = self._client.build_request(
-            method,
-            self.url(path),
-            params=params or None,
-            json=body,
-            data=dict(form) if form is not None else None,
-            headers=dict(headers) if headers else None,
+            outgoing.method,
+            self.url(outgoing.path),
+            params=outgoing.params or None,
+            json=outgoing.body,
+            data=dict(outgoing.form) if outgoing.form is not None else None,
+            headers=dict(outgoing.headers) if outgoing.headers else None,
             timeout=self._phase_timeout(deadline - time.monotonic()),
         )
         response = self._client.send(request, stream=True)

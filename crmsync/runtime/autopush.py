@@ -71,12 +71,11 @@ class _Dispatcher:
                 self.inbox.task_done()
 
     def wait(self, timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.inbox.unfinished_tasks == 0:
-                return True
-            time.sleep(0.01)
-        return False
+        """Whether every handed-off call has run within `timeout`; woken by the inbox's own
+        condition when its last task is done, not by polling."""
+        drained = self.inbox.all_tasks_done
+        with drained:
+            return drained.wait_for(lambda: self.inbox.unfinished_tasks == 0, timeout)
 
 
 _dispatcher = _Dispatcher()

@@ -17,7 +17,6 @@ seconds, no restart) and otherwise does nothing.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable
 
@@ -27,6 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from crmsync.config import integration_config
 from crmsync.erp.table import MappedSchema, active_schema
 from crmsync.runtime.enqueue import enqueue_push
+from crmsync.runtime.periodic import PeriodicThread
 from crmsync.settings import Settings, get_settings
 
 __all__ = ["OUTBOX_TABLE", "OutboxWatcher", "outbox_targets"]
@@ -151,8 +151,11 @@ def _enqueue_pushes(changed: dict[tuple[str, int], None]) -> int:
     return queued
 
 
-class OutboxWatcher:
+class OutboxWatcher(PeriodicThread):
     """A daemon thread polling the outbox; `poll()` can be called directly (tests, bench)."""
+
+    thread_name = "crmsync-outbox"
+    failure_message = "falha ao ler o outbox do ERP (tenta de novo)"
 
     def __init__(
         self,
@@ -162,12 +165,11 @@ class OutboxWatcher:
         missing_retry: float = 2.0,
         enqueue: Callable[[dict[tuple[str, int], None]], int] = _enqueue_pushes,
     ) -> None:
+        super().__init__(log)
         self.settings = settings or get_settings()
         self.interval = interval
         self.missing_retry = missing_retry
         self.enqueue = enqueue
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._missing_until = 0.0
         self._engine: Engine | None = None
 
@@ -197,26 +199,11 @@ class OutboxWatcher:
         forget_outbox(engine, last)  # after queueing: a crash in between pushes twice, never lost
         return queued
 
-    def start(self) -> OutboxWatcher:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="crmsync-outbox", daemon=True)
-            self._thread.start()
-        return self
+    def step(self) -> int:
+        return self.poll()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll()
-            except Exception:
-                log.exception("falha ao ler o outbox do ERP (tenta de novo)")
-            self._stop.wait(self.interval)
+    def period(self) -> float:
+        return self.interval
 
 
 def watcher_if_mapped(settings: Settings) -> OutboxWatcher | None:

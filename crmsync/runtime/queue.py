@@ -28,6 +28,7 @@ _jobs: dict[str, Callable[..., Any]] = {}
 _tasks: dict[int, dict[str, Any]] = {}  # id(huey) -> job name -> Huey task wrapper
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def job(name: str) -> Callable[[F], F]:
@@ -84,22 +85,23 @@ def make_huey(queue_url: str) -> Huey:
     return huey
 
 
-def get_huey(settings: Settings | None = None) -> Huey:
+def _one_per_queue(cache: dict[str, T], settings: Settings | None, make: Callable[[str], T]) -> T:
+    """The process's one `make(url)` for the settings' queue URL, made at the first ask
+    (under the lock: two threads never open two connections to one queue)."""
     url = (settings or get_settings()).resolved_queue_url()
     with _lock:
-        huey = _hueys.get(url)
-        if huey is None:
-            huey = _hueys[url] = make_huey(url)
-        return huey
+        found = cache.get(url)
+        if found is None:
+            found = cache[url] = make(url)
+        return found
+
+
+def get_huey(settings: Settings | None = None) -> Huey:
+    return _one_per_queue(_hueys, settings, make_huey)
 
 
 def get_state(settings: Settings | None = None) -> RuntimeState:
-    url = (settings or get_settings()).resolved_queue_url()
-    with _lock:
-        state = _states.get(url)
-        if state is None:
-            state = _states[url] = open_state(url)
-        return state
+    return _one_per_queue(_states, settings, open_state)
 
 
 def reset_queue() -> None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -45,6 +44,7 @@ from crmsync.providers.limits import open_shared_limits
 from crmsync.providers.registry import lists_changed_since, provider_class
 from crmsync.runtime.jobs import enqueue_pull, enqueue_reconcile
 from crmsync.runtime.options import RuntimeOptions, runtime_options
+from crmsync.runtime.periodic import PeriodicThread
 from crmsync.runtime.queue import get_state
 from crmsync.runtime.state import RuntimeState
 from crmsync.settings import Settings, get_settings
@@ -112,43 +112,33 @@ def plan_interval(configured_min: int, scan_cost: int, share: int | None) -> tup
     )
 
 
-class Scheduler:
+class Scheduler(PeriodicThread):
     """Runs `tick()` on a daemon thread; `tick()` can also be called directly (tests)."""
 
+    thread_name = "crmsync-scheduler"
+    failure_message = "falha no agendador (tenta de novo no próximo ciclo)"
+
     def __init__(self, settings: Settings | None = None, options: RuntimeOptions | None = None) -> None:
+        super().__init__(log)
         self.settings = settings or get_settings()
         self.options = options or runtime_options()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._limits: Any = None
 
     # ------------------------------------------------------------------ thread
-    def start(self) -> Scheduler:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="crmsync-scheduler", daemon=True)
-            self._thread.start()
-        return self
+    def step(self) -> list[ScheduleDecision]:
+        return self.tick()
+
+    def period(self) -> float:
+        return self.options.scheduler_tick_seconds
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        self._thread = None
+        super().stop(timeout)
         if self._limits is not None:
             try:
                 self._limits.close()
             except Exception:
                 log.debug("falha ao fechar o limitador", exc_info=True)
             self._limits = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:
-                log.exception("falha no agendador (tenta de novo no próximo ciclo)")
-            self._stop.wait(self.options.scheduler_tick_seconds)
 
     # ------------------------------------------------------------------ tick
     def tick(self, now: float | None = None) -> list[ScheduleDecision]:

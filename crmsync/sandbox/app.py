@@ -9,12 +9,10 @@ objects.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import random
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,18 +24,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crmsync.sandbox import lookups
+from crmsync.sandbox.asgi import ASGIApp, FaultMiddleware, Receive, Scope, Send, add_clock_route, sandbox_app
 from crmsync.sandbox.config import CompanyCredentials, SandboxConfig
 from crmsync.sandbox.formats import SandboxClock
 from crmsync.sandbox.records import NotFound, ValidationFailed
 from crmsync.sandbox.store import RESOURCES, SandboxStore
-from crmsync.sandbox.traffic import Traffic
+from crmsync.sandbox.traffic import FAULT_KINDS, Traffic
 from crmsync.sandbox.webhooks import WebhookEmitter
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 RATE_LIMIT_MESSAGE = "O limite de requisicoes foi atingido"
 NOT_FOUND_MESSAGE = "Registro não encontrado"
@@ -173,11 +166,13 @@ async def read_json(request: Request) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- middleware
 
 
-class SandboxMiddleware:
+class SandboxMiddleware(FaultMiddleware):
     """Auth -> per-company rate limit and quota -> fault injection -> app, with stats."""
 
+    html_500 = HTML_500
+
     def __init__(self, app: ASGIApp, state: SandboxState) -> None:
-        self.app = app
+        super().__init__(app, state.traffic, state.fault_rng, state.fault_lock, state.config)
         self.state = state
         self._by_token: list[CompanyCredentials] = state.config.company_list()
 
@@ -190,62 +185,13 @@ class SandboxMiddleware:
                 return c.name
         return None
 
-    def _pick_fault(self, is_create: bool) -> str | None:
-        rate = self.state.config.fault_rate
-        if rate <= 0:
-            return None
-        with self.state.fault_lock:
-            rng = self.state.fault_rng
-            if rng.random() >= rate:
-                return None
-            kinds = ["http_500", "slow", "drop", *(["lost_answer"] if is_create else [])]
-            return rng.choice(kinds)
-
-    def _coin(self) -> bool:
-        with self.state.fault_lock:
-            return self.state.fault_rng.random() < 0.5
-
-    @staticmethod
-    async def _send_simple(
-        send: Send,
-        status: int,
-        body: bytes,
-        content_type: str,
-        extra: list[tuple[bytes, bytes]] | None = None,
-    ) -> None:
-        headers = [
-            (b"content-type", content_type.encode()),
-            (b"content-length", str(len(body)).encode()),
-            *(extra or []),
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    @staticmethod
-    async def _drop(send: Send) -> None:
-        """Promise a long body, send a fragment and return: uvicorn closes the connection."""
-        partial = b'{"code":200,"status":"success","data":{'
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
-            }
-        )
-        await send({"type": "http.response.body", "body": partial, "more_body": True})
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Stats are recorded *before* the last byte goes out, so a client that reads
-        # /_sandbox/stats right after its answer always sees its own request counted.
-        if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
-            await self.app(scope, receive, send)
-            return
+    async def admit(self, scope: Scope, receive: Receive, send: Send) -> None:
         traffic = self.state.traffic
         method, path = scope["method"], scope["path"]
         company = self._company(scope)
         if company is None:
             traffic.record(method, path, 401, None, "401")
-            await self._send_simple(
+            await self.send_simple(
                 send, 401, _error_bytes(401, "Token de acesso inválido ou não informado."), "application/json"
             )
             return
@@ -256,42 +202,14 @@ class SandboxMiddleware:
             if self.state.config.retry_after_header:
                 extra.append((b"retry-after", str(decision.retry_after).encode()))
             traffic.record(method, path, 429, company, "429")
-            await self._send_simple(send, 429, _error_bytes(429, RATE_LIMIT_MESSAGE), "application/json", extra)
+            await self.send_simple(send, 429, _error_bytes(429, RATE_LIMIT_MESSAGE), "application/json", extra)
             return
 
         segments = [s for s in path.split("/") if s]
         if segments and segments[0] == "api":
             segments = segments[1:]
         is_create = method == "POST" and len(segments) == 1 and segments[0] in RESOURCES
-        fault = self._pick_fault(is_create)
-        status_box = {"status": 0}
-
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status_box["status"] = int(message["status"])
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                traffic.record(method, path, status_box["status"], company, "served", fault)
-            await send(message)
-
-        if fault == "lost_answer":
-
-            async def swallow(message: Message) -> None:
-                return None
-
-            await self.app(scope, receive, swallow)  # the record IS created...
-            fault_status = 500 if self._coin() else 0  # ...and the client never learns it
-        elif fault in ("http_500", "drop"):
-            fault_status = 500 if fault == "http_500" else 0
-        else:
-            if fault == "slow":
-                await asyncio.sleep(self.state.config.slow_seconds)
-            await self.app(scope, receive, capture)
-            return
-        traffic.record(method, path, fault_status, company, "faulted", fault)
-        if fault_status == 500:
-            await self._send_simple(send, 500, HTML_500, "text/html; charset=utf-8")
-        else:
-            await self._drop(send)
+        await self.serve(scope, receive, send, company, self.pick_fault(is_create, FAULT_KINDS))
 
 
 # ---------------------------------------------------------------------------- app factory
@@ -337,12 +255,7 @@ def build_state(config: SandboxConfig) -> SandboxState:
 def create_app(config: SandboxConfig | None = None, *, state: SandboxState | None = None) -> FastAPI:
     """Build the sandbox app; ``state`` lets the harness share an already-built store."""
     state = state or build_state(config or SandboxConfig())
-    app = FastAPI(
-        title="GestãoClick sandbox (crmsync)",
-        docs_url="/_sandbox/docs",
-        openapi_url="/_sandbox/openapi.json",
-        redoc_url=None,
-    )
+    app = sandbox_app("GestãoClick sandbox (crmsync)")
     app.state.sandbox = state
 
     def company_store(request: Request) -> SandboxStore:
@@ -443,15 +356,13 @@ def create_app(config: SandboxConfig | None = None, *, state: SandboxState | Non
         state.traffic.reset(quota=bool(body.get("quota")))
         return {"ok": True}
 
-    @app.post("/_sandbox/clock")
-    async def set_clock(request: Request) -> dict[str, Any]:
-        body = await read_json(request)
-        try:
-            offset = float(body.get("offset_seconds", 0))
-        except (TypeError, ValueError) as exc:
-            raise ValidationFailed({"offset_seconds": "Valor numérico obrigatório."}) from exc
-        state.set_clock_offset(offset)
-        return {"offset_seconds": offset, "sandbox_time": state.clock.stamp()}
+    add_clock_route(
+        app,
+        read_json,
+        lambda: ValidationFailed({"offset_seconds": "Valor numérico obrigatório."}),
+        state.set_clock_offset,
+        state.clock.stamp,
+    )
 
     @app.get("/_sandbox/panel/{recurso}")
     async def panel_list(request: Request, recurso: str) -> Response:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from crmsync.mapping import normalize
 
 try:
     from zoneinfo import ZoneInfo
@@ -48,18 +51,19 @@ def as_str(value: Any) -> str | None:
     return str(value)
 
 
-def format_cpf(value: Any) -> str | None:
+def _masked(value: Any, length: int, mask: Callable[[str], str | None]) -> str | None:
+    """A document stored formatted (the masks are crmsync's own, the Brazilian ones) when it
+    has its length in digits; anything else as it was sent."""
     d = digits(value)
-    if len(d) == 11:
-        return f"{d[:3]}.{d[3:6]}.{d[6:9]}-{d[9:]}"
-    return as_str(value)
+    return mask(d) if len(d) == length else as_str(value)
+
+
+def format_cpf(value: Any) -> str | None:
+    return _masked(value, 11, normalize.format_cpf)
 
 
 def format_cnpj(value: Any) -> str | None:
-    d = digits(value)
-    if len(d) == 14:
-        return f"{d[:2]}.{d[2:5]}.{d[5:8]}/{d[8:12]}-{d[12:]}"
-    return as_str(value)
+    return _masked(value, 14, normalize.format_cnpj)
 
 
 def format_phone(value: Any) -> str | None:
@@ -75,10 +79,7 @@ def format_phone(value: Any) -> str | None:
 
 
 def format_cep(value: Any) -> str | None:
-    d = digits(value)
-    if len(d) == 8:
-        return f"{d[:5]}-{d[5:]}"
-    return as_str(value)
+    return _masked(value, 8, normalize.format_cep)
 
 
 def parse_decimal(value: Any) -> Decimal | None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from crmsync.providers.gestaoclick.mapping import FISCAL_FIELDS
 from crmsync.sandbox import lookups
 from crmsync.sandbox.formats import (
     as_str,
@@ -57,6 +58,11 @@ def _unwrap(items: Any, key: str) -> list[dict[str, Any]]:
             inner = item.get(key)
             out.append(inner if isinstance(inner, dict) else item)
     return out
+
+
+def texts(src: dict[str, Any], *names: str) -> dict[str, str | None]:
+    """Fields the API answers as text, as they were sent (``as_str``), in the given order."""
+    return {name: as_str(src.get(name)) for name in names}
 
 
 def _required(src: dict[str, Any], name: str, errors: dict[str, str]) -> Any:
@@ -125,10 +131,7 @@ def build_cliente(src: dict[str, Any]) -> dict[str, Any]:
                 "contato": {
                     "tipo_id": tipo_id,
                     "nome_tipo": as_str(c.get("nome_tipo")) or lookups.TIPOS_CONTATOS.get(tipo_id or ""),
-                    "nome": as_str(c.get("nome")),
-                    "contato": as_str(c.get("contato")),
-                    "cargo": as_str(c.get("cargo")),
-                    "observacao": as_str(c.get("observacao")),
+                    **texts(c, "nome", "contato", "cargo", "observacao"),
                 }
             }
         )
@@ -136,12 +139,7 @@ def build_cliente(src: dict[str, Any]) -> dict[str, Any]:
     for e in _unwrap(src.get("enderecos"), "endereco"):
         endereco: dict[str, Any] = {
             "cep": format_cep(e.get("cep")),
-            "logradouro": as_str(e.get("logradouro")),
-            "numero": as_str(e.get("numero")),
-            "complemento": as_str(e.get("complemento")),
-            "bairro": as_str(e.get("bairro")),
-            "cidade_id": as_str(e.get("cidade_id")),
-            "nome_cidade": as_str(e.get("nome_cidade")),
+            **texts(e, "logradouro", "numero", "complemento", "bairro", "cidade_id", "nome_cidade"),
             "estado": (as_str(e.get("estado")) or "").upper() or None,
         }
         if blank_to_none(e.get("pais")) is not None:
@@ -155,8 +153,7 @@ def build_cliente(src: dict[str, Any]) -> dict[str, Any]:
         "nome": str(nome).strip(),
         "razao_social": as_str(src.get("razao_social")),
         "cnpj": format_cnpj(cnpj),
-        "inscricao_estadual": as_str(src.get("inscricao_estadual")),
-        "inscricao_municipal": as_str(src.get("inscricao_municipal")),
+        **texts(src, "inscricao_estadual", "inscricao_municipal"),
         "cpf": format_cpf(cpf),
         "rg": as_str(src.get("rg")),
         "data_nascimento": data_nascimento,
@@ -173,18 +170,6 @@ def build_cliente(src: dict[str, Any]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- produtos
-
-FISCAL_FIELDS = (
-    "ncm",
-    "cest",
-    "peso_liquido",
-    "peso_bruto",
-    "valor_aproximado_tributos",
-    "valor_fixo_pis",
-    "valor_fixo_pis_st",
-    "valor_fixo_confins",
-    "valor_fixo_confins_st",
-)
 
 
 def produto_input_from_record(record: dict[str, Any]) -> dict[str, Any]:
@@ -424,8 +409,7 @@ def build_venda(
                     "possui_variacao": produto.get("possui_variacao", "0"),
                     "sigla_unidade": as_str(p.get("sigla_unidade")),
                     "quantidade": fmt_decimal(qtd, 2),
-                    "tipo_valor_id": as_str(p.get("tipo_valor_id")),
-                    "nome_tipo_valor": as_str(p.get("nome_tipo_valor")),
+                    **texts(p, "tipo_valor_id", "nome_tipo_valor"),
                     "valor_custo": fmt_decimal(custo_unit, 2),
                     "valor_venda": fmt_decimal(unit, 2),
                     "tipo_desconto": tipo_desc,
@@ -448,14 +432,9 @@ def build_venda(
         servicos.append(
             {
                 "servico": {
-                    "id": as_str(s.get("id")),
-                    "servico_id": as_str(s.get("servico_id")),
-                    "nome_servico": as_str(s.get("nome_servico")),
-                    "detalhes": as_str(s.get("detalhes")),
-                    "sigla_unidade": as_str(s.get("sigla_unidade")),
+                    **texts(s, "id", "servico_id", "nome_servico", "detalhes", "sigla_unidade"),
                     "quantidade": fmt_decimal(qtd, 2),
-                    "tipo_valor_id": as_str(s.get("tipo_valor_id")),
-                    "nome_tipo_valor": as_str(s.get("nome_tipo_valor")),
+                    **texts(s, "tipo_valor_id", "nome_tipo_valor"),
                     "valor_custo": fmt_decimal(s.get("valor_custo") or 0, 4),
                     "valor_venda": fmt_decimal(unit, 4),
                     "tipo_desconto": tipo_desc,
@@ -480,9 +459,7 @@ def build_venda(
                     "valor": fmt_decimal(pg.get("valor") or 0, 2),
                     "forma_pagamento_id": as_str(pg.get("forma_pagamento_id")),
                     "nome_forma_pagamento": as_str(pg.get("nome_forma_pagamento")) or (forma or {}).get("nome"),
-                    "plano_contas_id": as_str(pg.get("plano_contas_id")),
-                    "nome_plano_conta": as_str(pg.get("nome_plano_conta")),
-                    "observacao": as_str(pg.get("observacao")),
+                    **texts(pg, "plano_contas_id", "nome_plano_conta", "observacao"),
                 }
             }
         )
@@ -502,24 +479,14 @@ def build_venda(
         "codigo": as_str(codigo),
         "cliente_id": str(cliente["id"]),
         "nome_cliente": cliente.get("nome"),
-        "vendedor_id": as_str(src.get("vendedor_id")),
-        "nome_vendedor": as_str(src.get("nome_vendedor")),
-        "tecnico_id": as_str(src.get("tecnico_id")),
-        "nome_tecnico": as_str(src.get("nome_tecnico")),
+        **texts(src, "vendedor_id", "nome_vendedor", "tecnico_id", "nome_tecnico"),
         "data": data,
         "previsao_entrega": parse_date(previsao).isoformat() if parse_date(previsao) else None,  # type: ignore[union-attr]
         "situacao_id": situacao["id"],
         "nome_situacao": situacao["nome"],
         "valor_total": fmt_decimal(total, 2),
-        "transportadora_id": as_str(src.get("transportadora_id")),
-        "nome_transportadora": as_str(src.get("nome_transportadora")),
-        "centro_custo_id": as_str(src.get("centro_custo_id")),
-        "nome_centro_custo": as_str(src.get("nome_centro_custo")),
-        "aos_cuidados_de": as_str(src.get("aos_cuidados_de")),
-        "validade": as_str(src.get("validade")),
-        "introducao": as_str(src.get("introducao")),
-        "observacoes": as_str(src.get("observacoes")),
-        "observacoes_interna": as_str(src.get("observacoes_interna")),
+        **texts(src, "transportadora_id", "nome_transportadora", "centro_custo_id", "nome_centro_custo"),
+        **texts(src, "aos_cuidados_de", "validade", "introducao", "observacoes", "observacoes_interna"),
         "valor_frete": fmt_decimal(frete, 2),
         "nome_canal_venda": as_str(src.get("nome_canal_venda")),
         "nome_loja": loja["nome"],
@@ -527,10 +494,7 @@ def build_venda(
         "condicao_pagamento": condicao or ("parcelado" if len(pagamentos) > 1 else "a_vista"),
         "situacao_financeiro": "1" if lancamento in ("1", "3") else "0",
         "situacao_estoque": "1" if lancamento in ("1", "2") else "0",
-        "forma_pagamento_id": as_str(src.get("forma_pagamento_id")),
-        "data_primeira_parcela": as_str(src.get("data_primeira_parcela")),
-        "numero_parcelas": as_str(src.get("numero_parcelas")),
-        "intervalo_dias": as_str(src.get("intervalo_dias")),
+        **texts(src, "forma_pagamento_id", "data_primeira_parcela", "numero_parcelas", "intervalo_dias"),
         "hash": src.get("hash"),
         "equipamentos": src.get("equipamentos") if isinstance(src.get("equipamentos"), list) else [],
         "pagamentos": pagamentos,

@@ -11,8 +11,10 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import uvicorn
 
@@ -105,6 +107,16 @@ class LoopbackUvicorn:
         self._socket = None
 
 
+@dataclass(frozen=True)
+class SandboxParts(Generic[ConfigT, StateT]):
+    """What makes one sandbox: its default config, the state built from a config, the app
+    serving a state (``create_app(state=...)`` of its app module)."""
+
+    config: Callable[[], ConfigT]
+    build_state: Callable[[ConfigT], StateT]
+    create_app: Callable[..., Any]
+
+
 class LoopbackSandbox(Generic[ConfigT, StateT]):
     """What both sandboxes' harnesses share (GestãoClick's :class:`SandboxServer`, SuiteCRM's
     ``SuiteCrmSandboxServer``): a config with ``**overrides``, the state built at the first
@@ -112,6 +124,8 @@ class LoopbackSandbox(Generic[ConfigT, StateT]):
     for the CLI. A restart (``stop()`` then ``start()``) keeps the state and the port: an
     outage, not a new company. Subclasses say how to build the state and the app, and what
     to release."""
+
+    parts: ClassVar[SandboxParts[Any, Any]]
 
     def __init__(
         self,
@@ -133,13 +147,13 @@ class LoopbackSandbox(Generic[ConfigT, StateT]):
 
     # ------------------------------------------------------------------ what differs
     def _default_config(self) -> ConfigT:
-        raise NotImplementedError
+        return self.parts.config()
 
     def _build_state(self) -> StateT:
-        raise NotImplementedError
+        return self.parts.build_state(self.config)
 
     def _app(self, state: StateT) -> Any:
-        raise NotImplementedError
+        return self.parts.create_app(state=state)
 
     def _restarted(self, state: StateT) -> None:
         """Before serving again after a ``stop()``."""
@@ -209,14 +223,7 @@ class LoopbackSandbox(Generic[ConfigT, StateT]):
 class SandboxServer(LoopbackSandbox[SandboxConfig, SandboxState]):
     """A running sandbox: ``with SandboxServer(rate_limit=0) as sb: httpx.get(sb.base_url + "/clientes")``."""
 
-    def _default_config(self) -> SandboxConfig:
-        return SandboxConfig()
-
-    def _build_state(self) -> SandboxState:
-        return build_state(self.config)
-
-    def _app(self, state: SandboxState) -> Any:
-        return create_app(state=state)
+    parts = SandboxParts(SandboxConfig, build_state, create_app)
 
     def _restarted(self, state: SandboxState) -> None:
         state.restart_emitter()  # stop() closed the webhook thread

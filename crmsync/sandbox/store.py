@@ -14,7 +14,7 @@ import random
 import sqlite3
 import threading
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,32 +55,30 @@ CREATE TABLE IF NOT EXISTS clientes (
     id INTEGER PRIMARY KEY AUTOINCREMENT, nome TEXT, busca TEXT, tipo_pessoa TEXT, doc TEXT, phones TEXT,
     email TEXT, ativo TEXT, cidades TEXT, estados TEXT, cadastrado_em TEXT, modificado_em TEXT,
     body TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS ix_clientes_nome ON clientes (nome, id);
-CREATE INDEX IF NOT EXISTS ix_clientes_cad ON clientes (cadastrado_em, id);
-CREATE INDEX IF NOT EXISTS ix_clientes_mod ON clientes (modificado_em, id);
 CREATE INDEX IF NOT EXISTS ix_clientes_doc ON clientes (doc);
 CREATE INDEX IF NOT EXISTS ix_clientes_email ON clientes (email);
 CREATE TABLE IF NOT EXISTS produtos (
     id INTEGER PRIMARY KEY AUTOINCREMENT, nome TEXT, busca TEXT, codigo_interno TEXT, grupo_id TEXT,
     ativo TEXT,
     loja_id TEXT, cadastrado_em TEXT, modificado_em TEXT, body TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS ix_produtos_nome ON produtos (nome, id);
-CREATE INDEX IF NOT EXISTS ix_produtos_cad ON produtos (cadastrado_em, id);
-CREATE INDEX IF NOT EXISTS ix_produtos_mod ON produtos (modificado_em, id);
 CREATE INDEX IF NOT EXISTS ix_produtos_codigo ON produtos (codigo_interno);
 CREATE TABLE IF NOT EXISTS vendas (
     id INTEGER PRIMARY KEY AUTOINCREMENT, nome TEXT, busca TEXT, codigo INTEGER, tipo TEXT,
     cliente_id INTEGER,
     situacao_id TEXT, data_venda TEXT, loja_id TEXT, cadastrado_em TEXT, modificado_em TEXT,
     body TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS ix_vendas_nome ON vendas (nome, id);
-CREATE INDEX IF NOT EXISTS ix_vendas_cad ON vendas (cadastrado_em, id);
-CREATE INDEX IF NOT EXISTS ix_vendas_mod ON vendas (modificado_em, id);
 CREATE INDEX IF NOT EXISTS ix_vendas_codigo ON vendas (codigo);
 CREATE INDEX IF NOT EXISTS ix_vendas_cliente ON vendas (cliente_id);
 CREATE INDEX IF NOT EXISTS ix_vendas_data ON vendas (data_venda, id);
 CREATE TABLE IF NOT EXISTS seq (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+# A listing sorts by one of ORDER_COLUMNS, ties by id: one index per table and order (named
+# as before: a sandbox file from an earlier run keeps its indexes).
+_SCHEMA += "".join(
+    f"CREATE INDEX IF NOT EXISTS ix_{table}_{short} ON {table} ({column}, id);\n"
+    for table in RESOURCES
+    for short, column in (("nome", "nome"), ("cad", "cadastrado_em"), ("mod", "modificado_em"))
+)
 
 ChangeListener = Callable[[str, str, str, "dict[str, Any] | None", str], None]
 """(evento, recurso, id, record-or-None, origem) -> None; origem is "api" or "painel"."""
@@ -247,6 +245,36 @@ class SandboxStore:
         rec["id"] = str(id_)
         return id_
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write under the lock: ``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any failure."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def _insert(self, recurso: str, rec: dict[str, Any], src: dict[str, Any]) -> None:
+        """Write a new record with what the API gives it besides its body: its shop (a
+        produto's ``loja_id``), a venda's next code (when none was sent) and hash."""
+        if recurso == "produtos":
+            rec["_loja_id"] = str(src.get("loja_id") or lookups.DEFAULT_LOJA_ID)
+        if recurso == "vendas":
+            if rec.get("codigo") is None:
+                rec["codigo"] = str(self._next_codigo())
+            rec["hash"] = new_hash(self._rng)
+        self._write(recurso, rec, None)
+
+    def _announce(self, event: str, recurso: str, rec: dict[str, Any], origem: str, emit: bool) -> dict[str, Any]:
+        """The public record, told to the listeners (``cliente.criado``...) when `emit`."""
+        public = self._public(rec)
+        if emit:
+            self._emit(f"{SINGULAR[recurso]}.{event}", recurso, public["id"], public, origem)
+        return public
+
     # ------------------------------------------------------------------ CRUD
     def create(
         self,
@@ -261,30 +289,15 @@ class SandboxStore:
         self._check(recurso)
         if not isinstance(body, dict):
             raise ValidationFailed("O corpo da requisição deve ser um objeto JSON.")
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                src = {k: v for k, v in body.items() if k not in ("id", "cadastrado_em", "modificado_em")}
-                if loja_id and "loja_id" not in src:
-                    src["loja_id"] = loja_id
-                rec = self._build(recurso, src, None, src)
-                stamp = self.clock.stamp()
-                rec["cadastrado_em"] = rec["modificado_em"] = stamp
-                if recurso == "produtos":
-                    rec["_loja_id"] = str(src.get("loja_id") or lookups.DEFAULT_LOJA_ID)
-                if recurso == "vendas":
-                    if rec.get("codigo") is None:
-                        rec["codigo"] = str(self._next_codigo())
-                    rec["hash"] = new_hash(self._rng)
-                self._write(recurso, rec, None)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-        public = self._public(rec)
-        if emit:
-            self._emit(f"{SINGULAR[recurso]}.criado", recurso, public["id"], public, origem)
-        return public
+        with self._transaction():
+            src = {k: v for k, v in body.items() if k not in ("id", "cadastrado_em", "modificado_em")}
+            if loja_id and "loja_id" not in src:
+                src["loja_id"] = loja_id
+            rec = self._build(recurso, src, None, src)
+            stamp = self.clock.stamp()
+            rec["cadastrado_em"] = rec["modificado_em"] = stamp
+            self._insert(recurso, rec, src)
+        return self._announce("criado", recurso, rec, origem, emit)
 
     def update(
         self,
@@ -305,49 +318,40 @@ class SandboxStore:
         key = parse_int(id_)
         if not isinstance(body, dict):
             raise ValidationFailed("O corpo da requisição deve ser um objeto JSON.")
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                previous = self._row(recurso, key) if key is not None else None
-                if previous is None or key is None:
-                    raise NotFound(f"{recurso}/{id_}")
-                if require_full:
-                    missing = {
-                        name: REQUIRED.format(campo=name)
-                        for name in REQUIRED_FIELDS[recurso]
-                        if blank_to_none(body.get(name)) is None
-                    }
-                    if missing:
-                        raise ValidationFailed(missing)
-                base = produto_input_from_record(previous) if recurso == "produtos" else dict(previous)
-                if recurso == "produtos" and isinstance(body.get("fiscal"), dict):
-                    base.update(body["fiscal"])
-                if recurso == "vendas" and "prazo_entrega" in body:
-                    base.pop("previsao_entrega", None)
-                ignored: tuple[str, ...] = ("id", "cadastrado_em", "modificado_em", "hash", "fiscal")
-                if origem == "api":
-                    ignored += tuple(self.ignore_on_update)
-                changes = {k: v for k, v in body.items() if k not in ignored}
-                merged = {**base, **changes}
-                rec = self._build(recurso, merged, previous, changes)
-                rec["id"] = str(key)
-                rec["cadastrado_em"] = previous["cadastrado_em"]
-                rec["modificado_em"] = self.clock.stamp()
-                if recurso == "produtos":
-                    rec["_loja_id"] = str(body.get("loja_id") or previous.get("_loja_id") or lookups.DEFAULT_LOJA_ID)
-                if recurso == "vendas":
-                    rec["hash"] = previous.get("hash")
-                    if rec.get("codigo") is None:
-                        rec["codigo"] = previous.get("codigo") or str(self._next_codigo())
-                self._write(recurso, rec, key)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-        public = self._public(rec)
-        if emit:
-            self._emit(f"{SINGULAR[recurso]}.atualizado", recurso, public["id"], public, origem)
-        return public
+        with self._transaction():
+            previous = self._row(recurso, key) if key is not None else None
+            if previous is None or key is None:
+                raise NotFound(f"{recurso}/{id_}")
+            if require_full:
+                missing = {
+                    name: REQUIRED.format(campo=name)
+                    for name in REQUIRED_FIELDS[recurso]
+                    if blank_to_none(body.get(name)) is None
+                }
+                if missing:
+                    raise ValidationFailed(missing)
+            base = produto_input_from_record(previous) if recurso == "produtos" else dict(previous)
+            if recurso == "produtos" and isinstance(body.get("fiscal"), dict):
+                base.update(body["fiscal"])
+            if recurso == "vendas" and "prazo_entrega" in body:
+                base.pop("previsao_entrega", None)
+            ignored: tuple[str, ...] = ("id", "cadastrado_em", "modificado_em", "hash", "fiscal")
+            if origem == "api":
+                ignored += tuple(self.ignore_on_update)
+            changes = {k: v for k, v in body.items() if k not in ignored}
+            merged = {**base, **changes}
+            rec = self._build(recurso, merged, previous, changes)
+            rec["id"] = str(key)
+            rec["cadastrado_em"] = previous["cadastrado_em"]
+            rec["modificado_em"] = self.clock.stamp()
+            if recurso == "produtos":
+                rec["_loja_id"] = str(body.get("loja_id") or previous.get("_loja_id") or lookups.DEFAULT_LOJA_ID)
+            if recurso == "vendas":
+                rec["hash"] = previous.get("hash")
+                if rec.get("codigo") is None:
+                    rec["codigo"] = previous.get("codigo") or str(self._next_codigo())
+            self._write(recurso, rec, key)
+        return self._announce("atualizado", recurso, rec, origem, emit)
 
     def delete(self, recurso: str, id_: Any, *, origem: str = "api", emit: bool = True) -> str:
         """Hard delete, like the real API; returns the success message."""
@@ -504,28 +508,16 @@ class SandboxStore:
         """Fast path for seeding: one transaction, no webhooks. Returns how many were created."""
         self._check(recurso)
         n = 0
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                stamp = self.clock.stamp()
-                for body in bodies:
-                    src = dict(body)
-                    stamps = (src.pop("cadastrado_em", None), src.pop("modificado_em", None))
-                    rec = self._build(recurso, src, None, src)
-                    rec["cadastrado_em"] = stamps[0] or stamp
-                    rec["modificado_em"] = stamps[1] or rec["cadastrado_em"]
-                    if recurso == "produtos":
-                        rec["_loja_id"] = str(src.get("loja_id") or lookups.DEFAULT_LOJA_ID)
-                    if recurso == "vendas":
-                        if rec.get("codigo") is None:
-                            rec["codigo"] = str(self._next_codigo())
-                        rec["hash"] = new_hash(self._rng)
-                    self._write(recurso, rec, None)
-                    n += 1
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with self._transaction():
+            stamp = self.clock.stamp()
+            for body in bodies:
+                src = dict(body)
+                stamps = (src.pop("cadastrado_em", None), src.pop("modificado_em", None))
+                rec = self._build(recurso, src, None, src)
+                rec["cadastrado_em"] = stamps[0] or stamp
+                rec["modificado_em"] = stamps[1] or rec["cadastrado_em"]
+                self._insert(recurso, rec, src)
+                n += 1
         return n
 
     def ids(self, recurso: str) -> list[int]:

@@ -12,7 +12,6 @@ import hmac
 import json
 import queue
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -109,13 +108,11 @@ class WebhookEmitter:
         return self._queue.qsize()
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until the queue is drained (tests); True when it is."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._queue.unfinished_tasks == 0:
-                return True
-            time.sleep(0.02)
-        return False
+        """Wait until the queue is drained (tests); True when it is. Woken by the queue's own
+        condition when its last task is done, not by polling."""
+        drained = self._queue.all_tasks_done
+        with drained:
+            return drained.wait_for(lambda: self._queue.unfinished_tasks == 0, timeout)
 
     def close(self) -> None:
         self._stop.set()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -31,6 +31,7 @@ from crmsync.providers.base import (
     ProtocolError,
     ValidationError,
 )
+from crmsync.providers.kit.http_provider import SendOptions
 
 DEFAULT_BASE_URL = "https://api.gestaoclick.com"
 
@@ -186,17 +187,9 @@ class GestaoClickClient:
     def __init__(self, send: Send) -> None:
         self.send = send
 
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-        idempotent: bool | None = None,
-        allow_empty: bool = False,
-    ) -> Envelope:
-        response, request = self.send(method, path, params=params, body=body, idempotent=idempotent)
+    def call(self, method: str, path: str, *, allow_empty: bool = False, **options: Unpack[SendOptions]) -> Envelope:
+        """One request and its envelope (`allow_empty`: a success may have no body, as a DELETE's)."""
+        response, request = self.send(method, path, **options)
         return parse_response(response, request, allow_empty=allow_empty)
 
     def get_object(self, path: str, params: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], Envelope]:

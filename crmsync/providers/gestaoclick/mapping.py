@@ -63,7 +63,9 @@ _PRODUTO = {
 }
 # Read-only keys we never send back.
 _READ_ONLY = ("id", "cadastrado_em", "modificado_em")
-_FISCAL = (
+# The product's ``fiscal`` object (flat on a create or PUT, nested in answers): read also by
+# the sandbox, which fakes the same API.
+FISCAL_FIELDS = (
     "ncm",
     "cest",
     "peso_liquido",
@@ -307,7 +309,7 @@ def produto_to_remote(data: Mapping[str, Any], current: Mapping[str, Any] | None
     body = _base(current)
     fiscal = body.pop("fiscal", None)
     if isinstance(fiscal, dict):  # read nests the fiscal block; write takes it flat
-        for name in _FISCAL:
+        for name in FISCAL_FIELDS:
             body.setdefault(name, fiscal.get(name))
     try:
         for canon, key in _PRODUTO.items():

@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Unpack
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -59,7 +59,7 @@ from crmsync.providers.gestaoclick.client import (
 from crmsync.providers.gestaoclick.pagination import PageMeta, check_items, check_page
 from crmsync.providers.kit import HttpProvider, PageAnswer, PageNumberPaginator, PageRequest, Paginator
 from crmsync.providers.kit.webhooks import signature_matches
-from crmsync.providers.transport import DEFAULT_PACE_FACTOR, TransportError, company_key, jitter
+from crmsync.providers.transport import TransportError, TransportTuning, company_key, jitter
 from crmsync.settings import Settings, get_settings
 
 log = structlog.get_logger("crmsync.providers.gestaoclick")
@@ -131,18 +131,14 @@ class GestaoClickProvider(HttpProvider):
         run_id: str | None = None,
         rate_limit_per_second: float | None = RATE_LIMIT_PER_SECOND,
         daily_quota: int | None = DAILY_QUOTA,
-        pace_factor: float = DEFAULT_PACE_FACTOR,
-        timeout: float | None = None,
-        max_attempts: int = 5,
         create_attempts: int = 3,
         create_settle_seconds: float | None = None,
-        ratelimit_url: str | None = None,
-        http_transport: httpx.BaseTransport | None = None,
+        **tuning: Unpack[TransportTuning],
     ) -> None:
         # What another process needs to build the same provider (see listing_factory).
         self._constructor_kwargs: dict[str, Any] | None = (
             None
-            if http_transport is not None
+            if tuning.get("http_transport") is not None
             else {
                 "base_url": base_url,
                 "credentials": dict(credentials),
@@ -151,12 +147,9 @@ class GestaoClickProvider(HttpProvider):
                 "run_id": run_id,
                 "rate_limit_per_second": rate_limit_per_second,
                 "daily_quota": daily_quota,
-                "pace_factor": pace_factor,
-                "timeout": timeout,
-                "max_attempts": max_attempts,
                 "create_attempts": create_attempts,
                 "create_settle_seconds": create_settle_seconds,
-                "ratelimit_url": ratelimit_url,
+                **tuning,
             }
         )
         self.config = config or IntegrationConfig()
@@ -189,12 +182,8 @@ class GestaoClickProvider(HttpProvider):
             daily_quota=daily_quota,
             timezone=timezone,
             settings=self.settings,
-            pace_factor=pace_factor,
-            timeout=timeout,
-            max_attempts=max_attempts,
-            ratelimit_url=ratelimit_url,
-            http_transport=http_transport,
             run_id=run_id,
+            **tuning,
         )
         self.client = GestaoClickClient(self.send)  # writes and reads take the kit's one path
         self.create_attempts = max(1, create_attempts)
@@ -448,13 +437,7 @@ class GestaoClickProvider(HttpProvider):
                 last = exc
                 if has_keys:
                     self._uncertain.add(identity)
-                self._log.warning(
-                    "create_outcome_unknown",
-                    entity=entity_type,
-                    attempt=attempt,
-                    request=exc.request,
-                    error=type(exc).__name__,
-                )
+                self.log_lost_create(entity_type, attempt, exc)
                 if isinstance(exc, TransportError) and exc.timed_out and self.create_settle_seconds > 0:
                     time.sleep(self.create_settle_seconds)  # a slow server may still be writing it
                 try:

@@ -34,16 +34,16 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict, Unpack
 
 import httpx
 
-from crmsync.providers.base import Capabilities, Page, ProviderError, RemoteRecord
+from crmsync.providers.base import Capabilities, Page, ProviderError, RemoteRecord, RetriableError
 from crmsync.providers.kit.paginators import PageAnswer, PageNumberPaginator, PageRequest, Paginator
-from crmsync.providers.transport import DEFAULT_PACE_FACTOR, Transport, describe_request
+from crmsync.providers.transport import Transport, TransportTuning, describe_request
 from crmsync.settings import Settings
 
-__all__ = ["HttpProvider", "MappingFailure"]
+__all__ = ["HttpProvider", "MappingFailure", "SendOptions"]
 
 
 class MappingFailure(ValueError):
@@ -55,6 +55,16 @@ class MappingFailure(ValueError):
         self.fields = dict(fields or {})
 
 
+class SendOptions(TypedDict, total=False):
+    """What a request carries besides its method and path, as `HttpProvider.send` takes it
+    and wrappers over it (a provider's own client) pass it on: the query (None values
+    dropped), a JSON body, and whether it may be sent again (None: as its method says)."""
+
+    params: Mapping[str, Any] | None
+    body: Any
+    idempotent: bool | None
+
+
 class HttpProvider:
     """Base of the HTTP providers. Subclasses set `key`, `display_name`, `capabilities` and
     fill in the override points; `open_transport` is called once from their ``__init__``."""
@@ -63,6 +73,7 @@ class HttpProvider:
     display_name: ClassVar[str] = ""
     capabilities: Capabilities
     transport: Transport
+    _log: Any  # the provider's structlog logger, bound to the run
 
     # ------------------------------------------------------------------ construction
 
@@ -75,14 +86,11 @@ class HttpProvider:
         rate_limit_per_second: float | None,
         daily_quota: int | None,
         timezone: str,
-        pace_factor: float = DEFAULT_PACE_FACTOR,
-        timeout: float | None = None,
-        max_attempts: int = 5,
-        ratelimit_url: str | None = None,
-        http_transport: httpx.BaseTransport | None = None,
         run_id: str | None = None,
+        **tuning: Unpack[TransportTuning],
     ) -> Transport:
-        """The integration's transport, signed with ``auth_headers()`` and ``auth()``."""
+        """The integration's transport, signed with ``auth_headers()`` and ``auth()``; `tuning`
+        is what the provider's constructor took and passes on unread."""
         self.transport = Transport(
             base_url,
             headers=self.auth_headers(),
@@ -92,12 +100,8 @@ class HttpProvider:
             daily_quota=daily_quota,
             timezone=timezone,
             settings=settings,
-            pace_factor=pace_factor,
-            timeout=timeout,
-            max_attempts=max_attempts,
-            ratelimit_url=ratelimit_url,
-            http_transport=http_transport,
             run_id=run_id,
+            **tuning,
         )
         return self.transport
 
@@ -156,19 +160,12 @@ class HttpProvider:
 
     # ------------------------------------------------------------------ sending
 
-    def send(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-        idempotent: bool | None = None,
-    ) -> tuple[httpx.Response, str]:
+    def send(self, method: str, path: str, **options: Unpack[SendOptions]) -> tuple[httpx.Response, str]:
         """One request through the transport, checked by ``classify_error``; returns the
         answer and its description for messages."""
         path = "/" + path.lstrip("/")
-        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        clean = {k: v for k, v in (options.get("params") or {}).items() if v is not None}
+        body, idempotent = options.get("body"), options.get("idempotent")
         desc = describe_request(method, path, clean)
         headers = self.request_headers()
         response = self.transport.request(method, path, params=clean, json=body, idempotent=idempotent, headers=headers)
@@ -180,6 +177,13 @@ class HttpProvider:
         if error is not None:
             raise error
         return response, desc
+
+    def log_lost_create(self, entity_type: str, attempt: int, exc: RetriableError) -> None:
+        """A create's answer was lost (it may have happened): logged alike by every provider,
+        before the look-up that decides whether to send it again."""
+        self._log.warning(
+            "create_outcome_unknown", entity=entity_type, attempt=attempt, request=exc.request, error=type(exc).__name__
+        )
 
     # ------------------------------------------------------------------ listing
 

@@ -36,7 +36,7 @@ import time
 import uuid
 from collections.abc import Generator, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 import structlog
@@ -64,7 +64,7 @@ from crmsync.providers.kit.canonical import canonical_or_fail
 from crmsync.providers.suitecrm import answers, emails
 from crmsync.providers.suitecrm import mapping as m
 from crmsync.providers.suitecrm.auth import TOKEN_FILE, TOKEN_PATH, ClientCredentials, TokenStore
-from crmsync.providers.transport import DEFAULT_PACE_FACTOR, TransportError, company_key, jitter
+from crmsync.providers.transport import TransportError, TransportTuning, company_key, jitter
 from crmsync.settings import Settings, get_settings
 
 log = structlog.get_logger("crmsync.providers.suitecrm")
@@ -153,12 +153,8 @@ class SuiteCrmProvider(HttpProvider):
         settings: Settings | None = None,
         run_id: str | None = None,
         rate_limit_per_second: float | str | None = "config",
-        pace_factor: float = DEFAULT_PACE_FACTOR,
-        timeout: float | None = None,
-        max_attempts: int = 5,
         create_attempts: int = 3,
-        ratelimit_url: str | None = None,
-        http_transport: httpx.BaseTransport | None = None,
+        **tuning: Unpack[TransportTuning],
     ) -> None:
         self.config = config or IntegrationConfig()
         self.options = SuiteCrmOptions.model_validate(dict(getattr(self.config, "opcoes_provedor", {}) or {}))
@@ -194,12 +190,8 @@ class SuiteCrmProvider(HttpProvider):
             rate_limit_per_second=pace_value,
             daily_quota=None,
             timezone="UTC",
-            pace_factor=pace_factor,
-            timeout=timeout,
-            max_attempts=max_attempts,
-            ratelimit_url=ratelimit_url,
-            http_transport=http_transport,
             run_id=run_id,
+            **tuning,
         )
         self.create_attempts = max(1, create_attempts)
         self._log = log.bind(run_id=run_id) if run_id else log
@@ -460,28 +452,17 @@ class SuiteCrmProvider(HttpProvider):
         if entity_type == "cliente":
             preferred = m.module_of(entity_type, data)
             others = [mod for mod in m.MODULES["cliente"] if mod != preferred]
-            cpf = exact_value("cpf", n.digits(data.get("cpf")), self._ignored)
-            if cpf:
-                field = self.options.campo_cpf
-                queries.append(
-                    (
-                        m.CONTACTS,
-                        field,
-                        [n.format_cpf(cpf) or cpf, cpf],
-                        lambda a, d=cpf, f=field: n.digits(a.get(f)) == d,
-                    )
-                )
-            cnpj = exact_value("cnpj", n.digits(data.get("cnpj")), self._ignored)
-            if cnpj:
-                field = self.options.campo_cnpj
-                queries.append(
-                    (
-                        m.ACCOUNTS,
-                        field,
-                        [n.format_cnpj(cnpj) or cnpj, cnpj],
-                        lambda a, d=cnpj, f=field: n.digits(a.get(f)) == d,
-                    )
-                )
+            # A CPF lives on Contacts, a CNPJ on Accounts, each in its custom field, stored
+            # formatted or not: both spellings are asked, the digits decide.
+            documents = (
+                ("cpf", m.CONTACTS, self.options.campo_cpf, n.format_cpf),
+                ("cnpj", m.ACCOUNTS, self.options.campo_cnpj, n.format_cnpj),
+            )
+            for key, module, field, shown in documents:
+                doc = exact_value(key, n.digits(data.get(key)), self._ignored)
+                if doc:
+                    same = lambda a, d=doc, f=field: n.digits(a.get(f)) == d  # noqa: E731
+                    queries.append((module, field, [shown(doc) or doc, doc], same))
             email = exact_value("email", data.get("email"), self._ignored)
             if email:
                 for module in (preferred, *others):
@@ -538,13 +519,7 @@ class SuiteCrmProvider(HttpProvider):
                 raise  # refused before any work (the transport already waited and retried)
             except RetriableError as exc:
                 last = exc
-                self._log.warning(
-                    "create_outcome_unknown",
-                    entity=entity_type,
-                    attempt=attempt,
-                    request=exc.request,
-                    error=type(exc).__name__,
-                )
+                self.log_lost_create(entity_type, attempt, exc)
                 if isinstance(exc, TransportError) and not exc.request_sent:
                     continue
                 if isinstance(exc, TransportError) and exc.timed_out:

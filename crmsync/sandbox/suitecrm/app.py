@@ -12,14 +12,12 @@ FastAPI's response objects. Stats and the request log are the GestãoClick sandb
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import dataclasses
 import json
 import random
 import re
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
@@ -29,6 +27,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from crmsync.sandbox.asgi import ASGIApp, FaultMiddleware, Receive, Scope, Send, add_clock_route, sandbox_app
 from crmsync.sandbox.formats import SandboxClock
 from crmsync.sandbox.suitecrm.auth import TokenIssuer
 from crmsync.sandbox.suitecrm.config import SUITE_FAULT_KINDS, SuiteCrmSandboxConfig
@@ -38,12 +37,6 @@ from crmsync.sandbox.suitecrm.modules import ModuleSpec
 from crmsync.sandbox.suitecrm.query import ParsedQuery, parse_fields, parse_listing
 from crmsync.sandbox.suitecrm.store import SuiteCrmStore, api_stamp
 from crmsync.sandbox.traffic import Traffic
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 API_PREFIX = "/Api/V8"
 TOKEN_PATH = "/Api/access_token"
@@ -252,48 +245,16 @@ async def read_document(request: Request) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- middleware
 
 
-class SuiteCrmMiddleware:
+class SuiteCrmMiddleware(FaultMiddleware):
     """Bearer token -> pace (429) -> fault injection -> app, with stats and the request log."""
 
+    html_500 = _HTML[500]
+    drop_content_type = JSON_API.encode()
+    drop_fragment = b'{"data":{"type":"'
+
     def __init__(self, app: ASGIApp, state: SuiteCrmState) -> None:
-        self.app = app
+        super().__init__(app, state.traffic, state.fault_rng, state.fault_lock, state.config)
         self.state = state
-
-    def _pick_fault(self, is_create: bool) -> str | None:
-        config = self.state.config
-        with self.state.fault_lock:
-            if config.fault_rate <= 0:
-                return None
-            rng = self.state.fault_rng
-            if rng.random() >= config.fault_rate:
-                return None
-            kinds = [k for k in config.fault_kinds if k != "lost_answer" or is_create]
-            if not kinds:
-                return None
-            return rng.choice(kinds)
-
-    def _coin(self) -> bool:
-        with self.state.fault_lock:
-            return self.state.fault_rng.random() < 0.5
-
-    @staticmethod
-    async def _send(
-        send: Send, status: int, body: bytes, content_type: str, extra: list[tuple[bytes, bytes]] | None = None
-    ) -> None:
-        headers = [
-            (b"content-type", content_type.encode()),
-            (b"content-length", str(len(body)).encode()),
-            *(extra or []),
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    @staticmethod
-    async def _drop(send: Send) -> None:
-        """Promise a long body, send a fragment and return: uvicorn closes the connection."""
-        headers = [(b"content-type", JSON_API.encode()), (b"content-length", b"4096")]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": b'{"data":{"type":"', "more_body": True})
 
     @staticmethod
     def _authorization(scope: Scope) -> str:
@@ -302,10 +263,7 @@ class SuiteCrmMiddleware:
                 return str(value.decode("latin-1"))
         return ""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
-            await self.app(scope, receive, send)
-            return
+    async def admit(self, scope: Scope, receive: Receive, send: Send) -> None:
         traffic = self.state.traffic
         method, path = scope["method"], scope["path"]
         client = self.state.config.client_id
@@ -315,56 +273,28 @@ class SuiteCrmMiddleware:
                 self.state.tokens.check(self._authorization(scope))
             except OAuthError as exc:
                 traffic.record(method, path, exc.status, None, "401")
-                await self._send(send, exc.status, _json_bytes(exc.body()), "application/json")
+                await self.send_simple(send, exc.status, _json_bytes(exc.body()), "application/json")
                 return
         decision = traffic.admit(client)
         if not decision.allowed:
             traffic.record(method, path, 429, client, "429")
             error = SuiteError("Too many requests: slow down", 429, "Too Many Requests")
-            await self._send(
+            await self.send_simple(
                 send, 429, _json_bytes(error.body()), JSON_API, [(b"retry-after", str(decision.retry_after).encode())]
             )
             return
         is_create = method == "POST" and path.rstrip("/") == f"{API_PREFIX}/module"
-        fault = (
-            (self.state.take_queued_fault(method, path, is_create) or self._pick_fault(is_create)) if is_api else None
-        )
-        status_box = {"status": 0}
-
-        async def capture(message: Message) -> None:
-            # Stats are recorded before the last byte goes out, so a client reading
-            # /_sandbox/stats right after its answer sees its own request counted.
-            if message["type"] == "http.response.start":
-                status_box["status"] = int(message["status"])
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                traffic.record(method, path, status_box["status"], client, "served", fault)
-            await send(message)
-
-        if fault == "slow":
-            await asyncio.sleep(self.state.config.slow_seconds)
-        if fault in (None, "slow"):
-            await self.app(scope, receive, capture)
-            return
-        if fault == "lost_answer":
-
-            async def swallow(message: Message) -> None:
-                return None
-
-            await self.app(scope, receive, swallow)  # the record IS created...
-            fault_status = 500 if self._coin() else 0  # ...and the client never learns it
-        elif fault in ("http_429", "http_503"):
+        fault = None
+        if is_api:
+            queued = self.state.take_queued_fault(method, path, is_create)
+            fault = queued or self.pick_fault(is_create, self.state.config.fault_kinds)
+        if fault in ("http_429", "http_503"):
             status = 429 if fault == "http_429" else 503
             traffic.record(method, path, status, client, "faulted", fault)
             retry = str(self.state.config.retry_after_seconds).encode()
-            await self._send(send, status, _HTML[status], "text/html; charset=utf-8", [(b"retry-after", retry)])
+            await self.send_simple(send, status, _HTML[status], "text/html; charset=utf-8", [(b"retry-after", retry)])
             return
-        else:
-            fault_status = 500 if fault == "http_500" else 0
-        traffic.record(method, path, fault_status, client, "faulted", fault)
-        if fault_status == 500:
-            await self._send(send, 500, _HTML[500], "text/html; charset=utf-8")
-        else:
-            await self._drop(send)
+        await self.serve(scope, receive, send, client, fault)
 
 
 # ---------------------------------------------------------------------------- app factory
@@ -621,15 +551,13 @@ def _add_control_routes(app: FastAPI, state: SuiteCrmState) -> None:
     async def expire_tokens() -> dict[str, Any]:
         return {"expired": state.tokens.expire_all()}
 
-    @app.post("/_sandbox/clock")
-    async def set_clock(request: Request) -> dict[str, Any]:
-        body = await _json_object(request)
-        try:
-            offset = float(body.get("offset_seconds", 0))
-        except (ValueError, TypeError) as exc:
-            raise SuiteError("offset_seconds must be a number") from exc
-        state.set_clock_offset(offset)
-        return {"offset_seconds": offset, "sandbox_time": state.clock.now_utc().isoformat()}
+    add_clock_route(
+        app,
+        _json_object,
+        lambda: SuiteError("offset_seconds must be a number"),
+        state.set_clock_offset,
+        lambda: state.clock.now_utc().isoformat(),
+    )
 
     @app.post("/_sandbox/faults")
     async def set_faults(request: Request) -> dict[str, Any]:
@@ -645,12 +573,7 @@ def _add_control_routes(app: FastAPI, state: SuiteCrmState) -> None:
 def create_app(config: SuiteCrmSandboxConfig | None = None, *, state: SuiteCrmState | None = None) -> FastAPI:
     """Build the sandbox app; ``state`` lets the harness share an already-built store."""
     state = state or build_state(config or SuiteCrmSandboxConfig())
-    app = FastAPI(
-        title="SuiteCRM sandbox (crmsync)",
-        docs_url="/_sandbox/docs",
-        openapi_url="/_sandbox/openapi.json",
-        redoc_url=None,
-    )
+    app = sandbox_app("SuiteCRM sandbox (crmsync)")
     app.state.sandbox = state
     _add_error_handlers(app)
     _add_auth_routes(app, state)

@@ -38,42 +38,47 @@ def _address(cliente: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def _bean_from(
+    cliente: dict[str, Any], own: dict[str, Any], address_prefix: str, doc_field: str | None, doc: str
+) -> dict[str, Any]:
+    """What a Contact and an Account take alike from a cliente (e-mail, stamps, the first
+    address under the module's prefix, the CPF or CNPJ in its custom field) besides `own`."""
+    out: dict[str, Any] = {
+        **own,
+        "email1": cliente.get("email") or "",
+        "date_entered": _utc_iso(cliente["cadastrado_em"]),
+        "date_modified": _utc_iso(cliente["modificado_em"]),
+    }
+    out.update({f"{address_prefix}{k}": v for k, v in _address(cliente).items()})
+    if doc_field and cliente.get(doc):
+        out[doc_field] = cliente[doc]
+    return out
+
+
 def contact_from(cliente: dict[str, Any], cpf_field: str | None) -> dict[str, Any]:
     first, _, last = str(cliente["nome"]).partition(" ")
-    out: dict[str, Any] = {
+    own = {
         "first_name": first,
         "last_name": last or first,
-        "email1": cliente.get("email") or "",
         "phone_work": cliente.get("telefone") or "",
         "phone_mobile": cliente.get("celular") or "",
         "birthdate": cliente.get("data_nascimento") or "",
         "description": "Cliente de demonstração (sandbox)",
         "lead_source": "Existing Customer",
-        "date_entered": _utc_iso(cliente["cadastrado_em"]),
-        "date_modified": _utc_iso(cliente["modificado_em"]),
     }
-    out.update({f"primary_address_{k}": v for k, v in _address(cliente).items()})
-    if cpf_field and cliente.get("cpf"):
-        out[cpf_field] = cliente["cpf"]
-    return out
+    return _bean_from(cliente, own, "primary_address_", cpf_field, "cpf")
 
 
 def account_from(cliente: dict[str, Any], cnpj_field: str | None) -> dict[str, Any]:
-    out: dict[str, Any] = {
+    own = {
         "name": cliente["nome"],
-        "email1": cliente.get("email") or "",
         "phone_office": cliente.get("telefone") or "",
         "phone_alternate": cliente.get("celular") or "",
         "account_type": "Customer",
         "industry": "Retail",
         "description": "Empresa de demonstração (sandbox)",
-        "date_entered": _utc_iso(cliente["cadastrado_em"]),
-        "date_modified": _utc_iso(cliente["modificado_em"]),
     }
-    out.update({f"billing_address_{k}": v for k, v in _address(cliente).items()})
-    if cnpj_field and cliente.get("cnpj"):
-        out[cnpj_field] = cliente["cnpj"]
-    return out
+    return _bean_from(cliente, own, "billing_address_", cnpj_field, "cnpj")
 
 
 def product_from(produto: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from crmsync.sandbox.server import LoopbackSandbox
+from crmsync.sandbox.server import LoopbackSandbox, SandboxParts
 from crmsync.sandbox.suitecrm.app import SuiteCrmState, build_state, create_app
 from crmsync.sandbox.suitecrm.config import SuiteCrmSandboxConfig
 from crmsync.sandbox.suitecrm.errors import JSON_API
@@ -26,14 +26,7 @@ class SuiteCrmSandboxServer(LoopbackSandbox[SuiteCrmSandboxConfig, SuiteCrmState
 
     A restart (stop() then start()) keeps data, tokens, stats and the port: an outage."""
 
-    def _default_config(self) -> SuiteCrmSandboxConfig:
-        return SuiteCrmSandboxConfig()
-
-    def _build_state(self) -> SuiteCrmState:
-        return build_state(self.config)
-
-    def _app(self, state: SuiteCrmState) -> Any:
-        return create_app(state=state)
+    parts = SandboxParts(SuiteCrmSandboxConfig, build_state, create_app)
 
     def _release(self, state: SuiteCrmState) -> None:
         state.store.close()

@@ -214,6 +214,10 @@ class SuiteCrmStore:
         out["deleted"] = str(deleted)
         return out
 
+    def _client_stamp(self, spec: ModuleSpec, attributes: dict[str, Any], name: str, default: str) -> str:
+        """A date the client set on a new bean (SuiteCRM keeps it), else `default`."""
+        return self._stamp_from_client(attributes[name], name, spec) if attributes.get(name) else default
+
     def create(self, module: str, attributes: dict[str, Any], bean_id: str | None = None) -> dict[str, Any]:
         """A new bean (``bean_id`` chosen by the client, else a UUID); 400 if that id exists, even deleted."""
         spec = self.spec(module)
@@ -223,16 +227,8 @@ class SuiteCrmStore:
             if self._find(spec.name, new_id, include_deleted=True) is not None:
                 raise SuiteError(f"Bean {spec.name} with id {new_id} is already exist")
             now = self.now_db()
-            modified = (
-                self._stamp_from_client(attributes["date_modified"], "date_modified", spec)
-                if attributes.get("date_modified")
-                else now
-            )
-            entered = (
-                self._stamp_from_client(attributes["date_entered"], "date_entered", spec)
-                if attributes.get("date_entered")
-                else now
-            )
+            modified = self._client_stamp(spec, attributes, "date_modified", now)
+            entered = self._client_stamp(spec, attributes, "date_entered", now)
             body = self._build_attributes(spec, {}, attributes, date_entered=entered, date_modified=modified, deleted=0)
             self._conn.execute(
                 "INSERT INTO beans (module, id, deleted, date_entered, date_modified, body) VALUES (?, ?, 0, ?, ?, ?)",
@@ -250,17 +246,8 @@ class SuiteCrmStore:
         emails: list[str] = []
         for attributes in records:
             bean_id = str(attributes.pop("id", None) or uuid.uuid4())
-            now = self.now_db()
-            modified = (
-                self._stamp_from_client(attributes["date_modified"], "date_modified", spec)
-                if attributes.get("date_modified")
-                else now
-            )
-            entered = (
-                self._stamp_from_client(attributes["date_entered"], "date_entered", spec)
-                if attributes.get("date_entered")
-                else modified
-            )
+            modified = self._client_stamp(spec, attributes, "date_modified", self.now_db())
+            entered = self._client_stamp(spec, attributes, "date_entered", modified)
             body = self._build_attributes(spec, {}, attributes, date_entered=entered, date_modified=modified, deleted=0)
             rows.append((spec.name, bean_id, entered, modified, json.dumps(body, ensure_ascii=False)))
             emails.append(str(body.get("email1") or ""))
