@@ -13,7 +13,6 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Mapping
-from importlib.metadata import entry_points
 from typing import Any
 from urllib.parse import urlparse
 
@@ -25,7 +24,12 @@ from crmsync.crypto import decrypt_json, encrypt_json, mask_secret
 from crmsync.db.sync import CrmIntegracao
 from crmsync.engine.ledger import pending_due_now
 from crmsync.engine.unique_keys import refresh_store_keys
-from crmsync.providers.registry import credential_fields, display_name, validate_options
+from crmsync.providers.registry import (
+    available_providers,
+    credential_fields,
+    display_name,
+    validate_options,
+)
 from crmsync.runtime.breaker import reset_breaker
 from crmsync.runtime.queue import get_state
 from crmsync.services.connection_check import check_connection
@@ -36,14 +40,11 @@ from crmsync.services.lojas import get_loja
 
 log = logging.getLogger("crmsync.services")
 
-BUILTIN_PROVIDERS = ("gestao_click",)
-
 
 def known_providers() -> tuple[str, ...]:
-    """Provider keys: the built-in ones plus any registered under the `crmsync.providers`
-    entry-point group."""
-    names = set(BUILTIN_PROVIDERS) | {ep.name for ep in entry_points(group="crmsync.providers")}
-    return tuple(sorted(names))
+    """Provider keys installed under the `crmsync.providers` entry-point group (ours included:
+    the registry reads them once per process)."""
+    return tuple(available_providers())
 
 
 def credentials_hash(*values: str) -> str:
