@@ -22,6 +22,7 @@ from suite_world import as_suitecrm
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from engine_world import World, make_world
 from real_suitecrm import real_suite
+from support.documents import cpf_from
 
 from crmsync.config import parse_config
 from crmsync.db.local import Cliente
@@ -102,15 +103,6 @@ def _engine(world: World, target: Target, settings: Settings) -> SyncEngine:
     )
 
 
-def _cpf(seed: int) -> str:
-    base = [int(d) for d in f"{seed % 10**9:09d}"]
-    for length in (9, 10):
-        total = sum(d * w for d, w in zip(base, range(length + 1, 1, -1), strict=True))
-        digit = (total * 10) % 11
-        base.append(0 if digit == 10 else digit)
-    return "".join(map(str, base))
-
-
 def _cnpj(seed: int) -> str:
     base = [int(d) for d in f"{seed % 10**8:08d}0001"]
     for weights in ([5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2], [6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]):
@@ -122,7 +114,7 @@ def _cnpj(seed: int) -> str:
 def test_a_local_email_change_reaches_suitecrm_and_stays(world: World, target: Target, settings: Settings) -> None:
     tag = target.tag
     old, new = f"maria.{tag}@example.com", f"maria.nova.{tag}@example.com"
-    maria = world.add_cliente(nome=f"Maria {tag}", email=old, cpf=_cpf(uuid.uuid4().int))
+    maria = world.add_cliente(nome=f"Maria {tag}", email=old, cpf=cpf_from(uuid.uuid4().int))
     engine = _engine(world, target, settings)
     try:
         first = engine.push_one("cliente", maria)
