@@ -9,10 +9,7 @@ fail under CI (CI=true), like the database server tests of the shared conftest.
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,9 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from support.live_app import LiveApp
 
-from crmsync.api.app import create_app
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmConflito, CrmDuplicata, CrmItemFalho, CrmSyncLog
 from crmsync.runtime.queue import reset_queue
@@ -55,36 +51,8 @@ PHONE = {"width": 390, "height": 844}
 # ------------------------------------------------------------------------------ server
 
 
-class AppServer:
-    """The whole FastAPI app (API + console) in a uvicorn thread on a free loopback port."""
-
-    def __init__(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.sock = sock
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(create_app(), log_level="warning", access_log=False, lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> AppServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("console app server did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
+# The whole FastAPI app (API + console) in a uvicorn thread on a free loopback port.
+AppServer = LiveApp
 
 
 @pytest.fixture

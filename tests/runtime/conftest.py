@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from db_templates import migrate
+from support.live_app import started_servers
 
 from crmsync.db.session import dispose_engines, session_scope
 from crmsync.runtime.queue import reset_queue
@@ -195,14 +196,4 @@ def api_server() -> Iterator[Callable[[], Any]]:
     """Factory: start the real app on a free port (uvicorn thread); stopped at teardown."""
     from crmsync.cli.demo import _ApiServer, _free_port
 
-    servers: list[Any] = []
-
-    def start() -> Any:
-        server = _ApiServer(_free_port())
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    yield from started_servers(lambda: _ApiServer(_free_port()))

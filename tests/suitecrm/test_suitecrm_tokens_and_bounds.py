@@ -9,7 +9,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,14 +22,6 @@ from crmsync.settings import Settings
 from tests.tenants.loopback import Chunks, LoopbackServer, head
 
 KEY = "xJ7Ob0rNwrZ0Vq3r9mOe2jvV6lE4hN8XcZ1pQ5sT7uY="
-
-
-@pytest.fixture
-def suite() -> Iterator[SuiteCrmSandboxServer]:
-    forget_all_tokens()
-    with SuiteCrmSandboxServer(seed=3) as sb:
-        yield sb
-    forget_all_tokens()
 
 
 def _provider(sb: SuiteCrmSandboxServer, settings: Settings) -> SuiteCrmProvider:
@@ -143,14 +134,6 @@ class _Replay:
 
     def __exit__(self, *exc: object) -> None:
         self.conn.close()
-
-
-@pytest.fixture
-def servers() -> Iterator[list[LoopbackServer]]:
-    made: list[LoopbackServer] = []
-    yield made
-    for server in made:
-        server.close()
 
 
 TOKEN = json.dumps({"token_type": "Bearer", "expires_in": 3600, "access_token": "t0k3n"}).encode()
