@@ -14,7 +14,7 @@ from crmsync.db import hooks
 from crmsync.db.local import Cliente, Produto, Venda
 from crmsync.db.session import session_scope
 
-from .helpers import ADMIN, CNPJ_OK, CPF_OK, CPF_OK_2, Store, new_cliente, new_produto, new_venda
+from .helpers import CNPJ_OK, CPF_OK, CPF_OK_2, Store, new_cliente, new_produto, new_venda, post_integration
 
 
 def _count(model: Any) -> int:
@@ -293,18 +293,8 @@ def test_a_stores_ignored_keys_are_not_unique_keys(client: TestClient, store: St
     so several walk-in customers may hold it; another store, whose integration still links
     on it, keeps it unique."""
     for loja, config in ((store, {"chaves_ignoradas": ["Loja@Exemplo.com.br"]}), (other_store, {})):
-        r = client.post(
-            "/api/admin/integracoes",
-            headers=ADMIN,
-            json={
-                "id_loja": loja.id,
-                "provider": "gestao_click",
-                "base_url": "https://api.gestaoclick.com/",
-                "access_token": f"acc-{loja.id}",
-                "secret_access_token": f"sec-{loja.id}",
-                "config": config,
-            },
-        )
+        tokens = {"access_token": f"acc-{loja.id}", "secret_access_token": f"sec-{loja.id}"}
+        r = post_integration(client, loja.id, provider="gestao_click", config=config, **tokens)
         assert r.status_code == 201, r.text
     for nome in ("Ana", "Bia"):
         new_cliente(client, store, nome=nome, email="loja@exemplo.com.br")

@@ -12,18 +12,18 @@ from db_templates import migrate
 from sqlalchemy.orm import Session
 from support.documents import cpf_from
 from support.live_app import LiveApp, started_servers
+from support.rows import gestaoclick_store
+from support.settings_env import SECRET_KEY, use_settings
 
 from crmsync.db.local import Loja
 from crmsync.db.session import dispose_engines
 from crmsync.db.sync import CrmIntegracao
-from crmsync.services.integracoes import create_integracao
-from crmsync.services.lojas import create_loja
 from crmsync.settings import reset_settings_cache
 
 from .loopback import servers  # noqa: F401  (a fixture: the loopback servers a test starts)
 
-SECRET_KEY = "xJ7Ob0rNwrZ0Vq3r9mOe2jvV6lE4hN8XcZ1pQ5sT7uY="
-ADMIN_TOKEN = "admin-token-for-tests"
+__all__ = ["SECRET_KEY", "LiveApp", "store_with_integration", "use_database", "valid_cpf"]
+
 
 if TYPE_CHECKING:
     from .hung_world import HungServer, HungWorld
@@ -48,21 +48,11 @@ def store_with_integration(
 ) -> tuple[Loja, str, CrmIntegracao]:
     """A store (and its API key) with a GestãoClick integration at ``base_url`` (by default
     nothing listens there)."""
-    loja, key = create_loja(session, name)
-    integ = create_integracao(
-        session, loja_id=loja.id, provider="gestao_click", base_url=base_url, access_token="a", secret_access_token="b"
-    )
-    return loja, key, integ
+    return gestaoclick_store(session, name, base_url, "a", "b")
 
 
 def use_database(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CRMSYNC_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("CRMSYNC_DATABASE_URL", url)
-    monkeypatch.setenv("CRMSYNC_QUEUE_URL", f"sqlite:///{(tmp_path / 'queue.db').as_posix()}")
-    monkeypatch.setenv("CRMSYNC_SECRET_KEY", SECRET_KEY)
-    monkeypatch.setenv("CRMSYNC_ADMIN_TOKEN", ADMIN_TOKEN)
-    reset_settings_cache()
-    dispose_engines()
+    use_settings(monkeypatch, tmp_path, url, queue=True, admin=True)
     migrate(url)  # a copy of the migrated template (tests/db_templates.py)
 
 
