@@ -15,9 +15,9 @@ from crmsync.services.integracoes import set_active
 from .conftest import (
     AppServer,
     StoreData,
-    add_rows,
     csrf_from,
     http_login,
+    review_row,
     seed_conflict,
     seed_duplicate,
     seed_failed,
@@ -156,19 +156,9 @@ def test_an_unexpected_failure_is_a_friendly_page_not_a_trace(
 ) -> None:
     store = make_store("Loja Quebrada")
     # A row no engine would write (campos must be an object): the page fails while rendering.
-    broken = add_rows(
-        CrmConflito(
-            id_loja=store.id,
-            id_integracao=store.integracao_id,
-            entity_type="cliente",
-            entity_id=1,
-            external_id="1",
-            campos=["nome"],
-            dados_local={},
-            dados_externo={},
-            status="pendente",
-        )
-    )[0]
+    broken = review_row(
+        CrmConflito, store, 1, "1", campos=["nome"], dados_local={}, dados_externo={}, status="pendente"
+    )
     client = http_login(app_server, store.api_key)
     resp = client.get(f"/console/conflitos/{broken}")
     assert resp.status_code == 500
