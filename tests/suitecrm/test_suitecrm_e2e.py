@@ -15,6 +15,7 @@ from suite_world import SuiteWorld
 import crmsync.engine.pull as engine_pull
 from crmsync.db.local import Cliente
 from crmsync.db.sync import CrmConflito, CrmEntityLink, CrmItemFalho
+from crmsync.engine import SyncEngine
 
 SPEC_CONFIG = yaml.safe_load((Path(__file__).parents[2] / "crmsync/examples/spec-config.yaml").read_text())
 
@@ -151,13 +152,20 @@ def test_remote_deletes_are_found_by_the_full_scan(suite_world: SuiteWorld) -> N
     assert all(w.get(Cliente, i).deletado_em is None for i in ids[1:])
 
 
-def test_revoked_secret_is_one_clear_error_not_one_per_record(suite_world: SuiteWorld) -> None:
-    env, w, sb = suite_world, suite_world.world, suite_world.sb
+def _engine_with_a_rotated_secret(suite_world: SuiteWorld, email_user: str, old_secret: str) -> SyncEngine:
+    """Five local clientes; the CRM's client secret rotated and its tokens revoked; an engine
+    that still holds `old_secret`."""
+    w, sb = suite_world.world, suite_world.sb
     for i in range(5):
-        w.add_cliente(nome=f"Cliente {i}", email=f"r{i}@x.com")
+        w.add_cliente(nome=f"Cliente {i}", email=f"{email_user}{i}@x.com")
     sb.state.config.client_secret = "rotated-secret"
     sb.revoke_tokens()
-    engine = env.engine(credentials={"client_id": sb.client_id, "client_secret": "old-secret-123"})
+    return suite_world.engine(credentials={"client_id": sb.client_id, "client_secret": old_secret})
+
+
+def test_revoked_secret_is_one_clear_error_not_one_per_record(suite_world: SuiteWorld) -> None:
+    sb = suite_world.sb
+    engine = _engine_with_a_rotated_secret(suite_world, "r", "old-secret-123")
     pulled = engine.pull("cliente")
     assert not pulled.success
     assert "invalid_client" in (pulled.message or "") and "/Api/access_token" in (pulled.message or "")
@@ -182,12 +190,8 @@ def test_stamp_window_starts_at_the_minute(suite_world: SuiteWorld) -> None:
 
 
 def test_revoked_secret_on_push_is_one_error_not_a_failed_item_per_record(suite_world: SuiteWorld) -> None:
-    env, w, sb = suite_world, suite_world.world, suite_world.sb
-    for i in range(5):
-        w.add_cliente(nome=f"Cliente {i}", email=f"s{i}@x.com")
-    sb.state.config.client_secret = "rotated-secret"
-    sb.revoke_tokens()
-    engine = env.engine(credentials={"client_id": sb.client_id, "client_secret": "old-secret-456"})
+    w, sb = suite_world.world, suite_world.sb
+    engine = _engine_with_a_rotated_secret(suite_world, "s", "old-secret-456")
     pushed = engine.push("cliente")
     assert pushed.erros == 1 and pushed.total == 1  # stopped at the first refusal
     message = pushed.itens[0].message or ""

@@ -9,78 +9,30 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 from sqlalchemy.orm import Session, sessionmaker
-from suite_world import as_suitecrm
+from suite_world import Target, as_suitecrm, suite_target
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from engine_world import World, make_world
-from real_suitecrm import real_suite
 from support.documents import cpf_from
 
 from crmsync.config import parse_config
 from crmsync.db.local import Cliente
 from crmsync.engine import RunOptions, SyncEngine
 from crmsync.providers.suitecrm import SuiteCrmProvider
-from crmsync.providers.suitecrm.auth import forget_all_tokens
-from crmsync.sandbox.suitecrm import SuiteCrmSandboxServer
 from crmsync.settings import Settings
 
 SPEC_CONFIG = yaml.safe_load((Path(__file__).parents[2] / "crmsync/examples/spec-config.yaml").read_text())
 
 
-@dataclass
-class Target:
-    name: str
-    base_url: str
-    credentials: dict[str, str]
-    email_rows: Callable[[str, str], list[tuple[str, int]]]
-    bean: Callable[[str, str], dict[str, Any]]
-    tag: str
-
-
 @pytest.fixture(params=["standin", "real"])
 def target(request: pytest.FixtureRequest) -> Iterator[Target]:
-    forget_all_tokens()
-    if request.param == "real":
-        real = real_suite()
-
-        def real_bean(module: str, bean_id: str) -> dict[str, Any]:
-            table = {"Contacts": "contacts", "Accounts": "accounts"}[module]
-            cstm, field = {"Contacts": ("contacts_cstm", "cpf_c"), "Accounts": ("accounts_cstm", "cnpj_c")}[module]
-            rows = real.query(
-                f"SELECT t.deleted, c.{field} FROM {table} t LEFT JOIN {cstm} c ON c.id_c = t.id WHERE t.id = %s",
-                bean_id,
-            )
-            return {"deleted": str(rows[0][0]), field: rows[0][1]} if rows else {}
-
-        yield Target("real", real.base_url, real.credentials, real.email_rows, real_bean, real.tag)
-        real.retire()
-        forget_all_tokens()
-        return
-    with SuiteCrmSandboxServer(seed=0) as sb:
-
-        def rows(module: str, bean_id: str) -> list[tuple[str, int]]:
-            return [(r["email_address"], int(r["primary"])) for r in sb.store.emails.live(module, bean_id)]
-
-        def bean(module: str, bean_id: str) -> dict[str, Any]:
-            return sb.store.get(module, bean_id, include_deleted=True)
-
-        yield Target(
-            "standin",
-            sb.base_url,
-            {"client_id": sb.client_id, "client_secret": sb.client_secret},
-            rows,
-            bean,
-            uuid.uuid4().hex[:10],
-        )
-    forget_all_tokens()
+    yield from suite_target(request.param)
 
 
 @pytest.fixture

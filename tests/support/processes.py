@@ -62,3 +62,15 @@ def sandbox_process(*args: str) -> Iterator[SandboxProcess]:
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def run_side_by_side(argv: list[str], env: dict[str, str], count: int = 2, timeout: float = 120) -> list[str]:
+    """`count` copies of `argv` started together, each in its own process (a race between
+    processes), waited for; each must exit 0. Their standard outputs, in start order."""
+    procs = [
+        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(count)
+    ]
+    outputs = [p.communicate(timeout=timeout) for p in procs]
+    for p, (_out, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err[-2000:]
+    return [out for out, _err in outputs]
