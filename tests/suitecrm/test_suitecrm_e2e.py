@@ -137,12 +137,19 @@ def test_person_turned_company_moves_without_a_duplicate(suite_world: SuiteWorld
     assert env.writes() == before and w.link_of("cliente", cid).external_id == new  # type: ignore[union-attr]
 
 
+def _six_synced_one_deleted_in_the_crm(suite_world: SuiteWorld, email_user: str, deleted: int) -> list[int]:
+    """Six clientes synced, then the `deleted`-th deleted in SuiteCRM's own panel: their local ids."""
+    w = suite_world.world
+    ids = [w.add_cliente(nome=f"Cliente {i}", email=f"{email_user}{i}@x.com") for i in range(6)]
+    assert suite_world.engine().sync(["cliente"]).success
+    module, bean = _bean(w.link_of("cliente", ids[deleted]).external_id)  # type: ignore[union-attr]
+    suite_world.sb.panel_delete(module, bean)
+    return ids
+
+
 def test_remote_deletes_are_found_by_the_full_scan(suite_world: SuiteWorld) -> None:
-    env, w, sb = suite_world, suite_world.world, suite_world.sb
-    ids = [w.add_cliente(nome=f"Cliente {i}", email=f"c{i}@x.com") for i in range(6)]
-    assert env.engine().sync(["cliente"]).success
-    module, bean = _bean(w.link_of("cliente", ids[0]).external_id)  # type: ignore[union-attr]
-    sb.panel_delete(module, bean)
+    env, w = suite_world, suite_world.world
+    ids = _six_synced_one_deleted_in_the_crm(suite_world, "c", 0)
     incremental = env.engine().pull("cliente")
     assert incremental.success and w.get(Cliente, ids[0]).deletado_em is None  # not listed: unseen
     full = env.engine().pull("cliente", full=True)
@@ -205,10 +212,7 @@ def test_remote_deletes_are_found_by_the_hourly_id_scan(
     suite_world: SuiteWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env, w, sb = suite_world, suite_world.world, suite_world.sb
-    ids = [w.add_cliente(nome=f"Cliente {i}", email=f"d{i}@x.com") for i in range(6)]
-    assert env.engine().sync(["cliente"]).success
-    module, bean = _bean(w.link_of("cliente", ids[2]).external_id)  # type: ignore[union-attr]
-    sb.panel_delete(module, bean)
+    ids = _six_synced_one_deleted_in_the_crm(suite_world, "d", 2)
     within_the_hour = env.engine().pull("cliente")
     assert within_the_hour.success and w.get(Cliente, ids[2]).deletado_em is None  # not due yet
     monkeypatch.setattr(engine_pull, "ID_SCAN_SECONDS", 0)  # an hour later
