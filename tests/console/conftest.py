@@ -245,6 +245,15 @@ def http_login(server: AppServer, api_key: str) -> httpx.Client:
     return client
 
 
+def signed_in_with_a_conflict(
+    server: AppServer, make_store: Callable[..., StoreData], nome: str
+) -> tuple[StoreData, int, httpx.Client]:
+    """A new store with one pending conflict, and a plain HTTP client signed in to its console."""
+    store = make_store(nome)
+    conflito = seed_conflict(store)
+    return store, conflito, http_login(server, store.api_key)
+
+
 # ------------------------------------------------------------------------------ browser
 
 

@@ -22,6 +22,7 @@ from .conftest import (
     seed_duplicate,
     seed_failed,
     seed_log,
+    signed_in_with_a_conflict,
 )
 
 
@@ -66,9 +67,7 @@ def test_sign_in_sets_a_hardened_cookie_and_sign_out_ends_it(
 def test_post_without_or_with_wrong_csrf_is_refused(
     app_server: AppServer, make_store: Callable[..., StoreData]
 ) -> None:
-    store = make_store("Loja CSRF")
-    conflito = seed_conflict(store)
-    client = http_login(app_server, store.api_key)
+    store, conflito, client = signed_in_with_a_conflict(app_server, make_store, "Loja CSRF")
     for data in ({"usar": "local"}, {"usar": "local", "csrf_token": "forged"}):
         resp = client.post(f"/console/conflitos/{conflito}/resolver", data=data)
         assert resp.status_code == 403
@@ -203,9 +202,7 @@ def test_sync_now_on_a_disabled_integration_is_refused_politely(
 def test_deciding_twice_only_says_it_is_already_resolved(
     app_server: AppServer, make_store: Callable[..., StoreData]
 ) -> None:
-    store = make_store("Loja Duas Abas")
-    conflito = seed_conflict(store)
-    client = http_login(app_server, store.api_key)
+    _store, conflito, client = signed_in_with_a_conflict(app_server, make_store, "Loja Duas Abas")
     page = client.get(f"/console/conflitos/{conflito}")
     csrf = csrf_from(page.text)
     # Bad choices are refused with the reason, nothing applied.
