@@ -9,10 +9,9 @@ from typing import Any
 def cpf_from(base: int) -> str:
     """The CPF (digits only) whose first nine digits are `base` (mod 10⁹), check digits computed."""
     digits = [int(d) for d in f"{base % 10**9:09d}"]
-    for length in (9, 10):
-        total = sum(d * w for d, w in zip(digits, range(length + 1, 1, -1), strict=True))
-        digit = (total * 10) % 11
-        digits.append(0 if digit == 10 else digit)
+    for first_weight in (10, 11):  # each check digit weighs the digits before it, 10 (11) down to 2
+        rest = sum(d * w for d, w in zip(digits, range(first_weight, 1, -1), strict=True)) % 11
+        digits.append(0 if rest < 2 else 11 - rest)
     return "".join(map(str, digits))
 
 

@@ -18,15 +18,8 @@ def gestaoclick_store(
 ) -> tuple[Loja, str, CrmIntegracao]:
     """A store (and its API key) with a GestãoClick integration at `base_url`, through the real services."""
     loja, key = create_loja(session, nome)
-    integ = create_integracao(
-        session,
-        loja_id=loja.id,
-        provider="gestao_click",
-        base_url=base_url,
-        access_token=access_token,
-        secret_access_token=secret,
-        config=config,
-    )
+    connection = {"base_url": base_url, "access_token": access_token, "secret_access_token": secret}
+    integ = create_integracao(session, loja_id=loja.id, provider="gestao_click", config=config, **connection)
     return loja, key, integ
 
 
