@@ -9,10 +9,7 @@ fail under CI (CI=true), like the database server tests of the shared conftest.
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,14 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from support.live_app import LiveApp
+from support.rows import failed_push, gestaoclick_store
 
-from crmsync.api.app import create_app
 from crmsync.db.session import get_sessionmaker
-from crmsync.db.sync import CrmConflito, CrmDuplicata, CrmItemFalho, CrmSyncLog
+from crmsync.db.sync import CrmConflito, CrmDuplicata, CrmSyncLog
 from crmsync.runtime.queue import reset_queue
-from crmsync.services.integracoes import create_integracao
-from crmsync.services.lojas import create_loja
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -55,36 +50,8 @@ PHONE = {"width": 390, "height": 844}
 # ------------------------------------------------------------------------------ server
 
 
-class AppServer:
-    """The whole FastAPI app (API + console) in a uvicorn thread on a free loopback port."""
-
-    def __init__(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.sock = sock
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(create_app(), log_level="warning", access_log=False, lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> AppServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("console app server did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
+# The whole FastAPI app (API + console) in a uvicorn thread on a free loopback port.
+AppServer = LiveApp
 
 
 @pytest.fixture
@@ -132,16 +99,7 @@ def make_store(app_env: dict[str, str]) -> Callable[..., StoreData]:
         secret: str = "sec-a",
     ) -> StoreData:
         with get_sessionmaker()() as db:
-            loja, key = create_loja(db, nome)
-            integ = create_integracao(
-                db,
-                loja_id=loja.id,
-                provider="gestao_click",
-                base_url=base_url,
-                access_token=access_token,
-                secret_access_token=secret,
-                config=config,
-            )
+            loja, key, integ = gestaoclick_store(db, nome, base_url, access_token, secret, config)
             return StoreData(id=loja.id, nome=loja.nome, api_key=key, integracao_id=integ.id)
 
     return make
@@ -152,6 +110,28 @@ def add_rows(*rows: Any) -> list[int]:
         db.add_all(rows)
         db.commit()
         return [r.id for r in rows]
+
+
+def conflict_field(
+    values: tuple[Any, Any, Any], motivo: str, local_em: datetime, externo_em: datetime
+) -> dict[str, Any]:
+    """One field of a conflict's `campos` as the engine writes it: (base, local, externo) values."""
+    base, local, externo = values
+    return {
+        "base": base,
+        "local": local,
+        "externo": externo,
+        "local_em": local_em.isoformat(),
+        "externo_em": externo_em.isoformat(),
+        "motivo": motivo,
+    }
+
+
+def review_row(model: Any, store: StoreData, entity_id: int, external_id: str, **fields: Any) -> int:
+    """A review row (`CrmConflito`, `CrmDuplicata`) about a cliente of this store's integration: its id."""
+    row = model(id_loja=store.id, id_integracao=store.integracao_id, entity_type="cliente", **fields)
+    row.entity_id, row.external_id = entity_id, external_id
+    return add_rows(row)[0]
 
 
 def seed_conflict(
@@ -165,34 +145,26 @@ def seed_conflict(
 ) -> int:
     now = datetime.now(UTC)
     campos = campos or {
-        "nome": {
-            "base": "João Silva",
-            "local": nome,
-            "externo": "J. Silva",
-            "local_em": (now - timedelta(minutes=15)).isoformat(),
-            "externo_em": (now - timedelta(minutes=12)).isoformat(),
-            "motivo": "manual",
-        },
+        "nome": conflict_field(
+            ("João Silva", nome, "J. Silva"), "manual", now - timedelta(minutes=15), now - timedelta(minutes=12)
+        ),
     }
     local = {"nome": nome, "email": "joao@example.com", "telefone": "11987654321"}
     externo = {"nome": "J. Silva", "email": "joao@example.com", "telefone": "11987654321"}
     for field, info in campos.items():
         local[field] = info["local"]
         externo[field] = info["externo"]
-    return add_rows(
-        CrmConflito(
-            id_loja=store.id,
-            id_integracao=store.integracao_id,
-            entity_type="cliente",
-            entity_id=entity_id,
-            external_id=external_id,
-            campos=campos,
-            dados_local=local,
-            dados_externo=externo,
-            status="pendente",
-            criado_em=now - age,
-        )
-    )[0]
+    return review_row(
+        CrmConflito,
+        store,
+        entity_id,
+        external_id,
+        campos=campos,
+        dados_local=local,
+        dados_externo=externo,
+        status="pendente",
+        criado_em=now - age,
+    )
 
 
 def seed_duplicate(
@@ -203,20 +175,17 @@ def seed_duplicate(
     score: float = 0.92,
     nome: str = "Maria Aparecida Souza",
 ) -> int:
-    return add_rows(
-        CrmDuplicata(
-            id_loja=store.id,
-            id_integracao=store.integracao_id,
-            entity_type="cliente",
-            entity_id=entity_id,
-            external_id=external_id,
-            score=score,
-            motivo="nome parecido",
-            dados_local={"nome": nome, "email": "maria@example.com", "cidade": "Campinas"},
-            dados_externo={"nome": nome.replace("Souza", "Sousa"), "email": None, "cidade": "Campinas"},
-            status="pendente",
-        )
-    )[0]
+    return review_row(
+        CrmDuplicata,
+        store,
+        entity_id,
+        external_id,
+        score=score,
+        motivo="nome parecido",
+        dados_local={"nome": nome, "email": "maria@example.com", "cidade": "Campinas"},
+        dados_externo={"nome": nome.replace("Souza", "Sousa"), "email": None, "cidade": "Campinas"},
+        status="pendente",
+    )
 
 
 def seed_log(store: StoreData, n: int = 3, **kw: Any) -> list[int]:
@@ -244,20 +213,16 @@ def seed_log(store: StoreData, n: int = 3, **kw: Any) -> list[int]:
     return add_rows(*rows)
 
 
+def seed_push_errors(store: StoreData, n: int, mensagem: str, **kw: Any) -> list[int]:
+    """`n` log rows of a manual create pushed to the CRM and refused with `mensagem`."""
+    return seed_log(
+        store, n, direcao="push", tipo="manual", operacao="create", status="erro", mensagem=mensagem, diff=None, **kw
+    )
+
+
 def seed_failed(store: StoreData, *, entity_id: int = 77, status: str = "falhou") -> int:
-    return add_rows(
-        CrmItemFalho(
-            id_loja=store.id,
-            id_integracao=store.integracao_id,
-            entity_type="cliente",
-            direcao="push",
-            chave=f"local:{entity_id}",
-            entity_id=entity_id,
-            status=status,
-            tentativas=5,
-            ultimo_erro="GestãoClick respondeu 422: CPF inválido",
-        )
-    )[0]
+    erro = "GestãoClick respondeu 422: CPF inválido"
+    return add_rows(failed_push(store.id, store.integracao_id, entity_id, status, 5, erro))[0]
 
 
 # ------------------------------------------------------------------------------ HTTP helpers
@@ -278,6 +243,15 @@ def http_login(server: AppServer, api_key: str) -> httpx.Client:
     )
     assert resp.status_code == 303, resp.text
     return client
+
+
+def signed_in_with_a_conflict(
+    server: AppServer, make_store: Callable[..., StoreData], nome: str
+) -> tuple[StoreData, int, httpx.Client]:
+    """A new store with one pending conflict, and a plain HTTP client signed in to its console."""
+    store = make_store(nome)
+    conflito = seed_conflict(store)
+    return store, conflito, http_login(server, store.api_key)
 
 
 # ------------------------------------------------------------------------------ browser

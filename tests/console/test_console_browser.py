@@ -19,12 +19,14 @@ from .conftest import (
     PHONE,
     AppServer,
     StoreData,
-    add_rows,
     browser_login,
+    conflict_field,
+    review_row,
     seed_conflict,
     seed_duplicate,
     seed_failed,
     seed_log,
+    seed_push_errors,
     shoot,
 )
 
@@ -36,22 +38,18 @@ def _two_field_conflict(store: StoreData) -> int:
     return seed_conflict(
         store,
         campos={
-            "nome": {
-                "base": "João Silva",
-                "local": "João Silva Santos",
-                "externo": "J. Silva",
-                "local_em": (now - timedelta(minutes=40)).isoformat(),
-                "externo_em": (now - timedelta(minutes=35)).isoformat(),
-                "motivo": "both changed; values too different (similarity 0.42)",
-            },
-            "email": {
-                "base": "joao@example.com",
-                "local": "joao.santos@example.com",
-                "externo": "jsilva@example.com",
-                "local_em": (now - timedelta(minutes=40)).isoformat(),
-                "externo_em": (now - timedelta(minutes=35)).isoformat(),
-                "motivo": "manual strategy",
-            },
+            "nome": conflict_field(
+                ("João Silva", "João Silva Santos", "J. Silva"),
+                "both changed; values too different (similarity 0.42)",
+                now - timedelta(minutes=40),
+                now - timedelta(minutes=35),
+            ),
+            "email": conflict_field(
+                ("joao@example.com", "joao.santos@example.com", "jsilva@example.com"),
+                "manual strategy",
+                now - timedelta(minutes=40),
+                now - timedelta(minutes=35),
+            ),
         },
     )
 
@@ -60,52 +58,26 @@ def _seed_everything(store: StoreData) -> dict[str, Any]:
     conflito = _two_field_conflict(store)
     seed_conflict(store, entity_id=451, external_id="99998", nome="Ana Paula Lima", age=timedelta(hours=3))
     now = datetime.now(UTC)
-    resolvido = add_rows(
-        CrmConflito(
-            id_loja=store.id,
-            id_integracao=store.integracao_id,
-            entity_type="cliente",
-            entity_id=452,
-            external_id="99997",
-            campos={
-                "nome": {
-                    "base": "Carlos Souza",
-                    "local": "Carlos A. Souza",
-                    "externo": "Carlos Souza ME",
-                    "local_em": now.isoformat(),
-                    "externo_em": now.isoformat(),
-                    "motivo": "manual strategy",
-                },
-                "telefone": {
-                    "base": None,
-                    "local": "1133334444",
-                    "externo": "11999990000",
-                    "local_em": now.isoformat(),
-                    "externo_em": now.isoformat(),
-                    "motivo": "manual strategy",
-                },
-            },
-            dados_local={"nome": "Carlos A. Souza", "telefone": "1133334444"},
-            dados_externo={"nome": "Carlos Souza ME", "telefone": "11999990000"},
-            status="resolvido",
-            resolucao={"usar": "merge", "campos": {"nome": "local", "telefone": "externo"}},
-            resolvido_por=f"console:loja{store.id}",
-            resolvido_em=now,
-        )
-    )[0]
+    resolvido = review_row(
+        CrmConflito,
+        store,
+        452,
+        "99997",
+        campos={
+            "nome": conflict_field(("Carlos Souza", "Carlos A. Souza", "Carlos Souza ME"), "manual strategy", now, now),
+            "telefone": conflict_field((None, "1133334444", "11999990000"), "manual strategy", now, now),
+        },
+        dados_local={"nome": "Carlos A. Souza", "telefone": "1133334444"},
+        dados_externo={"nome": "Carlos Souza ME", "telefone": "11999990000"},
+        status="resolvido",
+        resolucao={"usar": "merge", "campos": {"nome": "local", "telefone": "externo"}},
+        resolvido_por=f"console:loja{store.id}",
+        resolvido_em=now,
+    )
     seed_duplicate(store)
     seed_duplicate(store, entity_id=13, external_id="346", score=0.87, nome="Pedro Henrique Alves")
     seed_log(store, 3)
-    seed_log(
-        store,
-        2,
-        direcao="push",
-        tipo="manual",
-        operacao="create",
-        status="erro",
-        mensagem="GestãoClick respondeu 422: CPF inválido",
-        diff=None,
-    )
+    seed_push_errors(store, 2, "GestãoClick respondeu 422: CPF inválido")
     seed_log(
         store,
         1,
@@ -212,17 +184,7 @@ def test_log_filters_and_pagination(
 ) -> None:
     store = make_store("Loja Registro")
     seed_log(store, 25)  # pull / cron / sucesso
-    seed_log(
-        store,
-        2,
-        direcao="push",
-        tipo="manual",
-        operacao="create",
-        status="erro",
-        entity_type="produto",
-        mensagem="GestãoClick respondeu 422: código duplicado",
-        diff=None,
-    )
+    seed_push_errors(store, 2, "GestãoClick respondeu 422: código duplicado", entity_type="produto")
     old = datetime.now(UTC) - timedelta(days=10)
     seed_log(store, 1, status="ignorado", operacao="skip", criado_em=old, mensagem="registro antigo")
     page = new_page()

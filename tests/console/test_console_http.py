@@ -15,13 +15,14 @@ from crmsync.services.integracoes import set_active
 from .conftest import (
     AppServer,
     StoreData,
-    add_rows,
     csrf_from,
     http_login,
+    review_row,
     seed_conflict,
     seed_duplicate,
     seed_failed,
     seed_log,
+    signed_in_with_a_conflict,
 )
 
 
@@ -66,9 +67,7 @@ def test_sign_in_sets_a_hardened_cookie_and_sign_out_ends_it(
 def test_post_without_or_with_wrong_csrf_is_refused(
     app_server: AppServer, make_store: Callable[..., StoreData]
 ) -> None:
-    store = make_store("Loja CSRF")
-    conflito = seed_conflict(store)
-    client = http_login(app_server, store.api_key)
+    store, conflito, client = signed_in_with_a_conflict(app_server, make_store, "Loja CSRF")
     for data in ({"usar": "local"}, {"usar": "local", "csrf_token": "forged"}):
         resp = client.post(f"/console/conflitos/{conflito}/resolver", data=data)
         assert resp.status_code == 403
@@ -156,19 +155,9 @@ def test_an_unexpected_failure_is_a_friendly_page_not_a_trace(
 ) -> None:
     store = make_store("Loja Quebrada")
     # A row no engine would write (campos must be an object): the page fails while rendering.
-    broken = add_rows(
-        CrmConflito(
-            id_loja=store.id,
-            id_integracao=store.integracao_id,
-            entity_type="cliente",
-            entity_id=1,
-            external_id="1",
-            campos=["nome"],
-            dados_local={},
-            dados_externo={},
-            status="pendente",
-        )
-    )[0]
+    broken = review_row(
+        CrmConflito, store, 1, "1", campos=["nome"], dados_local={}, dados_externo={}, status="pendente"
+    )
     client = http_login(app_server, store.api_key)
     resp = client.get(f"/console/conflitos/{broken}")
     assert resp.status_code == 500
@@ -213,9 +202,7 @@ def test_sync_now_on_a_disabled_integration_is_refused_politely(
 def test_deciding_twice_only_says_it_is_already_resolved(
     app_server: AppServer, make_store: Callable[..., StoreData]
 ) -> None:
-    store = make_store("Loja Duas Abas")
-    conflito = seed_conflict(store)
-    client = http_login(app_server, store.api_key)
+    _store, conflito, client = signed_in_with_a_conflict(app_server, make_store, "Loja Duas Abas")
     page = client.get(f"/console/conflitos/{conflito}")
     csrf = csrf_from(page.text)
     # Bad choices are refused with the reason, nothing applied.

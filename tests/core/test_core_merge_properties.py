@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -121,6 +121,27 @@ def synced(values: dict[str, Any], layout: dict[str, str]) -> tuple[dict, dict, 
     return dict(values), local, external
 
 
+class Case(NamedTuple):
+    """One merge to check: arbitrary sides, policies and clock (see `scenarios`)."""
+
+    base: dict[str, Any] | None
+    local: dict[str, Any]
+    external: dict[str, Any]
+    pols: dict[str, FieldPolicy]
+    ctx: MergeContext
+
+    def merge(self) -> MergeResult:
+        return three_way_merge(self.base, self.local, self.external, policy_fn(self.pols), self.ctx)
+
+
+@st.composite
+def cases(
+    draw: st.DrawFn, directions: tuple[str, ...] = ("both", "push", "pull"), with_base: bool | None = None
+) -> Case:
+    base, local, external = draw(scenarios(with_base=with_base))
+    return Case(base, local, external, draw(policy_maps), draw(contexts(directions)))
+
+
 # ----------------------------------------------------------------------------------------- (1)
 
 
@@ -187,12 +208,10 @@ def test_edits_on_different_fields_of_each_side_all_flow(
 
 
 @SETTINGS
-@given(scenario=scenarios(), pols=policy_maps, ctx=contexts())
-def test_merging_again_after_applying_changes_nothing(
-    scenario: tuple[Any, dict, dict], pols: dict[str, FieldPolicy], ctx: MergeContext
-) -> None:
-    base, local, external = scenario
-    first = three_way_merge(base, local, external, policy_fn(pols), ctx)
+@given(case=cases())
+def test_merging_again_after_applying_changes_nothing(case: Case) -> None:
+    _, local, external, pols, ctx = case
+    first = case.merge()
     local2, external2 = apply(first, local, external)
 
     second = three_way_merge(first.new_base, local2, external2, policy_fn(pols), ctx)
@@ -210,12 +229,10 @@ def test_merging_again_after_applying_changes_nothing(
 
 
 @SETTINGS
-@given(scenario=scenarios(), pols=policy_maps, ctx=contexts(("both",)))
-def test_after_applying_both_sides_agree_unless_a_conflict_is_pending(
-    scenario: tuple[Any, dict, dict], pols: dict[str, FieldPolicy], ctx: MergeContext
-) -> None:
-    base, local, external = scenario
-    result = three_way_merge(base, local, external, policy_fn(pols), ctx)
+@given(case=cases(("both",)))
+def test_after_applying_both_sides_agree_unless_a_conflict_is_pending(case: Case) -> None:
+    local, external = case.local, case.external
+    result = case.merge()
     local2, external2 = apply(result, local, external)
 
     for f in set(local2) & set(external2):
@@ -226,12 +243,10 @@ def test_after_applying_both_sides_agree_unless_a_conflict_is_pending(
 
 
 @SETTINGS
-@given(scenario=scenarios(), pols=policy_maps, ctx=contexts())
-def test_a_conflicting_field_is_written_nowhere_and_keeps_its_base(
-    scenario: tuple[Any, dict, dict], pols: dict[str, FieldPolicy], ctx: MergeContext
-) -> None:
-    base, local, external = scenario
-    result = three_way_merge(base, local, external, policy_fn(pols), ctx)
+@given(case=cases())
+def test_a_conflicting_field_is_written_nowhere_and_keeps_its_base(case: Case) -> None:
+    base, local, external = case[:3]
+    result = case.merge()
 
     for f, conflict in result.conflicts.items():
         assert f not in result.to_local and f not in result.to_external
@@ -244,26 +259,20 @@ def test_a_conflicting_field_is_written_nowhere_and_keeps_its_base(
 
 
 @SETTINGS
-@given(scenario=scenarios(), pols=policy_maps, ctx=contexts(("push", "pull")))
-def test_a_one_way_integration_never_writes_to_the_side_it_reads_from(
-    scenario: tuple[Any, dict, dict], pols: dict[str, FieldPolicy], ctx: MergeContext
-) -> None:
-    base, local, external = scenario
-    result = three_way_merge(base, local, external, policy_fn(pols), ctx)
+@given(case=cases(("push", "pull")))
+def test_a_one_way_integration_never_writes_to_the_side_it_reads_from(case: Case) -> None:
+    result = case.merge()
 
-    if ctx.direction == "pull":
+    if case.ctx.direction == "pull":
         assert result.to_external == {}
     else:
         assert result.to_local == {}
 
 
 @SETTINGS
-@given(scenario=scenarios(), pols=policy_maps, ctx=contexts())
-def test_decisions_describe_every_write(
-    scenario: tuple[Any, dict, dict], pols: dict[str, FieldPolicy], ctx: MergeContext
-) -> None:
-    base, local, external = scenario
-    result = three_way_merge(base, local, external, policy_fn(pols), ctx)
+@given(case=cases())
+def test_decisions_describe_every_write(case: Case) -> None:
+    result = case.merge()
 
     written = {(f, "to_local") for f in result.to_local} | {(f, "to_external") for f in result.to_external}
     logged = {(f, action) for f, action, _ in result.decisions if action in ("to_local", "to_external")}
@@ -428,12 +437,10 @@ def test_the_latest_one_sided_edits_win_after_a_two_way_sync(
 
 
 @SETTINGS
-@given(scenario=scenarios(), pols=policy_maps, ctx=contexts())
-def test_a_field_one_side_lacks_never_flows_to_it_nor_is_erased(
-    scenario: tuple[Any, dict, dict], pols: dict[str, FieldPolicy], ctx: MergeContext
-) -> None:
-    base, local, external = scenario
-    result = three_way_merge(base, local, external, policy_fn(pols), ctx)
+@given(case=cases())
+def test_a_field_one_side_lacks_never_flows_to_it_nor_is_erased(case: Case) -> None:
+    local, external = case.local, case.external
+    result = case.merge()
 
     assert set(result.to_local) <= set(local) & set(external)
     assert set(result.to_external) <= set(local) & set(external)
@@ -446,12 +453,10 @@ def test_a_field_one_side_lacks_never_flows_to_it_nor_is_erased(
 
 
 @SETTINGS
-@given(scenario=scenarios(with_base=False), pols=policy_maps, ctx=contexts())
-def test_linking_never_replaces_a_value_with_an_empty_one(
-    scenario: tuple[Any, dict, dict], pols: dict[str, FieldPolicy], ctx: MergeContext
-) -> None:
-    _, local, external = scenario
-    result = three_way_merge(None, local, external, policy_fn(pols), ctx)
+@given(case=cases(with_base=False))
+def test_linking_never_replaces_a_value_with_an_empty_one(case: Case) -> None:
+    _, local, external = case[:3]
+    result = case.merge()  # no base: the first sync that links the two records
 
     for f, v in result.to_local.items():
         assert not (is_empty(v) and not is_empty(local[f])), f
@@ -460,11 +465,9 @@ def test_linking_never_replaces_a_value_with_an_empty_one(
 
 
 @SETTINGS
-@given(scenario=scenarios(), pols=policy_maps, ctx=contexts())
-def test_merge_does_not_mutate_its_inputs(
-    scenario: tuple[Any, dict, dict], pols: dict[str, FieldPolicy], ctx: MergeContext
-) -> None:
-    base, local, external = scenario
+@given(case=cases())
+def test_merge_does_not_mutate_its_inputs(case: Case) -> None:
+    base, local, external = case[:3]
     snapshot = repr((base, local, external))
-    three_way_merge(base, local, external, policy_fn(pols), ctx)
+    case.merge()
     assert repr((base, local, external)) == snapshot

@@ -129,3 +129,18 @@ def make_world(
         s.add(integ)
         s.flush()
         return World(sf, provider, integ.id, loja.id)
+
+
+def crm_venda(provider: MemoryProvider, cliente_external_id: str) -> str:
+    """A venda made in the CRM's panel for that cliente, of a produto made there too (2 × "Mouse"
+    MS-1 at 50, dated 2025-01-14, code 77): what a pull must import with its references."""
+    produto = provider.panel_create("produto", {"nome": "Mouse", "codigo": "MS-1", "valor_venda": "50"})
+    return provider.panel_create(
+        "venda",
+        {
+            "cliente_id": cliente_external_id,
+            "data": "2025-01-14",
+            "codigo": "77",
+            "itens": [{"produto_id": produto, "quantidade": "2", "valor_unitario": "50"}],
+        },
+    )

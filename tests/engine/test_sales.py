@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
-from engine_world import World
+from engine_world import World, crm_venda
 
 from crmsync.db.local import Cliente, Produto, Venda
 
@@ -30,16 +30,7 @@ def test_push_venda_pushes_cliente_and_produtos_first(world: World) -> None:
 
 def test_pull_venda_imports_missing_references(world: World) -> None:
     c = world.provider.panel_create("cliente", {"nome": "Cliente CRM", "email": "ccrm@x.com"})
-    p = world.provider.panel_create("produto", {"nome": "Mouse", "codigo": "MS-1", "valor_venda": "50"})
-    v = world.provider.panel_create(
-        "venda",
-        {
-            "cliente_id": c,
-            "data": "2025-01-14",
-            "codigo": "77",
-            "itens": [{"produto_id": p, "quantidade": "2", "valor_unitario": "50"}],
-        },
-    )
+    v = crm_venda(world.provider, c)
     result = world.engine().pull("venda")
     assert result.success and result.total_criados == 1, result.erros
     [venda] = world.rows(Venda)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, inspect, text
 
 #: the ERP's tables (every one must come out of anything crmsync does unchanged).
 ERP_TABLES = (
@@ -115,6 +115,13 @@ def _rows(kind: str) -> list[str]:
         "INSERT INTO pedidos (cod_cli, dt_ped, total, status_ped) VALUES (1, '2024-03-04', 9.98, 'AB')",
         "INSERT INTO pedidos_itens (num_ped, cod_prod, qtd, unitario) VALUES (1, 1, 2, 4.99)",
     ]
+
+
+def run_sql(engine: Engine, *statements: str) -> None:
+    """Each statement, in one transaction, with `:t` bound to true (each dialect spells it its own way)."""
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement), {"t": True})
 
 
 def build_legacy_erp(url: str, schema: str | None = None) -> None:

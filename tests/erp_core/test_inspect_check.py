@@ -6,7 +6,6 @@ they are fixed; a map that does not fit the database exits 2 naming the key."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +18,8 @@ from crmsync.cli import app
 from crmsync.db.schema import upgrade
 from crmsync.erp.check import check_schema_map
 from crmsync.erp.schema_map import default_schema_map, load_schema_map
-from crmsync.settings import reset_settings_cache
 
-from .legacy_schema import ERP_TABLES, build_legacy_erp, erp_ddl
-
-
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[CliRunner]:
-    monkeypatch.chdir(tmp_path)
-    for var in ("CRMSYNC_SCHEMA_MAP", "CRMSYNC_ERP_DATABASE_URL", "CRMSYNC_DATABASE_URL"):
-        monkeypatch.delenv(var, raising=False)
-    reset_settings_cache()
-    yield CliRunner()
-    reset_settings_cache()
+from .legacy_schema import ERP_TABLES, build_legacy_erp, erp_ddl, run_sql
 
 
 def _inspect(runner: CliRunner, url: str, out: Path) -> dict[str, Any]:
@@ -207,22 +195,14 @@ def test_default_map_checks_clean_against_our_own_tables(db_url: str) -> None:
     upgrade(db_url, local_tables=True)
     engine = create_engine(db_url)
     try:
-        with engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO crm_lojas (id, nome, api_key_hash, api_key_prefix, ativo, cadastrado_em)"
-                    " VALUES (1, 'Loja', 'h', 'p', :t, '2026-01-01 00:00:00')"
-                ),
-                {"t": True},
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO clientes (id, id_loja, tipo_pessoa, nome, cpf, telefone, data_nascimento, ativo,"
-                    " cadastrado_em, modificado_em) VALUES (1, 1, 'PF', 'Ana', '52998224725', '+551135228899',"
-                    " '1990-05-17', :t, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
-                ),
-                {"t": True},
-            )
+        run_sql(
+            engine,
+            "INSERT INTO crm_lojas (id, nome, api_key_hash, api_key_prefix, ativo, cadastrado_em)"
+            " VALUES (1, 'Loja', 'h', 'p', :t, '2026-01-01 00:00:00')",
+            "INSERT INTO clientes (id, id_loja, tipo_pessoa, nome, cpf, telefone, data_nascimento, ativo,"
+            " cadastrado_em, modificado_em) VALUES (1, 1, 'PF', 'Ana', '52998224725', '+551135228899',"
+            " '1990-05-17', :t, '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+        )
         report = check_schema_map(default_schema_map(), engine)
     finally:
         engine.dispose()

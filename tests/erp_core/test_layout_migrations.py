@@ -9,26 +9,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
+from support.schema import SYNC_TABLES
 
 from crmsync.db import Base, load_models
 from crmsync.db.layout import LOCAL_TABLES, STORE_TABLE, VERSION_TABLE
 from crmsync.db.schema import alembic_config, downgrade, upgrade
 
-from .legacy_schema import ERP_TABLES, build_legacy_erp, erp_ddl
+from .legacy_schema import ERP_TABLES, build_legacy_erp, erp_ddl, run_sql
 
-CRM_TABLES = {
-    "crm_alembic_version",
-    "crm_lojas",
-    "crm_integracoes",
-    "crm_entity_links",
-    "crm_sync_log",
-    "crm_conflitos",
-    "crm_duplicatas",
-    "crm_cursores",
-    "crm_webhook_inbox",
-    "crm_itens_falhos",
-    "crm_criacoes_pendentes",
-}
+CRM_TABLES = {"crm_alembic_version", "crm_lojas"} | SYNC_TABLES
 
 
 def _tables(url: str) -> set[str]:
@@ -105,21 +94,13 @@ def test_store_table_renamed_for_existing_installs(db_url: str) -> None:
     upgrade(db_url, "0001", local_tables=True)
     engine = create_engine(db_url)
     try:
-        with engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO lojas (id, nome, api_key_hash, api_key_prefix, ativo, cadastrado_em)"
-                    " VALUES (5, 'Loja 5', 'h5', 'crm_abc', :t, '2026-01-01 00:00:00')"
-                ),
-                {"t": True},
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO clientes (id, id_loja, tipo_pessoa, nome, ativo, cadastrado_em, modificado_em)"
-                    " VALUES (1, 5, 'PF', 'Ana', :t, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
-                ),
-                {"t": True},
-            )
+        run_sql(
+            engine,
+            "INSERT INTO lojas (id, nome, api_key_hash, api_key_prefix, ativo, cadastrado_em)"
+            " VALUES (5, 'Loja 5', 'h5', 'crm_abc', :t, '2026-01-01 00:00:00')",
+            "INSERT INTO clientes (id, id_loja, tipo_pessoa, nome, ativo, cadastrado_em, modificado_em)"
+            " VALUES (1, 5, 'PF', 'Ana', :t, '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+        )
         upgrade(db_url)
         assert STORE_TABLE in _tables(db_url) and "lojas" not in _tables(db_url)
         assert set(LOCAL_TABLES) <= _tables(db_url)

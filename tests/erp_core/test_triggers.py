@@ -6,7 +6,6 @@ MariaDB, PostgreSQL and SQLite."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +16,8 @@ from typer.testing import CliRunner
 from crmsync.cli import app
 from crmsync.erp.schema_map import load_schema_map
 from crmsync.erp.triggers import OUTBOX_TABLE, install_triggers, outbox_table, remove_triggers
-from crmsync.settings import reset_settings_cache
 
 from .legacy_schema import LEGACY_MAP, build_legacy_erp, erp_ddl
-
-
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[CliRunner]:
-    monkeypatch.chdir(tmp_path)
-    for var in ("CRMSYNC_SCHEMA_MAP", "CRMSYNC_ERP_DATABASE_URL", "CRMSYNC_DATABASE_URL"):
-        monkeypatch.delenv(var, raising=False)
-    reset_settings_cache()
-    yield CliRunner()
-    reset_settings_cache()
 
 
 def _without_rows(snapshot: dict[str, Any]) -> dict[str, Any]:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,7 @@ from crmsync.settings import reset_settings_cache
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "erp_core"))
 from legacy_schema import build_legacy_erp, erp_ddl
+from support.waiting import wait_for  # noqa: F401  (the erp tests' wait, from here)
 
 PG_ADMIN_URL = os.environ.get("CRMSYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MARIA_ADMIN_URL = os.environ.get("CRMSYNC_TEST_MARIA_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
@@ -180,18 +179,3 @@ def attach(
         integracao_id = integ.id
     sb.reset_stats(quota=True)
     return Erp(url, sf, sb, integracao_id)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
-    """Poll until truthy (the timeout only bounds a hang; nothing here is timed)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-        except Exception as exc:  # the thing polled may not exist yet
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}: last={last!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
 from fastapi.testclient import TestClient
 
 from crmsync.db.session import session_scope
@@ -14,6 +15,8 @@ ADMIN = {"Authorization": "Bearer admin-token-for-tests"}
 CPF_OK = "529.982.247-25"
 CPF_OK_2 = "111.444.777-35"
 CNPJ_OK = "11.222.333/0001-81"
+ACCESS = "gc-access-0123456789"
+SECRET = "gc-secret-9876543210"
 
 
 @dataclass
@@ -30,6 +33,18 @@ def make_store(nome: str = "Loja") -> Store:
     with session_scope() as session:
         loja, key = create_loja(session, nome)
         return Store(loja.id, key)
+
+
+def post_integration(client: TestClient, loja_id: int, **fields: object) -> httpx.Response:
+    """POST /api/admin/integracoes: a GestãoClick integration of that store (`fields` add or override)."""
+    body = {
+        "id_loja": loja_id,
+        "base_url": "https://api.gestaoclick.com/",
+        "access_token": ACCESS,
+        "secret_access_token": SECRET,
+        **fields,
+    }
+    return client.post("/api/admin/integracoes", json=body, headers=ADMIN)
 
 
 def new_cliente(client: TestClient, store: Store, **fields: object) -> dict[str, object]:

@@ -14,7 +14,7 @@ from crmsync.db.sync import CrmIntegracao
 from crmsync.services.integracoes import credentials_hash
 from crmsync.settings import reset_settings_cache
 
-from .helpers import ADMIN, Store
+from .helpers import ACCESS, ADMIN, SECRET, Store, post_integration
 
 ADMIN_ROUTES = [
     ("POST", "/api/admin/lojas"),
@@ -28,20 +28,10 @@ ADMIN_ROUTES = [
     ("POST", "/api/admin/integracoes/1/enable"),
     ("POST", "/api/admin/integracoes/1/disable"),
 ]
-ACCESS = "gc-access-0123456789"
-SECRET = "gc-secret-9876543210"
 
 
 def _integration(client: TestClient, loja_id: int, **extra: Any) -> Any:
-    body = {
-        "id_loja": loja_id,
-        "provider": "gestao_click",
-        "base_url": "https://api.gestaoclick.com/",
-        "access_token": ACCESS,
-        "secret_access_token": SECRET,
-        **extra,
-    }
-    return client.post("/api/admin/integracoes", json=body, headers=ADMIN)
+    return post_integration(client, loja_id, **{"provider": "gestao_click", **extra})
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}], ids=["missing", "wrong"])

@@ -8,28 +8,20 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from support.settings_env import settings_env
 
 from crmsync.api.app import create_app
 from crmsync.db.schema import upgrade
-from crmsync.db.session import dispose_engines
-from crmsync.settings import reset_settings_cache
 
 from .helpers import ADMIN, CPF_OK, make_store, new_cliente, new_produto, new_venda
 
 
 @pytest.fixture
 def db_client(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("CRMSYNC_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("CRMSYNC_DATABASE_URL", db_url)
-    monkeypatch.setenv("CRMSYNC_SECRET_KEY", "xJ7Ob0rNwrZ0Vq3r9mOe2jvV6lE4hN8XcZ1pQ5sT7uY=")
-    monkeypatch.setenv("CRMSYNC_ADMIN_TOKEN", "admin-token-for-tests")
-    reset_settings_cache()
-    dispose_engines()
-    upgrade(db_url)
-    with TestClient(create_app()) as c:
-        yield c
-    dispose_engines()
-    reset_settings_cache()
+    with settings_env(monkeypatch, tmp_path, db_url, admin=True):
+        upgrade(db_url)
+        with TestClient(create_app()) as c:
+            yield c
 
 
 def test_local_api_on_every_database(db_client: TestClient) -> None:

@@ -14,7 +14,7 @@ from crmsync.db import hooks
 from crmsync.db.local import Cliente, Produto, Venda
 from crmsync.db.session import session_scope
 
-from .helpers import ADMIN, CNPJ_OK, CPF_OK, CPF_OK_2, Store, new_cliente, new_produto, new_venda
+from .helpers import CNPJ_OK, CPF_OK, CPF_OK_2, Store, new_cliente, new_produto, new_venda, post_integration
 
 
 def _count(model: Any) -> int:
@@ -156,31 +156,36 @@ def test_list_filters_and_pagination(client: TestClient, store: Store) -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "field"),
+    ("path", "body", "field"),
     [
-        ({"nome": "X", "cpf": "529.982.247-24"}, "cpf"),
-        ({"nome": "X", "cnpj": "11.222.333/0001-80"}, "cnpj"),
-        ({"nome": "X", "email": "not-an-email"}, "email"),
-        ({"nome": "X", "telefone": "12"}, "telefone"),
-        ({"nome": "X", "apelido": "Mari"}, "apelido"),
-        ({"nome": 123}, "nome"),
-        ({"nome": "X", "ativo": "talvez"}, "ativo"),
-        ({"nome": "X", "tipo_pessoa": "XX"}, "tipo_pessoa"),
-        ({"nome": "X", "data_nascimento": "01/05/1990"}, "data_nascimento"),
-        ({"nome": "X" * 201}, "nome"),
-        ({"nome": ""}, "nome"),
-        ({}, "nome"),
+        ("clientes", {"nome": "X", "cpf": "529.982.247-24"}, "cpf"),
+        ("clientes", {"nome": "X", "cnpj": "11.222.333/0001-80"}, "cnpj"),
+        ("clientes", {"nome": "X", "email": "not-an-email"}, "email"),
+        ("clientes", {"nome": "X", "telefone": "12"}, "telefone"),
+        ("clientes", {"nome": "X", "apelido": "Mari"}, "apelido"),
+        ("clientes", {"nome": 123}, "nome"),
+        ("clientes", {"nome": "X", "ativo": "talvez"}, "ativo"),
+        ("clientes", {"nome": "X", "tipo_pessoa": "XX"}, "tipo_pessoa"),
+        ("clientes", {"nome": "X", "data_nascimento": "01/05/1990"}, "data_nascimento"),
+        ("clientes", {"nome": "X" * 201}, "nome"),
+        ("clientes", {"nome": ""}, "nome"),
+        ("clientes", {}, "nome"),
+        ("produtos", {"nome": "P", "valor_venda": "abc"}, "valor_venda"),
+        ("produtos", {"nome": "P", "valor_venda": "-1"}, "valor_venda"),
+        ("produtos", {"nome": "P", "valor_custo": "99999999999"}, "valor_custo"),
+        ("produtos", {"nome": "P", "cor": "azul"}, "cor"),
+        ("produtos", {"nome": "P", "codigo": "C" * 61}, "codigo"),
     ],
 )
-def test_bad_cliente_is_422_naming_the_field(
-    client: TestClient, store: Store, body: dict[str, Any], field: str
+def test_bad_cliente_or_produto_is_422_naming_the_field(
+    client: TestClient, store: Store, path: str, body: dict[str, Any], field: str
 ) -> None:
-    r = client.post("/api/clientes", json=body, headers=store.headers)
+    r = client.post(f"/api/{path}", json=body, headers=store.headers)
     assert r.status_code == 422, r.text
     detail = r.json()["detail"]
     assert detail[0]["campo"] == field, detail
     assert "input" not in detail[0]
-    assert _count(Cliente) == 0
+    assert _count({"clientes": Cliente, "produtos": Produto}[path]) == 0
 
 
 def test_bad_update_is_422_and_changes_nothing(client: TestClient, store: Store) -> None:
@@ -195,23 +200,6 @@ def test_bad_update_is_422_and_changes_nothing(client: TestClient, store: Store)
         assert r.status_code == 422, r.text
         assert r.json()["detail"][0]["campo"] == field
     assert client.get(f"/api/clientes/{c['id']}", headers=store.headers).json() == c
-
-
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [
-        ({"nome": "P", "valor_venda": "abc"}, "valor_venda"),
-        ({"nome": "P", "valor_venda": "-1"}, "valor_venda"),
-        ({"nome": "P", "valor_custo": "99999999999"}, "valor_custo"),
-        ({"nome": "P", "cor": "azul"}, "cor"),
-        ({"nome": "P", "codigo": "C" * 61}, "codigo"),
-    ],
-)
-def test_bad_produto_is_422(client: TestClient, store: Store, body: dict[str, Any], field: str) -> None:
-    r = client.post("/api/produtos", json=body, headers=store.headers)
-    assert r.status_code == 422, r.text
-    assert r.json()["detail"][0]["campo"] == field
-    assert _count(Produto) == 0
 
 
 def test_bad_venda_is_422_naming_the_item(client: TestClient, store: Store) -> None:
@@ -293,18 +281,8 @@ def test_a_stores_ignored_keys_are_not_unique_keys(client: TestClient, store: St
     so several walk-in customers may hold it; another store, whose integration still links
     on it, keeps it unique."""
     for loja, config in ((store, {"chaves_ignoradas": ["Loja@Exemplo.com.br"]}), (other_store, {})):
-        r = client.post(
-            "/api/admin/integracoes",
-            headers=ADMIN,
-            json={
-                "id_loja": loja.id,
-                "provider": "gestao_click",
-                "base_url": "https://api.gestaoclick.com/",
-                "access_token": f"acc-{loja.id}",
-                "secret_access_token": f"sec-{loja.id}",
-                "config": config,
-            },
-        )
+        tokens = {"access_token": f"acc-{loja.id}", "secret_access_token": f"sec-{loja.id}"}
+        r = post_integration(client, loja.id, provider="gestao_click", config=config, **tokens)
         assert r.status_code == 201, r.text
     for nome in ("Ana", "Bia"):
         new_cliente(client, store, nome=nome, email="loja@exemplo.com.br")

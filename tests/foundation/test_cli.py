@@ -9,11 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.settings_env import settings_env
 from typer.testing import CliRunner
 
 from crmsync.cli import app
-from crmsync.db.session import dispose_engines
-from crmsync.settings import reset_settings_cache
 
 ACCESS = "gc-access-0123456789"
 SECRET = "gc-secret-9876543210"
@@ -22,14 +21,8 @@ SECRET = "gc-secret-9876543210"
 @pytest.fixture
 def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     """A fresh data directory with *no* database yet: the commands must create it."""
-    monkeypatch.setenv("CRMSYNC_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("CRMSYNC_DATABASE_URL", f"sqlite:///{(tmp_path / 'cli.db').as_posix()}")
-    monkeypatch.setenv("CRMSYNC_SECRET_KEY", "xJ7Ob0rNwrZ0Vq3r9mOe2jvV6lE4hN8XcZ1pQ5sT7uY=")
-    reset_settings_cache()
-    dispose_engines()
-    yield CliRunner()
-    dispose_engines()
-    reset_settings_cache()
+    with settings_env(monkeypatch, tmp_path):
+        yield CliRunner()
 
 
 def _json(runner: CliRunner, *args: str) -> object:
@@ -114,35 +107,12 @@ def test_integration_commands(runner: CliRunner, tmp_path: Path) -> None:
     assert _json(runner, "integration", "enable", "1")["ativo"] is True  # type: ignore[index]
     assert _json(runner, "integration", "list", "--loja", "2") == []
 
+    connection = ["--base-url", "https://x.example", "--access-token", "a", "--secret-access-token", "b"]
     for args in (
         ["integration", "show", "99"],
         ["integration", "enable", "99"],
-        [
-            "integration",
-            "add",
-            "--loja",
-            "99",
-            "--base-url",
-            "https://x.example",
-            "--access-token",
-            "a",
-            "--secret-access-token",
-            "b",
-        ],
-        [
-            "integration",
-            "add",
-            "--loja",
-            "1",
-            "--provider",
-            "hubspot",
-            "--base-url",
-            "https://x.example",
-            "--access-token",
-            "a",
-            "--secret-access-token",
-            "b",
-        ],
+        ["integration", "add", "--loja", "99", *connection],
+        ["integration", "add", "--loja", "1", "--provider", "hubspot", *connection],
     ):
         r = runner.invoke(app, args)
         assert r.exit_code == 2, (args, r.output)

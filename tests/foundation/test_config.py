@@ -14,7 +14,7 @@ from crmsync.cli import app as cli_app
 from crmsync.config import load_config_file
 from crmsync.services.integracoes import config_to_column
 
-from .helpers import ADMIN, Store
+from .helpers import ADMIN, Store, post_integration
 
 SPEC_EXAMPLE = Path(crmsync.__file__).parent / "examples" / "spec-config.yaml"
 
@@ -40,16 +40,8 @@ def test_spec_example_loads_as_written() -> None:
 
 
 def _integration(client: TestClient, store: Store) -> int:
-    r = client.post(
-        "/api/admin/integracoes",
-        headers=ADMIN,
-        json={
-            "id_loja": store.id,
-            "base_url": "https://api.gestaoclick.com",
-            "access_token": "a" * 12,
-            "secret_access_token": "s" * 12,
-        },
-    )
+    tokens = {"access_token": "a" * 12, "secret_access_token": "s" * 12}
+    r = post_integration(client, store.id, base_url="https://api.gestaoclick.com", **tokens)
     assert r.status_code == 201, r.text
     return int(r.json()["id"])
 
@@ -81,18 +73,8 @@ def test_config_over_the_api(client: TestClient, store: Store) -> None:
         assert client.get(url, headers=ADMIN).json() == before
 
     # A bad config at creation is refused too, and nothing is created.
-    r = client.post(
-        "/api/admin/integracoes",
-        headers=ADMIN,
-        json={
-            "id_loja": store.id,
-            "provider": "gestao_click",
-            "base_url": "https://x.example",
-            "access_token": "a",
-            "secret_access_token": "s",
-            "config": {"estrategia_padrao": "nope"},
-        },
-    )
+    bad_config = {"estrategia_padrao": "nope"}
+    r = post_integration(client, store.id, provider="gestao_click", base_url="https://x.example", config=bad_config)
     assert r.status_code == 422 and "estrategia_padrao" in r.json()["detail"]
     assert len(client.get("/api/admin/integracoes", headers=ADMIN).json()) == 1
 

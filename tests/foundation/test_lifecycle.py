@@ -11,49 +11,33 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from support.settings_env import settings_env
 from typer.testing import CliRunner
 
 from crmsync.api.app import create_app
 from crmsync.cli import app as cli_app
 from crmsync.crypto import decrypt_json
 from crmsync.db.schema import upgrade
-from crmsync.db.session import dispose_engines, session_scope
+from crmsync.db.session import session_scope
 from crmsync.db.sync import CrmIntegracao
 from crmsync.runtime.queue import reset_queue
 from crmsync.services.integracoes import credentials_hash
-from crmsync.settings import reset_settings_cache
 
-from .helpers import ADMIN, make_store
-
-ACCESS, SECRET = "gc-access-0123456789", "gc-secret-9876543210"
+from .helpers import ACCESS, ADMIN, SECRET, make_store, post_integration
 
 
 @pytest.fixture
 def db_client(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("CRMSYNC_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("CRMSYNC_DATABASE_URL", db_url)
-    monkeypatch.setenv("CRMSYNC_QUEUE_URL", f"sqlite:///{(tmp_path / 'queue.db').as_posix()}")
-    monkeypatch.setenv("CRMSYNC_SECRET_KEY", "xJ7Ob0rNwrZ0Vq3r9mOe2jvV6lE4hN8XcZ1pQ5sT7uY=")
-    monkeypatch.setenv("CRMSYNC_ADMIN_TOKEN", "admin-token-for-tests")
-    reset_settings_cache()
-    dispose_engines()
-    reset_queue()
-    upgrade(db_url)
-    with TestClient(create_app()) as c:
-        yield c
-    reset_queue()
-    dispose_engines()
-    reset_settings_cache()
+    with settings_env(monkeypatch, tmp_path, db_url, queue=True, admin=True):
+        reset_queue()
+        upgrade(db_url)
+        with TestClient(create_app()) as c:
+            yield c
+        reset_queue()
 
 
 def _integration(client: TestClient, loja_id: int) -> dict[str, Any]:
-    body = {
-        "id_loja": loja_id,
-        "base_url": "https://api.gestaoclick.com/",
-        "access_token": ACCESS,
-        "secret_access_token": SECRET,
-    }
-    r = client.post("/api/admin/integracoes", json=body, headers=ADMIN)
+    r = post_integration(client, loja_id)
     assert r.status_code == 201, r.text
     return dict(r.json())
 

@@ -7,28 +7,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.orm import Session
+from support.schema import SYNC_TABLES
 
 from crmsync.db import Base
 from crmsync.db.layout import VERSION_TABLE
 from crmsync.db.schema import downgrade, upgrade
 from crmsync.services.lojas import create_loja
 
-TABLES = {
-    "crm_lojas",
-    "clientes",
-    "produtos",
-    "vendas",
-    "venda_itens",
-    "crm_integracoes",
-    "crm_entity_links",
-    "crm_sync_log",
-    "crm_conflitos",
-    "crm_duplicatas",
-    "crm_cursores",
-    "crm_webhook_inbox",
-    "crm_itens_falhos",
-    "crm_criacoes_pendentes",
-}
+TABLES = {"crm_lojas", "clientes", "produtos", "vendas", "venda_itens"} | SYNC_TABLES
 
 
 def test_upgrade_matches_models_and_downgrade_empties(db_url: str) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from gc_helpers import CREDENTIALS
+from support.factories import closed_after
 
 from crmsync.providers.gestaoclick import GestaoClickProvider
 from crmsync.sandbox.server import SandboxServer
@@ -28,20 +29,14 @@ def sandbox() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def make_provider(settings: Settings) -> Iterator[Callable[..., GestaoClickProvider]]:
-    opened: list[GestaoClickProvider] = []
-
     def make(base_url: str, **kwargs: Any) -> GestaoClickProvider:
         kwargs.setdefault("credentials", CREDENTIALS)
         kwargs.setdefault("settings", settings)
         kwargs.setdefault("rate_limit_per_second", None)  # unpaced unless the test is about pacing
         kwargs.setdefault("daily_quota", None)
-        provider = GestaoClickProvider(base_url, **kwargs)
-        opened.append(provider)
-        return provider
+        return GestaoClickProvider(base_url, **kwargs)
 
-    yield make
-    for provider in opened:
-        provider.close()
+    yield from closed_after(make)
 
 
 @pytest.fixture

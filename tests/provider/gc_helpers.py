@@ -7,10 +7,12 @@ import os
 from typing import Any
 
 import pytest
+from support.documents import make_cpf, pf_cliente
 
 ACCESS = "sandbox-access-token"
 SECRET = "sandbox-secret-token"
 CREDENTIALS = {"access_token": ACCESS, "secret_access_token": SECRET}
+__all__ = ["ACCESS", "CREDENTIALS", "SECRET", "cliente", "make_cpf", "redis_url_or_skip"]
 
 
 def redis_url_or_skip() -> str:
@@ -26,30 +28,16 @@ def redis_url_or_skip() -> str:
     return url
 
 
-def make_cpf(n: int) -> str:
-    """The n-th valid CPF (digits only)."""
-    base = [int(d) for d in f"{(n * 7919 + 100000003) % 10**9:09d}"]
-    for length in (9, 10):
-        total = sum(d * w for d, w in zip(base, range(length + 1, 1, -1), strict=True))
-        digit = (total * 10) % 11
-        base.append(0 if digit == 10 else digit)
-    return "".join(map(str, base))
-
-
 def cliente(n: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "tipo_pessoa": "PF",
-        "nome": f"Cliente Teste {n}",
-        "cpf": make_cpf(n),
-        "email": f"cliente{n}@example.com",
-        "telefone": "+551135228899",
-        "celular": "+5596991949455",
-        "cep": "31260210",
-        "logradouro": "Rua Cassiano Campolina",
-        "numero": str(n),
-        "bairro": "Dona Clara",
-        "cidade": "Belo Horizonte",
-        "estado": "MG",
-        "ativo": True,
+    return pf_cliente(
+        n,
+        "Teste",
+        "cliente",
+        celular="+5596991949455",
+        cep="31260210",
+        logradouro="Rua Cassiano Campolina",
+        numero=str(n),
+        bairro="Dona Clara",
+        ativo=True,
         **extra,
-    }
+    )

@@ -9,9 +9,9 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 from gc_helpers import ACCESS, SECRET, cliente, make_cpf
+from support.transports import LoseAnswers
 
 from crmsync.mapping.normalize import digits
 from crmsync.providers.base import RateLimitedError
@@ -82,27 +82,6 @@ def test_lost_answers_of_creates_without_unique_keys_are_found_by_content(make_p
     assert len(set(created.values())) == n
 
 
-class _LoseTheAnswerOfOnePost(httpx.BaseTransport):
-    """The network between us and the sandbox: the next POST reaches it and is done, and its
-    answer never comes back."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.HTTPTransport()
-        self.armed = True
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = self.inner.handle_request(request)
-        if self.armed and request.method == "POST":
-            self.armed = False
-            response.read()
-            response.close()
-            raise httpx.ReadTimeout("injected: answer lost", request=request)
-        return response
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 def test_a_lost_create_is_found_among_namesakes_on_later_pages(make_provider: Make) -> None:
     """150 "Consumidor Final" already in GestãoClick: ours, created after them, is on the
     second page of the name filter. Found there, not sent again; with fewer pages allowed
@@ -111,13 +90,13 @@ def test_a_lost_create_is_found_among_namesakes_on_later_pages(make_provider: Ma
         for i in range(150):
             sb.panel_create("clientes", {"nome": "Consumidor Final", "tipo_pessoa": "PF", "cidade": f"Cidade {i}"})
         before = {str(r["id"]) for r in sb.panel_list("clientes")}
-        net = _LoseTheAnswerOfOnePost()
+        net = LoseAnswers(armed=True)
         provider = make_provider(sb.base_url, http_transport=net, create_settle_seconds=0)
         ours = provider.create("cliente", {"tipo_pessoa": "PF", "nome": "Consumidor Final", "cidade": "Campinas"})
         after_first = {str(r["id"]) for r in sb.panel_list("clientes")}
         ours_now = provider.get("cliente", ours.external_id)
 
-        short_sight = make_provider(sb.base_url, http_transport=_LoseTheAnswerOfOnePost(), create_settle_seconds=0)
+        short_sight = make_provider(sb.base_url, http_transport=LoseAnswers(armed=True), create_settle_seconds=0)
         short_sight.content_lookup_pages = 1
         with pytest.raises(CreateOutcomeUnknownError, match="homônimos demais") as unknown:
             short_sight.create("cliente", {"tipo_pessoa": "PF", "nome": "Consumidor Final", "cidade": "Recife"})

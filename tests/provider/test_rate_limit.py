@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from gc_helpers import redis_url_or_skip
+from support.processes import run_side_by_side
 
 from crmsync.sandbox.server import SandboxServer
 
@@ -32,30 +32,9 @@ def run_two_workers(tmp_path: Path, ratelimit_url: str, access: str, secret: str
     ) as sb:
         start_at = time.time() + 2.0  # both interpreters are up by then
         env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
-        procs = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    str(WORKER),
-                    sb.base_url,
-                    str(tmp_path),
-                    ratelimit_url,
-                    access,
-                    secret,
-                    str(PER_PROCESS),
-                    repr(start_at),
-                ],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=env,
-            )
-            for _ in range(2)
-        ]
-        outputs = [p.communicate(timeout=120) for p in procs]
-        for p, (_out, err) in zip(procs, outputs, strict=True):
-            assert p.returncode == 0, err[-2000:]
-        counters = [json.loads(out.strip().splitlines()[-1]) for out, _err in outputs]
+        argv = [sys.executable, str(WORKER), sb.base_url, str(tmp_path), ratelimit_url, access, secret]
+        outputs = run_side_by_side([*argv, str(PER_PROCESS), repr(start_at)], env)
+        counters = [json.loads(out.strip().splitlines()[-1]) for out in outputs]
         company = sb.stats()["companies"]["empresa-1"]
     assert company["requests_total"] == 2 * PER_PROCESS
     assert company["max_requests_in_any_1s_window"] <= 3, company

@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 from real_suitecrm import RealSuite
+from support.documents import make_cpf, pf_cliente
+from support.transports import LoseAnswers
 
 from crmsync.mapping import normalize as n
 from crmsync.providers.base import Provider
@@ -25,51 +27,9 @@ from crmsync.settings import Settings
 GC_CREDENTIALS = {"access_token": "sandbox-access-token", "secret_access_token": "sandbox-secret-token"}
 
 
-def make_cpf(n_: int) -> str:
-    """The n-th valid CPF (digits only)."""
-    base = [int(d) for d in f"{(n_ * 7919 + 100000003) % 10**9:09d}"]
-    for length in (9, 10):
-        total = sum(d * w for d, w in zip(base, range(length + 1, 1, -1), strict=True))
-        digit = (total * 10) % 11
-        base.append(0 if digit == 10 else digit)
-    return "".join(map(str, base))
-
-
 def cliente(i: int, **extra: Any) -> dict[str, Any]:
     """A canonical PF cliente every provider can hold."""
-    return {
-        "tipo_pessoa": "PF",
-        "nome": f"Cliente Contrato {i}",
-        "cpf": make_cpf(i),
-        "email": f"contrato{i}@example.com",
-        "telefone": "+551135228899",
-        "cidade": "Belo Horizonte",
-        "estado": "MG",
-        **extra,
-    }
-
-
-class LoseAnswers(httpx.BaseTransport):
-    """The network between us and the sandbox: when armed, the next POST reaches the sandbox
-    (the create happens) but its answer never comes back."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.HTTPTransport()
-        self.armed = False
-        self.lost = 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = self.inner.handle_request(request)
-        if self.armed and request.method == "POST" and not request.url.path.endswith("access_token"):
-            self.armed = False
-            self.lost += 1
-            response.read()
-            response.close()
-            raise httpx.ReadTimeout("injected: the answer was lost", request=request)
-        return response
-
-    def close(self) -> None:
-        self.inner.close()
+    return pf_cliente(i, "Contrato", "contrato", **extra)
 
 
 class HtmlProxy(httpx.BaseTransport):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,7 +18,11 @@ from typing import Any
 
 import pytest
 from db_templates import migrate
+from support.live_app import started_servers
+from support.rows import gestaoclick_store
+from support.waiting import wait_for  # noqa: F401  (the runtime tests' wait, from here)
 
+from crmsync.db.schema import upgrade
 from crmsync.db.session import dispose_engines, session_scope
 from crmsync.runtime.queue import reset_queue
 from crmsync.settings import reset_settings_cache
@@ -85,6 +88,16 @@ def make_env(tmp_path: Path, database_url: str, queue_url: str | None = None, **
     return Env(tmp_path, database_url, queue, env)
 
 
+def use_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, queue_url: str | None = None, **extra: str
+) -> Env:
+    """`make_env`'s settings for this test, applied, on `database_url` migrated to head."""
+    env = make_env(tmp_path, database_url, queue_url, **extra)
+    env.apply(monkeypatch)
+    upgrade(database_url)
+    return env
+
+
 @pytest.fixture
 def rt_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_url: str) -> Iterator[Env]:
     """SQLite database + SQLite queue in a temporary directory, migrated, fast periods."""
@@ -99,6 +112,18 @@ def rt_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_url: str) -> 
 
 def redis_queue_url() -> str:
     return f"{REDIS_URL}?queue=t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def pg_redis_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_database: Callable[[str], str]
+) -> Iterator[Callable[..., Env]]:
+    """Factory: `use_env` (with its `extra` settings) on a fresh PostgreSQL database and the
+    test Redis queue, flushed after the test (skipped without Redis, a failure under CI)."""
+    redis_available()
+    db_url, queue = fresh_database("postgresql"), redis_queue_url()
+    yield lambda **extra: use_env(monkeypatch, tmp_path, db_url, queue, **extra)
+    flush_redis_queue(queue)
 
 
 def flush_redis_queue(queue_url: str) -> None:
@@ -135,22 +160,10 @@ def make_tenant(
 ) -> Tenant:
     """A store and its GestãoClick integration pointing at `base_url`, with fresh credentials
     (a fresh company: its own rate limit and quota in the shared stores)."""
-    from crmsync.services.integracoes import create_integracao
-    from crmsync.services.lojas import create_loja
-
     access = access_token or "t-" + secrets.token_hex(8)
     secret = secret_access_token or "s-" + secrets.token_hex(12)
     with session_scope() as session:
-        loja, key = create_loja(session, nome)
-        integ = create_integracao(
-            session,
-            loja_id=loja.id,
-            provider="gestao_click",
-            base_url=base_url,
-            access_token=access,
-            secret_access_token=secret,
-            config=config or {},
-        )
+        loja, key, integ = gestaoclick_store(session, nome, base_url, access, secret, config or {})
         return Tenant(loja.id, key, integ.id, access, secret, integ.webhook_token, integ.webhook_secret or "")
 
 
@@ -175,34 +188,9 @@ def insert_cliente(loja_id: int, nome: str, email: str) -> int:
     return insert_clientes(loja_id, [(nome, email)])[0]
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, step: float = 0.05, what: str = "") -> Any:
-    """Poll until `predicate()` is truthy (no timed assertion: the timeout only bounds a hang)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-        except Exception as exc:  # the thing polled may not exist yet
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(step)
-    raise AssertionError(f"timed out waiting for {what or predicate}: last={last!r}")
-
-
 @pytest.fixture
 def api_server() -> Iterator[Callable[[], Any]]:
     """Factory: start the real app on a free port (uvicorn thread); stopped at teardown."""
     from crmsync.cli.demo import _ApiServer, _free_port
 
-    servers: list[Any] = []
-
-    def start() -> Any:
-        server = _ApiServer(_free_port())
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    yield from started_servers(lambda: _ApiServer(_free_port()))

@@ -17,7 +17,7 @@ from crmsync.db.types import utcnow
 from crmsync.runtime import install_listeners, uninstall_listeners, wait_dispatched
 from crmsync.runtime.embedded import EmbeddedRuntime
 from crmsync.sandbox.server import SandboxServer
-from runtime.conftest import Env, insert_cliente, make_tenant, wait_for
+from runtime.conftest import Env, Tenant, insert_cliente, make_tenant, use_env, wait_for
 
 
 def _free_port() -> int:
@@ -33,6 +33,17 @@ def _remote_by_email(sb: SandboxServer, email: str) -> dict[str, Any] | None:
     return None
 
 
+def _post_cliente(api: Any, tenant: Tenant, nome: str, email: str) -> int:
+    """A cliente created through the live API (as the ERP's front end would): its local id."""
+    r = httpx.post(
+        f"http://127.0.0.1:{api.port}/api/clientes",
+        headers={"Authorization": f"Bearer {tenant.api_key}"},
+        json={"nome": nome, "email": email},
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
 def test_api_create_is_pushed_automatically(rt_env: Env, api_server: Any) -> None:
     with SandboxServer(access_token="a1", secret_access_token="s1") as sb:
         tenant = make_tenant(sb.base_url, access_token="a1", secret_access_token="s1")
@@ -40,15 +51,9 @@ def test_api_create_is_pushed_automatically(rt_env: Env, api_server: Any) -> Non
         api = api_server()
         try:
             with EmbeddedRuntime(scheduler=False):
-                r = httpx.post(
-                    f"http://127.0.0.1:{api.port}/api/clientes",
-                    headers={"Authorization": f"Bearer {tenant.api_key}"},
-                    json={"nome": "Joana Automática", "email": "joana.auto@example.com"},
-                )
-                assert r.status_code == 201, r.text
+                local_id = _post_cliente(api, tenant, "Joana Automática", "joana.auto@example.com")
                 remote = wait_for(lambda: _remote_by_email(sb, "joana.auto@example.com"), what="push")
                 assert remote["nome"] == "Joana Automática"
-                local_id = r.json()["id"]
 
                 def link() -> CrmEntityLink | None:
                     with session_scope() as s:
@@ -81,13 +86,7 @@ def test_api_answers_while_crm_is_down_and_push_arrives_later(rt_env: Env, api_s
     api = api_server()
     try:
         with EmbeddedRuntime(scheduler=True):
-            r = httpx.post(
-                f"http://127.0.0.1:{api.port}/api/clientes",
-                headers={"Authorization": f"Bearer {tenant.api_key}"},
-                json={"nome": "Carlos Offline", "email": "carlos.offline@example.com"},
-            )
-            assert r.status_code == 201, r.text
-            local_id = r.json()["id"]
+            local_id = _post_cliente(api, tenant, "Carlos Offline", "carlos.offline@example.com")
             wait_dispatched()
 
             def failed_item() -> CrmItemFalho | None:
@@ -185,12 +184,8 @@ def test_api_answers_when_the_queue_itself_is_down(
 ) -> None:
     """Redis unreachable: the save is still answered (201) and kept; the push is simply not
     queued, and the periodic reconcile finds the row once the queue is back."""
-    from crmsync.db.schema import upgrade
-    from runtime.conftest import make_env
 
-    env = make_env(tmp_path, sqlite_url, f"redis://127.0.0.1:{_free_port()}/0?queue=down")
-    env.apply(monkeypatch)
-    upgrade(sqlite_url)
+    use_env(monkeypatch, tmp_path, sqlite_url, f"redis://127.0.0.1:{_free_port()}/0?queue=down")
     tenant = make_tenant("http://127.0.0.1:9", access_token="qd", secret_access_token="qds")
     install_listeners()
     api = api_server()

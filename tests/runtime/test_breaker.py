@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from crmsync.db.schema import upgrade
 from crmsync.db.session import session_scope
 from crmsync.db.sync import CrmEntityLink, CrmItemFalho
 from crmsync.providers.transport import Transport, TransportError, timeouts_tried_once
@@ -31,14 +30,7 @@ from crmsync.runtime.breaker import (
 from crmsync.runtime.state import RedisState, RuntimeState, SqliteState
 from crmsync.sandbox.hung import HungServer
 from crmsync.sandbox.server import SandboxServer
-from tests.runtime.conftest import (
-    REDIS_URL,
-    insert_clientes,
-    make_env,
-    make_tenant,
-    redis_available,
-    wait_for,
-)
+from tests.runtime.conftest import REDIS_URL, insert_clientes, make_tenant, redis_available, use_env, wait_for
 
 TIMED_OUT = {"requests_sent": 1, "timeouts": 1, "by_status": {}}
 REFUSED = {"requests_sent": 1, "by_status": {"401": 1}}
@@ -151,9 +143,7 @@ def test_a_store_whose_credentials_are_refused_stops_asking_until_they_change(
     from crmsync.runtime.jobs import enqueue_push, retry_failed
     from crmsync.services.integracoes import update_connection
 
-    env = make_env(tmp_path, sqlite_url)
-    env.apply(monkeypatch)
-    upgrade(sqlite_url)
+    use_env(monkeypatch, tmp_path, sqlite_url)
     uninstall_listeners()
     with SandboxServer(access_token="bk1", secret_access_token="sbk1", rate_limit=0) as sb:
         store = make_tenant(sb.base_url, access_token="errado", secret_access_token="errado-tambem")
@@ -188,9 +178,7 @@ def test_a_hung_store_opens_its_breaker_after_one_timeout_and_a_probe_closes_it(
 
     # The hung CRM costs one whole timeout; 0.5 s was also short enough for the real sandbox's
     # answers to miss on a loaded machine (the breaker then opened again after the recovery).
-    env = make_env(tmp_path, sqlite_url, CRMSYNC_HTTP_TIMEOUT_SECONDS="5")
-    env.apply(monkeypatch)
-    upgrade(sqlite_url)
+    use_env(monkeypatch, tmp_path, sqlite_url, CRMSYNC_HTTP_TIMEOUT_SECONDS="5")
     uninstall_listeners()
     with (
         HungServer() as hung,

@@ -10,6 +10,7 @@ can only happen if it was never starved; `wait_for` timeouts only bound a hang.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from crmsync.db.schema import upgrade
 from crmsync.db.session import session_scope
 from crmsync.db.sync import CrmEntityLink
 from crmsync.runtime.fairness import (
@@ -34,12 +34,10 @@ from crmsync.runtime.state import SqliteState
 from crmsync.sandbox.hung import HungServer
 from crmsync.sandbox.server import SandboxServer
 from tests.runtime.conftest import (
-    flush_redis_queue,
+    Env,
     insert_clientes,
-    make_env,
     make_tenant,
-    redis_available,
-    redis_queue_url,
+    use_env,
     wait_for,
 )
 from tests.runtime.workers import WorkerProcess
@@ -129,9 +127,7 @@ def test_a_hung_store_takes_one_worker_and_the_other_keeps_flowing_sqlite(
     from crmsync.runtime import EmbeddedRuntime, uninstall_listeners
     from crmsync.runtime.queue import get_state
 
-    env = make_env(tmp_path, sqlite_url, **HANG)
-    env.apply(monkeypatch)
-    upgrade(sqlite_url)
+    use_env(monkeypatch, tmp_path, sqlite_url, **HANG)
     uninstall_listeners()
     with (
         HungServer() as hung,
@@ -162,16 +158,11 @@ def test_a_hung_store_takes_one_worker_and_the_other_keeps_flowing_sqlite(
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_a_hung_store_takes_one_worker_and_the_other_keeps_flowing_postgres_redis(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_database: Any
+    tmp_path: Path, pg_redis_env: Callable[..., Env]
 ) -> None:
     from crmsync.runtime import uninstall_listeners
 
-    redis_available()
-    db_url = fresh_database("postgresql")
-    queue = redis_queue_url()
-    env = make_env(tmp_path, db_url, queue, **HANG)
-    env.apply(monkeypatch)
-    upgrade(db_url)
+    env = pg_redis_env(**HANG)
     uninstall_listeners()
     workers: list[WorkerProcess] = []
     try:
@@ -192,7 +183,6 @@ def test_a_hung_store_takes_one_worker_and_the_other_keeps_flowing_postgres_redi
     finally:
         for w in workers:
             w.kill()
-        flush_redis_queue(queue)
 
 
 # ----------------------------------------------------------------------------- manual runs as jobs
@@ -203,9 +193,7 @@ def test_manual_sync_from_the_api_is_a_job_with_a_readable_status(
 ) -> None:
     from crmsync.runtime import EmbeddedRuntime
 
-    env = make_env(tmp_path, sqlite_url)
-    env.apply(monkeypatch)
-    upgrade(sqlite_url)
+    use_env(monkeypatch, tmp_path, sqlite_url)
     with SandboxServer(access_token="fm1", secret_access_token="sfm1", rate_limit=0) as sb:
         store = make_tenant(sb.base_url, nome="Loja Manual", access_token="fm1", secret_access_token="sfm1")
         other = make_tenant(sb.base_url, nome="Outra Loja")
@@ -250,9 +238,7 @@ def test_a_manual_run_waits_for_its_integrations_turn(
     from crmsync.runtime.queue import get_state
     from crmsync.services.sync import ProviderUnavailableError, push_record
 
-    env = make_env(tmp_path, sqlite_url, CRMSYNC_MANUAL_TURN_WAIT_SECONDS="0.2")
-    env.apply(monkeypatch)
-    upgrade(sqlite_url)
+    use_env(monkeypatch, tmp_path, sqlite_url, CRMSYNC_MANUAL_TURN_WAIT_SECONDS="0.2")
     with SandboxServer(access_token="fw1", secret_access_token="sfw1", rate_limit=0) as sb:
         store = make_tenant(sb.base_url, access_token="fw1", secret_access_token="sfw1")
         (cid,) = insert_clientes(store.loja_id, [("Bia Espera", "bia@example.com")])

@@ -4,23 +4,20 @@ gracefully (exit code 0)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from crmsync.db.schema import upgrade
 from crmsync.db.session import session_scope
 from crmsync.db.sync import CrmEntityLink
 from crmsync.sandbox.server import SandboxServer
 from runtime.conftest import (
-    flush_redis_queue,
+    Env,
     insert_clientes,
-    make_env,
     make_tenant,
-    redis_available,
-    redis_queue_url,
     wait_for,
 )
 from runtime.workers import WorkerProcess
@@ -30,18 +27,11 @@ N = 16
 
 @pytest.mark.redis
 @pytest.mark.postgres
-def test_two_workers_on_redis_and_postgres_share_the_work(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_database: Any
-) -> None:
+def test_two_workers_on_redis_and_postgres_share_the_work(tmp_path: Path, pg_redis_env: Callable[..., Env]) -> None:
     from crmsync.runtime.jobs import enqueue_push
     from crmsync.runtime.queue import get_state
 
-    redis_available()
-    db_url = fresh_database("postgresql")
-    queue = redis_queue_url()
-    env = make_env(tmp_path, db_url, queue)
-    env.apply(monkeypatch)
-    upgrade(db_url)
+    env = pg_redis_env()
     workers: list[WorkerProcess] = []
     try:
         with SandboxServer(access_token="so1", secret_access_token="sso1", rate_limit=3) as sb:
@@ -78,7 +68,6 @@ def test_two_workers_on_redis_and_postgres_share_the_work(
     finally:
         for w in workers:
             w.kill()
-        flush_redis_queue(queue)
 
 
 def test_sigterm_lets_the_running_job_finish_and_leaves_the_rest_queued(rt_env: Any, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
+from support.rows import failed_push
 from typer.testing import CliRunner
 
 from crmsync.cli import app as cli_app
@@ -19,17 +20,7 @@ from runtime.conftest import Env, make_tenant
 
 def _failed_item(tenant: Any, entity_id: int, status: str = "falhou") -> int:
     with session_scope() as s:
-        item = CrmItemFalho(
-            id_loja=tenant.loja_id,
-            id_integracao=tenant.integracao_id,
-            entity_type="cliente",
-            direcao="push",
-            chave=f"local:{entity_id}",
-            entity_id=entity_id,
-            status=status,
-            tentativas=8,
-            ultimo_erro="HTTP 422: e-mail inválido",
-        )
+        item = failed_push(tenant.loja_id, tenant.integracao_id, entity_id, status, 8, "HTTP 422: e-mail inválido")
         s.add(item)
         s.flush()
         return int(item.id)

@@ -4,25 +4,18 @@ own daily quota. A single-company sandbox behaves as before."""
 
 from __future__ import annotations
 
-import os
-import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 import pytest
+from support.processes import sandbox_process
 
 from crmsync.sandbox import CompanyCredentials, SandboxServer, numbered_companies
 
 A = CompanyCredentials("tok-a", "sec-a", "loja-a")
 B = CompanyCredentials("tok-b", "sec-b", "loja-b")
-
-# The process exits in about 1 s; on a loaded machine its interpreter teardown (every module
-# that `python -m crmsync.sandbox` imported) can take many times that. The wait ends as soon
-# as it exits: the deadline only bounds a hang.
-EXIT_DEADLINE = 120
 
 
 def _h(c: CompanyCredentials) -> dict[str, str]:
@@ -85,34 +78,18 @@ def test_persisted_companies_keep_their_data_apart(tmp_path: Path) -> None:
 
 
 def test_cli_declares_companies() -> None:
-    cmd = [sys.executable, "-m", "crmsync.sandbox", "--port", "0", "--rate-limit", "0", "--records", "3"]
-    cmd += ["--company", "loja-x:tok-x:segredo-x", "--companies", "2"]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-    )
-    try:
-        assert proc.stdout is not None
-        lines = [proc.stdout.readline()]
-        while "Ctrl-C" not in lines[-1]:
-            lines.append(proc.stdout.readline())
-        output = "".join(lines)
-        match = re.search(r"(http://127\.0\.0\.1:\d+)", output)
-        assert match, output
+    args = ["--port", "0", "--rate-limit", "0", "--records", "3", "--company", "loja-x:tok-x:segredo-x"]
+    with sandbox_process(*args, "--companies", "2") as sandbox:
+        output = sandbox.output
         assert "loja-x" in output and "empresa-2" in output and "segredo-x" not in output
         x = {"access-token": "tok-x", "secret-access-token": "segredo-x"}
         second = {"access-token": "sandbox-access-token-2", "secret-access-token": "sandbox-secret-token-2"}
-        with httpx.Client(base_url=match.group(1)) as c:
+        with httpx.Client(base_url=sandbox.base_url) as c:
             assert c.get("/clientes", headers=x).json()["meta"]["total_registros"] == 3
             made = c.post("/clientes", json={"tipo_pessoa": "PF", "nome": "Só da empresa 2"}, headers=second)
             assert made.status_code == 200
             assert c.get("/clientes", headers=x).json()["meta"]["total_registros"] == 3
             assert c.get("/clientes", headers=second).json()["meta"]["total_registros"] == 4
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=EXIT_DEADLINE) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     bad = subprocess.run(
         [sys.executable, "-m", "crmsync.sandbox", "--company", "sem-tokens"], capture_output=True, text=True
     )

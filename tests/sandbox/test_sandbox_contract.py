@@ -97,9 +97,8 @@ VENDA_DOC_KEYS = {
     "produtos",
     "servicos",
 }
-META_A = [
-    "total_registros",
-    "total_da_pagina",
+# The two shapes of GestãoClick's `meta` (in this order), sharing their navigation tail.
+_META_NAVIGATION = [
     "pagina_atual",
     "limite_por_pagina",
     "pagina_anterior",
@@ -107,17 +106,8 @@ META_A = [
     "proxima_pagina",
     "proxima_url",
 ]
-META_B = [
-    "total_registros",
-    "total_paginas",
-    "total_registros_pagina",
-    "pagina_atual",
-    "limite_por_pagina",
-    "pagina_anterior",
-    "url_anterior",
-    "proxima_pagina",
-    "proxima_url",
-]
+META_A = ["total_registros", "total_da_pagina", *_META_NAVIGATION]
+META_B = ["total_registros", "total_paginas", "total_registros_pagina", *_META_NAVIGATION]
 
 
 def ok(response: httpx.Response) -> Any:

@@ -18,12 +18,16 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "Accept": "application/vnd.api+json"}
 
 
+def _token(suite: SuiteCrmSandboxServer, grant_type: str, *, as_json: bool = False, **fields: str) -> httpx.Response:
+    """A token request as a client sends it: this sandbox's client id and secret unless `fields` say otherwise."""
+    body = {"grant_type": grant_type, "client_id": suite.client_id, "client_secret": suite.client_secret, **fields}
+    if as_json:
+        return httpx.post(suite.base_url + TOKEN, json=body)
+    return httpx.post(suite.base_url + TOKEN, data=body)
+
+
 def test_client_credentials_as_form_and_as_json(suite: SuiteCrmSandboxServer) -> None:
-    creds = {"grant_type": "client_credentials", "client_id": suite.client_id, "client_secret": suite.client_secret}
-    for answer in (
-        httpx.post(suite.base_url + TOKEN, data=creds),
-        httpx.post(suite.base_url + TOKEN, json=creds),
-    ):
+    for answer in (_token(suite, "client_credentials"), _token(suite, "client_credentials", as_json=True)):
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert body["token_type"] == "Bearer"
@@ -43,61 +47,25 @@ def test_client_credentials_through_http_basic(suite: SuiteCrmSandboxServer) -> 
 
 
 def test_password_grant_and_refresh_token(suite: SuiteCrmSandboxServer) -> None:
-    answer = httpx.post(
-        suite.base_url + TOKEN,
-        json={
-            "grant_type": "password",
-            "client_id": suite.client_id,
-            "client_secret": suite.client_secret,
-            "username": suite.config.username,
-            "password": suite.config.password,
-        },
-    )
+    config = suite.config
+    answer = _token(suite, "password", as_json=True, username=config.username, password=config.password)
     assert answer.status_code == 200, answer.text
     refresh = answer.json()["refresh_token"]
-    renewed = httpx.post(
-        suite.base_url + TOKEN,
-        data={
-            "grant_type": "refresh_token",
-            "client_id": suite.client_id,
-            "client_secret": suite.client_secret,
-            "refresh_token": refresh,
-        },
-    )
+    renewed = _token(suite, "refresh_token", refresh_token=refresh)
     assert renewed.status_code == 200, renewed.text
     assert httpx.get(suite.base_url + LIST, headers=_bearer(renewed.json()["access_token"])).status_code == 200
-    reused = httpx.post(
-        suite.base_url + TOKEN,
-        data={
-            "grant_type": "refresh_token",
-            "client_id": suite.client_id,
-            "client_secret": suite.client_secret,
-            "refresh_token": refresh,
-        },
-    )
+    reused = _token(suite, "refresh_token", refresh_token=refresh)
     assert reused.status_code == 401  # a refresh token is good for one renewal
 
 
 def test_wrong_password_is_invalid_grant(suite: SuiteCrmSandboxServer) -> None:
-    answer = httpx.post(
-        suite.base_url + TOKEN,
-        data={
-            "grant_type": "password",
-            "client_id": suite.client_id,
-            "client_secret": suite.client_secret,
-            "username": suite.config.username,
-            "password": "wrong",
-        },
-    )
+    answer = _token(suite, "password", username=suite.config.username, password="wrong")
     assert answer.status_code == 400
     assert answer.json()["error"] == "invalid_grant"
 
 
 def test_wrong_secret_is_invalid_client_and_never_echoed(suite: SuiteCrmSandboxServer) -> None:
-    answer = httpx.post(
-        suite.base_url + TOKEN,
-        data={"grant_type": "client_credentials", "client_id": suite.client_id, "client_secret": "leaked-guess-123"},
-    )
+    answer = _token(suite, "client_credentials", client_secret="leaked-guess-123")
     assert answer.status_code == 401
     assert answer.json()["error"] == "invalid_client"
     assert "leaked-guess-123" not in answer.text
@@ -180,10 +148,7 @@ def test_a_rotated_secret_refuses_the_old_one_and_its_tokens(suite: SuiteCrmSand
     old_secret, token = suite.client_secret, suite.access_token()
     suite.rotate_client_secret("nova-senha-123")
     assert httpx.get(suite.base_url + LIST, headers=_bearer(token)).status_code == 401
-    refused = httpx.post(
-        suite.base_url + TOKEN,
-        data={"grant_type": "client_credentials", "client_id": suite.client_id, "client_secret": old_secret},
-    )
+    refused = _token(suite, "client_credentials", client_secret=old_secret)
     assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
     assert suite.client_secret == "nova-senha-123"
     assert httpx.get(suite.base_url + LIST, headers=_bearer(suite.access_token())).status_code == 200

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import typer
+from support.processes import sandbox_process
 from typer.testing import CliRunner
 
 from crmsync.cli.sandbox import register
@@ -20,11 +17,6 @@ from crmsync.sandbox.suitecrm.seed import seed_store
 from crmsync.sandbox.suitecrm.store import SuiteCrmStore
 
 UFS = {"MG", "SP", "RJ", "PR", "RS", "BA", "PE", "CE", "DF", "GO", "AM", "PA", "SC", "ES"}
-
-# The process exits in about 1 s; on a loaded machine its interpreter teardown (every module
-# that `python -m crmsync.sandbox` imported) can take many times that. The wait ends as soon
-# as it exits: the deadline only bounds a hang.
-EXIT_DEADLINE = 120
 
 
 def _cpf_ok(value: str) -> bool:
@@ -131,39 +123,11 @@ def test_command_options_and_bad_values() -> None:
 
 
 def test_runs_as_a_separate_process_until_ctrl_c() -> None:
-    cmd = [
-        sys.executable,
-        "-m",
-        "crmsync.sandbox",
-        "--provider",
-        "suitecrm",
-        "--port",
-        "0",
-        "--records",
-        "4",
-        "--seed",
-        "2",
-        "--client-id",
-        "loja-1",
-        "--client-secret",
-        "super-secret-value",
-        "--token-ttl",
-        "120",
-        "--custom-fields",
-        "Contacts:documento_c;Accounts:cnpj_c",
-    ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        match = re.search(r"(http://127\.0\.0\.1:\d+)", first)
-        assert match, first + (proc.stderr.read() if proc.stderr and proc.poll() is not None else "")
-        base = match.group(1)
-        lines = [first]
-        while "Ctrl-C" not in lines[-1]:
-            lines.append(proc.stdout.readline())
-        output = "".join(lines)
+    args = ["--provider", "suitecrm", "--port", "0", "--records", "4", "--seed", "2", "--client-id", "loja-1"]
+    args += ["--client-secret", "super-secret-value", "--token-ttl", "120"]
+    with sandbox_process(*args, "--custom-fields", "Contacts:documento_c;Accounts:cnpj_c") as sandbox:
+        base, output = sandbox.base_url, sandbox.output
+        assert base in sandbox.lines[0]
         assert "super-secret-value" not in output and "supe…" in output
         assert "Contacts: 4" in output
         token = httpx.post(
@@ -183,9 +147,3 @@ def test_runs_as_a_separate_process_until_ctrl_c() -> None:
             headers={"Authorization": f"Bearer {token['access_token']}"},
         ).json()
         assert set(contact["data"][0]["attributes"]) == {"documento_c"}
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=EXIT_DEADLINE) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()

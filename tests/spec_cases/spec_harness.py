@@ -144,25 +144,18 @@ class World:
         return self.sandbox.panel_list(recurso)
 
     # ----------------------------------------------------------------- sync tables
-    def link_for_local(self, entity_id: int, entity_type: str = "cliente") -> str | None:
+    def _link_column(self, wanted: Any, entity_type: str, *where: Any) -> Any:
+        """One column of this store's link of `entity_type` that matches `where`."""
+        scope = (CrmEntityLink.id_loja == self.loja_id, CrmEntityLink.entity_type == entity_type)
         with session_scope() as s:
-            return s.scalar(
-                select(CrmEntityLink.external_id).where(
-                    CrmEntityLink.id_loja == self.loja_id,
-                    CrmEntityLink.entity_type == entity_type,
-                    CrmEntityLink.entity_id == entity_id,
-                )
-            )
+            return s.scalar(select(wanted).where(*scope, *where))
+
+    def link_for_local(self, entity_id: int, entity_type: str = "cliente") -> str | None:
+        return self._link_column(CrmEntityLink.external_id, entity_type, CrmEntityLink.entity_id == entity_id)
 
     def link_for_external(self, external_id: str, entity_type: str = "cliente") -> int | None:
-        with session_scope() as s:
-            return s.scalar(
-                select(CrmEntityLink.entity_id).where(
-                    CrmEntityLink.id_loja == self.loja_id,
-                    CrmEntityLink.entity_type == entity_type,
-                    CrmEntityLink.external_id == str(external_id),
-                )
-            )
+        found = CrmEntityLink.external_id == str(external_id)
+        return self._link_column(CrmEntityLink.entity_id, entity_type, found)
 
     def count_links(self, entity_type: str = "cliente") -> int:
         with session_scope() as s:

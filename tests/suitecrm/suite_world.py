@@ -4,7 +4,9 @@ an engine world (one store, one integration with provider "suitecrm") over real 
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 # The engine tests' world helper (a store, an integration, user actions on the local side).
 sys.path.insert(0, str(Path(__file__).parents[1] / "engine"))
 from engine_world import World, make_world
+from real_suitecrm import real_suite
+from support.factories import closed_after
 
 from crmsync.config import parse_config
 from crmsync.db.session import get_sessionmaker
@@ -40,19 +44,13 @@ def suite() -> Iterator[SuiteCrmSandboxServer]:
 
 @pytest.fixture
 def make_suite_provider(settings: Settings) -> Iterator[Callable[..., SuiteCrmProvider]]:
-    opened: list[SuiteCrmProvider] = []
-
     def make(sb: SuiteCrmSandboxServer, **kwargs: Any) -> SuiteCrmProvider:
         kwargs.setdefault("credentials", {"client_id": sb.client_id, "client_secret": sb.client_secret})
         kwargs.setdefault("settings", settings)
         kwargs.setdefault("rate_limit_per_second", None)
-        provider = SuiteCrmProvider(sb.base_url, **kwargs)
-        opened.append(provider)
-        return provider
+        return SuiteCrmProvider(sb.base_url, **kwargs)
 
-    yield make
-    for provider in opened:
-        provider.close()
+    yield from closed_after(make)
 
 
 @pytest.fixture
@@ -109,3 +107,54 @@ def suite_world(sf: sessionmaker[Session], suite: SuiteCrmSandboxServer, setting
     as_suitecrm(sf, world, suite.base_url)
     suite.reset_stats()
     yield SuiteWorld(world, suite, settings)
+
+
+@dataclass
+class Target:
+    """A SuiteCRM under test, and how to look into its database behind the API."""
+
+    name: str
+    base_url: str
+    credentials: dict[str, str]
+    email_rows: Callable[[str, str], list[tuple[str, int]]]
+    bean: Callable[[str, str], dict[str, Any]]
+    tag: str
+
+
+def suite_target(kind: str) -> Iterator[Target]:
+    """A fixture's body (`yield from`): the SuiteCRM a test runs against, "standin" (a sandbox
+    of its own) or "real" (skips unless SUITECRM_URL and its credentials are set)."""
+    forget_all_tokens()
+    if kind == "real":
+        real = real_suite()
+
+        def real_bean(module: str, bean_id: str) -> dict[str, Any]:
+            table = {"Contacts": "contacts", "Accounts": "accounts"}[module]
+            cstm, field = {"Contacts": ("contacts_cstm", "cpf_c"), "Accounts": ("accounts_cstm", "cnpj_c")}[module]
+            rows = real.query(
+                f"SELECT t.deleted, c.{field} FROM {table} t LEFT JOIN {cstm} c ON c.id_c = t.id WHERE t.id = %s",
+                bean_id,
+            )
+            return {"deleted": str(rows[0][0]), field: rows[0][1]} if rows else {}
+
+        yield Target("real", real.base_url, real.credentials, real.email_rows, real_bean, real.tag)
+        real.retire()
+        forget_all_tokens()
+        return
+    with SuiteCrmSandboxServer(seed=0) as sb:
+
+        def rows(module: str, bean_id: str) -> list[tuple[str, int]]:
+            return [(r["email_address"], int(r["primary"])) for r in sb.store.emails.live(module, bean_id)]
+
+        def bean(module: str, bean_id: str) -> dict[str, Any]:
+            return sb.store.get(module, bean_id, include_deleted=True)
+
+        yield Target(
+            "standin",
+            sb.base_url,
+            {"client_id": sb.client_id, "client_secret": sb.client_secret},
+            rows,
+            bean,
+            uuid.uuid4().hex[:10],
+        )
+    forget_all_tokens()

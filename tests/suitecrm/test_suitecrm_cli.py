@@ -8,27 +8,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.settings_env import settings_env
 from typer.testing import CliRunner
 
 from crmsync.cli import app
 from crmsync.crypto import decrypt_json
-from crmsync.db.session import dispose_engines, get_sessionmaker
+from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmIntegracao
-from crmsync.settings import reset_settings_cache
 
 SECRET = "suite-secret-0123456789"
 
 
 @pytest.fixture
 def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("CRMSYNC_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("CRMSYNC_DATABASE_URL", f"sqlite:///{(tmp_path / 'cli.db').as_posix()}")
-    monkeypatch.setenv("CRMSYNC_SECRET_KEY", "xJ7Ob0rNwrZ0Vq3r9mOe2jvV6lE4hN8XcZ1pQ5sT7uY=")
-    reset_settings_cache()
-    dispose_engines()
-    yield CliRunner()
-    dispose_engines()
-    reset_settings_cache()
+    with settings_env(monkeypatch, tmp_path):
+        yield CliRunner()
 
 
 def test_integration_add_suitecrm(runner: CliRunner, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from support.settings_env import settings_env
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
@@ -20,31 +21,22 @@ from real_suitecrm import real_suite
 
 from crmsync.cli import app
 from crmsync.crypto import decrypt_json
-from crmsync.db.session import dispose_engines, get_sessionmaker
+from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmIntegracao
 from crmsync.providers.suitecrm.auth import forget_all_tokens
 from crmsync.sandbox.server import SandboxServer
 from crmsync.sandbox.suitecrm import SuiteCrmSandboxServer
-from crmsync.settings import reset_settings_cache
 
 ADMIN = {"Authorization": "Bearer admin-token-for-tests"}
 
 
 @pytest.fixture
 def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("CRMSYNC_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("CRMSYNC_DATABASE_URL", f"sqlite:///{(tmp_path / 'cli.db').as_posix()}")
-    monkeypatch.setenv("CRMSYNC_QUEUE_URL", f"sqlite:///{(tmp_path / 'queue.db').as_posix()}")
-    monkeypatch.setenv("CRMSYNC_SECRET_KEY", "xJ7Ob0rNwrZ0Vq3r9mOe2jvV6lE4hN8XcZ1pQ5sT7uY=")
-    monkeypatch.setenv("CRMSYNC_ADMIN_TOKEN", "admin-token-for-tests")
-    reset_settings_cache()
-    dispose_engines()
-    forget_all_tokens()
-    r = CliRunner()
-    assert r.invoke(app, ["loja", "add", "--nome", "Loja"]).exit_code == 0
-    yield r
-    dispose_engines()
-    reset_settings_cache()
+    with settings_env(monkeypatch, tmp_path, queue=True, admin=True):
+        forget_all_tokens()
+        r = CliRunner()
+        assert r.invoke(app, ["loja", "add", "--nome", "Loja"]).exit_code == 0
+        yield r
     forget_all_tokens()
 
 

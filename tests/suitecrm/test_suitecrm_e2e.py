@@ -15,6 +15,7 @@ from suite_world import SuiteWorld
 import crmsync.engine.pull as engine_pull
 from crmsync.db.local import Cliente
 from crmsync.db.sync import CrmConflito, CrmEntityLink, CrmItemFalho
+from crmsync.engine import SyncEngine
 
 SPEC_CONFIG = yaml.safe_load((Path(__file__).parents[2] / "crmsync/examples/spec-config.yaml").read_text())
 
@@ -136,12 +137,19 @@ def test_person_turned_company_moves_without_a_duplicate(suite_world: SuiteWorld
     assert env.writes() == before and w.link_of("cliente", cid).external_id == new  # type: ignore[union-attr]
 
 
+def _six_synced_one_deleted_in_the_crm(suite_world: SuiteWorld, email_user: str, deleted: int) -> list[int]:
+    """Six clientes synced, then the `deleted`-th deleted in SuiteCRM's own panel: their local ids."""
+    w = suite_world.world
+    ids = [w.add_cliente(nome=f"Cliente {i}", email=f"{email_user}{i}@x.com") for i in range(6)]
+    assert suite_world.engine().sync(["cliente"]).success
+    module, bean = _bean(w.link_of("cliente", ids[deleted]).external_id)  # type: ignore[union-attr]
+    suite_world.sb.panel_delete(module, bean)
+    return ids
+
+
 def test_remote_deletes_are_found_by_the_full_scan(suite_world: SuiteWorld) -> None:
-    env, w, sb = suite_world, suite_world.world, suite_world.sb
-    ids = [w.add_cliente(nome=f"Cliente {i}", email=f"c{i}@x.com") for i in range(6)]
-    assert env.engine().sync(["cliente"]).success
-    module, bean = _bean(w.link_of("cliente", ids[0]).external_id)  # type: ignore[union-attr]
-    sb.panel_delete(module, bean)
+    env, w = suite_world, suite_world.world
+    ids = _six_synced_one_deleted_in_the_crm(suite_world, "c", 0)
     incremental = env.engine().pull("cliente")
     assert incremental.success and w.get(Cliente, ids[0]).deletado_em is None  # not listed: unseen
     full = env.engine().pull("cliente", full=True)
@@ -151,13 +159,20 @@ def test_remote_deletes_are_found_by_the_full_scan(suite_world: SuiteWorld) -> N
     assert all(w.get(Cliente, i).deletado_em is None for i in ids[1:])
 
 
-def test_revoked_secret_is_one_clear_error_not_one_per_record(suite_world: SuiteWorld) -> None:
-    env, w, sb = suite_world, suite_world.world, suite_world.sb
+def _engine_with_a_rotated_secret(suite_world: SuiteWorld, email_user: str, old_secret: str) -> SyncEngine:
+    """Five local clientes; the CRM's client secret rotated and its tokens revoked; an engine
+    that still holds `old_secret`."""
+    w, sb = suite_world.world, suite_world.sb
     for i in range(5):
-        w.add_cliente(nome=f"Cliente {i}", email=f"r{i}@x.com")
+        w.add_cliente(nome=f"Cliente {i}", email=f"{email_user}{i}@x.com")
     sb.state.config.client_secret = "rotated-secret"
     sb.revoke_tokens()
-    engine = env.engine(credentials={"client_id": sb.client_id, "client_secret": "old-secret-123"})
+    return suite_world.engine(credentials={"client_id": sb.client_id, "client_secret": old_secret})
+
+
+def test_revoked_secret_is_one_clear_error_not_one_per_record(suite_world: SuiteWorld) -> None:
+    sb = suite_world.sb
+    engine = _engine_with_a_rotated_secret(suite_world, "r", "old-secret-123")
     pulled = engine.pull("cliente")
     assert not pulled.success
     assert "invalid_client" in (pulled.message or "") and "/Api/access_token" in (pulled.message or "")
@@ -182,12 +197,8 @@ def test_stamp_window_starts_at_the_minute(suite_world: SuiteWorld) -> None:
 
 
 def test_revoked_secret_on_push_is_one_error_not_a_failed_item_per_record(suite_world: SuiteWorld) -> None:
-    env, w, sb = suite_world, suite_world.world, suite_world.sb
-    for i in range(5):
-        w.add_cliente(nome=f"Cliente {i}", email=f"s{i}@x.com")
-    sb.state.config.client_secret = "rotated-secret"
-    sb.revoke_tokens()
-    engine = env.engine(credentials={"client_id": sb.client_id, "client_secret": "old-secret-456"})
+    w, sb = suite_world.world, suite_world.sb
+    engine = _engine_with_a_rotated_secret(suite_world, "s", "old-secret-456")
     pushed = engine.push("cliente")
     assert pushed.erros == 1 and pushed.total == 1  # stopped at the first refusal
     message = pushed.itens[0].message or ""
@@ -201,10 +212,7 @@ def test_remote_deletes_are_found_by_the_hourly_id_scan(
     suite_world: SuiteWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env, w, sb = suite_world, suite_world.world, suite_world.sb
-    ids = [w.add_cliente(nome=f"Cliente {i}", email=f"d{i}@x.com") for i in range(6)]
-    assert env.engine().sync(["cliente"]).success
-    module, bean = _bean(w.link_of("cliente", ids[2]).external_id)  # type: ignore[union-attr]
-    sb.panel_delete(module, bean)
+    ids = _six_synced_one_deleted_in_the_crm(suite_world, "d", 2)
     within_the_hour = env.engine().pull("cliente")
     assert within_the_hour.success and w.get(Cliente, ids[2]).deletado_em is None  # not due yet
     monkeypatch.setattr(engine_pull, "ID_SCAN_SECONDS", 0)  # an hour later

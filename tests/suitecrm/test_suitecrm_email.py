@@ -5,53 +5,24 @@ reason the provider needs its own route: a plain PATCH of ``email1`` is ignored 
 from __future__ import annotations
 
 import sys
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from real_suitecrm import real_suite
+from suite_world import Target, suite_target
 
 from crmsync.providers.suitecrm import SuiteCrmProvider
-from crmsync.providers.suitecrm.auth import forget_all_tokens
-from crmsync.sandbox.suitecrm import SuiteCrmSandboxServer
 from crmsync.settings import Settings
 
-
-@dataclass
-class Crm:
-    name: str
-    base_url: str
-    credentials: dict[str, str]
-    email_rows: Callable[[str, str], list[tuple[str, int]]]
-    tag: str
+Crm = Target
 
 
 @pytest.fixture(params=["standin", "real"])
 def crm(request: pytest.FixtureRequest) -> Iterator[Crm]:
-    forget_all_tokens()
-    if request.param == "real":
-        real = real_suite()
-        yield Crm("real", real.base_url, real.credentials, real.email_rows, real.tag)
-        real.retire()
-        return
-    with SuiteCrmSandboxServer(seed=0) as sb:
-
-        def rows(module: str, bean_id: str) -> list[tuple[str, int]]:
-            return [(r["email_address"], int(r["primary"])) for r in sb.store.emails.live(module, bean_id)]
-
-        yield Crm(
-            "standin",
-            sb.base_url,
-            {"client_id": sb.client_id, "client_secret": sb.client_secret},
-            rows,
-            uuid.uuid4().hex[:10],
-        )
-    forget_all_tokens()
+    yield from suite_target(request.param)
 
 
 @pytest.fixture

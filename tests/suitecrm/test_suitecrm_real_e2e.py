@@ -9,77 +9,30 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 from sqlalchemy.orm import Session, sessionmaker
-from suite_world import as_suitecrm
+from suite_world import Target, as_suitecrm, suite_target
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from engine_world import World, make_world
-from real_suitecrm import real_suite
+from support.documents import cpf_from
 
 from crmsync.config import parse_config
 from crmsync.db.local import Cliente
 from crmsync.engine import RunOptions, SyncEngine
 from crmsync.providers.suitecrm import SuiteCrmProvider
-from crmsync.providers.suitecrm.auth import forget_all_tokens
-from crmsync.sandbox.suitecrm import SuiteCrmSandboxServer
 from crmsync.settings import Settings
 
 SPEC_CONFIG = yaml.safe_load((Path(__file__).parents[2] / "crmsync/examples/spec-config.yaml").read_text())
 
 
-@dataclass
-class Target:
-    name: str
-    base_url: str
-    credentials: dict[str, str]
-    email_rows: Callable[[str, str], list[tuple[str, int]]]
-    bean: Callable[[str, str], dict[str, Any]]
-    tag: str
-
-
 @pytest.fixture(params=["standin", "real"])
 def target(request: pytest.FixtureRequest) -> Iterator[Target]:
-    forget_all_tokens()
-    if request.param == "real":
-        real = real_suite()
-
-        def real_bean(module: str, bean_id: str) -> dict[str, Any]:
-            table = {"Contacts": "contacts", "Accounts": "accounts"}[module]
-            cstm, field = {"Contacts": ("contacts_cstm", "cpf_c"), "Accounts": ("accounts_cstm", "cnpj_c")}[module]
-            rows = real.query(
-                f"SELECT t.deleted, c.{field} FROM {table} t LEFT JOIN {cstm} c ON c.id_c = t.id WHERE t.id = %s",
-                bean_id,
-            )
-            return {"deleted": str(rows[0][0]), field: rows[0][1]} if rows else {}
-
-        yield Target("real", real.base_url, real.credentials, real.email_rows, real_bean, real.tag)
-        real.retire()
-        forget_all_tokens()
-        return
-    with SuiteCrmSandboxServer(seed=0) as sb:
-
-        def rows(module: str, bean_id: str) -> list[tuple[str, int]]:
-            return [(r["email_address"], int(r["primary"])) for r in sb.store.emails.live(module, bean_id)]
-
-        def bean(module: str, bean_id: str) -> dict[str, Any]:
-            return sb.store.get(module, bean_id, include_deleted=True)
-
-        yield Target(
-            "standin",
-            sb.base_url,
-            {"client_id": sb.client_id, "client_secret": sb.client_secret},
-            rows,
-            bean,
-            uuid.uuid4().hex[:10],
-        )
-    forget_all_tokens()
+    yield from suite_target(request.param)
 
 
 @pytest.fixture
@@ -102,15 +55,6 @@ def _engine(world: World, target: Target, settings: Settings) -> SyncEngine:
     )
 
 
-def _cpf(seed: int) -> str:
-    base = [int(d) for d in f"{seed % 10**9:09d}"]
-    for length in (9, 10):
-        total = sum(d * w for d, w in zip(base, range(length + 1, 1, -1), strict=True))
-        digit = (total * 10) % 11
-        base.append(0 if digit == 10 else digit)
-    return "".join(map(str, base))
-
-
 def _cnpj(seed: int) -> str:
     base = [int(d) for d in f"{seed % 10**8:08d}0001"]
     for weights in ([5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2], [6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]):
@@ -122,7 +66,7 @@ def _cnpj(seed: int) -> str:
 def test_a_local_email_change_reaches_suitecrm_and_stays(world: World, target: Target, settings: Settings) -> None:
     tag = target.tag
     old, new = f"maria.{tag}@example.com", f"maria.nova.{tag}@example.com"
-    maria = world.add_cliente(nome=f"Maria {tag}", email=old, cpf=_cpf(uuid.uuid4().int))
+    maria = world.add_cliente(nome=f"Maria {tag}", email=old, cpf=cpf_from(uuid.uuid4().int))
     engine = _engine(world, target, settings)
     try:
         first = engine.push_one("cliente", maria)

@@ -9,7 +9,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,14 +24,6 @@ from tests.tenants.loopback import Chunks, LoopbackServer, head
 KEY = "xJ7Ob0rNwrZ0Vq3r9mOe2jvV6lE4hN8XcZ1pQ5sT7uY="
 
 
-@pytest.fixture
-def suite() -> Iterator[SuiteCrmSandboxServer]:
-    forget_all_tokens()
-    with SuiteCrmSandboxServer(seed=3) as sb:
-        yield sb
-    forget_all_tokens()
-
-
 def _provider(sb: SuiteCrmSandboxServer, settings: Settings) -> SuiteCrmProvider:
     return SuiteCrmProvider(
         sb.base_url,
@@ -42,15 +33,20 @@ def _provider(sb: SuiteCrmSandboxServer, settings: Settings) -> SuiteCrmProvider
     )
 
 
+def _list_once(sb: SuiteCrmSandboxServer, settings: Settings) -> None:
+    """One page listed by a fresh provider, closed after it."""
+    provider = _provider(sb, settings)
+    try:
+        provider.list_page("cliente", 1)
+    finally:
+        provider.close()
+
+
 def test_ten_providers_without_a_shared_memory_mint_one_token(suite: SuiteCrmSandboxServer, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, secret_key=KEY)
     for _ in range(10):
         forget_all_tokens()  # as a new process would start
-        provider = _provider(suite, settings)
-        try:
-            provider.list_page("cliente", 1)
-        finally:
-            provider.close()
+        _list_once(suite, settings)
     assert suite.stats()["tokens"]["issued"] == 1
     stored = sqlite3.connect(tmp_path / TOKEN_FILE).execute("SELECT token FROM tokens").fetchall()
     assert len(stored) == 1 and stored[0][0].startswith("gAAAA")  # Fernet, never the token itself
@@ -77,23 +73,13 @@ def test_processes_share_the_token(suite: SuiteCrmSandboxServer, tmp_path: Path)
 
 def test_a_refused_shared_token_is_replaced_once(suite: SuiteCrmSandboxServer, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, secret_key=KEY)
-    first = _provider(suite, settings)
-    first.list_page("cliente", 1)
-    first.close()
+    _list_once(suite, settings)
     suite.expire_tokens()  # the server forgets every token (a restart, a revocation)
     forget_all_tokens()
-    second = _provider(suite, settings)
-    try:
-        second.list_page("cliente", 1)
-    finally:
-        second.close()
+    _list_once(suite, settings)
     assert suite.stats()["tokens"]["issued"] == 2
     forget_all_tokens()
-    third = _provider(suite, settings)  # the replacement is what the store now holds
-    try:
-        third.list_page("cliente", 1)
-    finally:
-        third.close()
+    _list_once(suite, settings)  # the replacement is what the store now holds
     assert suite.stats()["tokens"]["issued"] == 2
 
 
@@ -143,14 +129,6 @@ class _Replay:
 
     def __exit__(self, *exc: object) -> None:
         self.conn.close()
-
-
-@pytest.fixture
-def servers() -> Iterator[list[LoopbackServer]]:
-    made: list[LoopbackServer] = []
-    yield made
-    for server in made:
-        server.close()
 
 
 TOKEN = json.dumps({"token_type": "Bearer", "expires_in": 3600, "access_token": "t0k3n"}).encode()

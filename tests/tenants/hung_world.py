@@ -18,14 +18,12 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session
 
-from crmsync.config import parse_config
 from crmsync.db.session import get_sessionmaker
 from crmsync.engine import RunOptions, SyncEngine
-from crmsync.providers.gestaoclick import GestaoClickProvider
 from crmsync.services.lojas import create_loja
 
 from .conftest import store_with_integration, valid_cpf
-from .loopback import LoopbackServer, head
+from .loopback import LoopbackServer, gestaoclick_at, head
 
 # The world on SQLite (one write lock for the whole file) and on PostgreSQL.
 on_sqlite_and_postgresql = pytest.mark.parametrize(
@@ -69,15 +67,7 @@ def two_stores(session: Session, hung: HungServer) -> TwoStores:
 
 def engine_of_a(stores: TwoStores) -> SyncEngine:
     """A's engine: one attempt, and a timeout long enough that only the release ends the call."""
-    provider = GestaoClickProvider(
-        stores.base_url,
-        credentials={"access_token": "a", "secret_access_token": "b"},
-        config=parse_config({}),
-        rate_limit_per_second=None,
-        daily_quota=None,
-        max_attempts=1,
-        timeout=120,
-    )
+    provider = gestaoclick_at(stores.base_url, timeout=120)
     return SyncEngine(get_sessionmaker(), stores.integ_id, provider=provider, options=RunOptions(trigger="manual"))
 
 

@@ -7,7 +7,13 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from crmsync.config import parse_config
+from crmsync.providers.gestaoclick import GestaoClickProvider
 
 Chunks = list[tuple[float, bytes]]
 Answer = Callable[[str], tuple[bytes, Chunks]]
@@ -63,8 +69,36 @@ class LoopbackServer:
             except OSError:  # the client gave up: what a bounded client does
                 return
 
+    def __enter__(self) -> LoopbackServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self.stop.set()
         self.thread.join(5)
         self.sock.close()
         time.sleep(0)
+
+
+@pytest.fixture
+def servers() -> Iterator[list[LoopbackServer]]:
+    """The loopback servers a test starts (it appends them), each closed after the test."""
+    made: list[LoopbackServer] = []
+    yield made
+    for server in made:
+        server.close()
+
+
+def gestaoclick_at(url: str, **kwargs: Any) -> GestaoClickProvider:
+    """A GestãoClick provider at a loopback server: one attempt, no pacing, no daily quota."""
+    return GestaoClickProvider(
+        url,
+        credentials={"access_token": "a", "secret_access_token": "b"},
+        config=parse_config({}),
+        rate_limit_per_second=None,
+        daily_quota=None,
+        max_attempts=1,
+        **kwargs,
+    )

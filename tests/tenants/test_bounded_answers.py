@@ -5,25 +5,14 @@ repeating an id, is a protocol error for that page (the pull keeps its cursor)."
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from crmsync.config import parse_config
 from crmsync.providers.base import ProtocolError
-from crmsync.providers.gestaoclick import GestaoClickProvider
 from crmsync.providers.transport import Transport, TransportError
 
-from .loopback import Chunks, LoopbackServer, head
-
-
-@pytest.fixture
-def servers() -> Iterator[list[LoopbackServer]]:
-    made: list[LoopbackServer] = []
-    yield made
-    for server in made:
-        server.close()
+from .loopback import Chunks, LoopbackServer, gestaoclick_at, head
 
 
 def _transport(url: str, **kw: Any) -> Transport:
@@ -81,14 +70,7 @@ def test_bad_page_is_a_protocol_error(servers: list[LoopbackServer], items: list
     body = _page(items)
     server = LoopbackServer(lambda _line: (head(length=len(body)), [(0, body)]))
     servers.append(server)
-    provider = GestaoClickProvider(
-        server.url,
-        credentials={"access_token": "a", "secret_access_token": "b"},
-        config=parse_config({}),
-        rate_limit_per_second=None,
-        daily_quota=None,
-        max_attempts=1,
-    )
+    provider = gestaoclick_at(server.url)
     try:
         with pytest.raises(ProtocolError, match=message) as info:
             provider.list_page("cliente", 1)

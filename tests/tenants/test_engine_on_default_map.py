@@ -18,7 +18,7 @@ from crmsync.providers.memory import MemoryProvider
 sys.path.insert(0, str(Path(__file__).parents[1] / "engine"))
 from engine_world import make_world
 
-from .test_staged_push import CrmWithUserAtTheDesk
+from .test_staged_push import edit_during_the_crm_write_is_merged
 
 
 def test_engine_writes_keep_the_unique_keys(app_env: dict[str, str], db_url: str) -> None:
@@ -54,21 +54,7 @@ def test_row_moved_during_the_crm_write_is_reconciled_again(app_env: dict[str, s
     server databases through their own fingerprint, under a row lock) and the push merges
     again: both edits reach the CRM and the link, nothing is left dirty."""
     upgrade(db_url)
-    provider = CrmWithUserAtTheDesk()
-    world = make_world(get_sessionmaker(db_url), provider)
-    cliente = world.add_cliente(nome="Ana Souza", email="ana@exemplo.com")
-    first = world.engine().push_one("cliente", cliente)
-    assert first.success and first.operacao == "create"
-
-    world.edit(Cliente, cliente, nome="Ana Souza Lima")
-    provider.during_update = lambda: world.edit(Cliente, cliente, observacoes="cliente desde 2020")
-    second = world.engine().push_one("cliente", cliente)
-    assert second.success and second.operacao == "update", second.message
-
-    remote = provider.panel_get("cliente", second.external_id or "")
-    assert remote is not None
-    assert remote["nome"] == "Ana Souza Lima" and remote["observacoes"] == "cliente desde 2020"
-    assert world.engine().push("cliente").total == 0
+    world, cliente = edit_during_the_crm_write_is_merged(db_url)
     with world.sf() as s:
         row = s.get(Cliente, cliente)
         assert row is not None and row.chave_email == "ana@exemplo.com"

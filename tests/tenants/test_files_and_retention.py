@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
+from support.processes import run_side_by_side
+from support.settings_env import settings_env
 from typer.testing import CliRunner
 
 from crmsync.cli import app
@@ -28,9 +29,9 @@ from crmsync.engine.retention import purge_expired
 from crmsync.providers.limits import SQLiteLimits
 from crmsync.runtime.state import SqliteState
 from crmsync.services.integracoes import get_credentials, get_integracao
-from crmsync.settings import Settings, reset_settings_cache
+from crmsync.settings import Settings
 
-from .conftest import SECRET_KEY, store_with_integration
+from .conftest import store_with_integration
 
 
 def _mode(path: Path) -> int:
@@ -80,19 +81,8 @@ def test_secret_key_created_once_by_two_processes(tmp_path: Path) -> None:
         data_dir = tmp_path / f"d{round_}"
         start = time.time() + 1.5  # both processes are up and spinning by then
         env = {k: v for k, v in os.environ.items() if k != "CRMSYNC_SECRET_KEY"}
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-c", _KEY_SCRIPT, str(data_dir), str(start)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=env,
-            )
-            for _ in range(2)
-        ]
-        outs = [p.communicate(timeout=60) for p in procs]
-        assert all(p.returncode == 0 for p in procs), [err for _out, err in outs]
-        keys = {out.strip() for out, _err in outs}
+        outs = run_side_by_side([sys.executable, "-c", _KEY_SCRIPT, str(data_dir), str(start)], env, timeout=60)
+        keys = {out.strip() for out in outs}
         key_file = data_dir / ".crmsync_secret_key"
         assert keys == {key_file.read_text().strip()} and len(keys.pop()) == 44
         assert _mode(key_file) == 0o600
@@ -101,16 +91,10 @@ def test_secret_key_created_once_by_two_processes(tmp_path: Path) -> None:
 
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("CRMSYNC_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("CRMSYNC_DATABASE_URL", f"sqlite:///{(tmp_path / 'cli.db').as_posix()}")
-    monkeypatch.setenv("CRMSYNC_SECRET_KEY", SECRET_KEY)
     monkeypatch.delenv("CRMSYNC_ACCESS_TOKEN", raising=False)
     monkeypatch.delenv("CRMSYNC_SECRET_ACCESS_TOKEN", raising=False)
-    reset_settings_cache()
-    dispose_engines()
-    yield CliRunner()
-    dispose_engines()
-    reset_settings_cache()
+    with settings_env(monkeypatch, tmp_path):
+        yield CliRunner()
 
 
 def _credentials(integ_id: int) -> dict[str, str]:

@@ -16,7 +16,7 @@ from crmsync.db.sync import CrmConflito, CrmDuplicata
 from .lock_probe import LockProbeCrm
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "engine"))
-from engine_world import World, make_world
+from engine_world import World, crm_venda, make_world
 
 
 def _world(sqlite_url: str) -> tuple[World, LockProbeCrm]:
@@ -47,16 +47,7 @@ def test_pulled_venda_imports_its_references(app_env: dict[str, str], sqlite_url
     world, crm = _world(sqlite_url)
     world.add_cliente(nome="Cliente Loja", email="ccrm@x.com", telefone="1133334444")
     c = crm.panel_create("cliente", {"nome": "Cliente Loja", "email": "ccrm@x.com", "celular": "11999998888"})
-    p = crm.panel_create("produto", {"nome": "Mouse", "codigo": "MS-1", "valor_venda": "50"})
-    crm.panel_create(
-        "venda",
-        {
-            "cliente_id": c,
-            "data": "2025-01-14",
-            "codigo": "77",
-            "itens": [{"produto_id": p, "quantidade": "2", "valor_unitario": "50"}],
-        },
-    )
+    crm_venda(crm, c)
     result = world.engine().pull("venda")
     assert result.success and result.total_criados == 1, result.erros
     [venda] = world.rows(Venda)

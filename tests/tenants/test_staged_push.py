@@ -15,7 +15,7 @@ from crmsync.providers.base import RemoteRecord
 from crmsync.providers.memory import MemoryProvider
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "engine"))
-from engine_world import make_world
+from engine_world import World, make_world
 
 
 class CrmWithUserAtTheDesk(MemoryProvider):
@@ -32,9 +32,11 @@ class CrmWithUserAtTheDesk(MemoryProvider):
         return super().update(entity_type, external_id, data, current)
 
 
-def test_edit_during_the_crm_write_is_merged_not_lost(app_env: dict[str, str], sqlite_url: str) -> None:
+def edit_during_the_crm_write_is_merged(db_url: str) -> tuple[World, int]:
+    """A cliente pushed, edited, and edited again by a user while its update is in the CRM:
+    both edits reach the CRM, nothing is left dirty, no second record. The world and the id."""
     provider = CrmWithUserAtTheDesk()
-    world = make_world(get_sessionmaker(sqlite_url), provider)
+    world = make_world(get_sessionmaker(db_url), provider)
     cliente = world.add_cliente(nome="Ana Souza", email="ana@exemplo.com")
     first = world.engine().push_one("cliente", cliente)
     assert first.success and first.operacao == "create"
@@ -50,3 +52,8 @@ def test_edit_during_the_crm_write_is_merged_not_lost(app_env: dict[str, str], s
     third = world.engine().push("cliente")  # nothing left dirty: the link took both edits
     assert third.total == 0
     assert len(provider.panel_list("cliente")) == 1
+    return world, cliente
+
+
+def test_edit_during_the_crm_write_is_merged_not_lost(app_env: dict[str, str], sqlite_url: str) -> None:
+    edit_during_the_crm_write_is_merged(sqlite_url)

@@ -51,11 +51,14 @@ def _store() -> tuple[int, str]:
         return loja.id, key
 
 
-def test_simultaneous_creates_leave_one_row(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, live_app: Callable[[], LiveApp]
-) -> None:
+@pytest.fixture
+def app(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, live_app: Callable[[], LiveApp]) -> LiveApp:
+    """The live app on this test's database (every kind)."""
     use_database(db_url, tmp_path, monkeypatch)
-    app = live_app()
+    return live_app()
+
+
+def test_simultaneous_creates_leave_one_row(app: LiveApp) -> None:
     loja_id, key = _store()
     for n in range(ROUNDS):
         cpf = valid_cpf(123456700 + n)
@@ -78,11 +81,7 @@ def test_simultaneous_creates_leave_one_row(
         assert s.scalar(select(func.count()).where(Produto.id_loja == loja_id, Produto.codigo == "ABC-1")) == 1
 
 
-def test_keys_free_on_delete_and_ignore_placeholders(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, live_app: Callable[[], LiveApp]
-) -> None:
-    use_database(db_url, tmp_path, monkeypatch)
-    app = live_app()
+def test_keys_free_on_delete_and_ignore_placeholders(app: LiveApp) -> None:
     loja_id, key = _store()
     _other_id, other_key = _store()
     with session_scope() as s:
