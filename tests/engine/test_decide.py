@@ -3,9 +3,12 @@ alone it says what to do, and a dry run's plan is that decision's list of writes
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from engine_world import World
+
+from crmsync.db.local import Cliente
 from crmsync.engine.decide import PushState, decide_push, plan_entries
 from crmsync.merge import FieldPolicy, MergeContext
 from crmsync.providers.base import RemoteRecord
@@ -71,3 +74,49 @@ def test_deletes_skips_and_a_record_gone_from_the_crm() -> None:
     assert [p["operacao"] for p in plan_entries(gone, decide_push(gone))] == ["delete"]
     kept = _state(remote=None, remote_gone=True, delete_local="ignore")
     assert plan_entries(kept, decide_push(kept)) == []
+
+
+def test_a_dry_run_reports_what_the_real_run_then_applies(world: World) -> None:
+    """Every kind of push decision in one run: the dry run's items and plan are the real
+    run's, and the dry run wrote nothing on either side."""
+    edited = world.add_cliente(nome="Editada", email="ed@x.com")
+    removed = world.add_cliente(nome="Removida", email="rm@x.com")
+    gone = world.add_cliente(nome="Sumiu", email="gone@x.com")
+    assert world.engine().push("cliente").success
+    world.edit(Cliente, edited, cidade="Olinda")
+    world.edit(Cliente, removed, deletado_em=datetime.now(UTC))
+    world.provider.panel_delete("cliente", world.link_of("cliente", gone).external_id)  # type: ignore[union-attr]
+    world.edit(Cliente, gone, cidade="Recife")
+    twin = world.add_cliente(nome="Gêmea", email="twin@x.com")
+    world.provider.panel_create("cliente", {"nome": "Gêmea", "email": "twin@x.com"})
+    new = world.add_cliente(nome="Nova", email="nova@x.com")
+    writes = world.provider.write_calls
+
+    dry = world.engine(dry_run=True).push("cliente")
+    assert world.provider.write_calls == writes and world.link_of("cliente", new) is None
+    assert world.get(Cliente, gone).deletado_em is None
+    real = world.engine().push("cliente")
+
+    def ops(summary: Any) -> dict[int | None, str]:
+        return {item.entity_id: item.operacao for item in summary.itens}
+
+    assert (
+        ops(dry)
+        == ops(real)
+        == {
+            edited: "update",
+            removed: "deactivate",
+            gone: "delete",
+            twin: "link",
+            new: "create",
+        }
+    ), (ops(dry), ops(real))
+    planned = {(p["entity_id"], p["lado"], p["operacao"]) for item in dry.itens for p in item.planned}
+    assert planned == {
+        (edited, "externo", "update"),
+        (removed, "externo", "deactivate"),
+        (gone, "local", "delete"),
+        (twin, "vinculo", "link"),
+        (new, "externo", "create"),
+    }, planned
+    assert world.get(Cliente, gone).deletado_em is not None and world.link_of("cliente", new) is not None
