@@ -28,24 +28,34 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crmsync.config import IntegrationConfig, integration_config
 from crmsync.db.sync import CrmConflito, CrmDuplicata, CrmEntityLink, CrmIntegracao
-from crmsync.engine.intents import CreateIntents, describe_refused, refused_fields
+from crmsync.engine.decide import (
+    NO_BASE,
+    describe_merge,
+    fields_to_send,
+    merge_operation,
+    merge_records,
+    remote_delete_log,
+)
+from crmsync.engine.intents import CreateIntents, describe_refused
 from crmsync.engine.links import ACTIVE_STATUSES, Binder
 from crmsync.engine.local_repo import LocalRepo
 from crmsync.engine.log import FailedItems, RunLog, decisions_diff
 from crmsync.engine.results import RunOptions
-from crmsync.merge import MergeContext, MergeResult, three_way_merge
+from crmsync.merge import MergeContext, MergeResult
 from crmsync.model.canonical import canonical_hash
 from crmsync.providers.base import Provider, RemoteRecord
 
 __all__ = ["EngineBase", "Outcome"]
 
 DELETE_FIELD = "_excluido"  # pseudo-field of a delete conflict in crm_conflitos.campos
-# Stand-in base of a field in a pending conflict that has no agreed base (raised when a link
-# was made by matching). Without it the merge's "a filled value fills an empty one" rule,
-# meant for the moment of linking, would settle such a conflict by itself as soon as one
-# side cleared the field. Equal to no real value, so both sides count as changed and the
-# field's policy decides again; never stored.
-NO_BASE: dict[str, str] = {"__sem_base__": "conflito pendente"}
+
+# Statements that really open a SQLite transaction (see EngineBase._uow).
+_SQLITE_BEGIN = ("UPDATE crm_cursores SET id = id WHERE 1 = 0",)
+_DRY_TABLE = "temp.crm_dry_run"  # a no-op on it opens a dry run's transaction, with no lock on the database
+_SQLITE_BEGIN_DRY = (
+    f"CREATE TABLE IF NOT EXISTS {_DRY_TABLE} (x INTEGER)",
+    f"UPDATE {_DRY_TABLE} SET x = x WHERE 1 = 0",
+)
 
 
 @dataclass
@@ -56,29 +66,16 @@ class Outcome:
     wrote_local: bool = False
     wrote_remote: bool = False
     conflicts: int = 0
-    diff: dict[str, Any] | None = None
     remote: RemoteRecord | None = None
     message: str | None = None
-    planned: list[dict[str, Any]] = field(default_factory=list)
     # Fields the CRM answered a write without storing: {field: (sent, stored)}.
     refused: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
 
-def _fields_to_send(result: MergeResult, local_ext: dict[str, Any]) -> dict[str, Any]:
-    """What a merge writes to the CRM: its changed fields, or the whole merged record when
-    `tipo_pessoa` changes (a person turned company may become another kind of record, as a
-    SuiteCRM Contact becomes an Account, which needs every field, not only the changed ones)."""
-    if "tipo_pessoa" not in result.to_external:
-        return dict(result.to_external)
-    kept = {k: v for k, v in local_ext.items() if k not in result.conflicts}
-    return {**kept, **result.to_local, **result.to_external}
-
-
 class RemoteWriteNeeded(Exception):
-    """A reconcile run with ``remote_writes=False`` found fields to write to the CRM: the
-    caller ends its transaction (nothing was written), writes ``fields`` with no transaction
-    open, then applies the same merge with ``written=`` in a new one, after checking that
-    the row and its link did not move meanwhile."""
+    """A reconcile found fields to write to the CRM, which never happens inside a
+    transaction: nothing was written; the caller hands the record to a staged push, which
+    writes ``fields`` with no transaction open, then applies the merge in a new one."""
 
     def __init__(self, fields: dict[str, Any], remote: RemoteRecord, merge: MergeResult, local_ext: dict[str, Any]):
         super().__init__("fields to write to the CRM")
@@ -89,9 +86,10 @@ class RemoteWriteNeeded(Exception):
 
 
 @dataclass
-class WrittenMerge:
-    """A merge whose CRM side is done: what the CRM answered to the write, and the fields
-    it did not store (compared with what was sent)."""
+class DecidedMerge:
+    """A merge decided before its transaction (the staged push): the CRM's record as it
+    stands after any write the merge needed (the write's answer, or the record the merge
+    was decided on), and the fields that write did not store (compared with what was sent)."""
 
     merge: MergeResult
     local_ext: dict[str, Any]
@@ -163,7 +161,6 @@ class EngineBase:
             id_loja=self.id_loja,
             run_id=self.run_id,
             trigger=self.options.trigger,
-            dry_run=self.options.dry_run,
         )
         self.failed = FailedItems(id_integracao=self.integracao_id, id_loja=self.id_loja)
         self.intents = CreateIntents(
@@ -171,6 +168,7 @@ class EngineBase:
         )
         self.crm_name: str = str(getattr(self.provider, "display_name", "") or self.provider_name)
         self._attach_index: dict[str, Any] = {}  # a push's first-attach listing (crmsync.engine.attach)
+        self._dep_runs: dict[str, Any] = {}  # a pull's runs of a venda's references (crmsync.engine.pull_unlinked)
 
     def _open_provider(self, integ: CrmIntegracao) -> Provider:
         from crmsync.crypto import decrypt_json
@@ -193,35 +191,30 @@ class EngineBase:
 
     # ------------------------------------------------------------------ transactions
 
-    @property
-    def dry_run(self) -> bool:
-        return self.options.dry_run
-
     @contextmanager
     def _uow(self) -> Iterator[Session]:
-        """A short transaction; rolled back in a dry run (the log is then written apart)."""
+        """A short transaction; rolled back in a dry run, whose log rows are then written
+        apart, marked as simulated (the one place a dry run chooses not to keep a write)."""
+        applies = not self.options.dry_run
         s = self.session_factory()
         try:
             s.begin()
-            if self._sqlite and not self.dry_run:
-                s.execute(text("UPDATE crm_cursores SET id = id WHERE 1 = 0"))
-            elif self._sqlite:
-                # A dry run is rolled back, so it need not hold the write lock while it reads
-                # the CRM. But the transaction must really be open before any SAVEPOINT: the
-                # driver begins one only before a DML statement, and a SAVEPOINT outside one
-                # would commit on release. A no-op on a temporary table begins it without
-                # touching the database's own lock.
-                s.execute(text("CREATE TEMP TABLE IF NOT EXISTS crm_dry_run (x INTEGER)"))
-                s.execute(text("UPDATE temp.crm_dry_run SET x = x WHERE 1 = 0"))
+            if self._sqlite:
+                # A real run takes SQLite's write lock at once (a no-op UPDATE: the driver
+                # begins a transaction only before a DML statement, and a SAVEPOINT outside
+                # one would commit on release). A dry run is rolled back, so it need not hold
+                # that lock while it reads the CRM: a no-op on a temporary table begins it.
+                for statement in _SQLITE_BEGIN if applies else _SQLITE_BEGIN_DRY:
+                    s.execute(text(statement))
             yield s
-            if self.dry_run:
-                s.rollback()
-                if self.log._rows:
-                    with self.session_factory() as ls, ls.begin():
-                        self.log.flush(ls)
-            else:
+            if applies:
                 self.log.flush(s)
                 s.commit()
+            else:
+                s.rollback()
+                if self.log.pending:
+                    with self.session_factory() as ls, ls.begin():
+                        self.log.flush(ls, simulated=True)
         except BaseException:
             s.rollback()
             self.log.discard()
@@ -250,7 +243,12 @@ class EngineBase:
         external_id: str | None = None,
         campos: dict[str, Any] | None = None,
         motivo: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> None:
+        """A write a dry run would make, for its plan (nothing is kept in a real run: the
+        push's plan is its decision, see :mod:`crmsync.engine.decide`; the pull applies and
+        rolls back, and says here what it applied)."""
+        if not self.options.dry_run:
+            return
         entry = {
             "lado": lado,
             "operacao": operacao,
@@ -262,7 +260,6 @@ class EngineBase:
         if motivo:
             entry["motivo"] = motivo
         self.planned.append(entry)
-        return entry
 
     def _ctx(self, entity_type: str, local_at: datetime | None, remote_at: datetime | None) -> MergeContext:
         return MergeContext(
@@ -290,65 +287,35 @@ class EngineBase:
         remote: RemoteRecord,
         *,
         direcao: str,
-        remote_writes: bool = True,
-        written: WrittenMerge | None = None,
+        decided: DecidedMerge | None = None,
     ) -> Outcome:
-        """Three-way merge of the row and the remote record against the link's base, writing
-        the sides that need it. ``remote_writes=False``: a needed CRM write raises
-        :class:`RemoteWriteNeeded` before anything is written (the staged push makes that
-        call with no transaction open); ``written``: that merge, its CRM write done, to apply."""
+        """Three-way merge of the row and the remote record against the link's base, applied
+        to the local side, the link and the conflict. A merge that must write to the CRM
+        raises :class:`RemoteWriteNeeded` before anything is written (the CRM is never
+        called inside a transaction); ``decided``: a merge worked out before this
+        transaction, its CRM write (if any) done, to apply (the staged push)."""
         started = time.perf_counter()
         out = Outcome(operacao="skip")
-        new_remote = remote
-        if written is not None:
-            result, local_ext = written.merge, written.local_ext
-        else:
+        if decided is None:
             local_ext = self._local_ext(s, entity_type, row)
             ctx = self._ctx(entity_type, row.modificado_em, remote.modified_at)
-            base = self._merge_base(s, entity_type, link)
-            result = three_way_merge(base, local_ext, remote.data, self._policy(entity_type), ctx)
-            result.new_base = {k: v for k, v in result.new_base.items() if v is not NO_BASE}
-        if result.to_external and not remote_writes and written is None and not self.dry_run:
-            raise RemoteWriteNeeded(_fields_to_send(result, local_ext), remote, result, local_ext)
-        if written is not None:
-            new_remote = written.remote
+            result = merge_records(
+                self._merge_base(s, entity_type, link), local_ext, remote.data, self._policy(entity_type), ctx
+            )
+            if result.to_external:
+                raise RemoteWriteNeeded(fields_to_send(result, local_ext), remote, result, local_ext)
+            new_remote = remote
+        else:
+            result, local_ext, new_remote = decided.merge, decided.local_ext, decided.remote
             if new_remote.external_id and new_remote.external_id != link.external_id:
                 link.external_id = new_remote.external_id  # it moved (SuiteCRM: a Contact turned Account)
             out.wrote_remote = bool(result.to_external)
-            out.refused = dict(written.refused)
-        elif result.to_external:
-            if self.dry_run:
-                out.planned.append(
-                    self._plan(
-                        "externo",
-                        "update",
-                        entity_type,
-                        entity_id=row.id,
-                        external_id=link.external_id,
-                        campos=result.to_external,
-                    )
-                )
-            else:
-                to_external = _fields_to_send(result, local_ext)
-                new_remote = self.provider.update(entity_type, link.external_id, to_external, current=remote)
-                out.refused = refused_fields(to_external, new_remote.data)
-                if new_remote.external_id and new_remote.external_id != link.external_id:
-                    link.external_id = new_remote.external_id  # it moved (SuiteCRM: a Contact turned Account)
-            out.wrote_remote = True
+            out.refused = dict(decided.refused)
         if result.to_local:
-            values = self.repo.to_local_refs(s, entity_type, result.to_local)
-            if self.dry_run:
-                out.planned.append(
-                    self._plan(
-                        "local",
-                        "update",
-                        entity_type,
-                        entity_id=row.id,
-                        external_id=link.external_id,
-                        campos=result.to_local,
-                    )
-                )
-            self.repo.apply(entity_type, row, values)
+            self._plan(
+                "local", "update", entity_type, entity_id=row.id, external_id=link.external_id, campos=result.to_local
+            )
+            self.repo.apply(entity_type, row, self.repo.to_local_refs(s, entity_type, result.to_local))
             s.flush()
             out.wrote_local = True
         out.conflicts = self._record_conflicts(s, entity_type, link, row, remote, result, local_ext)
@@ -360,24 +327,48 @@ class EngineBase:
         link.remote_modificado_em = new_remote.modified_at or link.remote_modificado_em
         link.sincronizado_em = datetime.now(UTC)
         out.remote = new_remote
-        out.diff = decisions_diff(result.decisions, result.to_local, result.to_external)
-        if out.conflicts:
-            out.operacao = "conflict"
-        elif out.wrote_local or out.wrote_remote:
-            out.operacao = "update"
-        status, mensagem = self._log_status(out, result)
-        self.log.add(
-            direcao=direcao,
-            operacao=out.operacao,
-            entity_type=entity_type,
-            status=status,
-            entity_id=row.id,
-            external_id=link.external_id,
-            diff=out.diff,
-            mensagem=mensagem,
-            duracao_ms=int((time.perf_counter() - started) * 1000),
+        out.operacao = merge_operation(result)
+        self._log_merge(
+            direcao,
+            entity_type,
+            row.id,
+            link.external_id,
+            result,
+            refused=out.message if out.refused else None,
+            started=started,
         )
         return out
+
+    def _log_merge(
+        self,
+        direcao: str,
+        entity_type: str,
+        entity_id: int,
+        external_id: str | None,
+        result: MergeResult,
+        *,
+        refused: str | None = None,
+        started: float | None = None,
+    ) -> None:
+        """The log row of a merge (applied, or a dry run's report of one): where each field
+        went and why; a write the CRM did not fully store (``refused``) is never a success."""
+        operacao = merge_operation(result)
+        mensagem = describe_merge(result)
+        if refused:
+            status, mensagem = "erro", f"gravação parcial: {refused}" + (f"; {mensagem}" if mensagem else "")
+        else:
+            status = "conflito" if result.conflicts else "ignorado" if operacao == "skip" else "sucesso"
+        self.log.add(
+            direcao=direcao,
+            operacao=operacao,
+            entity_type=entity_type,
+            status=status,
+            entity_id=entity_id,
+            external_id=external_id,
+            diff=decisions_diff(result.decisions, result.to_local, result.to_external),
+            mensagem=mensagem,
+            duracao_ms=int((time.perf_counter() - started) * 1000) if started is not None else 0,
+        )
 
     def _keep_refused_base(self, link: CrmEntityLink, result: MergeResult, out: Outcome) -> None:
         """A field the CRM answered without storing keeps its old base, so the store's value
@@ -392,15 +383,6 @@ class EngineBase:
                 result.new_base.pop(name, None)
         out.message = describe_refused(self.crm_name, out.refused)
 
-    def _log_status(self, out: Outcome, result: MergeResult) -> tuple[str, str | None]:
-        """(status, message) of a reconcile's log row; a partial write is never a success."""
-        mensagem = self._describe(result)
-        if out.refused:
-            return "erro", f"gravação parcial: {out.message}" + (f"; {mensagem}" if mensagem else "")
-        if out.operacao == "skip":
-            return "ignorado", mensagem
-        return ("conflito" if out.conflicts else "sucesso"), mensagem
-
     def _merge_base(self, s: Session, entity_type: str, link: CrmEntityLink) -> dict[str, Any] | None:
         """The link's base, with :data:`NO_BASE` for pending-conflict fields that have none."""
         base = link.base_snapshot
@@ -414,17 +396,6 @@ class EngineBase:
             return base
         return {**(base or {}), **dict.fromkeys(missing, NO_BASE)}
 
-    @staticmethod
-    def _describe(result: MergeResult) -> str | None:
-        parts = []
-        if result.to_external:
-            parts.append("para o CRM: " + ", ".join(sorted(result.to_external)))
-        if result.to_local:
-            parts.append("para o local: " + ", ".join(sorted(result.to_local)))
-        if result.conflicts:
-            parts.append("conflito em: " + ", ".join(sorted(result.conflicts)))
-        return "; ".join(parts) or None
-
     # ------------------------------------------------------------------ conflicts
 
     def _pending_conflict(self, s: Session, entity_type: str, entity_id: int) -> CrmConflito | None:
@@ -437,6 +408,21 @@ class EngineBase:
                 CrmConflito.status == "pendente",
             )
         ).first()
+
+    def _open_conflict(self, s: Session, entity_type: str, link: CrmEntityLink) -> CrmConflito:
+        """The link's pending conflict; a new one when it has none."""
+        pending = self._pending_conflict(s, entity_type, link.entity_id)
+        if pending is None:
+            pending = CrmConflito(
+                id_loja=self.id_loja,
+                id_integracao=self.integracao_id,
+                entity_type=entity_type,
+                entity_id=link.entity_id,
+                external_id=link.external_id,
+                status="pendente",
+            )
+            s.add(pending)
+        return pending
 
     def _record_conflicts(
         self,
@@ -467,17 +453,7 @@ class EngineBase:
             }
             for name, c in result.conflicts.items()
         }
-        pending = self._pending_conflict(s, entity_type, link.entity_id)
-        if pending is None:
-            pending = CrmConflito(
-                id_loja=self.id_loja,
-                id_integracao=self.integracao_id,
-                entity_type=entity_type,
-                entity_id=link.entity_id,
-                external_id=link.external_id,
-                status="pendente",
-            )
-            s.add(pending)
+        pending = self._open_conflict(s, entity_type, link)
         pending.campos = campos
         pending.external_id = link.external_id
         pending.dados_local = local_ext
@@ -511,19 +487,7 @@ class EngineBase:
                 "motivo": "excluído localmente" if lado == "local" else "excluído no CRM",
             }
         }
-        pending = self._pending_conflict(s, entity_type, link.entity_id)
-        if pending is None:
-            pending = CrmConflito(
-                id_loja=self.id_loja,
-                id_integracao=self.integracao_id,
-                entity_type=entity_type,
-                entity_id=link.entity_id,
-                external_id=link.external_id,
-                status="pendente",
-                dados_local=local_data,
-                dados_externo={},
-            )
-            s.add(pending)
+        pending = self._open_conflict(s, entity_type, link)
         pending.campos = campos
         pending.dados_local = local_data
         pending.dados_externo = {} if lado == "externo" else dict(link.base_snapshot or {})
@@ -574,32 +538,13 @@ class EngineBase:
         policy = self.config.entity(entity_type).delete_local
         now = datetime.now(UTC)
         link.remoto_deletado_em = now
+        row_log: dict[str, Any] = {"direcao": direcao, **remote_delete_log(policy)}
         if policy == "ignore":
             link.status = "excluido_remoto"
-            self.log.add(
-                direcao=direcao,
-                operacao="skip",
-                entity_type=entity_type,
-                status="ignorado",
-                entity_id=link.entity_id,
-                external_id=link.external_id,
-                mensagem="excluído no CRM; política: ignorar",
-            )
-            return "skip"
-        if policy == "conflict":
+        elif policy == "conflict":
             self._delete_conflict(s, entity_type, link, row, lado="externo", when=now)
-            self.log.add(
-                direcao="conflito",
-                operacao="conflict",
-                entity_type=entity_type,
-                status="conflito",
-                entity_id=link.entity_id,
-                external_id=link.external_id,
-                mensagem="excluído no CRM; aguardando decisão",
-            )
-            return "conflict"
-        if row is not None and row.deletado_em is None:
-            if self.dry_run:
+        else:
+            if row is not None and row.deletado_em is None:
                 self._plan(
                     "local",
                     "delete",
@@ -608,18 +553,10 @@ class EngineBase:
                     external_id=link.external_id,
                     motivo="excluído no CRM",
                 )
-            row.deletado_em = now
-        link.status = "excluido_remoto"
-        self.log.add(
-            direcao=direcao,
-            operacao="delete",
-            entity_type=entity_type,
-            status="sucesso",
-            entity_id=link.entity_id,
-            external_id=link.external_id,
-            mensagem="excluído no CRM",
-        )
-        return "delete"
+                row.deletado_em = now
+            link.status = "excluido_remoto"
+        self.log.add(entity_type=entity_type, entity_id=link.entity_id, external_id=link.external_id, **row_log)
+        return str(row_log["operacao"])
 
     def _mass_delete_blocked(self, count: int, total: int) -> str | None:
         """Circuit breaker: refuse to delete more than the configured share of an entity's

@@ -56,14 +56,12 @@ class ConflictsMixin(EngineBase):
         sent: dict[str, Any] = {}  # values written to the CRM by this decision (never sent twice)
         for _round in range(_DECISION_ROUNDS):
             to_external: dict[str, Any] = {}
+            to_local: dict[str, Any] = {}
+            values: dict[str, Any] = {}
             local_ext: dict[str, Any] = {}
             with self._read() as s:
-                conflict, choices = self._pending_choices(s, conflito_id, usar, campos)
+                conflict, choices, link, row = self._decision_record(s, conflito_id, usar, campos)
                 entity_type = conflict.entity_type
-                link = self.binder.by_local(s, entity_type, conflict.entity_id)
-                row = self.repo.get(s, entity_type, conflict.entity_id)
-                if row is None and link is not None and DELETE_FIELD in conflict.campos:
-                    row = self.repo.ghost(entity_type, conflict.entity_id)  # the ERP deleted the row itself
                 gone = link is None or row is None
                 if not gone:
                     assert link is not None and row is not None
@@ -72,26 +70,37 @@ class ConflictsMixin(EngineBase):
                     is_delete = DELETE_FIELD in conflict.campos
                     deleted_locally = row.deletado_em is not None
                     if not is_delete and remote is not None:
-                        _values, to_external, _to_local = self._field_plan(
+                        values, to_external, to_local = self._field_plan(
                             s, entity_type, row, conflict, choices, remote, sent
                         )
                     elif is_delete and not deleted_locally and choices[DELETE_FIELD] == "local":
                         local_ext = self._local_ext(s, entity_type, row)
-            if not gone and not self.dry_run:
-                if is_delete and crm_step is False:
-                    crm_step = self._delete_decision_on_crm(
-                        entity_type, external_id, deleted_locally, choices[DELETE_FIELD], local_ext
-                    )
-                elif not is_delete and remote is None:
-                    remote = self.provider.get(entity_type, external_id)
-                    continue
-                elif not is_delete and to_external:
-                    remote = self.provider.update(entity_type, external_id, to_external, current=remote)
-                    sent.update(to_external)
-                    continue  # worked out again with the CRM's answer: nothing left to write
-            elif not gone and not is_delete and remote is None:
-                remote = self.provider.get(entity_type, external_id)  # a dry run only reads
+            if not gone and not is_delete and remote is None:
+                remote = self.provider.get(entity_type, external_id)
                 continue
+            if self.options.dry_run:  # the decision alone: what it would write, nothing written
+                where = {"entity_type": entity_type, "entity_id": conflict.entity_id, "external_id": None}
+                if not gone:
+                    where["external_id"] = external_id
+                    delete = (deleted_locally, choices[DELETE_FIELD]) if is_delete else None
+                    self.planned.extend(decision_plan(where, delete, to_external, to_local, local_ext))
+                return {
+                    "success": True,
+                    "conflito_id": conflito_id,
+                    "status": "pendente",
+                    **where,
+                    "campos": choices,
+                    "valores": values,
+                    "planned": list(self.planned),
+                }
+            if not gone and is_delete and crm_step is False:
+                crm_step = self._delete_decision_on_crm(
+                    entity_type, external_id, deleted_locally, choices[DELETE_FIELD], local_ext
+                )
+            elif not gone and not is_delete and to_external:
+                remote = self.provider.update(entity_type, external_id, to_external, current=remote)
+                sent.update(to_external)
+                continue  # worked out again with the CRM's answer: nothing left to write
             outcome = self._apply_decision(
                 conflito_id,
                 usar,
@@ -111,6 +120,18 @@ class ConflictsMixin(EngineBase):
                 self.push_one(str(result["entity_type"]), int(result["entity_id"]))
             return result
         raise RuntimeError("o registro mudou a cada tentativa durante a decisão; tente de novo")
+
+    def _decision_record(
+        self, s: Any, conflito_id: int, usar: str, campos: dict[str, str] | None
+    ) -> tuple[CrmConflito, dict[str, str], Any, Any]:
+        """The pending conflict, the side chosen for each field, its link and its row (in a
+        delete conflict, a stand-in for a row the ERP deleted itself)."""
+        conflict, choices = self._pending_choices(s, conflito_id, usar, campos)
+        link = self.binder.by_local(s, conflict.entity_type, conflict.entity_id)
+        row = self.repo.get(s, conflict.entity_type, conflict.entity_id)
+        if row is None and link is not None and DELETE_FIELD in conflict.campos:
+            row = self.repo.ghost(conflict.entity_type, conflict.entity_id)
+        return conflict, choices, link, row
 
     def _pending_choices(
         self, s: Any, conflito_id: int, usar: str, campos: dict[str, str] | None
@@ -162,12 +183,8 @@ class ConflictsMixin(EngineBase):
         """The decision's local side in one short transaction: (result, whether a staged
         push must follow), or None when the record moved since it was read."""
         with self._uow() as s:
-            conflict, choices = self._pending_choices(s, conflito_id, usar, campos)
+            conflict, choices, link, row = self._decision_record(s, conflito_id, usar, campos)
             entity_type = conflict.entity_type
-            link = self.binder.by_local(s, entity_type, conflict.entity_id)
-            row = self.repo.get(s, entity_type, conflict.entity_id)
-            if row is None and link is not None and DELETE_FIELD in conflict.campos:
-                row = self.repo.ghost(entity_type, conflict.entity_id)  # the ERP deleted the row itself
             if link is None or row is None:
                 self._close_conflict(
                     conflict, who, {"usar": usar, "campos": choices, "motivo": "registro não existe mais"}
@@ -191,27 +208,26 @@ class ConflictsMixin(EngineBase):
             else:
                 assert remote is not None
                 values, to_external, to_local = self._field_plan(s, entity_type, row, conflict, choices, remote, sent)
-                if to_external and not self.dry_run:
+                if to_external:
                     return None  # the CRM moved under the plan: work it out again
-                if not self.dry_run and remote.external_id and remote.external_id != link.external_id:
+                if remote.external_id and remote.external_id != link.external_id:
                     link.external_id = remote.external_id  # our write moved it (SuiteCRM: a Contact turned Account)
-                self._apply_fields(s, entity_type, link, row, choices, values, to_external, to_local)
+                self._apply_fields(s, entity_type, link, row, choices, values, to_local)
             self._close_conflict(conflict, who, {"usar": usar, "campos": choices, "valores": values})
-            if remote is not None and not self.dry_run and DELETE_FIELD not in conflict.campos:
+            if remote is not None and DELETE_FIELD not in conflict.campos:
                 # The decided fields now agree with the base on both sides; whatever else
                 # changed meanwhile (on either side) flows now, instead of hiding behind a
                 # refreshed fingerprint (a CRM write it needs goes through a staged push).
                 s.flush()
                 try:
                     with s.begin_nested():
-                        self._reconcile(s, entity_type, link, row, remote, direcao="conflito", remote_writes=False)
+                        self._reconcile(s, entity_type, link, row, remote, direcao="conflito")
                 except RemoteWriteNeeded:
                     follow_up = True
-            self.log.add(
-                direcao="conflito",
-                operacao="resolve",
-                entity_type=entity_type,
-                status="sucesso",
+            self.log.success(
+                "conflito",
+                "resolve",
+                entity_type,
                 entity_id=row.id,
                 external_id=link.external_id,
                 mensagem=f"conflito #{conflito_id} resolvido por {who} ({usar})",
@@ -269,32 +285,11 @@ class ConflictsMixin(EngineBase):
         row: Any,
         choices: dict[str, str],
         values: dict[str, Any],
-        to_external: dict[str, Any],
         to_local: dict[str, Any],
     ) -> None:
-        """The decided values become the base; the local row takes its side (a dry run
-        plans the CRM write that a real decision made before this transaction)."""
-        if to_external and self.dry_run:
-            self._plan(
-                "externo",
-                "update",
-                entity_type,
-                entity_id=row.id,
-                external_id=link.external_id,
-                campos=to_external,
-                motivo="resolução de conflito",
-            )
+        """The decided values become the base; the local row takes its side (the CRM's was
+        written before this transaction)."""
         if to_local:
-            if self.dry_run:
-                self._plan(
-                    "local",
-                    "update",
-                    entity_type,
-                    entity_id=row.id,
-                    external_id=link.external_id,
-                    campos=to_local,
-                    motivo="resolução de conflito",
-                )
             self.repo.apply(entity_type, row, self.repo.to_local_refs(s, entity_type, to_local))
             s.flush()
         base = {**(link.base_snapshot or {}), **{name: values[name] for name in choices}}
@@ -308,40 +303,26 @@ class ConflictsMixin(EngineBase):
     ) -> dict[str, Any]:
         """A delete conflict: 'local' keeps the local state, 'externo' the external one. The
         CRM side (a delete, or ``created``: the record recreated) was done before this
-        transaction by :meth:`_delete_decision_on_crm`; a dry run only plans it."""
+        transaction by :meth:`_delete_decision_on_crm`."""
         deleted_locally = row.deletado_em is not None
         now = datetime.now(UTC)
         if deleted_locally:
             if choice == "local":  # the delete, confirmed on the provider
-                if self.dry_run:
-                    self._plan("externo", "delete", entity_type, entity_id=row.id, external_id=link.external_id)
                 link.status = "excluido_local"
                 return {DELETE_FIELD: "excluído nos dois lados"}
             if row.id is not None and "_crm_gone" in row.__dict__:
                 raise ValueError("a linha foi excluída fisicamente no ERP e não pode ser restaurada; use 'local'")
-            if self.dry_run:
-                self._plan("local", "restore", entity_type, entity_id=row.id, external_id=link.external_id)
             row.deletado_em = None
             link.status = "sincronizado"
             link.local_hash = self.repo.row_hash(entity_type, row)
             return {DELETE_FIELD: "restaurado localmente"}
         # deleted on the provider
         if choice == "externo":
-            if self.dry_run:
-                self._plan("local", "delete", entity_type, entity_id=row.id, external_id=link.external_id)
             row.deletado_em = now
             link.status = "excluido_remoto"
             return {DELETE_FIELD: "excluído nos dois lados"}
         local_ext = self._local_ext(s, entity_type, row)
-        if self.dry_run or created is None:
-            self._plan(
-                "externo",
-                "create",
-                entity_type,
-                entity_id=row.id,
-                campos=local_ext,
-                motivo="recriar registro excluído no CRM",
-            )
+        if created is None:
             return {DELETE_FIELD: "recriado no CRM"}
         link.external_id = created.external_id
         link.base_snapshot = {**created.data, **local_ext}
@@ -373,13 +354,7 @@ class ConflictsMixin(EngineBase):
                     resolved += 1
             except Exception as exc:
                 with self._uow():
-                    self.log.add(
-                        direcao="conflito",
-                        operacao="settle",
-                        entity_type="?",
-                        status="erro",
-                        mensagem=f"conflito #{conflito_id}: {error_message(exc)}",
-                    )
+                    self.log.error("conflito", "?", f"conflito #{conflito_id}: {error_message(exc)}", operacao="settle")
         return {"total_conflitos": len(ids), "resolvidos": resolved, "pendentes": len(ids) - resolved}
 
     def _settle_one(self, conflito_id: int) -> bool:
@@ -424,9 +399,7 @@ class ConflictsMixin(EngineBase):
                     return True
                 try:
                     with s.begin_nested():
-                        out = self._reconcile(
-                            s, entity_type, link, row, remote, direcao="conflito", remote_writes=False
-                        )
+                        out = self._reconcile(s, entity_type, link, row, remote, direcao="conflito")
                 except RemoteWriteNeeded:
                     pass  # the CRM must be written: the staged push below, then look again
                 else:
@@ -436,6 +409,8 @@ class ConflictsMixin(EngineBase):
                         self._close_conflict(conflict, "sistema", {"motivo": "resolvido pela política configurada"})
                     return True
             self.push_one(entity_type, entity_id)
+            if self.options.dry_run:
+                return False  # that push was only planned: looking again would see the same
         return False
 
     def _policy_settles(self, s: Any, conflict: CrmConflito, link: Any, row: Any) -> bool:
@@ -451,3 +426,27 @@ class ConflictsMixin(EngineBase):
             self._merge_base(s, entity_type, link), local, external, self._policy(entity_type), ctx, fields=fields
         )
         return not check.conflicts
+
+
+def decision_plan(
+    where: dict[str, Any],
+    delete: tuple[bool, str] | None,
+    to_external: dict[str, Any],
+    to_local: dict[str, Any],
+    local_ext: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """The writes a person's decision makes, as a dry run lists them. ``delete``: for a
+    delete conflict, (deleted locally, the side chosen)."""
+
+    def entry(lado: str, operacao: str, campos: dict[str, Any] | None = None, motivo: str | None = None) -> Any:
+        return {"lado": lado, "operacao": operacao, **where, "campos": campos or {}, "motivo": motivo}
+
+    if delete is None:
+        out = [entry("externo", "update", to_external, "resolução de conflito")] if to_external else []
+        return out + ([entry("local", "update", to_local, "resolução de conflito")] if to_local else [])
+    deleted_locally, choice = delete
+    if deleted_locally:
+        return [entry("externo", "delete")] if choice == "local" else [entry("local", "restore")]
+    if choice == "externo":
+        return [entry("local", "delete")]
+    return [entry("externo", "create", local_ext, "recriar registro excluído no CRM")]

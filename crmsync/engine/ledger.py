@@ -124,15 +124,7 @@ class FailedItems:
         chave = item_key(direcao, entity_id, external_id)
         row = find_item(session, self.id_integracao, entity_type, direcao, chave)
         if row is None:
-            row = CrmItemFalho(
-                id_loja=self.id_loja,
-                id_integracao=self.id_integracao,
-                entity_type=entity_type,
-                direcao=direcao,
-                chave=chave,
-                tentativas=0,
-            )
-            session.add(row)
+            row = _new_item(session, self.id_loja, self.id_integracao, entity_type, direcao, chave)
         elif row.status == "ignorado":
             if not _changed_after(changed_at, row.atualizado_em):
                 self.pending_keys(session, entity_type, direcao).add(chave)
@@ -161,6 +153,18 @@ class FailedItems:
             row.ultimo_erro = None
             row.proxima_tentativa = None
         pending.discard(chave)
+
+
+def _new_item(
+    session: Session, id_loja: int, id_integracao: int, entity_type: str, direcao: str, chave: str, **values: Any
+) -> CrmItemFalho:
+    """A failed item seen for the first time (no attempt counted yet), added to the session."""
+    item = CrmItemFalho(
+        id_loja=id_loja, id_integracao=id_integracao, entity_type=entity_type, direcao=direcao, chave=chave, **values
+    )
+    item.tentativas = 0
+    session.add(item)
+    return item
 
 
 def _changed_after(changed_at: datetime | None, since: datetime | None) -> bool:
@@ -213,18 +217,17 @@ def note_failure(
     for _ in range(2):
         item = find_item(session, integ.id, entity_type, direcao, chave)
         if item is None:
-            item = CrmItemFalho(
-                id_loja=integ.id_loja,
-                id_integracao=integ.id,
-                entity_type=entity_type,
-                direcao=direcao,
-                chave=chave,
+            item = _new_item(
+                session,
+                integ.id_loja,
+                integ.id,
+                entity_type,
+                direcao,
+                chave,
                 entity_id=entity_id,
                 external_id=external_id,
-                tentativas=0,
                 status="pendente",
             )
-            session.add(item)
         if item.status == "resolvido" and not engine_counted:
             item.tentativas = 0  # a new episode (the engine resets it itself when it counted)
         if item.status != "ignorado":

@@ -7,9 +7,9 @@ binder answers with the link that won (OCA connector's `_retry_unique_violation`
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable
+from collections.abc import Callable, Container, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from crmsync.db.sync import CrmEntityLink
 from crmsync.model.canonical import canonical_hash
+
+K = TypeVar("K")
 
 __all__ = ["Binder", "LinkTaken"]
 
@@ -52,21 +54,21 @@ class Binder:
         return s.scalars(self._base(entity_type).where(CrmEntityLink.external_id == str(external_id))).first()
 
     def many_by_external(self, s: Session, entity_type: str, external_ids: Iterable[str]) -> dict[str, CrmEntityLink]:
-        ids = list(dict.fromkeys(str(e) for e in external_ids))
-        out: dict[str, CrmEntityLink] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            for link in s.scalars(self._base(entity_type).where(CrmEntityLink.external_id.in_(chunk))):
-                out[link.external_id] = link
-        return out
+        ids = [str(e) for e in external_ids]
+        return self._many(s, entity_type, CrmEntityLink.external_id, ids, lambda link: link.external_id)
 
     def many_by_local(self, s: Session, entity_type: str, entity_ids: Iterable[int]) -> dict[int, CrmEntityLink]:
-        ids = list(dict.fromkeys(entity_ids))
-        out: dict[int, CrmEntityLink] = {}
+        return self._many(s, entity_type, CrmEntityLink.entity_id, list(entity_ids), lambda link: link.entity_id)
+
+    def _many(
+        self, s: Session, entity_type: str, column: Any, keys: list[K], key: Callable[[CrmEntityLink], K]
+    ) -> dict[K, CrmEntityLink]:
+        """The links whose ``column`` is one of ``keys``, by key (queried 500 at a time)."""
+        ids = list(dict.fromkeys(keys))
+        out: dict[K, CrmEntityLink] = {}
         for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            for link in s.scalars(self._base(entity_type).where(CrmEntityLink.entity_id.in_(chunk))):
-                out[link.entity_id] = link
+            for link in s.scalars(self._base(entity_type).where(column.in_(ids[start : start + 500]))):
+                out[key(link)] = link
         return out
 
     def all_links(self, s: Session, entity_type: str) -> list[CrmEntityLink]:

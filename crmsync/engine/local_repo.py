@@ -9,7 +9,7 @@ what the provider returns) and translates through the links on the way in and ou
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -230,41 +230,41 @@ class LocalRepo:
         """Local ids -> external ids (raises UnresolvedReference when a reference has no link)."""
         if entity_type != "venda":
             return canon
-        out = dict(canon)
-        if "cliente_id" in out and out["cliente_id"] is not None:
-            link = self.binder.by_local(s, "cliente", int(out["cliente_id"]))
-            if link is None:
-                raise UnresolvedReference("cliente", str(out["cliente_id"]), "local")
-            out["cliente_id"] = link.external_id
-        if out.get("itens"):
-            items = []
-            ids = {int(i["produto_id"]) for i in out["itens"]}
-            links = self.binder.many_by_local(s, "produto", ids)
-            for item in out["itens"]:
-                link = links.get(int(item["produto_id"]))
-                if link is None:
-                    raise UnresolvedReference("produto", str(item["produto_id"]), "local")
-                items.append({**item, "produto_id": link.external_id})
-            out["itens"] = items
-        return out
+
+        def external(ref_type: str, ids: list[str]) -> dict[str, str]:
+            links = self.binder.many_by_local(s, ref_type, [int(i) for i in ids])
+            return {str(local_id): link.external_id for local_id, link in links.items()}
+
+        return _translate_refs(canon, external, "local")
 
     def to_local_refs(self, s: Session, entity_type: str, values: dict[str, Any]) -> dict[str, Any]:
         """External ids -> local ids (raises UnresolvedReference when a reference has no link)."""
         if entity_type != "venda":
             return values
-        out = dict(values)
-        if "cliente_id" in out and out["cliente_id"] is not None:
-            link = self.binder.by_external(s, "cliente", str(out["cliente_id"]))
-            if link is None:
-                raise UnresolvedReference("cliente", str(out["cliente_id"]), "externo")
-            out["cliente_id"] = str(link.entity_id)
-        if out.get("itens"):
-            links = self.binder.many_by_external(s, "produto", [str(i["produto_id"]) for i in out["itens"]])
-            items = []
-            for item in out["itens"]:
-                link = links.get(str(item["produto_id"]))
-                if link is None:
-                    raise UnresolvedReference("produto", str(item["produto_id"]), "externo")
-                items.append({**item, "produto_id": str(link.entity_id)})
-            out["itens"] = items
-        return out
+
+        def local(ref_type: str, ids: list[str]) -> dict[str, str]:
+            links = self.binder.many_by_external(s, ref_type, ids)
+            return {external_id: str(link.entity_id) for external_id, link in links.items()}
+
+        return _translate_refs(values, local, "externo")
+
+
+def _translate_refs(
+    values: dict[str, Any], other: Callable[[str, list[str]], dict[str, str]], side: str
+) -> dict[str, Any]:
+    """A venda's cliente and produto references in the other side's ids (``other``: the
+    ids on the other side of the given ``side``'s, by entity); one without a link raises
+    UnresolvedReference."""
+    out = dict(values)
+
+    def swap(ref_type: str, ref: Any, known: dict[str, str]) -> str:
+        if str(ref) not in known:
+            raise UnresolvedReference(ref_type, str(ref), side)
+        return known[str(ref)]
+
+    if out.get("cliente_id") is not None:
+        out["cliente_id"] = swap("cliente", out["cliente_id"], other("cliente", [str(out["cliente_id"])]))
+    if out.get("itens"):
+        known = other("produto", [str(i["produto_id"]) for i in out["itens"]])
+        out["itens"] = [{**item, "produto_id": swap("produto", item["produto_id"], known)} for item in out["itens"]]
+    return out

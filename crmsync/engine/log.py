@@ -43,12 +43,11 @@ def decisions_diff(
 class RunLog:
     """Collects `crm_sync_log` rows of one run and writes them in the caller's transaction."""
 
-    def __init__(self, *, id_integracao: int, id_loja: int, run_id: str, trigger: str, dry_run: bool) -> None:
+    def __init__(self, *, id_integracao: int, id_loja: int, run_id: str, trigger: str) -> None:
         self.id_integracao = id_integracao
         self.id_loja = id_loja
         self.run_id = run_id
         self.trigger = trigger
-        self.dry_run = dry_run
         self._rows: list[dict[str, Any]] = []
 
     def add(
@@ -64,8 +63,6 @@ class RunLog:
         duracao_ms: int = 0,
         diff: dict[str, Any] | None = None,
     ) -> None:
-        if self.dry_run and status in ("sucesso", "conflito"):
-            status = "simulado"
         self._rows.append(
             {
                 "direcao": direcao[:20],
@@ -81,10 +78,41 @@ class RunLog:
             }
         )
 
+    # One per status: the row's kind says what it is; ``where``: entity_id, external_id,
+    # and for ``error`` and ``success`` duracao_ms (``success`` also a field diff).
+
+    def error(
+        self, direcao: str, entity_type: str, mensagem: str | None, *, operacao: str = "erro", **where: Any
+    ) -> None:
+        """A row of something that failed, and why."""
+        self.add(direcao=direcao, operacao=operacao, entity_type=entity_type, status="erro", mensagem=mensagem, **where)
+
+    def skipped(
+        self, direcao: str, entity_type: str, mensagem: str | None, *, operacao: str = "skip", **where: Any
+    ) -> None:
+        """A row of a record left as it is, and why."""
+        self.add(
+            direcao=direcao, operacao=operacao, entity_type=entity_type, status="ignorado", mensagem=mensagem, **where
+        )
+
+    def success(self, direcao: str, operacao: str, entity_type: str, **where: Any) -> None:
+        """A row of something done (``mensagem`` too, when it says more)."""
+        self.add(direcao=direcao, operacao=operacao, entity_type=entity_type, status="sucesso", **where)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._rows)
+
     def discard(self) -> None:
         self._rows.clear()
 
-    def flush(self, session: Session) -> None:
+    def flush(self, session: Session, *, simulated: bool = False) -> None:
+        """Write the collected rows in the caller's transaction; ``simulated``: a dry run's,
+        whose successes and conflicts are only planned (status ``simulado``)."""
+        if simulated:
+            for row in self._rows:
+                if row["status"] in ("sucesso", "conflito"):
+                    row["status"] = "simulado"
         if self._rows:
             # Core on the table (the ORM's bulk INSERT re-sorts every row's keys, a
             # noticeable share of a large pull); the rows carry every column already.

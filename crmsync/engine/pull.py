@@ -84,7 +84,7 @@ class PullMixin(PullUnlinkedMixin):
         if entity_type not in self.provider.capabilities.entities:  # SuiteCRM: no vendas
             result.message = f"o provedor não sincroniza {entity_type}: nada a importar"
             return result
-        self._dep_runs: dict[str, _PullRun] = {}
+        self._dep_runs = {}
         run = _PullRun(entity_type, result)
         run_started = datetime.now(UTC)
         caps = self.provider.capabilities
@@ -143,12 +143,11 @@ class PullMixin(PullUnlinkedMixin):
             result.error(None, message, exc)
             result.message = message
             with self._uow() as s:
-                self.log.add(
-                    direcao="pull",
+                self.log.error(
+                    "pull",
+                    entity_type,
+                    f"{message} (cursor mantido; a próxima execução retoma do checkpoint)",
                     operacao="list",
-                    entity_type=entity_type,
-                    status="erro",
-                    mensagem=f"{message} (cursor mantido; a próxima execução retoma do checkpoint)",
                 )
             result.planned = self.planned[first_plan:]
             return result
@@ -178,9 +177,7 @@ class PullMixin(PullUnlinkedMixin):
             message = f"falha na varredura de ids (exclusões não verificadas): {error_message(exc)}"
             run.result.error(None, message, exc)
             with self._uow():
-                self.log.add(
-                    direcao="pull", operacao="list", entity_type=run.entity_type, status="erro", mensagem=message
-                )
+                self.log.error("pull", run.entity_type, message, operacao="list")
             return None
         self._infer_remote_deletes(run, seen, started)
         return seen
@@ -212,23 +209,15 @@ class PullMixin(PullUnlinkedMixin):
             message = error_message(exc)
             result.error(str(external_id), message, exc)
             with self._uow() as s:
-                self.log.add(
-                    direcao="pull",
-                    operacao="erro",
+                self.log.error("pull", entity_type, message, external_id=str(external_id))
+                self.failed.failed(
+                    s,
                     entity_type=entity_type,
-                    status="erro",
+                    direcao="pull",
+                    entity_id=None,
                     external_id=str(external_id),
-                    mensagem=message,
+                    error=message,
                 )
-                if not self.dry_run:
-                    self.failed.failed(
-                        s,
-                        entity_type=entity_type,
-                        direcao="pull",
-                        entity_id=None,
-                        external_id=str(external_id),
-                        error=message,
-                    )
             return result
         self._apply_page(run, Page(records=[record], page=1, next_page=None), seen=None, checkpoint=None)
         result.paginas = 0
@@ -238,13 +227,13 @@ class PullMixin(PullUnlinkedMixin):
     # ------------------------------------------------------------------ cursor
 
     def _cursor(self, s: Session, entity_type: str) -> CrmCursor:
-        cursor = s.scalars(
-            select(CrmCursor).where(
-                CrmCursor.id_integracao == self.integracao_id,
-                CrmCursor.entity_type == entity_type,
-                CrmCursor.direcao == "pull",
-            )
-        ).first()
+        """The entity's pull cursor, made on first use (another run may make it meanwhile)."""
+        mine = select(CrmCursor).where(
+            CrmCursor.id_integracao == self.integracao_id,
+            CrmCursor.entity_type == entity_type,
+            CrmCursor.direcao == "pull",
+        )
+        cursor = s.scalars(mine).first()
         if cursor is None:
             cursor = CrmCursor(id_integracao=self.integracao_id, entity_type=entity_type, direcao="pull")
             try:
@@ -252,13 +241,7 @@ class PullMixin(PullUnlinkedMixin):
                     s.add(cursor)
                     s.flush()
             except IntegrityError:
-                cursor = s.scalars(
-                    select(CrmCursor).where(
-                        CrmCursor.id_integracao == self.integracao_id,
-                        CrmCursor.entity_type == entity_type,
-                        CrmCursor.direcao == "pull",
-                    )
-                ).one()
+                cursor = s.scalars(mine).one()
         return cursor
 
     def _complete_run(self, run: _PullRun, previous: datetime | None, *, listed_all: bool = False) -> None:
@@ -338,7 +321,7 @@ class PullMixin(PullUnlinkedMixin):
     def _push_deferred(self, run: _PullRun) -> None:
         """Merge the records changed on both sides with a staged push (the CRM written with
         no transaction open), counted as this pull's updates or conflicts."""
-        for dep_run in getattr(self, "_dep_runs", {}).values():  # references merged with a CRM write
+        for dep_run in self._dep_runs.values():  # references merged with a CRM write
             for dep_id in dep_run.deferred:
                 outcome = self.push_one(dep_run.entity_type, dep_id)
                 if not outcome.success:
@@ -347,7 +330,7 @@ class PullMixin(PullUnlinkedMixin):
         pending, run.deferred = run.deferred, []
         for local_id in pending:
             outcome = self.push_one(run.entity_type, local_id)
-            if outcome.success and outcome.external_id and not self.dry_run:
+            if outcome.success and outcome.external_id:
                 with self._uow() as s:
                     self._item_ok(s, run, outcome.external_id)
             if not outcome.success:
@@ -439,9 +422,7 @@ class PullMixin(PullUnlinkedMixin):
                 self._import_references(s, record)
         try:
             with s.begin_nested():
-                out = self._reconcile(
-                    s, entity_type, link, row, record, direcao="pull", remote_writes=not run.defers_remote_writes
-                )
+                out = self._reconcile(s, entity_type, link, row, record, direcao="pull")
         except RemoteWriteNeeded:
             # Changed on both sides: the CRM must be written, which never happens inside this
             # chunk's transaction; a staged push merges the record after it commits.
@@ -471,9 +452,7 @@ class PullMixin(PullUnlinkedMixin):
                 result.success = False
                 result.message = blocked
                 result.erros.append({"external_id": None, "erro": blocked})
-                self.log.add(
-                    direcao="pull", operacao="delete", entity_type=entity_type, status="erro", mensagem=blocked
-                )
+                self.log.error("pull", entity_type, blocked, operacao="delete")
                 return
         for link_id, ext_id in missing_ids:
             try:

@@ -20,10 +20,10 @@ class _PullRun:
     fuzzy: MatchIndex | None = None
     dismissed: set[str] = field(default_factory=set)
     creates: list[tuple[RemoteRecord, list[tuple[str, str]]]] = field(default_factory=list)  # with unique keys
-    deferred: list[int] = field(default_factory=list)  # local ids to merge by a staged push
-    # Runs hand CRM writes to a staged push after their transaction (pull, pull_one and a
-    # venda's references after each chunk, a duplicate's review after its decision).
-    defers_remote_writes: bool = True
+    # Local ids to merge by a staged push: a merge that must write to the CRM is handed to
+    # one after the transaction (pull, pull_one and a venda's references after each chunk,
+    # a duplicate's review after its decision).
+    deferred: list[int] = field(default_factory=list)
     temp_ids: int = 0
     max_seen: datetime | None = None
     oldest_failed: datetime | None = None

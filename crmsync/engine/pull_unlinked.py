@@ -52,30 +52,19 @@ class PullUnlinkedMixin(EngineBase):
             run.failed_without_time = True
         elif run.oldest_failed is None or modified_at < run.oldest_failed:
             run.oldest_failed = modified_at
-        self.log.add(
-            direcao="pull",
-            operacao="erro",
+        self.log.error("pull", run.entity_type, message, external_id=external_id)
+        self.failed.failed(
+            s,
             entity_type=run.entity_type,
-            status="erro",
+            direcao="pull",
+            entity_id=None,
             external_id=external_id,
-            mensagem=message,
+            error=message,
+            changed_at=modified_at,
         )
-        if not self.dry_run:
-            self.failed.failed(
-                s,
-                entity_type=run.entity_type,
-                direcao="pull",
-                entity_id=None,
-                external_id=external_id,
-                error=message,
-                changed_at=modified_at,
-            )
 
     def _item_ok(self, s: Session, run: _PullRun, external_id: str) -> None:
-        if not self.dry_run:
-            self.failed.succeeded(
-                s, entity_type=run.entity_type, direcao="pull", entity_id=None, external_id=external_id
-            )
+        self.failed.succeeded(s, entity_type=run.entity_type, direcao="pull", entity_id=None, external_id=external_id)
 
     # ------------------------------------------------------------------ linked
 
@@ -139,14 +128,12 @@ class PullUnlinkedMixin(EngineBase):
                         1.0,
                         f"mesmo {key} do registro local #{local_id}, já vinculado a {other.external_id}",
                     )
-                    self.log.add(
-                        direcao="pull",
-                        operacao="skip",
-                        entity_type=entity_type,
-                        status="ignorado",
-                        external_id=record.external_id,
+                    self.log.skipped(
+                        "pull",
+                        entity_type,
+                        f"possível duplicata (mesmo {key}): aguardando revisão",
                         entity_id=local_id,
-                        mensagem=f"possível duplicata (mesmo {key}): aguardando revisão",
+                        external_id=record.external_id,
                     )
                     result.total_ignorados += 1
                     return None
@@ -159,14 +146,12 @@ class PullUnlinkedMixin(EngineBase):
                 best = candidates[0]
                 with s.begin_nested():
                     self._suggest_duplicate(s, entity_type, best.local_id, record, best.score, best.reason)
-                    self.log.add(
-                        direcao="pull",
-                        operacao="skip",
-                        entity_type=entity_type,
-                        status="ignorado",
-                        external_id=record.external_id,
+                    self.log.skipped(
+                        "pull",
+                        entity_type,
+                        f"possível duplicata ({best.score:.0%}): aguardando revisão",
                         entity_id=best.local_id,
-                        mensagem=f"possível duplicata ({best.score:.0%}): aguardando revisão",
+                        external_id=record.external_id,
                     )
                 result.total_ignorados += 1
                 return None
@@ -201,37 +186,26 @@ class PullUnlinkedMixin(EngineBase):
                 remote_modified_at=None,
             ),
         )
-        self.log.add(
-            direcao="pull",
-            operacao="link",
-            entity_type=entity_type,
-            status="sucesso",
+        self.log.success(
+            "pull",
+            "link",
+            entity_type,
             entity_id=local_id,
             external_id=record.external_id,
-            mensagem=(
-                f"criado por esta integração (resposta perdida): vínculo pelo campo {key}"
-                if base is not None
-                else f"vínculo retroativo pelo campo {key}"
-            ),
+            mensagem=f"criado por esta integração (resposta perdida): vínculo pelo campo {key}"
+            if base is not None
+            else f"vínculo retroativo pelo campo {key}",
         )
-        if self.dry_run:
-            self._plan(
-                "vinculo",
-                "link",
-                entity_type,
-                entity_id=local_id,
-                external_id=record.external_id,
-                motivo=f"mesmo {key}",
-            )
+        self._plan(
+            "vinculo", "link", entity_type, entity_id=local_id, external_id=record.external_id, motivo=f"mesmo {key}"
+        )
         run.result.total_vinculados += 1
         if run.fuzzy is not None:
             run.fuzzy.remove(local_id)
         # A write to the CRM the merge needs waits for a staged push after this chunk (the
         # link stays); references a venda pulls in are merged here, as before.
         try:
-            out = self._reconcile(
-                s, entity_type, link, row, record, direcao="pull", remote_writes=not run.defers_remote_writes
-            )
+            out = self._reconcile(s, entity_type, link, row, record, direcao="pull")
         except RemoteWriteNeeded:
             run.deferred.append(local_id)
             return local_id
@@ -279,19 +253,11 @@ class PullUnlinkedMixin(EngineBase):
     ) -> None:
         """Count, log and index a new local row (``pairs``: its unique keys, when the
         caller normalised them already)."""
-        if self.dry_run:
-            self._plan("local", "create", run.entity_type, external_id=record.external_id, campos=full_ext)
+        self._plan("local", "create", run.entity_type, external_id=record.external_id, campos=full_ext)
         if run.exact is not None:
             run.exact.add_pairs(local_id, run.exact.pairs(full_ext) if pairs is None else pairs)
         run.result.total_criados += 1
-        self.log.add(
-            direcao="pull",
-            operacao="create",
-            entity_type=run.entity_type,
-            status="sucesso",
-            entity_id=local_id,
-            external_id=record.external_id,
-        )
+        self.log.success("pull", "create", run.entity_type, entity_id=local_id, external_id=record.external_id)
 
     def _flush_creates(self, s: Session, run: _PullRun) -> None:
         """Create the batched new records of a page with Core inserts (the ORM's per-object

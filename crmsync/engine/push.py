@@ -1,15 +1,20 @@
-"""Push: local -> external (spec section 2, hardened).
+"""Push: local -> external (spec section 2, hardened): gather, decide, then apply.
 
 Which rows: one named row, the rows modified since a time (`--since 24h`), or every *dirty*
 row: no link yet, a canonical hash different from the one stored on the link (so a row
 changed directly in the database by another program is found too), or a soft delete not
-yet propagated. Per row, a short transaction:
+yet propagated. Per row, one path for single pushes, batches, deletes, skips and a venda's
+dependencies (its cliente and produtos first):
 
-* linked -> fetch the current remote record, three-way merge against the base, write only
-  the side(s) that need it (``EngineBase._reconcile``);
-* not linked -> look the record up on the provider by unique keys first (a retry after a
-  create whose answer was lost finds it instead of creating a duplicate), else create; the
-  link's unique constraints guard against a concurrent duplicate.
+* gather (:meth:`PushMixin._gather`): the row, its link and base in a short read, then with
+  no transaction open what the CRM holds: the linked record (one GET), or for an unlinked
+  row the record holding its unique keys (from the first attach's listing, else one look-up:
+  a retry after a create whose answer was lost finds it instead of creating a duplicate);
+* decide (:func:`crmsync.engine.decide.decide_push`, pure): link, create, merge (update
+  either side, or a conflict), delete, or skip;
+* apply (:mod:`crmsync.engine.push_apply`): the CRM write with no transaction open, then a
+  short transaction that applies the local side if nothing moved meanwhile (else the record
+  is gathered and decided again). A dry run reports the decision instead.
 """
 
 from __future__ import annotations
@@ -22,22 +27,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from crmsync.engine.attach import ATTACH_INDEX_MIN_ROWS, ATTACH_KEYS
-from crmsync.engine.base import Outcome, PartialWrite, RemoteWriteNeeded, WrittenMerge
-from crmsync.engine.intents import describe_refused, refused_fields
-from crmsync.engine.links import LinkTaken
-from crmsync.engine.local_repo import UnresolvedReference
-from crmsync.engine.push_support import PushSupportMixin
+from crmsync.engine.base import PartialWrite
+from crmsync.engine.decide import PushState, decide_push
+from crmsync.engine.push_apply import PushApplyMixin, RowGone
 from crmsync.engine.results import PushResult, PushSummary
 from crmsync.engine.scan import scan_local
 from crmsync.erp.table import erp_now
-from crmsync.providers.base import (
-    AuthError,
-    NotFoundError,
-    ProviderError,
-    RemoteRecord,
-    ValidationError,
-    error_message,
-)
+from crmsync.providers.base import AuthError, NotFoundError, RemoteRecord, error_message
 
 __all__ = ["DependencyError", "PushMixin"]
 
@@ -49,86 +45,62 @@ class DependencyError(Exception):
     """A venda's cliente or produto could not be synced first."""
 
 
-class RowGone(LookupError):
-    """The local row is not there and was never synced: nothing exists on either side to push.
-
-    The ERP deleted a row before crmsync first pushed it (or the id never existed). A queued
-    job for it is then done, not failed: retrying can never succeed, and a failed item would
-    ask a person about a record nobody has any more."""
-
-
-class PushMixin(PushSupportMixin):
+class PushMixin(PushApplyMixin):
     # Set when a push was refused for the integration's credentials (see push_one).
     _credentials_refused: AuthError | None = None
 
     def push_one(self, entity_type: str, entity_id: int) -> PushResult:
         started = time.perf_counter()
         first_plan = len(self.planned)
+        error: Exception | None = None
         try:
-            if entity_type == "venda" and not self.dry_run:
-                self._push_dependencies_staged(entity_id, started)
-            staged = self._push_staged(entity_type, entity_id, started)
-            with self._uow() as s:
-                result = self._push_row(s, entity_type, entity_id) if staged is None else staged
-                if not self.dry_run and result.success:
-                    self.failed.succeeded(
-                        s, entity_type=entity_type, direcao="push", entity_id=entity_id, external_id=result.external_id
-                    )
+            if entity_type == "venda":
+                self._push_dependencies(entity_id, started)
+            result = self._push_record(entity_type, entity_id, started)
         except PartialWrite as exc:
             # Applied and logged already (the fields taken advanced, the refused ones did not):
             # the item fails so a person sees which field the CRM would not store.
             result = PushResult(False, exc.operacao, exc.external_id, entity_id, message=str(exc))
-            if not self.dry_run:
-                with self._uow() as s:
-                    self.failed.failed(
-                        s,
-                        entity_type=entity_type,
-                        direcao="push",
-                        entity_id=entity_id,
-                        external_id=exc.external_id,
-                        error=str(exc),
-                    )
         except RowGone as exc:
+            # An item left by an earlier attempt has nothing left to retry: it is done.
             result = PushResult(False, "erro", None, entity_id, message=str(exc), gone=True)
-            if not self.dry_run:
-                with self._uow() as s:  # an item left by an earlier attempt has nothing left to retry
-                    self.failed.succeeded(
-                        s, entity_type=entity_type, direcao="push", entity_id=entity_id, external_id=None
-                    )
         except Exception as exc:
-            message = error_message(exc)
-            result = PushResult(False, "erro", None, entity_id, message=message)
+            result = PushResult(False, "erro", None, entity_id, message=error_message(exc))
             result.note_exception(exc)
-            with self._uow() as s:
+            error = exc
+        with self._uow() as s:
+            changed_at = None
+            if error is not None:
                 link = self.binder.by_local(s, entity_type, entity_id)
                 result.external_id = link.external_id if link else None
-                self.log.add(
-                    direcao="push",
-                    operacao="erro",
-                    entity_type=entity_type,
-                    status="erro",
+                self.log.error(
+                    "push",
+                    entity_type,
+                    result.message,
                     entity_id=entity_id,
                     external_id=result.external_id,
-                    mensagem=message,
                     duracao_ms=int((time.perf_counter() - started) * 1000),
                 )
-                if isinstance(exc, AuthError):
-                    # The integration's credentials, not this record: one error for the run
-                    # (push stops), no failed item per record to retry or ignore one by one.
-                    self._credentials_refused = exc
-                elif not self.dry_run:
-                    changed_at = None
-                    with contextlib.suppress(Exception):  # only a hint for an ignored item
-                        changed_at = getattr(self.repo.get(s, entity_type, entity_id), "modificado_em", None)
-                    self.failed.failed(
-                        s,
-                        entity_type=entity_type,
-                        direcao="push",
-                        entity_id=entity_id,
-                        external_id=result.external_id,
-                        error=message,
-                        changed_at=changed_at,
-                    )
+                with contextlib.suppress(Exception):  # only a hint for an ignored item
+                    changed_at = getattr(self.repo.get(s, entity_type, entity_id), "modificado_em", None)
+            if isinstance(error, AuthError):
+                # The integration's credentials, not this record: one error for the run
+                # (push stops), no failed item per record to retry or ignore one by one.
+                self._credentials_refused = error
+            elif result.success or result.gone:
+                self.failed.succeeded(
+                    s, entity_type=entity_type, direcao="push", entity_id=entity_id, external_id=result.external_id
+                )
+            else:
+                self.failed.failed(
+                    s,
+                    entity_type=entity_type,
+                    direcao="push",
+                    entity_id=entity_id,
+                    external_id=result.external_id,
+                    error=result.message or "",
+                    changed_at=changed_at,
+                )
         result.planned = self.planned[first_plan:]
         return result
 
@@ -143,15 +115,16 @@ class PushMixin(PushSupportMixin):
         explicit = ids is not None
         candidates, deletes, unlinked = self._push_candidates(entity_type, since=since, ids=ids, all_rows=all_rows)
         self._attach_index.pop(entity_type, None)
-        # A first attach (or any dry run: the plan alone, no look-up per row) lists the CRM once.
-        if entity_type in ATTACH_KEYS and (unlinked >= ATTACH_INDEX_MIN_ROWS or (self.dry_run and unlinked)):
+        # A dry run is the plan alone: it never looks a row up, so any unlinked row makes it
+        # list the CRM once (as a first attach does), and a failed listing stops it.
+        plan_only = self.options.dry_run
+        if entity_type in ATTACH_KEYS and (unlinked >= ATTACH_INDEX_MIN_ROWS or (plan_only and unlinked)):
             failed = self._index_remote(entity_type)
-            if failed is not None:
+            if failed is not None and (plan_only or isinstance(failed, AuthError)):
+                message = f"a listagem do CRM falhou: {error_message(failed)}"
                 with self._uow() as s:
-                    self.log.add(
-                        direcao="push", operacao="erro", entity_type=entity_type, status="erro", mensagem=failed
-                    )
-                summary.add(PushResult(False, "erro", None, None, message=failed))
+                    self.log.error("push", entity_type, message)
+                summary.add(PushResult(False, "erro", None, None, message=message))
                 return summary
         if deletes and not explicit:
             with self._uow() as s:
@@ -159,15 +132,13 @@ class PushMixin(PushSupportMixin):
             blocked = self._mass_delete_blocked(len(deletes), total)
             if blocked:
                 with self._uow() as s:
-                    self.log.add(
-                        direcao="push", operacao="delete", entity_type=entity_type, status="erro", mensagem=blocked
-                    )
+                    self.log.error("push", entity_type, blocked, operacao="delete")
                 summary.add(PushResult(False, "erro", None, None, message=blocked))
                 deletes = []
         self._credentials_refused = None
         try:
             done: set[int] = set()
-            if entity_type in self._attach_index and not self.dry_run:
+            if entity_type in self._attach_index and not plan_only:  # the plan lists each row's link
                 for item in self._link_matches(entity_type, candidates):
                     summary.add(item)
                     done.add(int(item.entity_id or 0))
@@ -222,284 +193,55 @@ class PushMixin(PushSupportMixin):
         now = erp_now(s, ent.table)
         return (now if now is not None else datetime.now(UTC)) - since
 
-    # ------------------------------------------------------------------ one row, staged
+    # ------------------------------------------------------------------ one record
 
-    def _push_staged(self, entity_type: str, entity_id: int, started: float) -> PushResult | None:
-        """Push one live cliente/produto with no transaction open while the CRM is called:
-        read in a short transaction, call the CRM, apply in another short transaction that
-        first checks the row and its link did not move meanwhile (if they did, the record
-        is read and reconciled again). A CRM that hangs then holds no database lock, so other
-        stores (and this one's users) keep writing. A venda's dependencies are pushed first
-        (:meth:`_push_dependencies_staged`). None: a case for the one-transaction path (dry
-        runs, deletes, skips, records gone from the CRM), which the caller then takes."""
-        if self.dry_run or self.config.direction(entity_type) == "pull":
-            return None
-        remote: RemoteRecord | None = None
-        written: WrittenMerge | None = None  # a merge whose CRM write is done, to apply
+    def _push_record(self, entity_type: str, entity_id: int, started: float) -> PushResult:
+        """Gather, decide, then apply one record (a dry run reports the decision instead).
+        Applied with no transaction open while the CRM is called: a CRM that hangs holds no
+        database lock, so other stores (and this one's users) keep writing. A record that
+        moved while the CRM was called is gathered and decided again, with what the CRM
+        answered (a link just made, a write just done) instead of reading it again."""
+        known: RemoteRecord | None = None  # the CRM's record as this push last saw it
         linked_now = False  # linked by this push to a record found by its keys
         for _round in range(_STAGED_ROUNDS):
-            with self._read() as s:
-                row = self.repo.get(s, entity_type, entity_id)
-                if row is None:
-                    return None
-                link = self.binder.by_local(s, entity_type, entity_id)
-                if link is not None and not self._is_active(link):
-                    return None
-                if row.deletado_em is not None:
-                    if link is None or self.config.entity(entity_type).delete_remoto not in ("delete", "deactivate"):
-                        return None
-                    seen = self._fingerprint(entity_type, row, link)
-                    return self._push_delete_staged(entity_type, entity_id, link.external_id, seen)
-                now_seen = self._fingerprint(entity_type, row, link)
-                external_id = link.external_id if link is not None else None
-                local_ext = self._local_ext(s, entity_type, row) if link is None else None
-            if written is None:
-                seen = now_seen
-            elif now_seen != seen:
-                written = None  # moved while the CRM was written: merge again with its answer
-                seen = now_seen
-            if external_id is None:
-                assert local_ext is not None
-                created = self._push_new_staged(entity_type, entity_id, local_ext, seen, started)
-                if isinstance(created, PushResult):
-                    return created
-                found = created if isinstance(created, RemoteRecord) else None  # linked by us to it
-                linked_now, remote = linked_now or found is not None, found or remote
-                continue
-            if remote is None or (remote.external_id != external_id and written is None):
-                # (a written record may answer another id: it moved module and is relinked)
-                try:
-                    remote = self.provider.get(entity_type, external_id)
-                except NotFoundError:
-                    return None
-            try:
-                with self._uow() as s:
-                    row = self.repo.get(s, entity_type, entity_id)
-                    link = self.binder.by_local(s, entity_type, entity_id)
-                    if not self._unmoved(entity_type, row, link, seen):
-                        remote, written = None, None  # moved meanwhile: read both sides again
-                        continue
-                    assert link is not None
-                    out = self._reconcile(
-                        s, entity_type, link, row, remote, direcao="push", remote_writes=False, written=written
-                    )
-            except RemoteWriteNeeded as need:
-                answer = self.provider.update(entity_type, external_id, need.fields, current=need.remote)
-                written = WrittenMerge(need.merge, need.local_ext, answer, refused_fields(need.fields, answer.data))
-                remote = answer
-                continue  # apply that merge in the next round, if nothing moved meanwhile
-            return self._staged_result(out, "link" if linked_now else out.operacao, link.external_id, entity_id)
+            state = self._gather(entity_type, entity_id, known)
+            decision = decide_push(state)
+            if self.options.dry_run:
+                return self._report(state, decision)
+            applied = self._apply(state, decision, started)
+            if isinstance(applied, PushResult):
+                if linked_now and applied.operacao in ("update", "skip", "conflict"):
+                    applied.operacao = "link"
+                return applied
+            linked_now = linked_now or (decision.action == "link" and applied is not None)
+            known = applied
         raise RuntimeError("o registro mudou a cada tentativa durante o envio; será tentado de novo")
 
-    def _staged_result(self, out: Outcome, operacao: str, external_id: str, entity_id: int) -> PushResult:
-        """What a staged push applied; a write the CRM did not fully store fails the item."""
-        if out.refused:
-            raise PartialWrite(out.message or "gravação parcial", operacao="update", external_id=external_id)
-        return PushResult(
-            True,
-            operacao,
-            external_id,
-            entity_id,
-            conflitos=out.conflicts,
-            message=self._conflict_message(out.conflicts),
-        )
-
-    def _push_new_staged(
-        self, entity_type: str, entity_id: int, local_ext: dict[str, Any], seen: tuple[Any, ...], started: float
-    ) -> PushResult | RemoteRecord | str:
-        """An unlinked row: look it up by its unique keys, else create it, with no transaction
-        open; then link in a short one. The record found (linked by us to it) or "taken"
-        (linked by another run): to be merged as a linked row.
-
-        Before the create, what is sent is stored durably (the create's intent): if its
-        answer is lost, the retry finds the record by its keys and recognises it as ours."""
-        found = self._find_by_keys(entity_type, local_ext)
-        if found is not None:
-            with self._uow() as s:
-                if self.binder.by_local(s, entity_type, entity_id) is not None:
-                    return "taken"
-                self._link_found(s, entity_type, entity_id, found)
-            return found
-        with self._uow() as s:
-            self.intents.record(s, entity_type, entity_id, local_ext)
-        try:
-            remote = self.provider.create(entity_type, local_ext)
-        except ValidationError:
-            with self._uow() as s:  # refused: nothing was created, nothing to recognise later
-                self.intents.take(s, entity_type, entity_id)
-            raise
-        refused = refused_fields(local_ext, remote.data)
-        if entity_type in self._attach_index:
-            self._attach_index[entity_type].add_created(remote)
-        duplicate: str | None = None
-        with self._uow() as s:
-            row = self.repo.get(s, entity_type, entity_id)
-            self.intents.take(s, entity_type, entity_id)
-            link = self.binder.new_link(
-                entity_type,
-                entity_id,
-                remote.external_id,
-                # a field the CRM did not store keeps the CRM's value as base: still to send
-                base={**remote.data, **{k: v for k, v in local_ext.items() if k not in refused}},
-                # the fingerprint of what was sent: a change made meanwhile shows as dirty
-                local_hash=seen[0],
-                remote_version=remote.version,
-                remote_modified_at=remote.modified_at,
-            )
+    def _gather(self, entity_type: str, entity_id: int, known: RemoteRecord | None) -> PushState:
+        """What the decision needs: the row, its link and base in a short read; then, with
+        no transaction open, the CRM's side: ``known`` (what this push last saw of it), the
+        linked record, or the record holding an unlinked row's unique keys."""
+        with self._read() as s:
+            state = self._read_state(s, entity_type, entity_id)
+        if not state.live or state.local_ext is None:
+            return state
+        if not state.linked:
+            self._know_remote(state, self._find_by_keys(entity_type, state.local_ext))
+        elif known is not None:
+            self._know_remote(state, known)
+        else:
             try:
-                self.binder.create(s, link)
-            except LinkTaken as taken:
-                if taken.existing.external_id == remote.external_id:
-                    raise ValueError(
-                        f"o registro {remote.external_id} do CRM já está vinculado ao registro local "
-                        f"#{taken.existing.entity_id} e é idêntico a este: possível duplicata, revise os dados"
-                    ) from None
-                duplicate = remote.external_id
-            else:
-                message = describe_refused(self.crm_name, refused) if refused else None
-                self.log.add(
-                    direcao="push",
-                    operacao="create",
-                    entity_type=entity_type,
-                    status="erro" if refused else "sucesso",
-                    entity_id=entity_id,
-                    external_id=remote.external_id,
-                    mensagem=f"gravação parcial: {message}" if message else None,
-                    duracao_ms=int((time.perf_counter() - started) * 1000),
-                )
-            if row is None:
-                raise LookupError(f"{entity_type} #{entity_id} não encontrado nesta loja")
-        if duplicate is not None:
-            # Another run linked this row meanwhile: ours is a duplicate on the provider.
-            with contextlib.suppress(ProviderError):
-                self.provider.delete(entity_type, duplicate)
-            return "taken"
-        if refused:
-            message = describe_refused(self.crm_name, refused)
-            raise PartialWrite(message, operacao="create", external_id=remote.external_id)
-        return PushResult(True, "create", remote.external_id, entity_id)
-
-    # ------------------------------------------------------------------ one row
-
-    def _push_row(self, s: Session, entity_type: str, entity_id: int) -> PushResult:
-        started = time.perf_counter()
-        row = self.repo.get(s, entity_type, entity_id)
-        link = self.binder.by_local(s, entity_type, entity_id)
-        if row is None and link is not None and self._is_active(link):
-            row = self.repo.ghost(entity_type, entity_id)  # hard-deleted by the ERP: push the delete
-        if row is None:
-            raise RowGone(f"{entity_type} #{entity_id} não encontrado nesta loja")
-        if self.config.direction(entity_type) == "pull":
-            return self._push_skip(entity_type, entity_id, None, "entidade somente leitura (direção pull)")
-        if row.deletado_em is not None:
-            return self._push_local_delete(s, entity_type, row, link)
-        if link is not None and not self._is_active(link):
-            return self._push_skip(
-                entity_type, entity_id, link.external_id, "registro excluído ou com exclusão pendente de decisão"
-            )
-        if entity_type == "venda":
-            self._push_dependencies(s, row)
-        if link is not None:
-            try:
-                remote = self.provider.get(entity_type, link.external_id)
+                self._know_remote(state, self.provider.get(entity_type, str(state.link_external_id)))
             except NotFoundError:
-                op = self._apply_remote_delete(s, entity_type, link, row, direcao="push")
-                return PushResult(True, op, link.external_id, entity_id, message="registro excluído no CRM")
-            out = self._reconcile(s, entity_type, link, row, remote, direcao="push")
-            return PushResult(
-                True,
-                out.operacao,
-                link.external_id,
-                entity_id,
-                conflitos=out.conflicts,
-                message=self._conflict_message(out.conflicts),
-            )
-        return self._push_unlinked(s, entity_type, row, started)
-
-    def _push_unlinked(self, s: Session, entity_type: str, row: Any, started: float) -> PushResult:
-        try:
-            local_ext = self._local_ext(s, entity_type, row)
-        except UnresolvedReference:
-            if self.dry_run:  # dependencies were only planned, so they have no link yet
-                self._plan(
-                    "externo", "create", entity_type, entity_id=row.id, motivo="após criar as dependências da venda"
-                )
-                self.log.add(
-                    direcao="push", operacao="create", entity_type=entity_type, status="simulado", entity_id=row.id
-                )
-                return PushResult(True, "create", None, row.id)
-            raise
-        found = self._find_by_keys(entity_type, local_ext)
-        if found is not None:
-            link = self._link_found(s, entity_type, row.id, found)
-            if self.dry_run:
-                self._plan(
-                    "vinculo",
-                    "link",
-                    entity_type,
-                    entity_id=row.id,
-                    external_id=found.external_id,
-                    motivo="já existia no CRM (mesma chave única)",
-                )
-            out = self._reconcile(s, entity_type, link, row, found, direcao="push")
-            return PushResult(
-                True,
-                "link",
-                found.external_id,
-                row.id,
-                conflitos=out.conflicts,
-                message=self._conflict_message(out.conflicts),
-            )
-        if self.dry_run:
-            self._plan("externo", "create", entity_type, entity_id=row.id, campos=local_ext)
-            self.log.add(
-                direcao="push", operacao="create", entity_type=entity_type, status="simulado", entity_id=row.id
-            )
-            return PushResult(True, "create", None, row.id)
-        remote = self.provider.create(entity_type, local_ext)
-        base = {**remote.data, **local_ext}
-        link = self.binder.new_link(
-            entity_type,
-            row.id,
-            remote.external_id,
-            base=base,
-            local_hash=self.repo.row_hash(entity_type, row),
-            remote_version=remote.version,
-            remote_modified_at=remote.modified_at,
-        )
-        try:
-            self.binder.create(s, link)
-        except LinkTaken as taken:
-            if taken.existing.external_id == remote.external_id:
-                # The provider answered with a record another local row is linked to (a
-                # create whose answer was lost, looked up and matched to an identical twin):
-                # it is not ours to link, and certainly not ours to delete.
-                raise ValueError(
-                    f"o registro {remote.external_id} do CRM já está vinculado ao registro local "
-                    f"#{taken.existing.entity_id} e é idêntico a este: possível duplicata, revise os dados"
-                ) from None
-            # Another run linked this row meanwhile: ours is a duplicate on the provider.
-            with contextlib.suppress(ProviderError):
-                self.provider.delete(entity_type, remote.external_id)
-            return self._push_skip(entity_type, row.id, taken.existing.external_id, "já vinculado por outra execução")
-        self.log.add(
-            direcao="push",
-            operacao="create",
-            entity_type=entity_type,
-            status="sucesso",
-            entity_id=row.id,
-            external_id=remote.external_id,
-            duracao_ms=int((time.perf_counter() - started) * 1000),
-        )
-        return PushResult(True, "create", remote.external_id, row.id)
+                state.remote_gone = True
+        return state
 
     # ------------------------------------------------------------------ sales
 
-    def _push_dependencies_staged(self, venda_id: int, started: float) -> None:
-        """A live venda's cliente and produtos pushed first, each the staged way (read, CRM
-        with no transaction open, apply), so a venda push holds no lock while a CRM answers.
-        Which ones need it is read in a short look; a venda deleted or unlinked meanwhile is
-        left to the main path (a delete never pushes its dependencies)."""
+    def _push_dependencies(self, venda_id: int, started: float) -> None:
+        """A live venda's cliente and produtos pushed first (parents before children), each
+        the way any record is. Which ones need it is read in a short look; a venda deleted
+        or unlinked meanwhile pushes none (a delete never pushes its dependencies)."""
         with self._read() as s:
             venda = self.repo.get(s, "venda", venda_id)
             if venda is None or venda.deletado_em is not None:
@@ -510,37 +252,18 @@ class PushMixin(PushSupportMixin):
             needed = self._dependencies_to_push(s, venda)
         for dep_type, dep_id in needed:
             try:
-                result = self._push_staged(dep_type, dep_id, started)
-                if result is None:  # a rare case for the one-transaction path (e.g. gone from the CRM)
-                    with self._uow() as s:
-                        result = self._push_row(s, dep_type, dep_id)
+                result = self._push_record(dep_type, dep_id, started)
             except AuthError:
                 raise  # the integration's credentials: push_one stops the run with one error
             except Exception as exc:
-                raise DependencyError(
-                    f"{dep_type} #{dep_id} da venda #{venda_id} não pôde ser sincronizado: {error_message(exc)}"
-                ) from exc
+                result = PushResult(False, "erro", None, dep_id, message=error_message(exc))
+                cause: Exception | None = exc
+            else:
+                cause = None
             if not result.success:
                 raise DependencyError(
                     f"{dep_type} #{dep_id} da venda #{venda_id} não pôde ser sincronizado: {result.message}"
-                )
-
-    def _push_dependencies(self, s: Session, venda: Any) -> None:
-        """Push the venda's cliente and every produto first (parents before children), in
-        this transaction (dry runs and the rare one-transaction cases; a real push has done
-        it the staged way already, so nothing is left to do here then)."""
-        for dep_type, dep_id in self._dependencies_to_push(s, venda):
-            try:
-                with s.begin_nested():
-                    result = self._push_row(s, dep_type, dep_id)
-            except Exception as exc:
-                raise DependencyError(
-                    f"{dep_type} #{dep_id} da venda #{venda.id} não pôde ser sincronizado: {error_message(exc)}"
-                ) from exc
-            if not result.success:
-                raise DependencyError(
-                    f"{dep_type} #{dep_id} da venda #{venda.id} não pôde ser sincronizado: {result.message}"
-                )
+                ) from cause
 
     def _dependencies_to_push(self, s: Session, venda: Any) -> list[tuple[str, int]]:
         """The venda's cliente and produtos that are not linked and clean yet; a missing,

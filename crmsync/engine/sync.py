@@ -8,41 +8,24 @@ pass, with one summary in the spec's shape.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from crmsync.config import IntegrationConfig
 from crmsync.db.sync import CrmDuplicata, CrmIntegracao
 from crmsync.engine.conflicts import ConflictsMixin
 from crmsync.engine.pull import PullMixin, _PullRun
 from crmsync.engine.push import PushMixin
-from crmsync.engine.results import PullResult, PushSummary, RunOptions, SyncResult
+from crmsync.engine.results import PullResult, PushSummary, SyncResult
 from crmsync.model.canonical import ENTITY_TYPES
-from crmsync.providers.base import Provider
 
 __all__ = ["SyncEngine"]
 
 
 class SyncEngine(PushMixin, PullMixin, ConflictsMixin):
     """Push, pull, sync, conflict and duplicate decisions for one integration."""
-
-    def __init__(
-        self,
-        session_factory: sessionmaker[Session],
-        integracao_id: int,
-        provider: Provider | None = None,
-        options: RunOptions | None = None,
-        progress: Callable[[dict[str, Any]], None] | None = None,
-        config: IntegrationConfig | None = None,
-    ) -> None:
-        super().__init__(
-            session_factory, integracao_id, provider=provider, options=options, progress=progress, config=config
-        )
-        self._dep_runs = {}
 
     @classmethod
     def for_store(
@@ -185,11 +168,10 @@ class SyncEngine(PushMixin, PullMixin, ConflictsMixin):
                         local_id = self._create_local(s, run, remote)
             dup.resolvido_por = who
             dup.resolvido_em = datetime.now(UTC)
-            self.log.add(
-                direcao="pull",
-                operacao="duplicata",
-                entity_type=entity_type,
-                status="sucesso",
+            self.log.success(
+                "pull",
+                "duplicata",
+                entity_type,
                 entity_id=local_id,
                 external_id=external_id,
                 mensagem=f"duplicata #{duplicata_id}: {action} por {who}",
