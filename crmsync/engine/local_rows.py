@@ -1,5 +1,6 @@
-"""Local rows <-> canonical records (ORM rows in, ORM rows out: so it lives on the engine side,
-out of the pure mapping core).
+"""Canonical values onto local rows (ORM rows: so it lives on the engine side, out of the pure
+mapping core). Reading a row back to canonical goes through the map (`erp.schema_map`), as
+every entity on an ERP's own tables does.
 
 The local side keeps ids as integers and decimals as `Decimal`; canonical records use
 strings. Reference ids of a venda stay local ids here.
@@ -11,53 +12,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from crmsync.db.local import Cliente, Produto, Venda, VendaItem
-from crmsync.model.canonical import ClienteCanon, ProdutoCanon, VendaCanon, canonicalize
+from crmsync.db.local import Venda, VendaItem
+from crmsync.model.canonical import ClienteCanon, ProdutoCanon
 
 CLIENTE_FIELDS = tuple(ClienteCanon.model_fields)
 PRODUTO_FIELDS = tuple(ProdutoCanon.model_fields)
-VENDA_FIELDS = tuple(VendaCanon.model_fields)
-
-
-def cliente_to_canon(row: Cliente) -> dict[str, Any]:
-    data = {f: getattr(row, f) for f in CLIENTE_FIELDS}
-    return canonicalize("cliente", data)
-
-
-def produto_to_canon(row: Produto) -> dict[str, Any]:
-    data = {f: getattr(row, f) for f in PRODUTO_FIELDS}
-    return canonicalize("produto", data)
-
-
-def venda_to_canon(row: Venda) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "codigo": row.codigo,
-        "cliente_id": str(row.id_cliente),
-        "data": row.data,
-        "situacao": row.situacao,
-        "valor_total": row.valor_total,
-        "observacoes": row.observacoes,
-        "itens": [
-            {
-                "produto_id": str(item.id_produto),
-                "quantidade": item.quantidade,
-                "valor_unitario": item.valor_unitario,
-                "desconto": item.desconto,
-            }
-            for item in row.itens
-        ],
-    }
-    return canonicalize("venda", data)
-
-
-def row_to_canon(entity_type: str, row: Any) -> dict[str, Any]:
-    if entity_type == "cliente":
-        return cliente_to_canon(row)
-    if entity_type == "produto":
-        return produto_to_canon(row)
-    if entity_type == "venda":
-        return venda_to_canon(row)
-    raise KeyError(entity_type)
 
 
 def apply_canon_to_row(entity_type: str, row: Any, values: dict[str, Any]) -> None:
