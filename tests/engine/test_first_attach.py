@@ -14,7 +14,7 @@ from sqlalchemy import event, select
 from crmsync.db.local import Cliente
 from crmsync.db.sync import CrmConflito, CrmEntityLink
 from crmsync.engine.attach import ATTACH_INDEX_MIN_ROWS, RemoteIndex, decide
-from crmsync.providers.base import RemoteRecord, RetriableError
+from crmsync.providers.base import AuthError, RemoteRecord, RetriableError
 
 ROWS = ATTACH_INDEX_MIN_ROWS + 10
 
@@ -192,3 +192,16 @@ def test_a_pull_meeting_many_unlinked_records_matches_them_by_index(world_factor
     assert not by_key, by_key[:3]  # a look-up of the store per CRM record
     with world.sf() as s:
         assert not list(s.scalars(select(CrmConflito)))
+
+
+def test_refused_credentials_half_way_through_the_listing_stop_the_push(world_factory: Callable[..., World]) -> None:
+    """Credentials refused on the listing's second page: the push stops with the listing's
+    error; nothing is created or linked from the first page, and no row is looked up."""
+    world = world_factory(page_size=10)
+    _both_sides(world, ROWS, in_crm=range(ROWS - 5))
+    world.provider.fail_next(1, AuthError, methods={"list_page"}, skip=1)
+    summary = world.engine().push("cliente")
+    assert not summary.success and summary.total == 1, summary.as_dict()
+    assert "listagem do CRM falhou" in str(summary.itens[0].message)
+    assert world.provider.write_calls == 0 and "find_by_keys" not in world.provider.calls, world.provider.calls
+    assert not _links(world) and len(world.provider.panel_list("cliente")) == ROWS - 5
