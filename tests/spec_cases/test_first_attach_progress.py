@@ -16,6 +16,14 @@ ROWS = ATTACH_INDEX_MIN_ROWS + 10
 IN_CRM = 12
 
 
+def _wide_bar(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bar's columns in full, not cut to 80: the console's own width, whatever the
+    terminal (or its absence, or the COLUMNS it was made with) says."""
+    from crmsync.cli.common import err_console
+
+    monkeypatch.setattr(err_console, "_width", 200)
+
+
 def _store_and_crm(world: World) -> None:
     for i in range(ROWS):
         world.local_create(nome=f"Cliente {i}", email=f"c{i}@email.com")
@@ -43,7 +51,7 @@ def test_first_attach_json_events_carry_pages_matches_and_creates(world: World) 
 
 
 def test_first_attach_progress_bar_shows_matches_and_creates(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COLUMNS", "200")  # the bar's columns in full, not cut to 80
+    _wide_bar(monkeypatch)
     _store_and_crm(world)
 
     out = world.cli("push", "--loja", world.loja_id, "--entity", "cliente")
@@ -59,7 +67,7 @@ def test_a_pull_meeting_unlinked_records_shows_its_matches_and_creates(
 ) -> None:
     """The local side: a pull that meets CRM records with no link shows how many it linked
     to the store's own rows and how many it created, in the JSON events and on the bar."""
-    monkeypatch.setenv("COLUMNS", "200")
+    _wide_bar(monkeypatch)
     for i in range(IN_CRM):
         world.local_create(nome=f"Cliente {i}", email=f"c{i}@email.com")
     world.sandbox.store.bulk_create(
