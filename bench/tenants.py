@@ -72,6 +72,11 @@ class Phase:
     lag_by_way: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     failed_writes: int = 0
     unsynced: int = 0
+    skipped_saves: int = 0  # local saves not made: every record of the store had an edit in flight
+    raced_edits: int = 0  # CRM edits not made: the record's local save had not been answered yet
+    # each edit still unsynced after the settle: what was expected, what each side holds, the
+    # link's status and the record's pending conflicts (why it never arrived)
+    unsynced_detail: list[dict[str, Any]] = field(default_factory=list)
 
 
 def setup_env(backend: str) -> dict[str, str]:
@@ -242,11 +247,22 @@ def run_phase(  # noqa: C901 - the phase's threads are closures over its shared 
     pending: dict[tuple[int, int], tuple[str, str, float]] = {}
     stop = threading.Event()
     seq = [0]
+    saving: set[tuple[int, int]] = set()  # local saves whose PUT has not answered yet
 
     def save_local(st: Store, measured: bool) -> None:
-        with lock:  # an edit still in flight on the other side would make this a conflict
-            free = [i for i in st.ids if (st.loja_id, i) not in pending] or st.ids
-        local_id = rnd.choice(free)
+        # A record with an edit in flight on the other side would make this save a real
+        # conflict (both sides changed `nome`; the later one wins and the other edit is never
+        # seen): pick one with no CRM edit pending, and reserve it (`saving`) before the PUT,
+        # so the CRM editor cannot pick it while the API has not answered yet.
+        with lock:
+            mine = [i for i in st.ids if (st.loja_id, i) not in saving]
+            free = [i for i in mine if (st.loja_id, i) not in pending]
+            free = free or [i for i in mine if pending[(st.loja_id, i)][0] == "push"]  # supersede our own
+            if not free:
+                phase.skipped_saves += int(measured)
+                return
+            local_id = rnd.choice(free)
+            saving.add((st.loja_id, local_id))
         seq[0] += 1
         nome = f"Local {st.loja_id} {local_id} v{seq[0]}"
         t0 = time.monotonic()
@@ -258,6 +274,8 @@ def run_phase(  # noqa: C901 - the phase's threads are closures over its shared 
         except Exception:
             ok = False
         took = time.monotonic() - t0
+        with lock:
+            saving.discard((st.loja_id, local_id))
         if not measured:
             return
         with lock:
@@ -272,6 +290,9 @@ def run_phase(  # noqa: C901 - the phase's threads are closures over its shared 
         seq[0] += 1
         nome = f"Remoto {st.loja_id} {local_id} v{seq[0]}"
         with lock:
+            if (st.loja_id, local_id) in saving:
+                phase.raced_edits += 1  # the race that left an edit unsynced before (docs/benchmarks.md)
+                return
             if (st.loja_id, local_id) in pending:
                 return  # a save of this record is in flight: do not race it here
             pending[(st.loja_id, local_id)] = ("pull", nome, time.monotonic())
@@ -351,7 +372,52 @@ def run_phase(  # noqa: C901 - the phase's threads are closures over its shared 
     watch.join(30)
     with lock:
         phase.unsynced = len(pending)
+        left = dict(pending)
+    phase.unsynced_detail = _unsynced_detail(sb, by_loja, left)
     return phase
+
+
+def _unsynced_detail(
+    sb: Any, by_loja: dict[int, Store], left: dict[tuple[int, int], tuple[str, str, float]]
+) -> list[dict[str, Any]]:
+    """For each edit still unsynced: both sides' current name, the link and its conflicts."""
+    from sqlalchemy import select
+
+    from crmsync.db.local import Cliente
+    from crmsync.db.session import session_scope
+    from crmsync.db.sync import CrmConflito, CrmEntityLink
+
+    out = []
+    for (loja_id, local_id), (kind, nome, _t0) in left.items():
+        st = by_loja[loja_id]
+        with session_scope() as s:
+            local = s.scalar(select(Cliente.nome).where(Cliente.id == local_id))
+            link = s.scalars(
+                select(CrmEntityLink).where(
+                    CrmEntityLink.id_integracao == st.integracao_id, CrmEntityLink.entity_id == local_id
+                )
+            ).first()
+            conflicts = [
+                {"status": c.status, "campos": c.campos}
+                for c in s.scalars(
+                    select(CrmConflito).where(
+                        CrmConflito.id_integracao == st.integracao_id, CrmConflito.entity_id == local_id
+                    )
+                )
+            ]
+        out.append(
+            {
+                "loja": loja_id,
+                "cliente": local_id,
+                "way": kind,
+                "expected": nome,
+                "local": local,
+                "crm": sb.panel_get("clientes", st.ext[local_id], company=st.company).get("nome"),
+                "link_status": link.status if link is not None else None,
+                "conflicts": conflicts,
+            }
+        )
+    return out
 
 
 def summarize(
@@ -395,6 +461,9 @@ def summarize(
         "lag_p95_change": round(lag_change, 3),
         "failed_writes": failed,
         "unsynced_after_settle": [alone.unsynced, crowded.unsynced],
+        "skipped_saves": [alone.skipped_saves, crowded.skipped_saves],
+        "raced_edits": [alone.raced_edits, crowded.raced_edits],
+        "unsynced_detail": [alone.unsynced_detail, crowded.unsynced_detail],
         "hung_crm_max_connections": hung_max,
         "sandbox_429": rate_limited,
         "per_store_alone_vs_crowded": per_store,

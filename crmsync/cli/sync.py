@@ -119,7 +119,7 @@ class _ProgressReporter:
                 pages=event.get("pages", 0),
                 attach=(
                     f"{event.get('matches', 0)} vinculados, {event.get('creates', 0)} criados"
-                    if "matches" in event
+                    if event.get("matches") or event.get("creates")  # a pull that only updated: no column
                     else ""
                 ),
                 quota="-" if quota is None else quota,

@@ -291,6 +291,10 @@ class PullMixin(PullUnlinkedMixin):
                 "pages": result.paginas,
                 "quota_left": quota_left,
                 "entity": entity_type,
+                # the local side of a first attach: CRM records linked to the store's own rows
+                # (matched by its in-memory index of unique keys) and those created in it
+                "matches": result.total_vinculados,
+                "creates": result.total_criados,
             }
         )
 

@@ -4,15 +4,17 @@ decides nothing from a partial index."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from typing import Any
 
 from engine_world import World
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from crmsync.db.local import Cliente
 from crmsync.db.sync import CrmConflito, CrmEntityLink
 from crmsync.engine.attach import ATTACH_INDEX_MIN_ROWS, RemoteIndex, decide
-from crmsync.providers.base import RemoteRecord, RetriableError
+from crmsync.providers.base import AuthError, RemoteRecord, RetriableError
 
 ROWS = ATTACH_INDEX_MIN_ROWS + 10
 
@@ -129,3 +131,77 @@ def test_the_decide_step_is_pure_and_never_plans_two_records_for_one_key() -> No
         (4, "duplicata", None),
         (5, "create", None),
     ]
+
+
+def test_a_lost_create_answer_in_a_first_attach_then_a_local_edit_reaches_the_crm(
+    world_factory: Callable[..., World],
+) -> None:
+    """A create of a first attach whose answer is lost, an edit in the store, then a push that
+    lists the CRM again (more new rows arrived meanwhile): the listed record is recognised as
+    ours by its intent, the edit reaches it, no conflict, one record."""
+    world = world_factory(page_size=100)
+    ids = _both_sides(world, ROWS, in_crm=range(5))
+    world.provider.fail_next(1, RetriableError, methods={"create"}, after=True, skip=3)  # the 4th create
+    first = world.engine().push("cliente")
+    assert not first.success and first.erros == 1, first.as_dict()
+    lost = next(i for i in ids if i not in _links(world))
+    assert len(world.provider.panel_list("cliente")) == ROWS  # the CRM made it all the same
+    world.edit(Cliente, lost, nome="Editado na loja")
+    more = [world.add_cliente(nome=f"Nova {i}", email=f"nova{i}@x.com") for i in range(ATTACH_INDEX_MIN_ROWS)]
+    world.provider.calls.clear()
+
+    second = world.engine().push("cliente")
+    assert second.success, second.as_dict()
+    assert world.provider.calls.get("find_by_keys", 0) == 0, world.provider.calls  # decided from the listing
+    records = world.provider.panel_list("cliente")
+    assert len(records) == ROWS + len(more)
+    links = _links(world)
+    assert records[links[lost]]["nome"] == "Editado na loja"
+    assert sum(1 for r in records.values() if r.get("email") == world.get(Cliente, lost).email) == 1
+    with world.sf() as s:
+        assert not list(s.scalars(select(CrmConflito))), "a false conflict"
+    link = world.link_of("cliente", lost)
+    assert link is not None and link.status == "sincronizado"
+
+
+def test_a_pull_meeting_many_unlinked_records_matches_them_by_index(world_factory: Callable[..., World]) -> None:
+    """The local side of a first attach: a pull that meets many CRM records the store already
+    holds (no links yet) links each through one in-memory index of the store's keys, with no
+    look-up of the store's table per record, and no request beyond the listing."""
+    world = world_factory(page_size=10)
+    ids = _both_sides(world, ROWS, in_crm=range(ROWS))
+    engine_ = world.sf.kw["bind"]
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(" ".join(statement.split()).lower())
+
+    event.listen(engine_, "before_cursor_execute", seen)
+    try:
+        result = world.engine().pull("cliente")
+    finally:
+        event.remove(engine_, "before_cursor_execute", seen)
+    assert result.success and result.total_vinculados == ROWS and result.total_criados == 0, result.as_dict()
+    assert sorted(_links(world)) == ids
+    assert set(world.provider.calls) <= {"list_page", "list_changed_since"}, world.provider.calls
+    by_key = [
+        st
+        for st in statements
+        if st.startswith("select") and " from clientes" in st and re.search(r"where .*(email|cpf|cnpj)\b", st)
+    ]
+    assert not by_key, by_key[:3]  # a look-up of the store per CRM record
+    with world.sf() as s:
+        assert not list(s.scalars(select(CrmConflito)))
+
+
+def test_refused_credentials_half_way_through_the_listing_stop_the_push(world_factory: Callable[..., World]) -> None:
+    """Credentials refused on the listing's second page: the push stops with the listing's
+    error; nothing is created or linked from the first page, and no row is looked up."""
+    world = world_factory(page_size=10)
+    _both_sides(world, ROWS, in_crm=range(ROWS - 5))
+    world.provider.fail_next(1, AuthError, methods={"list_page"}, skip=1)
+    summary = world.engine().push("cliente")
+    assert not summary.success and summary.total == 1, summary.as_dict()
+    assert "listagem do CRM falhou" in str(summary.itens[0].message)
+    assert world.provider.write_calls == 0 and "find_by_keys" not in world.provider.calls, world.provider.calls
+    assert not _links(world) and len(world.provider.panel_list("cliente")) == ROWS - 5

@@ -175,7 +175,8 @@ def test_chaos_sigkill_workers_with_faults_converges(rt_env: Env, tmp_path: Path
             print("CHAOS " + json.dumps(summary))
             (tmp_path / "chaos-summary.json").write_text(json.dumps(summary))
             assert kills == KILLS
-            assert not problems, (problems, worker.output()[-3000:])
+            # the seed in the message: the failure replays with CRMSYNC_CHAOS_SEED=<seed>
+            assert not problems, (f"CRMSYNC_CHAOS_SEED={seed}", problems, worker.output()[-3000:])
             # The densest 1-second window is reported, not asserted here: under SIGKILLs on a loaded
             # 2-core machine the transport's 3% pacing slack can let a 4th request land in one
             # window (the two-worker test asserts the limit under normal load).
