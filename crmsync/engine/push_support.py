@@ -44,8 +44,8 @@ class PushSupportMixin(EngineBase):
         report: dict[str, Any] = {"records": summary.total, "pages": 0, "quota_left": None, "entity": entity_type}
         if index is not None:
             report["pages"] = index.pages
-            report["matches"] = sum(1 for i in summary.itens if i.operacao == "link")
-            report["creates"] = sum(1 for i in summary.itens if i.operacao == "create")
+            report["matches"] = summary.por_operacao["link"]
+            report["creates"] = summary.por_operacao["create"]
         self.progress(report)
 
     def _index_remote(self, entity_type: str) -> ProviderError | None:

@@ -7,6 +7,7 @@ They keep the spec's Portuguese keys (`success`, `operacao`, `total_processados`
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -89,10 +90,14 @@ class PushSummary:
     conflitos: int = 0
     itens: list[PushResult] = field(default_factory=list)
     success: bool = True
+    # Items per operation ("link", "create", ...), kept as they are added: the progress bar
+    # reads them after every row, and counting the items each time is quadratic in a run.
+    por_operacao: Counter[str] = field(default_factory=Counter)
 
     def add(self, item: PushResult) -> None:
         self.itens.append(item)
         self.total += 1
+        self.por_operacao[item.operacao] += 1
         if not item.success:
             self.erros += 1
             self.success = False
