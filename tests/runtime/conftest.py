@@ -175,7 +175,7 @@ def insert_cliente(loja_id: int, nome: str, email: str) -> int:
     return insert_clientes(loja_id, [(nome, email)])[0]
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, step: float = 0.05, what: str = "") -> Any:
+def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, step: float = 0.05, what: str = "") -> Any:
     """Poll until `predicate()` is truthy (no timed assertion: the timeout only bounds a hang)."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -193,12 +193,12 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, step: float = 
 @pytest.fixture
 def api_server() -> Iterator[Callable[[], Any]]:
     """Factory: start the real app on a free port (uvicorn thread); stopped at teardown."""
-    from crmsync.cli.demo import _ApiServer, _free_port
+    from crmsync.cli.demo import _ApiServer
 
     servers: list[Any] = []
 
     def start() -> Any:
-        server = _ApiServer(_free_port())
+        server = _ApiServer()  # its socket bound on port 0: no free-port race with other tests
         server.start()
         servers.append(server)
         return server
