@@ -44,6 +44,7 @@ def test_api_create_is_pushed_automatically(rt_env: Env, api_server: Any) -> Non
                     f"http://127.0.0.1:{api.port}/api/clientes",
                     headers={"Authorization": f"Bearer {tenant.api_key}"},
                     json={"nome": "Joana Automática", "email": "joana.auto@example.com"},
+                    timeout=60,
                 )
                 assert r.status_code == 201, r.text
                 remote = wait_for(lambda: _remote_by_email(sb, "joana.auto@example.com"), what="push")
@@ -64,6 +65,7 @@ def test_api_create_is_pushed_automatically(rt_env: Env, api_server: Any) -> Non
                     f"http://127.0.0.1:{api.port}/api/clientes/{local_id}",
                     headers={"Authorization": f"Bearer {tenant.api_key}"},
                     json={"nome": "Joana Atualizada"},
+                    timeout=60,
                 )
                 assert r.status_code == 200, r.text
                 wait_for(
@@ -85,6 +87,7 @@ def test_api_answers_while_crm_is_down_and_push_arrives_later(rt_env: Env, api_s
                 f"http://127.0.0.1:{api.port}/api/clientes",
                 headers={"Authorization": f"Bearer {tenant.api_key}"},
                 json={"nome": "Carlos Offline", "email": "carlos.offline@example.com"},
+                timeout=60,
             )
             assert r.status_code == 201, r.text
             local_id = r.json()["id"]
@@ -199,6 +202,7 @@ def test_api_answers_when_the_queue_itself_is_down(
             f"http://127.0.0.1:{api.port}/api/clientes",
             headers={"Authorization": f"Bearer {tenant.api_key}"},
             json={"nome": "Fila Fora", "email": "fila.fora@example.com"},
+            timeout=60,
         )
         assert r.status_code == 201, r.text
         assert wait_dispatched(30)  # the hand-off gave up on the queue without the request noticing

@@ -94,6 +94,7 @@ def test_cli_declares_companies() -> None:
         assert proc.stdout is not None
         lines = [proc.stdout.readline()]
         while "Ctrl-C" not in lines[-1]:
+            assert lines[-1] or len(lines) == 1, "".join(lines)  # '' is the end: the process died
             lines.append(proc.stdout.readline())
         output = "".join(lines)
         match = re.search(r"(http://127\.0\.0\.1:\d+)", output)
@@ -101,7 +102,7 @@ def test_cli_declares_companies() -> None:
         assert "loja-x" in output and "empresa-2" in output and "segredo-x" not in output
         x = {"access-token": "tok-x", "secret-access-token": "segredo-x"}
         second = {"access-token": "sandbox-access-token-2", "secret-access-token": "sandbox-secret-token-2"}
-        with httpx.Client(base_url=match.group(1)) as c:
+        with httpx.Client(base_url=match.group(1), timeout=60) as c:
             assert c.get("/clientes", headers=x).json()["meta"]["total_registros"] == 3
             made = c.post("/clientes", json={"tipo_pessoa": "PF", "nome": "Só da empresa 2"}, headers=second)
             assert made.status_code == 200
