@@ -35,6 +35,11 @@ RECORDS = int(os.environ.get("CRMSYNC_CHAOS_RECORDS", "300"))
 KILLS = 10
 HALVES = 2
 KILLS_PER_RUN = KILLS // HALVES
+# The workers' lock TTL. At the runtime tests' 4 s (renewed every 1.3 s) a heavily loaded run
+# (6 xdist workers beside other suites) saw the worker lose its integration's turn by expiry
+# and both halves stall (about 70 requests in 260 s, the pull never done); 8 s takes a 5 s
+# starved heartbeat and still frees a killed worker's locks well within the settle time.
+WORKER_ENV = {"CRMSYNC_LOCK_TTL_SECONDS": "8"}
 
 
 def _links(integracao_id: int) -> dict[int, str]:
@@ -119,7 +124,7 @@ def test_chaos_sigkill_workers_with_faults_converges(rt_env: Env, tmp_path: Path
         remote_ids = [str(r["id"]) for r in sb.panel_list("clientes")]
         rnd.shuffle(local_ids)
         rnd.shuffle(remote_ids)
-        worker = WorkerProcess(rt_env.vars, tmp_path, "chaos", concurrency=2).start()
+        worker = WorkerProcess({**rt_env.vars, **WORKER_ENV}, tmp_path, "chaos", concurrency=2).start()
         kills = 0
         started = time.monotonic()
         try:
@@ -155,7 +160,7 @@ def test_chaos_sigkill_workers_with_faults_converges(rt_env: Env, tmp_path: Path
                 time.sleep(rnd.uniform(1.5, 5.0))
                 worker.kill()
                 kills += 1
-                worker = WorkerProcess(rt_env.vars, tmp_path, "chaos", concurrency=2).start()
+                worker = WorkerProcess({**rt_env.vars, **WORKER_ENV}, tmp_path, "chaos", concurrency=2).start()
 
             # Let it settle: a reconcile every 3 s until both sides agree (looked at twice a
             # second, so the test ends as soon as they do).
