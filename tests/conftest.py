@@ -43,12 +43,80 @@ if not HYPOTHESIS_FULL:  # the engine's state machine (tests/engine/test_statefu
 STATE_MACHINE_TESTS = {"test_stateful.py"}  # run_state_machine_as_test: no `hypothesis` marker of its own
 SLOW_TIMEOUT_SECONDS = 900  # a bound on a hang for `slow` tests, which take minutes on a loaded machine
 
+# The longest tests (seconds in a loaded run's --durations; only their order matters): each
+# starts a worker's share of the run (see _spread_long_tests), so none is left for the end,
+# when the other workers have nothing more to do. Keys are node id prefixes; the tests of one
+# key stay together (a module's fixtures are set up once). `slow` tests count as longest.
+LONG_TESTS = {
+    "tests/api_load/test_scaleout_burst.py": 156,
+    "tests/api_load/test_burst.py::test_burst_of_valid_keys_gets_200_or_quick_503[300]": 121,
+    "tests/api_load/test_burst.py::test_burst_of_valid_keys_gets_200_or_quick_503[100]": 98,
+    "tests/foundation/test_serve_subprocess.py": 79,
+    "tests/runtime/test_demo.py": 76,
+    "tests/api_load/test_inputs.py": 76,
+    "tests/runtime/test_scaleout.py::test_two_workers_on_redis_and_postgres_share_the_work": 73,
+    "tests/api_load/test_small_holes.py::test_a_link_local_crm_address_is_refused_by_the_cli": 69,
+    "tests/runtime/test_fairness.py::test_a_hung_store_takes_one_worker_and_the_other_keeps_flowing_postgres": 59,
+    "tests/engine/test_listing_process.py::test_a_listing_error_in_the_process": 47,
+    "tests/erp_core/test_layout_migrations.py::test_erp_ddl_unchanged_by_upgrade_and_downgrade[postgresql-False]": 46,
+    "tests/runtime/test_scaleout.py::test_sigterm_lets_the_running_job_finish": 42,
+    "tests/erp_engine/test_erp_two_databases.py::"
+    "test_two_databases_sync_both_ways_with_nothing_of_crmsync_in_the_erps[postgresql+postgresql]": 36,
+    "tests/engine/test_listing_process.py::test_a_script_without_a_main_guard_runs_once": 33,
+    "tests/runtime/test_fairness.py::test_a_hung_store_takes_one_worker_and_the_other_keeps_flowing_sqlite": 33,
+    "tests/engine/test_stateful.py": 32,
+    "tests/provider/test_rate_limit.py::test_two_processes_share_the_limit_through_redis": 32,
+}
+SLOW_WEIGHT = 100.0  # a `slow` test not in LONG_TESTS (the chaos test's halves: 80-100 s loaded)
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Long tests (`slow`) first, so the xdist workers do not wait for one at the end; and
+
+def _weight(item: pytest.Item) -> tuple[str, float]:
+    """(group key, seconds) of a long test; ("", 0) for the others."""
+    if item.get_closest_marker("slow"):
+        return item.nodeid, SLOW_WEIGHT
+    return next(((prefix, float(w)) for prefix, w in LONG_TESTS.items() if item.nodeid.startswith(prefix)), ("", 0.0))
+
+
+def _spread_long_tests(items: list[pytest.Item], workers: int) -> None:
+    """Order `items` so that pytest-xdist's `worksteal` starts every worker on long tests.
+
+    worksteal hands each of the N workers a contiguous share of the list (len // workers
+    left) and later moves tests from the tail of a busy worker's share to an idle worker: a
+    test at the head of a share stays there. So the long tests go to the heads of the shares,
+    each group to the least loaded share, longest first; the other tests keep their order.
+    With one worker (or none) the long tests simply come first."""
+    groups: dict[str, list[pytest.Item]] = {}
+    weights: dict[str, float] = {}
+    rest: list[pytest.Item] = []
+    for item in items:
+        key, w = _weight(item)
+        if not w:
+            rest.append(item)
+            continue
+        groups.setdefault(key, []).append(item)
+        weights[key] = w
+    shares: list[list[pytest.Item]] = [[] for _ in range(max(1, workers))]
+    loads = [0.0] * len(shares)
+    for key in sorted(groups, key=lambda k: -weights[k]):  # stable: ties keep collection order
+        i = loads.index(min(loads))
+        shares[i].extend(groups[key])
+        loads[i] += weights[key]
+    left, ordered, queue = len(items), [], iter(rest)
+    for i, share in enumerate(shares):
+        size = left // (len(shares) - i)  # what worksteal sends this share
+        left -= size
+        ordered.extend(share)
+        ordered.extend(item for _, item in zip(range(size - len(share)), queue, strict=False))
+    ordered.extend(queue)
+    items[:] = ordered
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Long tests where they do not hold up the end of the run (`_spread_long_tests`); and
     scale each property test's own `max_examples` (a profile cannot: a test's @settings wins
     over it) and drop its deadline."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: order kept otherwise
+    workerinput = getattr(config, "workerinput", None)  # in an xdist worker: all order alike
+    _spread_long_tests(items, int(workerinput["workercount"]) if workerinput else 1)
     done: set[int] = set()
     for item in items:
         if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
 from crmsync.cli.common import JsonOption, answer, console, emit_json, provider_secret, user_errors
 from crmsync.cli.lazy import lazy_module
@@ -134,6 +133,8 @@ def loja_list(as_json: bool = JsonOption) -> None:
     if as_json:
         emit_json(rows)
         return
+    from rich.table import Table  # drawn by the list commands only (start-up time)
+
     table = Table("id", "nome", "ativo", "chave (início)", "cadastrada em")
     for row in rows:
         table.add_row(
@@ -274,6 +275,8 @@ def integration_list(
     if as_json:
         emit_json(rows)
         return
+    from rich.table import Table
+
     table = Table("id", "loja", "provider", "ativo", "base_url", "access_token")
     for row in rows:
         table.add_row(

@@ -78,24 +78,37 @@ def _wait(predicate: Callable[[], Any], timeout: float = WAIT_SECONDS, step: flo
 
 
 class _ApiServer:
-    """uvicorn on a background thread (the host process keeps its own signal handling)."""
+    """uvicorn on a background thread (the host process keeps its own signal handling).
 
-    def __init__(self, port: int) -> None:
-        self.port = port
-        config = uvicorn.Config(
-            create_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+    The listening socket is bound when the object is made (port 0: a free one, read back
+    into `port`), so the port is ours from then on: a port picked free and bound later could
+    be taken in between by another process (parallel tests, another demo). The app itself is
+    built by `start`."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind(("127.0.0.1", port))
+        self.port = int(self.socket.getsockname()[1])
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        config = uvicorn.Config(create_app(), log_level="warning", access_log=False, lifespan="on")
+        server = self.server = uvicorn.Server(config)
+        thread = self.thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [self.socket]}, name="crmsync-demo-api", daemon=True
         )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="crmsync-demo-api", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-        if not _wait(lambda: self.server.started or not self.thread.is_alive(), 20) or not self.server.started:
+        thread.start()
+        if not _wait(lambda: server.started or not thread.is_alive(), timeout) or not server.started:
             raise DemoError(f"a API não subiu na porta {self.port}")
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+        if self.server is not None:
+            self.server.should_exit = True
+        if self.thread is not None:
+            self.thread.join(10)
+        self.socket.close()
 
 
 def run_demo(*, once: bool, port: int = 0, sandbox_port: int = 0, clientes: int = 20, as_json: bool = False) -> int:
@@ -105,7 +118,8 @@ def run_demo(*, once: bool, port: int = 0, sandbox_port: int = 0, clientes: int 
         db_url = migrate()
     except Exception as exc:
         raise DemoError(f"não foi possível preparar o banco: {exc}") from None
-    api_port = port or _free_port()
+    api = _ApiServer(port)  # the API's socket, bound now: its port goes into the webhook URL
+    api_port = api.port
     sb_port = sandbox_port or _free_port()
     access, secret = "demo-" + secrets.token_hex(8), "demo-" + secrets.token_hex(16)
     say("crmsync demo — sincronização bidirecional com um GestãoClick de mentira (sandbox)")
@@ -144,14 +158,12 @@ def run_demo(*, once: bool, port: int = 0, sandbox_port: int = 0, clientes: int 
         webhook_secret=webhook_secret,
         webhook_backoff_seconds=0.5,
     )
-    api: _ApiServer | None = None
     runtime: EmbeddedRuntime | None = None
     report: dict[str, Any] = {"loja_id": loja_id, "integracao_id": integ_id}
     try:
         sandbox.start()
         say(f"  sandbox GestãoClick: {sandbox.base_url} ({clientes} clientes e 5 produtos de exemplo)")
         install_listeners()
-        api = _ApiServer(api_port)
         api.start()
 
         # Three customers that exist only in the store; the automatic push is queued now and
@@ -198,8 +210,7 @@ def run_demo(*, once: bool, port: int = 0, sandbox_port: int = 0, clientes: int 
     finally:
         if runtime is not None:
             runtime.stop()
-        if api is not None:
-            api.stop()
+        api.stop()
         sandbox.stop()
         with contextlib.suppress(Exception), session_scope() as session:
             # The sandbox is gone with the demo: keep its integration from being scheduled later.

@@ -24,8 +24,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from crmsync.cli.common import (
     EXIT_ITEM_ERRORS,
@@ -38,6 +36,8 @@ from crmsync.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from crmsync.services.queries import PageDict
 
 LojaOpt = typer.Option(..., "--loja", help="Id da loja.")
@@ -87,6 +87,10 @@ class _ProgressReporter:
     def _start(self) -> None:
         """Started on the first event, so a run refused before any work prints no bar."""
         if self._progress is None:
+            # Rich's progress and table modules are imported by the commands that draw them
+            # (start-up time: `crmsync --help` and `crmsync sandbox` do not).
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
             self._progress = Progress(
                 SpinnerColumn(),
                 TextColumn("[bold]{task.description}"),
@@ -457,6 +461,8 @@ def conflicts_list(
             highlight=False,
             soft_wrap=True,
         )
+        from rich.table import Table
+
         table = Table(show_header=True, box=None, pad_edge=False)
         for col in ("campo", "Ecletech", names.get(c.get("id_integracao"), "CRM"), "antes"):
             table.add_column(col, overflow="fold")

@@ -39,9 +39,20 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def add_store(cwd: Path, env: dict[str, str], nome: str) -> str:
+# `crmsync loja add --json` once per name, all in one interpreter: each process start costs
+# a second or two of CPU (the ORM, the migrations' first run), and a burst test wants four.
+_ADD_STORES = """
+import sys
+from crmsync.cli import app
+for nome in sys.argv[1:]:
+    app(["loja", "add", "--nome", nome, "--json"], prog_name="crmsync", standalone_mode=False)
+"""
+
+
+def add_stores(cwd: Path, env: dict[str, str], names: list[str]) -> list[str]:
+    """The API keys of stores `names`, added by the CLI's `loja add` in `cwd`."""
     added = subprocess.run(
-        [CRMSYNC, "loja", "add", "--nome", nome, "--json"],
+        [sys.executable, "-c", _ADD_STORES, *names],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -49,7 +60,31 @@ def add_store(cwd: Path, env: dict[str, str], nome: str) -> str:
         timeout=120,
         check=True,
     )
-    return str(json.loads(added.stdout)["api_key"])
+    decoder, out, keys = json.JSONDecoder(), added.stdout.strip(), []
+    while out:  # one JSON document per store, each over several lines
+        doc, end = decoder.raw_decode(out)
+        keys.append(str(doc["api_key"]))
+        out = out[end:].strip()
+    assert len(keys) == len(names), added.stdout
+    return keys
+
+
+def add_store(cwd: Path, env: dict[str, str], nome: str) -> str:
+    return add_stores(cwd, env, [nome])[0]
+
+
+def _answers_health(proc: subprocess.Popen[bytes], base: str, log_path: Path) -> bool:
+    """Wait for /health (True); False when the process exited because its port was taken."""
+    deadline = time.monotonic() + 120  # bounds a hang only: start-up is slow on a loaded machine
+    while proc.poll() is None:
+        try:
+            if httpx.get(f"{base}/health", timeout=10).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "crmsync serve did not answer /health"
+        time.sleep(0.2)
+    return "address already in use" not in log_path.read_text().lower()
 
 
 @contextmanager
@@ -58,29 +93,27 @@ def serve(
 ) -> Iterator[Served]:
     """`crmsync serve` on a free port in `cwd` (default SQLite there); yields once /health answers."""
     full_env = clean_env(env)
-    keys = [add_store(cwd, full_env, f"Loja {i}") for i in range(stores)]
-    port = free_port()
+    keys = add_stores(cwd, full_env, [f"Loja {i}" for i in range(stores)]) if stores else []
     log_path = cwd / "serve.log"
-    log = log_path.open("w")
-    proc = subprocess.Popen(
-        [CRMSYNC, "serve", "--host", "127.0.0.1", "--port", str(port), *(args or [])],
-        cwd=cwd,
-        env=full_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+    for attempt in range(3):
+        # The port is picked free, then bound by the child: another process may take it in
+        # between (parallel tests); that start fails at once saying so, and we pick again.
+        port = free_port()
+        log = log_path.open("w")
+        proc = subprocess.Popen(
+            [CRMSYNC, "serve", "--host", "127.0.0.1", "--port", str(port), *(args or [])],
+            cwd=cwd,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        if _answers_health(proc, base, log_path) or attempt == 2:
+            break
+        proc.wait()
+        log.close()
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{base}/health", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "crmsync serve did not answer /health"
-            time.sleep(0.2)
+        assert proc.poll() is None, log_path.read_text()
         yield Served(base, keys, log_path)
     finally:
         proc.terminate()

@@ -27,7 +27,7 @@ from .conftest import (
 
 
 def test_pages_need_sign_in_and_redirect_back(app_server: AppServer) -> None:
-    with httpx.Client(base_url=app_server.url) as client:
+    with httpx.Client(base_url=app_server.url, timeout=60) as client:
         resp = client.get("/console/registro?status=erro")
         assert resp.status_code == 303
         assert resp.headers["location"] == "/console/entrar?next=%2Fconsole%2Fregistro%3Fstatus%3Derro"
@@ -41,7 +41,7 @@ def test_sign_in_sets_a_hardened_cookie_and_sign_out_ends_it(
     app_server: AppServer, make_store: Callable[..., StoreData]
 ) -> None:
     store = make_store("Loja Centro")
-    with httpx.Client(base_url=app_server.url) as client:
+    with httpx.Client(base_url=app_server.url, timeout=60) as client:
         form = client.get("/console/entrar")
         bad = client.post("/console/entrar", data={"api_key": "crm_wrong", "csrf_token": csrf_from(form.text)})
         assert bad.status_code == 401
@@ -73,7 +73,7 @@ def test_post_without_or_with_wrong_csrf_is_refused(
         assert resp.status_code == 403
         assert "Ação não permitida" in resp.text and "Traceback" not in resp.text
     # The sign-in form is protected too (no login CSRF).
-    fresh = httpx.Client(base_url=app_server.url)
+    fresh = httpx.Client(base_url=app_server.url, timeout=60)
     assert fresh.post("/console/entrar", data={"api_key": store.api_key}).status_code == 403
     # A signed-out visitor posting a decision is sent to sign in; nothing is applied.
     signed_out = fresh.post(f"/console/conflitos/{conflito}/resolver", data={"usar": "local"})
@@ -143,7 +143,7 @@ def test_failed_items_retry_and_ignore(app_server: AppServer, make_store: Callab
 
 
 def test_static_files_are_our_own(app_server: AppServer) -> None:
-    with httpx.Client(base_url=app_server.url) as client:
+    with httpx.Client(base_url=app_server.url, timeout=60) as client:
         js = client.get("/console/static/htmx.min.js")
         assert js.status_code == 200 and "htmx" in js.text[:200]
         assert client.get("/console/static/console.css").status_code == 200

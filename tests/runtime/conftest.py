@@ -191,6 +191,6 @@ def insert_cliente(loja_id: int, nome: str, email: str) -> int:
 @pytest.fixture
 def api_server() -> Iterator[Callable[[], Any]]:
     """Factory: start the real app on a free port (uvicorn thread); stopped at teardown."""
-    from crmsync.cli.demo import _ApiServer, _free_port
+    from crmsync.cli.demo import _ApiServer
 
-    yield from started_servers(lambda: _ApiServer(_free_port()))
+    yield from started_servers(_ApiServer)  # its socket bound on port 0: no free-port race

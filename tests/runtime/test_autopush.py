@@ -39,6 +39,7 @@ def _post_cliente(api: Any, tenant: Tenant, nome: str, email: str) -> int:
         f"http://127.0.0.1:{api.port}/api/clientes",
         headers={"Authorization": f"Bearer {tenant.api_key}"},
         json={"nome": nome, "email": email},
+        timeout=60,
     )
     assert r.status_code == 201, r.text
     return int(r.json()["id"])
@@ -69,6 +70,7 @@ def test_api_create_is_pushed_automatically(rt_env: Env, api_server: Any) -> Non
                     f"http://127.0.0.1:{api.port}/api/clientes/{local_id}",
                     headers={"Authorization": f"Bearer {tenant.api_key}"},
                     json={"nome": "Joana Atualizada"},
+                    timeout=60,
                 )
                 assert r.status_code == 200, r.text
                 wait_for(
@@ -194,6 +196,7 @@ def test_api_answers_when_the_queue_itself_is_down(
             f"http://127.0.0.1:{api.port}/api/clientes",
             headers={"Authorization": f"Bearer {tenant.api_key}"},
             json={"nome": "Fila Fora", "email": "fila.fora@example.com"},
+            timeout=60,
         )
         assert r.status_code == 201, r.text
         assert wait_dispatched(30)  # the hand-off gave up on the queue without the request noticing

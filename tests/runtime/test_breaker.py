@@ -63,16 +63,16 @@ def test_open_one_probe_double_close_across_workers(kind: str, tmp_path: Path, m
         assert breaker_gate(other, 7, "c1").until is not None  # the other worker sees it open
         assert breaker_gate(one, 8, "c1").until is None  # another integration is not affected
         # once the open period is over, exactly one job (of either worker) is the probe
-        first = wait_for(lambda: (g := breaker_gate(one, 7, "c1")).until is None and g, timeout=10, what="half-open")
+        first = wait_for(lambda: (g := breaker_gate(one, 7, "c1")).until is None and g, timeout=60, what="half-open")
         assert first.probe
         assert breaker_gate(other, 7, "c1").until is not None  # the probe is running: wait
         breaker_after(one, 7, TIMED_OUT, "c1")  # the probe found no answer: twice as long
         assert other.get_json(breaker_key(7))["window"] == 0.6
-        wait_for(lambda: breaker_gate(other, 7, "c1").probe, timeout=10, what="second probe")
+        wait_for(lambda: breaker_gate(other, 7, "c1").probe, timeout=60, what="second probe")
         breaker_after(other, 7, TIMED_OUT, "c1")
         assert one.get_json(breaker_key(7))["window"] == 0.6  # at most breaker_max_seconds
         # a probe that never reached the CRM frees the slot for the next job
-        wait_for(lambda: breaker_gate(one, 7, "c1").probe, timeout=10, what="third probe")
+        wait_for(lambda: breaker_gate(one, 7, "c1").probe, timeout=60, what="third probe")
         release_probe(one, 7)
         assert breaker_gate(other, 7, "c1").probe
         breaker_after(other, 7, {"requests_sent": 0, "by_status": {}}, "c1")  # asked nothing: no news

@@ -106,6 +106,7 @@ def test_never_sends_the_request_that_would_exceed_the_quota(rt_env: Env, api_se
                         f"http://127.0.0.1:{api.port}/api/clientes",
                         headers=headers,
                         json={"nome": f"Cota {i}", "email": f"cota{i}@example.com"},
+                        timeout=60,
                     )
                     assert r.status_code == 201
                     ids.append(r.json()["id"])
@@ -138,7 +139,7 @@ def test_never_sends_the_request_that_would_exceed_the_quota(rt_env: Env, api_se
 
 
 def _schedule(port: int, headers: dict[str, str]) -> dict[str, Any] | None:
-    body = httpx.get(f"http://127.0.0.1:{port}/api/crm/status", headers=headers).json()
+    body = httpx.get(f"http://127.0.0.1:{port}/api/crm/status", headers=headers, timeout=60).json()
     integ = body["integracoes"][0]
     return integ if integ.get("agendamento") else None
 

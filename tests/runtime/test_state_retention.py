@@ -37,7 +37,7 @@ def test_a_value_with_a_lifetime_expires_and_one_without_stays(state: RuntimeSta
     state.set_json("short", {"a": 1}, ttl=0.3)
     state.set_json("forever", {"b": 2})
     assert state.get_json("short") == {"a": 1}
-    wait_for(lambda: state.get_json("short") is None, timeout=10, what="short value expired")
+    wait_for(lambda: state.get_json("short") is None, timeout=60, what="short value expired")
     state.set_json("next", 1, ttl=60)  # the SQLite store sweeps expired rows on such a write
     assert state.get_json("forever") == {"b": 2} and state.get_json("next") == 1
 
@@ -49,7 +49,7 @@ def test_job_records_expire_after_the_retention(state: RuntimeState, monkeypatch
         job_id = new_record(state, 1, 1, "pull", {"entity": "cliente"})
         assert read_record(state, job_id) is not None
         assert update_record(state, job_id, status="concluido") is not None
-        wait_for(lambda: read_record(state, job_id) is None, timeout=10, what="job record expired")
+        wait_for(lambda: read_record(state, job_id) is None, timeout=60, what="job record expired")
     finally:
         reset_settings_cache()
 

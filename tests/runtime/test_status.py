@@ -39,8 +39,8 @@ def test_status_metrics_and_failed_items(rt_env: Env, api_server: Any) -> None:
         url = f"http://127.0.0.1:{api.port}"
         auth = {"Authorization": f"Bearer {tenant.api_key}"}
 
-        assert httpx.get(f"{url}/api/crm/status").status_code == 401
-        body = httpx.get(f"{url}/api/crm/status", headers=auth).json()
+        assert httpx.get(f"{url}/api/crm/status", timeout=60).status_code == 401
+        body = httpx.get(f"{url}/api/crm/status", headers=auth, timeout=60).json()
         assert body["loja"] == tenant.loja_id and len(body["integracoes"]) == 1
         integ = body["integracoes"][0]
         assert integ["ultimo_pull"] is not None
@@ -52,24 +52,24 @@ def test_status_metrics_and_failed_items(rt_env: Env, api_server: Any) -> None:
         assert "cliente" in integ["entidades"]
         assert "secret" not in json.dumps(body).lower()
 
-        metrics = httpx.get(f"{url}/metrics").text
+        metrics = httpx.get(f"{url}/metrics", timeout=60).text
         assert 'crmsync_jobs_total{job="pull_entity",status="sucesso"} 1.0' in metrics
         assert 'crmsync_provider_http_requests_total{provider="gestao_click",status="200"}' in metrics
         assert f'crmsync_failed_items{{loja="{tenant.loja_id}",status="falhou"}} 1.0' in metrics
         assert "crmsync_quota_used_today" in metrics and "crmsync_sync_lag_seconds" in metrics
 
-        listed = httpx.get(f"{url}/api/crm/falhas", headers=auth).json()
+        listed = httpx.get(f"{url}/api/crm/falhas", headers=auth, timeout=60).json()
         assert [i["id"] for i in listed["itens"]] == [item_id]
         # Another store can neither see nor touch it.
         other_auth = {"Authorization": f"Bearer {other.api_key}"}
-        assert httpx.get(f"{url}/api/crm/falhas", headers=other_auth).json()["itens"] == []
-        assert httpx.post(f"{url}/api/crm/falhas/{item_id}/retry", headers=other_auth).status_code == 404
-        assert httpx.post(f"{url}/api/crm/falhas/{item_id}/ignorar", headers=other_auth).status_code == 404
+        assert httpx.get(f"{url}/api/crm/falhas", headers=other_auth, timeout=60).json()["itens"] == []
+        assert httpx.post(f"{url}/api/crm/falhas/{item_id}/retry", headers=other_auth, timeout=60).status_code == 404
+        assert httpx.post(f"{url}/api/crm/falhas/{item_id}/ignorar", headers=other_auth, timeout=60).status_code == 404
 
-        r = httpx.post(f"{url}/api/crm/falhas/{item_id}/retry", headers=auth)
+        r = httpx.post(f"{url}/api/crm/falhas/{item_id}/retry", headers=auth, timeout=60)
         assert r.status_code == 200 and r.json()["enfileirado"] is True
         assert r.json()["item"]["status"] == "pendente" and r.json()["item"]["tentativas"] == 0
-        r = httpx.post(f"{url}/api/crm/falhas/{item_id}/ignorar", headers=auth)
+        r = httpx.post(f"{url}/api/crm/falhas/{item_id}/ignorar", headers=auth, timeout=60)
         assert r.status_code == 200 and r.json()["item"]["status"] == "ignorado"
 
 

@@ -46,7 +46,7 @@ def _post(
         "X-Sandbox-Timestamp": stamp,
         "X-Sandbox-Signature": signature if signature is not None else _sign(secret, stamp, body, delivery_id),
     }
-    return httpx.post(url, content=body, headers=headers)
+    return httpx.post(url, content=body, headers=headers, timeout=60)
 
 
 def _payload(ext_id: str, data: dict[str, Any] | None = None, evento: str = "cliente.atualizado") -> dict[str, Any]:
@@ -90,6 +90,7 @@ def test_forged_and_stale_deliveries_are_refused_and_not_stored(rt_env: Env, api
         url,
         content=body.replace(b"123", b"999"),
         headers={"X-Sandbox-Timestamp": str(now), "X-Sandbox-Signature": sig, "X-Sandbox-Delivery": "x"},
+        timeout=60,
     )
     assert tampered.status_code == 401
     # The signature covers the delivery id: a captured delivery replayed under a fresh id
@@ -98,6 +99,7 @@ def test_forged_and_stale_deliveries_are_refused_and_not_stored(rt_env: Env, api
         url,
         content=body,
         headers={"X-Sandbox-Timestamp": str(now), "X-Sandbox-Signature": sig, "X-Sandbox-Delivery": "y"},
+        timeout=60,
     )
     assert replayed.status_code == 401
     unknown = _post(url.replace(tenant.webhook_token, "nope"), tenant.webhook_secret, payload)
@@ -126,6 +128,7 @@ def test_an_integration_without_a_webhook_secret_refuses_deliveries(rt_env: Env,
             url,
             content=json.dumps(payload).encode(),
             headers={"X-Sandbox-Timestamp": str(int(time.time())), "X-Sandbox-Delivery": "d1"},
+            timeout=60,
         )
         assert resp.status_code == 401, resp.text
         assert _post(url, secret or "x", payload).status_code == 401

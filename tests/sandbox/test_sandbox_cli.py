@@ -42,5 +42,5 @@ def test_runs_as_a_separate_process_until_ctrl_c() -> None:
         assert sandbox.base_url in sandbox.lines[0]
         assert "super-secret-value" not in sandbox.output and "supe…" in sandbox.output
         headers = {"access-token": "sandbox-access-token", "secret-access-token": "super-secret-value"}
-        body = httpx.get(sandbox.base_url + "/api/clientes", headers=headers).json()
+        body = httpx.get(sandbox.base_url + "/api/clientes", headers=headers, timeout=60).json()
         assert body["meta"]["total_registros"] == 5

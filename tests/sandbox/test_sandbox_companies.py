@@ -84,7 +84,7 @@ def test_cli_declares_companies() -> None:
         assert "loja-x" in output and "empresa-2" in output and "segredo-x" not in output
         x = {"access-token": "tok-x", "secret-access-token": "segredo-x"}
         second = {"access-token": "sandbox-access-token-2", "secret-access-token": "sandbox-secret-token-2"}
-        with httpx.Client(base_url=sandbox.base_url) as c:
+        with httpx.Client(base_url=sandbox.base_url, timeout=60) as c:
             assert c.get("/clientes", headers=x).json()["meta"]["total_registros"] == 3
             made = c.post("/clientes", json={"tipo_pessoa": "PF", "nome": "Só da empresa 2"}, headers=second)
             assert made.status_code == 200

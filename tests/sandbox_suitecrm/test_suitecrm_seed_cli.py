@@ -133,17 +133,20 @@ def test_runs_as_a_separate_process_until_ctrl_c() -> None:
         token = httpx.post(
             base + "/Api/access_token",
             data={"grant_type": "client_credentials", "client_id": "loja-1", "client_secret": "super-secret-value"},
+            timeout=60,
         ).json()
         assert token["expires_in"] == 120
         body = httpx.get(
             base + "/Api/V8/module/Accounts",
             params={"page[size]": 3},
             headers={"Authorization": f"Bearer {token['access_token']}"},
+            timeout=60,
         ).json()
         assert body["meta"]["total-pages"] == 2
         contact = httpx.get(
             base + "/Api/V8/module/Contacts",
             params={"page[size]": 1, "fields[Contacts]": "documento_c"},
             headers={"Authorization": f"Bearer {token['access_token']}"},
+            timeout=60,
         ).json()
         assert set(contact["data"][0]["attributes"]) == {"documento_c"}
