@@ -102,10 +102,37 @@ def drop_pg(name: str | None) -> None:
     admin.dispose()
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """CPU (user + system) used so far by process `root` and every live descendant (uvicorn's
+    `--workers` are children of the `serve` process): from /proc, so it is what the process
+    itself used, whatever else the shared machine was doing."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        parents[int(entry)] = int(fields[1])
+        used[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(used.get(pid, 0.0) for pid in tree)
+
+
 async def load(
     base: str, keys: list[str], args: argparse.Namespace, first: int, count: int
-) -> tuple[list[tuple[int, str, int, float]], float, dict[str, int]]:
-    """Run the clients; (store, kind, status (0 = timeout, -1 = other transport error), seconds)."""
+) -> tuple[list[tuple[int, str, int, float]], float, dict[str, int], float]:
+    """Run the clients; (store, kind, status (0 = timeout, -1 = other transport error), seconds),
+    the elapsed time, the transport errors by kind, and this process's CPU seconds."""
     import httpx
 
     results: list[tuple[int, str, int, float]] = []
@@ -114,6 +141,7 @@ async def load(
     timeout = httpx.Timeout(args.client_timeout)
     stop_at = time.monotonic() + args.duration
     rng = random.Random(20 + first)
+    cpu_before = time.process_time()
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as http:
 
         async def client(i: int) -> None:
@@ -139,11 +167,13 @@ async def load(
                 results.append((store, "escrita" if write else "leitura", status, time.perf_counter() - started))
                 if status == 503:
                     await asyncio.sleep(min(1.0, args.retry_pause))  # a real client honours Retry-After (shortened)
+                elif args.think_ms > 0:  # an ERP user between two saves (exponential, mean --think-ms)
+                    await asyncio.sleep(min(rng.expovariate(1000.0 / args.think_ms), stop_at - time.monotonic()))
 
         began = time.monotonic()
         await asyncio.gather(*(client(i) for i in range(first, first + count)))
         elapsed = time.monotonic() - began
-    return results, elapsed, dict(errors)
+    return results, elapsed, dict(errors), time.process_time() - cpu_before
 
 
 def client_process(base: str, keys: list[str], args: argparse.Namespace, first: int, count: int, out: Any) -> None:
@@ -152,7 +182,7 @@ def client_process(base: str, keys: list[str], args: argparse.Namespace, first: 
     out.put(asyncio.run(load(base, keys, args, first, count)))
 
 
-def run_clients(base: str, keys: list[str], args: argparse.Namespace) -> tuple[list[Any], float, dict[str, int]]:
+def run_clients(base: str, keys: list[str], args: argparse.Namespace) -> tuple[list[Any], float, dict[str, int], float]:
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
@@ -169,14 +199,16 @@ def run_clients(base: str, keys: list[str], args: argparse.Namespace) -> tuple[l
     results: list[Any] = []
     elapsed = 0.0
     errors: Counter[str] = Counter()
+    cpu = 0.0
     for _ in procs:
-        r, e, errs = out.get()
+        r, e, errs, c = out.get()
         results.extend(r)
         elapsed = max(elapsed, e)
         errors.update(errs)
+        cpu += c
     for p in procs:
         p.join()
-    return results, elapsed, dict(errors)
+    return results, elapsed, dict(errors), cpu
 
 
 def summarize(
@@ -185,6 +217,7 @@ def summarize(
     errors: dict[str, int],
     hung_index: int | None,
     args: argparse.Namespace,
+    cpu: dict[str, float],
 ) -> dict[str, Any]:
     statuses = Counter(s for _, _, s, _ in results)
     ok = [r for r in results if 200 <= r[2] < 300]
@@ -202,6 +235,7 @@ def summarize(
         "backend": args.backend,
         "serve_processes": args.serve_processes if args.backend == "postgres" else 1,
         "clients": args.clients,
+        "think_ms": args.think_ms,
         "client_processes": args.client_processes,
         "stores": args.stores,
         "hung_store": hung_index is not None,
@@ -225,6 +259,9 @@ def summarize(
             "median": ms(pct(healthy_p99s, 0.5)),
             "max": ms(max(healthy_p99s)) if healthy_p99s else None,
         },
+        # CPU each side used per request (all requests, 503s included): what the machine's
+        # cores can give the load, whatever else ran on them
+        "cpu_ms_per_request": {k: round(1000 * v / len(results), 2) if results else None for k, v in cpu.items()},
         "machine": "shared 2-core machine, loaded by other engineers' work during the run",
     }
 
@@ -291,8 +328,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901 - one linear 
             + (f" ({args.serve_processes} processos serve)" if args.backend == "postgres" else ""),
             flush=True,
         )
-        results, elapsed, errors = run_clients(base, keys, args)
-        summary = summarize(results, elapsed, errors, hung_index, args)
+        serve_before = tree_cpu_seconds(procs[0].pid)
+        workers_before = sum(tree_cpu_seconds(p.pid) for p in procs[1:])
+        results, elapsed, errors, client_cpu = run_clients(base, keys, args)
+        cpu = {
+            "serve": tree_cpu_seconds(procs[0].pid) - serve_before,
+            "job_workers": sum(tree_cpu_seconds(p.pid) for p in procs[1:]) - workers_before,
+            "clients": client_cpu,
+        }
+        summary = summarize(results, elapsed, errors, hung_index, args, cpu)
     finally:
         for p in procs:
             p.terminate()
@@ -333,6 +377,12 @@ def main() -> None:
     parser.add_argument("--job-threads", type=int, default=4, help="postgres: threads per `crmsync worker`")
     parser.add_argument("--api-concurrency", type=int, default=0, help="CRMSYNC_API_CONCURRENCY (0: default)")
     parser.add_argument("--client-timeout", type=float, default=30.0, help="a request past this is a timeout")
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=0.0,
+        help="mean pause of a client between two requests (exponential; 0: none, the closed-loop stress run)",
+    )
     parser.add_argument("--retry-pause", type=float, default=0.2, help="pause after a 503 (seconds)")
     parser.add_argument("--client-processes", type=int, default=4, help="processes the clients are spread over")
     parser.add_argument("--no-hung", action="store_true", help="control run: every store's CRM healthy")
@@ -340,7 +390,9 @@ def main() -> None:
     summary = run(args)
     for key in ("throughput_rps", "ok_2xx", "busy_503", "errors_5xx", "timeouts", "transport_errors"):
         print(f"{key}: {summary[key]}")
-    for key in ("all_2xx", "healthy_reads", "healthy_writes", "hung_store_2xx", "healthy_store_p99_ms"):
+    shown = ("all_2xx", "healthy_reads", "healthy_writes", "hung_store_2xx", "healthy_store_p99_ms")
+    shown += ("cpu_ms_per_request",)
+    for key in shown:
         print(f"{key}: {summary[key]}")
     print(json.dumps(summary, ensure_ascii=False))
 
