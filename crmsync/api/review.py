@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from crmsync.api.deps import LojaDep, SessionDep
 from crmsync.api.limits import ReleasingRoute
 from crmsync.api.sync import as_http
-from crmsync.db.local import Loja
 from crmsync.services.errors import InvalidInputError, NotFoundError
 from crmsync.services.ids import MAX_OFFSET
+from crmsync.services.lojas import StoreKey
 from crmsync.services.queries import (
     PageDict,
     get_conflict,
@@ -56,7 +56,7 @@ def _status_filter(status: str | None, default: str) -> str | None:
     return None if status == "todos" else status
 
 
-def _actor(loja: Loja, named: str | None) -> str:
+def _actor(loja: StoreKey, named: str | None) -> str:
     return named or f"api:{loja.api_key_prefix}"
 
 
