@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from typing import Any
 
 import anyio.to_thread
@@ -42,24 +42,15 @@ from fastapi.utils import is_body_allowed_for_status_code
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from crmsync.asgi import ASGIApp, Receive, Scope, Send, never_receive
 from crmsync.db.health import RETRY_AFTER_SECONDS
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 BUSY_DETAIL = "servidor ocupado; tente novamente em instantes"
 
 
-async def _never_receive() -> Message:
-    return {"type": "http.disconnect"}
-
-
 async def answer_busy(scope: Scope, send: Send) -> None:
     response = JSONResponse({"detail": BUSY_DETAIL}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-    await response(scope, _never_receive, send)
+    await response(scope, never_receive, send)
 
 
 class ConcurrencyLimit:

@@ -14,7 +14,6 @@ import hmac
 import json
 import random
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from crmsync.asgi import ASGIApp, Message, Receive, Scope, Send
 from crmsync.sandbox import lookups
 from crmsync.sandbox.config import CompanyCredentials, SandboxConfig
 from crmsync.sandbox.formats import SandboxClock
@@ -32,12 +32,6 @@ from crmsync.sandbox.records import NotFound, ValidationFailed
 from crmsync.sandbox.store import RESOURCES, SandboxStore
 from crmsync.sandbox.traffic import Traffic
 from crmsync.sandbox.webhooks import WebhookEmitter
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 RATE_LIMIT_MESSAGE = "O limite de requisicoes foi atingido"
 NOT_FOUND_MESSAGE = "Registro não encontrado"

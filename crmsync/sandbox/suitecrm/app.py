@@ -19,7 +19,6 @@ import json
 import random
 import re
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
@@ -29,6 +28,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from crmsync.asgi import ASGIApp, Message, Receive, Scope, Send
 from crmsync.sandbox.formats import SandboxClock
 from crmsync.sandbox.suitecrm.auth import TokenIssuer
 from crmsync.sandbox.suitecrm.config import SUITE_FAULT_KINDS, SuiteCrmSandboxConfig
@@ -38,12 +38,6 @@ from crmsync.sandbox.suitecrm.modules import ModuleSpec
 from crmsync.sandbox.suitecrm.query import ParsedQuery, parse_fields, parse_listing
 from crmsync.sandbox.suitecrm.store import SuiteCrmStore, api_stamp
 from crmsync.sandbox.traffic import Traffic
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 API_PREFIX = "/Api/V8"
 TOKEN_PATH = "/Api/access_token"
