@@ -258,6 +258,10 @@ def get_record(session: Session, loja_id: int, entity_type: str, entity_id: int)
     return row
 
 
+def _count(session: Session, model: type[Any], conds: Sequence[ColumnElement[bool]]) -> int:
+    return int(session.scalar(select(func.count()).select_from(model).where(*conds)) or 0)
+
+
 def list_records(
     session: Session,
     loja_id: int,
@@ -280,12 +284,17 @@ def list_records(
         return cast(Sequence[LocalRow], rows), count
     model = _check_entity(entity_type)
     conds = [model.id_loja == loja_id, *(filters or ListFilters()).conditions(model)]
-    total = int(session.scalar(select(func.count()).select_from(model).where(*conds)) or 0)
     if model is not Venda:
+        # one statement: the page and, beside each row, the count of all rows matching
         columns = public_columns(model)
-        page = select(*columns).where(*conds).order_by(model.id).limit(limit).offset(offset)
+        counted = func.count().over().label("_total")
+        page = select(*columns, counted).where(*conds).order_by(model.id).limit(limit).offset(offset)
         keys = [c.key for c in columns]
-        return [{k: value_out(v) for k, v in zip(keys, r, strict=True)} for r in session.execute(page)], total
+        found = session.execute(page).all()
+        # no row to carry the count: 0 on the first page, else counted apart
+        total = int(found[0][-1]) if found else (0 if offset == 0 else _count(session, model, conds))
+        return [{k: value_out(v) for k, v in zip(keys, r, strict=False)} for r in found], total
+    total = _count(session, model, conds)
     query = select(model).where(*conds).order_by(model.id).limit(limit).offset(offset)
     rows = cast(Sequence[LocalRow], session.scalars(query.options(selectinload(Venda.itens))).all())
     return rows, total

@@ -59,3 +59,16 @@ def test_a_page_answers_the_rows_as_reading_one_does(client: TestClient, store: 
         assert page["total"] == len(page["registros"]) > 0
         for row in page["registros"]:
             assert client.get(f"/api/{entity}/{row['id']}", headers=store.headers).json() == row
+
+
+def test_a_page_past_the_end_still_counts_the_rows(client: TestClient, store: Store) -> None:
+    """The page carries the total beside each row (one statement); a page with no row counts apart."""
+    for nome in ("Ana Lima", "Bruno Reis", "Carla Dias"):
+        assert client.post("/api/clientes", json={"nome": nome}, headers=store.headers).status_code == 201
+    first = client.get("/api/clientes?limit=1", headers=store.headers).json()
+    assert (len(first["registros"]), first["total"]) == (1, 3)
+    past = client.get("/api/clientes?limit=2&offset=10", headers=store.headers).json()
+    assert (past["registros"], past["total"]) == ([], 3)
+    nobody = "/api/clientes?limit=1&incluir_deletados=true&email=ninguem@example.com"
+    deleted = client.get(nobody, headers=store.headers)
+    assert deleted.json()["registros"] == [] and deleted.json()["total"] == 0
