@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     allow_link_local_crm: bool = False
     # Bearer token of GET /metrics ("" = open, as before; see also `crmsync serve --metrics-port`).
     metrics_token: str = ""
+    # `crmsync serve --metrics-port`: /metrics only on this port (0 = on the API's port, as
+    # before) and address, so the scraper's network need not reach the API's.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     def resolved_db_pool_size(self) -> int:
         return self.db_pool_size or self.api_concurrency + 10

@@ -26,6 +26,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crmsync.api.limits import BUSY_DETAIL, ConcurrencyLimit
+from crmsync.api.status import metrics_router
 from crmsync.asgi import ASGIApp, Message, Receive, Scope, Send, never_receive
 from crmsync.config import ConfigError
 from crmsync.db.health import RETRY_AFTER_SECONDS, is_busy, is_out_of_range, write_problem
@@ -253,8 +254,19 @@ def create_app() -> FastAPI:
 
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)
+    if not settings.metrics_port:  # else only on its own port (`create_metrics_app`)
+        app.include_router(metrics_router)
 
     # After each committed local write, queue its push in the background: the spec's
     # automatic trigger (2.1), which never blocks or fails the user's request.
     install_listeners()
+    return app
+
+
+def create_metrics_app() -> FastAPI:
+    """The app of `crmsync serve --metrics-port`: `GET /metrics` (with its token, when set)
+    and nothing else, not even the documentation pages."""
+    app = FastAPI(title="crmsync métricas", docs_url=None, redoc_url=None, openapi_url=None)
+    install_error_handlers(app)
+    app.include_router(metrics_router)
     return app
