@@ -20,13 +20,22 @@ Backends:
 - `postgres`: a fresh PostgreSQL database + Redis queue, `crmsync serve --workers
   --serve-processes --no-worker` and `--job-workers` `crmsync worker` processes.
 
+Two kinds of load. With no `--think-ms` (the default) the clients are a closed loop: each
+sends its next request as soon as the last one answers, the stress test (latency = N /
+throughput). With `--think-ms M` each client pauses an exponential time of mean M ms after
+each answer: an ERP user who saves, waits, then works before the next save (what the API
+really serves). docs/benchmarks.md labels which is which.
+
 Reports throughput, statuses (2xx / 503 / other 4xx / 5xx / timeouts), p50/p99 overall, of the
-healthy stores (reads and writes apart), of the hung store, and the spread of the healthy
-stores' own p99s. The last line printed is JSON.
+healthy stores (reads and writes apart), of the hung store, the spread of the healthy
+stores' own p99s, and the CPU used per request by `serve`, the job workers and the clients
+(from /proc and process_time: what each used, whatever else the machine ran). The last line
+printed is JSON.
 
     .venv/bin/python bench/api_load.py --clients 100 --duration 60
-    .venv/bin/python bench/api_load.py --clients 300 --backend postgres --serve-processes 3
-    .venv/bin/python bench/api_load.py --clients 300 --backend postgres --serve-processes 3 --no-hung
+    .venv/bin/python bench/api_load.py --clients 300 --backend postgres --serve-processes 2 --api-concurrency 16
+    ... --no-hung      # the same without the hung CRM (the control run)
+    .venv/bin/python bench/api_load.py --clients 300 --backend postgres --serve-processes 2 --think-ms 1000
 """
 
 from __future__ import annotations
