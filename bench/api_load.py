@@ -23,8 +23,9 @@ Backends:
 Two kinds of load. With no `--think-ms` (the default) the clients are a closed loop: each
 sends its next request as soon as the last one answers, the stress test (latency = N /
 throughput). With `--think-ms M` each client pauses an exponential time of mean M ms after
-each answer: an ERP user who saves, waits, then works before the next save (what the API
-really serves). docs/benchmarks.md labels which is which.
+each answer, and before its first request (so they do not all start in the same
+millisecond, which the closed loop does on purpose): an ERP user who saves, waits, then
+works before the next save (what the API really serves). docs/benchmarks.md labels which is which.
 
 Reports throughput, statuses (2xx / 503 / other 4xx / 5xx / timeouts), p50/p99 overall, of the
 healthy stores (reads and writes apart), of the hung store, the spread of the healthy
@@ -195,6 +196,8 @@ async def load(
         headers = f"Authorization: Bearer {keys[store]}\r\n"
         conn = Connection(host, int(port))
         n = 0
+        if args.think_ms > 0:  # ERP users do not all save in the same millisecond: start staggered
+            await asyncio.sleep(rng.expovariate(1000.0 / args.think_ms))
         while time.monotonic() < stop_at:
             write = rng.random() < args.write_share
             n += 1
