@@ -79,14 +79,8 @@ def _review_routes(plural: str, singular: str, lister: Lister, getter: Getter, s
     ) -> PageDict:
         with as_http():
             ent = resolve_entity(entidade) if entidade else None
-            return lister(
-                session,
-                loja_id=loja.id,
-                status=_status_filter(status, "pendente"),
-                entity_type=ent,
-                limit=limit,
-                offset=offset,
-            )
+            wanted = {"status": _status_filter(status, "pendente"), "entity_type": ent}
+            return lister(session, loja_id=loja.id, limit=limit, offset=offset, **wanted)
 
     def reading(loja: LojaDep, session: SessionDep, item_id: int = Path(alias=f"{singular}_id")) -> dict[str, Any]:
         with as_http():
