@@ -61,12 +61,20 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=0, ge=0, le=2000)
     # Past the pool (only with a pool smaller than the load): wait this long, then 503.
     db_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # How long a `serve` process reuses a store key's look-up (0 = look it up on every
+    # request). A rotation or revocation through the same process applies at once; through
+    # another process (a CLI command, another `--workers` process) within these seconds.
+    api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
     # A CRM's base URL in link-local space (169.254.0.0/16, fe80::/10: cloud metadata) is
     # refused unless this is true (crmsync.services.crm_address); loopback is always allowed.
     allow_link_local_crm: bool = False
     # Bearer token of GET /metrics ("" = open, as before; see also `crmsync serve --metrics-port`).
     metrics_token: str = ""
+    # `crmsync serve --metrics-port`: /metrics only on this port (0 = on the API's port, as
+    # before) and address, so the scraper's network need not reach the API's.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     def resolved_db_pool_size(self) -> int:
         return self.db_pool_size or self.api_concurrency + 10

@@ -16,9 +16,7 @@ from __future__ import annotations
 import importlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
 from decimal import InvalidOperation
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,6 +26,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crmsync.api.limits import BUSY_DETAIL, ConcurrencyLimit
+from crmsync.api.status import metrics_router
+from crmsync.asgi import ASGIApp, Message, Receive, Scope, Send, never_receive
 from crmsync.config import ConfigError
 from crmsync.db.health import RETRY_AFTER_SECONDS, is_busy, is_out_of_range, write_problem
 from crmsync.db.session import get_engine
@@ -53,12 +53,6 @@ _GENERIC = {
     404: "não encontrado",
     405: "método não permitido",
 }
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class BodySizeLimit:
@@ -104,13 +98,13 @@ class BodySizeLimit:
 
     async def _nul(self, scope: Scope, send: Send) -> None:
         response = JSONResponse({"detail": "caractere NUL não é aceito"}, status_code=422)
-        await response(scope, _never_receive, send)
+        await response(scope, never_receive, send)
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
         response = JSONResponse(
             {"detail": f"corpo da requisição maior que {self.max_bytes // 1024} KiB"}, status_code=413
         )
-        await response(scope, _never_receive, send)
+        await response(scope, never_receive, send)
 
 
 # A NUL byte raw, percent-encoded, or as a JSON escape (\u0000 after an even run of
@@ -122,10 +116,6 @@ _NUL_URLENCODED = re.compile(rb"\x00|%00", re.IGNORECASE)
 
 def _has_nul(data: bytes, *, urlencoded: bool = False) -> bool:
     return (_NUL_URLENCODED if urlencoded else _NUL_BODY).search(data) is not None
-
-
-async def _never_receive() -> Message:
-    return {"type": "http.disconnect"}
 
 
 def _replay(chunks: list[bytes], pending: Message | None, receive: Receive) -> Receive:
@@ -264,8 +254,19 @@ def create_app() -> FastAPI:
 
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)
+    if not settings.metrics_port:  # else only on its own port (`create_metrics_app`)
+        app.include_router(metrics_router)
 
     # After each committed local write, queue its push in the background: the spec's
     # automatic trigger (2.1), which never blocks or fails the user's request.
     install_listeners()
+    return app
+
+
+def create_metrics_app() -> FastAPI:
+    """The app of `crmsync serve --metrics-port`: `GET /metrics` (with its token, when set)
+    and nothing else, not even the documentation pages."""
+    app = FastAPI(title="crmsync métricas", docs_url=None, redoc_url=None, openapi_url=None)
+    install_error_handlers(app)
+    app.include_router(metrics_router)
     return app

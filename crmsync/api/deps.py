@@ -8,16 +8,16 @@ and sync route is scoped by it. Admin routes take `Authorization: Bearer <CRMSYN
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from crmsync.db.local import Loja
 from crmsync.db.session import get_sessionmaker
-from crmsync.services.lojas import loja_by_api_key
+from crmsync.services.lojas import StoreKey, cached_store_for_api_key, store_for_api_key
 from crmsync.settings import get_settings
 
 _store_bearer = HTTPBearer(
@@ -27,46 +27,53 @@ _admin_bearer = HTTPBearer(auto_error=False, scheme_name="AdminToken", descripti
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def get_session() -> Iterator[Session]:
+async def get_session() -> AsyncIterator[Session]:
     """One session per request, on the configured database; rolled back if the request
     fails, closed always. Services commit their own units of work. It takes a connection only
     when first used, and API routes close it in their own thread as they return
-    (`crmsync.api.limits.ReleasingRoute`), so no connection waits on the next thread hop."""
+    (`crmsync.api.limits.ReleasingRoute`), so no connection waits on the next thread hop.
+
+    Async on purpose: making a session does no I/O, and a sync generator would cost two trips
+    through the thread pool per request (in and out) for nothing. A session still holding a
+    connection at the end (a route that did not close it) is closed in the thread pool, never
+    on the event loop."""
     session = get_sessionmaker()()
     try:
         yield session
-    except BaseException:
-        session.rollback()
-        raise
     finally:
-        session.close()
+        if session.in_transaction():  # closing rolls back what was not committed
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def current_loja(
+async def current_loja(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_store_bearer)],
-) -> Loja:
+) -> StoreKey:
     """The store whose API key is in the `Authorization: Bearer` header (401 otherwise).
 
-    Looked up in a session of its own, closed before this returns: the request then waits
-    for its route's thread holding no connection (issue #20). The store comes back detached,
-    its columns loaded; routes use its id and key prefix, never a relationship."""
+    From the process's short key cache when it has the key (on the event loop: no I/O, no
+    thread); otherwise looked up in a session of its own in the thread pool, closed before
+    this returns, so the request then waits for its route's thread holding no connection
+    (issue #20). A rotated or revoked key is dropped from the cache as the change commits
+    (`crmsync.services.lojas`)."""
     if credentials is None or not credentials.credentials:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "chave de API ausente (Authorization: Bearer <chave>)",
             headers=_CHALLENGE,
         )
-    with get_sessionmaker()() as session:
-        loja = loja_by_api_key(session, credentials.credentials)
+    key = credentials.credentials
+    loja = cached_store_for_api_key(key) or await run_in_threadpool(store_for_api_key, key)
     if loja is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "chave de API inválida", headers=_CHALLENGE)
     return loja
 
 
-LojaDep = Annotated[Loja, Depends(current_loja)]
+LojaDep = Annotated[StoreKey, Depends(current_loja)]
 
 
 def require_admin(

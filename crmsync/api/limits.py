@@ -16,6 +16,12 @@ Two rules, together:
    waiting on the pool while every connection waits on a thread (the stall of #20). So the
    store-key look-up uses its own short session (``crmsync.api.deps``) and every route's
    ``Session`` argument is closed in the route's own thread as soon as it returns.
+
+Fewer hops also means less CPU: each trip through the thread pool costs a queue hand-off and
+a wake-up of the event loop, about a third of a busy `serve` process's CPU when a request
+made five of them (the key look-up, the session's opening and closing, the route, the
+answer's validation). So the dependencies are async (no hop) and the answer is validated and
+serialized in the route's own thread: one hop per request.
 """
 
 from __future__ import annotations
@@ -23,32 +29,28 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from typing import Any
 
 import anyio.to_thread
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import ResponseValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from fastapi.utils import is_body_allowed_for_status_code
 from sqlalchemy.orm import Session
+from starlette.responses import Response
 
+from crmsync.asgi import ASGIApp, Receive, Scope, Send, never_receive
 from crmsync.db.health import RETRY_AFTER_SECONDS
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 BUSY_DETAIL = "servidor ocupado; tente novamente em instantes"
 
 
-async def _never_receive() -> Message:
-    return {"type": "http.disconnect"}
-
-
 async def answer_busy(scope: Scope, send: Send) -> None:
     response = JSONResponse({"detail": BUSY_DETAIL}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-    await response(scope, _never_receive, send)
+    await response(scope, never_receive, send)
 
 
 class ConcurrencyLimit:
@@ -88,20 +90,58 @@ class ConcurrencyLimit:
             slots.release()
 
 
-def _releasing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+def _answers_itself(route: APIRoute) -> bool:
+    """Whether the route's answer can be built in its own thread exactly as FastAPI would:
+    a response model, the default response class, a status that carries a body, and no
+    `Response` parameter (anywhere in its dependencies) that sets a status or headers."""
+
+    def sets_response(dependant: Dependant) -> bool:
+        return bool(dependant.response_param_name) or any(sets_response(d) for d in dependant.dependencies)
+
+    return (
+        route.response_field is not None
+        and isinstance(route.response_class, DefaultPlaceholder)
+        and is_body_allowed_for_status_code(route.status_code)
+        and not sets_response(route.dependant)
+    )
+
+
+# the route's `response_model_*` options, passed as FastAPI passes them
+_MODEL_OPTIONS = ("include", "exclude", "by_alias", "exclude_unset", "exclude_defaults", "exclude_none")
+
+
+def _answer(route: APIRoute, result: Any) -> Any:
+    """`result` validated and serialized by the route's response model, as FastAPI's own
+    `serialize_response` does (same field, same options), into the JSON response it would
+    send; anything else unchanged."""
+    if isinstance(result, Response):
+        return result
+    field = route.response_field
+    assert field is not None
+    value, errors = field.validate(result, {}, loc=("response",))
+    if errors:
+        raise ResponseValidationError(errors=errors, body=result)
+    options = {name: getattr(route, f"response_model_{name}") for name in _MODEL_OPTIONS}
+    content = field.serialize_json(value, **options)
+    return Response(content=content, status_code=route.status_code or 200, media_type="application/json")
+
+
+def _releasing(endpoint: Callable[..., Any], routes: list[APIRoute]) -> Callable[..., Any]:
     """`endpoint`, closing every `Session` it was given in its own thread when it returns
-    (the closing also rolls back what it did not commit). Results are plain data or rendered
-    responses, so nothing needs the session afterwards; the dependency's own close later is a
-    no-op."""
+    (the closing also rolls back what it did not commit), and answering through `_answer`
+    when its route allows (`routes` then holds the route, once it is built). Results are plain
+    data or rendered responses, so nothing needs the session afterwards; the dependency's
+    own close later is a no-op."""
 
     @functools.wraps(endpoint)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return endpoint(*args, **kwargs)
+            result = endpoint(*args, **kwargs)
         finally:
             for value in kwargs.values():
                 if isinstance(value, Session):
                     value.close()
+        return _answer(routes[0], result) if routes else result
 
     # FastAPI reads the parameters from the signature; resolve the annotations against the
     # endpoint's module (they are strings under `from __future__ import annotations`).
@@ -110,10 +150,13 @@ def _releasing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class ReleasingRoute(APIRoute):
-    """The route class of every API router: sync endpoints give their connections back
-    before the response is validated and sent (see the module docstring)."""
+    """The route class of every API router: sync endpoints give their connections back, and
+    validate and serialize their answers, in their own thread (see the module docstring)."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        routes: list[APIRoute] = []
         if not inspect.iscoroutinefunction(endpoint):
-            endpoint = _releasing(endpoint)
+            endpoint = _releasing(endpoint, routes)
         super().__init__(path, endpoint, **kwargs)
+        if _answers_itself(self):
+            routes.append(self)

@@ -7,15 +7,18 @@ store's ids answer 404. Lists are paginated with `?limit=&offset=` (or the spec'
 `?incluir_deletados=true`. A create, update or delete schedules the push automatically
 (`crmsync.db.hooks.after_local_write`). Responses use the local column names; money
 and quantities are strings with 4 decimal places.
-"""
 
-from __future__ import annotations
+The three entities have the same five routes, made by `_entity_routes` from what differs:
+the filters of their lists, the request bodies, the descriptions. (No `from __future__
+import annotations` here: the routes' annotations name the entity's models, which FastAPI
+must see as objects, not as names to look up in this module.)
+"""
 
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel, create_model
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, Field, create_model
 
 from crmsync.api.deps import LojaDep, SessionDep
 from crmsync.api.limits import ReleasingRoute
@@ -33,227 +36,130 @@ from crmsync.services.local_shapes import (
 
 router = APIRouter(route_class=ReleasingRoute, prefix="/api", tags=["dados locais"])
 
-ClienteOut = svc.OUTPUT_MODELS["cliente"]
-ProdutoOut = svc.OUTPUT_MODELS["produto"]
-VendaOut = svc.OUTPUT_MODELS["venda"]
-
-
-def _page_model(name: str, item: type[BaseModel]) -> type[BaseModel]:
-    return create_model(
-        name,
-        registros=(list[item], ...),  # type: ignore[valid-type]
-        total=(int, ...),
-        limit=(int, ...),
-        offset=(int, ...),
-    )
-
-
-ClientePage = _page_model("ClientePage", ClienteOut)
-ProdutoPage = _page_model("ProdutoPage", ProdutoOut)
-VendaPage = _page_model("VendaPage", VendaOut)
-
 Limit = Annotated[int | None, Query(ge=1, le=svc.MAX_LIMIT, description="Itens por página (padrão 50).")]
 Offset = Annotated[int | None, Query(ge=0, le=MAX_OFFSET, description="Quantos itens pular.")]
 Pagina = Annotated[
     int | None, Query(ge=1, le=MAX_OFFSET // svc.MAX_LIMIT, description="Página (a partir de 1), com `limite`.")
 ]
 Limite = Annotated[int | None, Query(ge=1, le=svc.MAX_LIMIT, description="Itens por página, com `pagina`.")]
-Since = Annotated[datetime | None, Query(description="Modificadas desde (ISO 8601; sem fuso = UTC).")]
-WithDeleted = Annotated[bool, Query(description="Incluir linhas excluídas (soft delete).")]
 
 
-def _page(
-    session: SessionDep,
-    loja_id: int,
-    entity: str,
-    filters: ListFilters,
-    limit: int | None,
-    offset: int | None,
-    pagina: int | None,
-    limite: int | None,
-) -> dict[str, Any]:
-    size, start = svc.page_bounds(limit, offset, pagina, limite)
-    rows, total = svc.list_records(session, loja_id, entity, filters, limit=size, offset=start)
-    return {
-        "registros": [svc.row_to_dict(entity, r) for r in rows],
-        "total": total,
-        "limit": size,
-        "offset": start,
-    }
+async def _bounds(limit: Limit = None, offset: Offset = None, pagina: Pagina = None, limite: Limite = None) -> Any:
+    """(page size, offset) of `limit`/`offset` or `pagina`/`limite` (async: no I/O, no thread)."""
+    return svc.page_bounds(limit, offset, pagina, limite)
 
 
-# --- clientes ------------------------------------------------------------------------------
+Bounds = Annotated[tuple[int, int], Depends(_bounds)]
+
+# Each list's own filters (query parameters), besides `modificado_desde` and `incluir_deletados`.
+_FILTERS: dict[str, dict[str, Any]] = {
+    "cliente": {"email": str | None, "cpf": str | None, "cnpj": str | None},
+    "produto": {"codigo": str | None, "codigo_barra": str | None},
+    "venda": {"codigo": str | None, "id_cliente": int | None},
+}
 
 
-@router.get("/clientes", response_model=ClientePage)
-def list_clientes(
-    loja: LojaDep,
-    session: SessionDep,
-    email: str | None = None,
-    cpf: str | None = None,
-    cnpj: str | None = None,
-    modificado_desde: Since = None,
-    incluir_deletados: WithDeleted = False,
-    limit: Limit = None,
-    offset: Offset = None,
-    pagina: Pagina = None,
-    limite: Limite = None,
-) -> dict[str, Any]:
-    """Customers of the store. Filters: `email`, `cpf`, `cnpj` (punctuation ignored),
-    `modificado_desde`, `incluir_deletados`. Pagination: `limit`/`offset` or `pagina`/`limite`."""
-    filters = ListFilters(
-        email=email,
-        cpf=cpf,
-        cnpj=cnpj,
-        modificado_desde=modificado_desde,
-        incluir_deletados=incluir_deletados,
+def _filters_model(entity: str) -> type[BaseModel]:
+    fields: dict[str, Any] = {name: (kind, None) for name, kind in _FILTERS[entity].items()}
+    fields["modificado_desde"] = (
+        datetime | None,
+        Field(None, description="Modificadas desde (ISO 8601; sem fuso = UTC)."),
     )
-    return _page(session, loja.id, "cliente", filters, limit, offset, pagina, limite)
+    fields["incluir_deletados"] = (bool, Field(False, description="Incluir linhas excluídas (soft delete)."))
+    return create_model(f"{entity.capitalize()}Filtros", **fields)
 
 
-@router.post("/clientes", response_model=ClienteOut, status_code=201)
-def create_cliente(body: ClienteIn, loja: LojaDep, session: SessionDep) -> dict[str, Any]:
-    """Create a customer. 409 if a live customer of the store has the same CPF, CNPJ or e-mail."""
-    row = svc.create_record(session, loja.id, "cliente", body.model_dump(exclude_unset=True))
-    return svc.row_to_dict("cliente", row)
-
-
-@router.get("/clientes/{cliente_id}", response_model=ClienteOut)
-def get_cliente(cliente_id: int, loja: LojaDep, session: SessionDep) -> dict[str, Any]:
-    """One customer (soft-deleted ones too, with `deletado_em`)."""
-    return svc.row_to_dict("cliente", svc.get_record(session, loja.id, "cliente", cliente_id))
-
-
-@router.put("/clientes/{cliente_id}", response_model=ClienteOut)
-def update_cliente(
-    cliente_id: int,
-    body: ClienteUpdate,
-    loja: LojaDep,
-    session: SessionDep,
-) -> dict[str, Any]:
-    """Change the fields sent; the others keep their values."""
-    data = body.model_dump(exclude_unset=True)
-    return svc.row_to_dict("cliente", svc.update_record(session, loja.id, "cliente", cliente_id, data))
-
-
-@router.delete("/clientes/{cliente_id}", response_model=ClienteOut)
-def delete_cliente(cliente_id: int, loja: LojaDep, session: SessionDep) -> dict[str, Any]:
-    """Soft delete: sets `deletado_em`; answers the row as it now is."""
-    return svc.row_to_dict("cliente", svc.delete_record(session, loja.id, "cliente", cliente_id))
-
-
-# --- produtos ------------------------------------------------------------------------------
-
-
-@router.get("/produtos", response_model=ProdutoPage)
-def list_produtos(
-    loja: LojaDep,
-    session: SessionDep,
-    codigo: str | None = None,
-    codigo_barra: str | None = None,
-    modificado_desde: Since = None,
-    incluir_deletados: WithDeleted = False,
-    limit: Limit = None,
-    offset: Offset = None,
-    pagina: Pagina = None,
-    limite: Limite = None,
-) -> dict[str, Any]:
-    """Products of the store. Filters: `codigo`, `codigo_barra`, `modificado_desde`,
-    `incluir_deletados`. Pagination: `limit`/`offset` or `pagina`/`limite`."""
-    filters = ListFilters(
-        codigo=codigo,
-        codigo_barra=codigo_barra,
-        modificado_desde=modificado_desde,
-        incluir_deletados=incluir_deletados,
+def _entity_routes(entity: str, body: type[BaseModel], update: type[BaseModel], docs: dict[str, str]) -> None:
+    """The five routes of `entity`: list, create, read, change and (soft) delete."""
+    path = f"/{entity}s"
+    out = svc.OUTPUT_MODELS[entity]
+    page = create_model(
+        f"{entity.capitalize()}Page",
+        registros=(list[out], ...),  # type: ignore[valid-type]
+        total=(int, ...),
+        limit=(int, ...),
+        offset=(int, ...),
     )
-    return _page(session, loja.id, "produto", filters, limit, offset, pagina, limite)
+    Filters = Annotated[_filters_model(entity), Query()]  # type: ignore[valid-type]
+    ItemId = Annotated[int, Path(alias=f"{entity}_id")]
+
+    def listing(loja: LojaDep, session: SessionDep, filters: Filters, bounds: Bounds) -> dict[str, Any]:  # type: ignore[valid-type]
+        size, start = bounds
+        wanted = ListFilters(**filters.model_dump())  # type: ignore[attr-defined]
+        rows, total = svc.list_records(session, loja.id, entity, wanted, limit=size, offset=start)
+        return {"registros": [svc.row_to_dict(entity, r) for r in rows], "total": total, "limit": size, "offset": start}
+
+    def create(data: body, loja: LojaDep, session: SessionDep) -> dict[str, Any]:  # type: ignore[valid-type]
+        row = svc.create_record(session, loja.id, entity, data.model_dump(exclude_unset=True))  # type: ignore[attr-defined]
+        return svc.row_to_dict(entity, row)
+
+    def read(item_id: ItemId, loja: LojaDep, session: SessionDep) -> dict[str, Any]:
+        return svc.row_to_dict(entity, svc.get_record(session, loja.id, entity, item_id))
+
+    def change(item_id: ItemId, data: update, loja: LojaDep, session: SessionDep) -> dict[str, Any]:  # type: ignore[valid-type]
+        values = data.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+        return svc.row_to_dict(entity, svc.update_record(session, loja.id, entity, item_id, values))
+
+    def delete(item_id: ItemId, loja: LojaDep, session: SessionDep) -> dict[str, Any]:
+        return svc.row_to_dict(entity, svc.delete_record(session, loja.id, entity, item_id))
+
+    one = f"{path}/{{{entity}_id}}"
+    for route_path, endpoint, method, name, model, status in (
+        (path, listing, "GET", f"list_{entity}s", page, 200),
+        (path, create, "POST", f"create_{entity}", out, 201),
+        (one, read, "GET", f"get_{entity}", out, 200),
+        (one, change, "PUT", f"update_{entity}", out, 200),
+        (one, delete, "DELETE", f"delete_{entity}", out, 200),
+    ):
+        router.add_api_route(
+            route_path,
+            endpoint,
+            methods=[method],
+            name=name,
+            response_model=model,
+            status_code=status,
+            description=docs[name.split("_", 1)[0]],
+        )
 
 
-@router.post("/produtos", response_model=ProdutoOut, status_code=201)
-def create_produto(body: ProdutoIn, loja: LojaDep, session: SessionDep) -> dict[str, Any]:
-    """Create a product. 409 if a live product of the store has the same `codigo` or `codigo_barra`."""
-    row = svc.create_record(session, loja.id, "produto", body.model_dump(exclude_unset=True))
-    return svc.row_to_dict("produto", row)
-
-
-@router.get("/produtos/{produto_id}", response_model=ProdutoOut)
-def get_produto(produto_id: int, loja: LojaDep, session: SessionDep) -> dict[str, Any]:
-    """One product (soft-deleted ones too, with `deletado_em`)."""
-    return svc.row_to_dict("produto", svc.get_record(session, loja.id, "produto", produto_id))
-
-
-@router.put("/produtos/{produto_id}", response_model=ProdutoOut)
-def update_produto(
-    produto_id: int,
-    body: ProdutoUpdate,
-    loja: LojaDep,
-    session: SessionDep,
-) -> dict[str, Any]:
-    """Change the fields sent; the others keep their values."""
-    data = body.model_dump(exclude_unset=True)
-    return svc.row_to_dict("produto", svc.update_record(session, loja.id, "produto", produto_id, data))
-
-
-@router.delete("/produtos/{produto_id}", response_model=ProdutoOut)
-def delete_produto(produto_id: int, loja: LojaDep, session: SessionDep) -> dict[str, Any]:
-    """Soft delete: sets `deletado_em`; answers the row as it now is."""
-    return svc.row_to_dict("produto", svc.delete_record(session, loja.id, "produto", produto_id))
-
-
-# --- vendas --------------------------------------------------------------------------------
-
-
-@router.get("/vendas", response_model=VendaPage)
-def list_vendas(
-    loja: LojaDep,
-    session: SessionDep,
-    codigo: str | None = None,
-    id_cliente: int | None = None,
-    modificado_desde: Since = None,
-    incluir_deletados: WithDeleted = False,
-    limit: Limit = None,
-    offset: Offset = None,
-    pagina: Pagina = None,
-    limite: Limite = None,
-) -> dict[str, Any]:
-    """Sales of the store, with their items. Filters: `codigo`, `id_cliente`,
-    `modificado_desde`, `incluir_deletados`. Pagination: `limit`/`offset` or `pagina`/`limite`."""
-    filters = ListFilters(
-        codigo=codigo,
-        id_cliente=id_cliente,
-        modificado_desde=modificado_desde,
-        incluir_deletados=incluir_deletados,
-    )
-    return _page(session, loja.id, "venda", filters, limit, offset, pagina, limite)
-
-
-@router.post("/vendas", response_model=VendaOut, status_code=201)
-def create_venda(body: VendaIn, loja: LojaDep, session: SessionDep) -> dict[str, Any]:
-    """Create a sale. `id_cliente` and every item's `id_produto` must be live rows of the
-    same store (422 naming the field otherwise); `valor_total` defaults to the items' sum."""
-    row = svc.create_record(session, loja.id, "venda", body.model_dump(exclude_unset=True))
-    return svc.row_to_dict("venda", row)
-
-
-@router.get("/vendas/{venda_id}", response_model=VendaOut)
-def get_venda(venda_id: int, loja: LojaDep, session: SessionDep) -> dict[str, Any]:
-    """One sale with its items (soft-deleted ones too, with `deletado_em`)."""
-    return svc.row_to_dict("venda", svc.get_record(session, loja.id, "venda", venda_id))
-
-
-@router.put("/vendas/{venda_id}", response_model=VendaOut)
-def update_venda(
-    venda_id: int,
-    body: VendaUpdate,
-    loja: LojaDep,
-    session: SessionDep,
-) -> dict[str, Any]:
-    """Change the fields sent; `itens`, when sent, replaces all items."""
-    data = body.model_dump(exclude_unset=True)
-    return svc.row_to_dict("venda", svc.update_record(session, loja.id, "venda", venda_id, data))
-
-
-@router.delete("/vendas/{venda_id}", response_model=VendaOut)
-def delete_venda(venda_id: int, loja: LojaDep, session: SessionDep) -> dict[str, Any]:
-    """Soft delete: sets `deletado_em`; answers the row as it now is."""
-    return svc.row_to_dict("venda", svc.delete_record(session, loja.id, "venda", venda_id))
+_DELETE_DOC = "Soft delete: sets `deletado_em`; answers the row as it now is."
+_entity_routes(
+    "cliente",
+    ClienteIn,
+    ClienteUpdate,
+    {
+        "list": "Customers of the store. Filters: `email`, `cpf`, `cnpj` (punctuation ignored), "
+        "`modificado_desde`, `incluir_deletados`. Pagination: `limit`/`offset` or `pagina`/`limite`.",
+        "create": "Create a customer. 409 if a live customer of the store has the same CPF, CNPJ or e-mail.",
+        "get": "One customer (soft-deleted ones too, with `deletado_em`).",
+        "update": "Change the fields sent; the others keep their values.",
+        "delete": _DELETE_DOC,
+    },
+)
+_entity_routes(
+    "produto",
+    ProdutoIn,
+    ProdutoUpdate,
+    {
+        "list": "Products of the store. Filters: `codigo`, `codigo_barra`, `modificado_desde`, "
+        "`incluir_deletados`. Pagination: `limit`/`offset` or `pagina`/`limite`.",
+        "create": "Create a product. 409 if a live product of the store has the same `codigo` or `codigo_barra`.",
+        "get": "One product (soft-deleted ones too, with `deletado_em`).",
+        "update": "Change the fields sent; the others keep their values.",
+        "delete": _DELETE_DOC,
+    },
+)
+_entity_routes(
+    "venda",
+    VendaIn,
+    VendaUpdate,
+    {
+        "list": "Sales of the store, with their items. Filters: `codigo`, `id_cliente`, `modificado_desde`, "
+        "`incluir_deletados`. Pagination: `limit`/`offset` or `pagina`/`limite`.",
+        "create": "Create a sale. `id_cliente` and every item's `id_produto` must be live rows of the same store "
+        "(422 naming the field otherwise); `valor_total` defaults to the items' sum.",
+        "get": "One sale with its items (soft-deleted ones too, with `deletado_em`).",
+        "update": "Change the fields sent; `itens`, when sent, replaces all items.",
+        "delete": _DELETE_DOC,
+    },
+)

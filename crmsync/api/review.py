@@ -5,18 +5,19 @@ Listing and reading go through `crmsync.services.queries`; resolving through
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from crmsync.api.deps import LojaDep, SessionDep
 from crmsync.api.limits import ReleasingRoute
 from crmsync.api.sync import as_http
-from crmsync.db.local import Loja
 from crmsync.services.errors import InvalidInputError, NotFoundError
 from crmsync.services.ids import MAX_OFFSET
+from crmsync.services.lojas import StoreKey
 from crmsync.services.queries import (
     PageDict,
     get_conflict,
@@ -56,38 +57,58 @@ def _status_filter(status: str | None, default: str) -> str | None:
     return None if status == "todos" else status
 
 
-def _actor(loja: Loja, named: str | None) -> str:
+def _actor(loja: StoreKey, named: str | None) -> str:
     return named or f"api:{loja.api_key_prefix}"
 
 
-@router.get("/conflitos")
-def get_conflitos(
-    loja: LojaDep,
-    session: SessionDep,
-    status: str | None = Query(None, description="pendente (padrão), resolvido ou todos"),
-    entidade: str | None = None,
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=MAX_OFFSET),
-) -> PageDict:
-    with as_http():
-        ent = resolve_entity(entidade) if entidade else None
-        return list_conflicts(
-            session,
-            loja_id=loja.id,
-            status=_status_filter(status, "pendente"),
-            entity_type=ent,
-            limit=limit,
-            offset=offset,
-        )
+Lister = Callable[..., PageDict]
+Getter = Callable[..., "dict[str, Any] | None"]
 
 
-@router.get("/conflitos/{conflito_id}")
-def get_conflito(conflito_id: int, loja: LojaDep, session: SessionDep) -> dict[str, Any]:
-    with as_http():
-        found = get_conflict(session, conflito_id, loja_id=loja.id)
-        if found is None:
-            raise NotFoundError(f"conflito {conflito_id} não encontrado")
-        return found
+def _review_routes(plural: str, singular: str, lister: Lister, getter: Getter, statuses: str, missing: str) -> None:
+    """The list and the read of one review queue (conflicts, duplicate suggestions): the same
+    scoping, filters and pagination; the resolutions differ and stay below."""
+
+    def listing(
+        loja: LojaDep,
+        session: SessionDep,
+        status: str | None = Query(None, description=statuses),
+        entidade: str | None = None,
+        limit: int = Query(50, ge=1, le=500),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    ) -> PageDict:
+        with as_http():
+            ent = resolve_entity(entidade) if entidade else None
+            wanted = {"status": _status_filter(status, "pendente"), "entity_type": ent}
+            return lister(session, loja_id=loja.id, limit=limit, offset=offset, **wanted)
+
+    def reading(loja: LojaDep, session: SessionDep, item_id: int = Path(alias=f"{singular}_id")) -> dict[str, Any]:
+        with as_http():
+            found = getter(session, item_id, loja_id=loja.id)
+            if found is None:
+                raise NotFoundError(missing.format(item_id))
+            return found
+
+    router.add_api_route(f"/{plural}", listing, methods=["GET"], name=f"get_{plural}")
+    router.add_api_route(f"/{plural}/{{{singular}_id}}", reading, methods=["GET"], name=f"get_{singular}")
+
+
+_review_routes(
+    "conflitos",
+    "conflito",
+    list_conflicts,
+    get_conflict,
+    "pendente (padrão), resolvido ou todos",
+    "conflito {} não encontrado",
+)
+_review_routes(
+    "duplicatas",
+    "duplicata",
+    list_duplicates,
+    get_duplicate,
+    "pendente (padrão), vinculado, descartado ou todos",
+    "duplicata {} não encontrada",
+)
 
 
 @router.post("/conflitos/{conflito_id}/resolver")
@@ -96,36 +117,6 @@ def post_resolver_conflito(conflito_id: int, body: ResolverConflito, loja: LojaD
         return resolve_conflict_now(
             conflito_id, body.usar, dict(body.campos) or None, actor=_actor(loja, body.resolvido_por), loja_id=loja.id
         )
-
-
-@router.get("/duplicatas")
-def get_duplicatas(
-    loja: LojaDep,
-    session: SessionDep,
-    status: str | None = Query(None, description="pendente (padrão), vinculado, descartado ou todos"),
-    entidade: str | None = None,
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=MAX_OFFSET),
-) -> PageDict:
-    with as_http():
-        ent = resolve_entity(entidade) if entidade else None
-        return list_duplicates(
-            session,
-            loja_id=loja.id,
-            status=_status_filter(status, "pendente"),
-            entity_type=ent,
-            limit=limit,
-            offset=offset,
-        )
-
-
-@router.get("/duplicatas/{duplicata_id}")
-def get_duplicata(duplicata_id: int, loja: LojaDep, session: SessionDep) -> dict[str, Any]:
-    with as_http():
-        found = get_duplicate(session, duplicata_id, loja_id=loja.id)
-        if found is None:
-            raise NotFoundError(f"duplicata {duplicata_id} não encontrada")
-        return found
 
 
 @router.post("/duplicatas/{duplicata_id}/resolver")

@@ -3,7 +3,8 @@
 - `GET /api/crm/status`: per integration health (`crmsync.services.status`).
 - `GET /metrics`: Prometheus text, behind `CRMSYNC_METRICS_TOKEN` (bearer) when it is set.
   Counters kept by the jobs in the shared runtime state, so every worker process is included
-  whichever process is scraped.
+  whichever process is scraped. Its own router (`metrics_router`): with `crmsync serve
+  --metrics-port` it is served only there, not on the API's port.
 - `GET /api/crm/falhas`, `POST /api/crm/falhas/{id}/retry`, `POST /api/crm/falhas/{id}/ignorar`
   (`crmsync.services.failures`).
 """
@@ -26,6 +27,7 @@ from crmsync.services.status import store_status
 from crmsync.settings import get_settings
 
 router = APIRouter(route_class=ReleasingRoute, tags=["status"])
+metrics_router = APIRouter(route_class=ReleasingRoute, tags=["status"])
 log = logging.getLogger("crmsync.status")
 
 
@@ -89,7 +91,7 @@ def require_metrics_token(
         )
 
 
-@router.get("/metrics", include_in_schema=False, dependencies=[Depends(require_metrics_token)])
+@metrics_router.get("/metrics", include_in_schema=False, dependencies=[Depends(require_metrics_token)])
 def metrics() -> Response:
     """Prometheus text format."""
     return Response(metrics_text(), media_type=CONTENT_TYPE_LATEST)

@@ -23,8 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from crmsync.api.deps import LojaDep
 from crmsync.api.limits import ReleasingRoute
 from crmsync.config import ConfigError
-from crmsync.db.local import Loja
 from crmsync.services.errors import ServiceError
+from crmsync.services.lojas import StoreKey
 from crmsync.services.sync import (
     ProviderUnavailableError,
     import_entity,
@@ -75,7 +75,7 @@ class SyncBody(BaseModel):
     dry_run: bool = False
 
 
-def _actor(loja: Loja) -> str:
+def _actor(loja: StoreKey) -> str:
     return f"api:{loja.api_key_prefix}"
 
 

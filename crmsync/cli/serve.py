@@ -6,11 +6,17 @@ manager (what FastAPI's documentation shows for `uvicorn --workers`), for the sc
 deployment: PostgreSQL (or MariaDB) + Redis, and `crmsync worker` processes doing the jobs.
 Each process has its own admission limit (`CRMSYNC_API_CONCURRENCY`) and connection pool
 (`CRMSYNC_DB_POOL_SIZE`): the database sees up to N times the pool.
+
+`--metrics-port P` (`CRMSYNC_METRICS_PORT`) serves `GET /metrics` only on that port, from a
+thread of this (parent) process, on `--metrics-host` (127.0.0.1 by default), and the API's
+port no longer answers it: the counters are read from the shared runtime state, so one
+scrape covers every process.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 import typer
@@ -60,6 +66,12 @@ def serve(
         max=64,
         help="Processos da API na mesma porta (implantação com PostgreSQL + Redis e `crmsync worker`).",
     ),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", min=1, max=65535, help="Servir /metrics só nesta porta (CRMSYNC_METRICS_PORT)."
+    ),
+    metrics_host: str | None = typer.Option(
+        None, "--metrics-host", help="Endereço da porta de métricas (CRMSYNC_METRICS_HOST; padrão 127.0.0.1)."
+    ),
 ) -> None:
     """API REST (docs em /docs) sobre o banco configurado; migra o banco antes de começar."""
     import uvicorn
@@ -71,6 +83,7 @@ def serve(
         url = migrate()
     typer.echo(f"crmsync: banco {url}; API em http://{host}:{port} (documentação em /docs)", err=True)
     os.environ[_EMBED_ENV] = "0" if no_worker else "1"
+    _serve_metrics_apart(metrics_port, metrics_host)
     if workers == 1:
         uvicorn.run(worker_app(), host=host, port=port, log_level="info", timeout_keep_alive=KEEP_ALIVE_SECONDS)
         return
@@ -92,3 +105,27 @@ def serve(
         # importing on a loaded machine, or busy with a burst, is not hung.
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
+
+
+def _serve_metrics_apart(port: int | None, host: str | None) -> None:
+    """Start the metrics-only server (`--metrics-port`) in a daemon thread, after telling the
+    API processes (through the environment they inherit) to leave /metrics out."""
+    import uvicorn
+
+    from crmsync.settings import get_settings, reset_settings_cache
+
+    if port is not None:
+        os.environ["CRMSYNC_METRICS_PORT"] = str(port)
+    if host is not None:
+        os.environ["CRMSYNC_METRICS_HOST"] = host
+    reset_settings_cache()
+    settings = get_settings()
+    if not settings.metrics_port:
+        return
+    from crmsync.api.app import create_metrics_app
+
+    config = uvicorn.Config(
+        create_metrics_app(), host=settings.metrics_host, port=settings.metrics_port, log_level="warning"
+    )
+    threading.Thread(target=uvicorn.Server(config).run, name="crmsync-metrics", daemon=True).start()
+    typer.echo(f"crmsync: métricas em http://{settings.metrics_host}:{settings.metrics_port}/metrics", err=True)

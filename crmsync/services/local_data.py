@@ -40,8 +40,10 @@ from crmsync.services.local_shapes import (
     ListFilters,
     columns_out,
     page_bounds,
+    public_columns,
     validate_canon,
     validate_venda_input,
+    value_out,
 )
 
 # The request and answer shapes live in local_shapes (mapped_data shares them); the API
@@ -63,7 +65,7 @@ __all__ = [
 LocalRow = Cliente | Produto | Venda
 
 
-def row_to_dict(entity_type: str, row: LocalRow) -> dict[str, Any]:
+def row_to_dict(entity_type: str, row: LocalRow | dict[str, Any]) -> dict[str, Any]:
     """A local row as the API answers it: local column names, money as strings."""
     if isinstance(row, dict):  # already answered (a deleted row of an ERP's table)
         return row
@@ -256,6 +258,10 @@ def get_record(session: Session, loja_id: int, entity_type: str, entity_id: int)
     return row
 
 
+def _count(session: Session, model: type[Any], conds: Sequence[ColumnElement[bool]]) -> int:
+    return int(session.scalar(select(func.count()).select_from(model).where(*conds)) or 0)
+
+
 def list_records(
     session: Session,
     loja_id: int,
@@ -264,8 +270,13 @@ def list_records(
     *,
     limit: int = DEFAULT_LIMIT,
     offset: int = 0,
-) -> tuple[Sequence[LocalRow], int]:
-    """A page of the store's rows (ordered by id) and the total matching the filters."""
+) -> tuple[Sequence[LocalRow | dict[str, Any]], int]:
+    """A page of the store's rows (ordered by id) and the total matching the filters.
+
+    Customers and products come back as their answers (`row_to_dict` passes them through),
+    read as plain columns: the ERP lists on every save, and loading ORM objects only to turn
+    them into dicts was a good part of that request's CPU. Sales (with their items) are
+    rows."""
     if mapped_data.attached():
         rows, count = mapped_data.list_records(
             session, loja_id, entity_type, filters or ListFilters(), limit=limit, offset=offset
@@ -273,9 +284,17 @@ def list_records(
         return cast(Sequence[LocalRow], rows), count
     model = _check_entity(entity_type)
     conds = [model.id_loja == loja_id, *(filters or ListFilters()).conditions(model)]
-    total = int(session.scalar(select(func.count()).select_from(model).where(*conds)) or 0)
+    if model is not Venda:
+        # one statement: the page and, beside each row, the count of all rows matching
+        columns = public_columns(model)
+        counted = func.count().over().label("_total")
+        page = select(*columns, counted).where(*conds).order_by(model.id).limit(limit).offset(offset)
+        keys = [c.key for c in columns]
+        found = session.execute(page).all()
+        # no row to carry the count: 0 on the first page, else counted apart
+        total = int(found[0][-1]) if found else (0 if offset == 0 else _count(session, model, conds))
+        return [{k: value_out(v) for k, v in zip(keys, r, strict=False)} for r in found], total
+    total = _count(session, model, conds)
     query = select(model).where(*conds).order_by(model.id).limit(limit).offset(offset)
-    if model is Venda:
-        query = query.options(selectinload(Venda.itens))
-    rows = cast(Sequence[LocalRow], session.scalars(query).all())
+    rows = cast(Sequence[LocalRow], session.scalars(query.options(selectinload(Venda.itens))).all())
     return rows, total

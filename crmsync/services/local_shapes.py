@@ -141,13 +141,20 @@ def _out_type(column: Any) -> Any:
     return base | None if column.nullable else base
 
 
-def _public_columns(model: type[Any]) -> list[Any]:
-    """The columns the API shows: all but the internal unique-key columns (`chave_*`)."""
-    return [c for c in model.__table__.columns if c.key not in _KEY_COLUMN_NAMES]
+_PUBLIC_COLUMNS: dict[Any, tuple[Any, ...]] = {}
+
+
+def public_columns(model: Any) -> tuple[Any, ...]:
+    """The columns the API shows: all but the internal unique-key columns (`chave_*`); worked
+    out once per model (every answered row asks)."""
+    found = _PUBLIC_COLUMNS.get(model)
+    if found is None:
+        found = _PUBLIC_COLUMNS[model] = tuple(c for c in model.__table__.columns if c.key not in _KEY_COLUMN_NAMES)
+    return found
 
 
 def _out_model(model: type[Any], name: str, extra: Mapping[str, Any] | None = None) -> type[BaseModel]:
-    fields: dict[str, Any] = {c.key: (_out_type(c), ...) for c in _public_columns(model)}
+    fields: dict[str, Any] = {c.key: (_out_type(c), ...) for c in public_columns(model)}
     fields.update(extra or {})
     return create_model(name, **fields)
 
@@ -160,7 +167,7 @@ OUTPUT_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
-def _value_out(value: Any) -> Any:
+def value_out(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value.quantize(FOUR_PLACES))
     if isinstance(value, datetime | date):
@@ -169,7 +176,7 @@ def _value_out(value: Any) -> Any:
 
 
 def columns_out(row: Any) -> dict[str, Any]:
-    return {c.key: _value_out(getattr(row, c.key)) for c in _public_columns(type(row))}
+    return {c.key: value_out(getattr(row, c.key)) for c in public_columns(type(row))}
 
 
 # ---------------------------------------------------------------------------------------

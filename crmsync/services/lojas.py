@@ -3,10 +3,19 @@ life cycle (rotate, revoke) and the store's (disable, enable).
 
 Only the SHA-256 of a store's API key is kept; the key itself is shown once, at creation or
 rotation.
+
+The API resolves a key on every request (the ERP calls it on every save), so
+:func:`store_for_api_key` keeps what a key opens for ``CRMSYNC_API_KEY_CACHE_SECONDS`` (5 s),
+keyed by the key's hash. A rotation, revocation or switching a store off through this process
+empties the cache as it commits, so the old key stops at once here; another process (another
+``serve --workers`` process, a CLI command) sees the change within those seconds.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,9 +24,10 @@ from sqlalchemy.orm import Session
 
 from crmsync.crypto import hash_api_key
 from crmsync.db.local import Loja
+from crmsync.db.session import get_sessionmaker
 from crmsync.services.errors import DuplicateError, InvalidInputError, NotFoundError
 from crmsync.services.ids import MAX_ID, valid_id
-from crmsync.settings import new_api_key
+from crmsync.settings import get_settings, new_api_key
 
 API_KEY_PREFIX_LEN = 12
 REVOKED_PREFIX = "revogada"
@@ -65,6 +75,7 @@ def rotate_api_key(session: Session, loja_id: int) -> tuple[Loja, str]:
     loja.api_key_hash = hash_api_key(key)
     loja.api_key_prefix = key[:API_KEY_PREFIX_LEN]
     session.commit()
+    forget_api_keys()
     return loja, key
 
 
@@ -76,6 +87,7 @@ def revoke_api_key(session: Session, loja_id: int) -> Loja:
     loja.api_key_hash = hash_api_key(new_api_key())
     loja.api_key_prefix = REVOKED_PREFIX
     session.commit()
+    forget_api_keys()
     return loja
 
 
@@ -85,6 +97,7 @@ def set_loja_active(session: Session, loja_id: int, ativo: bool) -> Loja:
     loja = get_loja(session, loja_id)
     loja.ativo = ativo
     session.commit()
+    forget_api_keys()
     return loja
 
 
@@ -105,6 +118,84 @@ def loja_by_api_key(session: Session, key: str) -> Loja | None:
     if not key:
         return None
     return session.scalar(select(Loja).where(Loja.api_key_hash == hash_api_key(key), Loja.ativo.is_(True)))
+
+
+@dataclass(frozen=True, slots=True)
+class StoreKey:
+    """What a store key opens, as a request needs it: immutable, so one cached copy is shared
+    by every request and thread, and no ORM state travels between sessions."""
+
+    id: int
+    nome: str
+    api_key_prefix: str
+
+
+class _KeyCache:
+    """Key hash -> (expiry, store). `generation` moves on every `clear`: a look-up that read the
+    database before a clear does not store its (maybe stale) answer after it."""
+
+    MAX_ENTRIES = 10_000  # only valid keys are kept (one per store); a bound all the same
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, StoreKey]] = {}
+        self._lock = threading.Lock()
+        self.generation = 0
+
+    def get(self, key_hash: str) -> StoreKey | None:
+        found = self._entries.get(key_hash)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def put(self, key_hash: str, store: StoreKey, generation: int, ttl: float) -> None:
+        with self._lock:
+            if generation != self.generation:
+                return
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[key_hash] = (time.monotonic() + ttl, store)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._entries.clear()
+
+
+_keys = _KeyCache()
+
+
+def forget_api_keys() -> None:
+    """Drop every cached key look-up (after a key or a store changed, committed)."""
+    _keys.clear()
+
+
+def cached_store_for_api_key(key: str) -> StoreKey | None:
+    """The store `key` opens if this process looked it up less than the cache's seconds ago
+    (no database work: safe on the event loop); None means "look it up"."""
+    return _keys.get(hash_api_key(key)) if key else None
+
+
+def store_for_api_key(key: str) -> StoreKey | None:
+    """The active store owning `key` (None if none), from the cache or, past it, from the
+    database in a session of its own, closed before this returns."""
+    if not key:
+        return None
+    key_hash = hash_api_key(key)
+    cached = _keys.get(key_hash)
+    if cached is not None:
+        return cached
+    generation = _keys.generation
+    with get_sessionmaker()() as session:
+        row = session.execute(
+            select(Loja.id, Loja.nome, Loja.api_key_prefix).where(Loja.api_key_hash == key_hash, Loja.ativo.is_(True))
+        ).first()
+    if row is None:
+        return None  # unknown keys are not kept: each costs a look-up, as before
+    store = StoreKey(id=row.id, nome=row.nome, api_key_prefix=row.api_key_prefix)
+    ttl = get_settings().api_key_cache_seconds
+    if ttl > 0:
+        _keys.put(key_hash, store, generation, ttl)
+    return store
 
 
 def loja_to_dict(loja: Loja) -> dict[str, Any]:
