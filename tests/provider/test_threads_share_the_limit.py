@@ -77,13 +77,14 @@ def test_listing_thread_and_gets_stay_under_the_limit(
         assert not errors, errors
         assert listed == 450
         company = sb.stats()["companies"]["empresa-1"]
-        sent = pages + gets
+        # Every try counts: on a loaded machine a slow answer can be retried, and the retry is
+        # one more request the sandbox sees and the quota pays for.
+        sent = provider.stats()["requests_sent"]
+        assert sent >= pages + gets
         assert company["requests_total"] == sent
         assert company["rate_limited"] == 0
         assert company["max_requests_in_any_1s_window"] <= LIMIT, company
         assert provider.requests_used_today() == sent
-        stats = provider.stats()
-        assert stats["requests_sent"] == sent
 
 
 @pytest.mark.parametrize("store", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])

@@ -33,6 +33,13 @@ class SandboxProcess:
         return "".join(self.lines)
 
 
+def _ctrl_c_as_a_terminal_gives_it() -> None:
+    """SIGINT back to its default in the child: a test run started in the background (`nohup`,
+    `cmd &` in a script, a CI runner) has SIGINT ignored, the child inherits that, and Python
+    then never raises KeyboardInterrupt, so the sandbox would ignore the test's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextmanager
 def sandbox_process(*args: str) -> Iterator[SandboxProcess]:
     """``python -m crmsync.sandbox ARGS`` as a separate process, yielded once it has printed its
@@ -43,6 +50,7 @@ def sandbox_process(*args: str) -> Iterator[SandboxProcess]:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_ctrl_c_as_a_terminal_gives_it,
     )
     try:
         assert proc.stdout is not None
