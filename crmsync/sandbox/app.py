@@ -172,7 +172,7 @@ class SandboxMiddleware(FaultMiddleware):
     html_500 = HTML_500
 
     def __init__(self, app: ASGIApp, state: SandboxState) -> None:
-        super().__init__(app, state.traffic, state.fault_rng, state.fault_lock, state.config)
+        super().__init__(app, state.traffic, state.fault_rng, state.fault_lock, lambda: state.config)
         self.state = state
         self._by_token: list[CompanyCredentials] = state.config.company_list()
 

@@ -72,8 +72,16 @@ class FaultMiddleware:
     drop_fragment: bytes = b'{"code":200,"status":"success","data":{'
 
     def __init__(
-        self, app: ASGIApp, traffic: Traffic, rng: random.Random, lock: threading.Lock, settings: FaultSettings
+        self,
+        app: ASGIApp,
+        traffic: Traffic,
+        rng: random.Random,
+        lock: threading.Lock,
+        settings: Callable[[], FaultSettings],
     ) -> None:
+        # `settings` is asked at each request: a sandbox's config is replaced or changed while
+        # it runs (control routes, tests), and a middleware built at the first request must
+        # not keep the config of that moment.
         self.app = app
         self.traffic = traffic
         self._rng = rng
@@ -93,7 +101,7 @@ class FaultMiddleware:
     def pick_fault(self, is_create: bool, kinds: Sequence[str]) -> str | None:
         """One draw at the configured rate among `kinds` (``lost_answer`` only for a create)."""
         with self._lock:
-            rate = self._settings.fault_rate
+            rate = self._settings().fault_rate
             if rate <= 0 or self._rng.random() >= rate:
                 return None
             choices = [k for k in kinds if k != "lost_answer" or is_create]
@@ -128,7 +136,7 @@ class FaultMiddleware:
         traffic = self.traffic
         method, path = scope["method"], scope["path"]
         if fault == "slow":
-            await asyncio.sleep(self._settings.slow_seconds)
+            await asyncio.sleep(self._settings().slow_seconds)
         if fault in (None, "slow"):
             status_box = {"status": 0}
 

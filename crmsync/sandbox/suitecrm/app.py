@@ -253,7 +253,7 @@ class SuiteCrmMiddleware(FaultMiddleware):
     drop_fragment = b'{"data":{"type":"'
 
     def __init__(self, app: ASGIApp, state: SuiteCrmState) -> None:
-        super().__init__(app, state.traffic, state.fault_rng, state.fault_lock, state.config)
+        super().__init__(app, state.traffic, state.fault_rng, state.fault_lock, lambda: state.config)
         self.state = state
 
     @staticmethod
