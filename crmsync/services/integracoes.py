@@ -41,12 +41,6 @@ from crmsync.services.lojas import get_loja
 log = logging.getLogger("crmsync.services")
 
 
-def known_providers() -> tuple[str, ...]:
-    """Provider keys installed under the `crmsync.providers` entry-point group (ours included:
-    the registry reads them once per process)."""
-    return tuple(available_providers())
-
-
 def credentials_hash(*values: str) -> str:
     return hashlib.sha256("\x00".join(values).encode()).hexdigest()
 
@@ -97,8 +91,9 @@ def create_integracao(
     SuiteCRM's ``client_id``/``client_secret``); ``access_token``/``secret_access_token``
     are GestãoClick's, kept as arguments for the callers that name them."""
     get_loja(session, loja_id)
-    if provider not in known_providers():
-        choices = ", ".join(known_providers())
+    known = available_providers()
+    if provider not in known:
+        choices = ", ".join(known)
         raise InvalidInputError(f"provider desconhecido '{provider}' (use um de: {choices})", ("provider",))
     url = _check_base_url(base_url)
     given = {k: v for k, v in (credentials or {}).items() if v is not None}
