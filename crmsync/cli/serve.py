@@ -2,8 +2,10 @@
 worker and the scheduler in one process, so the default install needs nothing else running.
 
 `--workers N` (N > 1) runs N API processes on the one port, with uvicorn's own process
-manager (what FastAPI's documentation shows for `uvicorn --workers`), for the scale-out
-deployment: PostgreSQL (or MariaDB) + Redis, and `crmsync worker` processes doing the jobs.
+manager (what FastAPI's documentation shows for `uvicorn --workers`), each process on a
+listening socket of its own on Linux so connections spread evenly
+(`crmsync.cli.serve_processes`), for the scale-out deployment: PostgreSQL (or MariaDB) +
+Redis, and `crmsync worker` processes doing the jobs.
 Each process has its own admission limit (`CRMSYNC_API_CONCURRENCY`) and connection pool
 (`CRMSYNC_DB_POOL_SIZE`): the database sees up to N times the pool.
 
@@ -77,6 +79,7 @@ def serve(
     import uvicorn
 
     from crmsync.cli.admin import migrate
+    from crmsync.cli.serve_processes import balanced_sockets_supported, run_balanced
     from crmsync.settings import get_settings
 
     with user_errors():
@@ -93,18 +96,25 @@ def serve(
             "para escalar use PostgreSQL + Redis (veja o README)",
             err=True,
         )
-    uvicorn.run(
-        "crmsync.cli.serve:worker_app",
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        log_level="info",
-        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    options: dict[str, Any] = {
+        "factory": True,
+        "workers": workers,
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
         # uvicorn kills a process that does not answer its health ping in 5 s; one still
         # importing on a loaded machine, or busy with a burst, is not hung.
-        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
-    )
+        "timeout_worker_healthcheck": WORKER_HEALTHCHECK_SECONDS,
+    }
+    if not balanced_sockets_supported():
+        uvicorn.run("crmsync.cli.serve:worker_app", **options)
+        return
+    try:
+        run_balanced(uvicorn.Config("crmsync.cli.serve:worker_app", **options))
+    except OSError as exc:  # the port is taken
+        typer.echo(f"crmsync: não foi possível escutar em {host}:{port}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _serve_metrics_apart(port: int | None, host: str | None) -> None:
