@@ -46,6 +46,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -111,6 +112,25 @@ def drop_pg(name: str | None) -> None:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def unsynced_customers(lojas: list[int]) -> dict[str, int]:
+    """Of the customers the healthy stores hold when the load stops, how many have no link to
+    their CRM yet: the automatic pushes still queued (what the job workers owe)."""
+    from sqlalchemy import func, select
+
+    from crmsync.db.local import Cliente
+    from crmsync.db.session import session_scope
+    from crmsync.db.sync import CrmEntityLink
+
+    with session_scope() as s:
+        total = s.scalar(select(func.count()).select_from(Cliente).where(Cliente.id_loja.in_(lojas))) or 0
+        linked = s.scalar(
+            select(func.count())
+            .select_from(CrmEntityLink)
+            .where(CrmEntityLink.id_loja.in_(lojas), CrmEntityLink.entity_type == "cliente")
+        )
+    return {"customers": int(total), "not_yet_in_crm": int(total) - int(linked or 0)}
 
 
 def tree_cpu_seconds(root: int) -> float:
@@ -315,7 +335,7 @@ def summarize(
         # CPU each side used per request (all requests, 503s included): what the machine's
         # cores can give the load, whatever else ran on them
         "cpu_ms_per_request": {k: round(1000 * v / len(results), 2) if results else None for k, v in cpu.items()},
-        "machine": "shared 2-core machine, loaded by other engineers' work during the run",
+        "load_average_at_end": [round(x, 1) for x in os.getloadavg()],  # what else the machine ran
     }
 
 
@@ -340,9 +360,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901 - one linear 
         sb = SandboxServer(companies=companies, rate_limit=50, daily_quota=10_000_000).start()
         hung = HungServer().start()
         keys: list[str] = []
+        healthy: list[int] = []
         with session_scope() as s:
             for i in range(args.stores):
                 loja, key = create_loja(s, f"Loja {i}")
+                if i != hung_index:
+                    healthy.append(loja.id)
                 create_integracao(
                     s,
                     loja_id=loja.id,
@@ -392,6 +415,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901 - one linear 
             "crm_sandbox": time.process_time() - sandbox_before,
         }
         summary = summarize(results, elapsed, errors, hung_index, args, cpu)
+        summary["healthy_unsynced_at_end"] = unsynced_customers(healthy)
+        dispose_engines()
     finally:
         for p in procs:
             p.terminate()
@@ -407,6 +432,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901 - one linear 
         if sb is not None:
             sb.stop()
         drop_pg(pg_name)
+        shutil.rmtree(env["CRMSYNC_DATA_DIR"], ignore_errors=True)
         queue = os.environ.get("CRMSYNC_QUEUE_URL", "")
         if "?queue=" in queue:
             import redis
@@ -446,7 +472,7 @@ def main() -> None:
     for key in ("throughput_rps", "ok_2xx", "busy_503", "errors_5xx", "timeouts", "transport_errors"):
         print(f"{key}: {summary[key]}")
     shown = ("all_2xx", "healthy_reads", "healthy_writes", "hung_store_2xx", "healthy_store_p99_ms")
-    shown += ("cpu_ms_per_request",)
+    shown += ("cpu_ms_per_request", "healthy_unsynced_at_end", "load_average_at_end")
     for key in shown:
         print(f"{key}: {summary[key]}")
     print(json.dumps(summary, ensure_ascii=False))
