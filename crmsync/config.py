@@ -16,7 +16,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from crmsync.merge import FieldPolicy
-from crmsync.model.canonical import ENTITY_TYPES
+from crmsync.model.canonical import ENTITY_ALIASES, ENTITY_TYPES
 
 STRATEGY_ALIASES = {
     "last_write_wins": "last_write_wins",
@@ -37,14 +37,6 @@ RULE_ALIASES = {
     "mais_completo": "longest",
     "union": "union",
     "uniao": "union",
-}
-ENTITY_ALIASES = {
-    "cliente": "cliente",
-    "clientes": "cliente",
-    "produto": "produto",
-    "produtos": "produto",
-    "venda": "venda",
-    "vendas": "venda",
 }
 
 Direction = Literal["both", "push", "pull"]

@@ -41,14 +41,12 @@ from crmsync.erp.converters import (
     Documento,
     get_converter,
 )
-from crmsync.model.canonical import CANONICAL_MODELS, ENTITY_TYPES, ItemVendaCanon
+from crmsync.model.canonical import CANONICAL_MODELS, ENTITY_ALIASES, ENTITY_TYPES, ItemVendaCanon
 from crmsync.settings import get_settings
 
 log = logging.getLogger("crmsync.erp")
 
 #: the plurals a map may spell an entity with; the entities are model.canonical's ENTITY_TYPES.
-_ENTITY_ALIASES = {"clientes": "cliente", "produtos": "produto", "vendas": "venda"}
-
 #: canonical fields a map may place, per entity of model.canonical (venda's items have
 #: their own map, `item`).
 CANONICAL_FIELDS: dict[str, frozenset[str]] = {
@@ -449,7 +447,7 @@ class SchemaMap(_Strict):
         if isinstance(data, Mapping) and isinstance(data.get("entidades"), Mapping):
             ents: dict[str, Any] = {}
             for key, value in data["entidades"].items():
-                name = _ENTITY_ALIASES.get(str(key), str(key))
+                name = ENTITY_ALIASES.get(str(key), str(key))
                 if name not in ENTITY_TYPES:
                     raise _KeyedError(f"entidades.{key}", "entidade desconhecida (use cliente, produto ou venda)")
                 ents[name] = value

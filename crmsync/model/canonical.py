@@ -23,6 +23,9 @@ from crmsync.mapping import normalize as n
 
 EntityType = Literal["cliente", "produto", "venda"]
 ENTITY_TYPES: tuple[str, ...] = ("cliente", "produto", "venda")
+#: each entity by its name and its plural (`clientes`, as the spec's config files and the
+#: ERP's tables say them): the one list the config, the schema maps and the CLI read.
+ENTITY_ALIASES: dict[str, str] = {**{e: e for e in ENTITY_TYPES}, **{e + "s": e for e in ENTITY_TYPES}}
 
 
 class _Canon(BaseModel):

@@ -24,13 +24,13 @@ from typing import Any, Protocol, TypedDict, TypeVar, Unpack
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from crmsync.config import ENTITY_ALIASES, ConfigError, integration_config
+from crmsync.config import ConfigError, integration_config
 from crmsync.db.local import Loja
 from crmsync.db.session import get_sessionmaker
 from crmsync.db.sync import CrmIntegracao
 from crmsync.engine import PullResult, PushResult, PushSummary, RunOptions, SyncEngine, SyncResult
 from crmsync.erp.table import active_schema
-from crmsync.model.canonical import ENTITY_TYPES
+from crmsync.model.canonical import ENTITY_ALIASES, ENTITY_TYPES
 from crmsync.providers.base import AuthError, ProtocolError, ProviderError, RateLimitedError, RetriableError
 from crmsync.providers.registry import display_name
 from crmsync.providers.transport import timeouts_tried_once
