@@ -43,6 +43,7 @@ def worker_app() -> Any:
     """The app of one `serve` process (uvicorn's factory when it runs several): logging, the
     app, and the embedded runtime unless the parent was told `--no-worker`."""
     from crmsync.api.app import create_app
+    from crmsync.gc_tuning import tune_after_startup
     from crmsync.logs import configure
     from crmsync.runtime import EmbeddedRuntime
     from crmsync.settings import get_settings
@@ -54,6 +55,7 @@ def worker_app() -> Any:
         # shutdown, because uvicorn re-raises SIGTERM right after its own and code after
         # run() never executes.
         EmbeddedRuntime().start().attach(app)
+    tune_after_startup()
     return app
 
 

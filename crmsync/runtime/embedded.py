@@ -26,6 +26,7 @@ from typing import Any
 from huey.consumer import Consumer
 from starlette.concurrency import run_in_threadpool
 
+from crmsync.gc_tuning import tune_after_startup
 from crmsync.runtime.options import RuntimeOptions, runtime_options
 from crmsync.runtime.outbox import OutboxWatcher, watcher_if_mapped
 from crmsync.runtime.queue import get_huey
@@ -158,6 +159,7 @@ def run_worker(concurrency: int = 2, *, scheduler: bool = True, settings: Settin
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     runtime.start()
+    tune_after_startup()
     log.info("worker pronto (%s threads)", concurrency)
     try:
         while not stop.wait(0.5):
