@@ -159,3 +159,34 @@ def test_direct_writes_are_swept_without_provider_requests_when_nothing_changed(
 
         assert get_huey().pending_count() == 0  # nothing dirty: nothing queued
         assert sb.stats()["total_requests"] == before
+
+
+def test_a_tick_counts_every_integrations_links_in_one_statement_then_reuses_it(rt_env: Env) -> None:
+    """The scan's size comes from the links counted per integration and entity: with 50 stores
+    that was 150 counting statements every 5 s, now one per minute."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from crmsync.runtime.scheduler import LINK_COUNT_SECONDS
+
+    tenants = [make_tenant("http://127.0.0.1:9", nome=f"Contagem {i}") for i in range(4)]
+    counted: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "count(crm_entity_links.id)" in statement:
+            counted.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", seen)  # whichever engine the scheduler opens
+    try:
+        scheduler = Scheduler()
+        now = time.time()
+        first = scheduler.tick(now)
+        assert len(counted) == 1
+        scheduler.tick(now + 5)  # the next tick reuses the counts
+        assert len(counted) == 1
+        scheduler.tick(now + LINK_COUNT_SECONDS)  # a minute later they are counted again
+        assert len(counted) == 2
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert {d.integracao_id for d in first} >= {t.integracao_id for t in tenants}
+    assert all(d.custo_varredura >= 3 for d in first)  # one page at least per entity
