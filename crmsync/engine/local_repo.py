@@ -124,10 +124,12 @@ class LocalRepo:
         params = {"crm_entity_id": entity_id}
         if ent.server_hash(dialect) is None:
             return s.scalars(stmt, params).first()
-        for row, fingerprint in s.execute(stmt, params):
-            row.__dict__["_crm_hash"] = fingerprint
-            return row
-        return None
+        found = s.execute(stmt, params).first()  # the result closed (a SQLite read would linger)
+        if found is None:
+            return None
+        row, fingerprint = found
+        row.__dict__["_crm_hash"] = fingerprint
+        return row
 
     def exists(self, s: Session, entity_type: str, entity_id: int) -> bool:
         """Whether the store's row is still in its table (a key read, no row loaded)."""
