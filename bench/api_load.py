@@ -414,8 +414,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901 - one linear 
             "clients": client_cpu,
             "crm_sandbox": time.process_time() - sandbox_before,
         }
+        unsynced = unsynced_customers(healthy)
+        pushed = unsynced["customers"] - unsynced["not_yet_in_crm"]  # the hung store links none
         summary = summarize(results, elapsed, errors, hung_index, args, cpu)
-        summary["healthy_unsynced_at_end"] = unsynced_customers(healthy)
+        # The workers' CPU per push they finished in the window (a worker that falls behind
+        # shows less CPU per request, not less per push)
+        summary["pushes_done"] = pushed
+        summary["job_workers_cpu_ms_per_push"] = round(1000 * cpu["job_workers"] / pushed, 2) if pushed else None
+        summary["healthy_unsynced_at_end"] = unsynced
         dispose_engines()
     finally:
         for p in procs:
@@ -472,7 +478,8 @@ def main() -> None:
     for key in ("throughput_rps", "ok_2xx", "busy_503", "errors_5xx", "timeouts", "transport_errors"):
         print(f"{key}: {summary[key]}")
     shown = ("all_2xx", "healthy_reads", "healthy_writes", "hung_store_2xx", "healthy_store_p99_ms")
-    shown += ("cpu_ms_per_request", "healthy_unsynced_at_end", "load_average_at_end")
+    shown += ("cpu_ms_per_request", "pushes_done", "job_workers_cpu_ms_per_push")
+    shown += ("healthy_unsynced_at_end", "load_average_at_end")
     for key in shown:
         print(f"{key}: {summary[key]}")
     print(json.dumps(summary, ensure_ascii=False))

@@ -133,6 +133,7 @@ class EngineBase:
         options: RunOptions | None = None,
         progress: Callable[[dict[str, Any]], None] | None = None,
         config: IntegrationConfig | None = None,
+        integration: CrmIntegracao | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.options = options or RunOptions()
@@ -140,8 +141,9 @@ class EngineBase:
         self.progress = progress
         self.planned: list[dict[str, Any]] = []
         with session_factory() as s:
-            integ = s.get(CrmIntegracao, integracao_id)
-            if integ is None:
+            # the caller's row when it loaded it already (a job): not read a second time
+            integ = integration if integration is not None else s.get(CrmIntegracao, integracao_id)
+            if integ is None or integ.id != integracao_id:
                 raise LookupError(f"Integração {integracao_id} não encontrada")
             self.integracao_id: int = integ.id
             self.id_loja: int = integ.id_loja

@@ -21,9 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, select
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +34,8 @@ from crmsync.db.sync import CrmCriacaoPendente
 from crmsync.merge import is_empty, values_equal
 
 __all__ = ["CreateIntents", "describe_refused", "intent_base", "refused_fields"]
+
+_INTENT_KEY = ("id_loja", "provider", "entity_type", "entity_id")  # uq_crm_criacoes_pendentes_local
 
 
 def refused_fields(sent: Mapping[str, Any], stored: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -77,7 +82,10 @@ def intent_base(sent: Mapping[str, Any] | None, found: Mapping[str, Any]) -> dic
 
 
 class CreateIntents:
-    """The pending creates of one integration: stored before the CRM call, taken when linked."""
+    """The pending creates of one integration: stored before the CRM call, taken when linked.
+
+    Its statements are built once (a create is a job's hot path: building a statement and
+    its cache key at each call cost more CPU than running it)."""
 
     def __init__(self, *, id_loja: int, id_integracao: int, provider: str) -> None:
         self.id_loja = id_loja
@@ -92,12 +100,31 @@ class CreateIntents:
             CrmCriacaoPendente.entity_id == entity_id,
         )
 
+    def _key(self, entity_type: str, entity_id: int) -> dict[str, Any]:
+        return {"i_loja": self.id_loja, "i_provider": self.provider, "i_entity": entity_type, "i_id": entity_id}
+
     def get(self, s: Session, entity_type: str, entity_id: int) -> dict[str, Any] | None:
-        row = s.scalars(select(CrmCriacaoPendente).where(*self._where(entity_type, entity_id))).first()
-        return dict(row.enviado) if row is not None else None
+        sent = s.scalars(_GET, self._key(entity_type, entity_id)).first()
+        return dict(sent) if sent is not None else None
 
     def record(self, s: Session, entity_type: str, entity_id: int, sent: Mapping[str, Any]) -> None:
-        """Store (or replace) what is about to be sent; the caller commits before the call."""
+        """Store (or replace) what is about to be sent; the caller commits before the call.
+        One upsert where our database has one (PostgreSQL, SQLite, MariaDB/MySQL): a create
+        is a job's hot path, and the look-up, savepoint, insert and release it replaces were
+        four round trips."""
+        upsert = _upsert(s.get_bind(CrmCriacaoPendente).dialect.name)
+        if upsert is not None:
+            values = {
+                "id_loja": self.id_loja,
+                "id_integracao": self.id_integracao,
+                "provider": self.provider,
+                "entity_type": entity_type,
+                "entity_id": entity_id,
+                "enviado": dict(sent),
+                "enviado_em": datetime.now(UTC),
+            }
+            s.execute(upsert, values)
+            return
         row = s.scalars(select(CrmCriacaoPendente).where(*self._where(entity_type, entity_id))).first()
         if row is not None:
             row.enviado = dict(sent)
@@ -124,9 +151,49 @@ class CreateIntents:
             row.enviado_em = datetime.now(UTC)
             s.flush()
 
+    def drop(self, s: Session, entity_type: str, entity_id: int) -> None:
+        """Remove the row's pending create, if any (one DELETE: its values are not needed)."""
+        s.execute(_DROP, self._key(entity_type, entity_id))
+
     def take(self, s: Session, entity_type: str, entity_id: int) -> dict[str, Any] | None:
         """The values sent (None when no create is pending), removed: the row is linked now."""
         sent = self.get(s, entity_type, entity_id)
         if sent is not None:
-            s.execute(delete(CrmCriacaoPendente).where(*self._where(entity_type, entity_id)))
+            self.drop(s, entity_type, entity_id)
         return sent
+
+
+# Core on the table (no ORM statement: nothing of it is loaded in a session, get reads the
+# column alone)
+_TABLE = cast(Table, CrmCriacaoPendente.__table__)
+_BY_KEY = (
+    _TABLE.c.id_loja == bindparam("i_loja"),
+    _TABLE.c.provider == bindparam("i_provider"),
+    _TABLE.c.entity_type == bindparam("i_entity"),
+    _TABLE.c.entity_id == bindparam("i_id"),
+)
+_GET = select(_TABLE.c.enviado).where(*_BY_KEY)
+_DROP = delete(_TABLE).where(*_BY_KEY)
+_UPSERTS: dict[str, Any] = {}
+
+
+def _upsert(dialect: str) -> Any:
+    """The dialect's INSERT ... ON CONFLICT/DUPLICATE KEY UPDATE of an intent (its values
+    given at execution), built once; None for a database without one."""
+    found = _UPSERTS.get(dialect)
+    if found is not None:
+        return found
+    table = _TABLE
+    stmt: Any
+    if dialect in ("postgresql", "sqlite"):
+        ins: Any = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+        stmt = ins.on_conflict_do_update(
+            index_elements=_INTENT_KEY, set_={"enviado": ins.excluded.enviado, "enviado_em": ins.excluded.enviado_em}
+        )
+    elif dialect in ("mysql", "mariadb"):
+        mins = mysql_insert(table)
+        stmt = mins.on_duplicate_key_update(enviado=mins.inserted.enviado, enviado_em=mins.inserted.enviado_em)
+    else:
+        return None
+    _UPSERTS[dialect] = stmt
+    return stmt

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -261,6 +261,16 @@ def note_failure(
     raise RuntimeError(f"item falho {chave} não gravado")
 
 
+# A job's success closes its item's open episode: one statement, built once (every job runs it)
+_OPEN_ITEMS = select(CrmItemFalho).where(
+    CrmItemFalho.id_integracao == bindparam("integracao"),
+    CrmItemFalho.entity_type == bindparam("entity"),
+    CrmItemFalho.direcao == bindparam("direcao"),
+    CrmItemFalho.chave.in_(bindparam("keys", expanding=True)),
+    CrmItemFalho.status.in_(FailedItems.OPEN),
+)
+
+
 def note_success(
     session: Session,
     integ: Any,
@@ -269,9 +279,11 @@ def note_success(
     *,
     entity_id: int | None = None,
     external_id: str | None = None,
+    clear_error: bool = False,
 ) -> None:
     """Close the item's open episode (a success also ends an ignored one: a later failure is
-    a new problem)."""
+    a new problem); ``clear_error``: forget its last error too (as the engine's
+    :meth:`FailedItems.succeeded` does, when the caller closes the item in its stead)."""
     keys = []
     if direcao == "push" and entity_id is not None:
         keys.append(item_key("push", entity_id, None))
@@ -280,17 +292,13 @@ def note_success(
     if not keys:
         return
     items = session.scalars(
-        select(CrmItemFalho).where(
-            CrmItemFalho.id_integracao == integ.id,
-            CrmItemFalho.entity_type == entity_type,
-            CrmItemFalho.direcao == direcao,
-            CrmItemFalho.chave.in_(keys),
-            CrmItemFalho.status.in_(FailedItems.OPEN),
-        )
+        _OPEN_ITEMS, {"integracao": integ.id, "entity": entity_type, "direcao": direcao, "keys": keys}
     ).all()
     for item in items:
         item.status = "resolvido"
         item.proxima_tentativa = None
+        if clear_error:
+            item.ultimo_erro = None
     if items:
         session.commit()
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,24 @@ __all__ = ["Binder", "LinkTaken"]
 
 # Link states: the record is in sync (or awaiting a conflict decision), or one side deleted it.
 ACTIVE_STATUSES = ("sincronizado", "conflito")
+
+
+def _one_link(column: Any) -> Any:
+    """The select of one link by ``column``, every value a parameter: built once, so a
+    single-record push does not build (and compute the cache key of) it at each read."""
+    return select(CrmEntityLink).where(
+        CrmEntityLink.id_loja == bindparam("b_loja"),
+        CrmEntityLink.provider == bindparam("b_provider"),
+        CrmEntityLink.entity_type == bindparam("b_entity"),
+        column == bindparam("b_key"),
+    )
+
+
+_LINK_TABLE = cast(Table, CrmEntityLink.__table__)
+_INSERT_LINK = insert(_LINK_TABLE)  # its values given at execution (Binder.insert)
+_LINK_COLUMNS = tuple(c.key for c in _LINK_TABLE.columns if c.key != "id")
+_BY_LOCAL = _one_link(CrmEntityLink.entity_id)
+_BY_EXTERNAL = _one_link(CrmEntityLink.external_id)
 
 
 class LinkTaken(Exception):
@@ -47,11 +65,14 @@ class Binder:
             CrmEntityLink.entity_type == entity_type,
         )
 
+    def _params(self, entity_type: str, key: Any) -> dict[str, Any]:
+        return {"b_loja": self.id_loja, "b_provider": self.provider, "b_entity": entity_type, "b_key": key}
+
     def by_local(self, s: Session, entity_type: str, entity_id: int) -> CrmEntityLink | None:
-        return s.scalars(self._base(entity_type).where(CrmEntityLink.entity_id == entity_id)).first()
+        return s.scalars(_BY_LOCAL, self._params(entity_type, entity_id)).first()
 
     def by_external(self, s: Session, entity_type: str, external_id: str) -> CrmEntityLink | None:
-        return s.scalars(self._base(entity_type).where(CrmEntityLink.external_id == str(external_id))).first()
+        return s.scalars(_BY_EXTERNAL, self._params(entity_type, str(external_id))).first()
 
     def many_by_external(self, s: Session, entity_type: str, external_ids: Iterable[str]) -> dict[str, CrmEntityLink]:
         ids = [str(e) for e in external_ids]
@@ -134,6 +155,15 @@ class Binder:
             status="sincronizado",
             sincronizado_em=datetime.now(UTC),
         )
+
+    def insert(self, s: Session, link: CrmEntityLink) -> None:
+        """Insert a new link with one Core INSERT and no savepoint (the link object stays
+        out of the session): a unique violation fails the caller's transaction with
+        IntegrityError, and the caller tries again with :meth:`create`. For the hot path
+        that expects no race (a job's create), where the savepoint's two round trips and
+        the ORM's flush were most of linking."""
+        values = {key: link.__dict__[key] for key in _LINK_COLUMNS if link.__dict__.get(key) is not None}
+        s.execute(_INSERT_LINK, values)
 
     def create(self, s: Session, link: CrmEntityLink) -> CrmEntityLink:
         """Insert the link inside a savepoint; on a unique violation answer with the link

@@ -9,11 +9,12 @@ what the provider returns) and translates through the links on the way in and ou
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from crmsync.db.bulk import bulk_insert
@@ -45,6 +46,11 @@ def complete_canonical(entity_type: str, data: dict[str, Any]) -> dict[str, Any]
         **_DEFAULTS[entity_type],
         **{k: v for k, v in data.items() if k in _DEFAULTS[entity_type] or k in _REQUIRED[entity_type]},
     }
+
+
+# LocalRepo.get's statement by entity, then (dialect, store): built once (see LocalRepo.get)
+_BY_ID: weakref.WeakKeyDictionary[MappedEntity, dict[tuple[str, int], Any]] = weakref.WeakKeyDictionary()
+_EXISTS: weakref.WeakKeyDictionary[MappedEntity, dict[int, Any]] = weakref.WeakKeyDictionary()  # by store
 
 
 class UnresolvedReference(Exception):
@@ -102,9 +108,41 @@ class LocalRepo:
         return rows
 
     def get(self, s: Session, entity_type: str, entity_id: int) -> Any:
-        model = self.model(entity_type)
-        rows = self._rows(s, entity_type, self._select(entity_type).where(model.id == entity_id))
-        return rows[0] if rows else None
+        """One row by id (with its database fingerprint, as :meth:`_rows`), through a
+        statement built once per entity, dialect and store: building it (and its cache key)
+        at each call was most of a single-row read's CPU in the job worker."""
+        ent = self.entity(entity_type)
+        dialect = erp_dialect(s, ent.table)
+        cache = _BY_ID.setdefault(ent, {})
+        stmt = cache.get((dialect, self.id_loja))
+        if stmt is None:
+            stmt = self._select(entity_type).where(ent.table.c.id == bindparam("crm_entity_id"))
+            expr = ent.server_hash(dialect)
+            if expr is not None:
+                stmt = stmt.add_columns(expr.label("crm_fingerprint"))
+            cache[(dialect, self.id_loja)] = stmt
+        params = {"crm_entity_id": entity_id}
+        if ent.server_hash(dialect) is None:
+            return s.scalars(stmt, params).first()
+        found = s.execute(stmt, params).first()  # the result closed (a SQLite read would linger)
+        if found is None:
+            return None
+        row, fingerprint = found
+        row.__dict__["_crm_hash"] = fingerprint
+        return row
+
+    def exists(self, s: Session, entity_type: str, entity_id: int) -> bool:
+        """Whether the store's row is still in its table (a key read, no row loaded)."""
+        ent = self.entity(entity_type)
+        cache = _EXISTS.setdefault(ent, {})
+        stmt = cache.get(self.id_loja)
+        if stmt is None:
+            table = ent.table
+            stmt = cache[self.id_loja] = select(table.c.id).where(
+                table.c.id == bindparam("crm_entity_id"), self.store_clause(entity_type)
+            )
+        found = s.execute(stmt, {"crm_entity_id": entity_id}, bind_arguments={"clause": ent.table}).first()
+        return found is not None
 
     def many(self, s: Session, entity_type: str, ids: Iterable[int]) -> dict[int, Any]:
         model = self.model(entity_type)

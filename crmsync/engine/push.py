@@ -68,6 +68,10 @@ class PushMixin(PushApplyMixin):
             result = PushResult(False, "erro", None, entity_id, message=error_message(exc))
             result.note_exception(exc)
             error = exc
+        if result.success and not self.options.close_items:
+            # Nothing to record: the caller closes the item (a job), the log row is written.
+            result.planned = self.planned[first_plan:]
+            return result
         with self._uow() as s:
             changed_at = None
             if error is not None:
@@ -222,11 +226,15 @@ class PushMixin(PushApplyMixin):
         no transaction open, the CRM's side: ``known`` (what this push last saw of it), the
         linked record, or the record holding an unlinked row's unique keys."""
         with self._read() as s:
-            state = self._read_state(s, entity_type, entity_id)
+            state = self._read_state(s, entity_type, entity_id, intent=False)
         if not state.live or state.local_ext is None:
             return state
         if not state.linked:
-            self._know_remote(state, self._find_by_keys(entity_type, state.local_ext))
+            found = self._find_by_keys(entity_type, state.local_ext)
+            if found is not None:  # is it ours? the intent of a create whose answer was lost says
+                with self._read() as s:
+                    state.intent = self.intents.get(s, entity_type, entity_id)
+            self._know_remote(state, found)
         elif known is not None:
             self._know_remote(state, known)
         else:

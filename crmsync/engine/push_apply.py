@@ -18,6 +18,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crmsync.engine.attach import RemoteIndex
@@ -182,14 +183,46 @@ class PushApplyMixin(PushSupportMixin):
             remote = self.provider.create(entity_type, local_ext)
         except ValidationError:
             with self._uow() as s:  # refused: nothing was created, nothing to recognise later
-                self.intents.take(s, entity_type, entity_id)
+                self.intents.drop(s, entity_type, entity_id)
             raise
         refused = refused_fields(local_ext, remote.data)
         if entity_type in self._attach_index:
             self._attach_index[entity_type].add_created(remote)
+        try:
+            duplicate = self._link_created(state, decision, remote, refused, started, quick=True)
+        except IntegrityError:
+            # Another run linked this row or this record meanwhile: again, the careful way.
+            duplicate = self._link_created(state, decision, remote, refused, started, quick=False)
+        if duplicate:
+            # Another run linked this row meanwhile: ours is a duplicate on the provider.
+            with contextlib.suppress(ProviderError):
+                self.provider.delete(entity_type, remote.external_id)
+            return None
+        if refused:
+            raise PartialWrite(
+                describe_refused(self.crm_name, refused), operacao="create", external_id=remote.external_id
+            )
+        return PushResult(True, "create", remote.external_id, entity_id)
+
+    def _link_created(
+        self,
+        state: PushState,
+        decision: PushDecision,
+        remote: RemoteRecord,
+        refused: dict[str, tuple[Any, Any]],
+        started: float,
+        *,
+        quick: bool,
+    ) -> bool:
+        """Link the row to the record just created, in one short transaction: the intent
+        dropped, the link made, the log row written; True when another run had linked the
+        row meanwhile (ours is a duplicate). ``quick``: the link is inserted with no
+        savepoint, and a unique violation (IntegrityError) rolls it all back for the caller
+        to try again the careful way, which finds the link that exists and says whose it is."""
+        entity_type, entity_id, local_ext = state.entity_type, state.entity_id, decision.send
         with self._uow() as s:
-            row = self.repo.get(s, entity_type, entity_id)
-            self.intents.take(s, entity_type, entity_id)
+            row_exists = self.repo.exists(s, entity_type, entity_id)
+            self.intents.drop(s, entity_type, entity_id)
             link = self.binder.new_link(
                 entity_type,
                 entity_id,
@@ -202,7 +235,10 @@ class PushApplyMixin(PushSupportMixin):
                 remote_modified_at=remote.modified_at,
             )
             try:
-                self.binder.create(s, link)
+                if quick:
+                    self.binder.insert(s, link)
+                else:
+                    self.binder.create(s, link)
             except LinkTaken as taken:
                 if taken.existing.external_id == remote.external_id:
                     # The CRM answered with a record another local row is linked to (a create
@@ -220,18 +256,9 @@ class PushApplyMixin(PushSupportMixin):
                 if message:
                     row_log.update(status="erro", mensagem=f"gravação parcial: {message}")
                 self.log.add(**row_log, duracao_ms=int((time.perf_counter() - started) * 1000))
-            if row is None:
+            if not row_exists:
                 raise LookupError(f"{entity_type} #{entity_id} não encontrado nesta loja")
-        if duplicate:
-            # Another run linked this row meanwhile: ours is a duplicate on the provider.
-            with contextlib.suppress(ProviderError):
-                self.provider.delete(entity_type, remote.external_id)
-            return None
-        if refused:
-            raise PartialWrite(
-                describe_refused(self.crm_name, refused), operacao="create", external_id=remote.external_id
-            )
-        return PushResult(True, "create", remote.external_id, entity_id)
+        return duplicate
 
     def _apply_delete(self, state: PushState, decision: PushDecision) -> PushResult | None:
         """A local delete to propagate (policy delete or deactivate): the CRM is called with
@@ -298,10 +325,12 @@ class PushApplyMixin(PushSupportMixin):
 
     # ------------------------------------------------------------------ state
 
-    def _read_state(self, s: Session, entity_type: str, entity_id: int) -> PushState:
+    def _read_state(self, s: Session, entity_type: str, entity_id: int, *, intent: bool = True) -> PushState:
         """A record's local side as the decision needs it, read in the caller's session:
         the row (or a stand-in for one the ERP deleted), its link and merge base, its
-        canonical record, and for an unlinked row the intent of a create of ours."""
+        canonical record, and for an unlinked row the intent of a create of ours (unless
+        ``intent`` is False: the caller reads it only if the CRM holds a record by its keys,
+        the one case it is used)."""
         row, link = self._current(s, entity_type, entity_id)
         if row is None:
             raise RowGone(f"{entity_type} #{entity_id} não encontrado nesta loja")
@@ -325,7 +354,7 @@ class PushApplyMixin(PushSupportMixin):
                 state.unresolved = exc
             if link is not None:
                 state.base = self._merge_base(s, entity_type, link)
-            else:
+            elif intent:
                 state.intent = self.intents.get(s, entity_type, entity_id)
         return state
 

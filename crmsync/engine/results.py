@@ -43,6 +43,9 @@ class RunOptions:
     dry_run: bool = False
     run_id: str | None = None
     actor: str | None = None
+    # False: the caller closes a successful push's failed item itself (the push job does, in
+    # the transaction it has open anyway), so push_one spends no transaction on it
+    close_items: bool = True
 
     def __post_init__(self) -> None:
         if not self.run_id:

@@ -314,6 +314,7 @@ class MappedEntity:
         if emap.itens is not None:
             self.items = _shape(emap.itens, metadata, {emap.itens.chave_primaria: "id"})
         self.cls = self._map(reg)
+        self._server_hash: dict[str, ColumnElement[str]] = {}
 
     # ------------------------------------------------------------------ the row class
 
@@ -445,7 +446,14 @@ class MappedEntity:
         None on SQLite (no MD5) and for vendas: their raw columns are hashed here."""
         if dialect not in _SERVER_HASH or self.items is not None:
             return None
-        return server_fingerprint(dialect, [self.table.c[self.shape.keys[c]] for c in self.shape.hashed])
+        # Built once per dialect: it depends on nothing else, and building it (one coalesce and
+        # cast per mapped column) was most of a single-row read's CPU in the job worker; one
+        # object reused also keeps SQLAlchemy's memoized cache key.
+        expr = self._server_hash.get(dialect)
+        if expr is None:
+            expr = server_fingerprint(dialect, [self.table.c[self.shape.keys[c]] for c in self.shape.hashed])
+            self._server_hash[dialect] = expr
+        return expr
 
     def fingerprint_columns(self, dialect: str) -> tuple[list[Any], bool]:
         """What a query selects to fingerprint a row, and whether that is the database's

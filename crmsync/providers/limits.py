@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 from pyrate_limiter import Rate, StateBucket, StateStore, TokenBucket, WallClock
@@ -190,9 +190,7 @@ class RedisLimits:
     shared_across_processes = True
 
     def __init__(self, url: str) -> None:
-        import redis  # only a Redis URL needs the client (start-up time)
-
-        self._redis = redis.Redis.from_url(url)
+        self._redis = _redis_client(url)
         self._reserve = self._redis.register_script(_RESERVE_LUA)
 
     def bucket(self, key: str, rate: Rate) -> StateBucket:
@@ -220,7 +218,25 @@ class RedisLimits:
         return float(value) if value else 0.0
 
     def close(self) -> None:
-        self._redis.close()
+        """Nothing to close: the client (and its connections) is the process's, shared by
+        every transport (see :func:`_redis_client`)."""
+
+
+_REDIS_CLIENTS: dict[str, Any] = {}
+_REDIS_LOCK = threading.Lock()
+
+
+def _redis_client(url: str) -> Any:
+    """The process's one Redis client for ``url``. A transport is opened per job, and a
+    client of its own made it connect (and disconnect) to Redis once per job; redis-py's
+    pool is thread-safe and starts afresh in a forked child."""
+    with _REDIS_LOCK:
+        client = _REDIS_CLIENTS.get(url)
+        if client is None:
+            import redis  # only a Redis URL needs the client (start-up time)
+
+            client = _REDIS_CLIENTS[url] = redis.Redis.from_url(url)
+        return client
 
 
 def open_shared_limits(url: str) -> SharedLimits:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -48,3 +49,94 @@ def test_sync_cycle_on_each_backend(app_env: dict[str, str], db_url: str) -> Non
     pulled = world.engine().pull("cliente", full=True)
     assert pulled.success and pulled.total_excluidos == 1, pulled.as_dict()
     assert world.get(Cliente, local_ids[1]).deletado_em is not None
+
+
+def test_create_intent_is_one_upsert_on_each_backend(app_env: dict[str, str], db_url: str) -> None:
+    """A create's intent recorded again (a retried create) replaces the first, in one
+    statement (the dialect's upsert), and is removed once taken; another row's is its own."""
+    from sqlalchemy import event, select
+
+    from crmsync.db.sync import CrmCriacaoPendente
+    from crmsync.engine.intents import CreateIntents
+    from crmsync.services.integracoes import create_integracao
+    from crmsync.services.lojas import create_loja
+
+    create_schema(db_url)
+    sf = get_sessionmaker(db_url)
+    with sf() as s:
+        loja, _key = create_loja(s, "Loja Intenções")
+        integ = create_integracao(
+            s,
+            loja_id=loja.id,
+            provider="gestao_click",
+            base_url="http://127.0.0.1:9",
+            access_token="a",
+            secret_access_token="s",
+        )
+        intents = CreateIntents(id_loja=loja.id, id_integracao=integ.id, provider="gestao_click")
+    with sf() as s, s.begin():
+        intents.record(s, "cliente", 7, {"nome": "Primeiro", "email": "p@x.com"})
+        intents.record(s, "cliente", 8, {"nome": "Outro"})
+    sent: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        sent.append(statement)
+
+    engine = sf.kw["bind"]
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with sf() as s, s.begin():
+            intents.record(s, "cliente", 7, {"nome": "Segundo"})
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert [q.split()[0].upper() for q in sent] == ["INSERT"], sent
+    with sf() as s, s.begin():
+        assert intents.get(s, "cliente", 7) == {"nome": "Segundo"}
+        assert len(s.scalars(select(CrmCriacaoPendente)).all()) == 2
+        assert intents.take(s, "cliente", 7) == {"nome": "Segundo"}
+        assert intents.get(s, "cliente", 7) is None
+        assert intents.get(s, "cliente", 8) == {"nome": "Outro"}
+
+
+class _CrmWithAnotherRun(MemoryProvider):
+    """The in-process CRM, with another run linking the row while its create is in flight."""
+
+    during_create: Any = None
+
+    def create(self, entity_type: str, data: Any) -> Any:
+        action, self.during_create = self.during_create, None
+        created = super().create(entity_type, data)
+        if action is not None:
+            action()
+        return created
+
+
+def test_create_whose_row_was_linked_meanwhile_on_each_backend(app_env: dict[str, str], db_url: str) -> None:
+    """Another run links the row while this push's create is in the CRM: the link insert
+    (no savepoint) fails on the unique key, the link is made again the careful way, which
+    finds the other run's link; ours, a duplicate, is deleted from the CRM and the row stays
+    linked to the other run's record, with one record in the CRM."""
+    from crmsync.engine.links import Binder
+
+    create_schema(db_url)
+    sf = get_sessionmaker(db_url)
+    provider = _CrmWithAnotherRun()
+    world = make_world(sf, provider)
+    cliente = world.add_cliente(nome="Rita Corrida", email="rita@x.com")
+    theirs: list[str] = []
+
+    def another_run_links_it() -> None:
+        theirs.append(provider.panel_create("cliente", {"nome": "Rita Corrida", "email": "rita@x.com"}))
+        binder = Binder(id_loja=world.loja_id, id_integracao=world.integracao_id, provider="gestao_click")
+        with sf() as s, s.begin():
+            link = binder.new_link(
+                "cliente", cliente, theirs[0], base=None, local_hash=None, remote_version=None, remote_modified_at=None
+            )
+            binder.create(s, link)
+
+    provider.during_create = another_run_links_it
+    result = world.engine().push_one("cliente", cliente)
+    assert result.success, result.message
+    link = world.link_of("cliente", cliente)
+    assert link is not None and link.external_id == theirs[0]
+    assert list(provider.panel_list("cliente")) == theirs  # ours was deleted

@@ -171,3 +171,36 @@ def test_newest_first_integration_gets_a_daily_full_scan_that_finds_remote_delet
         with session_scope() as s:
             row = s.get(Cliente, gone_local)
             assert row is not None and row.deletado_em is not None
+
+
+def test_push_job_closes_the_failed_item_of_a_success_once_and_records_no_failure(rt_env: Env) -> None:
+    """The push job closes a success's failed item itself (the engine is told not to spend a
+    transaction of its own on it): the earlier failure of the record is resolved with its
+    error cleared, and a record that never failed gets no failed item at all."""
+    from crmsync.runtime.jobs.push import push_record
+
+    with SandboxServer(access_token="a9", secret_access_token="s9") as sb:
+        tenant = make_tenant(sb.base_url, access_token="a9", secret_access_token="s9")
+        failed_before = insert_cliente(tenant.loja_id, "Falhou Antes", "falhou.antes@example.com")
+        never_failed = insert_cliente(tenant.loja_id, "Nunca Falhou", "nunca.falhou@example.com")
+        with session_scope() as s:
+            integ = s.get(CrmIntegracao, tenant.integracao_id)
+            assert integ is not None
+            s.add(
+                CrmItemFalho(
+                    id_loja=integ.id_loja,
+                    id_integracao=integ.id,
+                    entity_type="cliente",
+                    direcao="push",
+                    chave=f"local:{failed_before}",
+                    entity_id=failed_before,
+                    status="pendente",
+                    tentativas=2,
+                    ultimo_erro="o CRM não respondeu",
+                )
+            )
+        assert push_record(tenant.integracao_id, "cliente", failed_before) == "create"
+        assert push_record(tenant.integracao_id, "cliente", never_failed) == "create"
+    with session_scope() as s:
+        items = s.scalars(select(CrmItemFalho).where(CrmItemFalho.id_integracao == tenant.integracao_id)).all()
+        assert [(i.entity_id, i.status, i.ultimo_erro) for i in items] == [(failed_before, "resolvido", None)]

@@ -46,6 +46,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from huey.exceptions import RetryTask
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmsync.config import IntegrationConfig, integration_config
@@ -118,12 +119,20 @@ def describe(exc: BaseException) -> str:
     return clip_error(f"{type(exc).__name__}: {text}")
 
 
+# The integration with its store's switch, in one read (built once: every job runs it).
+_INTEGRATION_AND_STORE = (
+    select(CrmIntegracao, Loja.ativo)
+    .join(Loja, Loja.id == CrmIntegracao.id_loja)
+    .where(CrmIntegracao.id == bindparam("integracao_id"))
+)
+
+
 def active_integration(session: Session, integracao_id: int) -> CrmIntegracao | None:
-    integ = session.get(CrmIntegracao, integracao_id)
-    if integ is None or not integ.ativo:
+    found = session.execute(_INTEGRATION_AND_STORE, {"integracao_id": integracao_id}).first()
+    if found is None:  # no such integration, or its store is gone
         return None
-    loja = session.get(Loja, integ.id_loja)
-    if loja is None or not loja.ativo:  # a disabled store syncs nothing
+    integ, loja_ativo = found
+    if not integ.ativo or not loja_ativo:  # a disabled store syncs nothing
         return None
     return integ
 
@@ -237,13 +246,22 @@ class JobRun:
         return self.call_engine_with(trigger, call)
 
     def call_engine_with(
-        self, trigger: str, call: Callable[[SyncEngine], R], *, dry_run: bool = False, actor: str | None = None
+        self,
+        trigger: str,
+        call: Callable[[SyncEngine], R],
+        *,
+        dry_run: bool = False,
+        actor: str | None = None,
+        close_items: bool = True,
     ) -> R:
-        """`call_engine` with the run options a manual run carries (dry run, who asked)."""
+        """`call_engine` with the run options a manual run carries (dry run, who asked);
+        ``close_items`` False: the job closes a success's failed item itself (see RunOptions)."""
         engine = None
         try:
-            options = RunOptions(trigger=trigger, dry_run=dry_run, actor=actor)
-            engine = SyncEngine(self.sf, self.integration.id, options=options, config=self.cfg)
+            options = RunOptions(trigger=trigger, dry_run=dry_run, actor=actor, close_items=close_items)
+            engine = SyncEngine(
+                self.sf, self.integration.id, options=options, config=self.cfg, integration=self.integration
+            )
             with timeouts_tried_once(self.opts.job_timeout_attempts or None):
                 return call(engine)
         finally:

@@ -62,7 +62,11 @@ def push_record(integracao_id: int, entity_type: str, entity_id: int, trigger: s
 
 def _run_push(run: JobRun, entity_type: str, entity_id: int, trigger: str) -> str:
     try:
-        result = run.call_engine(trigger, lambda engine: engine.push_one(entity_type, entity_id))
+        # A success's failed item is closed below, in this job's open transaction (the
+        # engine would spend a transaction of its own on it first).
+        result = run.call_engine_with(
+            trigger, lambda engine: engine.push_one(entity_type, entity_id), close_items=False
+        )
     except LookupError as exc:  # the row is gone: nothing to push
         log.info("push %s %s ignorado: %s", entity_type, entity_id, exc)
         return run.done("ignorado")
@@ -84,7 +88,7 @@ def _run_push(run: JobRun, entity_type: str, entity_id: int, trigger: str) -> st
         log.info("push %s %s ignorado: %s", entity_type, entity_id, result.message)
         return run.done("ignorado")
     if result.success:
-        run.succeeded(entity_type, "push", entity_id=entity_id, external_id=result.external_id)
+        run.succeeded(entity_type, "push", entity_id=entity_id, external_id=result.external_id, clear_error=True)
         run.done("sucesso")
         return str(result.operacao)
     run.failed(
