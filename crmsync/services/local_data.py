@@ -316,8 +316,9 @@ def _page_statement(model: type[Any], filters: ListFilters) -> tuple[Select[Any]
     page = _PAGES.get(shape)
     if page is None:
         bound: dict[str, Any] = {name: None if v is None else bindparam(f"f_{name}") for name, v in compared.items()}
-        conds = [model.id_loja == bindparam("loja_id"), *filters.conditions(model, bound)]
+        columns = model.__table__.c  # the table's, not the ORM's: the session runs it as plain SQL
+        conds = [columns.id_loja == bindparam("loja_id"), *filters.conditions(columns, bound)]
         counted = func.count().over().label("_total")
-        page = select(*public_columns(model), counted).where(*conds).order_by(model.id)
+        page = select(*public_columns(model), counted).where(*conds).order_by(columns.id)
         page = _PAGES[shape] = page.limit(bindparam("limit")).offset(bindparam("offset"))
     return page, {f"f_{name}": value for name, value in compared.items() if value is not None}
