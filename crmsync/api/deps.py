@@ -8,10 +8,9 @@ and sync route is scoped by it. Admin routes take `Authorization: Bearer <CRMSYN
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -20,59 +19,60 @@ from crmsync.db.session import get_sessionmaker
 from crmsync.services.lojas import StoreKey, cached_store_for_api_key, store_for_api_key
 from crmsync.settings import get_settings
 
-_store_bearer = HTTPBearer(
-    auto_error=False, scheme_name="LojaApiKey", description="Chave de API da loja (`crmsync loja add`)."
-)
 _admin_bearer = HTTPBearer(auto_error=False, scheme_name="AdminToken", description="CRMSYNC_ADMIN_TOKEN.")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-async def get_session() -> AsyncIterator[Session]:
-    """One session per request, on the configured database; rolled back if the request
-    fails, closed always. Services commit their own units of work. It takes a connection only
-    when first used, and API routes close it in their own thread as they return
-    (`crmsync.api.limits.ReleasingRoute`), so no connection waits on the next thread hop.
+async def get_session() -> Session:
+    """One session per request, on the configured database. Services commit their own units
+    of work. It takes a connection only when first used, and the route class of every API
+    router closes it in the route's own thread as the route returns, rolling back what was
+    not committed (`crmsync.api.limits.ReleasingRoute`, which refuses an async route taking
+    one), so no connection waits on the next thread hop.
 
-    Async on purpose: making a session does no I/O, and a sync generator would cost two trips
-    through the thread pool per request (in and out) for nothing. A session still holding a
-    connection at the end (a route that did not close it) is closed in the thread pool, never
-    on the event loop."""
-    session = get_sessionmaker()()
-    try:
-        yield session
-    finally:
-        if session.in_transaction():  # closing rolls back what was not committed
-            await run_in_threadpool(session.close)
-        else:
-            session.close()
+    A plain async function, not a generator with a `finally`: making a session does no I/O,
+    and the cleanup FastAPI runs for a generator dependency (an exit stack, a context
+    manager, a cancel scope) was a few percent of a busy process's CPU, for a close the
+    route's thread already does. A session made for a request that then fails before its
+    route runs (a 401, a 422) never took a connection: nothing to give back."""
+    return get_sessionmaker()()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-async def current_loja(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_store_bearer)],
-) -> StoreKey:
-    """The store whose API key is in the `Authorization: Bearer` header (401 otherwise).
+class _StoreKeyBearer(HTTPBearer):
+    """`Authorization: Bearer <store API key>` resolved to its store, in one dependency.
 
-    From the process's short key cache when it has the key (on the event loop: no I/O, no
-    thread); otherwise looked up in a session of its own in the thread pool, closed before
-    this returns, so the request then waits for its route's thread holding no connection
-    (issue #20). A rotated or revoked key is dropped from the cache as the change commits
-    (`crmsync.services.lojas`)."""
-    if credentials is None or not credentials.credentials:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "chave de API ausente (Authorization: Bearer <chave>)",
-            headers=_CHALLENGE,
-        )
-    key = credentials.credentials
-    loja = cached_store_for_api_key(key) or await run_in_threadpool(store_for_api_key, key)
-    if loja is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "chave de API inválida", headers=_CHALLENGE)
-    return loja
+    An `HTTPBearer` itself (so the OpenAPI document keeps the `LojaApiKey` scheme on every
+    route that takes it) whose call goes on to the store: one dependency instead of a
+    dependency on the bearer's, which FastAPI resolved at a cost per request."""
+
+    async def __call__(self, request: Request) -> StoreKey:  # type: ignore[override]
+        """The store whose API key is in the `Authorization: Bearer` header (401 otherwise).
+
+        From the process's short key cache when it has the key (on the event loop: no I/O,
+        no thread); otherwise looked up in a session of its own in the thread pool, closed
+        before this returns, so the request then waits for its route's thread holding no
+        connection (issue #20). A rotated or revoked key is dropped from the cache as the
+        change commits (`crmsync.services.lojas`)."""
+        credentials = await super().__call__(request)
+        if credentials is None or not credentials.credentials:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "chave de API ausente (Authorization: Bearer <chave>)",
+                headers=_CHALLENGE,
+            )
+        key = credentials.credentials
+        loja = cached_store_for_api_key(key) or await run_in_threadpool(store_for_api_key, key)
+        if loja is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "chave de API inválida", headers=_CHALLENGE)
+        return loja
 
 
+current_loja = _StoreKeyBearer(
+    auto_error=False, scheme_name="LojaApiKey", description="Chave de API da loja (`crmsync loja add`)."
+)
 LojaDep = Annotated[StoreKey, Depends(current_loja)]
 
 

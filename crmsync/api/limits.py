@@ -42,6 +42,7 @@ from fastapi.utils import is_body_allowed_for_status_code
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from crmsync.api.deps import get_session
 from crmsync.asgi import ASGIApp, Receive, Scope, Send, never_receive
 from crmsync.db.health import RETRY_AFTER_SECONDS
 
@@ -149,14 +150,31 @@ def _releasing(endpoint: Callable[..., Any], routes: list[APIRoute]) -> Callable
     return wrapper
 
 
+def _takes_session(dependant: Dependant) -> bool:
+    return any(d.call is get_session or _takes_session(d) for d in dependant.dependencies)
+
+
+def _session_misplaced(dependant: Dependant, is_async: bool) -> bool:
+    """Whether a request's session would go unclosed: taken by an async endpoint, or by a
+    dependency rather than the endpoint itself (only the endpoint's arguments are closed)."""
+    direct = any(d.call is get_session for d in dependant.dependencies)
+    return (direct and is_async) or any(_takes_session(d) for d in dependant.dependencies)
+
+
 class ReleasingRoute(APIRoute):
     """The route class of every API router: sync endpoints give their connections back, and
-    validate and serialize their answers, in their own thread (see the module docstring)."""
+    validate and serialize their answers, in their own thread (see the module docstring).
+
+    The request's session (`crmsync.api.deps.SessionDep`) is closed only here, as a sync
+    endpoint's argument: an async endpoint or a dependency may not take one."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         routes: list[APIRoute] = []
-        if not inspect.iscoroutinefunction(endpoint):
+        is_async = inspect.iscoroutinefunction(endpoint)
+        if not is_async:
             endpoint = _releasing(endpoint, routes)
         super().__init__(path, endpoint, **kwargs)
+        if _session_misplaced(self.dependant, is_async):
+            raise TypeError(f"{path}: only a sync endpoint may take a SessionDep (its thread closes it)")
         if _answers_itself(self):
             routes.append(self)

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,6 +38,7 @@ from crmsync.matching import exact_value, ignored_keys
 
 __all__ = [
     "KEY_COLUMNS",
+    "cached_ignored_keys",
     "key_columns",
     "refresh_store_keys",
     "store_ignored_keys",
@@ -63,13 +64,15 @@ def key_columns(
     return {column: exact_value(field, values.get(field), ignored) for field, column in keys.items()}
 
 
+# Built once: the statement's cache key was worked out anew at each save otherwise.
+_STORE_CONFIGS = select(CrmIntegracao.config).where(CrmIntegracao.id_loja == bindparam("loja_id"))
+
+
 def store_ignored_keys(session: Session, loja_id: int) -> frozenset[str]:
     """Key values that no integration of the store links on: those in the `chaves_ignoradas`
     of each one. A value that one integration still links on must stay unique in the store."""
     ignored: frozenset[str] | None = None
-    configs: list[dict[str, Any] | None] = list(
-        session.scalars(select(CrmIntegracao.config).where(CrmIntegracao.id_loja == loja_id))
-    )
+    configs: list[dict[str, Any] | None] = list(session.scalars(_STORE_CONFIGS, {"loja_id": loja_id}))
     for config in configs:
         try:
             values = ignored_keys(parse_config(config or {}).chaves_ignoradas)
@@ -89,7 +92,9 @@ def violated_key(exc: IntegrityError) -> str | None:
     return None
 
 
-def _cached_ignored(session: Session, loja_id: int) -> frozenset[str]:
+def cached_ignored_keys(session: Session, loja_id: int) -> frozenset[str]:
+    """`store_ignored_keys`, read once per transaction of `session` (the check before a
+    write and the keys its flush sets then share one look-up)."""
     cache: dict[int, frozenset[str]] = session.info.setdefault(_INFO_KEY, {})
     if loja_id not in cache:
         with session.no_autoflush:
@@ -113,9 +118,11 @@ def _set_keys(session: Session, row: Any) -> None:
         return
     entity_type, attrs = sources
     values = {field: getattr(row, attr) for field, attr in attrs.items()}
-    computed = key_columns(
-        entity_type, values, _cached_ignored(session, row.id_loja), deleted=row.deletado_em is not None
-    )
+    computed = key_columns(entity_type, values, frozenset(), deleted=row.deletado_em is not None)
+    if any(value is not None for value in computed.values()):
+        # only a value that could be linked on asks for the store's ignored ones (a query)
+        ignored = cached_ignored_keys(session, row.id_loja)
+        computed = {column: None if value in ignored else value for column, value in computed.items()}
     for column, value in computed.items():
         if getattr(row, column) != value:
             setattr(row, column, value)

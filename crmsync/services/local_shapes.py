@@ -264,24 +264,38 @@ class ListFilters:
     modificado_desde: datetime | None = None
     incluir_deletados: bool = False
 
-    def conditions(self, model: type[Any]) -> list[ColumnElement[bool]]:
-        conds: list[ColumnElement[bool]] = []
+    def compared(self) -> dict[str, Any]:
+        """Each filter that is set, with the value its column is compared with (the stored,
+        canonical form); an `id_cliente` no row can have compares as None (matches nothing)."""
+        wanted: dict[str, Any] = {}
         if self.email:
-            conds.append(model.email == self.email.strip().lower())
+            wanted["email"] = self.email.strip().lower()
         if self.cpf:
-            conds.append(model.cpf == digits(self.cpf))
+            wanted["cpf"] = digits(self.cpf)
         if self.cnpj:
-            conds.append(model.cnpj == digits(self.cnpj))
+            wanted["cnpj"] = digits(self.cnpj)
         if self.codigo:
-            conds.append(model.codigo == self.codigo.strip())
+            wanted["codigo"] = self.codigo.strip()
         if self.codigo_barra:
-            conds.append(model.codigo_barra == self.codigo_barra.strip())
+            wanted["codigo_barra"] = self.codigo_barra.strip()
         if self.id_cliente is not None:
-            conds.append(model.id_cliente == self.id_cliente if valid_id(self.id_cliente) else false())
+            wanted["id_cliente"] = self.id_cliente if valid_id(self.id_cliente) else None
         if self.modificado_desde is not None:
             since = self.modificado_desde
-            since = since.replace(tzinfo=UTC) if since.tzinfo is None else since
-            conds.append(model.modificado_em >= since)
+            wanted["modificado_desde"] = since.replace(tzinfo=UTC) if since.tzinfo is None else since
+        return wanted
+
+    def conditions(self, model: type[Any], compared: Mapping[str, Any] | None = None) -> list[ColumnElement[bool]]:
+        """The WHERE conditions on `model`'s columns: with the values of `compared()`, or
+        those of `compared` (bound parameters standing for them, in a statement built once)."""
+        conds: list[ColumnElement[bool]] = []
+        for name, value in (self.compared() if compared is None else compared).items():
+            if name == "modificado_desde":
+                conds.append(model.modificado_em >= value)
+            elif name == "id_cliente" and value is None:
+                conds.append(false())
+            else:
+                conds.append(getattr(model, name) == value)
         if not self.incluir_deletados:
             conds.append(model.deletado_em.is_(None))
         return conds
