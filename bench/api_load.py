@@ -30,8 +30,10 @@ works before the next save (what the API really serves). docs/benchmarks.md labe
 Reports throughput, statuses (2xx / 503 / other 4xx / 5xx / timeouts), p50/p99 overall, of the
 healthy stores (reads and writes apart), of the hung store, the spread of the healthy
 stores' own p99s, and the CPU used per request by `serve`, the job workers and the clients
-(from /proc and process_time: what each used, whatever else the machine ran). The last line
-printed is JSON.
+(from /proc and process_time: what each used, whatever else the machine ran), the pushes the
+job workers finished during the load and, after it, how long they took to push the rest (every
+healthy store's customer in its CRM: the sync lag of the last save). The last line printed is
+JSON.
 
     .venv/bin/python bench/api_load.py --clients 100 --duration 60
     .venv/bin/python bench/api_load.py --clients 300 --backend postgres --serve-processes 2 --api-concurrency 16
@@ -131,6 +133,17 @@ def unsynced_customers(lojas: list[int]) -> dict[str, int]:
             .where(CrmEntityLink.id_loja.in_(lojas), CrmEntityLink.entity_type == "cliente")
         )
     return {"customers": int(total), "not_yet_in_crm": int(total) - int(linked or 0)}
+
+
+def drain_seconds(lojas: list[int], timeout: float) -> float | None:
+    """Seconds after the load stopped until every healthy store's customer is in its CRM (the
+    sync lag of the last save made under the load); None if not within `timeout`."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if unsynced_customers(lojas)["not_yet_in_crm"] == 0:
+            return round(time.monotonic() - began, 1)
+        time.sleep(1.0)
+    return None
 
 
 def tree_cpu_seconds(root: int) -> float:
@@ -422,6 +435,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901 - one linear 
         summary["pushes_done"] = pushed
         summary["job_workers_cpu_ms_per_push"] = round(1000 * cpu["job_workers"] / pushed, 2) if pushed else None
         summary["healthy_unsynced_at_end"] = unsynced
+        summary["drained_after_s"] = drain_seconds(healthy, args.drain_timeout) if unsynced["not_yet_in_crm"] else 0.0
         dispose_engines()
     finally:
         for p in procs:
@@ -473,13 +487,16 @@ def main() -> None:
     parser.add_argument("--retry-pause", type=float, default=0.2, help="pause after a 503 (seconds)")
     parser.add_argument("--client-processes", type=int, default=4, help="processes the clients are spread over")
     parser.add_argument("--no-hung", action="store_true", help="control run: every store's CRM healthy")
+    parser.add_argument(
+        "--drain-timeout", type=float, default=300.0, help="how long to wait, after the load, for the pushes it queued"
+    )
     args = parser.parse_args()
     summary = run(args)
     for key in ("throughput_rps", "ok_2xx", "busy_503", "errors_5xx", "timeouts", "transport_errors"):
         print(f"{key}: {summary[key]}")
     shown = ("all_2xx", "healthy_reads", "healthy_writes", "hung_store_2xx", "healthy_store_p99_ms")
     shown += ("cpu_ms_per_request", "pushes_done", "job_workers_cpu_ms_per_push")
-    shown += ("healthy_unsynced_at_end", "load_average_at_end")
+    shown += ("healthy_unsynced_at_end", "drained_after_s", "load_average_at_end")
     for key in shown:
         print(f"{key}: {summary[key]}")
     print(json.dumps(summary, ensure_ascii=False))
