@@ -59,8 +59,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from scale_env import postgres_and_redis, take_down
+
 CRMSYNC = str(Path(sys.executable).parent / "crmsync")
 
 
@@ -91,29 +91,10 @@ def setup_env(args: argparse.Namespace) -> tuple[dict[str, str], str | None]:
         env["CRMSYNC_API_CONCURRENCY"] = str(args.api_concurrency)
     pg_name = None
     if args.backend == "postgres":
-        from sqlalchemy import create_engine, text
-
-        pg_name = f"bench_api_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{pg_name}"'))
-        admin.dispose()
-        env["CRMSYNC_DATABASE_URL"] = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + pg_name
-        env["CRMSYNC_QUEUE_URL"] = f"{REDIS_URL}?queue=benchapi{uuid.uuid4().hex[:8]}"
-        env["CRMSYNC_RATELIMIT_URL"] = REDIS_URL
+        scale, pg_name = postgres_and_redis("bench_api")
+        env.update(scale)
     os.environ.update(env)
     return env, pg_name
-
-
-def drop_pg(name: str | None) -> None:
-    if name is None:
-        return
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def unsynced_customers(lojas: list[int]) -> dict[str, int]:
@@ -352,7 +333,7 @@ def summarize(
     }
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901 - one linear script: set up, load, tear down
+def run(args: argparse.Namespace) -> dict[str, Any]:
     env, pg_name = setup_env(args)
     import httpx
 
@@ -451,18 +432,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901 - one linear 
             hung.stop()
         if sb is not None:
             sb.stop()
-        drop_pg(pg_name)
+        take_down(pg_name)
         shutil.rmtree(env["CRMSYNC_DATA_DIR"], ignore_errors=True)
-        queue = os.environ.get("CRMSYNC_QUEUE_URL", "")
-        if "?queue=" in queue:
-            import redis
-
-            name = queue.split("?queue=", 1)[1]
-            client = redis.Redis.from_url(REDIS_URL)
-            for pattern in (f"huey.*{name}*", f"crmsync:{name}:*"):
-                for k in client.scan_iter(pattern):
-                    client.delete(k)
-            client.close()
     return summary
 
 

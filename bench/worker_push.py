@@ -25,8 +25,7 @@ import time
 import uuid
 from typing import Any
 
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from scale_env import postgres_and_redis, take_down
 
 
 def setup_env(backend: str) -> str | None:
@@ -37,41 +36,18 @@ def setup_env(backend: str) -> str | None:
     os.environ["CRMSYNC_LOG_LEVEL"] = "WARNING"
     if backend != "postgres":
         return None
-    from sqlalchemy import create_engine, text
-
-    name = f"bench_push_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    os.environ["CRMSYNC_DATABASE_URL"] = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    os.environ["CRMSYNC_QUEUE_URL"] = f"{REDIS_URL}?queue=benchpush{uuid.uuid4().hex[:8]}"
-    os.environ["CRMSYNC_RATELIMIT_URL"] = REDIS_URL
+    env, name = postgres_and_redis("bench_push")
+    os.environ.update(env)
     return name
 
 
 def teardown(pg_name: str | None) -> None:
     if pg_name is None:
         return
-    from sqlalchemy import create_engine, text
-
     from crmsync.db.session import dispose_engines
 
     dispose_engines()
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
-    admin.dispose()
-    queue = os.environ.get("CRMSYNC_QUEUE_URL", "")
-    if "?queue=" in queue:
-        import redis
-
-        name = queue.split("?queue=", 1)[1]
-        client = redis.Redis.from_url(REDIS_URL)
-        for pattern in (f"huey.*{name}*", f"crmsync:{name}:*"):
-            for k in client.scan_iter(pattern):
-                client.delete(k)
-        client.close()
+    take_down(pg_name)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
