@@ -34,7 +34,8 @@ def _item(integracao_id: int, direcao: str = "push") -> CrmItemFalho:
         return item
 
 
-def _seed_item(integracao_id: int, **fields: Any) -> None:
+def _seed_item(integracao_id: int, entity_id: int = 5, **fields: Any) -> None:
+    """A failed push item of cliente `entity_id`, written as a past failure left it."""
     with session_scope() as s:
         integ = s.get(CrmIntegracao, integracao_id)
         assert integ is not None
@@ -44,8 +45,8 @@ def _seed_item(integracao_id: int, **fields: Any) -> None:
                 id_integracao=integ.id,
                 entity_type="cliente",
                 direcao="push",
-                chave="local:5",
-                entity_id=5,
+                chave=f"local:{entity_id}",
+                entity_id=entity_id,
                 **fields,
             )
         )
@@ -183,22 +184,9 @@ def test_push_job_closes_the_failed_item_of_a_success_once_and_records_no_failur
         tenant = make_tenant(sb.base_url, access_token="a9", secret_access_token="s9")
         failed_before = insert_cliente(tenant.loja_id, "Falhou Antes", "falhou.antes@example.com")
         never_failed = insert_cliente(tenant.loja_id, "Nunca Falhou", "nunca.falhou@example.com")
-        with session_scope() as s:
-            integ = s.get(CrmIntegracao, tenant.integracao_id)
-            assert integ is not None
-            s.add(
-                CrmItemFalho(
-                    id_loja=integ.id_loja,
-                    id_integracao=integ.id,
-                    entity_type="cliente",
-                    direcao="push",
-                    chave=f"local:{failed_before}",
-                    entity_id=failed_before,
-                    status="pendente",
-                    tentativas=2,
-                    ultimo_erro="o CRM não respondeu",
-                )
-            )
+        _seed_item(
+            tenant.integracao_id, failed_before, status="pendente", tentativas=2, ultimo_erro="o CRM não respondeu"
+        )
         assert push_record(tenant.integracao_id, "cliente", failed_before) == "create"
         assert push_record(tenant.integracao_id, "cliente", never_failed) == "create"
     with session_scope() as s:
