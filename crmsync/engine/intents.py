@@ -27,7 +27,6 @@ from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crmsync.db.sync import CrmCriacaoPendente
@@ -92,14 +91,6 @@ class CreateIntents:
         self.id_integracao = id_integracao
         self.provider = provider
 
-    def _where(self, entity_type: str, entity_id: int) -> Any:
-        return (
-            CrmCriacaoPendente.id_loja == self.id_loja,
-            CrmCriacaoPendente.provider == self.provider,
-            CrmCriacaoPendente.entity_type == entity_type,
-            CrmCriacaoPendente.entity_id == entity_id,
-        )
-
     def _key(self, entity_type: str, entity_id: int) -> dict[str, Any]:
         return {"i_loja": self.id_loja, "i_provider": self.provider, "i_entity": entity_type, "i_id": entity_id}
 
@@ -109,47 +100,19 @@ class CreateIntents:
 
     def record(self, s: Session, entity_type: str, entity_id: int, sent: Mapping[str, Any]) -> None:
         """Store (or replace) what is about to be sent; the caller commits before the call.
-        One upsert where our database has one (PostgreSQL, SQLite, MariaDB/MySQL): a create
-        is a job's hot path, and the look-up, savepoint, insert and release it replaces were
-        four round trips."""
-        upsert = _upsert(s.get_bind(CrmCriacaoPendente).dialect.name)
-        if upsert is not None:
-            values = {
-                "id_loja": self.id_loja,
-                "id_integracao": self.id_integracao,
-                "provider": self.provider,
-                "entity_type": entity_type,
-                "entity_id": entity_id,
-                "enviado": dict(sent),
-                "enviado_em": datetime.now(UTC),
-            }
-            s.execute(upsert, values)
-            return
-        row = s.scalars(select(CrmCriacaoPendente).where(*self._where(entity_type, entity_id))).first()
-        if row is not None:
-            row.enviado = dict(sent)
-            row.enviado_em = datetime.now(UTC)
-            s.flush()
-            return
-        try:
-            with s.begin_nested():
-                s.add(
-                    CrmCriacaoPendente(
-                        id_loja=self.id_loja,
-                        id_integracao=self.id_integracao,
-                        provider=self.provider,
-                        entity_type=entity_type,
-                        entity_id=entity_id,
-                        enviado=dict(sent),
-                        enviado_em=datetime.now(UTC),
-                    )
-                )
-                s.flush()
-        except IntegrityError:  # another run recorded one meanwhile: ours replaces it
-            row = s.scalars(select(CrmCriacaoPendente).where(*self._where(entity_type, entity_id))).one()
-            row.enviado = dict(sent)
-            row.enviado_em = datetime.now(UTC)
-            s.flush()
+        One upsert (PostgreSQL, SQLite, MariaDB/MySQL, the databases crmsync runs on): a
+        create is a job's hot path, and the look-up, savepoint, insert and release it
+        replaced were four round trips; a concurrent record of the same row is replaced."""
+        values = {
+            "id_loja": self.id_loja,
+            "id_integracao": self.id_integracao,
+            "provider": self.provider,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "enviado": dict(sent),
+            "enviado_em": datetime.now(UTC),
+        }
+        s.execute(_upsert(s.get_bind(CrmCriacaoPendente).dialect.name), values)
 
     def drop(self, s: Session, entity_type: str, entity_id: int) -> None:
         """Remove the row's pending create, if any (one DELETE: its values are not needed)."""
@@ -179,7 +142,7 @@ _UPSERTS: dict[str, Any] = {}
 
 def _upsert(dialect: str) -> Any:
     """The dialect's INSERT ... ON CONFLICT/DUPLICATE KEY UPDATE of an intent (its values
-    given at execution), built once; None for a database without one."""
+    given at execution), built once."""
     found = _UPSERTS.get(dialect)
     if found is not None:
         return found
@@ -194,6 +157,6 @@ def _upsert(dialect: str) -> Any:
         mins = mysql_insert(table)
         stmt = mins.on_duplicate_key_update(enviado=mins.inserted.enviado, enviado_em=mins.inserted.enviado_em)
     else:
-        return None
+        raise ValueError(f"banco de dados não suportado: {dialect}")
     _UPSERTS[dialect] = stmt
     return stmt
