@@ -244,13 +244,11 @@ class Scheduler(PeriodicThread):
         integ: CrmIntegracao,
         sharing: int,
         now: float,
-        cfg: IntegrationConfig | None = None,
-        links: Mapping[tuple[int, str], int] | None = None,
+        cfg: IntegrationConfig,
+        links: Mapping[tuple[int, str], int],
     ) -> ScheduleDecision:
-        """When and how often `integ` is pulled. `links`: every integration's link counts by
-        entity (`_link_counts`), read once per tick; counted here when not given."""
-        cfg = cfg if cfg is not None else integration_config(integ)
-        links = links if links is not None else _link_counts(session, integ.id)
+        """When and how often `integ` is pulled: `cfg` its config, parsed once for the tick;
+        `links` every integration's link counts by entity (`_link_counts`), read for the tick."""
         configured = int(cfg.intervalo_pull_minutos)
         quota, tz = capabilities_of(integ, cfg)
         cost = 0
@@ -305,14 +303,12 @@ class Scheduler(PeriodicThread):
             return None
 
 
-def _link_counts(session: Any, integracao_id: int | None = None) -> dict[tuple[int, str], int]:
+def _link_counts(session: Any) -> dict[tuple[int, str], int]:
     """Links per (integration, entity): one grouped query for every integration of a tick (it
     was one query per integration and entity, 150 every 5 s with 50 stores)."""
     query = select(CrmEntityLink.id_integracao, CrmEntityLink.entity_type, func.count(CrmEntityLink.id)).group_by(
         CrmEntityLink.id_integracao, CrmEntityLink.entity_type
     )
-    if integracao_id is not None:
-        query = query.where(CrmEntityLink.id_integracao == integracao_id)
     return {(int(i), str(e)): int(n) for i, e, n in session.execute(query)}
 
 
