@@ -100,16 +100,15 @@ def serve(
     typer.echo(f"crmsync: banco {url}; API em http://{host}:{port} (documentação em /docs)", err=True)
     os.environ[_EMBED_ENV] = "0" if no_worker else "1"
     _serve_metrics_apart(metrics_port, metrics_host)
-    access_log = access_log_on(get_settings().log_level)
+    common: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "access_log": access_log_on(get_settings().log_level),
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+    }
     if workers == 1:
-        uvicorn.run(
-            worker_app(),
-            host=host,
-            port=port,
-            log_level="info",
-            access_log=access_log,
-            timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        )
+        uvicorn.run(worker_app(), **common)
         return
     if get_settings().resolved_database_url().startswith("sqlite"):
         typer.echo(
@@ -118,13 +117,9 @@ def serve(
             err=True,
         )
     options: dict[str, Any] = {
-        "access_log": access_log,
+        **common,
         "factory": True,
         "workers": workers,
-        "host": host,
-        "port": port,
-        "log_level": "info",
-        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
         # uvicorn kills a process that does not answer its health ping in 5 s; one still
         # importing on a loaded machine, or busy with a burst, is not hung.
         "timeout_worker_healthcheck": WORKER_HEALTHCHECK_SECONDS,
