@@ -26,6 +26,7 @@ from crmsync.db.sync import CrmConflito, CrmDuplicata, CrmSyncLog
 from crmsync.runtime.queue import reset_queue
 
 CHROMIUM = "/usr/bin/chromium"
+PAGE_TIMEOUT_MS = 15_000  # a page action or expect() on a loaded CI machine
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -264,8 +265,10 @@ def browser() -> Iterator[Any]:
         if IN_CI:
             pytest.fail(reason + " — CI must run the browser tests")
         pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # expect() retries until its own timeout (5 s by default); a loaded CI machine gets the pages' 15 s.
+    expect.set_options(timeout=PAGE_TIMEOUT_MS)
     with sync_playwright() as p:
         instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield instance
@@ -278,7 +281,7 @@ def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
 
     def make(viewport: dict[str, int] | None = None) -> Any:
         ctx = browser.new_context(viewport=viewport or DESKTOP, locale="pt-BR", timezone_id="America/Sao_Paulo")
-        ctx.set_default_timeout(15000)
+        ctx.set_default_timeout(PAGE_TIMEOUT_MS)
         contexts.append(ctx)
         return ctx.new_page()
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from crmsync.db.session import get_sessionmaker
@@ -121,13 +122,12 @@ def test_conflicts_resolved_in_the_console_reach_both_sides(
 
     # The pending list, then the spec's screen for João.
     page.get_by_role("navigation", name="Principal").get_by_role("link", name=re.compile("Conflitos")).click()
-    rows = page.locator("tbody tr")
-    assert rows.count() == 2
+    expect(page.locator("tbody tr")).to_have_count(2)  # count() alone would not wait for the new page
     shoot(page, "e2e-conflitos-desktop")
     page.get_by_role("link", name="Revisar o conflito de João Silva Santos").click()
     group = page.get_by_role("group", name=re.compile("Campo em conflito: Nome"))
-    assert group.get_by_role("radio", name=re.compile("Ecletech.*João Silva Santos")).count() == 1
-    assert group.get_by_role("radio", name=re.compile("GestãoClick.*J\\. Silva")).count() == 1
+    expect(group.get_by_role("radio", name=re.compile("Ecletech.*João Silva Santos"))).to_have_count(1)
+    expect(group.get_by_role("radio", name=re.compile("GestãoClick.*J\\. Silva"))).to_have_count(1)
     assert "João Silva" in (group.locator(".lado-base").text_content() or "")
     shoot(page, "e2e-conflito-desktop")
     page.get_by_role("button", name="Usar Ecletech").click()
@@ -171,7 +171,7 @@ def test_conflicts_resolved_in_the_console_reach_both_sides(
     results = page.locator("#resultados")
     results.get_by_text(re.compile("resolvido por console:loja")).first.wait_for()
     decided = results.locator("table.registro > tbody > tr").filter(has_text=re.compile("resolvido por console"))
-    assert decided.count() == 2
+    expect(decided).to_have_count(2)
     results.locator("details.diff summary").first.click()
     assert "Valor do" in results.locator("details.diff").first.inner_text()
     page.set_viewport_size(DESKTOP)
@@ -215,7 +215,7 @@ def test_duplicates_from_a_real_pull_are_linked_and_dismissed(
     nav = page.get_by_role("navigation", name="Principal")
     nav.get_by_role("link", name=re.compile("Duplicatas")).click()
     cards = page.locator("article.duplicata")
-    assert cards.count() == 2
+    expect(cards).to_have_count(2)
     maria_card = cards.filter(has_text="Maria Aparecida Souza")
     assert re.search(r"Semelhança:\s*\d+%", maria_card.inner_text())
     assert "nomes parecidos" in maria_card.inner_text()
@@ -234,7 +234,7 @@ def test_duplicates_from_a_real_pull_are_linked_and_dismissed(
         "button", name=re.compile("^Descartar")
     ).click()
     page.get_by_role("status").filter(has_text="sugestão descartada").wait_for()
-    assert page.get_by_text("Nenhuma sugestão de duplicata aguardando revisão").is_visible()
+    expect(page.get_by_text("Nenhuma sugestão de duplicata aguardando revisão")).to_be_visible()
     names = sorted(c["nome"] for c in api.all())
     assert names.count("Joao da Silva LTDA") == 1 and "João da Silva" in names  # kept apart
     with get_sessionmaker()() as db:
