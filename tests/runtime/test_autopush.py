@@ -4,11 +4,11 @@ the reconcile pass; a job run twice has the effect of one."""
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import httpx
 from sqlalchemy import func, select
+from support.ports import held_port
 
 from crmsync.db.local import Cliente
 from crmsync.db.session import session_scope
@@ -18,12 +18,6 @@ from crmsync.runtime import install_listeners, uninstall_listeners, wait_dispatc
 from crmsync.runtime.embedded import EmbeddedRuntime
 from crmsync.sandbox.server import SandboxServer
 from runtime.conftest import Env, Tenant, insert_cliente, make_tenant, use_env, wait_for
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _remote_by_email(sb: SandboxServer, email: str) -> dict[str, Any] | None:
@@ -82,7 +76,8 @@ def test_api_create_is_pushed_automatically(rt_env: Env, api_server: Any) -> Non
 
 
 def test_api_answers_while_crm_is_down_and_push_arrives_later(rt_env: Env, api_server: Any) -> None:
-    port = _free_port()  # nothing listens here yet: the CRM is down
+    down = held_port()  # bound, not listening: the CRM is down, and the port stays ours
+    port = int(down.getsockname()[1])
     tenant = make_tenant(f"http://127.0.0.1:{port}", access_token="a2", secret_access_token="s2")
     install_listeners()
     api = api_server()
@@ -100,6 +95,7 @@ def test_api_answers_while_crm_is_down_and_push_arrives_later(rt_env: Env, api_s
             item = wait_for(failed_item, what="failed item recorded while the CRM is down")
             assert item.status == "pendente" and item.ultimo_erro
             # The CRM comes back: the retry (backoff) pushes the record.
+            down.close()
             with SandboxServer(port=port, access_token="a2", secret_access_token="s2") as sb:
                 wait_for(
                     lambda: _remote_by_email(sb, "carlos.offline@example.com"),
@@ -108,6 +104,7 @@ def test_api_answers_while_crm_is_down_and_push_arrives_later(rt_env: Env, api_s
                 )
                 wait_for(lambda: failed_item().status == "resolvido", what="failed item resolved")
     finally:
+        down.close()
         uninstall_listeners()
 
 
@@ -187,7 +184,8 @@ def test_api_answers_when_the_queue_itself_is_down(
     """Redis unreachable: the save is still answered (201) and kept; the push is simply not
     queued, and the periodic reconcile finds the row once the queue is back."""
 
-    use_env(monkeypatch, tmp_path, sqlite_url, f"redis://127.0.0.1:{_free_port()}/0?queue=down")
+    down = held_port()  # no Redis answers there while the test runs
+    use_env(monkeypatch, tmp_path, sqlite_url, f"redis://127.0.0.1:{down.getsockname()[1]}/0?queue=down")
     tenant = make_tenant("http://127.0.0.1:9", access_token="qd", secret_access_token="qds")
     install_listeners()
     api = api_server()
@@ -203,4 +201,5 @@ def test_api_answers_when_the_queue_itself_is_down(
         with session_scope() as s:
             assert s.get(Cliente, r.json()["id"]) is not None
     finally:
+        down.close()
         uninstall_listeners()

@@ -68,12 +68,13 @@ def test_an_unrenewed_lock_expires(state: tuple[RuntimeState, str]) -> None:
 
 def test_a_held_lock_is_renewed_past_its_ttl(state: tuple[RuntimeState, str]) -> None:
     st, _ = state
-    # The heartbeat renews every third of the TTL: a 1.5 s TTL survives a thread starved for
-    # a second on a loaded machine (0.45 s did not), and 4 s is still well past it.
-    with hold(st, ["k1", "k2"], ttl=1.5):
-        time.sleep(4.0)  # well past the TTL (the time passing is the subject): the heartbeat kept it
+    # The heartbeat renews every third of the TTL: a 3 s TTL survives a thread starved for two
+    # seconds on a loaded CI machine (0.45 s did not survive; 1.5 s was thin), and 7 s is still
+    # more than twice the TTL.
+    with hold(st, ["k1", "k2"], ttl=3.0):
+        time.sleep(7.0)  # well past the TTL (the time passing is the subject): the heartbeat kept it
         assert st.is_locked("k1") and st.is_locked("k2")
-        with pytest.raises(LockBusy), hold(st, ["k2"], ttl=1.5):
+        with pytest.raises(LockBusy), hold(st, ["k2"], ttl=3.0):
             pass
     assert not st.is_locked("k1") and not st.is_locked("k2")
 

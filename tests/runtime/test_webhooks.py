@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select
+from support.ports import held_port
 
 from crmsync.db.local import Cliente
 from crmsync.db.session import session_scope
@@ -136,13 +137,14 @@ def test_an_integration_without_a_webhook_secret_refuses_deliveries(rt_env: Env,
 
 
 def test_repeated_and_reordered_deliveries_converge(rt_env: Env, api_server: Any) -> None:
-    from crmsync.cli.demo import _free_port
     from crmsync.runtime.jobs import pull_entity
 
     api = api_server()
-    sb_port = _free_port()
+    held = held_port()
+    sb_port = int(held.getsockname()[1])
     tenant = make_tenant(f"http://127.0.0.1:{sb_port}", access_token="w2", secret_access_token="ws2")
     url = _hook_url(api.port, tenant)
+    held.close()  # the sandbox binds it next
     with SandboxServer(
         port=sb_port,
         access_token="w2",
