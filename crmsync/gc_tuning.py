@@ -1,7 +1,8 @@
 """The cyclic garbage collector's settings for the long-running processes (`serve`, `worker`).
 
-Why: under load CPython's cyclic collector took a fifth to a third of a busy process's time
-(`bench/api_load.py`, 300 clients, timed with `gc.callbacks`). A request or a push allocates
+Why: under load CPython's cyclic collector took 8.5% of a busy `serve` process's CPU
+(`bench/api_load.py`, 300 clients, timed with `gc.callbacks`: 8 full collections of ~95 ms in
+30 s; 2.3% with the settings below, docs/benchmarks.md). A request or a push allocates
 thousands of container objects (ORM states and rows, pydantic values, ASGI scopes), so the
 youngest generation filled every few hundred allocations, and every full collection walked
 every object the process made at start (the app and its routes and models, the ORM's mappers,

@@ -46,7 +46,6 @@ from crmsync.settings import get_settings
 
 log = logging.getLogger("crmsync.erp")
 
-#: the plurals a map may spell an entity with; the entities are model.canonical's ENTITY_TYPES.
 #: canonical fields a map may place, per entity of model.canonical (venda's items have
 #: their own map, `item`).
 CANONICAL_FIELDS: dict[str, frozenset[str]] = {

@@ -149,7 +149,7 @@ class Scheduler(PeriodicThread):
         database more than the tick's decisions)."""
         fresh_at, counts = self._links
         if counts is None or not fresh_at <= now < fresh_at + LINK_COUNT_SECONDS:
-            counts = _link_counts(session)
+            counts = _count_links(session)
             self._links = (now, counts)
         return counts
 
@@ -248,7 +248,7 @@ class Scheduler(PeriodicThread):
         links: Mapping[tuple[int, str], int],
     ) -> ScheduleDecision:
         """When and how often `integ` is pulled: `cfg` its config, parsed once for the tick;
-        `links` every integration's link counts by entity (`_link_counts`), read for the tick."""
+        `links` every integration's link counts by entity (`_count_links`), read for the tick."""
         configured = int(cfg.intervalo_pull_minutos)
         quota, tz = capabilities_of(integ, cfg)
         cost = 0
@@ -303,7 +303,7 @@ class Scheduler(PeriodicThread):
             return None
 
 
-def _link_counts(session: Any) -> dict[tuple[int, str], int]:
+def _count_links(session: Any) -> dict[tuple[int, str], int]:
     """Links per (integration, entity): one grouped query for every integration of a tick (it
     was one query per integration and entity, 150 every 5 s with 50 stores)."""
     query = select(CrmEntityLink.id_integracao, CrmEntityLink.entity_type, func.count(CrmEntityLink.id)).group_by(
