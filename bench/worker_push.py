@@ -20,6 +20,7 @@ import argparse
 import collections
 import json
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -42,12 +43,13 @@ def setup_env(backend: str) -> str | None:
 
 
 def teardown(pg_name: str | None) -> None:
-    if pg_name is None:
-        return
+    """Close the connections, drop the database and queue (PostgreSQL), remove the data dir."""
     from crmsync.db.session import dispose_engines
 
     dispose_engines()
-    take_down(pg_name)
+    if pg_name is not None:
+        take_down(pg_name)
+    shutil.rmtree(os.environ["CRMSYNC_DATA_DIR"], ignore_errors=True)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
